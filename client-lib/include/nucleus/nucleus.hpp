@@ -1,0 +1,150 @@
+// libnucleus C++ API: RAII over the C API in nucleus.h, results not
+// exceptions. A Nucleus is move-only and, like nucleus_t, used by one thread
+// at a time.
+#pragma once
+
+#include <nucleus/nucleus.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace nucleus {
+
+using Message = nucleus_message_t;
+using Buffer = nucleus_buffer_t;
+using Event = nucleus_event_t;
+using Stats = nucleus_stats_t;
+
+// Either a value or a negative errno-style code.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  static Result failure(int code) { return Result(code, 0); }
+  bool ok() const { return error_ == 0; }
+  explicit operator bool() const { return ok(); }
+  int error() const { return error_; }
+  const T &value() const & { return value_; }
+  T &value() & { return value_; }
+  T &&value() && { return std::move(value_); }
+  const T *operator->() const { return &value_; }
+  T *operator->() { return &value_; }
+  std::string_view message() const { return nucleus_strerror(error_); }
+
+ private:
+  Result(int code, int /*tag*/) : error_(code) {}
+  T value_{};
+  int error_ = 0;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  static Result failure(int code) { return Result(code); }
+  bool ok() const { return error_ == 0; }
+  explicit operator bool() const { return ok(); }
+  int error() const { return error_; }
+  std::string_view message() const { return nucleus_strerror(error_); }
+
+ private:
+  explicit Result(int code) : error_(code) {}
+  int error_ = 0;
+};
+
+struct Received {
+  std::string sender;
+  Message message{};
+  Buffer buffer = 0;
+};
+
+struct Answer {
+  int result = 0;
+  Message message{};
+};
+
+// A timeout: kForever waits forever, kPoll does not wait.
+using Timeout = std::chrono::nanoseconds;
+inline constexpr Timeout kForever{-1};
+inline constexpr Timeout kPoll{0};
+
+class Nucleus {
+ public:
+  Nucleus() = default;
+  Nucleus(Nucleus &&other) noexcept : n_(std::exchange(other.n_, nullptr)) {}
+  Nucleus &operator=(Nucleus &&other) noexcept {
+    if (this != &other) {
+      reset();
+      n_ = std::exchange(other.n_, nullptr);
+    }
+    return *this;
+  }
+  Nucleus(const Nucleus &) = delete;
+  Nucleus &operator=(const Nucleus &) = delete;
+  ~Nucleus() { reset(); }
+
+  // Attach under `name`; an empty name attaches through $NUCLEUS_FD.
+  static Result<Nucleus> attach(const std::string &name) {
+    nucleus_t *n = nullptr;
+    int rc = nucleus_attach(name.empty() ? nullptr : name.c_str(), &n);
+    if (rc < 0) return Result<Nucleus>::failure(rc);
+    return Nucleus(n);
+  }
+
+  Result<Buffer> send_message(const std::string &receiver, const Message &message) {
+    Buffer b = 0;
+    int rc = nucleus_send_message(n_, receiver.c_str(), &message, &b);
+    if (rc < 0) return Result<Buffer>::failure(rc);
+    return b;
+  }
+  Result<Received> wait_message(Timeout timeout = kForever) {
+    Received r;
+    char sender[32] = {};
+    int rc = nucleus_wait_message(n_, timeout.count(), sender, &r.message, &r.buffer);
+    if (rc < 0) return Result<Received>::failure(rc);
+    r.sender = sender;
+    return r;
+  }
+  Result<void> send_answer(Buffer buffer, int result, const Message &answer) {
+    int rc = nucleus_send_answer(n_, buffer, result, &answer);
+    return rc < 0 ? Result<void>::failure(rc) : Result<void>();
+  }
+  Result<Answer> wait_answer(Buffer buffer, Timeout timeout = kForever) {
+    Answer a;
+    int rc = nucleus_wait_answer(n_, buffer, timeout.count(), &a.result, &a.message);
+    if (rc < 0) return Result<Answer>::failure(rc);
+    return a;
+  }
+  Result<Event> wait_event(Buffer previous, Timeout timeout = kForever) {
+    Event e{};
+    int rc = nucleus_wait_event(n_, previous, timeout.count(), &e);
+    if (rc < 0) return Result<Event>::failure(rc);
+    return e;
+  }
+  Result<void> get_event(Buffer buffer) {
+    int rc = nucleus_get_event(n_, buffer);
+    return rc < 0 ? Result<void>::failure(rc) : Result<void>();
+  }
+  Result<Stats> get_stats() {
+    Stats s{};
+    int rc = nucleus_get_stats(n_, &s);
+    if (rc < 0) return Result<Stats>::failure(rc);
+    return s;
+  }
+
+  std::string_view name() const { return n_ ? nucleus_name(n_) : std::string_view(); }
+  nucleus_t *c_handle() const { return n_; }
+  explicit operator bool() const { return n_ != nullptr; }
+
+ private:
+  explicit Nucleus(nucleus_t *n) : n_(n) {}
+  void reset() {
+    if (n_) nucleus_detach(std::exchange(n_, nullptr));
+  }
+  nucleus_t *n_ = nullptr;
+};
+
+}  // namespace nucleus

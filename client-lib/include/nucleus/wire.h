@@ -1,0 +1,261 @@
+// nucleus wire ABI: the channel that nucleusd and one attached process share,
+// and the records on the control socket. Daemon and client-lib both include
+// this file; nothing else defines a byte of the protocol.
+//
+// Channel (one memfd per attached process, mapped only by that process and
+// nucleusd):
+//
+//   offset 0                 ChannelHeader (kHeaderBytes, page aligned)
+//   header.slots_offset      u64 buffer handles, one per buffer of the claim
+//   header.requests_offset   Request[request_entries]   process -> nucleus
+//   header.events_offset     Event[event_entries]       nucleus -> process
+//   header.data_offset       data area (the process's storage area)
+//
+// Ownership of every shared word is fixed: a word is written by exactly one
+// side. nucleusd never trusts what it reads from a channel: it reads the
+// process-written indices once, bounds-checks them against its own copies,
+// and copies each request out before it looks at it.
+//
+// Doorbells: the request ring's tail is the daemon's futex word and the event
+// ring's tail is the process's futex word. A side only makes the wake system
+// call when the other side has said it sleeps (daemon_armed / process_waiting);
+// both sides use a full fence between publishing and checking (Dekker).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace nucleus::wire {
+
+inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
+inline constexpr uint32_t kAbiVersion = 1;
+
+inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
+inline constexpr size_t kMaxNameLength = kNameBytes - 1;
+inline constexpr size_t kMessageWords = 8;
+inline constexpr size_t kCacheLine = 64;
+inline constexpr size_t kHeaderBytes = 4096;
+
+// Limits nucleusd enforces on configuration and claims.
+inline constexpr uint32_t kMaxPoolBuffers = 1U << 24;  // buffer index is 24 bits
+inline constexpr uint32_t kMaxBufferClaim = 65536;
+inline constexpr uint32_t kMaxRingEntries = 65536;
+inline constexpr uint64_t kMaxDataAreaBytes = 1ULL << 30;
+
+struct Message {
+  uint64_t word[kMessageWords];
+};
+
+// ---- buffer handles ------------------------------------------------------
+// A handle is (generation << 24) | buffer index. The generation of a buffer
+// advances by one on every send, so a handle names one use of one buffer:
+// after the answer is taken the same value is stale. Handle 0 is never valid
+// (generations start at 1).
+inline constexpr unsigned kHandleIndexBits = 24;
+inline constexpr uint64_t kHandleIndexMask = (1ULL << kHandleIndexBits) - 1;
+inline constexpr uint64_t kHandleGenerationMask = (1ULL << (64 - kHandleIndexBits)) - 1;
+
+constexpr uint32_t handle_index(uint64_t handle) {
+  return static_cast<uint32_t>(handle & kHandleIndexMask);
+}
+constexpr uint64_t handle_generation(uint64_t handle) { return handle >> kHandleIndexBits; }
+constexpr uint64_t make_handle(uint32_t index, uint64_t generation) {
+  return ((generation & kHandleGenerationMask) << kHandleIndexBits) | index;
+}
+// The handle of the next use of the buffer that `handle` names. Generation 0
+// is skipped so that no handle is ever 0.
+constexpr uint64_t next_handle(uint64_t handle) {
+  uint64_t generation = (handle_generation(handle) + 1) & kHandleGenerationMask;
+  if (generation == 0) generation = 1;
+  return make_handle(handle_index(handle), generation);
+}
+
+// ---- names ------------------------------------------------------------------
+constexpr bool is_name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+// The length of a valid name held in `bytes` bytes (NUL-terminated within
+// them, 1..31 characters of [A-Za-z0-9._-]), or -1. Reads no byte past
+// `bytes`, so it is safe on untrusted fixed-size fields.
+constexpr int name_length(const char *name, size_t bytes) {
+  for (size_t i = 0; i < bytes && i <= kMaxNameLength; ++i) {
+    if (name[i] == '\0') return i == 0 ? -1 : static_cast<int>(i);
+    if (!is_name_char(name[i])) return -1;
+  }
+  return -1;
+}
+
+// ---- results and error codes ----------------------------------------------
+enum Result : int32_t {
+  kResultNormal = 1,
+  kResultRejected = 2,
+  kResultUnintelligible = 3,
+  kResultMalfunction = 4,
+  kResultDummy = 5,  // receiver does not exist (made by the nucleus)
+};
+
+// Error codes on the wire are Linux errno values (stable on this ABI).
+
+// ---- requests (process -> nucleus) ---------------------------------------
+enum class Op : uint32_t {
+  kNop = 0,
+  kSendMessage = 1,  // handle = next use of an own buffer; name = receiver
+  kGetEvent = 2,     // handle = a message published to the caller (take it)
+  kSendAnswer = 3,   // handle = a buffer the caller received; arg = result
+  kReleaseAnswer = 4,  // handle = an answer published to the caller
+  kGetStats = 5,     // reply: Event kReply with Stats in message words
+};
+inline constexpr uint32_t kOpCount = 6;
+
+struct Request {
+  uint32_t op;      // Op
+  uint32_t seq;     // echoed in kError / kReply events
+  uint64_t handle;
+  int64_t arg;
+  char name[kNameBytes];
+  Message message;
+  uint8_t reserved[8];
+};
+
+// ---- events (nucleus -> process) -----------------------------------------
+enum class EventKind : uint32_t {
+  kMessage = 1,  // a message arrived: handle, sender, message
+  kAnswer = 2,   // an answer arrived: handle, result, message
+  kError = 3,    // a request was refused: seq, code (errno), handle
+  kReply = 4,    // reply to a control request: seq, code, message
+  kClosed = 5,   // the channel is closed: header.state says why
+};
+
+struct Event {
+  uint32_t kind;  // EventKind
+  uint32_t seq;
+  uint64_t handle;
+  int32_t result;  // answer result, or errno for kError / kReply
+  uint32_t reserved0;
+  char sender[kNameBytes];
+  Message message;
+  uint8_t reserved[8];
+};
+
+// kGetStats reply, in Event::message.word[]
+enum StatsWord : uint32_t {
+  kStatsPoolBuffers = 0,
+  kStatsPoolFree = 1,  // buffers owned by nobody and not in use
+  kStatsProcesses = 2,
+  kStatsClaimBuffers = 3,  // caller's claim
+  kStatsClaimUsed = 4,     // caller's buffers out or unreleased
+  kStatsProtocolErrors = 5,
+  kStatsQueueLength = 6,   // messages queued to or received by the caller
+};
+
+// ---- channel header ---------------------------------------------------------
+enum class ChannelState : uint32_t {
+  kAttached = 1,
+  kShutdown = 2,  // nucleusd is stopping: every call returns -ESHUTDOWN
+  kDetached = 3,  // nucleusd detached this process (protocol violations)
+};
+
+enum class Doorbell : uint32_t {
+  kFutex = 1,    // futex_wake on requests_tail
+  kEventfd = 2,  // write 1 to the eventfd received at attach
+};
+
+struct alignas(kCacheLine) ChannelHeader {
+  // Lines 0-1: written once by nucleusd before the fd is sent; read-only after.
+  uint32_t magic;
+  uint32_t abi_version;
+  uint32_t doorbell;  // Doorbell
+  uint32_t request_entries;  // power of two
+  uint32_t event_entries;    // power of two
+  uint32_t slot_count;       // buffer claim: entries in the slot table
+  uint64_t channel_bytes;
+  uint64_t slots_offset;
+  uint64_t requests_offset;
+  uint64_t events_offset;
+  uint64_t data_offset;
+  uint64_t data_bytes;
+
+  // Line 2: written by the process.
+  alignas(kCacheLine) std::atomic<uint32_t> requests_tail;  // futex word
+  std::atomic<uint32_t> events_head;
+  std::atomic<uint32_t> process_waiting;  // 1: sleeping on events_tail
+
+  // Line 3: written by nucleusd.
+  alignas(kCacheLine) std::atomic<uint32_t> requests_head;
+  std::atomic<uint32_t> events_tail;  // futex word
+  std::atomic<uint32_t> daemon_armed;  // 1: nucleusd needs a doorbell
+  std::atomic<uint32_t> backlog;       // 1: events wait for ring space
+  std::atomic<uint32_t> state;         // ChannelState
+};
+
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint32_t>) == 4);
+static_assert(std::is_trivially_copyable_v<Message>);
+static_assert(std::is_trivially_copyable_v<Request>);
+static_assert(std::is_trivially_copyable_v<Event>);
+static_assert(std::is_standard_layout_v<ChannelHeader>);
+static_assert(sizeof(Message) == 64);
+static_assert(sizeof(Request) == 128);
+static_assert(sizeof(Event) == 128);
+static_assert(offsetof(Request, name) == 24);
+static_assert(offsetof(Request, message) == 56);
+static_assert(offsetof(Event, sender) == 24);
+static_assert(offsetof(Event, message) == 56);
+static_assert(offsetof(ChannelHeader, requests_tail) == 128);
+static_assert(offsetof(ChannelHeader, requests_head) == 192);
+static_assert(sizeof(ChannelHeader) <= kHeaderBytes);
+
+// ---- control socket records -----------------------------------------------
+// The process sends AttachRequest as one SOCK_SEQPACKET record; nucleusd
+// answers with one AttachReply and, on success, the channel memfd (and the
+// doorbell eventfd when header.doorbell is kEventfd) as SCM_RIGHTS.
+struct AttachRequest {
+  uint32_t magic;
+  uint32_t abi_version;
+  char name[kNameBytes];  // empty: the connection was bound to a name by nucleusd
+};
+
+struct AttachReply {
+  uint32_t magic;
+  uint32_t abi_version;
+  int32_t status;  // 0 or -errno
+  uint32_t fd_count;
+  uint64_t channel_bytes;
+  char name[kNameBytes];
+};
+
+static_assert(std::is_trivially_copyable_v<AttachRequest>);
+static_assert(std::is_trivially_copyable_v<AttachReply>);
+static_assert(sizeof(AttachRequest) == 40);
+static_assert(sizeof(AttachReply) == 56);
+
+// Computes the layout for the given sizes; both sides use it, so a header
+// whose offsets disagree with it is refused by the client.
+struct Layout {
+  uint64_t slots_offset;
+  uint64_t requests_offset;
+  uint64_t events_offset;
+  uint64_t data_offset;
+  uint64_t channel_bytes;
+};
+
+constexpr uint64_t round_up(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
+
+constexpr Layout compute_layout(uint32_t slot_count, uint32_t request_entries,
+                                uint32_t event_entries, uint64_t data_bytes) {
+  Layout l{};
+  l.slots_offset = kHeaderBytes;
+  l.requests_offset = round_up(l.slots_offset + uint64_t{slot_count} * 8, 4096);
+  l.events_offset = l.requests_offset + uint64_t{request_entries} * sizeof(Request);
+  l.data_offset = round_up(l.events_offset + uint64_t{event_entries} * sizeof(Event), 4096);
+  l.channel_bytes = round_up(l.data_offset + data_bytes, 4096);
+  return l;
+}
+
+constexpr bool is_power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+}  // namespace nucleus::wire

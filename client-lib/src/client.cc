@@ -1,0 +1,494 @@
+// libnucleus: the process side of a channel.
+//
+// The pool, the queues and the process table live in nucleusd. This side
+// keeps only what it needs to answer at once without a round trip: which of
+// its own buffers are free (the claim), which buffers it received and owes an
+// answer on, and the events the nucleus has published to it so far, in queue
+// order. nucleusd checks every request again; these checks only give the
+// caller its error without waiting.
+//
+// Threading: one thread at a time per nucleus_t (see nucleus.h).
+#include "client.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "sys.h"
+
+namespace nucleus::client {
+
+namespace {
+
+constexpr int64_t kSleepSliceNs = 1000000000;  // look for a vanished nucleus once a second
+constexpr int64_t kDefaultSpinNs = 20000;
+constexpr int kAttachTimeoutMs = 10000;
+
+int64_t spin_ns_from_env() {
+  const char *s = std::getenv("NUCLEUS_SPIN_NS");
+  if (s == nullptr || *s == '\0') return kDefaultSpinNs;
+  char *end = nullptr;
+  long long v = std::strtoll(s, &end, 10);
+  if (*end != '\0' || v < 0) return kDefaultSpinNs;
+  return v;
+}
+
+std::string default_socket_path() {
+  if (const char *p = std::getenv("NUCLEUS_SOCKET"); p != nullptr && *p != '\0') return p;
+  if (geteuid() == 0) return "/run/nucleus/nucleus.sock";
+  if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') {
+    return std::string(x) + "/nucleus/nucleus.sock";
+  }
+  return "/run/nucleus/nucleus.sock";
+}
+
+int connect_socket(sys::UniqueFd *out) {
+  std::string path = default_socket_path();
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return -errno;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) return -errno;
+  *out = std::move(fd);
+  return 0;
+}
+
+int inherited_socket(sys::UniqueFd *out) {
+  const char *s = std::getenv("NUCLEUS_FD");
+  if (s == nullptr || *s == '\0') return -EINVAL;
+  char *end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (*end != '\0' || v < 0 || v > 1 << 20) return -EINVAL;
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(static_cast<int>(v), SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+      type != SOCK_SEQPACKET) {
+    return -EBADF;
+  }
+  *out = sys::UniqueFd(static_cast<int>(v));
+  unsetenv("NUCLEUS_FD");  // the connection is ours now; children must not reuse it
+  return 0;
+}
+
+// Receives the AttachReply and up to two fds.
+int receive_reply(int sock, wire::AttachReply *reply, sys::UniqueFd fds[2]) {
+  pollfd p{sock, POLLIN, 0};
+  int pr = ::poll(&p, 1, kAttachTimeoutMs);
+  if (pr == 0) return -ETIMEDOUT;
+  if (pr < 0) return -errno;
+  iovec iov{reply, sizeof(*reply)};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0) return -errno;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (i < 2) {
+        fds[i].reset(fd);
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  if (n == 0) return -ECONNRESET;
+  if (static_cast<size_t>(n) != sizeof(*reply) || reply->magic != wire::kMagic) return -EPROTO;
+  return 0;
+}
+
+}  // namespace
+
+Channel::~Channel() {
+  if (base_ != nullptr) ::munmap(base_, bytes_);
+}
+
+int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
+  if (out == nullptr) return -EINVAL;
+  wire::AttachRequest req{};
+  req.magic = wire::kMagic;
+  req.abi_version = wire::kAbiVersion;
+  sys::UniqueFd sock;
+  if (name != nullptr) {
+    if (wire::name_length(name, std::strlen(name) + 1) < 0) return -EINVAL;
+    std::strncpy(req.name, name, sizeof(req.name) - 1);
+    if (int rc = connect_socket(&sock); rc < 0) return rc;
+  } else if (int rc = inherited_socket(&sock); rc < 0) {
+    return rc;
+  }
+  if (::send(sock.get(), &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) return -errno;
+
+  wire::AttachReply reply{};
+  sys::UniqueFd fds[2];
+  if (int rc = receive_reply(sock.get(), &reply, fds); rc < 0) return rc;
+  if (reply.status < 0) return reply.status;
+  if (!fds[0] || reply.channel_bytes < wire::kHeaderBytes) return -EPROTO;
+
+  auto ch = std::unique_ptr<Channel>(new Channel());
+  void *base = ::mmap(nullptr, reply.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                      fds[0].get(), 0);
+  if (base == MAP_FAILED) return -errno;
+  ch->base_ = static_cast<uint8_t *>(base);
+  ch->bytes_ = reply.channel_bytes;
+  ch->socket_ = std::move(sock);
+  ch->doorbell_fd_ = std::move(fds[1]);
+  reply.name[sizeof(reply.name) - 1] = '\0';
+  ch->name_ = reply.name;
+  if (int rc = ch->map_layout(); rc < 0) return rc;
+  *out = std::move(ch);
+  return 0;
+}
+
+int Channel::map_layout() {
+  hdr_ = reinterpret_cast<wire::ChannelHeader *>(base_);
+  const wire::ChannelHeader &h = *hdr_;
+  if (h.magic != wire::kMagic || h.abi_version != wire::kAbiVersion) return -EPROTO;
+  if (!wire::is_power_of_two(h.request_entries) || !wire::is_power_of_two(h.event_entries)) {
+    return -EPROTO;
+  }
+  wire::Layout l =
+      wire::compute_layout(h.slot_count, h.request_entries, h.event_entries, h.data_bytes);
+  if (l.channel_bytes != bytes_ || l.slots_offset != h.slots_offset ||
+      l.requests_offset != h.requests_offset || l.events_offset != h.events_offset ||
+      l.data_offset != h.data_offset) {
+    return -EPROTO;
+  }
+  if (h.doorbell == static_cast<uint32_t>(wire::Doorbell::kEventfd) && !doorbell_fd_) {
+    return -EPROTO;
+  }
+  eventfd_doorbell_ = h.doorbell == static_cast<uint32_t>(wire::Doorbell::kEventfd);
+  requests_ = reinterpret_cast<wire::Request *>(base_ + h.requests_offset);
+  events_ = reinterpret_cast<wire::Event *>(base_ + h.events_offset);
+  request_mask_ = h.request_entries - 1;
+  event_mask_ = h.event_entries - 1;
+  // Our indices start where the nucleus says the rings are (both 0 at attach).
+  request_tail_ = h.requests_tail.load(std::memory_order_relaxed);
+  event_head_ = h.events_head.load(std::memory_order_relaxed);
+
+  const auto *slots = reinterpret_cast<const uint64_t *>(base_ + h.slots_offset);
+  slots_.resize(h.slot_count);
+  free_slots_.reserve(h.slot_count);
+  for (uint32_t i = 0; i < h.slot_count; ++i) {
+    slots_[i].handle = slots[i];
+    slot_of_index_.emplace(wire::handle_index(slots[i]), i);
+    free_slots_.push_back(h.slot_count - 1 - i);
+  }
+  spin_ns_ = spin_ns_from_env();
+  return 0;
+}
+
+int Channel::closed_error() const {
+  auto st = static_cast<wire::ChannelState>(hdr_->state.load(std::memory_order_acquire));
+  if (st == wire::ChannelState::kAttached && !lost_) return 0;
+  return lost_ ? -ECONNRESET : -ESHUTDOWN;
+}
+
+void Channel::ring_doorbell() {
+  // Pairs with the fence in nucleusd's arm step: either it sees our new tail
+  // when it re-checks, or we see daemon_armed here and wake it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (hdr_->daemon_armed.load(std::memory_order_relaxed) == 0) return;
+  if (eventfd_doorbell_) {
+    uint64_t one = 1;
+    ssize_t n = ::write(doorbell_fd_.get(), &one, sizeof(one));
+    (void)n;  // a full eventfd counter already means "ring"
+  } else {
+    sys::futex_wake(&hdr_->requests_tail, 1);
+  }
+}
+
+int Channel::push_request(const wire::Request &r, bool doorbell) {
+  uint32_t capacity = request_mask_ + 1;
+  for (;;) {
+    // Acquire pairs with nucleusd's release store of requests_head after it
+    // copied the entries out: the slots before head are free to overwrite.
+    uint32_t head = hdr_->requests_head.load(std::memory_order_acquire);
+    if (request_tail_ - head < capacity) break;
+    ring_doorbell();
+    if (int rc = wait_progress(-1, head); rc < 0) return rc;
+    drain();
+  }
+  requests_[request_tail_ & request_mask_] = r;
+  ++request_tail_;
+  // Release pairs with nucleusd's acquire load of requests_tail: the entry is
+  // written before the tail that covers it.
+  hdr_->requests_tail.store(request_tail_, std::memory_order_release);
+  uint32_t head = hdr_->requests_head.load(std::memory_order_relaxed);
+  if (doorbell || request_tail_ - head > capacity / 2) ring_doorbell();
+  return 0;
+}
+
+void Channel::drain() {
+  // Acquire pairs with nucleusd's release store of events_tail after it wrote
+  // the entries.
+  uint32_t tail = hdr_->events_tail.load(std::memory_order_acquire);
+  if (tail == event_head_) return;
+  while (event_head_ != tail) {
+    wire::Event e = events_[event_head_ & event_mask_];
+    ++event_head_;
+    switch (static_cast<wire::EventKind>(e.kind)) {
+      case wire::EventKind::kMessage:
+      case wire::EventKind::kAnswer: {
+        nucleus_event_t q{};
+        q.kind = e.kind == static_cast<uint32_t>(wire::EventKind::kMessage)
+                     ? NUCLEUS_EVENT_MESSAGE
+                     : NUCLEUS_EVENT_ANSWER;
+        q.result = e.result;
+        q.buffer = e.handle;
+        std::memcpy(q.sender, e.sender, sizeof(q.sender));
+        q.sender[sizeof(q.sender) - 1] = '\0';
+        std::memcpy(&q.message, &e.message, sizeof(q.message));
+        queue_.push_back(q);
+        break;
+      }
+      case wire::EventKind::kError:
+        ++protocol_errors_;
+        last_error_ = e.result;
+        break;
+      case wire::EventKind::kReply:
+        replies_.push_back(e);
+        break;
+      case wire::EventKind::kClosed:
+      default:
+        break;
+    }
+  }
+  // Release pairs with nucleusd's acquire load of events_head: we are done
+  // reading the entries before it may overwrite them.
+  hdr_->events_head.store(event_head_, std::memory_order_release);
+  // Pairs with the fence after nucleusd sets backlog: either it sees our new
+  // head, or we see backlog and ring.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (hdr_->backlog.load(std::memory_order_relaxed) != 0) ring_doorbell();
+}
+
+// Waits until the event ring's tail moves past what we drained, the request
+// ring's head moves past `request_head` (when not -1), the channel closes, or
+// the deadline passes. Returns 0 when something may have changed.
+int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
+  auto progressed = [&] {
+    return hdr_->events_tail.load(std::memory_order_acquire) != event_head_ ||
+           (request_head >= 0 && hdr_->requests_head.load(std::memory_order_acquire) !=
+                                     static_cast<uint32_t>(request_head)) ||
+           hdr_->state.load(std::memory_order_acquire) !=
+               static_cast<uint32_t>(wire::ChannelState::kAttached);
+  };
+  int64_t spin_until = sys::monotonic_ns() + spin_ns_;
+  if (deadline_ns >= 0) spin_until = std::min(spin_until, deadline_ns);
+  for (unsigned i = 0;; ++i) {
+    if (progressed()) return 0;
+    if ((i & 63) == 63 && sys::monotonic_ns() >= spin_until) break;
+    sys::cpu_relax();
+  }
+  for (;;) {
+    int64_t now = sys::monotonic_ns();
+    if (deadline_ns >= 0 && now >= deadline_ns) return -ETIMEDOUT;
+    int64_t slice = kSleepSliceNs;
+    if (deadline_ns >= 0) slice = std::min(slice, deadline_ns - now);
+    hdr_->process_waiting.store(1, std::memory_order_relaxed);
+    // Pairs with nucleusd's fence between publishing and reading
+    // process_waiting: either it sees us waiting and wakes us, or we see the
+    // new tail here and do not sleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    uint32_t tail = hdr_->events_tail.load(std::memory_order_relaxed);
+    int rc = 0;
+    if (tail == event_head_ && !progressed()) {
+      rc = sys::futex_wait(&hdr_->events_tail, tail, slice);
+    }
+    hdr_->process_waiting.store(0, std::memory_order_relaxed);
+    if (progressed()) return 0;
+    if (rc == -ETIMEDOUT) {
+      pollfd p{socket_.get(), POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0) {
+        lost_ = true;
+        return -ECONNRESET;
+      }
+    } else if (rc == 0 || rc == -EAGAIN || rc == -EINTR) {
+      // Woken, the word moved, or a signal: let the caller look.
+      return 0;
+    }
+  }
+}
+
+int64_t Channel::deadline(int64_t timeout_ns) {
+  if (timeout_ns < 0) return -1;
+  return sys::monotonic_ns() + timeout_ns;
+}
+
+int Channel::send_message(const char *receiver, const nucleus_message_t *message,
+                          nucleus_buffer_t *out) {
+  if (receiver == nullptr || message == nullptr || out == nullptr) return -EINVAL;
+  if (int rc = closed_error(); rc < 0) return rc;
+  int len = wire::name_length(receiver, std::strlen(receiver) + 1);
+  if (len < 0) return -EINVAL;
+  if (free_slots_.empty()) return -ENOBUFS;
+  uint32_t slot = free_slots_.back();
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kSendMessage);
+  r.handle = wire::next_handle(slots_[slot].handle);
+  std::memcpy(r.name, receiver, static_cast<size_t>(len));
+  std::memcpy(&r.message, message, sizeof(r.message));
+  if (int rc = push_request(r, true); rc < 0) return rc;
+  free_slots_.pop_back();
+  slots_[slot].handle = r.handle;
+  slots_[slot].out = true;
+  *out = r.handle;
+  return 0;
+}
+
+Channel::Slot *Channel::out_slot(nucleus_buffer_t buffer) {
+  auto it = slot_of_index_.find(wire::handle_index(buffer));
+  if (it == slot_of_index_.end()) return nullptr;
+  Slot &s = slots_[it->second];
+  if (!s.out || s.handle != buffer) return nullptr;
+  return &s;
+}
+
+int Channel::release_slot(nucleus_buffer_t buffer) {
+  auto it = slot_of_index_.find(wire::handle_index(buffer));
+  slots_[it->second].out = false;
+  free_slots_.push_back(it->second);
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kReleaseAnswer);
+  r.handle = buffer;
+  return push_request(r, false);
+}
+
+int Channel::take_message(nucleus_buffer_t buffer) {
+  received_.insert(buffer);
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kGetEvent);
+  r.handle = buffer;
+  return push_request(r, false);
+}
+
+template <typename Pred>
+int Channel::wait_for(int64_t timeout_ns, Pred pred) {
+  int64_t dl = deadline(timeout_ns);
+  for (;;) {
+    drain();
+    if (int rc = pred(); rc != 1) return rc;
+    if (int rc = closed_error(); rc < 0) return rc;
+    if (timeout_ns == 0) return -ETIMEDOUT;
+    if (int rc = wait_progress(dl, -1); rc < 0) return rc;
+  }
+}
+
+int Channel::wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t *message,
+                          nucleus_buffer_t *out) {
+  if (out == nullptr) return -EINVAL;
+  return wait_for(timeout_ns, [&]() -> int {
+    auto it = std::find_if(queue_.begin(), queue_.end(),
+                           [](const nucleus_event_t &e) { return e.kind == NUCLEUS_EVENT_MESSAGE; });
+    if (it == queue_.end()) return 1;
+    nucleus_event_t e = *it;
+    queue_.erase(it);
+    if (sender != nullptr) std::memcpy(sender, e.sender, sizeof(e.sender));
+    if (message != nullptr) *message = e.message;
+    *out = e.buffer;
+    return take_message(e.buffer);
+  });
+}
+
+int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer) {
+  if (answer == nullptr) return -EINVAL;
+  if (int rc = closed_error(); rc < 0) return rc;
+  if (result < NUCLEUS_RESULT_NORMAL || result > NUCLEUS_RESULT_MALFUNCTION) return -EINVAL;
+  if (received_.count(buffer) == 0) return -EBADF;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kSendAnswer);
+  r.handle = buffer;
+  r.arg = result;
+  std::memcpy(&r.message, answer, sizeof(r.message));
+  if (int rc = push_request(r, true); rc < 0) return rc;
+  received_.erase(buffer);
+  return 0;
+}
+
+int Channel::wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
+                         nucleus_message_t *answer) {
+  if (out_slot(buffer) == nullptr) return -EBADF;
+  return wait_for(timeout_ns, [&]() -> int {
+    auto it = std::find_if(queue_.begin(), queue_.end(), [&](const nucleus_event_t &e) {
+      return e.kind == NUCLEUS_EVENT_ANSWER && e.buffer == buffer;
+    });
+    if (it == queue_.end()) return 1;
+    if (result != nullptr) *result = it->result;
+    if (answer != nullptr) *answer = it->message;
+    queue_.erase(it);
+    return release_slot(buffer);
+  });
+}
+
+int Channel::wait_event(nucleus_buffer_t previous, int64_t timeout_ns, nucleus_event_t *out) {
+  if (out == nullptr) return -EINVAL;
+  return wait_for(timeout_ns, [&]() -> int {
+    auto it = queue_.begin();
+    if (previous != 0) {
+      it = std::find_if(queue_.begin(), queue_.end(),
+                        [&](const nucleus_event_t &e) { return e.buffer == previous; });
+      if (it == queue_.end()) return -ENOENT;
+      ++it;
+    }
+    if (it == queue_.end()) return 1;
+    *out = *it;
+    return 0;
+  });
+}
+
+int Channel::get_event(nucleus_buffer_t buffer) {
+  if (int rc = closed_error(); rc < 0) return rc;
+  drain();
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [&](const nucleus_event_t &e) { return e.buffer == buffer; });
+  if (it == queue_.end()) return -ENOENT;
+  int kind = it->kind;
+  queue_.erase(it);
+  return kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer) : release_slot(buffer);
+}
+
+int Channel::get_stats(nucleus_stats_t *out) {
+  if (out == nullptr) return -EINVAL;
+  if (int rc = closed_error(); rc < 0) return rc;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kGetStats);
+  r.seq = ++seq_;
+  if (int rc = push_request(r, true); rc < 0) return rc;
+  return wait_for(-1, [&]() -> int {
+    auto it = std::find_if(replies_.begin(), replies_.end(),
+                           [&](const wire::Event &e) { return e.seq == r.seq; });
+    if (it == replies_.end()) return 1;
+    const uint64_t *w = it->message.word;
+    out->pool_buffers = w[wire::kStatsPoolBuffers];
+    out->pool_free = w[wire::kStatsPoolFree];
+    out->processes = w[wire::kStatsProcesses];
+    out->claim_buffers = w[wire::kStatsClaimBuffers];
+    out->claim_used = w[wire::kStatsClaimUsed];
+    out->protocol_errors = w[wire::kStatsProtocolErrors];
+    out->queue_length = w[wire::kStatsQueueLength];
+    int rc = it->result;
+    replies_.erase(it);
+    return rc;
+  });
+}
+
+void *Channel::data_area(size_t *size) {
+  if (size != nullptr) *size = hdr_->data_bytes;
+  return base_ + hdr_->data_offset;
+}
+
+}  // namespace nucleus::client

@@ -1,0 +1,85 @@
+// The process side of one channel (see client.cc). Internal to libnucleus.
+#pragma once
+
+#include <nucleus/nucleus.h>
+#include <nucleus/wire.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sys.h"
+
+namespace nucleus::client {
+
+class Channel {
+ public:
+  static int attach(const char *name, std::unique_ptr<Channel> *out);
+  ~Channel();
+  Channel(const Channel &) = delete;
+  Channel &operator=(const Channel &) = delete;
+
+  int send_message(const char *receiver, const nucleus_message_t *message, nucleus_buffer_t *out);
+  int wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t *message,
+                   nucleus_buffer_t *out);
+  int send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer);
+  int wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
+                  nucleus_message_t *answer);
+  int wait_event(nucleus_buffer_t previous, int64_t timeout_ns, nucleus_event_t *out);
+  int get_event(nucleus_buffer_t buffer);
+  int get_stats(nucleus_stats_t *out);
+  void *data_area(size_t *size);
+  const std::string &name() const { return name_; }
+
+ private:
+  struct Slot {
+    uint64_t handle = 0;  // the last handle used on this buffer
+    bool out = false;     // sent and not yet waited for
+  };
+
+  Channel() = default;
+  int map_layout();
+  int closed_error() const;
+  void ring_doorbell();
+  int push_request(const wire::Request &r, bool doorbell);
+  void drain();
+  int wait_progress(int64_t deadline_ns, int64_t request_head);
+  static int64_t deadline(int64_t timeout_ns);
+  template <typename Pred>
+  int wait_for(int64_t timeout_ns, Pred pred);
+  Slot *out_slot(nucleus_buffer_t buffer);
+  int release_slot(nucleus_buffer_t buffer);
+  int take_message(nucleus_buffer_t buffer);
+
+  uint8_t *base_ = nullptr;
+  size_t bytes_ = 0;
+  sys::UniqueFd socket_;
+  sys::UniqueFd doorbell_fd_;
+  bool eventfd_doorbell_ = false;
+  bool lost_ = false;
+  std::string name_;
+  wire::ChannelHeader *hdr_ = nullptr;
+  wire::Request *requests_ = nullptr;
+  wire::Event *events_ = nullptr;
+  uint32_t request_mask_ = 0;
+  uint32_t event_mask_ = 0;
+  uint32_t request_tail_ = 0;  // our copy; the shared one is only written
+  uint32_t event_head_ = 0;
+  uint32_t seq_ = 0;
+  int64_t spin_ns_ = 0;
+
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::unordered_map<uint32_t, uint32_t> slot_of_index_;  // buffer index -> slot
+  std::unordered_set<uint64_t> received_;                 // answers owed
+  std::deque<nucleus_event_t> queue_;                     // published, not yet taken
+  std::deque<wire::Event> replies_;
+  uint64_t protocol_errors_ = 0;
+  int last_error_ = 0;
+};
+
+}  // namespace nucleus::client

@@ -1,0 +1,85 @@
+// nucleusd's side of one process's channel: the memfd, its mapping, and the
+// daemon's halves of the two rings.
+//
+// Trust: the process can write anything, at any time, into every byte of
+// the mapping. This class never reads back a word the daemon wrote: it keeps
+// its own copies of requests_head and events_tail, and reads only the two
+// process-written indices (checked against those copies) and request entries
+// (copied out once, then checked by the caller). The memfd is sealed against
+// shrinking, so the mapping cannot fault under the daemon.
+//
+// Threading: nucleusd's single thread only.
+#pragma once
+
+#include <nucleus/wire.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../client-lib/src/sys.h"
+#include "error.h"
+
+namespace nucleus::daemon {
+
+struct ChannelSizes {
+  uint32_t request_entries = 0;
+  uint32_t event_entries = 0;
+  uint64_t data_bytes = 0;
+};
+
+class Channel {
+ public:
+  static Result<std::unique_ptr<Channel>> create(const std::string &name, const ChannelSizes &sizes,
+                                                 wire::Doorbell doorbell,
+                                                 const std::vector<uint64_t> &slot_handles);
+  ~Channel();
+  Channel(const Channel &) = delete;
+  Channel &operator=(const Channel &) = delete;
+
+  int fd() const { return memfd_.get(); }
+  uint64_t bytes() const { return bytes_; }
+
+  // Requests now in the ring, or -1 when the process wrote an impossible tail.
+  int64_t pending_requests();
+  // Copies the next request out (only after pending_requests() > 0).
+  wire::Request take_request();
+  // Tells the process the entries taken so far may be reused.
+  void commit_requests();
+
+  // Free event slots, or -1 when the process wrote an impossible head.
+  int64_t event_space();
+  void push_event(const wire::Event &event);
+  void commit_events();
+
+  // Doorbell state: armed means "ring me". See wire.h for the protocol.
+  void set_armed(bool armed);
+  void set_backlog(bool backlog);
+  bool backlog() const { return backlog_; }
+  // True when the process said it sleeps on events_tail (after a fence).
+  bool process_waiting();
+  void wake_process();
+  std::atomic<uint32_t> *doorbell_word() { return &header_->requests_tail; }
+  uint32_t requests_tail_seen() const { return request_head_; }
+  // Closes the channel: every call of the process returns an error.
+  void close(wire::ChannelState state);
+
+ private:
+  Channel() = default;
+
+  sys::UniqueFd memfd_;
+  uint8_t *base_ = nullptr;
+  uint64_t bytes_ = 0;
+  wire::ChannelHeader *header_ = nullptr;
+  wire::Request *requests_ = nullptr;
+  wire::Event *events_ = nullptr;
+  uint32_t request_entries_ = 0;
+  uint32_t event_entries_ = 0;
+  uint32_t request_head_ = 0;   // ours; the shared copy is only written
+  uint32_t event_tail_ = 0;     // ours
+  uint32_t event_head_seen_ = 0;  // last valid head the process gave
+  bool backlog_ = false;
+};
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,173 @@
+#include "config.h"
+
+#include <nucleus/wire.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace nucleus::daemon {
+
+namespace {
+
+using nlohmann::json;
+
+// Reads fields of one JSON object, remembering its path for messages and
+// refusing keys it does not know.
+class Reader {
+ public:
+  Reader(const json &object, std::string path, std::string *error)
+      : object_(object), path_(std::move(path)), error_(error) {
+    if (!object_.is_object()) fail(path_.empty() ? "(top level)" : path_, "an object", object_);
+  }
+
+  bool ok() const { return error_->empty(); }
+
+  template <typename Fn>
+  void object(const char *key, Fn &&fn) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;  // keep the default
+    Reader child(*it, field(key), error_);
+    if (child.ok()) fn(child);
+    if (child.ok()) child.finish();
+  }
+
+  void integer(const char *key, uint64_t lo, uint64_t hi, uint64_t *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_number_unsigned() || it->get<uint64_t>() < lo || it->get<uint64_t>() > hi) {
+      fail(field(key), "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+           *it);
+      return;
+    }
+    *out = it->get<uint64_t>();
+  }
+
+  void boolean(const char *key, bool *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_boolean()) return fail(field(key), "true or false", *it);
+    *out = it->get<bool>();
+  }
+
+  void id_list(const char *key, std::vector<uint32_t> *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_array()) return fail(field(key), "an array of numeric ids", *it);
+    out->clear();
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json &v = (*it)[i];
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > UINT32_MAX) {
+        return fail(field(key) + "[" + std::to_string(i) + "]", "a numeric id in [0, 4294967295]",
+                    v);
+      }
+      out->push_back(static_cast<uint32_t>(v.get<uint64_t>()));
+    }
+  }
+
+  void choice(const char *key, const std::vector<std::string> &choices, std::string *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    std::string list;
+    for (const auto &c : choices) list += (list.empty() ? "\"" : ", \"") + c + "\"";
+    if (!it->is_string()) return fail(field(key), "one of " + list, *it);
+    for (const auto &c : choices) {
+      if (it->get<std::string>() == c) {
+        *out = c;
+        return;
+      }
+    }
+    fail(field(key), "one of " + list, *it);
+  }
+
+  void finish() {
+    if (!ok()) return;
+    for (const auto &item : object_.items()) {
+      if (seen_.count(item.key()) == 0) {
+        *error_ = field(item.key().c_str()) + ": unknown field";
+        return;
+      }
+    }
+  }
+
+  void fail(const std::string &where, const std::string &expected, const json &got) {
+    if (!ok()) return;
+    *error_ = where + ": expected " + expected + ", got " + got.dump();
+  }
+
+ private:
+  std::string field(const char *key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  const json &object_;
+  std::string path_;
+  std::string *error_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace
+
+bool parse_config(const std::string &text, Config *out, std::string *error) {
+  error->clear();
+  json j;
+  try {
+    j = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::exception &e) {
+    *error = std::string("not valid JSON: ") + e.what();
+    return false;
+  }
+  Config c;
+  uint64_t pool = 4096, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
+  std::string doorbell = "auto";
+  Reader top(j, "", error);
+  top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
+  top.object("default_claims",
+             [&](Reader &r) { r.integer("buffers", 0, wire::kMaxBufferClaim, &claim); });
+  top.object("channel", [&](Reader &r) {
+    r.integer("request_entries", 2, wire::kMaxRingEntries, &req);
+    r.integer("event_entries", 2, wire::kMaxRingEntries, &ev);
+    r.integer("data_bytes", 0, wire::kMaxDataAreaBytes, &data);
+    if (r.ok() && !wire::is_power_of_two(static_cast<uint32_t>(req))) {
+      r.fail("channel.request_entries", "a power of two", json(req));
+    }
+    if (r.ok() && !wire::is_power_of_two(static_cast<uint32_t>(ev))) {
+      r.fail("channel.event_entries", "a power of two", json(ev));
+    }
+  });
+  top.object("attach", [&](Reader &r) {
+    r.boolean("allow_own_uid", &c.allow_own_uid);
+    r.id_list("uids", &c.uids);
+    r.id_list("gids", &c.gids);
+  });
+  top.object("protocol",
+             [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
+  top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
+  top.finish();
+  if (!top.ok()) return false;
+  if (claim > pool) {
+    *error = "default_claims.buffers: expected at most pool.buffers (" + std::to_string(pool) +
+             "), got " + std::to_string(claim);
+    return false;
+  }
+  c.pool_buffers = static_cast<uint32_t>(pool);
+  c.default_claim_buffers = static_cast<uint32_t>(claim);
+  c.request_entries = static_cast<uint32_t>(req);
+  c.event_entries = static_cast<uint32_t>(ev);
+  c.data_bytes = data;
+  c.max_protocol_errors = static_cast<uint32_t>(max_errors);
+  c.doorbell = doorbell == "futex"     ? DoorbellMode::kFutex
+               : doorbell == "eventfd" ? DoorbellMode::kEventfd
+                                       : DoorbellMode::kAuto;
+  *out = c;
+  return true;
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,31 @@
+// nucleusd's configuration (JSON; schema in docs/configuration.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nucleus::daemon {
+
+enum class DoorbellMode { kAuto, kFutex, kEventfd };
+
+struct Config {
+  uint32_t pool_buffers = 0;
+  uint32_t default_claim_buffers = 0;
+  uint32_t request_entries = 0;
+  uint32_t event_entries = 0;
+  uint64_t data_bytes = 0;
+  bool allow_own_uid = true;
+  std::vector<uint32_t> uids;
+  std::vector<uint32_t> gids;
+  uint32_t max_protocol_errors = 0;
+  DoorbellMode doorbell = DoorbellMode::kAuto;
+};
+
+// Parses and checks a configuration. On failure returns false and sets
+// *error to a message naming the field path and what was expected.
+bool parse_config(const std::string &text, Config *out, std::string *error);
+// The built-in default (config/nucleus.json, compiled in).
+const char *default_config_text();
+
+}  // namespace nucleus::daemon

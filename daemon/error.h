@@ -1,0 +1,40 @@
+// Errors of nucleusd's objects. The values are the Linux errno codes the wire
+// carries back to the process, so converting is a cast.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <utility>
+
+namespace nucleus::daemon {
+
+enum class Error : int32_t {
+  kNone = 0,
+  kInvalid = EINVAL,      // malformed request or argument
+  kBadHandle = EBADF,     // stale, forged or foreign buffer handle, or wrong state
+  kNameTaken = EEXIST,
+  kNoBuffers = ENOBUFS,   // claim or pool exhausted
+  kDenied = EACCES,
+  kProtocol = EPROTO,     // unknown operation or ABI mismatch
+  kNoMemory = ENOMEM,
+};
+
+inline int32_t to_errno(Error e) { return static_cast<int32_t>(e); }
+
+// A value or an Error. Small on purpose: std::expected is C++23.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error) : error_(error) {}         // NOLINT(google-explicit-constructor)
+  bool ok() const { return error_ == Error::kNone; }
+  Error error() const { return error_; }
+  T &value() { return value_; }
+  const T &value() const { return value_; }
+
+ private:
+  T value_{};
+  Error error_ = Error::kNone;
+};
+
+}  // namespace nucleus::daemon

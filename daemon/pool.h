@@ -1,0 +1,74 @@
+// The nucleus's fixed pool of message buffers.
+//
+// Ownership: every buffer is either unowned and free (in free_), or held by
+// one process's claim (owner). A held buffer is free until its owner sends on
+// it; it stays held while out, so a claim is exactly the buffers it holds and
+// a process can never take another's share. Generations advance on every send
+// (see wire::next_handle), so a handle names one use of one buffer.
+//
+// Threading: nucleusd's single thread only.
+#pragma once
+
+#include <nucleus/wire.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "buffer_state.h"
+
+namespace nucleus::daemon {
+
+inline constexpr uint32_t kNone = UINT32_MAX;
+
+struct Buffer {
+  uint64_t generation = 0;
+  BufferState state = BufferState::kFree;
+  bool sender_gone = false;  // its sender died while it was out: free it when answered
+  bool published = false;    // the event now on it was written to the owner's event ring
+  bool in_fifo = false;      // waiting to be published
+  uint32_t owner = kNone;    // the process whose claim holds it (the sender while out)
+  uint32_t receiver = kNone;
+  uint32_t inbox_prev = kNone;  // receiver's inbox: messages queued or received
+  uint32_t inbox_next = kNone;
+  uint32_t fifo_next = kNone;  // a process's events waiting for ring space
+  int32_t result = 0;
+  char sender_name[wire::kNameBytes] = {};
+  wire::Message words{};  // the message, then the answer
+};
+
+class Pool {
+ public:
+  explicit Pool(uint32_t size);
+
+  uint32_t size() const { return static_cast<uint32_t>(buffers_.size()); }
+  // Buffers owned by nobody: what the root can still hand out as claims.
+  uint32_t free_count() const { return static_cast<uint32_t>(free_.size()); }
+
+  Buffer &at(uint32_t index) { return buffers_[index]; }
+  const Buffer &at(uint32_t index) const { return buffers_[index]; }
+  uint64_t handle(uint32_t index) const {
+    return wire::make_handle(index, buffers_[index].generation);
+  }
+
+  // Moves `count` unowned buffers to `owner`'s claim; all or none.
+  bool take(uint32_t count, uint32_t owner, std::vector<uint32_t> *out);
+  // Returns a free held buffer to the unowned pool.
+  void give_back(uint32_t index);
+
+  // The buffer a handle names now (index in range, current generation).
+  std::optional<uint32_t> resolve(uint64_t handle) const;
+  // The buffer a send on `handle` would use: in range and exactly the next
+  // generation of that buffer.
+  std::optional<uint32_t> resolve_next(uint64_t handle) const;
+
+  // Applies a transition of the state table; false (and no change) when the
+  // table has no such edge.
+  bool apply(uint32_t index, BufferEvent event);
+
+ private:
+  std::vector<Buffer> buffers_;
+  std::vector<uint32_t> free_;
+};
+
+}  // namespace nucleus::daemon

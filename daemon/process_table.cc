@@ -1,0 +1,48 @@
+#include "process_table.h"
+
+#include <nucleus/wire.h>
+
+namespace nucleus::daemon {
+
+Result<uint32_t> ProcessTable::add(std::string_view name) {
+  if (name.empty() || name.size() > wire::kMaxNameLength) return Error::kInvalid;
+  for (char c : name) {
+    if (!wire::is_name_char(c)) return Error::kInvalid;
+  }
+  if (by_name_.find(name) != by_name_.end()) return Error::kNameTaken;
+  uint32_t id = 0;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(processes_.size());
+    processes_.emplace_back();
+  }
+  Process &p = processes_[id];
+  uint32_t generation = p.generation + 1;
+  p = Process{};
+  p.live = true;
+  p.generation = generation;
+  p.name = std::string(name);
+  by_name_.emplace(p.name, id);
+  ++count_;
+  return id;
+}
+
+void ProcessTable::remove(uint32_t id) {
+  Process &p = processes_[id];
+  if (!p.live) return;
+  by_name_.erase(p.name);
+  uint32_t generation = p.generation;
+  p = Process{};
+  p.generation = generation;
+  free_ids_.push_back(id);
+  --count_;
+}
+
+uint32_t ProcessTable::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? kNone : it->second;
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,618 @@
+#include "server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dispatch.h"
+#include "log.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+// Debian 12's liburing (2.3) predates the futex operations: our own names
+// for the kernel's opcode and flags (see shared/notes/linux-facts.md).
+constexpr uint8_t kOpFutexWait = 51;
+constexpr int kFutex2SizeU32 = 0x02;
+constexpr uint64_t kFutexMaskAny = 0xffffffffULL;
+constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD, Linux 6.5
+constexpr unsigned kSqEntries = 1024;
+constexpr unsigned kCqEntries = 16384;
+constexpr size_t kMaxPending = 256;
+constexpr size_t kMaxQueuedReplies = 64;
+
+bool probe_futex_wait(io_uring *ring) {
+  io_uring_probe *probe = io_uring_get_probe_ring(ring);
+  if (probe == nullptr) return false;
+  bool ok = probe->last_op >= kOpFutexWait && (probe->ops[kOpFutexWait].flags & IO_URING_OP_SUPPORTED);
+  io_uring_free_probe(probe);
+  return ok;
+}
+
+// Tells a service manager our state when it gave us $NOTIFY_SOCKET.
+void sd_notify(const char *state) {
+  const char *path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  size_t len = std::strlen(path);
+  if (len >= sizeof(addr.sun_path)) return;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  sys::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
+  sendto(fd.get(), state, std::strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+}
+
+bool make_dirs(const std::string &path) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos == path.size() || path[pos] == '/') {
+      std::string part = path.substr(0, pos);
+      if (mkdir(part.c_str(), 0755) < 0 && errno != EEXIST) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Server::Server(Config config) : config_(std::move(config)), core_(config_.pool_buffers) {}
+
+Server::~Server() {
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+}
+
+uint64_t Server::user_data(Kind kind, uint32_t index, uint32_t generation) {
+  return (uint64_t{static_cast<uint8_t>(kind)} << 56) | (uint64_t{index & 0xffffffU} << 32) |
+         generation;
+}
+
+io_uring_sqe *Server::get_sqe() {
+  io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+bool Server::start(const std::string &runtime_dir, std::string *error) {
+  if (!make_dirs(runtime_dir)) {
+    *error = "cannot create runtime directory " + runtime_dir + ": " + std::strerror(errno);
+    return false;
+  }
+  socket_path_ = runtime_dir + "/nucleus.sock";
+  sockaddr_un addr{};
+  if (socket_path_.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + socket_path_;
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+
+  // A socket left by a nucleusd that died is removed; a live one is not.
+  {
+    sys::UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
+      *error = "another nucleusd is listening on " + socket_path_;
+      return false;
+    }
+    unlink(socket_path_.c_str());
+  }
+  listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listen_fd_ || bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
+      chmod(socket_path_.c_str(), 0666) < 0 || listen(listen_fd_.get(), SOMAXCONN) < 0) {
+    *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  signal_fd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd_) {
+    *error = std::string("signalfd: ") + std::strerror(errno);
+    return false;
+  }
+
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = kCqEntries;
+  int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  if (rc < 0) {
+    *error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    return false;
+  }
+  ring_ready_ = true;
+
+  bool have_futex = probe_futex_wait(&ring_);
+  switch (config_.doorbell) {
+    case DoorbellMode::kFutex:
+      if (!have_futex) {
+        *error = "doorbell: \"futex\" configured but this kernel's io_uring has no FUTEX_WAIT";
+        return false;
+      }
+      futex_doorbell_ = true;
+      break;
+    case DoorbellMode::kEventfd:
+      futex_doorbell_ = false;
+      break;
+    case DoorbellMode::kAuto:
+      futex_doorbell_ = have_futex;
+      break;
+  }
+  log::info("doorbells: {} (io_uring FUTEX_WAIT {})",
+            futex_doorbell_ ? "futex words in the channel" : "eventfd per process",
+            have_futex ? "available" : "not available");
+  log::info("pool of {} message buffers; default claim {} buffers; channel rings {}/{} entries, "
+            "data area {} bytes",
+            config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
+            config_.event_entries, config_.data_bytes);
+
+  arm_accept();
+  arm_signal();
+  io_uring_submit(&ring_);
+  log::info("listening on {}", socket_path_);
+  return true;
+}
+
+void Server::arm_accept() {
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_accept(sqe, listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kAccept, 0, 0));
+}
+
+void Server::arm_signal() {
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_read(sqe, signal_fd_.get(), signal_buffer_, sizeof(signal_buffer_), 0);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kSignal, 0, 0));
+}
+
+void Server::arm_socket(uint32_t id) {
+  Connection &c = connections_[id];
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kSocket, id, c.generation));
+}
+
+void Server::arm_pidfd(uint32_t id) {
+  Connection &c = connections_[id];
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, c.pidfd.get(), POLLIN);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kPidfd, id, c.generation));
+}
+
+void Server::arm_doorbell(uint32_t id) {
+  Connection &c = connections_[id];
+  c.active = false;
+  c.channel->set_armed(true);
+  // Re-check after the fence in set_armed: requests added before the
+  // process could see daemon_armed=1 would otherwise wait for no doorbell.
+  if (c.channel->pending_requests() != 0) {
+    activate(id);
+    return;
+  }
+  if (c.armed) return;
+  io_uring_sqe *sqe = get_sqe();
+  if (futex_doorbell_) {
+    io_uring_prep_rw(kOpFutexWait, sqe, kFutex2SizeU32, c.channel->doorbell_word(), 0,
+                     c.channel->requests_tail_seen());
+    sqe->addr3 = kFutexMaskAny;
+  } else {
+    io_uring_prep_read(sqe, c.doorbell_fd.get(), &c.eventfd_value, sizeof(c.eventfd_value), 0);
+  }
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kDoorbell, id, c.generation));
+  c.armed = true;
+}
+
+void Server::activate(uint32_t id) {
+  Connection &c = connections_[id];
+  if (c.active) return;
+  c.active = true;
+  // No fence: a process that still sees daemon_armed=1 only rings once more.
+  c.channel->set_armed(false);
+  active_.push_back(id);
+}
+
+int Server::run() {
+  log::info("ready");
+  sd_notify("READY=1");
+  while (!stopping_) {
+    int rc = active_.empty() ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit(&ring_);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      log::error("io_uring_submit: {}", std::strerror(-rc));
+    }
+    unsigned head = 0;
+    unsigned seen = 0;
+    io_uring_cqe *cqe = nullptr;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      io_uring_cqe copy = *cqe;
+      ++seen;
+      handle_completion(copy);
+    }
+    io_uring_cq_advance(&ring_, seen);
+
+    scratch_.assign(active_.begin(), active_.end());
+    for (uint32_t id : scratch_) {
+      if (connections_[id].live && connections_[id].active) service(id);
+    }
+    flush_dirty();
+    scratch_.assign(active_.begin(), active_.end());
+    active_.clear();
+    for (uint32_t id : scratch_) {
+      Connection &c = connections_[id];
+      if (c.live && c.active) arm_doorbell(id);
+    }
+  }
+  shutdown();
+  return 0;
+}
+
+void Server::handle_completion(const io_uring_cqe &cqe) {
+  auto kind = static_cast<Kind>(cqe.user_data >> 56);
+  auto index = static_cast<uint32_t>((cqe.user_data >> 32) & 0xffffffU);
+  auto generation = static_cast<uint32_t>(cqe.user_data);
+  switch (kind) {
+    case Kind::kAccept:
+      on_accept(cqe.res);
+      return;
+    case Kind::kSignal:
+      if (cqe.res > 0) {
+        signalfd_siginfo info{};
+        std::memcpy(&info, signal_buffer_, sizeof(info));
+        log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
+        stopping_ = true;
+      } else {
+        arm_signal();
+      }
+      return;
+    case Kind::kHandshake:
+      if (index < pending_.size() && pending_[index].live &&
+          pending_[index].generation == generation) {
+        on_handshake(index);
+      }
+      return;
+    case Kind::kIgnore:
+      return;
+    default:
+      break;
+  }
+  if (index >= connections_.size()) return;
+  Connection &c = connections_[index];
+  if (!c.live || c.generation != generation) return;  // an old use of this index
+  switch (kind) {
+    case Kind::kSocket:
+      on_socket(index, cqe.res);
+      break;
+    case Kind::kPidfd:
+      detach(index, "process exited", false);
+      break;
+    case Kind::kDoorbell:
+      c.armed = false;
+      if (cqe.res < 0 && cqe.res != -EAGAIN && cqe.res != -EINTR) {
+        log::warn("process {}: doorbell wait failed: {}", core_.processes().at(index).name,
+                  std::strerror(-cqe.res));
+      }
+      activate(index);
+      break;
+    default:
+      break;
+  }
+}
+
+void Server::on_accept(int result) {
+  if (stopping_) return;
+  arm_accept();
+  if (result < 0) {
+    if (result != -EAGAIN && result != -EINTR) {
+      log::warn("accept: {}", std::strerror(-result));
+    }
+    return;
+  }
+  sys::UniqueFd fd(result);
+  if (pending_.size() - free_pending_.size() >= kMaxPending) {
+    log::warn("too many connections waiting to attach; closing a new one");
+    return;
+  }
+  uint32_t index = 0;
+  if (!free_pending_.empty()) {
+    index = free_pending_.back();
+    free_pending_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(pending_.size());
+    pending_.emplace_back();
+  }
+  Pending &p = pending_[index];
+  p.live = true;
+  ++p.generation;
+  p.socket = std::move(fd);
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, p.socket.get(), POLLIN | POLLRDHUP);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kHandshake, index, p.generation));
+}
+
+void Server::on_handshake(uint32_t index) {
+  Pending &p = pending_[index];
+  sys::UniqueFd socket = std::move(p.socket);
+  p.live = false;
+  free_pending_.push_back(index);
+
+  wire::AttachRequest request{};
+  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
+  if (n <= 0) return;  // hung up before attaching
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
+
+  wire::AttachReply reply{};
+  reply.magic = wire::kMagic;
+  reply.abi_version = wire::kAbiVersion;
+  uint32_t id = kNone;
+  std::string name;
+  if (static_cast<size_t>(n) != sizeof(request)) {
+    reply.status = -EPROTO;
+  } else {
+    reply.status = attach(socket.get(), request, cred, &name, &id);
+  }
+  int fds[2] = {-1, -1};
+  unsigned fd_count = 0;
+  if (reply.status == 0) {
+    Connection &c = connections_[id];
+    reply.channel_bytes = c.channel->bytes();
+    std::memcpy(reply.name, name.c_str(), name.size() + 1);
+    fds[fd_count++] = c.channel->fd();
+    if (c.doorbell_fd) fds[fd_count++] = c.doorbell_fd.get();
+  }
+  reply.fd_count = fd_count;
+  iovec iov{&reply, sizeof(reply)};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd_count > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
+    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
+  }
+  bool sent = sendmsg(socket.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(reply);
+  if (reply.status != 0) {
+    log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid, std::strerror(-reply.status));
+    return;
+  }
+  Connection &c = connections_[id];
+  c.socket = std::move(socket);
+  if (!sent) {
+    detach(id, "could not send the attach reply", false);
+    return;
+  }
+  arm_socket(id);
+  arm_pidfd(id);
+  arm_doorbell(id);
+  log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
+            core_.processes().at(id).slots.size());
+}
+
+int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
+                   std::string *name, uint32_t *id_out) {
+  if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
+  bool allowed = (config_.allow_own_uid && cred.uid == geteuid());
+  for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
+  for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
+  if (!allowed) return -EACCES;
+  int len = wire::name_length(request.name, sizeof(request.name));
+  if (len < 0) return -EINVAL;  // includes the empty name: no connection is bound to one yet
+  *name = std::string(request.name, static_cast<size_t>(len));
+
+  Result<uint32_t> id = core_.attach(*name, config_.default_claim_buffers);
+  if (!id.ok()) return -to_errno(id.error());
+  const Process &proc = core_.processes().at(id.value());
+  std::vector<uint64_t> handles;
+  handles.reserve(proc.slots.size());
+  for (uint32_t index : proc.slots) handles.push_back(core_.pool().handle(index));
+
+  auto fail = [&](int code) {
+    core_.detach(id.value());
+    return code;
+  };
+  ChannelSizes sizes{config_.request_entries, config_.event_entries, config_.data_bytes};
+  auto channel = Channel::create(
+      *name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, handles);
+  if (!channel.ok()) return fail(-to_errno(channel.error()));
+  sys::UniqueFd doorbell;
+  if (!futex_doorbell_) {
+    doorbell.reset(eventfd(0, EFD_CLOEXEC));
+    if (!doorbell) return fail(-ENOMEM);
+  }
+  // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
+  // pidfd_open of the pid SO_PEERCRED gave.
+  int pidfd = -1;
+  socklen_t plen = sizeof(pidfd);
+  if (getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &plen) < 0) {
+    pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
+  }
+  if (pidfd < 0) return fail(-ESRCH);
+
+  if (connections_.size() < core_.processes().capacity()) {
+    connections_.resize(core_.processes().capacity());
+  }
+  Connection &c = connections_[id.value()];
+  c = Connection{};
+  c.live = true;
+  c.generation = proc.generation;
+  c.pidfd.reset(pidfd);
+  c.doorbell_fd = std::move(doorbell);
+  c.channel = std::move(channel.value());
+  c.pid = cred.pid;
+  *id_out = id.value();
+  return 0;
+}
+
+void Server::on_socket(uint32_t id, int result) {
+  Connection &c = connections_[id];
+  if (result < 0) {
+    if (result != -ECANCELED) detach(id, "socket poll failed", false);
+    return;
+  }
+  char byte = 0;
+  ssize_t n = recv(c.socket.get(), &byte, 1, MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (result & (POLLHUP | POLLERR))) {
+    detach(id, "socket closed", false);
+    return;
+  }
+  if (n > 0) {
+    wire::Request none{};
+    protocol_error(id, none, Error::kProtocol);
+    if (!c.live) return;
+  }
+  arm_socket(id);
+}
+
+void Server::service(uint32_t id) {
+  Connection &c = connections_[id];
+  int64_t count = c.channel->pending_requests();
+  if (count < 0) {
+    detach(id, "wrote a request ring tail out of range", true);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    wire::Request request = c.channel->take_request();
+    wire::Event reply;
+    DispatchResult r = dispatch_request(core_, id, request, &reply);
+    if (r.error != Error::kNone) {
+      protocol_error(id, request, r.error);
+      if (!c.live) return;
+    } else if (r.has_reply && c.replies.size() < kMaxQueuedReplies) {
+      c.replies.push_back(reply);
+    }
+  }
+  c.channel->commit_requests();
+  flush(id);
+  if (!c.live) return;
+  // A process blocked on a full request ring waits for this head.
+  if (count > 0 && c.channel->process_waiting()) c.channel->wake_process();
+}
+
+void Server::flush(uint32_t id) {
+  Connection &c = connections_[id];
+  Channel &ch = *c.channel;
+  bool pushed = false;
+  for (;;) {
+    int64_t space = ch.event_space();
+    if (space < 0) {
+      detach(id, "wrote an event ring head out of range", true);
+      return;
+    }
+    bool wrote = false;
+    for (; space > 0 && !c.replies.empty(); --space) {
+      ch.push_event(c.replies.front());
+      c.replies.pop_front();
+      wrote = true;
+    }
+    wire::Event event;
+    for (; space > 0 && core_.next_event(id, &event); --space) {
+      ch.push_event(event);
+      core_.pop_event(id);
+      wrote = true;
+    }
+    if (wrote) ch.commit_events();
+    pushed = pushed || wrote;
+    bool more = !c.replies.empty() || core_.processes().at(id).fifo_head != kNone;
+    if (!more) {
+      if (ch.backlog()) ch.set_backlog(false);
+      break;
+    }
+    if (ch.backlog()) break;  // the process rings when it has drained
+    ch.set_backlog(true);     // then look once more after the fence
+  }
+  if (pushed && ch.process_waiting()) ch.wake_process();
+}
+
+void Server::flush_dirty() {
+  while (!core_.dirty().empty()) {
+    std::vector<uint32_t> dirty;
+    dirty.swap(core_.dirty());
+    for (uint32_t id : dirty) {
+      if (!core_.processes().live(id)) continue;
+      core_.processes().at(id).dirty = false;
+      if (id < connections_.size() && connections_[id].live) flush(id);
+    }
+  }
+}
+
+void Server::protocol_error(uint32_t id, const wire::Request &request, Error error) {
+  Connection &c = connections_[id];
+  Process &p = core_.processes().at(id);
+  ++p.protocol_errors;
+  log::debug("process {}: request op {} buffer {:#x} refused: {}", p.name, request.op,
+             request.handle, std::strerror(to_errno(error)));
+  if (p.protocol_errors > config_.max_protocol_errors) {
+    log::warn("process {}: {} malformed requests; detaching it", p.name, p.protocol_errors);
+    detach(id, "too many malformed requests", true);
+    return;
+  }
+  if (c.replies.size() < kMaxQueuedReplies) {
+    wire::Event e{};
+    e.kind = static_cast<uint32_t>(wire::EventKind::kError);
+    e.seq = request.seq;
+    e.handle = request.handle;
+    e.result = to_errno(error);
+    c.replies.push_back(e);
+  }
+}
+
+void Server::detach(uint32_t id, const char *reason, bool violation) {
+  Connection &c = connections_[id];
+  if (!c.live) return;
+  const std::string &name = core_.processes().at(id).name;
+  if (violation) {
+    log::warn("process {} (pid {}) broke the channel protocol: {}; detached", name, c.pid, reason);
+    c.channel->close(wire::ChannelState::kDetached);
+  } else {
+    log::info("process {} (pid {}) detached: {}", name, c.pid, reason);
+  }
+  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
+    io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, user_data(kind, id, c.generation), 0);
+    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
+  }
+  core_.detach(id);
+  uint32_t generation = c.generation;
+  c = Connection{};
+  c.generation = generation;
+}
+
+void Server::shutdown() {
+  sd_notify("STOPPING=1");
+  unlink(socket_path_.c_str());
+  listen_fd_.reset();
+  size_t count = 0;
+  for (Connection &c : connections_) {
+    if (!c.live) continue;
+    c.channel->close(wire::ChannelState::kShutdown);
+    c.socket.reset();
+    ++count;
+  }
+  for (Pending &p : pending_) p.socket.reset();
+  log::info("stopped; {} processes were attached", count);
+}
+
+}  // namespace nucleus::daemon

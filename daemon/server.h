@@ -1,0 +1,121 @@
+// nucleusd's event loop: one thread, one io_uring for everything.
+//
+// Owns the listening socket, the signalfd, one Connection per attached
+// process (its socket, pidfd, channel and doorbell) and the Core. Every
+// completion carries (kind, index, generation) in user_data; a completion for
+// a generation that is gone is dropped, so nothing points into freed memory.
+//
+// Connection doorbell states (per attached process):
+//   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
+//           is outstanding; the process rings when it adds requests.
+//   active: on active_, serviced every loop turn; daemon_armed=0, so the
+//           process adds requests without a system call.
+// A turn that finds an active channel empty arms it again.
+//
+// Threading: everything here runs on the one thread that calls run().
+#pragma once
+
+#include <liburing.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../client-lib/src/sys.h"
+#include "channel.h"
+#include "config.h"
+#include "core.h"
+
+namespace nucleus::daemon {
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server &) = delete;
+  Server &operator=(const Server &) = delete;
+
+  // Creates the runtime directory and socket, probes the kernel, and sets up
+  // the ring. Returns false with a message on failure.
+  bool start(const std::string &runtime_dir, std::string *error);
+  // Serves until SIGTERM or SIGINT; returns the exit code.
+  int run();
+
+ private:
+  enum class Kind : uint8_t {
+    kAccept = 1,
+    kSignal,
+    kHandshake,
+    kSocket,
+    kPidfd,
+    kDoorbell,
+    kIgnore,
+  };
+
+  struct Connection {
+    bool live = false;
+    uint32_t generation = 0;
+    sys::UniqueFd socket;
+    sys::UniqueFd pidfd;
+    sys::UniqueFd doorbell_fd;  // eventfd mode only
+    std::unique_ptr<Channel> channel;
+    pid_t pid = 0;
+    bool armed = false;   // a doorbell wait is outstanding
+    bool active = false;  // on active_
+    uint64_t eventfd_value = 0;
+    std::deque<wire::Event> replies;  // control replies waiting for ring space
+  };
+
+  struct Pending {
+    bool live = false;
+    uint32_t generation = 0;
+    sys::UniqueFd socket;
+  };
+
+  static uint64_t user_data(Kind kind, uint32_t index, uint32_t generation);
+  io_uring_sqe *get_sqe();
+
+  void arm_accept();
+  void arm_signal();
+  void arm_socket(uint32_t id);
+  void arm_pidfd(uint32_t id);
+  // Arms the doorbell of an active connection, or keeps it active when the
+  // process added requests meanwhile.
+  void arm_doorbell(uint32_t id);
+
+  void handle_completion(const io_uring_cqe &cqe);
+  void on_accept(int result);
+  void on_handshake(uint32_t index);
+  int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
+             std::string *name, uint32_t *id_out);
+  void on_socket(uint32_t id, int result);
+
+  void activate(uint32_t id);
+  void service(uint32_t id);
+  void flush(uint32_t id);
+  void flush_dirty();
+  void protocol_error(uint32_t id, const wire::Request &request, Error error);
+  void detach(uint32_t id, const char *reason, bool violation);
+  void shutdown();
+
+  Config config_;
+  Core core_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool futex_doorbell_ = false;
+  bool stopping_ = false;
+  std::string socket_path_;
+  sys::UniqueFd listen_fd_;
+  sys::UniqueFd signal_fd_;
+  uint8_t signal_buffer_[128] = {};
+  std::vector<Connection> connections_;  // indexed by process id
+  std::vector<Pending> pending_;
+  std::vector<uint32_t> free_pending_;
+  std::vector<uint32_t> active_;
+  std::vector<uint32_t> scratch_;
+};
+
+}  // namespace nucleus::daemon
