@@ -300,7 +300,8 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       on_socket(index, cqe.res);
       break;
     case Kind::kPidfd:
-      detach(index, "process exited", false);
+      service(index);  // requests it wrote before it died still count
+      if (c.live) detach(index, "process exited", false);
       break;
     case Kind::kDoorbell:
       c.armed = false;
@@ -475,7 +476,8 @@ void Server::on_socket(uint32_t id, int result) {
   char byte = 0;
   ssize_t n = recv(c.socket.get(), &byte, 1, MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (result & (POLLHUP | POLLERR))) {
-    detach(id, "socket closed", false);
+    service(id);  // requests it wrote before it hung up still count
+    if (c.live) detach(id, "socket closed", false);
     return;
   }
   if (n > 0) {

@@ -1,0 +1,262 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../../client-lib/src/sys.h"
+
+namespace nucleus::test {
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+int remaining_ms(std::chrono::steady_clock::time_point until) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
+
+}  // namespace
+
+Daemon::Daemon(const std::string &config_json) {
+  char tmpl[] = "/tmp/nucleus-test-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  std::string config_path;
+  if (!config_json.empty()) {
+    config_path = dir_ + "/config.json";
+    std::ofstream(config_path) << config_json;
+  }
+  std::string notify_path = dir_ + "/notify";
+  int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, notify_path.c_str(), sizeof(addr.sun_path) - 1);
+  bind(notify, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+  socket_ = dir_ + "/run/nucleus.sock";
+
+  pid_ = fork();
+  if (pid_ == 0) {
+    setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+    int log = open((dir_ + "/nucleusd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(log, 2);
+    std::string run = dir_ + "/run";
+    if (config_path.empty()) {
+      execl(NUCLEUSD_PATH, "nucleusd", "--runtime-dir", run.c_str(), "--log-level", "debug",
+            nullptr);
+    } else {
+      execl(NUCLEUSD_PATH, "nucleusd", "--runtime-dir", run.c_str(), "--log-level", "debug",
+            "--config", config_path.c_str(), nullptr);
+    }
+    _exit(127);
+  }
+  pidfd_ = pidfd_open(pid_);
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  for (;;) {
+    pollfd p[2] = {{notify, POLLIN, 0}, {pidfd_, POLLIN, 0}};
+    if (poll(p, 2, remaining_ms(until)) <= 0) break;
+    if (p[1].revents != 0) break;  // exited before it was ready
+    char buf[256] = {};
+    ssize_t n = recv(notify, buf, sizeof(buf) - 1, 0);
+    if (n > 0 && std::strstr(buf, "READY=1") != nullptr) {
+      ready_ = true;
+      break;
+    }
+  }
+  close(notify);
+  setenv("NUCLEUS_SOCKET", socket_.c_str(), 1);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (pidfd_ >= 0) close(pidfd_);
+  if (::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "---- nucleusd log ----\n%s----\n", log().c_str());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+int Daemon::stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  pollfd p{pidfd_, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())) <= 0) return -1;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+std::string Daemon::log() const {
+  std::ifstream in(dir_ + "/nucleusd.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t spawn(const std::function<int()> &body) {
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int rc = body();
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
+  int fd = pidfd_open(pid);
+  if (fd < 0) return -1;
+  pollfd p{fd, POLLIN, 0};
+  int ready = poll(&p, 1, static_cast<int>(deadline.count()));
+  close(fd);
+  if (ready <= 0) return -1;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+Signal::Signal() { EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
+Signal::~Signal() {
+  close(fds_[0]);
+  close(fds_[1]);
+}
+void Signal::notify(char what) { EXPECT_EQ(write(fds_[1], &what, 1), 1); }
+char Signal::wait(std::chrono::milliseconds deadline) {
+  pollfd p{fds_[0], POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(deadline.count())) <= 0) return 0;
+  char c = 0;
+  return read(fds_[0], &c, 1) == 1 ? c : 0;
+}
+
+nucleus::Nucleus attach(const std::string &name) {
+  auto r = nucleus::Nucleus::attach(name);
+  EXPECT_TRUE(r.ok()) << "attach " << name << ": " << r.message();
+  return std::move(r).value();
+}
+
+nucleus::Message words(uint64_t w0, uint64_t w1) {
+  nucleus::Message m{};
+  m.word[0] = w0;
+  m.word[1] = w1;
+  return m;
+}
+
+bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Stats &)> &pred,
+                nucleus::Stats *last) {
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < until) {
+    auto s = n.get_stats();
+    if (!s.ok()) return false;
+    if (last != nullptr) *last = s.value();
+    if (pred(s.value())) return true;
+    sched_yield();
+  }
+  return false;
+}
+
+RawClient::RawClient(const std::string &socket_path, const std::string &name) {
+  socket_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(socket_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
+    status_ = -errno;
+    return;
+  }
+  wire::AttachRequest req{};
+  req.magic = wire::kMagic;
+  req.abi_version = wire::kAbiVersion;
+  std::strncpy(req.name, name.c_str(), sizeof(req.name) - 1);
+  send(socket_, &req, sizeof(req), MSG_NOSIGNAL);
+  wire::AttachReply reply{};
+  iovec iov{&reply, sizeof(reply)};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (recvmsg(socket_, &msg, MSG_CMSG_CLOEXEC) != sizeof(reply)) {
+    status_ = -EPROTO;
+    return;
+  }
+  status_ = reply.status;
+  if (status_ != 0) return;
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+  bytes_ = reply.channel_bytes;
+  base_ = static_cast<uint8_t *>(mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  close(fd);
+  header_ = reinterpret_cast<wire::ChannelHeader *>(base_);
+}
+
+RawClient::~RawClient() {
+  if (base_ != nullptr) munmap(base_, bytes_);
+  if (socket_ >= 0) close(socket_);
+}
+
+uint64_t RawClient::slot(uint32_t i) const {
+  return reinterpret_cast<const uint64_t *>(base_ + header_->slots_offset)[i];
+}
+
+void RawClient::push(const wire::Request &r) {
+  auto *ring = reinterpret_cast<wire::Request *>(base_ + header_->requests_offset);
+  ring[tail_ & (header_->request_entries - 1)] = r;
+  ++tail_;
+  header_->requests_tail.store(tail_, std::memory_order_release);
+  sys::futex_wake(&header_->requests_tail, 1);
+}
+
+bool RawClient::next_event(wire::Event *out, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto *ring = reinterpret_cast<wire::Event *>(base_ + header_->events_offset);
+  for (;;) {
+    uint32_t tail = header_->events_tail.load(std::memory_order_acquire);
+    if (tail != head_) {
+      *out = ring[head_ & (header_->event_entries - 1)];
+      ++head_;
+      header_->events_head.store(head_, std::memory_order_release);
+      return true;
+    }
+    int ms = remaining_ms(until);
+    if (ms == 0) return false;
+    header_->process_waiting.store(1);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (header_->events_tail.load() == head_) {
+      sys::futex_wait(&header_->events_tail, head_, int64_t{ms} * 1000000);
+    }
+    header_->process_waiting.store(0);
+  }
+}
+
+bool RawClient::wait_closed(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  wire::Event e;
+  while (header_->state.load() == static_cast<uint32_t>(wire::ChannelState::kAttached)) {
+    int ms = remaining_ms(until);
+    if (ms == 0) return false;
+    next_event(&e, std::chrono::milliseconds(ms));
+  }
+  return true;
+}
+
+}  // namespace nucleus::test

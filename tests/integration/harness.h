@@ -1,0 +1,101 @@
+// Test harness: a real nucleusd in a temporary runtime directory, real client
+// processes, and a raw client that speaks the wire protocol by hand (to write
+// what libnucleus never would). Nothing here sleeps: every wait is on an
+// event with a deadline.
+#pragma once
+
+#include <nucleus/nucleus.hpp>
+#include <nucleus/wire.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace nucleus::test {
+
+inline constexpr std::chrono::seconds kDeadline{20};
+
+class Daemon {
+ public:
+  // Starts nucleusd with `config_json` (empty: its built-in default) and
+  // waits for READY=1 on its NOTIFY_SOCKET. Sets $NUCLEUS_SOCKET.
+  explicit Daemon(const std::string &config_json = "");
+  ~Daemon();
+  Daemon(const Daemon &) = delete;
+  Daemon &operator=(const Daemon &) = delete;
+
+  bool ready() const { return ready_; }
+  pid_t pid() const { return pid_; }
+  const std::string &dir() const { return dir_; }
+  const std::string &socket_path() const { return socket_; }
+  // Sends `signal` and waits for the exit; returns the wait status or -1.
+  int stop(int signal);
+  std::string log() const;
+
+ private:
+  std::string dir_;
+  std::string socket_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  bool ready_ = false;
+};
+
+// Runs `body` in a forked child; its return value is the exit code.
+pid_t spawn(const std::function<int()> &body);
+// Waits for `pid` to exit; returns its wait status, or -1 at the deadline.
+int wait_exit(pid_t pid, std::chrono::milliseconds deadline = kDeadline);
+inline int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+// A one-shot pipe to say "I got this far" across fork without sleeping.
+class Signal {
+ public:
+  Signal();
+  ~Signal();
+  void notify(char what = 'x');
+  // The byte sent, or 0 at the deadline.
+  char wait(std::chrono::milliseconds deadline = kDeadline);
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+// Attaches under `name` or fails the test.
+nucleus::Nucleus attach(const std::string &name);
+nucleus::Message words(uint64_t w0, uint64_t w1 = 0);
+
+// Polls the nucleus's counters until `pred` holds or the deadline passes.
+bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Stats &)> &pred,
+                nucleus::Stats *last = nullptr);
+
+// Speaks the channel protocol directly, for the bad inputs libnucleus never
+// sends.
+class RawClient {
+ public:
+  // Attaches under `name`; status() is 0 or the daemon's -errno.
+  explicit RawClient(const std::string &socket_path, const std::string &name);
+  ~RawClient();
+  int status() const { return status_; }
+  wire::ChannelHeader *header() { return header_; }
+  uint8_t *base() { return base_; }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t slot(uint32_t i) const;
+
+  void push(const wire::Request &r);
+  // The next event, waiting up to the deadline; false at the deadline.
+  bool next_event(wire::Event *out, std::chrono::milliseconds deadline = kDeadline);
+  // Waits until the channel state is no longer attached.
+  bool wait_closed(std::chrono::milliseconds deadline = kDeadline);
+
+ private:
+  int status_ = 0;
+  int socket_ = -1;
+  uint8_t *base_ = nullptr;
+  uint64_t bytes_ = 0;
+  wire::ChannelHeader *header_ = nullptr;
+  uint32_t tail_ = 0;
+  uint32_t head_ = 0;
+};
+
+}  // namespace nucleus::test
