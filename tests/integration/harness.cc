@@ -24,91 +24,18 @@ namespace {
 
 int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
-int remaining_ms(std::chrono::steady_clock::time_point until) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
-}
+using support::remaining_ms;
 
 }  // namespace
 
 Daemon::Daemon(const std::string &config_json) {
-  char tmpl[] = "/tmp/nucleus-test-XXXXXX";
-  dir_ = mkdtemp(tmpl);
-  std::string config_path;
-  if (!config_json.empty()) {
-    config_path = dir_ + "/config.json";
-    std::ofstream(config_path) << config_json;
-  }
-  std::string notify_path = dir_ + "/notify";
-  int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, notify_path.c_str(), sizeof(addr.sun_path) - 1);
-  bind(notify, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
-  socket_ = dir_ + "/run/nucleus.sock";
-
-  pid_ = fork();
-  if (pid_ == 0) {
-    setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
-    int log = open((dir_ + "/nucleusd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(log, 2);
-    std::string run = dir_ + "/run";
-    if (config_path.empty()) {
-      execl(NUCLEUSD_PATH, "nucleusd", "--runtime-dir", run.c_str(), "--log-level", "debug",
-            nullptr);
-    } else {
-      execl(NUCLEUSD_PATH, "nucleusd", "--runtime-dir", run.c_str(), "--log-level", "debug",
-            "--config", config_path.c_str(), nullptr);
-    }
-    _exit(127);
-  }
-  pidfd_ = pidfd_open(pid_);
-  auto until = std::chrono::steady_clock::now() + kDeadline;
-  for (;;) {
-    pollfd p[2] = {{notify, POLLIN, 0}, {pidfd_, POLLIN, 0}};
-    if (poll(p, 2, remaining_ms(until)) <= 0) break;
-    if (p[1].revents != 0) break;  // exited before it was ready
-    char buf[256] = {};
-    ssize_t n = recv(notify, buf, sizeof(buf) - 1, 0);
-    if (n > 0 && std::strstr(buf, "READY=1") != nullptr) {
-      ready_ = true;
-      break;
-    }
-  }
-  close(notify);
-  setenv("NUCLEUS_SOCKET", socket_.c_str(), 1);
+  ready_ = process_.start(NUCLEUSD_PATH, config_json, "debug", kDeadline);
 }
 
 Daemon::~Daemon() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  if (pidfd_ >= 0) close(pidfd_);
   if (::testing::Test::HasFailure()) {
     std::fprintf(stderr, "---- nucleusd log ----\n%s----\n", log().c_str());
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-}
-
-int Daemon::stop(int signal) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, signal);
-  pollfd p{pidfd_, POLLIN, 0};
-  if (poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())) <= 0) return -1;
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return status;
-}
-
-std::string Daemon::log() const {
-  std::ifstream in(dir_ + "/nucleusd.log");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 pid_t spawn(const std::function<int()> &body) {

@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "../support/daemon_process.h"
+
 namespace nucleus::test {
 
 inline constexpr std::chrono::seconds kDeadline{20};
@@ -27,18 +29,15 @@ class Daemon {
   Daemon &operator=(const Daemon &) = delete;
 
   bool ready() const { return ready_; }
-  pid_t pid() const { return pid_; }
-  const std::string &dir() const { return dir_; }
-  const std::string &socket_path() const { return socket_; }
+  pid_t pid() const { return process_.pid(); }
+  const std::string &dir() const { return process_.dir(); }
+  const std::string &socket_path() const { return process_.socket_path(); }
   // Sends `signal` and waits for the exit; returns the wait status or -1.
-  int stop(int signal);
-  std::string log() const;
+  int stop(int signal) { return process_.stop(signal, kDeadline); }
+  std::string log() const { return process_.log(); }
 
  private:
-  std::string dir_;
-  std::string socket_;
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
+  support::DaemonProcess process_;
   bool ready_ = false;
 };
 
