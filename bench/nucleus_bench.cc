@@ -393,10 +393,13 @@ int main(int argc, char **argv) {
   bool quick = false;
   std::string nucleusd = default_nucleusd();
   int idle = 1000;
+  int64_t daemon_spin_ns = -1;
   app.add_flag("--quick", quick, "a short run (for CI and smoke tests)");
   app.add_option("--nucleusd", nucleusd, "path of nucleusd")->capture_default_str();
   app.add_option("--idle", idle, "idle processes attached for nucleus_rt_1000")
       ->capture_default_str();
+  app.add_option("--daemon-spin-ns", daemon_spin_ns,
+                 "nucleusd event_loop.spin_ns (default: its configuration's)");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
@@ -412,8 +415,13 @@ int main(int argc, char **argv) {
 
   // One daemon: claims of 64 for the pipelined window, and a pool big
   // enough for 1000 more processes with the same claim.
+  std::string config = R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64})";
+  if (daemon_spin_ns >= 0) {
+    config += R"(, "event_loop": {"spin_ns": )" + std::to_string(daemon_spin_ns) + "}";
+  }
+  config += "}";
   nucleus::support::DaemonProcess daemon;
-  if (!daemon.start(nucleusd, R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64}})",
+  if (!daemon.start(nucleusd, config,
                     "warn", std::chrono::seconds(20))) {
     std::fprintf(stderr, "nucleus-bench: could not start %s\n%s", nucleusd.c_str(),
                  daemon.log().c_str());

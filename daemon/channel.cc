@@ -116,11 +116,11 @@ void Channel::set_backlog(bool backlog) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-bool Channel::process_waiting() {
+uint32_t Channel::process_waiting() {
   // Pairs with the fence in the process's wait_progress(): either it sees the
   // tail we just stored, or we see process_waiting and wake it.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  return header_->process_waiting.load(std::memory_order_relaxed) != 0;
+  return header_->process_waiting.load(std::memory_order_relaxed);
 }
 
 void Channel::wake_process() { sys::futex_wake(&header_->events_tail, INT32_MAX); }

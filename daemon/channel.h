@@ -57,8 +57,8 @@ class Channel {
   void set_armed(bool armed);
   void set_backlog(bool backlog);
   bool backlog() const { return backlog_; }
-  // True when the process said it sleeps on events_tail (after a fence).
-  bool process_waiting();
+  // Why the process sleeps on events_tail, read after a fence (wire::WaitReason).
+  uint32_t process_waiting();
   void wake_process();
   std::atomic<uint32_t> *doorbell_word() { return &header_->requests_tail; }
   uint32_t requests_tail_seen() const { return request_head_; }

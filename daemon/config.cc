@@ -126,6 +126,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   }
   Config c;
   uint64_t pool = 4096, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
+  uint64_t spin_ns = 0;
   std::string doorbell = "auto";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
@@ -150,6 +151,8 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   top.object("protocol",
              [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
+  top.object("event_loop",
+             [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
   top.finish();
   if (!top.ok()) return false;
   if (claim > pool) {
@@ -163,6 +166,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.event_entries = static_cast<uint32_t>(ev);
   c.data_bytes = data;
   c.max_protocol_errors = static_cast<uint32_t>(max_errors);
+  c.spin_ns = spin_ns;
   c.doorbell = doorbell == "futex"     ? DoorbellMode::kFutex
                : doorbell == "eventfd" ? DoorbellMode::kEventfd
                                        : DoorbellMode::kAuto;

@@ -20,6 +20,9 @@ struct Config {
   std::vector<uint32_t> gids;
   uint32_t max_protocol_errors = 0;
   DoorbellMode doorbell = DoorbellMode::kAuto;
+  // How long nucleusd keeps polling a channel after its last request before
+  // it arms the doorbell and sleeps (0: never poll).
+  uint64_t spin_ns = 0;
 };
 
 // Parses and checks a configuration. On failure returns false and sets

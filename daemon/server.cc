@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -224,6 +225,7 @@ void Server::activate(uint32_t id) {
   Connection &c = connections_[id];
   if (c.active) return;
   c.active = true;
+  c.last_request_ns = sys::monotonic_ns();
   // No fence: a process that still sees daemon_armed=1 only rings once more.
   c.channel->set_armed(false);
   active_.push_back(id);
@@ -247,16 +249,30 @@ int Server::run() {
     }
     io_uring_cq_advance(&ring_, seen);
 
+    int64_t now = sys::monotonic_ns();
     scratch_.assign(active_.begin(), active_.end());
+    bool worked = seen > 0;
     for (uint32_t id : scratch_) {
-      if (connections_[id].live && connections_[id].active) service(id);
+      Connection &c = connections_[id];
+      if (c.live && c.active && service(id) > 0) {
+        c.last_request_ns = now;
+        worked = true;
+      }
     }
+    // Polling with nothing to do: give the CPU to a process we may just
+    // have woken on it (on a small machine it is often this CPU).
+    if (!worked && !active_.empty()) sched_yield();
     flush_dirty();
     scratch_.assign(active_.begin(), active_.end());
     active_.clear();
     for (uint32_t id : scratch_) {
       Connection &c = connections_[id];
-      if (c.live && c.active) arm_doorbell(id);
+      if (!c.live || !c.active) continue;
+      if (now - c.last_request_ns < static_cast<int64_t>(config_.spin_ns)) {
+        active_.push_back(id);  // keep polling it
+      } else {
+        arm_doorbell(id);
+      }
     }
   }
   shutdown();
@@ -488,29 +504,32 @@ void Server::on_socket(uint32_t id, int result) {
   arm_socket(id);
 }
 
-void Server::service(uint32_t id) {
+int64_t Server::service(uint32_t id) {
   Connection &c = connections_[id];
   int64_t count = c.channel->pending_requests();
   if (count < 0) {
     detach(id, "wrote a request ring tail out of range", true);
-    return;
+    return 0;
   }
+  if (count == 0) return 0;
   for (int64_t i = 0; i < count; ++i) {
     wire::Request request = c.channel->take_request();
     wire::Event reply;
     DispatchResult r = dispatch_request(core_, id, request, &reply);
     if (r.error != Error::kNone) {
       protocol_error(id, request, r.error);
-      if (!c.live) return;
+      if (!c.live) return 0;
     } else if (r.has_reply && c.replies.size() < kMaxQueuedReplies) {
       c.replies.push_back(reply);
     }
   }
   c.channel->commit_requests();
   flush(id);
-  if (!c.live) return;
-  // A process blocked on a full request ring waits for this head.
-  if (count > 0 && c.channel->process_waiting()) c.channel->wake_process();
+  if (!c.live) return 0;
+  // A process blocked on a full request ring waits for this head; one that
+  // waits for an answer must not be woken for nothing.
+  if (c.channel->process_waiting() == wire::kWaitingForRequestSpace) c.channel->wake_process();
+  return count;
 }
 
 void Server::flush(uint32_t id) {
@@ -545,7 +564,7 @@ void Server::flush(uint32_t id) {
     if (ch.backlog()) break;  // the process rings when it has drained
     ch.set_backlog(true);     // then look once more after the fence
   }
-  if (pushed && ch.process_waiting()) ch.wake_process();
+  if (pushed && ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
 }
 
 void Server::flush_dirty() {

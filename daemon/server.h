@@ -10,7 +10,9 @@
 //           is outstanding; the process rings when it adds requests.
 //   active: on active_, serviced every loop turn; daemon_armed=0, so the
 //           process adds requests without a system call.
-// A turn that finds an active channel empty arms it again.
+// An active channel that has had no request for config.spin_ns is armed
+// again; under traffic the loop polls instead of sleeping, so neither side
+// pays for a wake-up.
 //
 // Threading: everything here runs on the one thread that calls run().
 #pragma once
@@ -65,6 +67,7 @@ class Server {
     pid_t pid = 0;
     bool armed = false;   // a doorbell wait is outstanding
     bool active = false;  // on active_
+    int64_t last_request_ns = 0;  // when service() last found requests
     uint64_t eventfd_value = 0;
     std::deque<wire::Event> replies;  // control replies waiting for ring space
   };
@@ -94,7 +97,8 @@ class Server {
   void on_socket(uint32_t id, int result);
 
   void activate(uint32_t id);
-  void service(uint32_t id);
+  // Serves the requests in a channel; returns how many it took.
+  int64_t service(uint32_t id);
   void flush(uint32_t id);
   void flush_dirty();
   void protocol_error(uint32_t id, const wire::Request &request, Error error);

@@ -27,7 +27,10 @@ namespace nucleus::client {
 namespace {
 
 constexpr int64_t kSleepSliceNs = 1000000000;  // look for a vanished nucleus once a second
-constexpr int64_t kDefaultSpinNs = 20000;
+// Spinning before the futex sleep only pays with a spare core: on a 2-CPU
+// machine a spinning waiter takes the CPU its peer needs (measured in
+// docs/performance.md). $NUCLEUS_SPIN_NS overrides.
+constexpr int64_t kDefaultSpinNs = 1000;
 constexpr int kAttachTimeoutMs = 10000;
 
 int64_t spin_ns_from_env() {
@@ -299,7 +302,9 @@ int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
     if (deadline_ns >= 0 && now >= deadline_ns) return -ETIMEDOUT;
     int64_t slice = kSleepSliceNs;
     if (deadline_ns >= 0) slice = std::min(slice, deadline_ns - now);
-    hdr_->process_waiting.store(1, std::memory_order_relaxed);
+    hdr_->process_waiting.store(
+        request_head >= 0 ? wire::kWaitingForRequestSpace : wire::kWaitingForEvents,
+        std::memory_order_relaxed);
     // Pairs with nucleusd's fence between publishing and reading
     // process_waiting: either it sees us waiting and wakes us, or we see the
     // new tail here and do not sleep.
@@ -309,7 +314,7 @@ int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
     if (tail == event_head_ && !progressed()) {
       rc = sys::futex_wait(&hdr_->events_tail, tail, slice);
     }
-    hdr_->process_waiting.store(0, std::memory_order_relaxed);
+    hdr_->process_waiting.store(wire::kNotWaiting, std::memory_order_relaxed);
     if (progressed()) return 0;
     if (rc == -ETIMEDOUT) {
       pollfd p{socket_.get(), POLLRDHUP, 0};

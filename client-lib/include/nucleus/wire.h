@@ -159,6 +159,13 @@ enum class ChannelState : uint32_t {
   kDetached = 3,  // nucleusd detached this process (protocol violations)
 };
 
+// Why the process sleeps on events_tail (ChannelHeader::process_waiting).
+enum WaitReason : uint32_t {
+  kNotWaiting = 0,
+  kWaitingForEvents = 1,      // wake me when you publish an event
+  kWaitingForRequestSpace = 2,  // ... or when you take requests off a full ring
+};
+
 enum class Doorbell : uint32_t {
   kFutex = 1,    // futex_wake on requests_tail
   kEventfd = 2,  // write 1 to the eventfd received at attach
@@ -182,7 +189,7 @@ struct alignas(kCacheLine) ChannelHeader {
   // Line 2: written by the process.
   alignas(kCacheLine) std::atomic<uint32_t> requests_tail;  // futex word
   std::atomic<uint32_t> events_head;
-  std::atomic<uint32_t> process_waiting;  // 1: sleeping on events_tail
+  std::atomic<uint32_t> process_waiting;  // WaitReason: sleeping on events_tail
 
   // Line 3: written by nucleusd.
   alignas(kCacheLine) std::atomic<uint32_t> requests_head;
