@@ -5,13 +5,13 @@
 //   nucleus-bench [--quick] [--nucleusd PATH]
 //
 // Never fails on a timing: the targets are printed with the ratios.
-#include <nucleus/nucleus.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nucleus/nucleus.hpp>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -345,9 +345,10 @@ void print(const std::vector<Figure> &figs) {
   }
   for (const Figure &f : figs) {
     if (f.extra >= 0) {
-      std::printf("{\"name\": \"%s\", \"p50_ns\": null, \"p99_ns\": null, \"ops_per_s\": null, "
-                  "\"kib_per_process\": %.2f}\n",
-                  f.name.c_str(), f.extra);
+      std::printf(
+          "{\"name\": \"%s\", \"p50_ns\": null, \"p99_ns\": null, \"ops_per_s\": null, "
+          "\"kib_per_process\": %.2f}\n",
+          f.name.c_str(), f.extra);
     } else {
       std::printf("{\"name\": \"%s\", \"p50_ns\": %.0f, \"p99_ns\": %.0f, \"ops_per_s\": %.0f}\n",
                   f.name.c_str(), f.p50_ns, f.p99_ns, f.ops_per_s);
@@ -394,12 +395,14 @@ int main(int argc, char **argv) {
   std::string nucleusd = default_nucleusd();
   int idle = 1000;
   int64_t daemon_spin_ns = -1;
+  std::string doorbell;
   app.add_flag("--quick", quick, "a short run (for CI and smoke tests)");
   app.add_option("--nucleusd", nucleusd, "path of nucleusd")->capture_default_str();
   app.add_option("--idle", idle, "idle processes attached for nucleus_rt_1000")
       ->capture_default_str();
   app.add_option("--daemon-spin-ns", daemon_spin_ns,
                  "nucleusd event_loop.spin_ns (default: its configuration's)");
+  app.add_option("--doorbell", doorbell, "nucleusd doorbell: auto, futex or eventfd");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
@@ -419,10 +422,10 @@ int main(int argc, char **argv) {
   if (daemon_spin_ns >= 0) {
     config += R"(, "event_loop": {"spin_ns": )" + std::to_string(daemon_spin_ns) + "}";
   }
+  if (!doorbell.empty()) config += R"(, "doorbell": ")" + doorbell + "\"";
   config += "}";
   nucleus::support::DaemonProcess daemon;
-  if (!daemon.start(nucleusd, config,
-                    "warn", std::chrono::seconds(20))) {
+  if (!daemon.start(nucleusd, config, "warn", std::chrono::seconds(20))) {
     std::fprintf(stderr, "nucleus-bench: could not start %s\n%s", nucleusd.c_str(),
                  daemon.log().c_str());
     return 1;

@@ -8,14 +8,16 @@ using S = BufferState;
 using O = std::optional<BufferState>;
 constexpr O kNo = std::nullopt;
 
-// kTable[state][event]
+// kTable[state][event]; columns in BufferEvent order.
+// clang-format off
 constexpr O kTable[kBufferStateCount][kBufferEventCount] = {
-    //            send       undeliverable  take           answer         release    receiver gone  sender gone
-    /* free */ {S::kQueued, S::kAnswered, kNo, kNo, kNo, kNo, kNo},
-    /* queued */ {kNo, kNo, S::kReceived, kNo, kNo, S::kAnswered, S::kQueued},
-    /* received */ {kNo, kNo, kNo, S::kAnswered, kNo, S::kAnswered, S::kReceived},
-    /* answered */ {kNo, kNo, kNo, kNo, S::kFree, S::kAnswered, S::kFree},
+  //              send        undeliverable  take          answer        release    receiver gone  sender gone
+  /* free */     {S::kQueued, S::kAnswered,  kNo,          kNo,          kNo,       kNo,           kNo},
+  /* queued */   {kNo,        kNo,           S::kReceived, kNo,          kNo,       S::kAnswered,  S::kQueued},
+  /* received */ {kNo,        kNo,           kNo,          S::kAnswered, kNo,       S::kAnswered,  S::kReceived},
+  /* answered */ {kNo,        kNo,           kNo,          kNo,          S::kFree,  S::kAnswered,  S::kFree},
 };
+// clang-format on
 
 }  // namespace
 

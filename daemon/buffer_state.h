@@ -18,13 +18,13 @@ enum class BufferState : uint8_t { kFree, kQueued, kReceived, kAnswered };
 inline constexpr int kBufferStateCount = 4;
 
 enum class BufferEvent : uint8_t {
-  kSend,              // the sender queues a message to a known receiver
-  kSendUndeliverable, // the sender names a receiver that does not exist
-  kTake,              // the receiver takes the message (wait_message / get_event)
-  kAnswer,            // the receiver answers it
-  kRelease,           // the sender takes the answer (wait_answer / get_event)
-  kReceiverGone,      // the receiver detached or died
-  kSenderGone,        // the sender detached or died
+  kSend,               // the sender queues a message to a known receiver
+  kSendUndeliverable,  // the sender names a receiver that does not exist
+  kTake,               // the receiver takes the message (wait_message / get_event)
+  kAnswer,             // the receiver answers it
+  kRelease,            // the sender takes the answer (wait_answer / get_event)
+  kReceiverGone,       // the receiver detached or died
+  kSenderGone,         // the sender detached or died
 };
 inline constexpr int kBufferEventCount = 7;
 

@@ -7,13 +7,12 @@
 
 namespace nucleus::daemon {
 
-Result<std::unique_ptr<Channel>> Channel::create(const std::string &name,
-                                                 const ChannelSizes &sizes,
+Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const ChannelSizes &sizes,
                                                  wire::Doorbell doorbell,
                                                  const std::vector<uint64_t> &slot_handles) {
   auto slot_count = static_cast<uint32_t>(slot_handles.size());
-  wire::Layout layout = wire::compute_layout(slot_count, sizes.request_entries,
-                                             sizes.event_entries, sizes.data_bytes);
+  wire::Layout layout = wire::compute_layout(slot_count, sizes.request_entries, sizes.event_entries,
+                                             sizes.data_bytes);
   std::string memfd_name = "nucleus:" + name;
   sys::UniqueFd fd(memfd_create(memfd_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd) return Error::kNoMemory;
@@ -123,7 +122,9 @@ uint32_t Channel::process_waiting() {
   return header_->process_waiting.load(std::memory_order_relaxed);
 }
 
-void Channel::wake_process() { sys::futex_wake(&header_->events_tail, INT32_MAX); }
+void Channel::wake_process() {
+  sys::futex_wake(&header_->events_tail, INT32_MAX);
+}
 
 void Channel::close(wire::ChannelState state) {
   header_->state.store(static_cast<uint32_t>(state), std::memory_order_seq_cst);

@@ -76,8 +76,8 @@ class Channel {
   wire::Event *events_ = nullptr;
   uint32_t request_entries_ = 0;
   uint32_t event_entries_ = 0;
-  uint32_t request_head_ = 0;   // ours; the shared copy is only written
-  uint32_t event_tail_ = 0;     // ours
+  uint32_t request_head_ = 0;     // ours; the shared copy is only written
+  uint32_t event_tail_ = 0;       // ours
   uint32_t event_head_seen_ = 0;  // last valid head the process gave
   bool backlog_ = false;
 };

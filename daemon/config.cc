@@ -148,11 +148,9 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.id_list("uids", &c.uids);
     r.id_list("gids", &c.gids);
   });
-  top.object("protocol",
-             [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
+  top.object("protocol", [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
-  top.object("event_loop",
-             [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
+  top.object("event_loop", [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
   top.finish();
   if (!top.ok()) return false;
   if (claim > pool) {

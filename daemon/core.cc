@@ -99,8 +99,7 @@ Error Core::get_event(uint32_t id, uint64_t handle) {
   return Error::kNone;
 }
 
-Error Core::send_answer(uint32_t id, uint64_t handle, int32_t result,
-                        const wire::Message &answer) {
+Error Core::send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer) {
   if (result < wire::kResultNormal || result > wire::kResultMalfunction) return Error::kInvalid;
   auto index = pool_.resolve(handle);
   if (!index) return Error::kBadHandle;

@@ -30,8 +30,7 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
                                 wire::Event *reply) {
   if (r.op >= wire::kOpCount) return {Error::kProtocol, false};
   switch (static_cast<wire::Op>(r.op)) {
-    case wire::Op::kNop:
-      return {};
+    case wire::Op::kNop: return {};
     case wire::Op::kSendMessage: {
       int len = wire::name_length(r.name, sizeof(r.name));
       if (len < 0) return {Error::kInvalid, false};
@@ -39,17 +38,14 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
                                 r.message),
               false};
     }
-    case wire::Op::kGetEvent:
-      return {core.get_event(id, r.handle), false};
+    case wire::Op::kGetEvent: return {core.get_event(id, r.handle), false};
     case wire::Op::kSendAnswer:
       if (r.arg < wire::kResultNormal || r.arg > wire::kResultMalfunction) {
         return {Error::kInvalid, false};
       }
       return {core.send_answer(id, r.handle, static_cast<int32_t>(r.arg), r.message), false};
-    case wire::Op::kReleaseAnswer:
-      return {core.release_answer(id, r.handle), false};
-    case wire::Op::kGetStats:
-      return stats_reply(core, id, r, reply);
+    case wire::Op::kReleaseAnswer: return {core.release_answer(id, r.handle), false};
+    case wire::Op::kGetStats: return stats_reply(core, id, r, reply);
   }
   return {Error::kProtocol, false};
 }

@@ -10,16 +10,18 @@ namespace nucleus::daemon {
 
 enum class Error : int32_t {
   kNone = 0,
-  kInvalid = EINVAL,      // malformed request or argument
-  kBadHandle = EBADF,     // stale, forged or foreign buffer handle, or wrong state
+  kInvalid = EINVAL,   // malformed request or argument
+  kBadHandle = EBADF,  // stale, forged or foreign buffer handle, or wrong state
   kNameTaken = EEXIST,
-  kNoBuffers = ENOBUFS,   // claim or pool exhausted
+  kNoBuffers = ENOBUFS,  // claim or pool exhausted
   kDenied = EACCES,
-  kProtocol = EPROTO,     // unknown operation or ABI mismatch
+  kProtocol = EPROTO,  // unknown operation or ABI mismatch
   kNoMemory = ENOMEM,
 };
 
-inline int32_t to_errno(Error e) { return static_cast<int32_t>(e); }
+inline int32_t to_errno(Error e) {
+  return static_cast<int32_t>(e);
+}
 
 // A value or an Error. Small on purpose: std::expected is C++23.
 template <typename T>

@@ -30,8 +30,7 @@ int main(int argc, char **argv) {
   std::string level = "info";
   bool check_only = false;
   app.add_option("--config", config_path, "configuration file (JSON); default: built in");
-  app.add_option("--runtime-dir", runtime_dir, "directory of nucleus.sock")
-      ->capture_default_str();
+  app.add_option("--runtime-dir", runtime_dir, "directory of nucleus.sock")->capture_default_str();
   app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
   app.add_flag("--check-config", check_only, "check the configuration and exit");

@@ -1,8 +1,8 @@
 #include "server.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -36,7 +36,8 @@ constexpr size_t kMaxQueuedReplies = 64;
 bool probe_futex_wait(io_uring *ring) {
   io_uring_probe *probe = io_uring_get_probe_ring(ring);
   if (probe == nullptr) return false;
-  bool ok = probe->last_op >= kOpFutexWait && (probe->ops[kOpFutexWait].flags & IO_URING_OP_SUPPORTED);
+  bool ok =
+      probe->last_op >= kOpFutexWait && (probe->ops[kOpFutexWait].flags & IO_URING_OP_SUPPORTED);
   io_uring_free_probe(probe);
   return ok;
 }
@@ -113,7 +114,8 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
     unlink(socket_path_.c_str());
   }
   listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listen_fd_ || bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
+  if (!listen_fd_ ||
+      bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
       chmod(socket_path_.c_str(), 0666) < 0 || listen(listen_fd_.get(), SOMAXCONN) < 0) {
     *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
     return false;
@@ -150,20 +152,17 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
       }
       futex_doorbell_ = true;
       break;
-    case DoorbellMode::kEventfd:
-      futex_doorbell_ = false;
-      break;
-    case DoorbellMode::kAuto:
-      futex_doorbell_ = have_futex;
-      break;
+    case DoorbellMode::kEventfd: futex_doorbell_ = false; break;
+    case DoorbellMode::kAuto: futex_doorbell_ = have_futex; break;
   }
   log::info("doorbells: {} (io_uring FUTEX_WAIT {})",
             futex_doorbell_ ? "futex words in the channel" : "eventfd per process",
             have_futex ? "available" : "not available");
-  log::info("pool of {} message buffers; default claim {} buffers; channel rings {}/{} entries, "
-            "data area {} bytes",
-            config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
-            config_.event_entries, config_.data_bytes);
+  log::info(
+      "pool of {} message buffers; default claim {} buffers; channel rings {}/{} entries, "
+      "data area {} bytes",
+      config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
+      config_.event_entries, config_.data_bytes);
 
   arm_accept();
   arm_signal();
@@ -284,9 +283,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
   auto index = static_cast<uint32_t>((cqe.user_data >> 32) & 0xffffffU);
   auto generation = static_cast<uint32_t>(cqe.user_data);
   switch (kind) {
-    case Kind::kAccept:
-      on_accept(cqe.res);
-      return;
+    case Kind::kAccept: on_accept(cqe.res); return;
     case Kind::kSignal:
       if (cqe.res > 0) {
         signalfd_siginfo info{};
@@ -303,18 +300,14 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
         on_handshake(index);
       }
       return;
-    case Kind::kIgnore:
-      return;
-    default:
-      break;
+    case Kind::kIgnore: return;
+    default: break;
   }
   if (index >= connections_.size()) return;
   Connection &c = connections_[index];
   if (!c.live || c.generation != generation) return;  // an old use of this index
   switch (kind) {
-    case Kind::kSocket:
-      on_socket(index, cqe.res);
-      break;
+    case Kind::kSocket: on_socket(index, cqe.res); break;
     case Kind::kPidfd:
       service(index);  // requests it wrote before it died still count
       if (c.live) detach(index, "process exited", false);
@@ -327,8 +320,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       }
       activate(index);
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -412,7 +404,8 @@ void Server::on_handshake(uint32_t index) {
   }
   bool sent = sendmsg(socket.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(reply);
   if (reply.status != 0) {
-    log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid, std::strerror(-reply.status));
+    log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
+              std::strerror(-reply.status));
     return;
   }
   Connection &c = connections_[id];

@@ -65,8 +65,8 @@ class Server {
     sys::UniqueFd doorbell_fd;  // eventfd mode only
     std::unique_ptr<Channel> channel;
     pid_t pid = 0;
-    bool armed = false;   // a doorbell wait is outstanding
-    bool active = false;  // on active_
+    bool armed = false;           // a doorbell wait is outstanding
+    bool active = false;          // on active_
     int64_t last_request_ns = 0;  // when service() last found requests
     uint64_t eventfd_value = 0;
     std::deque<wire::Event> replies;  // control replies waiting for ring space

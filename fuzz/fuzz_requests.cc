@@ -32,8 +32,10 @@ void check_invariants(const Core &core) {
   for (uint32_t i = 0; i < core.pool().size(); ++i) {
     const auto &b = core.pool().at(i);
     if (b.owner == kNone) {
-      if (b.state == BufferState::kFree) ++unowned_free;
-      else check(b.sender_gone);  // in use and owned by nobody: an orphan
+      if (b.state == BufferState::kFree)
+        ++unowned_free;
+      else
+        check(b.sender_gone);  // in use and owned by nobody: an orphan
     } else {
       check(core.processes().live(b.owner));
     }

@@ -19,7 +19,9 @@ int nucleus_attach(const char *name, nucleus_t **out) {
   return 0;
 }
 
-void nucleus_detach(nucleus_t *n) { delete n; }
+void nucleus_detach(nucleus_t *n) {
+  delete n;
+}
 
 const char *nucleus_name(const nucleus_t *n) {
   return n == nullptr ? "" : n->channel->name().c_str();

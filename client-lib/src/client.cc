@@ -142,8 +142,8 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   if (!fds[0] || reply.channel_bytes < wire::kHeaderBytes) return -EPROTO;
 
   auto ch = std::unique_ptr<Channel>(new Channel());
-  void *base = ::mmap(nullptr, reply.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                      fds[0].get(), 0);
+  void *base =
+      ::mmap(nullptr, reply.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0].get(), 0);
   if (base == MAP_FAILED) return -errno;
   ch->base_ = static_cast<uint8_t *>(base);
   ch->bytes_ = reply.channel_bytes;
@@ -247,9 +247,8 @@ void Channel::drain() {
       case wire::EventKind::kMessage:
       case wire::EventKind::kAnswer: {
         nucleus_event_t q{};
-        q.kind = e.kind == static_cast<uint32_t>(wire::EventKind::kMessage)
-                     ? NUCLEUS_EVENT_MESSAGE
-                     : NUCLEUS_EVENT_ANSWER;
+        q.kind = e.kind == static_cast<uint32_t>(wire::EventKind::kMessage) ? NUCLEUS_EVENT_MESSAGE
+                                                                            : NUCLEUS_EVENT_ANSWER;
         q.result = e.result;
         q.buffer = e.handle;
         std::memcpy(q.sender, e.sender, sizeof(q.sender));
@@ -262,12 +261,9 @@ void Channel::drain() {
         ++protocol_errors_;
         last_error_ = e.result;
         break;
-      case wire::EventKind::kReply:
-        replies_.push_back(e);
-        break;
+      case wire::EventKind::kReply: replies_.push_back(e); break;
       case wire::EventKind::kClosed:
-      default:
-        break;
+      default: break;
     }
   }
   // Release pairs with nucleusd's acquire load of events_head: we are done
@@ -397,8 +393,9 @@ int Channel::wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t
                           nucleus_buffer_t *out) {
   if (out == nullptr) return -EINVAL;
   return wait_for(timeout_ns, [&]() -> int {
-    auto it = std::find_if(queue_.begin(), queue_.end(),
-                           [](const nucleus_event_t &e) { return e.kind == NUCLEUS_EVENT_MESSAGE; });
+    auto it = std::find_if(queue_.begin(), queue_.end(), [](const nucleus_event_t &e) {
+      return e.kind == NUCLEUS_EVENT_MESSAGE;
+    });
     if (it == queue_.end()) return 1;
     nucleus_event_t e = *it;
     queue_.erase(it);

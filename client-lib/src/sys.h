@@ -24,8 +24,8 @@ inline int futex_wait(std::atomic<uint32_t> *word, uint32_t expected, int64_t ti
     ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
     tsp = &ts;
   }
-  long rc = syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT, expected, tsp,
-                    nullptr, 0);
+  long rc =
+      syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT, expected, tsp, nullptr, 0);
   return rc < 0 ? -errno : 0;
 }
 

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,7 +47,8 @@ TEST(Failure, ReceiverKilledHoldingMessagesGivesDummyAnswers) {
   }
   EXPECT_TRUE(WIFSIGNALED(wait_exit(receiver)));
   nucleus::Stats s{};
-  EXPECT_TRUE(wait_stats(n, [](const nucleus::Stats &st) { return st.processes == 1; }, &s));
+  EXPECT_TRUE(wait_stats(
+      n, [](const nucleus::Stats &st) { return st.processes == 1; }, &s));
   EXPECT_EQ(s.pool_free, s.pool_buffers - s.claim_buffers);
 }
 
@@ -89,7 +90,8 @@ TEST(Failure, SenderKilledWithMessagesOutLeaksNothing) {
   }
   nucleus::Stats s{};
   ASSERT_TRUE(wait_stats(
-      receiver, [](const nucleus::Stats &st) { return st.pool_free + st.claim_buffers == st.pool_buffers; },
+      receiver,
+      [](const nucleus::Stats &st) { return st.pool_free + st.claim_buffers == st.pool_buffers; },
       &s));
   EXPECT_EQ(s.queue_length, 0U);
 }
@@ -205,7 +207,8 @@ TEST(Failure, GarbageInAChannelDoesNotHurtTheDaemonOrOthers) {
   }
   // Every vandal is gone (detached or closed) and nothing leaked.
   nucleus::Stats s{};
-  ASSERT_TRUE(wait_stats(a, [](const nucleus::Stats &st) { return st.processes == 2; }, &s));
+  ASSERT_TRUE(wait_stats(
+      a, [](const nucleus::Stats &st) { return st.processes == 2; }, &s));
   EXPECT_EQ(s.pool_free, s.pool_buffers - 2 * s.claim_buffers);
   EXPECT_EQ(kill(d.pid(), 0), 0);
 }

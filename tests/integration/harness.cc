@@ -22,7 +22,9 @@ namespace nucleus::test {
 
 namespace {
 
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 using support::remaining_ms;
 
@@ -61,12 +63,16 @@ int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
   return status;
 }
 
-Signal::Signal() { EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
+Signal::Signal() {
+  EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0);
+}
 Signal::~Signal() {
   close(fds_[0]);
   close(fds_[1]);
 }
-void Signal::notify(char what) { EXPECT_EQ(write(fds_[1], &what, 1), 1); }
+void Signal::notify(char what) {
+  EXPECT_EQ(write(fds_[1], &what, 1), 1);
+}
 char Signal::wait(std::chrono::milliseconds deadline) {
   pollfd p{fds_[0], POLLIN, 0};
   if (poll(&p, 1, static_cast<int>(deadline.count())) <= 0) return 0;

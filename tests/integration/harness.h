@@ -4,9 +4,9 @@
 // event with a deadline.
 #pragma once
 
-#include <nucleus/nucleus.hpp>
 #include <nucleus/wire.h>
 #include <sys/types.h>
+#include <nucleus/nucleus.hpp>
 
 #include <chrono>
 #include <functional>
@@ -45,7 +45,9 @@ class Daemon {
 pid_t spawn(const std::function<int()> &body);
 // Waits for `pid` to exit; returns its wait status, or -1 at the deadline.
 int wait_exit(pid_t pid, std::chrono::milliseconds deadline = kDeadline);
-inline int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+inline int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 // A one-shot pipe to say "I got this far" across fork without sleeping.
 class Signal {

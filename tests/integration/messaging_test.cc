@@ -219,8 +219,8 @@ TEST(Messaging, NamesAreUniqueAndValid) {
   auto a = attach("taken");
   nucleus_t *n = nullptr;
   EXPECT_EQ(nucleus_attach("taken", &n), -EEXIST);
-  for (const char *bad : {"", "with space", "slash/", "0123456789012345678901234567890123",
-                          "caf\xc3\xa9"}) {
+  for (const char *bad :
+       {"", "with space", "slash/", "0123456789012345678901234567890123", "caf\xc3\xa9"}) {
     EXPECT_EQ(nucleus_attach(bad, &n), -EINVAL) << bad;
   }
   RawClient raw(d.socket_path(), "taken");  // the daemon checks too

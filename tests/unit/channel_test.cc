@@ -32,7 +32,8 @@ TEST_F(ChannelTest, HeaderDescribesTheLayout) {
   EXPECT_EQ(hdr->channel_bytes, l.channel_bytes);
   EXPECT_EQ(hdr->events_offset, l.events_offset);
   EXPECT_EQ(hdr->slot_count, 1U);
-  const auto *slots = reinterpret_cast<const uint64_t *>(static_cast<char *>(view) + hdr->slots_offset);
+  const auto *slots =
+      reinterpret_cast<const uint64_t *>(static_cast<char *>(view) + hdr->slots_offset);
   EXPECT_EQ(slots[0], wire::make_handle(3, 0));
 }
 

@@ -103,8 +103,7 @@ TEST_F(CoreTest, OnlyOwnFreeBuffersCanBeSent) {
   uint64_t h = send(a, "b", 0);
   // The buffer is out: a send on its next use is refused until released.
   EXPECT_EQ(core.send_message(a, wire::next_handle(h), "b", msg(0)), Error::kBadHandle);
-  EXPECT_EQ(core.send_message(a, wire::make_handle(kPool + 3, 1), "b", msg(0)),
-            Error::kBadHandle);
+  EXPECT_EQ(core.send_message(a, wire::make_handle(kPool + 3, 1), "b", msg(0)), Error::kBadHandle);
 }
 
 TEST_F(CoreTest, ClaimIsTheLimitAndNeverAnotherShare) {
@@ -134,7 +133,7 @@ TEST_F(CoreTest, OnlyTheReceiverMayTakeAndAnswer) {
   EXPECT_EQ(core.send_answer(b, h, wire::kResultDummy, msg(0)), Error::kInvalid);
   EXPECT_EQ(core.send_answer(b, h, 2, msg(0)), Error::kNone);
   EXPECT_EQ(core.send_answer(b, h, 2, msg(0)), Error::kBadHandle);  // answered twice
-  EXPECT_EQ(core.release_answer(b, h), Error::kBadHandle);        // not b's
+  EXPECT_EQ(core.release_answer(b, h), Error::kBadHandle);          // not b's
   events(a);
   EXPECT_EQ(core.release_answer(a, h), Error::kNone);
 }
@@ -205,7 +204,7 @@ TEST_F(CoreTest, UnpublishedEventsOfTheDeadAreDropped) {
   uint32_t b = attach("b");
   send(a, "b", 1);  // b never saw it
   uint64_t h = send(b, "a", 2);
-  core.detach(b);   // a's message gets a dummy answer; b's message to a is orphaned
+  core.detach(b);  // a's message gets a dummy answer; b's message to a is orphaned
   auto out = events(a);
   ASSERT_EQ(out.size(), 2U);
   EXPECT_EQ(out[0].kind, static_cast<uint32_t>(wire::EventKind::kMessage));

@@ -32,7 +32,7 @@ TEST(ProcessTable, RemoveFreesTheNameAndNewUseHasNewGeneration) {
   EXPECT_FALSE(t.live(id));
   EXPECT_EQ(t.find("x"), kNone);
   uint32_t again = t.add("x").value();
-  EXPECT_EQ(again, id);  // index reused ...
+  EXPECT_EQ(again, id);                    // index reused ...
   EXPECT_NE(t.at(again).generation, gen);  // ... under a new generation
 }
 

@@ -57,10 +57,10 @@ enum {
 enum { NUCLEUS_EVENT_MESSAGE = 1, NUCLEUS_EVENT_ANSWER = 2 };
 
 typedef struct {
-  int kind;                 /* NUCLEUS_EVENT_MESSAGE or NUCLEUS_EVENT_ANSWER */
-  int result;               /* answers: NUCLEUS_RESULT_* */
-  nucleus_buffer_t buffer;  /* the buffer the event is on */
-  char sender[32];          /* messages: the sender's name */
+  int kind;                  /* NUCLEUS_EVENT_MESSAGE or NUCLEUS_EVENT_ANSWER */
+  int result;                /* answers: NUCLEUS_RESULT_* */
+  nucleus_buffer_t buffer;   /* the buffer the event is on */
+  char sender[32];           /* messages: the sender's name */
   nucleus_message_t message; /* the message or the answer */
 } nucleus_event_t;
 
@@ -93,27 +93,27 @@ NUCLEUS_API const char *nucleus_name(const nucleus_t *n);
  * queues it to `receiver`. An unknown receiver gives the buffer a dummy
  * answer. -ENOBUFS: every buffer of the claim is out (no wait, no borrowing);
  * -EINVAL: invalid receiver name. */
-NUCLEUS_API int nucleus_send_message(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
-                         nucleus_buffer_t *out);
+NUCLEUS_API int nucleus_send_message(nucleus_t *n, const char *receiver,
+                                     const nucleus_message_t *message, nucleus_buffer_t *out);
 /* Takes the first message of the queue; the caller then owes an answer on
  * *out. `sender` (may be NULL) receives the sender's name. */
 NUCLEUS_API int nucleus_wait_message(nucleus_t *n, int64_t timeout_ns, char sender[32],
-                         nucleus_message_t *message, nucleus_buffer_t *out);
+                                     nucleus_message_t *message, nucleus_buffer_t *out);
 /* Never blocks. Answers a buffer this process received. -EBADF: a handle this
  * process did not receive (stale, forged, foreign or already answered);
  * -EINVAL: result outside 1..4 (5 is the nucleus's). */
 NUCLEUS_API int nucleus_send_answer(nucleus_t *n, nucleus_buffer_t buffer, int result,
-                        const nucleus_message_t *answer);
+                                    const nucleus_message_t *answer);
 /* Waits for the answer to a buffer this process sent; the buffer then returns
  * to the claim. -EBADF: not a buffer this process has out. `result` and
  * `answer` may be NULL. */
-NUCLEUS_API int nucleus_wait_answer(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
-                        nucleus_message_t *answer);
+NUCLEUS_API int nucleus_wait_answer(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns,
+                                    int *result, nucleus_message_t *answer);
 /* Waits for the next event (message or answer) after `previous` in the queue
  * (0: from the start) without removing it. -ENOENT: `previous` is not in the
  * queue. */
 NUCLEUS_API int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_ns,
-                       nucleus_event_t *out);
+                                   nucleus_event_t *out);
 /* Never blocks. Removes the event on `buffer` from the queue: a message
  * becomes answerable, an answer's buffer returns to the claim. -ENOENT: no
  * event on that buffer is in the queue. */

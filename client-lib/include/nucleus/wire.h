@@ -61,7 +61,9 @@ inline constexpr uint64_t kHandleGenerationMask = (1ULL << (64 - kHandleIndexBit
 constexpr uint32_t handle_index(uint64_t handle) {
   return static_cast<uint32_t>(handle & kHandleIndexMask);
 }
-constexpr uint64_t handle_generation(uint64_t handle) { return handle >> kHandleIndexBits; }
+constexpr uint64_t handle_generation(uint64_t handle) {
+  return handle >> kHandleIndexBits;
+}
 constexpr uint64_t make_handle(uint32_t index, uint64_t generation) {
   return ((generation & kHandleGenerationMask) << kHandleIndexBits) | index;
 }
@@ -103,17 +105,17 @@ enum Result : int32_t {
 // ---- requests (process -> nucleus) ---------------------------------------
 enum class Op : uint32_t {
   kNop = 0,
-  kSendMessage = 1,  // handle = next use of an own buffer; name = receiver
-  kGetEvent = 2,     // handle = a message published to the caller (take it)
-  kSendAnswer = 3,   // handle = a buffer the caller received; arg = result
+  kSendMessage = 1,    // handle = next use of an own buffer; name = receiver
+  kGetEvent = 2,       // handle = a message published to the caller (take it)
+  kSendAnswer = 3,     // handle = a buffer the caller received; arg = result
   kReleaseAnswer = 4,  // handle = an answer published to the caller
-  kGetStats = 5,     // reply: Event kReply with Stats in message words
+  kGetStats = 5,       // reply: Event kReply with Stats in message words
 };
 inline constexpr uint32_t kOpCount = 6;
 
 struct Request {
-  uint32_t op;      // Op
-  uint32_t seq;     // echoed in kError / kReply events
+  uint32_t op;   // Op
+  uint32_t seq;  // echoed in kError / kReply events
   uint64_t handle;
   int64_t arg;
   char name[kNameBytes];
@@ -149,7 +151,7 @@ enum StatsWord : uint32_t {
   kStatsClaimBuffers = 3,  // caller's claim
   kStatsClaimUsed = 4,     // caller's buffers out or unreleased
   kStatsProtocolErrors = 5,
-  kStatsQueueLength = 6,   // messages queued to or received by the caller
+  kStatsQueueLength = 6,  // messages queued to or received by the caller
 };
 
 // ---- channel header ---------------------------------------------------------
@@ -162,7 +164,7 @@ enum class ChannelState : uint32_t {
 // Why the process sleeps on events_tail (ChannelHeader::process_waiting).
 enum WaitReason : uint32_t {
   kNotWaiting = 0,
-  kWaitingForEvents = 1,      // wake me when you publish an event
+  kWaitingForEvents = 1,        // wake me when you publish an event
   kWaitingForRequestSpace = 2,  // ... or when you take requests off a full ring
 };
 
@@ -175,7 +177,7 @@ struct alignas(kCacheLine) ChannelHeader {
   // Lines 0-1: written once by nucleusd before the fd is sent; read-only after.
   uint32_t magic;
   uint32_t abi_version;
-  uint32_t doorbell;  // Doorbell
+  uint32_t doorbell;         // Doorbell
   uint32_t request_entries;  // power of two
   uint32_t event_entries;    // power of two
   uint32_t slot_count;       // buffer claim: entries in the slot table
@@ -193,7 +195,7 @@ struct alignas(kCacheLine) ChannelHeader {
 
   // Line 3: written by nucleusd.
   alignas(kCacheLine) std::atomic<uint32_t> requests_head;
-  std::atomic<uint32_t> events_tail;  // futex word
+  std::atomic<uint32_t> events_tail;   // futex word
   std::atomic<uint32_t> daemon_armed;  // 1: nucleusd needs a doorbell
   std::atomic<uint32_t> backlog;       // 1: events wait for ring space
   std::atomic<uint32_t> state;         // ChannelState
@@ -250,7 +252,9 @@ struct Layout {
   uint64_t channel_bytes;
 };
 
-constexpr uint64_t round_up(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
+constexpr uint64_t round_up(uint64_t value, uint64_t to) {
+  return (value + to - 1) / to * to;
+}
 
 constexpr Layout compute_layout(uint32_t slot_count, uint32_t request_entries,
                                 uint32_t event_entries, uint64_t data_bytes) {
@@ -263,6 +267,8 @@ constexpr Layout compute_layout(uint32_t slot_count, uint32_t request_entries,
   return l;
 }
 
-constexpr bool is_power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+constexpr bool is_power_of_two(uint32_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 }  // namespace nucleus::wire
