@@ -127,6 +127,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   Config c;
   uint64_t pool = 4096, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
   uint64_t spin_ns = 0;
+  uint64_t attach_timeout_ms = 5000;
   std::string doorbell = "auto";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
@@ -147,6 +148,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.boolean("allow_own_uid", &c.allow_own_uid);
     r.id_list("uids", &c.uids);
     r.id_list("gids", &c.gids);
+    r.integer("timeout_ms", 1, 3600000, &attach_timeout_ms);
   });
   top.object("protocol", [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
@@ -165,6 +167,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.data_bytes = data;
   c.max_protocol_errors = static_cast<uint32_t>(max_errors);
   c.spin_ns = spin_ns;
+  c.attach_timeout_ms = attach_timeout_ms;
   c.doorbell = doorbell == "futex"     ? DoorbellMode::kFutex
                : doorbell == "eventfd" ? DoorbellMode::kEventfd
                                        : DoorbellMode::kAuto;

@@ -18,6 +18,8 @@ struct Config {
   bool allow_own_uid = true;
   std::vector<uint32_t> uids;
   std::vector<uint32_t> gids;
+  // How long a new connection may take to send its attach request.
+  uint64_t attach_timeout_ms = 0;
   uint32_t max_protocol_errors = 0;
   DoorbellMode doorbell = DoorbellMode::kAuto;
   // How long nucleusd keeps polling a channel after its last request before

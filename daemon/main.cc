@@ -23,7 +23,7 @@ std::string default_runtime_dir() {
 
 }  // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
   CLI::App app{"nucleusd: the nucleus daemon (message buffers, queues and processes)"};
   std::string config_path;
   std::string runtime_dir = default_runtime_dir();
@@ -70,4 +70,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   return server.run();
+}
+
+int main(int argc, char **argv) {
+  // Exceptions can come only from start-up (argument parsing, allocation);
+  // the event loop itself throws none.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception &e) {
+    std::cerr << "nucleusd: " << e.what() << "\n";
+    return 1;
+  }
 }

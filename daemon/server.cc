@@ -164,6 +164,8 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
       config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
       config_.event_entries, config_.data_bytes);
 
+  attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
+  attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
   arm_accept();
   arm_signal();
   io_uring_submit(&ring_);
@@ -297,7 +299,15 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
     case Kind::kHandshake:
       if (index < pending_.size() && pending_[index].live &&
           pending_[index].generation == generation) {
-        on_handshake(index);
+        if (cqe.res == -ECANCELED) {
+          log::info("a connection sent no attach request in {} ms; closed",
+                    config_.attach_timeout_ms);
+          pending_[index].socket.reset();
+          pending_[index].live = false;
+          free_pending_.push_back(index);
+        } else {
+          on_handshake(index);
+        }
       }
       return;
     case Kind::kIgnore: return;
@@ -350,9 +360,16 @@ void Server::on_accept(int result) {
   p.live = true;
   ++p.generation;
   p.socket = std::move(fd);
+  // A connection that does not send its attach request in time is closed:
+  // the poll is linked to a timeout that cancels it.
+  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
   io_uring_sqe *sqe = get_sqe();
   io_uring_prep_poll_add(sqe, p.socket.get(), POLLIN | POLLRDHUP);
   io_uring_sqe_set_data64(sqe, user_data(Kind::kHandshake, index, p.generation));
+  sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe *timeout = get_sqe();
+  io_uring_prep_link_timeout(timeout, &attach_timeout_, 0);
+  io_uring_sqe_set_data64(timeout, user_data(Kind::kIgnore, 0, 0));
 }
 
 void Server::on_handshake(uint32_t index) {

@@ -115,6 +115,7 @@ class Server {
   sys::UniqueFd listen_fd_;
   sys::UniqueFd signal_fd_;
   uint8_t signal_buffer_[128] = {};
+  __kernel_timespec attach_timeout_{};   // linked to every handshake poll
   std::vector<Connection> connections_;  // indexed by process id
   std::vector<Pending> pending_;
   std::vector<uint32_t> free_pending_;

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -273,6 +276,25 @@ TEST(Failure, BadConfigurationIsRefusedWithTheFieldPath) {
   EXPECT_NE(d.log().find("pool.buffers: expected an integer in [1, 16777216], got -3"),
             std::string::npos)
       << d.log();
+}
+
+TEST(Failure, SilentConnectionIsClosedAfterTheAttachTimeout) {
+  Daemon d(R"({"attach": {"timeout_ms": 50}})");
+  ASSERT_TRUE(d.ready());
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, d.socket_path().c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  // Send nothing; wait for nucleusd to hang up.
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  ASSERT_EQ(poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())), 1);
+  char byte = 0;
+  EXPECT_EQ(recv(fd, &byte, 1, MSG_DONTWAIT), 0);
+  close(fd);
+  EXPECT_NE(d.log().find("sent no attach request"), std::string::npos);
+  auto n = attach("after");  // and it still serves
+  EXPECT_TRUE(n.get_stats().ok());
 }
 
 TEST(Failure, SecondDaemonOnTheSameSocketIsRefused) {
