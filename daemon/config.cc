@@ -125,7 +125,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     return false;
   }
   Config c;
-  uint64_t pool = 4096, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
+  uint64_t pool = 16384, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
   uint64_t spin_ns = 0;
   uint64_t attach_timeout_ms = 5000;
   std::string doorbell = "auto";

@@ -260,10 +260,10 @@ int Server::run() {
         worked = true;
       }
     }
+    flush_dirty();
     // Polling with nothing to do: give the CPU to a process we may just
     // have woken on it (on a small machine it is often this CPU).
     if (!worked && !active_.empty()) sched_yield();
-    flush_dirty();
     scratch_.assign(active_.begin(), active_.end());
     active_.clear();
     for (uint32_t id : scratch_) {

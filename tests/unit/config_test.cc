@@ -16,7 +16,7 @@ TEST(Config, DefaultIsValid) {
   Config c;
   std::string error;
   ASSERT_TRUE(parse_config(default_config_text(), &c, &error)) << error;
-  EXPECT_EQ(c.pool_buffers, 4096U);
+  EXPECT_EQ(c.pool_buffers, 16384U);
   EXPECT_EQ(c.default_claim_buffers, 32U);
   EXPECT_TRUE(c.allow_own_uid);
   EXPECT_EQ(c.doorbell, DoorbellMode::kAuto);
@@ -26,7 +26,7 @@ TEST(Config, EmptyObjectKeepsDefaults) {
   Config c;
   std::string error;
   ASSERT_TRUE(parse_config("{}", &c, &error)) << error;
-  EXPECT_EQ(c.pool_buffers, 4096U);
+  EXPECT_EQ(c.pool_buffers, 16384U);
 }
 
 TEST(Config, ErrorsNameTheFieldPath) {
