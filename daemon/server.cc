@@ -4,11 +4,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "sd_notify.h"
 
 namespace nucleus::daemon {
 
@@ -27,10 +26,8 @@ namespace {
 constexpr uint8_t kOpFutexWait = 51;
 constexpr int kFutex2SizeU32 = 0x02;
 constexpr uint64_t kFutexMaskAny = 0xffffffffULL;
-constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD, Linux 6.5
 constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 16384;
-constexpr size_t kMaxPending = 256;
 constexpr size_t kMaxQueuedReplies = 64;
 
 bool probe_futex_wait(io_uring *ring) {
@@ -40,22 +37,6 @@ bool probe_futex_wait(io_uring *ring) {
       probe->last_op >= kOpFutexWait && (probe->ops[kOpFutexWait].flags & IO_URING_OP_SUPPORTED);
   io_uring_free_probe(probe);
   return ok;
-}
-
-// Tells a service manager our state when it gave us $NOTIFY_SOCKET.
-void sd_notify(const char *state) {
-  const char *path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
-  sockaddr_un addr{};
-  size_t len = std::strlen(path);
-  if (len >= sizeof(addr.sun_path)) return;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path, len);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-  sys::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return;
-  sendto(fd.get(), state, std::strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
-         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
 }
 
 bool make_dirs(const std::string &path) {
@@ -332,165 +313,6 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       break;
     default: break;
   }
-}
-
-void Server::on_accept(int result) {
-  if (stopping_) return;
-  arm_accept();
-  if (result < 0) {
-    if (result != -EAGAIN && result != -EINTR) {
-      log::warn("accept: {}", std::strerror(-result));
-    }
-    return;
-  }
-  sys::UniqueFd fd(result);
-  if (pending_.size() - free_pending_.size() >= kMaxPending) {
-    log::warn("too many connections waiting to attach; closing a new one");
-    return;
-  }
-  uint32_t index = 0;
-  if (!free_pending_.empty()) {
-    index = free_pending_.back();
-    free_pending_.pop_back();
-  } else {
-    index = static_cast<uint32_t>(pending_.size());
-    pending_.emplace_back();
-  }
-  Pending &p = pending_[index];
-  p.live = true;
-  ++p.generation;
-  p.socket = std::move(fd);
-  // A connection that does not send its attach request in time is closed:
-  // the poll is linked to a timeout that cancels it.
-  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
-  io_uring_sqe *sqe = get_sqe();
-  io_uring_prep_poll_add(sqe, p.socket.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kHandshake, index, p.generation));
-  sqe->flags |= IOSQE_IO_LINK;
-  io_uring_sqe *timeout = get_sqe();
-  io_uring_prep_link_timeout(timeout, &attach_timeout_, 0);
-  io_uring_sqe_set_data64(timeout, user_data(Kind::kIgnore, 0, 0));
-}
-
-void Server::on_handshake(uint32_t index) {
-  Pending &p = pending_[index];
-  sys::UniqueFd socket = std::move(p.socket);
-  p.live = false;
-  free_pending_.push_back(index);
-
-  wire::AttachRequest request{};
-  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
-  if (n <= 0) return;  // hung up before attaching
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
-
-  wire::AttachReply reply{};
-  reply.magic = wire::kMagic;
-  reply.abi_version = wire::kAbiVersion;
-  uint32_t id = kNone;
-  std::string name;
-  if (static_cast<size_t>(n) != sizeof(request)) {
-    reply.status = -EPROTO;
-  } else {
-    reply.status = attach(socket.get(), request, cred, &name, &id);
-  }
-  int fds[2] = {-1, -1};
-  unsigned fd_count = 0;
-  if (reply.status == 0) {
-    Connection &c = connections_[id];
-    reply.channel_bytes = c.channel->bytes();
-    std::memcpy(reply.name, name.c_str(), name.size() + 1);
-    fds[fd_count++] = c.channel->fd();
-    if (c.doorbell_fd) fds[fd_count++] = c.doorbell_fd.get();
-  }
-  reply.fd_count = fd_count;
-  iovec iov{&reply, sizeof(reply)};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd_count > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
-    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
-    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
-  }
-  bool sent = sendmsg(socket.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(reply);
-  if (reply.status != 0) {
-    log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
-              std::strerror(-reply.status));
-    return;
-  }
-  Connection &c = connections_[id];
-  c.socket = std::move(socket);
-  if (!sent) {
-    detach(id, "could not send the attach reply", false);
-    return;
-  }
-  arm_socket(id);
-  arm_pidfd(id);
-  arm_doorbell(id);
-  log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
-            core_.processes().at(id).slots.size());
-}
-
-int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
-                   std::string *name, uint32_t *id_out) {
-  if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
-  bool allowed = (config_.allow_own_uid && cred.uid == geteuid());
-  for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
-  for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
-  if (!allowed) return -EACCES;
-  int len = wire::name_length(request.name, sizeof(request.name));
-  if (len < 0) return -EINVAL;  // includes the empty name: no connection is bound to one yet
-  *name = std::string(request.name, static_cast<size_t>(len));
-
-  Result<uint32_t> id = core_.attach(*name, config_.default_claim_buffers);
-  if (!id.ok()) return -to_errno(id.error());
-  const Process &proc = core_.processes().at(id.value());
-  std::vector<uint64_t> handles;
-  handles.reserve(proc.slots.size());
-  for (uint32_t index : proc.slots) handles.push_back(core_.pool().handle(index));
-
-  auto fail = [&](int code) {
-    core_.detach(id.value());
-    return code;
-  };
-  ChannelSizes sizes{config_.request_entries, config_.event_entries, config_.data_bytes};
-  auto channel = Channel::create(
-      *name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, handles);
-  if (!channel.ok()) return fail(-to_errno(channel.error()));
-  sys::UniqueFd doorbell;
-  if (!futex_doorbell_) {
-    doorbell.reset(eventfd(0, EFD_CLOEXEC));
-    if (!doorbell) return fail(-ENOMEM);
-  }
-  // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
-  // pidfd_open of the pid SO_PEERCRED gave.
-  int pidfd = -1;
-  socklen_t plen = sizeof(pidfd);
-  if (getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &plen) < 0) {
-    pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
-  }
-  if (pidfd < 0) return fail(-ESRCH);
-
-  if (connections_.size() < core_.processes().capacity()) {
-    connections_.resize(core_.processes().capacity());
-  }
-  Connection &c = connections_[id.value()];
-  c = Connection{};
-  c.live = true;
-  c.generation = proc.generation;
-  c.pidfd.reset(pidfd);
-  c.doorbell_fd = std::move(doorbell);
-  c.channel = std::move(channel.value());
-  c.pid = cred.pid;
-  *id_out = id.value();
-  return 0;
 }
 
 void Server::on_socket(uint32_t id, int result) {

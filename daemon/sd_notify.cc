@@ -1,0 +1,29 @@
+#include "sd_notify.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "../client-lib/src/sys.h"
+
+namespace nucleus::daemon {
+
+void sd_notify(const char *state) {
+  const char *path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  size_t len = std::strlen(path);
+  if (len >= sizeof(addr.sun_path)) return;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  sys::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
+  sendto(fd.get(), state, std::strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+}
+
+}  // namespace nucleus::daemon
