@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 
 namespace nucleus::daemon {
 namespace {
@@ -53,6 +54,11 @@ const Cell kExpected[] = {
   {S::kAnswered, E::kSenderGone, S::kFree},
 };
 // clang-format on
+
+void PrintTo(const Cell &c, std::ostream *os) {
+  *os << to_string(c.from) << " x " << to_string(c.event) << " -> "
+      << (c.to ? to_string(*c.to) : "refused");
+}
 
 class BufferStateCell : public ::testing::TestWithParam<Cell> {};
 
