@@ -21,6 +21,8 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -310,6 +312,23 @@ class IdleFleet {
   int attached_[2] = {-1, -1};
 };
 
+// CPU time (user + system) a process has used, in nanoseconds.
+int64_t cpu_ns(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  int64_t utime = 0;
+  int64_t stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stoll(f);
+    if (i == 15) stime = std::stoll(f);
+  }
+  return (utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
 long rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -439,8 +458,13 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "nucleus-bench: attach failed: %s\n", n.message().data());
     return 1;
   }
+  int64_t cpu_before = cpu_ns(daemon.pid());
   figs.push_back(nucleus_rt("nucleus_rt", n.value(), iters, warmup));
+  double daemon_ns_per_rt =
+      static_cast<double>(cpu_ns(daemon.pid()) - cpu_before) / (iters + warmup);
+  cpu_before = cpu_ns(daemon.pid());
   figs.push_back(nucleus_pipelined(n.value(), piped, window));
+  double daemon_ns_per_msg = static_cast<double>(cpu_ns(daemon.pid()) - cpu_before) / piped;
 
   long before = rss_kib(daemon.pid());
   if (!fleet.attach_all()) {
@@ -459,6 +483,8 @@ int main(int argc, char **argv) {
   n = nucleus::Nucleus();
   daemon.stop(SIGTERM, std::chrono::seconds(20));
   print(figs);
+  std::printf("nucleusd CPU: %.0f ns per nucleus_rt round trip, %.0f ns per pipelined message\n",
+              daemon_ns_per_rt, daemon_ns_per_msg);
   print_targets(figs);
   return 0;
 }
