@@ -258,8 +258,8 @@ void Channel::drain() {
         break;
       }
       case wire::EventKind::kError:
-        ++protocol_errors_;
-        last_error_ = e.result;
+        // Only requests libnucleus never sends are refused; nucleusd counts
+        // them (nucleus_get_stats) and detaches a process that keeps on.
         break;
       case wire::EventKind::kReply: replies_.push_back(e); break;
       case wire::EventKind::kClosed:

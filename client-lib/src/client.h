@@ -78,8 +78,6 @@ class Channel {
   std::unordered_set<uint64_t> received_;                 // answers owed
   std::deque<nucleus_event_t> queue_;                     // published, not yet taken
   std::deque<wire::Event> replies_;
-  uint64_t protocol_errors_ = 0;
-  int last_error_ = 0;
 };
 
 }  // namespace nucleus::client
