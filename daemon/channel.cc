@@ -3,14 +3,16 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace nucleus::daemon {
 
 Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const ChannelSizes &sizes,
                                                  wire::Doorbell doorbell,
-                                                 const std::vector<uint64_t> &slot_handles) {
-  auto slot_count = static_cast<uint32_t>(slot_handles.size());
+                                                 const std::vector<SlotEntry> &slots) {
+  uint32_t slot_count = wire::kMaxBufferClaim;
   wire::Layout layout = wire::compute_layout(slot_count, sizes.request_entries, sizes.event_entries,
                                              sizes.data_bytes);
   std::string memfd_name = "nucleus:" + name;
@@ -50,7 +52,8 @@ Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const 
   h.data_bytes = sizes.data_bytes;
   h.daemon_armed.store(1, std::memory_order_relaxed);
   h.state.store(static_cast<uint32_t>(wire::ChannelState::kAttached), std::memory_order_relaxed);
-  std::memcpy(ch->base_ + layout.slots_offset, slot_handles.data(), slot_handles.size() * 8);
+  ch->slots_ = reinterpret_cast<uint64_t *>(ch->base_ + layout.slots_offset);
+  ch->sync_slots(slots);
   return ch;
 }
 
@@ -124,6 +127,46 @@ uint32_t Channel::process_waiting() {
 
 void Channel::wake_process() {
   sys::futex_wake(&header_->events_tail, INT32_MAX);
+}
+
+void Channel::sync_slots(const std::vector<SlotEntry> &visible) {
+  bool changed = false;
+  std::unordered_map<uint32_t, uint32_t> keep;
+  keep.reserve(visible.size());
+  for (const SlotEntry &e : visible) {
+    auto it = positions_.find(e.index);
+    if (it != positions_.end()) {
+      keep.emplace(e.index, it->second);
+      positions_.erase(it);
+    }
+  }
+  // What is left was taken away.
+  for (const auto &[index, position] : positions_) {
+    __atomic_store_n(&slots_[position], uint64_t{0}, __ATOMIC_RELEASE);
+    free_positions_.push_back(position);
+    changed = true;
+  }
+  positions_.swap(keep);
+  std::sort(free_positions_.begin(), free_positions_.end(), std::greater<>());
+  for (const SlotEntry &e : visible) {
+    if (positions_.count(e.index) != 0) continue;
+    uint32_t position = slot_high_;
+    if (!free_positions_.empty()) {
+      position = free_positions_.back();
+      free_positions_.pop_back();
+    } else {
+      ++slot_high_;
+    }
+    positions_.emplace(e.index, position);
+    // Release pairs with the process's acquire load when it rescans.
+    __atomic_store_n(&slots_[position], e.handle, __ATOMIC_RELEASE);
+    changed = true;
+  }
+  if (!changed) return;
+  header_->slot_high.store(slot_high_, std::memory_order_release);
+  // Release pairs with the process's acquire load of slots_version: every
+  // entry above is written before the version that announces it.
+  header_->slots_version.store(++slots_version_, std::memory_order_release);
 }
 
 void Channel::close(wire::ChannelState state) {

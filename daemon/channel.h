@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "../client-lib/src/sys.h"
@@ -29,11 +30,19 @@ struct ChannelSizes {
   uint64_t data_bytes = 0;
 };
 
+// A buffer of the process's claim as its slot table shows it.
+struct SlotEntry {
+  uint32_t index;   // in the pool
+  uint64_t handle;  // its current handle
+};
+
 class Channel {
  public:
+  // The slot table has room for wire::kMaxBufferClaim entries (pages of it
+  // that are never written cost nothing); `slots` are the first entries.
   static Result<std::unique_ptr<Channel>> create(const std::string &name, const ChannelSizes &sizes,
                                                  wire::Doorbell doorbell,
-                                                 const std::vector<uint64_t> &slot_handles);
+                                                 const std::vector<SlotEntry> &slots);
   ~Channel();
   Channel(const Channel &) = delete;
   Channel &operator=(const Channel &) = delete;
@@ -62,6 +71,12 @@ class Channel {
   void wake_process();
   std::atomic<uint32_t> *doorbell_word() { return &header_->requests_tail; }
   uint32_t requests_tail_seen() const { return request_head_; }
+  // Makes the slot table show exactly `visible` (buffers the process may
+  // send on): entries of buffers no longer there become 0, new ones are
+  // written, and slots_version moves. Cheap when nothing changed.
+  void sync_slots(const std::vector<SlotEntry> &visible);
+  bool shows(uint32_t index) const { return positions_.count(index) != 0; }
+
   // Closes the channel: every call of the process returns an error.
   void close(wire::ChannelState state);
 
@@ -80,6 +95,11 @@ class Channel {
   uint32_t event_tail_ = 0;       // ours
   uint32_t event_head_seen_ = 0;  // last valid head the process gave
   bool backlog_ = false;
+  uint64_t *slots_ = nullptr;
+  std::unordered_map<uint32_t, uint32_t> positions_;  // buffer index -> slot table entry
+  std::vector<uint32_t> free_positions_;              // below slot_high_, highest first
+  uint32_t slot_high_ = 0;
+  uint32_t slots_version_ = 0;
 };
 
 }  // namespace nucleus::daemon

@@ -89,6 +89,15 @@ class Reader {
     fail(field(key), "one of " + list, *it);
   }
 
+  void text(const char *key, std::string *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_string()) return fail(field(key), "a string", *it);
+    *out = it->get<std::string>();
+  }
+
   void finish() {
     if (!ok()) return;
     for (const auto &item : object_.items()) {
@@ -129,10 +138,22 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   uint64_t spin_ns = 0;
   uint64_t attach_timeout_ms = 5000;
   std::string doorbell = "auto";
+  uint64_t claim_processes = 0, claim_memory = 0, max_processes = 4096, notices = 256;
+  std::string control = "auto", output = "inherit";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
-  top.object("default_claims",
-             [&](Reader &r) { r.integer("buffers", 0, wire::kMaxBufferClaim, &claim); });
+  top.object("default_claims", [&](Reader &r) {
+    r.integer("buffers", 0, wire::kMaxBufferClaim, &claim);
+    r.integer("processes", 0, 1U << 20, &claim_processes);
+    r.integer("memory_bytes", 0, UINT64_MAX, &claim_memory);
+  });
+  top.object("processes", [&](Reader &r) {
+    r.integer("max", 1, 1U << 20, &max_processes);
+    r.integer("notice_buffers", 1, 65536, &notices);
+    r.choice("control", {"auto", "cgroup", "signals"}, &control);
+    r.text("cgroup_root", &c.cgroup_root);
+    r.choice("output", {"inherit", "file", "discard"}, &output);
+  });
   top.object("channel", [&](Reader &r) {
     r.integer("request_entries", 2, wire::kMaxRingEntries, &req);
     r.integer("event_entries", 2, wire::kMaxRingEntries, &ev);
@@ -155,9 +176,19 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   top.object("event_loop", [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
   top.finish();
   if (!top.ok()) return false;
+  if (claim_processes >= max_processes) {
+    *error = "default_claims.processes: expected less than processes.max (" +
+             std::to_string(max_processes) + "), got " + std::to_string(claim_processes);
+    return false;
+  }
   if (claim > pool) {
     *error = "default_claims.buffers: expected at most pool.buffers (" + std::to_string(pool) +
              "), got " + std::to_string(claim);
+    return false;
+  }
+  if (claim + notices > pool) {
+    *error = "processes.notice_buffers: expected at most pool.buffers - default_claims.buffers (" +
+             std::to_string(pool > claim ? pool - claim : 0) + "), got " + std::to_string(notices);
     return false;
   }
   c.pool_buffers = static_cast<uint32_t>(pool);
@@ -167,6 +198,16 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.data_bytes = data;
   c.max_protocol_errors = static_cast<uint32_t>(max_errors);
   c.spin_ns = spin_ns;
+  c.default_claim_processes = claim_processes;
+  c.default_claim_memory = claim_memory;
+  c.max_processes = max_processes;
+  c.notice_buffers = static_cast<uint32_t>(notices);
+  c.control = control == "cgroup"    ? ControlMode::kCgroup
+              : control == "signals" ? ControlMode::kSignals
+                                     : ControlMode::kAuto;
+  c.output = output == "file"      ? OutputMode::kFile
+             : output == "discard" ? OutputMode::kDiscard
+                                   : OutputMode::kInherit;
   c.attach_timeout_ms = attach_timeout_ms;
   c.doorbell = doorbell == "futex"     ? DoorbellMode::kFutex
                : doorbell == "eventfd" ? DoorbellMode::kEventfd

@@ -8,10 +8,23 @@
 namespace nucleus::daemon {
 
 enum class DoorbellMode { kAuto, kFutex, kEventfd };
+// How stop, start and remove reach a whole subtree of Linux processes.
+enum class ControlMode { kAuto, kCgroup, kSignals };
+// Where started programs' stdout and stderr go.
+enum class OutputMode { kInherit, kFile, kDiscard };
 
 struct Config {
   uint32_t pool_buffers = 0;
   uint32_t default_claim_buffers = 0;
+  uint64_t default_claim_processes = 0;
+  uint64_t default_claim_memory = 0;
+  // Descendants the root may have (processes attached or created in all).
+  uint64_t max_processes = 0;
+  // Buffers of the pool the nucleus keeps for exit notices.
+  uint32_t notice_buffers = 0;
+  ControlMode control = ControlMode::kAuto;
+  std::string cgroup_root;  // empty: under nucleusd's own cgroup
+  OutputMode output = OutputMode::kInherit;
   uint32_t request_entries = 0;
   uint32_t event_entries = 0;
   uint64_t data_bytes = 0;

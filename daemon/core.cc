@@ -1,27 +1,64 @@
 #include "core.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
 namespace nucleus::daemon {
 
-Result<uint32_t> Core::attach(std::string_view name, uint32_t claim_buffers) {
-  if (claim_buffers > wire::kMaxBufferClaim) return Error::kInvalid;
-  if (claim_buffers > pool_.free_count()) return Error::kNoBuffers;
+Core::Core(uint32_t pool_buffers, uint32_t notice_buffers, uint64_t root_processes)
+    : pool_(pool_buffers), root_processes_(root_processes) {
+  notice_buffers = std::min(notice_buffers, pool_buffers);
+  bool taken = pool_.take(notice_buffers, kNoticeOwner, &notice_free_);
+  assert(taken);
+  (void)taken;
+}
+
+Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint32_t uid) {
+  if (claims.buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+  uint32_t existing = processes_.find(name);
+  if (existing != kNone) {
+    // A socket-born entry that died with children: its new run.
+    Process &p = processes_.at(existing);
+    if (p.origin != Origin::kSocket || p.attached || p.run != RunState::kExited || p.uid != uid) {
+      return Error::kNameTaken;
+    }
+    attach_run(existing);
+    return existing;
+  }
+  if (claims.buffers > pool_.free_count()) return Error::kNoBuffers;
+  if (root_lent_.processes + 1 + claims.processes > root_processes_) return Error::kNoBuffers;
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   Process &p = processes_.at(id.value());
-  p.slots.reserve(claim_buffers);
-  bool taken = pool_.take(claim_buffers, id.value(), &p.slots);
+  p.slots.reserve(claims.buffers);
+  bool taken = pool_.take(static_cast<uint32_t>(claims.buffers), id.value(), &p.slots);
   assert(taken);
   (void)taken;
+  p.given = claims;
+  p.uid = uid;
+  p.origin = Origin::kSocket;
+  p.run = RunState::kRunning;
+  p.attached = true;
+  root_lent_.buffers += claims.buffers;
+  root_lent_.processes += 1 + claims.processes;
+  root_lent_.memory += claims.memory;
+  root_children_.push_back(id.value());
   return id;
 }
 
-void Core::detach(uint32_t id) {
-  if (!processes_.live(id)) return;
+void Core::attach_run(uint32_t id) {
   Process &p = processes_.at(id);
-  // Its unpublished events are dropped with it.
+  p.attached = true;
+  p.run = RunState::kRunning;
+  // Messages that waited for this run are published to it in queue order.
+  for (uint32_t i = p.inbox_head; i != kNone; i = pool_.at(i).inbox_next) {
+    pool_.at(i).published = false;
+    fifo_push(id, i);
+  }
+}
+
+void Core::fifo_clear(Process &p) {
   for (uint32_t i = p.fifo_head; i != kNone;) {
     Buffer &b = pool_.at(i);
     i = b.fifo_next;
@@ -29,34 +66,100 @@ void Core::detach(uint32_t id) {
     b.in_fifo = false;
   }
   p.fifo_head = p.fifo_tail = kNone;
-  // Its own buffers: free ones and answered ones go back to the pool; ones
-  // out at a receiver are orphaned and freed when answered.
+}
+
+void Core::end_attachment(uint32_t id) {
+  Process &p = processes_.at(id);
+  if (!p.attached) return;
+  p.attached = false;
+  fifo_clear(p);
+  // Its own buffers: answers it did not take are dropped; ones out at a
+  // receiver (or at the nucleus, a stop) come back when answered.
   for (uint32_t index : p.slots) {
     Buffer &b = pool_.at(index);
-    bool ok = pool_.apply(index, BufferEvent::kSenderGone);
-    assert(ok || b.state == BufferState::kFree);
-    (void)ok;
-    if (b.state == BufferState::kFree) {
-      pool_.give_back(index);
-    } else {
+    if (b.state == BufferState::kAnswered) {
+      pool_.apply(index, BufferEvent::kSenderGone);
+      b.receiver = kNone;
+    } else if (b.state != BufferState::kFree) {
       b.sender_gone = true;
-      b.owner = kNone;
     }
   }
-  p.slots.clear();
+  // Messages it received and did not answer: nobody will. Messages still
+  // queued wait for the next run.
+  for (uint32_t i = p.inbox_head; i != kNone;) {
+    uint32_t index = i;
+    i = pool_.at(i).inbox_next;
+    if (pool_.at(index).state == BufferState::kReceived) {
+      inbox_remove(p, index);
+      dummy_answer(index);
+    } else {
+      pool_.at(index).published = false;
+    }
+  }
+}
+
+void Core::detach(uint32_t id) {
+  if (!processes_.live(id)) return;
+  end_attachment(id);
+  Process &p = processes_.at(id);
+  if (p.origin != Origin::kSocket) return;  // its program's exit is reported on its own
+  if (!p.children.empty()) {
+    p.run = RunState::kExited;  // its children run on; a new run owns them
+    return;
+  }
+  root_lent_.buffers -= p.given.buffers;
+  root_lent_.processes -= 1 + p.given.processes;
+  root_lent_.memory -= p.given.memory;
+  std::erase(root_children_, id);
+  drop_entry(id, kNone);
+}
+
+void Core::dummy_answer(uint32_t index) {
+  Buffer &b = pool_.at(index);
+  bool ok = pool_.apply(index, BufferEvent::kReceiverGone);
+  assert(ok);
+  (void)ok;
+  b.result = wire::kResultDummy;
+  b.words = wire::Message{};
+  deliver_answer(index);
+}
+
+void Core::adopt_buffer(uint32_t heir, uint32_t index) {
+  Buffer &b = pool_.at(index);
+  b.owner = heir;
+  if (b.state == BufferState::kAnswered) {
+    pool_.apply(index, BufferEvent::kSenderGone);
+    b.receiver = kNone;
+  } else if (b.state != BufferState::kFree) {
+    b.sender_gone = true;
+  }
+  if (heir == kNone) {
+    if (b.state == BufferState::kFree) pool_.give_back(index);
+    return;
+  }
+  processes_.at(heir).slots.push_back(index);
+  if (b.state == BufferState::kFree) mark_slots(heir);
+}
+
+void Core::drop_entry(uint32_t id, uint32_t heir) {
+  Process &p = processes_.at(id);
+  fifo_clear(p);
+  p.attached = false;
+  if (p.stop_buffer != kNone) {
+    uint32_t index = p.stop_buffer;
+    p.stop_buffer = kNone;
+    dummy_answer(index);
+  }
   // Messages queued to it or received by it: dummy answers to their senders
-  // (orphans among them, its own included, are simply freed).
+  // (orphans among them are simply freed).
   while (p.inbox_head != kNone) {
     uint32_t index = p.inbox_head;
     inbox_remove(p, index);
-    Buffer &b = pool_.at(index);
-    bool ok = pool_.apply(index, BufferEvent::kReceiverGone);
-    assert(ok);
-    (void)ok;
-    b.result = wire::kResultDummy;
-    b.words = wire::Message{};
-    deliver_answer(index);
+    dummy_answer(index);
   }
+  std::vector<uint32_t> slots;
+  slots.swap(p.slots);
+  for (uint32_t index : slots) adopt_buffer(heir, index);
   processes_.remove(id);
 }
 
@@ -128,12 +231,37 @@ Error Core::release_answer(uint32_t id, uint64_t handle) {
 void Core::deliver_answer(uint32_t index) {
   Buffer &b = pool_.at(index);
   b.published = false;
+  if (b.owner == kNoticeOwner) {
+    // A notice answered: the buffer serves the next notice.
+    pool_.apply(index, BufferEvent::kSenderGone);
+    b.receiver = kNone;
+    notice_free_.push_back(index);
+    while (!pending_notices_.empty() && !notice_free_.empty()) {
+      PendingNotice n = pending_notices_.front();
+      pending_notices_.pop_front();
+      send_notice(n.child, n.generation, n.kind, n.value);
+    }
+    return;
+  }
   if (b.sender_gone) {
     pool_.apply(index, BufferEvent::kSenderGone);
-    pool_.give_back(index);
+    b.receiver = kNone;
+    b.sender_gone = false;
+    if (b.owner == kNone) {
+      pool_.give_back(index);
+    } else {
+      mark_slots(b.owner);  // back in its owner's claim
+    }
     return;
   }
   fifo_push(b.owner, index);
+}
+
+void Core::mark_slots(uint32_t id) {
+  Process &p = processes_.at(id);
+  if (!p.attached || p.slots_changed) return;
+  p.slots_changed = true;
+  slot_changes_.push_back(id);
 }
 
 bool Core::next_event(uint32_t id, wire::Event *out) const {
@@ -207,6 +335,7 @@ void Core::inbox_remove(Process &p, uint32_t index) {
 
 void Core::fifo_push(uint32_t id, uint32_t index) {
   Process &p = processes_.at(id);
+  if (!p.attached) return;  // published when a run of it attaches
   Buffer &b = pool_.at(index);
   assert(!b.in_fifo);
   b.in_fifo = true;

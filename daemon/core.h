@@ -1,13 +1,23 @@
 // The nucleus's rules without I/O: the pool, the queues and the process
-// table, and the six message primitives on them. The server decodes requests
-// from channels and calls these; tests call them directly.
+// table (a tree), the six message primitives and process control on them.
+// The server decodes requests from channels, calls these, and does the Linux
+// side (programs, cgroups, signals); tests call them directly.
 //
 // Every method takes the calling process's id and arguments already copied
-// out of its channel; it checks them (roles, states, generations) and either
-// changes nothing and returns an Error, or applies one transition of the
-// buffer state table. Events for a process (a message to it, an answer to
-// it) go into that process's fifo; the server publishes them to its event
-// ring (next_event / pop_event) for the processes in dirty().
+// out of its channel; it checks them (roles, states, generations, claims) and
+// either changes nothing and returns an Error, or applies the change whole.
+// Events for a process (a message to it, an answer to it) go into that
+// process's fifo while it is attached; the server publishes them to its
+// event ring (next_event / pop_event) for the processes in dirty(). A process
+// in the table but not attached keeps its queue: the messages are published
+// when a run of it attaches.
+//
+// Claims (docs/decisions.md): each entry holds its buffer claim as buffers
+// of the pool (slots); the root (the nucleus) holds the unowned ones. A
+// parent's claims pay for its children's: creating a child moves buffers out
+// of the parent's free ones and counts 1 + the child's processes claim
+// against the parent's. Removing a child moves everything of its subtree
+// back.
 //
 // Threading: nucleusd's single thread only.
 #pragma once
@@ -15,6 +25,7 @@
 #include <nucleus/wire.h>
 
 #include <cstdint>
+#include <deque>
 #include <string_view>
 #include <vector>
 
@@ -30,15 +41,34 @@ struct ProcessStats {
   uint32_t queue_length = 0;
 };
 
+// What start_process asks the server to do.
+struct StartPlan {
+  bool resume = false;  // the subtree was stopped: let it run
+  bool spawn = false;   // run the program (first start, or after it exited)
+};
+
+inline constexpr uint32_t kNoticeOwner = kNone - 1;  // owner of the nucleus's notice buffers
+
 class Core {
  public:
-  explicit Core(uint32_t pool_buffers) : pool_(pool_buffers) {}
+  // `notice_buffers` of the pool are kept by the nucleus for exit notices.
+  explicit Core(uint32_t pool_buffers, uint32_t notice_buffers = 0,
+                uint64_t root_processes = UINT32_MAX);
 
-  // A new process holding `claim_buffers` buffers of the pool.
-  Result<uint32_t> attach(std::string_view name, uint32_t claim_buffers);
-  // Ends a process: messages queued to it or received by it get dummy
-  // answers; its buffers out are freed when answered; its claim and name are
-  // freed.
+  // A process attaching through the socket: a child of the root with
+  // `claims` taken from the root's. A socket-born entry that died leaving
+  // children behind (state exited) is attached again under its name by the
+  // same uid.
+  Result<uint32_t> attach(std::string_view name, const Claims &claims, uint32_t uid = 0);
+  Result<uint32_t> attach(std::string_view name, uint32_t claim_buffers) {
+    return attach(name, Claims{claim_buffers, 0, 0});
+  }
+  // A run of an entry the nucleus started attaches (its bound connection).
+  void attach_run(uint32_t id);
+  // The channel is gone. Messages it received and did not answer get dummy
+  // answers; messages queued to it stay queued; its buffers out are
+  // orphaned (back to its claim when answered, the answer discarded). A
+  // socket-born entry without children leaves the table.
   void detach(uint32_t id);
 
   Error send_message(uint32_t id, uint64_t handle, std::string_view receiver,
@@ -46,6 +76,36 @@ class Core {
   Error get_event(uint32_t id, uint64_t handle);
   Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer);
   Error release_answer(uint32_t id, uint64_t handle);
+
+  // ---- process control (core_tree.cc) ----
+  // The caller's child of that name; kNoChild for any other name, so a
+  // refusal does not tell whether the name exists.
+  Result<uint32_t> child(uint32_t caller, std::string_view name) const;
+  Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
+                          const Claims &claims);
+  Error start(uint32_t caller, uint32_t child, StartPlan *plan);
+  // Sends `handle` (next use of a free buffer of the caller) to the nucleus;
+  // answered by finish_stop, or at once when nothing of it can run.
+  Error begin_stop(uint32_t caller, uint32_t child, uint64_t handle);
+  void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
+  Error modify(uint32_t caller, uint32_t child, const Program *program, const Claims *claims);
+  // Removes the child and its subtree from the table; the server has ended
+  // their Linux processes and channels first.
+  Error remove(uint32_t caller, uint32_t child);
+  void program_started(uint32_t id, int32_t pid);
+  // The program of `id` ended: state exited and a notice to its parent.
+  void program_exited(uint32_t id, wire::ExitKind kind, int32_t value);
+
+  // `id` and every descendant, parents before children.
+  std::vector<uint32_t> subtree(uint32_t id) const;
+  // Stopped by its own stop or an ancestor's.
+  bool held_stopped(uint32_t id) const;
+  wire::ProcessState state(uint32_t id) const;
+  // The kGetProcess reply words.
+  wire::Message info(uint32_t id) const;
+  const std::vector<uint32_t> &children_of(uint32_t caller) const;
+  // Processes whose slot table must be written (cleared by the caller).
+  std::vector<uint32_t> &slot_changes() { return slot_changes_; }
 
   // The first event waiting to be published to `id`, as an event record.
   bool next_event(uint32_t id, wire::Event *out) const;
@@ -55,6 +115,8 @@ class Core {
 
   ProcessStats stats(uint32_t id) const;
   const Pool &pool() const { return pool_; }
+  uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
+  const Claims &root_lent() const { return root_lent_; }
   ProcessTable &processes() { return processes_; }
   const ProcessTable &processes() const { return processes_; }
 
@@ -62,12 +124,37 @@ class Core {
   void inbox_append(Process &p, uint32_t index);
   void inbox_remove(Process &p, uint32_t index);
   void fifo_push(uint32_t id, uint32_t index);
+  void fifo_clear(Process &p);
   // After an answer (or dummy answer): to the sender, or freed if it is gone.
   void deliver_answer(uint32_t index);
+  void dummy_answer(uint32_t index);
+  void end_attachment(uint32_t id);
+  // Frees an entry of the table; its buffers go to `heir` (kNone: the root).
+  void drop_entry(uint32_t id, uint32_t heir);
+  void adopt_buffer(uint32_t heir, uint32_t index);
+  uint32_t free_held(uint32_t id) const;
+  bool move_free_buffers(uint32_t from, uint32_t to, uint64_t count);
+  void mark_slots(uint32_t id);
+  std::vector<uint32_t> &children_ref(uint32_t parent);
+  Claims &lent_of(uint32_t parent);
+  void send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value);
+
+  struct PendingNotice {
+    uint32_t child;
+    uint32_t generation;
+    wire::ExitKind kind;
+    int32_t value;
+  };
 
   Pool pool_;
   ProcessTable processes_;
   std::vector<uint32_t> dirty_;
+  std::vector<uint32_t> slot_changes_;
+  std::vector<uint32_t> notice_free_;
+  std::deque<PendingNotice> pending_notices_;
+  std::vector<uint32_t> root_children_;
+  Claims root_lent_;
+  uint64_t root_processes_;
 };
 
 }  // namespace nucleus::daemon

@@ -15,7 +15,7 @@ DispatchResult stats_reply(const Core &core, uint32_t id, const wire::Request &r
   reply->result = 0;
   uint64_t *w = reply->message.word;
   w[wire::kStatsPoolBuffers] = core.pool().size();
-  w[wire::kStatsPoolFree] = core.pool().free_count();
+  w[wire::kStatsPoolFree] = core.pool().free_count() + core.notice_free();
   w[wire::kStatsProcesses] = core.processes().count();
   w[wire::kStatsClaimBuffers] = s.claim_buffers;
   w[wire::kStatsClaimUsed] = s.claim_used;

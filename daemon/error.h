@@ -17,6 +17,10 @@ enum class Error : int32_t {
   kDenied = EACCES,
   kProtocol = EPROTO,  // unknown operation or ABI mismatch
   kNoMemory = ENOMEM,
+  kNoChild = ESRCH,     // no such child (also for names that exist but are not the caller's)
+  kBusy = EBUSY,        // not in a state that allows it (a running child for modify, ...)
+  kAlready = EALREADY,  // start of a child that runs
+  kTooBig = E2BIG,      // staged program over the limit
 };
 
 inline int32_t to_errno(Error e) {

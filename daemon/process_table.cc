@@ -9,7 +9,9 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
   for (char c : name) {
     if (!wire::is_name_char(c)) return Error::kInvalid;
   }
-  if (by_name_.find(name) != by_name_.end()) return Error::kNameTaken;
+  if (name == wire::kNucleusName || by_name_.find(name) != by_name_.end()) {
+    return Error::kNameTaken;
+  }
   uint32_t id = 0;
   if (!free_ids_.empty()) {
     id = free_ids_.back();

@@ -17,6 +17,28 @@
 
 namespace nucleus::daemon {
 
+// What a parent gives a child, and what the child lends its own children.
+struct Claims {
+  uint64_t buffers = 0;
+  uint64_t processes = 0;  // descendants it may create
+  uint64_t memory = 0;     // bytes; 0: no limit of its own
+};
+
+// The program a process runs (validated when staged).
+struct Program {
+  std::string path;
+  std::string cwd;  // empty: nucleusd's
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+// Its program: never run, running (from start to exit), exited.
+enum class RunState : uint8_t { kCreated, kRunning, kExited };
+// Subtree control asked for by its parent.
+enum class StopState : uint8_t { kNone, kStopping, kStopped };
+// How it came into the table.
+enum class Origin : uint8_t { kSocket, kNucleus };
+
 struct Process {
   bool live = false;
   uint32_t generation = 0;
@@ -33,6 +55,23 @@ struct Process {
   uint32_t fifo_tail = kNone;
   bool dirty = false;  // fifo has entries the server has not tried to publish
   uint64_t protocol_errors = 0;
+
+  // The tree. parent kNone: a child of the root (the nucleus itself).
+  uint32_t parent = kNone;
+  std::vector<uint32_t> children;  // in creation order
+  Origin origin = Origin::kSocket;
+  uint32_t uid = 0;  // who attached it (socket origin)
+  Claims given;      // by its parent; buffers = slots held + lent
+  Claims lent;       // to its children; processes counts 1 per child on top
+  RunState run = RunState::kCreated;
+  StopState stop = StopState::kNone;
+  uint32_t stop_buffer = kNone;  // the parent's stop, answered when stopped
+  bool attached = false;         // a channel is live
+  bool slots_changed = false;    // its slot table needs writing
+  Program program;
+  int32_t pid = 0;
+  wire::ExitKind exit_kind = wire::ExitKind::kNone;
+  int32_t exit_value = 0;
 };
 
 // Lets by_name_ be searched with a string_view, without building a string.
@@ -43,7 +82,8 @@ struct NameHash {
 
 class ProcessTable {
  public:
-  // Adds a process under a valid, unused name.
+  // Adds a process under a valid, unused name (the nucleus's own name is
+  // taken).
   Result<uint32_t> add(std::string_view name);
   void remove(uint32_t id);
 

@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,7 +53,9 @@ bool make_dirs(const std::string &path) {
 
 }  // namespace
 
-Server::Server(Config config) : config_(std::move(config)), core_(config_.pool_buffers) {}
+Server::Server(Config config)
+    : config_(std::move(config)),
+      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {}
 
 Server::~Server() {
   if (ring_ready_) io_uring_queue_exit(&ring_);
@@ -76,6 +80,7 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
     *error = "cannot create runtime directory " + runtime_dir + ": " + std::strerror(errno);
     return false;
   }
+  runtime_dir_ = runtime_dir;
   socket_path_ = runtime_dir + "/nucleus.sock";
   sockaddr_un addr{};
   if (socket_path_.size() >= sizeof(addr.sun_path)) {
@@ -106,7 +111,20 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGCHLD);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
+  // Programs it starts, and what they fork and leave behind, come back to
+  // nucleusd rather than to PID 1.
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    *error = std::string("PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
+    return false;
+  }
+  std::string control;
+  if (!subtree_.init(config_.control, config_.cgroup_root, &control)) {
+    *error = "processes.control: \"cgroup\" configured, but " + control;
+    return false;
+  }
+  log::info("subtree control: {}", control);
   signal(SIGPIPE, SIG_IGN);
   signal_fd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd_) {
@@ -271,10 +289,25 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       if (cqe.res > 0) {
         signalfd_siginfo info{};
         std::memcpy(&info, signal_buffer_, sizeof(info));
+        if (info.ssi_signo == SIGCHLD) {
+          on_sigchld();
+          arm_signal();
+          return;
+        }
         log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
         stopping_ = true;
       } else {
         arm_signal();
+      }
+      return;
+    case Kind::kTimer:
+      timer_armed_ = false;
+      on_sigchld();  // reaps nothing new, then looks at stops and cgroups
+      return;
+    case Kind::kBound:
+      if (index < runs_.size() && runs_[index].generation == generation &&
+          core_.processes().live(index) && core_.processes().at(index).generation == generation) {
+        if (cqe.res > 0) on_bound(index);
       }
       return;
     case Kind::kHandshake:
@@ -346,6 +379,11 @@ int64_t Server::service(uint32_t id) {
   if (count == 0) return 0;
   for (int64_t i = 0; i < count; ++i) {
     wire::Request request = c.channel->take_request();
+    if (request.op >= static_cast<uint32_t>(wire::Op::kStageProgram) &&
+        request.op < wire::kOpCount) {
+      control(id, request);
+      continue;
+    }
     wire::Event reply;
     DispatchResult r = dispatch_request(core_, id, request, &reply);
     if (r.error != Error::kNone) {
@@ -356,6 +394,7 @@ int64_t Server::service(uint32_t id) {
     }
   }
   c.channel->commit_requests();
+  sync_slots();
   flush(id);
   if (!c.live) return 0;
   // A process blocked on a full request ring waits for this head; one that
@@ -399,7 +438,27 @@ void Server::flush(uint32_t id) {
   if (pushed && ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
 }
 
+void Server::sync_slots() {
+  std::vector<uint32_t> changed;
+  changed.swap(core_.slot_changes());
+  for (uint32_t id : changed) {
+    if (!core_.processes().live(id)) continue;
+    Process &p = core_.processes().at(id);
+    p.slots_changed = false;
+    if (id >= connections_.size() || !connections_[id].live) continue;
+    Channel &ch = *connections_[id].channel;
+    std::vector<SlotEntry> visible;
+    for (uint32_t index : p.slots) {
+      if (core_.pool().at(index).state == BufferState::kFree || ch.shows(index)) {
+        visible.push_back({index, core_.pool().handle(index)});
+      }
+    }
+    ch.sync_slots(visible);
+  }
+}
+
 void Server::flush_dirty() {
+  sync_slots();
   while (!core_.dirty().empty()) {
     std::vector<uint32_t> dirty;
     dirty.swap(core_.dirty());
@@ -455,6 +514,15 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
 
 void Server::shutdown() {
   sd_notify("STOPPING=1");
+  // The programs nucleusd started end with it.
+  if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
+  std::vector<pid_t> pids;
+  for (const auto &[pid, id] : by_pid_) pids.push_back(pid);
+  Subtree::signal_groups(pids, SIGKILL);
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  subtree_.cleanup();
   unlink(socket_path_.c_str());
   listen_fd_.reset();
   size_t count = 0;

@@ -24,12 +24,14 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "../client-lib/src/sys.h"
 #include "channel.h"
 #include "config.h"
 #include "core.h"
+#include "subtree.h"
 
 namespace nucleus::daemon {
 
@@ -55,6 +57,8 @@ class Server {
     kPidfd,
     kDoorbell,
     kIgnore,
+    kBound,  // a started program's NUCLEUS_FD connection has its attach request
+    kTimer,  // look at stops and cgroups in progress
   };
 
   struct Connection {
@@ -70,6 +74,22 @@ class Server {
     int64_t last_request_ns = 0;  // when service() last found requests
     uint64_t eventfd_value = 0;
     std::deque<wire::Event> replies;  // control replies waiting for ring space
+    std::string staged;               // program bytes for the next create / modify
+    bool staged_overflow = false;
+  };
+
+  // The Linux side of a process entry nucleusd started (server_control.cc).
+  struct Run {
+    uint32_t generation = 0;  // the entry's
+    pid_t pid = 0;            // its program now (0: none)
+    sys::UniqueFd pidfd;
+    sys::UniqueFd bound;  // our end of its NUCLEUS_FD until it attaches
+    std::string group;    // cgroup path under the root (cgroup mode)
+  };
+
+  struct Watch {  // a stop waiting for the subtree to be really stopped
+    uint32_t id;
+    uint32_t generation;
   };
 
   struct Pending {
@@ -95,12 +115,36 @@ class Server {
   int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
              std::string *name, uint32_t *id_out);
   void on_socket(uint32_t id, int result);
+  // Creates the channel of an entry now attached and its Connection.
+  int open_channel(uint32_t id, int pidfd, pid_t pid);
+  bool send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id);
+
+  // Process control (server_control.cc).
+  void control(uint32_t id, const wire::Request &request);
+  int control_op(uint32_t id, const wire::Request &request, wire::Event *reply);
+  void list_children(uint32_t id, const wire::Request &request);
+  int start_child(uint32_t caller, uint32_t child);
+  int spawn(uint32_t id);
+  void arm_bound(uint32_t id);
+  void on_bound(uint32_t id);
+  void on_sigchld();
+  void stop_subtree(uint32_t id);
+  void resume_subtree(uint32_t id);
+  void end_subtree(uint32_t id);
+  bool subtree_stopped(uint32_t id);
+  std::vector<pid_t> subtree_groups(uint32_t id, bool only_free);
+  void check_progress();
+  void arm_timer();
+  Run &run_of(uint32_t id);
+  std::string group_of(uint32_t id);
 
   void activate(uint32_t id);
   // Serves the requests in a channel; returns how many it took.
   int64_t service(uint32_t id);
   void flush(uint32_t id);
   void flush_dirty();
+  // Writes the slot tables of the processes whose claims changed.
+  void sync_slots();
   void protocol_error(uint32_t id, const wire::Request &request, Error error);
   void detach(uint32_t id, const char *reason, bool violation);
   void shutdown();
@@ -121,6 +165,14 @@ class Server {
   std::vector<uint32_t> free_pending_;
   std::vector<uint32_t> active_;
   std::vector<uint32_t> scratch_;
+  std::string runtime_dir_;
+  Subtree subtree_;
+  std::vector<Run> runs_;                       // indexed by process id
+  std::unordered_map<pid_t, uint32_t> by_pid_;  // programs running, to their entries
+  std::vector<Watch> stops_;
+  std::vector<std::string> dead_groups_;  // cgroups to remove once empty
+  bool timer_armed_ = false;
+  __kernel_timespec tick_{};
 };
 
 }  // namespace nucleus::daemon

@@ -74,8 +74,6 @@ void Server::on_handshake(uint32_t index) {
   if (getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
 
   wire::AttachReply reply{};
-  reply.magic = wire::kMagic;
-  reply.abi_version = wire::kAbiVersion;
   uint32_t id = kNone;
   std::string name;
   if (static_cast<size_t>(n) != sizeof(request)) {
@@ -83,31 +81,7 @@ void Server::on_handshake(uint32_t index) {
   } else {
     reply.status = attach(socket.get(), request, cred, &name, &id);
   }
-  int fds[2] = {-1, -1};
-  unsigned fd_count = 0;
-  if (reply.status == 0) {
-    Connection &c = connections_[id];
-    reply.channel_bytes = c.channel->bytes();
-    std::memcpy(reply.name, name.c_str(), name.size() + 1);
-    fds[fd_count++] = c.channel->fd();
-    if (c.doorbell_fd) fds[fd_count++] = c.doorbell_fd.get();
-  }
-  reply.fd_count = fd_count;
-  iovec iov{&reply, sizeof(reply)};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd_count > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
-    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
-    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
-  }
-  bool sent = sendmsg(socket.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(reply);
+  bool sent = send_attach_reply(socket.get(), &reply, id);
   if (reply.status != 0) {
     log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
               std::strerror(-reply.status));
@@ -126,6 +100,37 @@ void Server::on_handshake(uint32_t index) {
             core_.processes().at(id).slots.size());
 }
 
+bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id) {
+  reply->magic = wire::kMagic;
+  reply->abi_version = wire::kAbiVersion;
+  int fds[2] = {-1, -1};
+  unsigned fd_count = 0;
+  if (reply->status == 0) {
+    Connection &c = connections_[id];
+    const std::string &name = core_.processes().at(id).name;
+    reply->channel_bytes = c.channel->bytes();
+    std::memcpy(reply->name, name.c_str(), name.size() + 1);
+    fds[fd_count++] = c.channel->fd();
+    if (c.doorbell_fd) fds[fd_count++] = c.doorbell_fd.get();
+  }
+  reply->fd_count = fd_count;
+  iovec iov{reply, sizeof(*reply)};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd_count > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
+    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
+  }
+  return sendmsg(socket_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(*reply);
+}
+
 int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
                    std::string *name, uint32_t *id_out) {
   if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
@@ -133,30 +138,16 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
   for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
   if (!allowed) return -EACCES;
+  // An empty name is for connections nucleusd bound when it started a
+  // program (NUCLEUS_FD); this one came through the socket.
   int len = wire::name_length(request.name, sizeof(request.name));
-  if (len < 0) return -EINVAL;  // includes the empty name: no connection is bound to one yet
+  if (len < 0) return -EINVAL;
   *name = std::string(request.name, static_cast<size_t>(len));
 
-  Result<uint32_t> id = core_.attach(*name, config_.default_claim_buffers);
+  Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
+                config_.default_claim_memory};
+  Result<uint32_t> id = core_.attach(*name, claims, cred.uid);
   if (!id.ok()) return -to_errno(id.error());
-  const Process &proc = core_.processes().at(id.value());
-  std::vector<uint64_t> handles;
-  handles.reserve(proc.slots.size());
-  for (uint32_t index : proc.slots) handles.push_back(core_.pool().handle(index));
-
-  auto fail = [&](int code) {
-    core_.detach(id.value());
-    return code;
-  };
-  ChannelSizes sizes{config_.request_entries, config_.event_entries, config_.data_bytes};
-  auto channel = Channel::create(
-      *name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, handles);
-  if (!channel.ok()) return fail(-to_errno(channel.error()));
-  sys::UniqueFd doorbell;
-  if (!futex_doorbell_) {
-    doorbell.reset(eventfd(0, EFD_CLOEXEC));
-    if (!doorbell) return fail(-ENOMEM);
-  }
   // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
   // pidfd_open of the pid SO_PEERCRED gave.
   int pidfd = -1;
@@ -164,20 +155,44 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   if (getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &plen) < 0) {
     pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
   }
-  if (pidfd < 0) return fail(-ESRCH);
+  int rc = pidfd < 0 ? -ESRCH : open_channel(id.value(), pidfd, cred.pid);
+  if (rc < 0) {
+    core_.detach(id.value());
+    return rc;
+  }
+  *id_out = id.value();
+  return 0;
+}
 
+int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {
+  sys::UniqueFd pidfd_owner(pidfd);
+  const Process &proc = core_.processes().at(id);
+  std::vector<SlotEntry> slots;
+  for (uint32_t index : proc.slots) {
+    if (core_.pool().at(index).state == BufferState::kFree) {
+      slots.push_back({index, core_.pool().handle(index)});
+    }
+  }
+  ChannelSizes sizes{config_.request_entries, config_.event_entries, config_.data_bytes};
+  auto channel = Channel::create(
+      proc.name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, slots);
+  if (!channel.ok()) return -to_errno(channel.error());
+  sys::UniqueFd doorbell;
+  if (!futex_doorbell_) {
+    doorbell.reset(eventfd(0, EFD_CLOEXEC));
+    if (!doorbell) return -ENOMEM;
+  }
   if (connections_.size() < core_.processes().capacity()) {
     connections_.resize(core_.processes().capacity());
   }
-  Connection &c = connections_[id.value()];
+  Connection &c = connections_[id];
   c = Connection{};
   c.live = true;
   c.generation = proc.generation;
-  c.pidfd.reset(pidfd);
+  c.pidfd = std::move(pidfd_owner);
   c.doorbell_fd = std::move(doorbell);
   c.channel = std::move(channel.value());
-  c.pid = cred.pid;
-  *id_out = id.value();
+  c.pid = pid;
   return 0;
 }
 

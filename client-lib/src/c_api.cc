@@ -72,6 +72,60 @@ void *nucleus_data_area(nucleus_t *n, size_t *size) {
   return n->channel->data_area(size);
 }
 
+int nucleus_create_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
+                           const nucleus_claims_t *claims) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->create_process(name, program, claims);
+}
+
+int nucleus_start_process(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->start_process(name);
+}
+
+int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->stop_process(name, out);
+}
+
+int nucleus_modify_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
+                           const nucleus_claims_t *claims) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->modify_process(name, program, claims);
+}
+
+int nucleus_remove_process(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->remove_process(name);
+}
+
+int nucleus_list_children(nucleus_t *n, nucleus_process_t *out, size_t capacity, size_t *count) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->list_children(out, capacity, count);
+}
+
+int nucleus_get_process(nucleus_t *n, const char *name, nucleus_process_t *out) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->get_process(name, out);
+}
+
+int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,
+                              nucleus_exit_notice_t *out) {
+  namespace wire = nucleus::wire;
+  if (sender == nullptr || message == nullptr || out == nullptr) return -EINVAL;
+  if (std::strcmp(sender, wire::kNucleusName) != 0 ||
+      message->word[wire::kNoticeKind] != wire::kNoticeChildExited) {
+    return -EINVAL;
+  }
+  *out = nucleus_exit_notice_t{};
+  std::memcpy(out->name, &message->word[wire::kNoticeName], sizeof(out->name));
+  out->name[sizeof(out->name) - 1] = '\0';
+  out->exit_kind = static_cast<int>(message->word[wire::kNoticeExitKind]);
+  out->exit_value = static_cast<int32_t>(message->word[wire::kNoticeExitValue]);
+  out->pid = static_cast<int64_t>(message->word[wire::kNoticePid]);
+  return 0;
+}
+
 const char *nucleus_strerror(int code) {
   switch (code) {
     case 0: return "success";
@@ -91,6 +145,10 @@ const char *nucleus_strerror(int code) {
     case -ECONNRESET: return "the nucleus went away";
     case -ECONNREFUSED: return "no nucleus is listening on the socket";
     case -EPROTO: return "protocol mismatch with the nucleus";
+    case -ESRCH: return "no such child of this process";
+    case -EALREADY: return "the child is running already";
+    case -EBUSY: return "the child is not in a state that allows this";
+    case -E2BIG: return "the program's strings are over 32 KiB";
     default: break;
   }
   if (code < 0) return std::strerror(-code);

@@ -182,15 +182,45 @@ int Channel::map_layout() {
   request_tail_ = h.requests_tail.load(std::memory_order_relaxed);
   event_head_ = h.events_head.load(std::memory_order_relaxed);
 
-  const auto *slots = reinterpret_cast<const uint64_t *>(base_ + h.slots_offset);
-  slots_.resize(h.slot_count);
-  free_slots_.reserve(h.slot_count);
-  for (uint32_t i = 0; i < h.slot_count; ++i) {
-    slots_[i].handle = slots[i];
-    slot_of_index_.emplace(wire::handle_index(slots[i]), i);
-    free_slots_.push_back(h.slot_count - 1 - i);
-  }
+  slot_table_ = reinterpret_cast<const uint64_t *>(base_ + h.slots_offset);
+  slots_version_ = ~h.slots_version.load(std::memory_order_relaxed);  // forces the first scan
+  rescan_slots();
   spin_ns_ = spin_ns_from_env();
+  return 0;
+}
+
+void Channel::rescan_slots() {
+  // Acquire pairs with nucleusd's release store of slots_version after it
+  // wrote the entries.
+  uint32_t version = hdr_->slots_version.load(std::memory_order_acquire);
+  if (version == slots_version_) return;
+  slots_version_ = version;
+  uint32_t high = std::min(hdr_->slot_high.load(std::memory_order_acquire), hdr_->slot_count);
+  if (slots_.size() < high) slots_.resize(high);
+  free_slots_.clear();
+  for (uint32_t p = 0; p < high; ++p) {
+    uint64_t e = __atomic_load_n(&slot_table_[p], __ATOMIC_ACQUIRE);
+    Slot &s = slots_[p];
+    if (s.present && (e == 0 || wire::handle_index(e) != wire::handle_index(s.handle))) {
+      // Taken away. Only free buffers are; one we had just sent on raced
+      // with it, and nucleusd refuses that send (see drain()).
+      slot_of_index_.erase(wire::handle_index(s.handle));
+      if (s.out) withdrawn_out_.insert(s.handle);
+      s = Slot{};
+    }
+    if (e != 0 && !s.present) {
+      s = Slot{e, false, true};
+      slot_of_index_[wire::handle_index(e)] = p;
+    }
+    if (s.present && !s.out) free_slots_.push_back(p);
+  }
+  std::reverse(free_slots_.begin(), free_slots_.end());
+}
+
+int Channel::take_free_slot(uint32_t *slot) {
+  rescan_slots();
+  if (free_slots_.empty()) return -ENOBUFS;
+  *slot = free_slots_.back();
   return 0;
 }
 
@@ -258,8 +288,19 @@ void Channel::drain() {
         break;
       }
       case wire::EventKind::kError:
-        // Only requests libnucleus never sends are refused; nucleusd counts
-        // them (nucleus_get_stats) and detaches a process that keeps on.
+        // A send on a buffer nucleusd had just taken from the claim (a
+        // parent modified it while it was stopped): the message never left,
+        // and the sender gets a dummy answer for it. Other refusals are of
+        // requests libnucleus never sends; nucleusd counts them
+        // (nucleus_get_stats) and detaches a process that keeps on.
+        rescan_slots();
+        if (out_slot(e.handle) != nullptr) {
+          nucleus_event_t q{};
+          q.kind = NUCLEUS_EVENT_ANSWER;
+          q.result = NUCLEUS_RESULT_DUMMY;
+          q.buffer = e.handle;
+          queue_.push_back(q);
+        }
         break;
       case wire::EventKind::kReply: replies_.push_back(e); break;
       case wire::EventKind::kClosed:
@@ -336,8 +377,8 @@ int Channel::send_message(const char *receiver, const nucleus_message_t *message
   if (int rc = closed_error(); rc < 0) return rc;
   int len = wire::name_length(receiver, std::strlen(receiver) + 1);
   if (len < 0) return -EINVAL;
-  if (free_slots_.empty()) return -ENOBUFS;
-  uint32_t slot = free_slots_.back();
+  uint32_t slot = 0;
+  if (int rc = take_free_slot(&slot); rc < 0) return rc;
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kSendMessage);
   r.handle = wire::next_handle(slots_[slot].handle);
@@ -352,6 +393,10 @@ int Channel::send_message(const char *receiver, const nucleus_message_t *message
 }
 
 Channel::Slot *Channel::out_slot(nucleus_buffer_t buffer) {
+  if (withdrawn_out_.count(buffer) != 0) {
+    withdrawn_slot_ = Slot{buffer, true, false};
+    return &withdrawn_slot_;
+  }
   auto it = slot_of_index_.find(wire::handle_index(buffer));
   if (it == slot_of_index_.end()) return nullptr;
   Slot &s = slots_[it->second];
@@ -360,6 +405,7 @@ Channel::Slot *Channel::out_slot(nucleus_buffer_t buffer) {
 }
 
 int Channel::release_slot(nucleus_buffer_t buffer) {
+  if (withdrawn_out_.erase(buffer) != 0) return 0;  // no longer ours: nothing to release
   auto it = slot_of_index_.find(wire::handle_index(buffer));
   slots_[it->second].out = false;
   free_slots_.push_back(it->second);
@@ -375,18 +421,6 @@ int Channel::take_message(nucleus_buffer_t buffer) {
   r.op = static_cast<uint32_t>(wire::Op::kGetEvent);
   r.handle = buffer;
   return push_request(r, false);
-}
-
-template <typename Pred>
-int Channel::wait_for(int64_t timeout_ns, Pred pred) {
-  int64_t dl = deadline(timeout_ns);
-  for (;;) {
-    drain();
-    if (int rc = pred(); rc != 1) return rc;
-    if (int rc = closed_error(); rc < 0) return rc;
-    if (timeout_ns == 0) return -ETIMEDOUT;
-    if (int rc = wait_progress(dl, -1); rc < 0) return rc;
-  }
 }
 
 int Channel::wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t *message,

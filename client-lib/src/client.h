@@ -33,12 +33,24 @@ class Channel {
   int get_event(nucleus_buffer_t buffer);
   int get_stats(nucleus_stats_t *out);
   void *data_area(size_t *size);
+
+  // Process control (control.cc).
+  int create_process(const char *name, const nucleus_program_t *program,
+                     const nucleus_claims_t *claims);
+  int start_process(const char *name);
+  int stop_process(const char *name, nucleus_buffer_t *out);
+  int modify_process(const char *name, const nucleus_program_t *program,
+                     const nucleus_claims_t *claims);
+  int remove_process(const char *name);
+  int get_process(const char *name, nucleus_process_t *out);
+  int list_children(nucleus_process_t *out, size_t capacity, size_t *count);
   const std::string &name() const { return name_; }
 
  private:
   struct Slot {
-    uint64_t handle = 0;  // the last handle used on this buffer
-    bool out = false;     // sent and not yet waited for
+    uint64_t handle = 0;   // the last handle used on this buffer
+    bool out = false;      // sent and not yet waited for
+    bool present = false;  // the slot table shows it (part of the claim)
   };
 
   Channel() = default;
@@ -54,6 +66,13 @@ class Channel {
   Slot *out_slot(nucleus_buffer_t buffer);
   int release_slot(nucleus_buffer_t buffer);
   int take_message(nucleus_buffer_t buffer);
+  // Re-reads the slot table when nucleusd says it changed.
+  void rescan_slots();
+  int take_free_slot(uint32_t *slot);
+  // Sends a control request and waits for its kReply; 0 or -errno.
+  int control(wire::Request r, wire::Event *reply);
+  int stage_program(const nucleus_program_t *program);
+  int checked_name(const char *name, wire::Request *r);
 
   uint8_t *base_ = nullptr;
   size_t bytes_ = 0;
@@ -72,12 +91,30 @@ class Channel {
   uint32_t seq_ = 0;
   int64_t spin_ns_ = 0;
 
-  std::vector<Slot> slots_;
+  const uint64_t *slot_table_ = nullptr;
+  uint32_t slots_version_ = 0;
+  std::vector<Slot> slots_;  // by slot table entry
   std::vector<uint32_t> free_slots_;
+  std::unordered_set<uint64_t> withdrawn_out_;  // out when nucleusd took the buffer away
+  Slot withdrawn_slot_;                         // what out_slot() returns for one of those
   std::unordered_map<uint32_t, uint32_t> slot_of_index_;  // buffer index -> slot
   std::unordered_set<uint64_t> received_;                 // answers owed
   std::deque<nucleus_event_t> queue_;                     // published, not yet taken
   std::deque<wire::Event> replies_;
 };
+
+// Drains, asks pred (1: not yet), and sleeps until something may have
+// changed, the channel closes or the timeout passes.
+template <typename Pred>
+int Channel::wait_for(int64_t timeout_ns, Pred pred) {
+  int64_t dl = deadline(timeout_ns);
+  for (;;) {
+    drain();
+    if (int rc = pred(); rc != 1) return rc;
+    if (int rc = closed_error(); rc < 0) return rc;
+    if (timeout_ns == 0) return -ETIMEDOUT;
+    if (int rc = wait_progress(dl, -1); rc < 0) return rc;
+  }
+}
 
 }  // namespace nucleus::client

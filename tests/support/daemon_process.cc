@@ -81,7 +81,9 @@ bool DaemonProcess::start(const std::string &nucleusd_path, const std::string &c
 }
 
 DaemonProcess::~DaemonProcess() {
-  if (pid_ > 0) {
+  // SIGTERM first, so that it ends the programs it started and removes its
+  // cgroups; SIGKILL if it does not go in time.
+  if (pid_ > 0 && stop(SIGTERM, std::chrono::seconds(10)) < 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }

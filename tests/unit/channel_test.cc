@@ -11,7 +11,8 @@ namespace {
 class ChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto r = Channel::create("t", {8, 8, 4096}, wire::Doorbell::kFutex, {wire::make_handle(3, 0)});
+    std::vector<SlotEntry> slots{{3, wire::make_handle(3, 1)}};
+    auto r = Channel::create("t", {8, 8, 4096}, wire::Doorbell::kFutex, slots);
     ASSERT_TRUE(r.ok());
     ch = std::move(r.value());
     // The process's view: a second mapping of the same memfd.
@@ -27,14 +28,40 @@ class ChannelTest : public ::testing::Test {
 };
 
 TEST_F(ChannelTest, HeaderDescribesTheLayout) {
-  wire::Layout l = wire::compute_layout(1, 8, 8, 4096);
+  wire::Layout l = wire::compute_layout(wire::kMaxBufferClaim, 8, 8, 4096);
   EXPECT_EQ(hdr->magic, wire::kMagic);
   EXPECT_EQ(hdr->channel_bytes, l.channel_bytes);
   EXPECT_EQ(hdr->events_offset, l.events_offset);
-  EXPECT_EQ(hdr->slot_count, 1U);
+  EXPECT_EQ(hdr->slot_count, wire::kMaxBufferClaim);
+  EXPECT_EQ(hdr->slot_high.load(), 1U);
   const auto *slots =
       reinterpret_cast<const uint64_t *>(static_cast<char *>(view) + hdr->slots_offset);
-  EXPECT_EQ(slots[0], wire::make_handle(3, 0));
+  EXPECT_EQ(slots[0], wire::make_handle(3, 1));
+}
+
+TEST_F(ChannelTest, SlotTableFollowsTheClaim) {
+  const auto *slots =
+      reinterpret_cast<const uint64_t *>(static_cast<char *>(view) + hdr->slots_offset);
+  uint32_t version = hdr->slots_version.load();
+  // Unchanged: no new version.
+  ch->sync_slots({{3, wire::make_handle(3, 1)}});
+  EXPECT_EQ(hdr->slots_version.load(), version);
+  // Two given: entries written after the first, version moves.
+  ch->sync_slots(
+      {{3, wire::make_handle(3, 1)}, {5, wire::make_handle(5, 2)}, {6, wire::make_handle(6, 1)}});
+  EXPECT_NE(hdr->slots_version.load(), version);
+  EXPECT_EQ(hdr->slot_high.load(), 3U);
+  EXPECT_EQ(slots[1], wire::make_handle(5, 2));
+  EXPECT_EQ(slots[2], wire::make_handle(6, 1));
+  EXPECT_TRUE(ch->shows(5));
+  // One taken away: its entry is 0 and is reused by the next one given.
+  ch->sync_slots({{3, wire::make_handle(3, 1)}, {6, wire::make_handle(6, 1)}});
+  EXPECT_EQ(slots[1], 0U);
+  EXPECT_FALSE(ch->shows(5));
+  ch->sync_slots(
+      {{3, wire::make_handle(3, 1)}, {6, wire::make_handle(6, 1)}, {9, wire::make_handle(9, 4)}});
+  EXPECT_EQ(slots[1], wire::make_handle(9, 4));
+  EXPECT_EQ(hdr->slot_high.load(), 3U);
 }
 
 TEST_F(ChannelTest, RequestsAreCopiedOutInOrder) {

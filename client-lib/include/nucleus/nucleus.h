@@ -125,6 +125,99 @@ NUCLEUS_API int nucleus_get_stats(nucleus_t *n, nucleus_stats_t *out);
 /* This process's data area in its channel (for device I/O). */
 NUCLEUS_API void *nucleus_data_area(nucleus_t *n, size_t *size);
 
+/* ---- process control -------------------------------------------------------
+ * A process may apply these only to its own children. Any other name (a
+ * sibling, an ancestor, a grandchild, an unknown name) gives -ESRCH, whether
+ * or not the name exists. Each waits for nucleusd's reply (one round trip)
+ * and none waits for the child: nucleus_stop_process answers on a buffer. */
+
+/* A program: `path` (searched in $PATH when it has no '/'), `argv` (NULL-
+ * terminated; NULL: just the path), `envp` (NULL-terminated; NULL: only
+ * PATH=/usr/local/bin:/usr/bin:/bin), `cwd` (NULL: nucleusd's). The program
+ * also gets NUCLEUS_FD and NUCLEUS_SOCKET and attaches with
+ * nucleus_attach(NULL, ...) under the name its parent gave. At most 32 KiB
+ * of strings in all (-E2BIG). */
+typedef struct {
+  const char *path;
+  const char *const *argv;
+  const char *const *envp;
+  const char *cwd;
+} nucleus_program_t;
+
+/* Claims a parent gives a child, out of its own. */
+typedef struct {
+  uint64_t buffers;      /* message buffers it may have out at once */
+  uint64_t processes;    /* descendants it may create (each child costs 1 more) */
+  uint64_t memory_bytes; /* limit of its subtree; 0: no limit of its own */
+} nucleus_claims_t;
+
+enum {
+  NUCLEUS_PROCESS_CREATED = 1,
+  NUCLEUS_PROCESS_RUNNING = 2,
+  NUCLEUS_PROCESS_STOPPING = 3,
+  NUCLEUS_PROCESS_STOPPED = 4,
+  NUCLEUS_PROCESS_EXITED = 5 /* its program ended; its children run on */
+};
+enum { NUCLEUS_EXIT_NONE = 0, NUCLEUS_EXIT_CODE = 1, NUCLEUS_EXIT_SIGNAL = 2 };
+
+typedef struct {
+  char name[32];
+  int state;              /* NUCLEUS_PROCESS_* */
+  int exit_kind;          /* of its last run: NUCLEUS_EXIT_* */
+  int exit_value;         /* exit code or signal number */
+  int64_t pid;            /* Linux pid of its current or last run; 0: never ran */
+  nucleus_claims_t given; /* by its parent */
+  nucleus_claims_t used;  /* buffers out or given away; descendants' share; memory given away */
+} nucleus_process_t;
+
+/* Creates a child in state created; its claims come out of the caller's at
+ * once. -ENOBUFS: the caller has not that much left (nothing changes);
+ * -EEXIST: the name is taken; -EINVAL: invalid name or program. */
+NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
+                                       const nucleus_program_t *program,
+                                       const nucleus_claims_t *claims);
+/* Runs the program (first start, or again after it exited: same name,
+ * claims and children) and resumes a stopped child. -EALREADY: it runs;
+ * an errno of exec (-ENOENT, -EACCES, ...) when the program cannot run. */
+NUCLEUS_API int nucleus_start_process(nucleus_t *n, const char *name);
+/* Returns at once with a buffer of the caller's claim; its answer
+ * (NUCLEUS_RESULT_NORMAL) arrives when the child and its whole subtree have
+ * really stopped, or NUCLEUS_RESULT_REJECTED when a start came first. Wait
+ * with nucleus_wait_answer / nucleus_wait_event. -EBUSY: a stop is pending. */
+NUCLEUS_API int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out);
+/* Changes the program (NULL: keep) and/or the claims (NULL: keep) of a
+ * child that is created, stopped or exited; claims move between caller and
+ * child. -EBUSY: it runs; -ENOBUFS: the side that gives has not enough free. */
+NUCLEUS_API int nucleus_modify_process(nucleus_t *n, const char *name,
+                                       const nucleus_program_t *program,
+                                       const nucleus_claims_t *claims);
+/* Ends the child and its whole subtree (every Linux process in it); their
+ * claims return to the caller; messages queued to them or received by them
+ * get dummy answers; their buffers out come back to the caller's claim when
+ * answered. */
+NUCLEUS_API int nucleus_remove_process(nucleus_t *n, const char *name);
+/* The caller's children, oldest first: fills up to `capacity` entries and
+ * sets *count to how many children there are (which may be more). */
+NUCLEUS_API int nucleus_list_children(nucleus_t *n, nucleus_process_t *out, size_t capacity,
+                                      size_t *count);
+NUCLEUS_API int nucleus_get_process(nucleus_t *n, const char *name, nucleus_process_t *out);
+
+/* Exit notices: when a child's program ends, its parent receives a message
+ * from the sender "nucleus" with word 0 = NUCLEUS_NOTICE_CHILD_EXITED, word 1
+ * = NUCLEUS_EXIT_*, word 2 = exit code or signal, word 3 = pid, words 4..7 =
+ * the child's name (NUL-terminated). Answer it like any message. */
+#define NUCLEUS_SENDER_NUCLEUS "nucleus"
+#define NUCLEUS_NOTICE_CHILD_EXITED 1
+typedef struct {
+  char name[32];
+  int exit_kind;
+  int exit_value;
+  int64_t pid;
+} nucleus_exit_notice_t;
+/* 0 and *out filled when (sender, message) is an exit notice, else -EINVAL. */
+NUCLEUS_API int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,
+                                          nucleus_exit_notice_t *out);
+
 /* A description of a return code (0, -errno, or a NUCLEUS_RESULT_*). */
 NUCLEUS_API const char *nucleus_strerror(int code);
 

@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 1;
+inline constexpr uint32_t kAbiVersion = 2;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -110,8 +110,83 @@ enum class Op : uint32_t {
   kSendAnswer = 3,     // handle = a buffer the caller received; arg = result
   kReleaseAnswer = 4,  // handle = an answer published to the caller
   kGetStats = 5,       // reply: Event kReply with Stats in message words
+  // Process control. Each is answered by one kReply (seq, result = 0 or
+  // -errno) except kListChildren (see there). A program is passed as bytes
+  // staged beforehand with kStageProgram (ProgramHeader, then strings).
+  kStageProgram = 6,    // arg = byte count (1..kStageChunkBytes): name then message bytes
+  kCreateProcess = 7,   // name = child; message = Claims words; staged program
+  kStartProcess = 8,    // name = child
+  kStopProcess = 9,     // name = child; handle = next use of an own buffer, answered when stopped
+  kModifyProcess = 10,  // name = child; arg = ModifyFlags; message = Claims words; staged program
+  kRemoveProcess = 11,  // name = child
+  kGetProcess = 12,     // name = child; reply message = ProcessInfo words, sender = name
+  kListChildren = 13,   // arg = first index; replies: one per child from there, up to
+                        // kListPage, each with handle = child count and reserved0 = index
 };
-inline constexpr uint32_t kOpCount = 6;
+inline constexpr uint32_t kOpCount = 14;
+
+// ---- process control ---------------------------------------------------------
+inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields
+inline constexpr uint32_t kMaxProgramBytes = 32768;
+inline constexpr uint32_t kMaxProgramStrings = 1024;  // argv + env entries
+inline constexpr uint32_t kListPage = 16;
+
+// A staged program: this header, then NUL-terminated strings: path, working
+// directory (empty: nucleusd's), argc arguments, envc environment entries.
+struct ProgramHeader {
+  uint32_t argc;
+  uint32_t envc;
+};
+
+// Claims in a request's or reply's message words.
+enum ClaimWord : uint32_t {
+  kClaimBuffers = 0,
+  kClaimProcesses = 1,  // descendants it may create
+  kClaimMemory = 2,     // bytes; 0: no limit of its own (its parent's applies)
+};
+
+enum ModifyFlags : uint32_t {
+  kModifyProgram = 1,
+  kModifyClaims = 2,
+};
+
+enum class ProcessState : uint32_t {
+  kCreated = 1,
+  kRunning = 2,
+  kStopping = 3,  // a stop is asked for and not yet complete
+  kStopped = 4,
+  kExited = 5,  // its program ended; its children (if any) run on
+};
+
+enum class ExitKind : uint32_t {
+  kNone = 0,
+  kCode = 1,    // exit(value)
+  kSignal = 2,  // killed by signal value
+};
+
+// kGetProcess / kListChildren reply, in Event::message.word[] (name in sender).
+enum ProcessInfoWord : uint32_t {
+  kInfoState = 0,  // ProcessState | ExitKind << 8 | exit value << 32
+  kInfoPid = 1,    // Linux pid of its current or last run (0: never ran)
+  kInfoGivenBuffers = 2,
+  kInfoGivenProcesses = 3,
+  kInfoGivenMemory = 4,
+  kInfoUsedBuffers = 5,    // out, or given to its own children
+  kInfoUsedProcesses = 6,  // its descendants' share: children + what they hold
+  kInfoUsedMemory = 7,     // given to its own children
+};
+
+// The message the nucleus (sender kNucleusName) sends a parent when a child's
+// program ends. Words 4..7 hold the child's name, NUL-terminated.
+inline constexpr char kNucleusName[] = "nucleus";
+inline constexpr uint64_t kNoticeChildExited = 1;
+enum NoticeWord : uint32_t {
+  kNoticeKind = 0,       // kNoticeChildExited
+  kNoticeExitKind = 1,   // ExitKind
+  kNoticeExitValue = 2,  // exit code or signal number
+  kNoticePid = 3,
+  kNoticeName = 4,  // 32 bytes: words 4..7
+};
 
 struct Request {
   uint32_t op;   // Op
@@ -180,7 +255,7 @@ struct alignas(kCacheLine) ChannelHeader {
   uint32_t doorbell;         // Doorbell
   uint32_t request_entries;  // power of two
   uint32_t event_entries;    // power of two
-  uint32_t slot_count;       // buffer claim: entries in the slot table
+  uint32_t slot_count;       // capacity of the slot table (kMaxBufferClaim)
   uint64_t channel_bytes;
   uint64_t slots_offset;
   uint64_t requests_offset;
@@ -199,6 +274,11 @@ struct alignas(kCacheLine) ChannelHeader {
   std::atomic<uint32_t> daemon_armed;  // 1: nucleusd needs a doorbell
   std::atomic<uint32_t> backlog;       // 1: events wait for ring space
   std::atomic<uint32_t> state;         // ChannelState
+  // The slot table changed (buffers were given to or taken from the claim):
+  // bumped with release after the table is written. Entries past slot_high
+  // are 0; an entry of 0 is not the process's.
+  std::atomic<uint32_t> slots_version;
+  std::atomic<uint32_t> slot_high;
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free);

@@ -1,0 +1,208 @@
+// libnucleus: process control requests (create, start, stop, modify,
+// remove, get, list). Each is one request and one reply from nucleusd; a
+// program travels first as kStageProgram chunks in the same ring.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "client.h"
+
+namespace nucleus::client {
+
+namespace {
+
+void append(std::string *out, const char *s) {
+  out->append(s == nullptr ? "" : s);
+  out->push_back('\0');
+}
+
+void fill_claims(const nucleus_claims_t *claims, wire::Message *m) {
+  m->word[wire::kClaimBuffers] = claims->buffers;
+  m->word[wire::kClaimProcesses] = claims->processes;
+  m->word[wire::kClaimMemory] = claims->memory_bytes;
+}
+
+void fill_process(const wire::Event &e, nucleus_process_t *out) {
+  *out = nucleus_process_t{};
+  std::memcpy(out->name, e.sender, sizeof(out->name));
+  out->name[sizeof(out->name) - 1] = '\0';
+  const uint64_t *w = e.message.word;
+  out->state = static_cast<int>(w[wire::kInfoState] & 0xff);
+  out->exit_kind = static_cast<int>((w[wire::kInfoState] >> 8) & 0xff);
+  out->exit_value = static_cast<int32_t>(w[wire::kInfoState] >> 32);
+  out->pid = static_cast<int64_t>(w[wire::kInfoPid]);
+  out->given = {w[wire::kInfoGivenBuffers], w[wire::kInfoGivenProcesses],
+                w[wire::kInfoGivenMemory]};
+  out->used = {w[wire::kInfoUsedBuffers], w[wire::kInfoUsedProcesses], w[wire::kInfoUsedMemory]};
+}
+
+}  // namespace
+
+int Channel::checked_name(const char *name, wire::Request *r) {
+  if (name == nullptr) return -EINVAL;
+  int len = wire::name_length(name, std::strlen(name) + 1);
+  if (len < 0) return -EINVAL;
+  std::memcpy(r->name, name, static_cast<size_t>(len));
+  return closed_error();
+}
+
+int Channel::control(wire::Request r, wire::Event *reply) {
+  r.seq = ++seq_;
+  if (int rc = push_request(r, true); rc < 0) return rc;
+  return wait_for(-1, [&]() -> int {
+    auto it = std::find_if(replies_.begin(), replies_.end(),
+                           [&](const wire::Event &e) { return e.seq == r.seq; });
+    if (it == replies_.end()) return 1;
+    if (reply != nullptr) *reply = *it;
+    int rc = it->result;
+    replies_.erase(it);
+    return rc;
+  });
+}
+
+int Channel::stage_program(const nucleus_program_t *program) {
+  if (program == nullptr || program->path == nullptr || program->path[0] == '\0') return -EINVAL;
+  wire::ProgramHeader header{};
+  std::string strings;
+  append(&strings, program->path);
+  append(&strings, program->cwd);
+  for (const char *const *a = program->argv; a != nullptr && *a != nullptr; ++a) {
+    append(&strings, *a);
+    ++header.argc;
+  }
+  for (const char *const *e = program->envp; e != nullptr && *e != nullptr; ++e) {
+    if (std::strchr(*e, '=') == nullptr) return -EINVAL;
+    append(&strings, *e);
+    ++header.envc;
+  }
+  if (header.argc + header.envc > wire::kMaxProgramStrings ||
+      sizeof(header) + strings.size() > wire::kMaxProgramBytes) {
+    return -E2BIG;
+  }
+  std::string bytes(reinterpret_cast<const char *>(&header), sizeof(header));
+  bytes += strings;
+  for (size_t pos = 0; pos < bytes.size(); pos += wire::kStageChunkBytes) {
+    size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - pos);
+    wire::Request r{};
+    r.op = static_cast<uint32_t>(wire::Op::kStageProgram);
+    r.arg = static_cast<int64_t>(n);
+    char chunk[wire::kStageChunkBytes] = {};
+    std::memcpy(chunk, bytes.data() + pos, n);
+    std::memcpy(r.name, chunk, sizeof(r.name));
+    std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
+    if (int rc = push_request(r, false); rc < 0) return rc;
+  }
+  return 0;
+}
+
+int Channel::create_process(const char *name, const nucleus_program_t *program,
+                            const nucleus_claims_t *claims) {
+  wire::Request r{};
+  if (claims == nullptr) return -EINVAL;
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = stage_program(program); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kCreateProcess);
+  fill_claims(claims, &r.message);
+  return control(r, nullptr);
+}
+
+int Channel::start_process(const char *name) {
+  wire::Request r{};
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kStartProcess);
+  return control(r, nullptr);
+}
+
+int Channel::stop_process(const char *name, nucleus_buffer_t *out) {
+  wire::Request r{};
+  if (out == nullptr) return -EINVAL;
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  uint32_t slot = 0;
+  if (int rc = take_free_slot(&slot); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kStopProcess);
+  r.handle = wire::next_handle(slots_[slot].handle);
+  if (int rc = control(r, nullptr); rc < 0) return rc;
+  // The answer comes on this buffer like any answer.
+  std::erase(free_slots_, slot);
+  slots_[slot].handle = r.handle;
+  slots_[slot].out = true;
+  *out = r.handle;
+  return 0;
+}
+
+int Channel::modify_process(const char *name, const nucleus_program_t *program,
+                            const nucleus_claims_t *claims) {
+  wire::Request r{};
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (program != nullptr) {
+    if (int rc = stage_program(program); rc < 0) return rc;
+    r.arg |= wire::kModifyProgram;
+  }
+  if (claims != nullptr) {
+    fill_claims(claims, &r.message);
+    r.arg |= wire::kModifyClaims;
+  }
+  r.op = static_cast<uint32_t>(wire::Op::kModifyProcess);
+  return control(r, nullptr);
+}
+
+int Channel::remove_process(const char *name) {
+  wire::Request r{};
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kRemoveProcess);
+  return control(r, nullptr);
+}
+
+int Channel::get_process(const char *name, nucleus_process_t *out) {
+  wire::Request r{};
+  if (out == nullptr) return -EINVAL;
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kGetProcess);
+  wire::Event reply{};
+  if (int rc = control(r, &reply); rc < 0) return rc;
+  fill_process(reply, out);
+  return 0;
+}
+
+int Channel::list_children(nucleus_process_t *out, size_t capacity, size_t *count) {
+  if (count == nullptr || (out == nullptr && capacity > 0)) return -EINVAL;
+  if (int rc = closed_error(); rc < 0) return rc;
+  size_t total = 0;
+  size_t first = 0;
+  do {
+    wire::Request r{};
+    r.op = static_cast<uint32_t>(wire::Op::kListChildren);
+    r.seq = ++seq_;
+    r.arg = static_cast<int64_t>(first);
+    if (int rc = push_request(r, true); rc < 0) return rc;
+    // One reply per child from `first` (up to a page), or one that only
+    // says how many there are.
+    size_t got = 0;
+    bool seen = false;
+    int rc = wait_for(-1, [&]() -> int {
+      for (auto it = replies_.begin(); it != replies_.end();) {
+        if (it->seq != r.seq) {
+          ++it;
+          continue;
+        }
+        seen = true;
+        total = it->handle;
+        if (it->reserved0 != UINT32_MAX) {
+          if (it->reserved0 < capacity) fill_process(*it, &out[it->reserved0]);
+          ++got;
+        }
+        it = replies_.erase(it);
+      }
+      if (!seen) return 1;
+      size_t want = first < total ? std::min<size_t>(wire::kListPage, total - first) : 0;
+      return got >= want ? 0 : 1;
+    });
+    if (rc < 0) return rc;
+    first += got;
+    if (got == 0) break;
+  } while (first < total && first < capacity);
+  *count = total;
+  return 0;
+}
+
+}  // namespace nucleus::client

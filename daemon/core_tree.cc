@@ -1,0 +1,288 @@
+// Process control on the Core: the tree, claims, the per-process state
+// table (docs/process-control.md) and exit notices. No I/O: the server does
+// the Linux side of each step.
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "core.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+uint64_t remaining(const Claims &given, const Claims &lent, uint64_t Claims::*field) {
+  return given.*field - lent.*field;
+}
+
+}  // namespace
+
+std::vector<uint32_t> &Core::children_ref(uint32_t parent) {
+  return parent == kNone ? root_children_ : processes_.at(parent).children;
+}
+
+const std::vector<uint32_t> &Core::children_of(uint32_t caller) const {
+  return caller == kNone ? root_children_ : processes_.at(caller).children;
+}
+
+Claims &Core::lent_of(uint32_t parent) {
+  return parent == kNone ? root_lent_ : processes_.at(parent).lent;
+}
+
+Result<uint32_t> Core::child(uint32_t caller, std::string_view name) const {
+  uint32_t id = processes_.find(name);
+  if (id == kNone || processes_.at(id).parent != caller) return Error::kNoChild;
+  return id;
+}
+
+uint32_t Core::free_held(uint32_t id) const {
+  uint32_t n = 0;
+  for (uint32_t index : processes_.at(id).slots) {
+    if (pool_.at(index).state == BufferState::kFree) ++n;
+  }
+  return n;
+}
+
+bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
+  if (count == 0) return true;
+  if (free_held(from) < count) return false;
+  std::vector<uint32_t> &src = processes_.at(from).slots;
+  std::vector<uint32_t> &dst = processes_.at(to).slots;
+  for (size_t i = src.size(); i > 0 && count > 0; --i) {
+    uint32_t index = src[i - 1];
+    if (pool_.at(index).state != BufferState::kFree) continue;
+    src.erase(src.begin() + static_cast<std::ptrdiff_t>(i - 1));
+    pool_.at(index).owner = to;
+    dst.push_back(index);
+    --count;
+  }
+  mark_slots(from);
+  mark_slots(to);
+  return true;
+}
+
+Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program program,
+                              const Claims &claims) {
+  Process &parent = processes_.at(caller);
+  if (claims.buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+  if (remaining(parent.given, parent.lent, &Claims::processes) < 1 + claims.processes ||
+      (parent.given.memory != 0 &&
+       remaining(parent.given, parent.lent, &Claims::memory) < claims.memory) ||
+      free_held(caller) < claims.buffers) {
+    return Error::kNoBuffers;
+  }
+  Result<uint32_t> id = processes_.add(name);
+  if (!id.ok()) return id;
+  Process &p = processes_.at(id.value());
+  Process &pp = processes_.at(caller);  // add() may have moved the table
+  p.parent = caller;
+  p.origin = Origin::kNucleus;
+  p.given = claims;
+  p.program = std::move(program);
+  bool moved = move_free_buffers(caller, id.value(), claims.buffers);
+  assert(moved);
+  (void)moved;
+  pp.lent.buffers += claims.buffers;
+  pp.lent.processes += 1 + claims.processes;
+  pp.lent.memory += claims.memory;
+  pp.children.push_back(id.value());
+  return id;
+}
+
+bool Core::held_stopped(uint32_t id) const {
+  for (uint32_t i = id; i != kNone; i = processes_.at(i).parent) {
+    if (processes_.at(i).stop != StopState::kNone) return true;
+  }
+  return false;
+}
+
+// The state table of a process (docs/process-control.md): rows RunState x
+// StopState, columns start / stop / exit / modify / remove.
+Error Core::start(uint32_t caller, uint32_t id, StartPlan *plan) {
+  (void)caller;
+  Process &p = processes_.at(id);
+  *plan = StartPlan{};
+  if (p.stop != StopState::kNone) {
+    if (p.stop_buffer != kNone) finish_stop(id, wire::kResultRejected);
+    p.stop = StopState::kNone;
+    plan->resume = true;
+  }
+  plan->spawn = p.run != RunState::kRunning;
+  if (!plan->resume && !plan->spawn) return Error::kAlready;
+  return Error::kNone;
+}
+
+Error Core::begin_stop(uint32_t caller, uint32_t id, uint64_t handle) {
+  auto index = pool_.resolve_next(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.owner != caller || b.state != BufferState::kFree) return Error::kBadHandle;
+  Process &p = processes_.at(id);
+  if (p.stop_buffer != kNone) return Error::kBusy;
+  b.generation = wire::handle_generation(handle);
+  b.words = wire::Message{};
+  std::memcpy(b.sender_name, processes_.at(caller).name.c_str(),
+              processes_.at(caller).name.size() + 1);
+  b.published = false;
+  b.sender_gone = false;
+  b.receiver = kNone;  // the nucleus
+  pool_.apply(*index, BufferEvent::kSend);
+  pool_.apply(*index, BufferEvent::kTake);
+  p.stop_buffer = *index;
+  if (p.stop == StopState::kStopped) {
+    finish_stop(id);
+  } else {
+    p.stop = StopState::kStopping;
+  }
+  return Error::kNone;
+}
+
+void Core::finish_stop(uint32_t id, int32_t result) {
+  Process &p = processes_.at(id);
+  if (result == wire::kResultNormal) p.stop = StopState::kStopped;
+  if (p.stop_buffer == kNone) return;
+  uint32_t index = p.stop_buffer;
+  p.stop_buffer = kNone;
+  Buffer &b = pool_.at(index);
+  pool_.apply(index, BufferEvent::kAnswer);
+  b.result = result;
+  b.words = wire::Message{};
+  deliver_answer(index);
+}
+
+Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims) {
+  Process &p = processes_.at(id);
+  if (p.stop == StopState::kStopping ||
+      (p.run == RunState::kRunning && p.stop != StopState::kStopped)) {
+    return Error::kBusy;
+  }
+  if (claims != nullptr) {
+    if (claims->buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+    Process &parent = processes_.at(caller);
+    // Every check first: all or nothing.
+    auto grows = [](uint64_t to, uint64_t from) { return to > from ? to - from : 0; };
+    uint64_t more_buffers = grows(claims->buffers, p.given.buffers);
+    uint64_t less_buffers = grows(p.given.buffers, claims->buffers);
+    uint64_t more_processes = grows(claims->processes, p.given.processes);
+    uint64_t more_memory = grows(claims->memory, p.given.memory);
+    if (free_held(caller) < more_buffers || free_held(id) < less_buffers ||
+        remaining(parent.given, parent.lent, &Claims::processes) < more_processes ||
+        claims->processes < p.lent.processes ||
+        (parent.given.memory != 0 &&
+         remaining(parent.given, parent.lent, &Claims::memory) < more_memory) ||
+        (claims->memory != 0 && claims->memory < p.lent.memory)) {
+      return Error::kNoBuffers;
+    }
+    move_free_buffers(caller, id, more_buffers);
+    move_free_buffers(id, caller, less_buffers);
+    Process &pp = processes_.at(caller);
+    Process &c = processes_.at(id);
+    pp.lent.buffers = pp.lent.buffers - c.given.buffers + claims->buffers;
+    pp.lent.processes = pp.lent.processes - c.given.processes + claims->processes;
+    pp.lent.memory = pp.lent.memory - c.given.memory + claims->memory;
+    c.given = *claims;
+  }
+  if (program != nullptr) processes_.at(id).program = *program;
+  return Error::kNone;
+}
+
+Error Core::remove(uint32_t caller, uint32_t id) {
+  Process &p = processes_.at(id);
+  Claims &lent = processes_.at(caller).lent;
+  lent.buffers -= p.given.buffers;
+  lent.processes -= 1 + p.given.processes;
+  lent.memory -= p.given.memory;
+  std::erase(processes_.at(caller).children, id);
+  std::vector<uint32_t> order = subtree(id);
+  // Children first, so every buffer of the subtree ends with the caller.
+  for (size_t i = order.size(); i > 0; --i) drop_entry(order[i - 1], caller);
+  return Error::kNone;
+}
+
+void Core::program_started(uint32_t id, int32_t pid) {
+  Process &p = processes_.at(id);
+  p.run = RunState::kRunning;
+  p.pid = pid;
+  p.exit_kind = wire::ExitKind::kNone;
+  p.exit_value = 0;
+}
+
+void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
+  Process &p = processes_.at(id);
+  end_attachment(id);
+  p.run = RunState::kExited;
+  p.exit_kind = kind;
+  p.exit_value = value;
+  // Nothing of it runs: a stop waiting for it is done.
+  if (p.stop == StopState::kStopping && p.stop_buffer != kNone) finish_stop(id);
+  if (p.parent != kNone) send_notice(id, p.generation, kind, value);
+}
+
+void Core::send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value) {
+  if (!processes_.live(child) || processes_.at(child).generation != generation) return;
+  if (notice_free_.empty()) {
+    pending_notices_.push_back({child, generation, kind, value});
+    return;
+  }
+  uint32_t index = notice_free_.back();
+  notice_free_.pop_back();
+  const Process &c = processes_.at(child);
+  Buffer &b = pool_.at(index);
+  b.generation = wire::handle_generation(wire::next_handle(pool_.handle(index)));
+  b.words = wire::Message{};
+  b.words.word[wire::kNoticeKind] = wire::kNoticeChildExited;
+  b.words.word[wire::kNoticeExitKind] = static_cast<uint64_t>(kind);
+  b.words.word[wire::kNoticeExitValue] = static_cast<uint32_t>(value);
+  b.words.word[wire::kNoticePid] = static_cast<uint32_t>(c.pid);
+  std::memcpy(&b.words.word[wire::kNoticeName], c.name.c_str(), c.name.size() + 1);
+  std::memcpy(b.sender_name, wire::kNucleusName, sizeof(wire::kNucleusName));
+  b.published = false;
+  b.sender_gone = false;
+  pool_.apply(index, BufferEvent::kSend);
+  b.receiver = c.parent;
+  inbox_append(processes_.at(c.parent), index);
+  fifo_push(c.parent, index);
+}
+
+std::vector<uint32_t> Core::subtree(uint32_t id) const {
+  std::vector<uint32_t> out{id};
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto &kids = processes_.at(out[i]).children;
+    out.insert(out.end(), kids.begin(), kids.end());
+  }
+  return out;
+}
+
+wire::ProcessState Core::state(uint32_t id) const {
+  const Process &p = processes_.at(id);
+  if (p.stop == StopState::kStopping) return wire::ProcessState::kStopping;
+  if (p.stop == StopState::kStopped) return wire::ProcessState::kStopped;
+  switch (p.run) {
+    case RunState::kCreated: return wire::ProcessState::kCreated;
+    case RunState::kRunning: return wire::ProcessState::kRunning;
+    case RunState::kExited: return wire::ProcessState::kExited;
+  }
+  return wire::ProcessState::kExited;
+}
+
+wire::Message Core::info(uint32_t id) const {
+  const Process &p = processes_.at(id);
+  wire::Message m{};
+  m.word[wire::kInfoState] = static_cast<uint64_t>(state(id)) |
+                             (static_cast<uint64_t>(p.exit_kind) << 8) |
+                             (uint64_t{static_cast<uint32_t>(p.exit_value)} << 32);
+  m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid);
+  m.word[wire::kInfoGivenBuffers] = p.given.buffers;
+  m.word[wire::kInfoGivenProcesses] = p.given.processes;
+  m.word[wire::kInfoGivenMemory] = p.given.memory;
+  uint64_t out = 0;
+  for (uint32_t index : p.slots) {
+    if (pool_.at(index).state != BufferState::kFree) ++out;
+  }
+  m.word[wire::kInfoUsedBuffers] = out + p.lent.buffers;
+  m.word[wire::kInfoUsedProcesses] = p.lent.processes;
+  m.word[wire::kInfoUsedMemory] = p.lent.memory;
+  return m;
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,394 @@
+// Process control in nucleusd's Server: the requests, starting programs,
+// their bound NUCLEUS_FD connections, reaping, and stopping, resuming and
+// ending subtrees with cgroups or signals. (Split from server.cc; same
+// class.) The rules themselves are in Core (core_tree.cc).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "launcher.h"
+#include "log.h"
+#include "program.h"
+#include "server.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+Claims claims_from(const wire::Message &m) {
+  return Claims{m.word[wire::kClaimBuffers], m.word[wire::kClaimProcesses],
+                m.word[wire::kClaimMemory]};
+}
+
+constexpr int64_t kTickNs = 1000000;  // how often stops and cgroups in progress are looked at
+
+void sys_pidfd_kill(int pidfd) {
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
+}  // namespace
+
+Server::Run &Server::run_of(uint32_t id) {
+  if (runs_.size() < core_.processes().capacity()) runs_.resize(core_.processes().capacity());
+  Run &r = runs_[id];
+  uint32_t generation = core_.processes().at(id).generation;
+  if (r.generation != generation) {
+    r = Run{};
+    r.generation = generation;
+  }
+  return r;
+}
+
+std::string Server::group_of(uint32_t id) {
+  std::vector<std::string> names;
+  for (uint32_t i = id; i != kNone; i = core_.processes().at(i).parent) {
+    const Process &p = core_.processes().at(i);
+    // id and generation make the directory of each use of a name unique, so
+    // a name removed and created again never meets its old, dying group.
+    names.push_back(p.name + "." + std::to_string(i) + "." + std::to_string(p.generation));
+  }
+  std::reverse(names.begin(), names.end());
+  return Subtree::group_path(names);
+}
+
+void Server::control(uint32_t id, const wire::Request &request) {
+  Connection &c = connections_[id];
+  if (request.op == static_cast<uint32_t>(wire::Op::kStageProgram)) {
+    if (request.arg <= 0 || request.arg > static_cast<int64_t>(wire::kStageChunkBytes) ||
+        c.staged.size() + static_cast<size_t>(request.arg) > wire::kMaxProgramBytes) {
+      c.staged_overflow = true;
+      return;
+    }
+    // The chunk is the name field followed by the message field.
+    char chunk[wire::kStageChunkBytes];
+    std::memcpy(chunk, request.name, sizeof(request.name));
+    std::memcpy(chunk + sizeof(request.name), &request.message, sizeof(request.message));
+    c.staged.append(chunk, static_cast<size_t>(request.arg));
+    return;
+  }
+  if (request.op == static_cast<uint32_t>(wire::Op::kListChildren)) {
+    list_children(id, request);
+    return;
+  }
+  wire::Event reply{};
+  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+  reply.seq = request.seq;
+  reply.result = control_op(id, request, &reply);
+  if (connections_[id].live) connections_[id].replies.push_back(reply);
+}
+
+int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) {
+  Connection &c = connections_[id];
+  std::string staged = std::move(c.staged);
+  bool overflow = c.staged_overflow;
+  c.staged.clear();
+  c.staged_overflow = false;
+  int len = wire::name_length(r.name, sizeof(r.name));
+  if (len < 0) return -EINVAL;
+  std::string_view name(r.name, static_cast<size_t>(len));
+  auto op = static_cast<wire::Op>(r.op);
+  if (op == wire::Op::kCreateProcess) {
+    if (overflow) return -E2BIG;
+    Result<Program> program = parse_program(staged);
+    if (!program.ok()) return -to_errno(program.error());
+    Result<uint32_t> child =
+        core_.create(id, name, std::move(program.value()), claims_from(r.message));
+    if (!child.ok()) return -to_errno(child.error());
+    log::info("process {} created {}", core_.processes().at(id).name, name);
+    return 0;
+  }
+  Result<uint32_t> child = core_.child(id, name);
+  if (!child.ok()) return -to_errno(child.error());
+  uint32_t ch = child.value();
+  switch (op) {
+    case wire::Op::kStartProcess: return start_child(id, ch);
+    case wire::Op::kStopProcess: {
+      Error e = core_.begin_stop(id, ch, r.handle);
+      if (e != Error::kNone) return -to_errno(e);
+      stop_subtree(ch);
+      return 0;
+    }
+    case wire::Op::kModifyProcess: {
+      if (overflow) return -E2BIG;
+      Program program;
+      if ((r.arg & wire::kModifyProgram) != 0) {
+        Result<Program> parsed = parse_program(staged);
+        if (!parsed.ok()) return -to_errno(parsed.error());
+        program = std::move(parsed.value());
+      }
+      Claims claims = claims_from(r.message);
+      Error e = core_.modify(id, ch, (r.arg & wire::kModifyProgram) != 0 ? &program : nullptr,
+                             (r.arg & wire::kModifyClaims) != 0 ? &claims : nullptr);
+      return -to_errno(e);
+    }
+    case wire::Op::kRemoveProcess:
+      log::info("process {} removes {}", core_.processes().at(id).name, name);
+      end_subtree(ch);
+      return -to_errno(core_.remove(id, ch));
+    case wire::Op::kGetProcess: {
+      reply->message = core_.info(ch);
+      std::memcpy(reply->sender, name.data(), name.size());
+      return 0;
+    }
+    default: return -EPROTO;
+  }
+}
+
+void Server::list_children(uint32_t id, const wire::Request &r) {
+  const std::vector<uint32_t> &kids = core_.children_of(id);
+  uint64_t first = r.arg < 0 ? 0 : static_cast<uint64_t>(r.arg);
+  Connection &c = connections_[id];
+  wire::Event reply{};
+  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+  reply.seq = r.seq;
+  reply.handle = kids.size();
+  if (first >= kids.size()) {  // one reply that says how many there are
+    reply.reserved0 = UINT32_MAX;
+    c.replies.push_back(reply);
+    return;
+  }
+  for (uint64_t i = first; i < kids.size() && i < first + wire::kListPage; ++i) {
+    const Process &p = core_.processes().at(kids[i]);
+    reply.reserved0 = static_cast<uint32_t>(i);
+    reply.message = core_.info(kids[i]);
+    std::memset(reply.sender, 0, sizeof(reply.sender));
+    std::memcpy(reply.sender, p.name.c_str(), p.name.size());
+    c.replies.push_back(reply);
+  }
+}
+
+int Server::start_child(uint32_t caller, uint32_t child) {
+  StartPlan plan;
+  Error e = core_.start(caller, child, &plan);
+  if (e != Error::kNone) return -to_errno(e);
+  if (plan.resume) resume_subtree(child);
+  if (!plan.spawn) return 0;
+  return spawn(child);
+}
+
+int Server::spawn(uint32_t id) {
+  const Process &p = core_.processes().at(id);
+  Run &run = run_of(id);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) return -errno;
+  sys::UniqueFd ours(sv[0]);
+  sys::UniqueFd theirs(sv[1]);
+  sys::UniqueFd output;
+  if (config_.output == OutputMode::kDiscard) {
+    output.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
+  } else if (config_.output == OutputMode::kFile) {
+    std::string dir = runtime_dir_ + "/output";
+    mkdir(dir.c_str(), 0755);
+    output.reset(open((dir + "/" + p.name + ".log").c_str(),
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    if (!output) return -errno;
+  }
+  LaunchSpec spec;
+  spec.program = &p.program;
+  spec.nucleus_fd = theirs.get();
+  spec.output_fd = output ? output.get() : -1;
+  spec.socket_path = socket_path_;
+  sys::UniqueFd group_fd;
+  if (subtree_.mode() == Subtree::Mode::kCgroup) {
+    if (run.group.empty()) run.group = group_of(id);
+    if (int rc = subtree_.make_group(run.group, p.given.memory, &group_fd); rc < 0) {
+      log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
+      return rc;
+    }
+    spec.cgroup_fd = group_fd.get();
+  }
+  if (subtree_.mode() != Subtree::Mode::kCgroup || !subtree_.memory_controller()) {
+    // The nearest memory claim up the tree bounds this program.
+    for (uint32_t i = id; i != kNone && spec.memory_limit == 0;
+         i = core_.processes().at(i).parent) {
+      spec.memory_limit = core_.processes().at(i).given.memory;
+    }
+  }
+  Launched launched;
+  if (int rc = launch(spec, &launched); rc < 0) {
+    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-rc));
+    return rc;
+  }
+  run.pid = launched.pid;
+  run.pidfd = std::move(launched.pidfd);
+  run.bound = std::move(ours);
+  by_pid_[launched.pid] = id;
+  core_.program_started(id, launched.pid);
+  arm_bound(id);
+  log::info("process {} started {} (pid {})", p.name, p.program.path, launched.pid);
+  return 0;
+}
+
+void Server::arm_bound(uint32_t id) {
+  Run &run = runs_[id];
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, run.bound.get(), POLLIN | POLLRDHUP);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kBound, id, run.generation));
+}
+
+void Server::on_bound(uint32_t id) {
+  Run &run = runs_[id];
+  sys::UniqueFd socket = std::move(run.bound);
+  if (!socket) return;
+  const Process &p = core_.processes().at(id);
+  wire::AttachRequest request{};
+  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
+  if (n <= 0) return;  // closed without attaching
+  wire::AttachReply reply{};
+  int len = wire::name_length(request.name, sizeof(request.name));
+  if (static_cast<size_t>(n) != sizeof(request) || request.magic != wire::kMagic ||
+      request.abi_version != wire::kAbiVersion) {
+    reply.status = -EPROTO;
+  } else if (request.name[0] != '\0' &&
+             (len < 0 || p.name != std::string_view(request.name, static_cast<size_t>(len)))) {
+    reply.status = -EINVAL;  // only the name its parent gave
+  } else if (p.attached) {
+    reply.status = -EEXIST;
+  } else {
+    int pidfd = fcntl(run.pidfd.get(), F_DUPFD_CLOEXEC, 0);
+    core_.attach_run(id);
+    reply.status = pidfd < 0 ? -errno : open_channel(id, pidfd, run.pid);
+    if (reply.status < 0) core_.detach(id);
+  }
+  bool sent = send_attach_reply(socket.get(), &reply, id);
+  if (reply.status != 0) {
+    log::info("process {} (pid {}): attach refused: {}", p.name, run.pid,
+              std::strerror(-reply.status));
+    return;
+  }
+  Connection &c = connections_[id];
+  c.socket = std::move(socket);
+  if (!sent) {
+    detach(id, "could not send the attach reply", false);
+    return;
+  }
+  arm_socket(id);
+  arm_pidfd(id);
+  arm_doorbell(id);
+  flush(id);  // messages that waited for it
+  log::info("process {} attached (pid {}, claim {} buffers)", p.name, run.pid, p.slots.size());
+}
+
+void Server::on_sigchld() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    auto it = by_pid_.find(pid);
+    if (it == by_pid_.end()) continue;  // something a program forked, or a removed one
+    uint32_t id = it->second;
+    by_pid_.erase(it);
+    if (!core_.processes().live(id) || runs_[id].pid != pid) continue;
+    Run &run = runs_[id];
+    run.pid = 0;
+    run.pidfd.reset();
+    run.bound.reset();  // the poll on it ends with -ECANCELED or POLLHUP
+    if (id < connections_.size() && connections_[id].live) {
+      service(id);  // requests it wrote before it died still count
+      if (connections_[id].live) detach(id, "program exited", false);
+    }
+    wire::ExitKind kind = WIFSIGNALED(status) ? wire::ExitKind::kSignal : wire::ExitKind::kCode;
+    int value = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
+    log::info("process {} (pid {}) {} {}", core_.processes().at(id).name, pid,
+              kind == wire::ExitKind::kSignal ? "killed by signal" : "exited with", value);
+    core_.program_exited(id, kind, value);
+  }
+  check_progress();
+}
+
+std::vector<pid_t> Server::subtree_groups(uint32_t id, bool only_free) {
+  std::vector<pid_t> groups;
+  for (uint32_t i : core_.subtree(id)) {
+    if (i >= runs_.size() || runs_[i].generation != core_.processes().at(i).generation) continue;
+    if (runs_[i].pid == 0 || (only_free && core_.held_stopped(i))) continue;
+    groups.push_back(runs_[i].pid);
+  }
+  return groups;
+}
+
+void Server::stop_subtree(uint32_t id) {
+  if (subtree_.mode() == Subtree::Mode::kCgroup) {
+    subtree_.freeze(group_of(id), true);
+  } else {
+    Subtree::signal_groups(subtree_groups(id, false), SIGSTOP);
+  }
+  stops_.push_back({id, core_.processes().at(id).generation});
+  check_progress();
+}
+
+void Server::resume_subtree(uint32_t id) {
+  if (subtree_.mode() == Subtree::Mode::kCgroup) {
+    subtree_.freeze(group_of(id), false);  // groups stopped by their own parents stay frozen
+  } else {
+    Subtree::signal_groups(subtree_groups(id, true), SIGCONT);
+  }
+}
+
+bool Server::subtree_stopped(uint32_t id) {
+  if (subtree_.mode() == Subtree::Mode::kCgroup) return subtree_.frozen(group_of(id));
+  return Subtree::groups_stopped(subtree_groups(id, false));
+}
+
+void Server::end_subtree(uint32_t id) {
+  std::vector<uint32_t> ids = core_.subtree(id);
+  std::vector<pid_t> groups = subtree_groups(id, false);
+  if (subtree_.mode() == Subtree::Mode::kCgroup) {
+    std::string group = group_of(id);
+    subtree_.kill(group);
+    dead_groups_.push_back(group);
+  }
+  // Signals as well in cgroup mode: a program not yet in its group (none
+  // here, but cheap) and the process groups in signal mode.
+  Subtree::signal_groups(groups, SIGKILL);
+  for (uint32_t i : ids) {
+    if (i < connections_.size() && connections_[i].live) detach(i, "removed", false);
+    if (i >= runs_.size() || runs_[i].generation != core_.processes().at(i).generation) continue;
+    Run &run = runs_[i];
+    if (run.pid != 0) {
+      by_pid_.erase(run.pid);  // reaped without a notice: its entry is gone
+      if (run.pidfd) sys_pidfd_kill(run.pidfd.get());
+    }
+    run = Run{};
+  }
+  check_progress();
+}
+
+void Server::check_progress() {
+  std::vector<Watch> still;
+  for (const Watch &w : stops_) {
+    if (!core_.processes().live(w.id) || core_.processes().at(w.id).generation != w.generation ||
+        core_.processes().at(w.id).stop != StopState::kStopping) {
+      continue;
+    }
+    if (subtree_stopped(w.id)) {
+      core_.finish_stop(w.id);
+      log::debug("process {}: subtree stopped", core_.processes().at(w.id).name);
+    } else {
+      still.push_back(w);
+    }
+  }
+  stops_.swap(still);
+  std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
+  if (!stops_.empty() || !dead_groups_.empty()) arm_timer();
+}
+
+void Server::arm_timer() {
+  if (timer_armed_) return;
+  tick_.tv_sec = 0;
+  tick_.tv_nsec = kTickNs;
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_timeout(sqe, &tick_, 0, 0);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kTimer, 0, 0));
+  timer_armed_ = true;
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,69 @@
+// How nucleusd stops, resumes and ends a whole subtree of Linux processes.
+//
+// cgroup mode: a cgroup v2 directory per process entry, nested as the
+// process tree is (<root>/p_<name>/p_<child>/...). A program starts in its
+// entry's cgroup (CLONE_INTO_CGROUP), so whatever it forks stays there.
+// Stop writes cgroup.freeze and is complete when cgroup.events says
+// "frozen 1"; remove writes cgroup.kill; memory claims go to memory.max when
+// the memory controller is enabled.
+//
+// signal mode: each program leads its own process group. Stop sends SIGSTOP
+// to the groups of the subtree and is complete when every process of those
+// groups is in state T (read from /proc); resume sends SIGCONT; remove sends
+// SIGKILL to the groups. A process that leaves its group (setsid, setpgid)
+// escapes; memory claims become RLIMIT_AS per program.
+//
+// Threading: nucleusd's single thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../client-lib/src/sys.h"
+#include "config.h"
+
+namespace nucleus::daemon {
+
+class Subtree {
+ public:
+  enum class Mode { kCgroup, kSignals };
+
+  // Picks the mode (probing cgroup v2 when asked or auto) and says in
+  // *summary what it found, for the log. False: cgroup mode was demanded and
+  // is not available (*summary says why).
+  bool init(ControlMode wanted, const std::string &cgroup_root, std::string *summary);
+  // Removes nucleusd's cgroup directory (at exit; empty groups only).
+  void cleanup();
+  Mode mode() const { return mode_; }
+  bool memory_controller() const { return memory_controller_; }
+
+  // cgroup mode. `path` is the entry's path under the root, from
+  // group_path(). make_group creates it (parents first); the fd is for
+  // CLONE_INTO_CGROUP.
+  static std::string group_path(const std::vector<std::string> &names_from_top);
+  int make_group(const std::string &path, uint64_t memory_max, sys::UniqueFd *fd);
+  void freeze(const std::string &path, bool frozen);
+  bool frozen(const std::string &path);
+  void kill(const std::string &path);
+  // rmdir of the group and everything under it that is empty; false when
+  // something in it still runs (try again later).
+  bool remove_group(const std::string &path);
+
+  // signal mode: process groups led by the subtree's programs.
+  static void signal_groups(const std::vector<pid_t> &groups, int signal);
+  // Every process of these groups is stopped (state T) or gone.
+  static bool groups_stopped(const std::vector<pid_t> &groups);
+
+ private:
+  std::string full(const std::string &path) const { return root_ + "/" + path; }
+  bool write_file(const std::string &file, const std::string &value);
+
+  Mode mode_ = Mode::kSignals;
+  bool memory_controller_ = false;
+  std::string root_;  // nucleusd's cgroup directory (cgroup mode)
+};
+
+}  // namespace nucleus::daemon

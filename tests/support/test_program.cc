@@ -1,0 +1,171 @@
+// nucleus-test-program: a program the integration tests start through the
+// nucleus. It attaches from NUCLEUS_FD and then does what messages ask, so a
+// test can drive every level of a process tree ("remote control"), and
+// keeps the exit notices it receives for the test to collect.
+//
+//   nucleus-test-program serve        attach, then serve commands (below)
+//   nucleus-test-program exit N       attach, then exit(N)
+//   nucleus-test-program noattach     never attach; wait to be killed
+//
+// A command is a message: word 0 = Command, words 1..3 = claims (create)
+// or an argument, words 4..7 = a child's name. The answer: word 0 = the
+// return code, then what the command gives back.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <nucleus/nucleus.hpp>
+#include <string>
+
+#include "test_program.h"
+
+namespace {
+
+using nucleus::Message;
+
+std::string name_in(const Message &m) {
+  char name[32] = {};
+  std::memcpy(name, &m.word[4], sizeof(name) - 1);
+  return name;
+}
+
+void put_process(const nucleus_process_t &p, Message *a) {
+  a->word[1] = static_cast<uint64_t>(p.state);
+  a->word[2] = static_cast<uint64_t>(p.pid);
+  a->word[3] = p.given.buffers;
+  a->word[4] = p.used.buffers;
+  a->word[5] = p.given.processes;
+  a->word[6] = p.used.processes;
+  a->word[7] = static_cast<uint64_t>(p.exit_kind) << 32 | static_cast<uint32_t>(p.exit_value);
+}
+
+int serve(const char *self) {
+  auto n = nucleus::Nucleus::attach("");
+  if (!n) return 100;
+  nucleus_t *h = n->c_handle();
+  std::deque<nucleus_exit_notice_t> notices;
+  std::deque<nucleus::Buffer> notice_waiters;
+  auto answer_notice_waiters = [&]() {
+    while (!notices.empty() && !notice_waiters.empty()) {
+      Message a{};
+      const nucleus_exit_notice_t &x = notices.front();
+      a.word[0] = 0;
+      a.word[1] = static_cast<uint64_t>(x.exit_kind);
+      a.word[2] = static_cast<uint64_t>(x.exit_value);
+      a.word[3] = static_cast<uint64_t>(x.pid);
+      std::memcpy(&a.word[4], x.name, 31);
+      (void)n->send_answer(notice_waiters.front(), NUCLEUS_RESULT_NORMAL, a);
+      notices.pop_front();
+      notice_waiters.pop_front();
+    }
+  };
+  for (;;) {
+    auto r = n->wait_message();
+    if (!r) return 101;
+    nucleus_exit_notice_t notice{};
+    if (nucleus_parse_exit_notice(r->sender.c_str(), &r->message, &notice) == 0) {
+      notices.push_back(notice);
+      (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, Message{});
+      answer_notice_waiters();
+      continue;
+    }
+    const Message &m = r->message;
+    std::string child = name_in(m);
+    Message a{};
+    int rc = 0;
+    switch (static_cast<test::Command>(m.word[0])) {
+      case test::Command::kCreate: {
+        // word 3: 0 serves, N exits with N - 1 at once.
+        std::string code = m.word[3] == 0 ? "" : std::to_string(m.word[3] - 1);
+        const char *argv[] = {self, m.word[3] == 0 ? "serve" : "exit",
+                              m.word[3] == 0 ? nullptr : code.c_str(), nullptr};
+        nucleus_program_t program{self, argv, nullptr, nullptr};
+        nucleus_claims_t claims{m.word[1], m.word[2], 0};
+        rc = nucleus_create_process(h, child.c_str(), &program, &claims);
+        break;
+      }
+      case test::Command::kStart: rc = nucleus_start_process(h, child.c_str()); break;
+      case test::Command::kStop: {
+        nucleus_buffer_t b = 0;
+        rc = nucleus_stop_process(h, child.c_str(), &b);
+        if (rc == 0) {
+          int result = 0;
+          rc = nucleus_wait_answer(h, b, -1, &result, nullptr);
+          a.word[1] = static_cast<uint64_t>(result);
+        }
+        break;
+      }
+      case test::Command::kRemove: rc = nucleus_remove_process(h, child.c_str()); break;
+      case test::Command::kGet: {
+        nucleus_process_t p{};
+        rc = nucleus_get_process(h, child.c_str(), &p);
+        if (rc == 0) put_process(p, &a);
+        break;
+      }
+      case test::Command::kList: {
+        nucleus_process_t kids[16];
+        size_t count = 0;
+        rc = nucleus_list_children(h, kids, 16, &count);
+        a.word[1] = count;
+        for (size_t i = 0; i < count && i < 6; ++i) {
+          a.word[2 + i] =
+              static_cast<uint64_t>(kids[i].state) << 32 | static_cast<uint32_t>(kids[i].pid);
+        }
+        break;
+      }
+      case test::Command::kStats: {
+        nucleus_stats_t s{};
+        rc = nucleus_get_stats(h, &s);
+        a.word[1] = s.claim_buffers;
+        a.word[2] = s.claim_used;
+        break;
+      }
+      case test::Command::kFork: {
+        pid_t pid = fork();
+        if (pid == 0) {
+          for (;;) pause();
+        }
+        rc = pid < 0 ? -1 : 0;
+        a.word[1] = static_cast<uint64_t>(pid);
+        break;
+      }
+      case test::Command::kNotice:
+        notice_waiters.push_back(r->buffer);
+        answer_notice_waiters();
+        continue;
+      case test::Command::kExit:
+        (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, a);
+        std::exit(static_cast<int>(m.word[1]));
+      case test::Command::kCrash:
+        (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, a);
+        raise(SIGSEGV);
+        break;
+      case test::Command::kSend: {
+        // Sends to a name and keeps the buffer out (claims in use).
+        auto b = n->send_message(child, Message{});
+        rc = b ? 0 : b.error();
+        break;
+      }
+      default: rc = -EINVAL; break;
+    }
+    a.word[0] = static_cast<uint64_t>(static_cast<int64_t>(rc));
+    (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, a);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string mode = argc > 1 ? argv[1] : "serve";
+  if (mode == "serve") return serve(argv[0]);
+  if (mode == "exit") {
+    auto n = nucleus::Nucleus::attach("");
+    return argc > 2 ? std::atoi(argv[2]) : 0;
+  }
+  if (mode == "noattach") {
+    for (;;) pause();
+  }
+  return 2;
+}

@@ -1,0 +1,23 @@
+// The commands nucleus-test-program serves (see test_program.cc).
+#pragma once
+
+#include <cstdint>
+
+namespace test {
+
+enum class Command : uint64_t {
+  kCreate = 1,  // words 1, 2: buffers, processes; 3: 0 serve, N exit(N - 1)
+  kStart = 2,
+  kStop = 3,  // answers when the stop is answered: word 1 = its result
+  kRemove = 4,
+  kGet = 5,     // word 1 state, 2 pid, 3/4 buffers given/used, 5/6 processes, 7 exit
+  kList = 6,    // word 1 count, 2.. state << 32 | pid of each
+  kStats = 7,   // word 1 claim buffers, 2 used
+  kFork = 8,    // word 1 = pid of a forked process that pauses
+  kNotice = 9,  // answered with the next exit notice: 1 kind, 2 value, 3 pid, 4.. name
+  kExit = 10,   // exit(word 1) after answering
+  kCrash = 11,  // SIGSEGV after answering
+  kSend = 12,   // send a message to the name and keep the buffer out
+};
+
+}  // namespace test
