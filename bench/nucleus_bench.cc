@@ -28,29 +28,17 @@
 
 #include "../client-lib/src/sys.h"
 #include "../tests/support/daemon_process.h"
+#include "figure.h"
+#include "spawn_bench.h"
 
 namespace {
 
+using nucleus::bench::Figure;
+using nucleus::bench::nucleus_spawn_true;
+using nucleus::bench::posix_spawn_true;
+using nucleus::bench::summarize;
+
 using nucleus::sys::monotonic_ns;
-
-struct Figure {
-  std::string name;
-  double p50_ns = 0;
-  double p99_ns = 0;
-  double ops_per_s = 0;
-  double extra = -1;  // kib_per_process for the memory figure
-};
-
-Figure summarize(const std::string &name, std::vector<int64_t> &lat, int64_t ops,
-                 int64_t elapsed_ns) {
-  std::sort(lat.begin(), lat.end());
-  Figure f;
-  f.name = name;
-  f.p50_ns = static_cast<double>(lat[lat.size() / 2]);
-  f.p99_ns = static_cast<double>(lat[lat.size() * 99 / 100]);
-  f.ops_per_s = static_cast<double>(ops) * 1e9 / static_cast<double>(elapsed_ns);
-  return f;
-}
 
 pid_t fork_child(const std::function<int()> &body) {
   std::fflush(nullptr);
@@ -400,6 +388,7 @@ void print_targets(const std::vector<Figure> &figs) {
   ratio("nucleus_pipelined / uds_pipelined ops/s", "nucleus_pipelined", "uds_pipelined", true, 1.0,
         false);
   ratio("nucleus_rt_1000 p50 / nucleus_rt p50", "nucleus_rt_1000", "nucleus_rt", false, 1.1, true);
+  ratio("nucleus_spawn p50 / posix_spawn p50", "nucleus_spawn", "posix_spawn", false, 1.5, true);
   if (const Figure *m = find(figs, "nucleusd_kib_per_process")) {
     std::printf("target: %-46s %6.1f  (< 64) %s\n", "nucleusd KiB per attached process", m->extra,
                 m->extra < 64 ? "met" : "MISSED");
@@ -437,7 +426,9 @@ int main(int argc, char **argv) {
 
   // One daemon: claims of 64 for the pipelined window, and a pool big
   // enough for 1000 more processes with the same claim.
-  std::string config = R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64})";
+  std::string config =
+      R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
+      R"( "processes": {"max": 10000, "output": "discard"})";
   if (daemon_spin_ns >= 0) {
     config += R"(, "event_loop": {"spin_ns": )" + std::to_string(daemon_spin_ns) + "}";
   }
@@ -465,6 +456,10 @@ int main(int argc, char **argv) {
   cpu_before = cpu_ns(daemon.pid());
   figs.push_back(nucleus_pipelined(n.value(), piped, window));
   double daemon_ns_per_msg = static_cast<double>(cpu_ns(daemon.pid()) - cpu_before) / piped;
+
+  const int spawns = quick ? 200 : 1000;
+  figs.push_back(posix_spawn_true(spawns));
+  figs.push_back(nucleus_spawn_true(n.value(), spawns));
 
   long before = rss_kib(daemon.pid());
   if (!fleet.attach_all()) {

@@ -46,6 +46,16 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
       return {core.send_answer(id, r.handle, static_cast<int32_t>(r.arg), r.message), false};
     case wire::Op::kReleaseAnswer: return {core.release_answer(id, r.handle), false};
     case wire::Op::kGetStats: return stats_reply(core, id, r, reply);
+    // Process control needs the Linux side: the server serves these
+    // (server_control.cc) and never passes them here.
+    case wire::Op::kStageProgram:
+    case wire::Op::kCreateProcess:
+    case wire::Op::kStartProcess:
+    case wire::Op::kStopProcess:
+    case wire::Op::kModifyProcess:
+    case wire::Op::kRemoveProcess:
+    case wire::Op::kGetProcess:
+    case wire::Op::kListChildren: break;
   }
   return {Error::kProtocol, false};
 }

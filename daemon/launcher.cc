@@ -1,6 +1,7 @@
 #include "launcher.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -15,47 +16,32 @@ namespace nucleus::daemon {
 
 namespace {
 
-// The kernel's struct clone_args (version 2, with cgroup), spelt out so
-// that <linux/sched.h> and <sched.h> need not meet.
-struct CloneArgs {
-  uint64_t flags;
-  uint64_t pidfd;
-  uint64_t child_tid;
-  uint64_t parent_tid;
-  uint64_t exit_signal;
-  uint64_t stack;
-  uint64_t stack_size;
-  uint64_t tls;
-  uint64_t set_tid;
-  uint64_t set_tid_size;
-  uint64_t cgroup;
-};
-static_assert(sizeof(CloneArgs) == 88);
-constexpr uint64_t kClonePidfd = 0x1000;
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+constexpr int kClonePidfd = 0x1000;  // CLONE_PIDFD, Linux 5.2
 constexpr unsigned kCloseRangeCloexec = 1U << 2;
 constexpr int kHighFd = 100;
+constexpr size_t kChildStackBytes = 256 * 1024;
 
-pid_t clone3(CloneArgs *args) {
-  return static_cast<pid_t>(syscall(SYS_clone3, args, sizeof(*args)));
-}
+// What the child needs; it shares our memory (CLONE_VM) and we are
+// suspended (CLONE_VFORK) until it execs or exits, so it reports a failure
+// by writing child_errno here.
+struct ChildArgs {
+  const LaunchSpec *spec;
+  char *const *argv;
+  char *const *envp;
+  int child_errno;
+};
 
 // In the child: only system calls from here to exec.
-[[noreturn]] void child(const LaunchSpec &spec, char *const *argv, char *const *envp, int err_fd) {
-  auto fail = [err_fd]() {
-    int e = errno;
-    ssize_t n = write(err_fd, &e, sizeof(e));
-    (void)n;
+int child(void *raw) {
+  auto *args = static_cast<ChildArgs *>(raw);
+  const LaunchSpec &spec = *args->spec;
+  auto fail = [args]() {
+    args->child_errno = errno != 0 ? errno : EINVAL;
     _exit(127);
   };
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  signal(SIGPIPE, SIG_DFL);
+  // Into its cgroup before it can fork anything: what it forks stays there.
+  if (spec.cgroup_procs_fd >= 0 && write(spec.cgroup_procs_fd, "0", 1) != 1) fail();
   setpgid(0, 0);  // its own process group: the signal mode reaches what it forks
-  int err = fcntl(err_fd, F_DUPFD_CLOEXEC, kHighFd);
-  if (err < 0) fail();
-  err_fd = err;
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int nfd = fcntl(spec.nucleus_fd, F_DUPFD_CLOEXEC, kHighFd);
   int out = spec.output_fd >= 0 ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, kHighFd) : -1;
@@ -72,9 +58,13 @@ pid_t clone3(CloneArgs *args) {
     rlimit rl{spec.memory_limit, spec.memory_limit};
     if (setrlimit(RLIMIT_AS, &rl) < 0) fail();
   }
-  execvpe(spec.program->path.c_str(), argv, envp);
+  signal(SIGPIPE, SIG_DFL);  // nucleusd ignores it; the program gets the default
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execvpe(spec.program->path.c_str(), args->argv, args->envp);
   fail();
-  _exit(127);
+  return 127;
 }
 
 }  // namespace
@@ -97,37 +87,20 @@ int launch(const LaunchSpec &spec, Launched *out) {
   for (std::string &a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) < 0) return -errno;
-  sys::UniqueFd err_read(pipe_fds[0]);
-  sys::UniqueFd err_write(pipe_fds[1]);
-
+  // posix_spawn's way: the child shares our memory and we wait until it has
+  // exec'd, so no page tables are copied (measured in docs/performance.md).
+  // One stack serves every launch: we are suspended while it is in use.
+  static std::vector<char> stack(kChildStackBytes);
+  ChildArgs child_args{&spec, argv.data(), envp.data(), 0};
   int pidfd = -1;
-  CloneArgs ca{};
-  ca.flags = kClonePidfd;
-  ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  ca.exit_signal = SIGCHLD;
-  if (spec.cgroup_fd >= 0) {
-    ca.flags |= kCloneIntoCgroup;
-    ca.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
-  }
-  pid_t pid = clone3(&ca);
-  if (pid < 0 && errno == ENOSYS && spec.cgroup_fd < 0) {
-    pid = fork();  // a kernel before clone3: pidfd_open after
-    if (pid > 0) pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  }
+  pid_t pid =
+      clone(child, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | kClonePidfd | SIGCHLD,
+            &child_args, &pidfd, nullptr, nullptr);
   if (pid < 0) return -errno;
-  if (pid == 0) child(spec, argv.data(), envp.data(), err_write.get());
-  err_write.reset();
-  int child_errno = 0;
-  ssize_t n = 0;
-  do {
-    n = read(err_read.get(), &child_errno, sizeof(child_errno));
-  } while (n < 0 && errno == EINTR);
-  if (n == sizeof(child_errno)) {
+  if (child_args.child_errno != 0) {
     waitpid(pid, nullptr, 0);  // it exited with 127; reap it here
     if (pidfd >= 0) close(pidfd);
-    return -child_errno;
+    return -child_args.child_errno;
   }
   if (pidfd < 0) return -ESRCH;
   out->pid = pid;

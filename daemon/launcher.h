@@ -1,11 +1,12 @@
-// Starting a program as a Linux process for the nucleus: clone3 with
-// CLONE_PIDFD (and CLONE_INTO_CGROUP when the process has a cgroup), the
-// pre-bound NUCLEUS_FD connection on fd 3, its own process group, stdout and
-// stderr where the configuration says, and exec. An exec that fails is
-// reported to the caller (through a close-on-exec pipe), not as an exit.
+// Starting a program as a Linux process for the nucleus: clone with
+// CLONE_VM | CLONE_VFORK | CLONE_PIDFD (as posix_spawn does, plus a pidfd),
+// the child joining its cgroup before anything else (so nothing it forks
+// escapes), the pre-bound NUCLEUS_FD connection on fd 3, its own process
+// group, stdout and stderr where the configuration says, and exec. An exec
+// that fails is reported to the caller, not as an exit.
 //
-// Threading: called on nucleusd's single thread; the child between clone3
-// and exec only makes system calls.
+// Threading: called on nucleusd's single thread, which is suspended while
+// the child runs before exec; the child only makes system calls.
 #pragma once
 
 #include <sys/types.h>
@@ -22,7 +23,7 @@ struct LaunchSpec {
   const Program *program = nullptr;
   int nucleus_fd = -1;        // the program's end of its bound connection (becomes fd 3)
   int output_fd = -1;         // stdout and stderr; -1: inherit nucleusd's
-  int cgroup_fd = -1;         // a cgroup v2 directory to start in; -1: none
+  int cgroup_procs_fd = -1;   // cgroup.procs of the cgroup to start in; -1: none
   uint64_t memory_limit = 0;  // RLIMIT_AS when no cgroup enforces memory; 0: none
   std::string socket_path;    // NUCLEUS_SOCKET for the program
 };

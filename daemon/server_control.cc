@@ -204,7 +204,7 @@ int Server::spawn(uint32_t id) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
-    spec.cgroup_fd = group_fd.get();
+    spec.cgroup_procs_fd = group_fd.get();
   }
   if (subtree_.mode() != Subtree::Mode::kCgroup || !subtree_.memory_controller()) {
     // The nearest memory claim up the tree bounds this program.

@@ -2,7 +2,7 @@
 //
 // cgroup mode: a cgroup v2 directory per process entry, nested as the
 // process tree is (<root>/p_<name>/p_<child>/...). A program starts in its
-// entry's cgroup (CLONE_INTO_CGROUP), so whatever it forks stays there.
+// entry's cgroup (it joins before exec), so whatever it forks stays there.
 // Stop writes cgroup.freeze and is complete when cgroup.events says
 // "frozen 1"; remove writes cgroup.kill; memory claims go to memory.max when
 // the memory controller is enabled.
@@ -41,8 +41,8 @@ class Subtree {
   bool memory_controller() const { return memory_controller_; }
 
   // cgroup mode. `path` is the entry's path under the root, from
-  // group_path(). make_group creates it (parents first); the fd is for
-  // CLONE_INTO_CGROUP.
+  // group_path(). make_group creates it (parents first); the fd is the
+  // cgroup.procs its program writes itself into before exec.
   static std::string group_path(const std::vector<std::string> &names_from_top);
   int make_group(const std::string &path, uint64_t memory_max, sys::UniqueFd *fd);
   void freeze(const std::string &path, bool frozen);
