@@ -256,7 +256,10 @@ std::vector<uint32_t> Core::subtree(uint32_t id) const {
 wire::ProcessState Core::state(uint32_t id) const {
   const Process &p = processes_.at(id);
   if (p.stop == StopState::kStopping) return wire::ProcessState::kStopping;
-  if (p.stop == StopState::kStopped) return wire::ProcessState::kStopped;
+  // A stopped child whose program then died says exited: start runs it anew.
+  if (p.stop == StopState::kStopped && p.run != RunState::kExited) {
+    return wire::ProcessState::kStopped;
+  }
   switch (p.run) {
     case RunState::kCreated: return wire::ProcessState::kCreated;
     case RunState::kRunning: return wire::ProcessState::kRunning;
