@@ -118,6 +118,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
       return 0;
     }
     case wire::Op::kModifyProcess: {
+      if ((r.arg & ~int64_t{wire::kModifyProgram | wire::kModifyClaims}) != 0) return -EINVAL;
       if (overflow) return -E2BIG;
       Program program;
       if ((r.arg & wire::kModifyProgram) != 0) {
@@ -179,7 +180,9 @@ int Server::spawn(uint32_t id) {
   const Process &p = core_.processes().at(id);
   Run &run = run_of(id);
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) return -errno;
+  // Not SOCK_NONBLOCK: O_NONBLOCK would be shared by the program's end too,
+  // which is its to choose. Ours never blocks (MSG_DONTWAIT).
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   sys::UniqueFd ours(sv[0]);
   sys::UniqueFd theirs(sv[1]);
   sys::UniqueFd output;

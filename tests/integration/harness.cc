@@ -149,6 +149,15 @@ uint64_t RawClient::slot(uint32_t i) const {
 
 void RawClient::push(const wire::Request &r) {
   auto *ring = reinterpret_cast<wire::Request *>(base_ + header_->requests_offset);
+  // A full ring waits for nucleusd to take entries (it needs no room in the
+  // event ring for that).
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (tail_ - header_->requests_head.load(std::memory_order_acquire) >=
+             header_->request_entries &&
+         remaining_ms(until) > 0) {
+    sys::futex_wake(&header_->requests_tail, 1);
+    sched_yield();
+  }
   ring[tail_ & (header_->request_entries - 1)] = r;
   ++tail_;
   header_->requests_tail.store(tail_, std::memory_order_release);

@@ -296,6 +296,59 @@ TEST_P(Hierarchy, ExitNoticesSayHowTheProgramEnded) {
   EXPECT_EQ(info("m").state, NUCLEUS_PROCESS_CREATED);
 }
 
+// The C++ API end to end, with a program's environment and working
+// directory passed through.
+TEST_P(Hierarchy, CppApiRunsAProgramWithItsEnvironmentAndDirectory) {
+  Program expect{
+      kProgram, {kProgram, "expect", "GREETING", "hello", "/tmp"}, {"GREETING=hello"}, "/tmp"};
+  ASSERT_TRUE(t.create_process("x", expect, Claims{2, 0, 0}));
+  EXPECT_EQ(t.create_process("x", expect, Claims{2, 0, 0}).error(), -EEXIST);
+  EXPECT_EQ(t.get_process("x")->state, NUCLEUS_PROCESS_CREATED);
+  ASSERT_TRUE(t.start_process("x"));
+  auto m = t.wait_message(kDeadline);
+  ASSERT_TRUE(m) << m.message();
+  std::optional<ExitNotice> notice = Nucleus::exit_notice(m.value());
+  ASSERT_TRUE(notice);
+  EXPECT_STREQ(notice->name, "x");
+  EXPECT_EQ(notice->exit_kind, NUCLEUS_EXIT_CODE);
+  EXPECT_EQ(notice->exit_value, 0);
+  ASSERT_TRUE(t.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, Message{}));
+
+  // Another value: the same check now fails, so the pass above was real.
+  Program other = expect;
+  other.env = {"GREETING=bye"};
+  EXPECT_EQ(t.modify_process("x", other, std::nullopt).error(), 0);
+  EXPECT_EQ(t.modify_process("x", std::nullopt, Claims{5, 0, 0}).error(), 0);
+  ASSERT_TRUE(t.start_process("x"));
+  m = t.wait_message(kDeadline);
+  ASSERT_TRUE(m) << m.message();
+  notice = Nucleus::exit_notice(m.value());
+  ASSERT_TRUE(notice);
+  EXPECT_EQ(notice->exit_value, 1);
+  ASSERT_TRUE(t.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, Message{}));
+
+  ASSERT_TRUE(
+      t.create_process("y", Program{kProgram, {kProgram, "serve"}, {}, ""}, Claims{1, 0, 0}));
+  auto kids = t.list_children();
+  ASSERT_TRUE(kids);
+  ASSERT_EQ(kids->size(), 2U);
+  EXPECT_STREQ(kids.value()[0].name, "x");
+  EXPECT_EQ(kids.value()[0].given.buffers, 5U);
+  EXPECT_EQ(kids.value()[0].state, NUCLEUS_PROCESS_EXITED);
+  EXPECT_STREQ(kids.value()[1].name, "y");
+  ASSERT_TRUE(t.start_process("y"));
+  auto stop = t.stop_process("y");
+  ASSERT_TRUE(stop);
+  auto a = t.wait_answer(stop.value(), kDeadline);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->result, NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(t.get_process("y")->state, NUCLEUS_PROCESS_STOPPED);
+  EXPECT_TRUE(t.remove_process("y"));
+  EXPECT_TRUE(t.remove_process("x"));
+  EXPECT_EQ(t.get_process("x").error(), -ESRCH);
+  EXPECT_EQ(stats().claim_buffers, 64U);
+}
+
 TEST_P(Hierarchy, ChildrenOfAKilledParentRunOnAndItsNextRunSeesThem) {
   make("", "os", 8, 4);
   make("os", "w1", 2, 0);

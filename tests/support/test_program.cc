@@ -6,13 +6,19 @@
 //   nucleus-test-program serve        attach, then serve commands (below)
 //   nucleus-test-program exit N       attach, then exit(N)
 //   nucleus-test-program noattach     never attach; wait to be killed
+//   nucleus-test-program expect K V D attach, then exit 0 when $K is V and
+//                                     the working directory is D, else 1
+//   nucleus-test-program impostor N   ask to attach on NUCLEUS_FD under name
+//                                     N; exit with the refusal's errno
 //
 // A command is a message: word 0 = Command, words 1..3 = claims (create)
 // or an argument, words 4..7 = a child's name. The answer: word 0 = the
 // return code, then what the command gives back.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <nucleus/wire.h>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -140,6 +146,9 @@ int serve(const char *self) {
         std::exit(static_cast<int>(m.word[1]));
       case test::Command::kCrash:
         (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, a);
+        // The default action, even where a sanitizer installed a handler
+        // (ASan's exits with 1).
+        signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
         break;
       case test::Command::kSend: {
@@ -155,6 +164,22 @@ int serve(const char *self) {
   }
 }
 
+// Speaks the attach handshake on the inherited connection itself, under a
+// name of its choosing, which libnucleus never does.
+int impostor(const char *name) {
+  const char *fd_text = std::getenv("NUCLEUS_FD");
+  if (fd_text == nullptr) return 200;
+  int fd = std::atoi(fd_text);
+  nucleus::wire::AttachRequest request{};
+  request.magic = nucleus::wire::kMagic;
+  request.abi_version = nucleus::wire::kAbiVersion;
+  std::strncpy(request.name, name, sizeof(request.name) - 1);
+  if (send(fd, &request, sizeof(request), MSG_NOSIGNAL) != sizeof(request)) return 201;
+  nucleus::wire::AttachReply reply{};
+  if (recv(fd, &reply, sizeof(reply), 0) != sizeof(reply)) return 202;
+  return -reply.status;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -164,6 +189,16 @@ int main(int argc, char **argv) {
     auto n = nucleus::Nucleus::attach("");
     return argc > 2 ? std::atoi(argv[2]) : 0;
   }
+  if (mode == "expect" && argc > 4) {
+    auto n = nucleus::Nucleus::attach("");
+    if (!n) return 100;
+    const char *value = std::getenv(argv[2]);
+    char cwd[4096] = {};
+    bool ok = value != nullptr && std::strcmp(value, argv[3]) == 0 &&
+              getcwd(cwd, sizeof(cwd)) != nullptr && std::strcmp(cwd, argv[4]) == 0;
+    return ok ? 0 : 1;
+  }
+  if (mode == "impostor" && argc > 2) return impostor(argv[2]);
   if (mode == "noattach") {
     for (;;) pause();
   }

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace nucleus {
 
@@ -17,6 +19,18 @@ using Message = nucleus_message_t;
 using Buffer = nucleus_buffer_t;
 using Event = nucleus_event_t;
 using Stats = nucleus_stats_t;
+using Claims = nucleus_claims_t;
+using ProcessInfo = nucleus_process_t;
+using ExitNotice = nucleus_exit_notice_t;
+
+// A program a child runs (see nucleus_program_t): empty argv means just the
+// path, empty env means only a default PATH, empty cwd nucleusd's.
+struct Program {
+  std::string path;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string cwd;
+};
 
 // Either a value or a negative errno-style code.
 template <typename T>
@@ -135,11 +149,89 @@ class Nucleus {
     return s;
   }
 
+  // ---- process control (own children only; see nucleus.h) ----
+  Result<void> create_process(const std::string &name, const Program &program,
+                              const Claims &claims) {
+    ProgramView view(program);
+    return done(nucleus_create_process(n_, name.c_str(), view.get(), &claims));
+  }
+  Result<void> start_process(const std::string &name) {
+    return done(nucleus_start_process(n_, name.c_str()));
+  }
+  // The buffer is answered when the child's whole subtree has stopped.
+  Result<Buffer> stop_process(const std::string &name) {
+    Buffer b = 0;
+    int rc = nucleus_stop_process(n_, name.c_str(), &b);
+    if (rc < 0) return Result<Buffer>::failure(rc);
+    return b;
+  }
+  Result<void> modify_process(const std::string &name, const std::optional<Program> &program,
+                              const std::optional<Claims> &claims) {
+    std::optional<ProgramView> view;
+    if (program) view.emplace(*program);
+    return done(nucleus_modify_process(n_, name.c_str(), view ? view->get() : nullptr,
+                                       claims ? &*claims : nullptr));
+  }
+  Result<void> remove_process(const std::string &name) {
+    return done(nucleus_remove_process(n_, name.c_str()));
+  }
+  Result<ProcessInfo> get_process(const std::string &name) {
+    ProcessInfo p{};
+    int rc = nucleus_get_process(n_, name.c_str(), &p);
+    if (rc < 0) return Result<ProcessInfo>::failure(rc);
+    return p;
+  }
+  // Every child, oldest first.
+  Result<std::vector<ProcessInfo>> list_children() {
+    std::vector<ProcessInfo> kids(16);
+    for (;;) {
+      size_t count = 0;
+      int rc = nucleus_list_children(n_, kids.data(), kids.size(), &count);
+      if (rc < 0) return Result<std::vector<ProcessInfo>>::failure(rc);
+      if (count <= kids.size()) {
+        kids.resize(count);
+        return kids;
+      }
+      kids.resize(count);  // more came since: ask again with room for all
+    }
+  }
+  // The exit notice in a received message, if it is one.
+  static std::optional<ExitNotice> exit_notice(const Received &r) {
+    ExitNotice n{};
+    if (nucleus_parse_exit_notice(r.sender.c_str(), &r.message, &n) < 0) return std::nullopt;
+    return n;
+  }
+
   std::string_view name() const { return n_ ? nucleus_name(n_) : std::string_view(); }
   nucleus_t *c_handle() const { return n_; }
   explicit operator bool() const { return n_ != nullptr; }
 
  private:
+  // A Program as the C API's pointers, valid while the Program lives.
+  class ProgramView {
+   public:
+    explicit ProgramView(const Program &p) {
+      for (const std::string &a : p.argv) argv_.push_back(a.c_str());
+      for (const std::string &e : p.env) env_.push_back(e.c_str());
+      argv_.push_back(nullptr);
+      env_.push_back(nullptr);
+      c_.path = p.path.c_str();
+      c_.argv = p.argv.empty() ? nullptr : argv_.data();
+      c_.envp = p.env.empty() ? nullptr : env_.data();
+      c_.cwd = p.cwd.empty() ? nullptr : p.cwd.c_str();
+    }
+    ProgramView(const ProgramView &) = delete;
+    ProgramView &operator=(const ProgramView &) = delete;
+    ~ProgramView() = default;
+    const nucleus_program_t *get() const { return &c_; }
+
+   private:
+    std::vector<const char *> argv_;
+    std::vector<const char *> env_;
+    nucleus_program_t c_{};
+  };
+  static Result<void> done(int rc) { return rc < 0 ? Result<void>::failure(rc) : Result<void>(); }
+
   explicit Nucleus(nucleus_t *n) : n_(n) {}
   void reset() {
     if (n_) nucleus_detach(std::exchange(n_, nullptr));
