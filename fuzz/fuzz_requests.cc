@@ -1,7 +1,9 @@
-// Fuzzes the decode layer and the core with sequences of requests from four
-// processes that attach, send, take, answer, release, die and come back. After
-// every step the pool's accounting must hold; after all of them die every
-// buffer must be back.
+// Fuzzes the decode layer and the core with sequences of requests and process
+// control from processes that attach, send, take, answer, release, die and
+// come back, and create, start, stop, modify and remove children whose
+// programs start, attach, exit and detach. After every step the pool's and
+// the claims' accounting must hold; when everything is removed and detached
+// every buffer must be back.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -14,21 +16,48 @@
 namespace {
 
 using nucleus::daemon::BufferState;
+using nucleus::daemon::Claims;
 using nucleus::daemon::Core;
 using nucleus::daemon::kNone;
+using nucleus::daemon::kNoticeOwner;
+using nucleus::daemon::Origin;
+using nucleus::daemon::Process;
+using nucleus::daemon::Program;
+using nucleus::daemon::RunState;
+using nucleus::daemon::StartPlan;
+using nucleus::daemon::StopState;
 namespace wire = nucleus::wire;
 
 constexpr uint32_t kPool = 64;
+constexpr uint32_t kNotices = 4;
 constexpr uint32_t kClaim = 8;
+constexpr uint64_t kRootProcesses = 64;
 constexpr int kProcs = 4;
-const char *const kNames[] = {"p0", "p1", "p2", "p3", "nobody"};
+const char *const kNames[] = {"p0", "p1", "p2", "p3", "c0", "c1", "c2", "c3", "c4", "nobody"};
+constexpr int kNameCount = 10;
+constexpr int kFirstChildName = 4;
 
 void check(bool ok) {
   if (!ok) std::abort();
 }
 
+void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
+  Claims sum;
+  for (uint32_t c : core.children_of(parent)) {
+    check(core.processes().live(c));
+    const Process &p = core.processes().at(c);
+    check(p.parent == parent);
+    sum.buffers += p.given.buffers;
+    sum.processes += 1 + p.given.processes;
+    sum.memory += p.given.memory;
+  }
+  check(sum.buffers == lent.buffers && sum.processes == lent.processes &&
+        sum.memory == lent.memory);
+}
+
 void check_invariants(const Core &core) {
   uint32_t unowned_free = 0;
+  std::vector<uint32_t> owned(core.processes().capacity());
   for (uint32_t i = 0; i < core.pool().size(); ++i) {
     const auto &b = core.pool().at(i);
     if (b.owner == kNone) {
@@ -36,11 +65,26 @@ void check_invariants(const Core &core) {
         ++unowned_free;
       else
         check(b.sender_gone);  // in use and owned by nobody: an orphan
-    } else {
+    } else if (b.owner != kNoticeOwner) {
       check(core.processes().live(b.owner));
+      ++owned[b.owner];
     }
   }
   check(unowned_free == core.pool().free_count());
+  check_claims(core, kNone, core.root_lent());
+  check(core.root_lent().processes <= kRootProcesses);
+  for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
+    if (!core.processes().live(id)) continue;
+    const Process &p = core.processes().at(id);
+    // A claim is the buffers it holds plus what it lent its children.
+    check(p.given.buffers == p.slots.size() + p.lent.buffers);
+    check(p.slots.size() == owned[id]);
+    check(p.lent.processes <= p.given.processes);
+    check_claims(core, id, p.lent);
+    if (p.parent != kNone) check(core.processes().live(p.parent));
+    check(p.stop_buffer == kNone || p.stop == StopState::kStopping);
+    check(!p.attached || p.run == RunState::kRunning);
+  }
 }
 
 class Input {
@@ -60,31 +104,53 @@ class Input {
   size_t pos_ = 0;
 };
 
+// Every live process, so that a byte can pick one.
+std::vector<uint32_t> live_ids(const Core &core) {
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
+    if (core.processes().live(id)) ids.push_back(id);
+  }
+  return ids;
+}
+
+// Removes every child of `id`, attaching a dead socket-born entry again
+// first (only its own run may remove its children), then detaches it.
+void tear_down(Core &core, uint32_t id) {
+  const Process &p = core.processes().at(id);
+  if (!p.attached) check(core.attach(p.name, Claims{}).value() == id);
+  while (!core.children_of(id).empty()) {
+    check(core.remove(id, core.children_of(id).front()) == nucleus::daemon::Error::kNone);
+  }
+  wire::Event e;
+  while (core.next_event(id, &e)) core.pop_event(id);
+  core.detach(id);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  Core core(kPool);
-  uint32_t ids[kProcs];
-  for (int i = 0; i < kProcs; ++i) ids[i] = core.attach(kNames[i], kClaim).value();
+  Core core(kPool + kNotices, kNotices, kRootProcesses);
+  for (int i = 0; i < kProcs; ++i) check(core.attach(kNames[i], Claims{kClaim, 6, 0}).ok());
   std::vector<uint64_t> seen;  // handles that were really in use, to reach deep states
+  int32_t next_pid = 100;
   Input in(data, size);
   while (!in.empty()) {
     uint8_t op = in.byte();
-    int p = op % kProcs;
-    uint32_t id = ids[p];
-    bool live = id != kNone && core.processes().live(id);
-    switch ((op >> 2) % 8) {
-      case 6:
-        if (live) core.detach(id), ids[p] = kNone;
+    std::vector<uint32_t> ids = live_ids(core);
+    uint32_t id = ids.empty() ? kNone : ids[in.byte() % ids.size()];
+    const std::vector<uint32_t> *kids = id == kNone ? nullptr : &core.children_of(id);
+    uint32_t kid = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
+    switch (op % 16) {
+      case 0: {  // a socket process comes (back)
+        const char *name = kNames[in.byte() % kProcs];
+        (void)core.attach(name, Claims{in.byte() % (kClaim + 1U), in.byte() % 7U, 0});
         break;
-      case 7:
-        if (!live) {
-          auto r = core.attach(kNames[p], kClaim);
-          ids[p] = r.ok() ? r.value() : kNone;
-        }
+      }
+      case 1:  // its connection closes
+        if (id != kNone) core.detach(id);
         break;
-      case 5: {
-        if (!live) break;
+      case 2: {  // takes its events
+        if (id == kNone || !core.processes().at(id).attached) break;
         wire::Event e;
         while (core.next_event(id, &e)) {
           seen.push_back(e.handle);
@@ -92,12 +158,70 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         break;
       }
-      default: {
-        if (!live) break;
+      case 3: {  // create
+        if (id == kNone) break;
+        Claims c{in.byte() % 5U, in.byte() % 4U, in.byte() % 3U * 4096U};
+        (void)core.create(id, kNames[kFirstChildName + in.byte() % 6], Program{}, c);
+        break;
+      }
+      case 4: {  // start; the program starts at once
+        if (kid == kNone) break;
+        StartPlan plan;
+        if (core.start(id, kid, &plan) == nucleus::daemon::Error::kNone && plan.spawn) {
+          core.program_started(kid, ++next_pid);
+        }
+        break;
+      }
+      case 5: {  // the started program attaches on its bound connection
+        if (kid == kNone) break;
+        const Process &p = core.processes().at(kid);
+        if (p.origin == Origin::kNucleus && p.run == RunState::kRunning && !p.attached) {
+          core.attach_run(kid);
+        }
+        break;
+      }
+      case 6: {  // the program exits or is killed
+        if (kid == kNone) break;
+        const Process &p = core.processes().at(kid);
+        if (p.origin == Origin::kNucleus && p.run == RunState::kRunning) {
+          uint8_t how = in.byte();
+          core.program_exited(kid, how & 1 ? wire::ExitKind::kSignal : wire::ExitKind::kCode,
+                              how >> 1);
+        }
+        break;
+      }
+      case 7: {  // stop with one of its own buffers (or a forged one)
+        if (kid == kNone) break;
+        const auto &slots = core.processes().at(id).slots;
+        uint64_t handle = in.byte();
+        if (!slots.empty() && (handle & 1)) {
+          handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
+        }
+        (void)core.begin_stop(id, kid, handle);
+        break;
+      }
+      case 8:  // the subtree has really stopped
+        if (kid != kNone && core.processes().at(kid).stop == StopState::kStopping) {
+          core.finish_stop(kid);
+        }
+        break;
+      case 9: {  // modify
+        if (kid == kNone) break;
+        Claims c{in.byte() % 6U, in.byte() % 4U, in.byte() % 3U * 4096U};
+        Program program;
+        uint8_t what = in.byte();
+        (void)core.modify(id, kid, what & 1 ? &program : nullptr, what & 2 ? &c : nullptr);
+        break;
+      }
+      case 10:  // remove
+        if (kid != kNone) check(core.remove(id, kid) == nucleus::daemon::Error::kNone);
+        break;
+      default: {  // a request on its channel, well-formed or not
+        if (id == kNone || !core.processes().at(id).attached) break;
         wire::Request r{};
         uint8_t shape = in.byte();
         in.bytes(&r, (shape & 16) ? sizeof(r) : 8);
-        if (shape & 1) r.op = (shape >> 5) % wire::kOpCount;
+        if (shape & 1) r.op = (shape >> 5) % 6;  // the ops dispatch serves
         if ((shape & 2) && !seen.empty()) r.handle = seen[in.byte() % seen.size()];
         if (shape & 4) {
           const auto &slots = core.processes().at(id).slots;
@@ -106,7 +230,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           }
         }
         if (shape & 8) {
-          std::strcpy(r.name, kNames[in.byte() % 5]);
+          std::strcpy(r.name, kNames[in.byte() % kNameCount]);
           r.arg = 1 + in.byte() % 4;
         }
         wire::Event reply;
@@ -114,12 +238,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
     }
+    // The server's part: it writes slot tables and publishes events.
+    for (uint32_t i : core.slot_changes()) {
+      if (core.processes().live(i)) core.processes().at(i).slots_changed = false;
+    }
+    core.slot_changes().clear();
+    for (uint32_t i : core.dirty()) {
+      if (core.processes().live(i)) core.processes().at(i).dirty = false;
+    }
+    core.dirty().clear();
     check_invariants(core);
   }
-  for (uint32_t id : ids) {
-    if (id != kNone) core.detach(id);
-  }
-  check(core.pool().free_count() == kPool);
+  // Everything removed from the top: every buffer comes back.
+  std::vector<uint32_t> top(core.children_of(kNone));
+  for (uint32_t id : top) tear_down(core, id);
   check(core.processes().count() == 0);
+  check(core.pool().free_count() + core.notice_free() == kPool + kNotices);
   return 0;
 }
