@@ -180,8 +180,8 @@ int Server::spawn(uint32_t id) {
   const Process &p = core_.processes().at(id);
   Run &run = run_of(id);
   int sv[2];
-  // Not SOCK_NONBLOCK: O_NONBLOCK would be shared by the program's end too,
-  // which is its to choose. Ours never blocks (MSG_DONTWAIT).
+  // Not SOCK_NONBLOCK: it would make the program's end non-blocking too,
+  // which is the program's to choose. Ours never blocks (MSG_DONTWAIT).
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   sys::UniqueFd ours(sv[0]);
   sys::UniqueFd theirs(sv[1]);

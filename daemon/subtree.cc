@@ -162,7 +162,8 @@ void Subtree::freeze(const std::string &path, bool frozen) {
 
 bool Subtree::frozen(const std::string &path) {
   std::string events = read_file(full(path) + "/cgroup.events");
-  if (events.find("populated 0") != std::string::npos) return true;  // nothing runs
+  // No group (a child never started) or an empty one: nothing of it runs.
+  if (events.empty() || events.find("populated 0") != std::string::npos) return true;
   return events.find("frozen 1") != std::string::npos;
 }
 

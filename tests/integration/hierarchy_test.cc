@@ -329,6 +329,13 @@ TEST_P(Hierarchy, CppApiRunsAProgramWithItsEnvironmentAndDirectory) {
 
   ASSERT_TRUE(
       t.create_process("y", Program{kProgram, {kProgram, "serve"}, {}, ""}, Claims{1, 0, 0}));
+  // A child that never ran is stopped at once, and starting it runs it.
+  auto created_stop = t.stop_process("y");
+  ASSERT_TRUE(created_stop);
+  auto created_answer = t.wait_answer(created_stop.value(), kDeadline);
+  ASSERT_TRUE(created_answer) << created_answer.message();
+  EXPECT_EQ(created_answer->result, NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(t.get_process("y")->state, NUCLEUS_PROCESS_STOPPED);
   auto kids = t.list_children();
   ASSERT_TRUE(kids);
   ASSERT_EQ(kids->size(), 2U);
