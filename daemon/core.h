@@ -77,21 +77,21 @@ class Core {
   Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer);
   Error release_answer(uint32_t id, uint64_t handle);
 
-  // ---- process control (core_tree.cc) ----
+  // ---- process control (core_tree.cc); `id` is the caller's child ----
   // The caller's child of that name; kNoChild for any other name, so a
   // refusal does not tell whether the name exists.
   Result<uint32_t> child(uint32_t caller, std::string_view name) const;
   Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
                           const Claims &claims);
-  Error start(uint32_t caller, uint32_t child, StartPlan *plan);
+  Error start(uint32_t caller, uint32_t id, StartPlan *plan);
   // Sends `handle` (next use of a free buffer of the caller) to the nucleus;
   // answered by finish_stop, or at once when nothing of it can run.
-  Error begin_stop(uint32_t caller, uint32_t child, uint64_t handle);
+  Error begin_stop(uint32_t caller, uint32_t id, uint64_t handle);
   void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
-  Error modify(uint32_t caller, uint32_t child, const Program *program, const Claims *claims);
+  Error modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims);
   // Removes the child and its subtree from the table; the server has ended
   // their Linux processes and channels first.
-  Error remove(uint32_t caller, uint32_t child);
+  Error remove(uint32_t caller, uint32_t id);
   void program_started(uint32_t id, int32_t pid);
   // The program of `id` ended: state exited and a notice to its parent.
   void program_exited(uint32_t id, wire::ExitKind kind, int32_t value);

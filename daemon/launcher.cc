@@ -19,7 +19,7 @@ namespace {
 constexpr int kClonePidfd = 0x1000;  // CLONE_PIDFD, Linux 5.2
 constexpr unsigned kCloseRangeCloexec = 1U << 2;
 constexpr int kHighFd = 100;
-constexpr size_t kChildStackBytes = 256 * 1024;
+constexpr size_t kChildStackBytes = size_t{256} * 1024;
 
 // What the child needs; it shares our memory (CLONE_VM) and we are
 // suspended (CLONE_VFORK) until it execs or exits, so it reports a failure
@@ -79,11 +79,13 @@ int launch(const LaunchSpec &spec, Launched *out) {
   env.emplace_back("NUCLEUS_FD=3");
   env.emplace_back("NUCLEUS_SOCKET=" + spec.socket_path);
   std::vector<char *> envp;
+  envp.reserve(env.size() + 1);
   for (std::string &e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = program.argv;
   if (args.empty()) args.push_back(program.path);
   std::vector<char *> argv;
+  argv.reserve(args.size() + 1);
   for (std::string &a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 

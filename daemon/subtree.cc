@@ -93,7 +93,7 @@ bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::stri
       }
       closedir(d);
       for (const std::string &s : stale) {
-        root_ = base + "/" + s;
+        root_.assign(base).append("/").append(s);
         remove_group("");
       }
     }
@@ -184,7 +184,10 @@ bool Subtree::remove_group(const std::string &path) {
     }
     closedir(d);
     for (const std::string &s : subs) {
-      all = remove_group(path.empty() ? s : path + "/" + s) && all;
+      std::string sub = path;
+      if (!sub.empty()) sub += '/';
+      sub += s;
+      all = remove_group(sub) && all;
     }
   }
   if (rmdir(dir.c_str()) < 0 && errno != ENOENT) return false;

@@ -87,7 +87,7 @@ int Channel::stage_program(const nucleus_program_t *program) {
     r.op = static_cast<uint32_t>(wire::Op::kStageProgram);
     r.arg = static_cast<int64_t>(n);
     char chunk[wire::kStageChunkBytes] = {};
-    std::memcpy(chunk, bytes.data() + pos, n);
+    bytes.copy(chunk, n, pos);
     std::memcpy(r.name, chunk, sizeof(r.name));
     std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
     if (int rc = push_request(r, false); rc < 0) return rc;
