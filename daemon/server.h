@@ -118,6 +118,9 @@ class Server {
   // Creates the channel of an entry now attached and its Connection.
   int open_channel(uint32_t id, int pidfd, pid_t pid);
   bool send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id);
+  // After an accepted attach: the connection is served (false: the reply
+  // could not be sent and it was detached).
+  bool begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent);
 
   // Process control (server_control.cc).
   void control(uint32_t id, const wire::Request &request);

@@ -87,15 +87,7 @@ void Server::on_handshake(uint32_t index) {
               std::strerror(-reply.status));
     return;
   }
-  Connection &c = connections_[id];
-  c.socket = std::move(socket);
-  if (!sent) {
-    detach(id, "could not send the attach reply", false);
-    return;
-  }
-  arm_socket(id);
-  arm_pidfd(id);
-  arm_doorbell(id);
+  if (!begin_serving(id, std::move(socket), sent)) return;
   log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
             core_.processes().at(id).slots.size());
 }
@@ -162,6 +154,18 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   }
   *id_out = id.value();
   return 0;
+}
+
+bool Server::begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent) {
+  connections_[id].socket = std::move(socket);
+  if (!reply_sent) {
+    detach(id, "could not send the attach reply", false);
+    return false;
+  }
+  arm_socket(id);
+  arm_pidfd(id);
+  arm_doorbell(id);
+  return true;
 }
 
 int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {

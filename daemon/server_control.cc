@@ -268,15 +268,7 @@ void Server::on_bound(uint32_t id) {
               std::strerror(-reply.status));
     return;
   }
-  Connection &c = connections_[id];
-  c.socket = std::move(socket);
-  if (!sent) {
-    detach(id, "could not send the attach reply", false);
-    return;
-  }
-  arm_socket(id);
-  arm_pidfd(id);
-  arm_doorbell(id);
+  if (!begin_serving(id, std::move(socket), sent)) return;
   flush(id);  // messages that waited for it
   log::info("process {} attached (pid {}, claim {} buffers)", p.name, run.pid, p.slots.size());
 }

@@ -502,24 +502,17 @@ int Channel::get_stats(nucleus_stats_t *out) {
   if (int rc = closed_error(); rc < 0) return rc;
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kGetStats);
-  r.seq = ++seq_;
-  if (int rc = push_request(r, true); rc < 0) return rc;
-  return wait_for(-1, [&]() -> int {
-    auto it = std::find_if(replies_.begin(), replies_.end(),
-                           [&](const wire::Event &e) { return e.seq == r.seq; });
-    if (it == replies_.end()) return 1;
-    const uint64_t *w = it->message.word;
-    out->pool_buffers = w[wire::kStatsPoolBuffers];
-    out->pool_free = w[wire::kStatsPoolFree];
-    out->processes = w[wire::kStatsProcesses];
-    out->claim_buffers = w[wire::kStatsClaimBuffers];
-    out->claim_used = w[wire::kStatsClaimUsed];
-    out->protocol_errors = w[wire::kStatsProtocolErrors];
-    out->queue_length = w[wire::kStatsQueueLength];
-    int rc = it->result;
-    replies_.erase(it);
-    return rc;
-  });
+  wire::Event reply{};
+  if (int rc = control(r, &reply); rc < 0) return rc;
+  const uint64_t *w = reply.message.word;
+  out->pool_buffers = w[wire::kStatsPoolBuffers];
+  out->pool_free = w[wire::kStatsPoolFree];
+  out->processes = w[wire::kStatsProcesses];
+  out->claim_buffers = w[wire::kStatsClaimBuffers];
+  out->claim_used = w[wire::kStatsClaimUsed];
+  out->protocol_errors = w[wire::kStatsProtocolErrors];
+  out->queue_length = w[wire::kStatsQueueLength];
+  return 0;
 }
 
 void *Channel::data_area(size_t *size) {
