@@ -138,7 +138,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   uint64_t spin_ns = 0;
   uint64_t attach_timeout_ms = 5000;
   std::string doorbell = "auto";
-  uint64_t claim_processes = 16, claim_memory = 0, max_processes = 16384, notices = 256;
+  uint64_t claim_processes = 0, claim_memory = 0, max_processes = 16384, notices = 256;
   std::string control = "auto", output = "inherit";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
