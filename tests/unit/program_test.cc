@@ -27,16 +27,16 @@ TEST(Program, ParsesPathCwdArgvAndEnv) {
 TEST(Program, MalformedIsRefused) {
   using namespace std::string_literals;
   const std::string bad[] = {
-      ""s,                                         // nothing
-      "abc"s,                                      // short header
-      staged(0, 0, ""s),                           // no path
-      staged(0, 0, "\0\0"s),                       // empty path
-      staged(0, 0, "/bin/true"s),                  // not terminated
-      staged(1, 0, "/bin/true\0\0"s),              // argv missing
-      staged(0, 1, "/bin/true\0\0NOEQUALS\0"s),    // env entry without '='
-      staged(0, 0, "/bin/true\0\0extra\0"s),       // bytes left over
-      staged(5000, 0, "/bin/true\0\0"s),           // count over the limit
-      staged(UINT32_MAX, 2, "/bin/true\0\0"s),     // counts that overflow
+      ""s,                                       // nothing
+      "abc"s,                                    // short header
+      staged(0, 0, ""s),                         // no path
+      staged(0, 0, "\0\0"s),                     // empty path
+      staged(0, 0, "/bin/true"s),                // not terminated
+      staged(1, 0, "/bin/true\0\0"s),            // argv missing
+      staged(0, 1, "/bin/true\0\0NOEQUALS\0"s),  // env entry without '='
+      staged(0, 0, "/bin/true\0\0extra\0"s),     // bytes left over
+      staged(5000, 0, "/bin/true\0\0"s),         // count over the limit
+      staged(UINT32_MAX, 2, "/bin/true\0\0"s),   // counts that overflow
       staged(0, 0, "/bin/true\0"s + std::string(wire::kMaxProgramBytes, 'x') + "\0"s),
   };
   for (const std::string &b : bad) EXPECT_FALSE(parse_program(b).ok()) << b.size();
