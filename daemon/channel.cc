@@ -9,7 +9,7 @@
 
 namespace nucleus::daemon {
 
-Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const ChannelSizes &sizes,
+Result<std::shared_ptr<Channel>> Channel::create(const std::string &name, const ChannelSizes &sizes,
                                                  wire::Doorbell doorbell,
                                                  const std::vector<SlotEntry> &slots) {
   uint32_t slot_count = wire::kMaxBufferClaim;
@@ -27,7 +27,7 @@ Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const 
   void *base = mmap(nullptr, layout.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (base == MAP_FAILED) return Error::kNoMemory;
 
-  auto ch = std::unique_ptr<Channel>(new Channel());
+  auto ch = std::shared_ptr<Channel>(new Channel());
   ch->memfd_ = std::move(fd);
   ch->base_ = static_cast<uint8_t *>(base);
   ch->bytes_ = layout.channel_bytes;
@@ -36,6 +36,8 @@ Result<std::unique_ptr<Channel>> Channel::create(const std::string &name, const 
   ch->events_ = reinterpret_cast<wire::Event *>(ch->base_ + layout.events_offset);
   ch->request_entries_ = sizes.request_entries;
   ch->event_entries_ = sizes.event_entries;
+  ch->data_ = ch->base_ + layout.data_offset;
+  ch->data_bytes_ = sizes.data_bytes;
 
   wire::ChannelHeader &h = *ch->header_;
   h.magic = wire::kMagic;

@@ -40,7 +40,7 @@ class Channel {
  public:
   // The slot table has room for wire::kMaxBufferClaim entries (pages of it
   // that are never written cost nothing); `slots` are the first entries.
-  static Result<std::unique_ptr<Channel>> create(const std::string &name, const ChannelSizes &sizes,
+  static Result<std::shared_ptr<Channel>> create(const std::string &name, const ChannelSizes &sizes,
                                                  wire::Doorbell doorbell,
                                                  const std::vector<SlotEntry> &slots);
   ~Channel();
@@ -49,6 +49,10 @@ class Channel {
 
   int fd() const { return memfd_.get(); }
   uint64_t bytes() const { return bytes_; }
+  // The process's data area: devices read into and write from it. Its size
+  // is nucleusd's own record, never the header's copy.
+  uint8_t *data() const { return data_; }
+  uint64_t data_bytes() const { return data_bytes_; }
 
   // Requests now in the ring, or -1 when the process wrote an impossible tail.
   int64_t pending_requests();
@@ -89,6 +93,8 @@ class Channel {
   wire::ChannelHeader *header_ = nullptr;
   wire::Request *requests_ = nullptr;
   wire::Event *events_ = nullptr;
+  uint8_t *data_ = nullptr;
+  uint64_t data_bytes_ = 0;
   uint32_t request_entries_ = 0;
   uint32_t event_entries_ = 0;
   uint32_t request_head_ = 0;     // ours; the shared copy is only written

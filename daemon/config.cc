@@ -7,6 +7,19 @@
 
 namespace nucleus::daemon {
 
+std::vector<DeviceConfig> default_devices() {
+  std::vector<DeviceConfig> devices(3);
+  devices[0].name = "clock";
+  devices[0].kind = wire::DeviceKind::kClock;
+  devices[1].name = "null";
+  devices[1].kind = wire::DeviceKind::kNull;
+  devices[2].name = "console";
+  devices[2].kind = wire::DeviceKind::kConsole;
+  devices[2].path = "stderr";
+  devices[2].input = "stdin";
+  return devices;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -98,6 +111,21 @@ class Reader {
     *out = it->get<std::string>();
   }
 
+  // An array of objects, each read by fn(reader, index).
+  template <typename Fn>
+  void objects(const char *key, Fn &&fn) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_array()) return fail(field(key), "an array of objects", *it);
+    for (size_t i = 0; i < it->size() && ok(); ++i) {
+      Reader child((*it)[i], field(key) + "[" + std::to_string(i) + "]", error_);
+      if (child.ok()) fn(child, i);
+      if (child.ok()) child.finish();
+    }
+  }
+
   void finish() {
     if (!ok()) return;
     for (const auto &item : object_.items()) {
@@ -146,6 +174,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.integer("buffers", 0, wire::kMaxBufferClaim, &claim);
     r.integer("processes", 0, 1U << 20, &claim_processes);
     r.integer("memory_bytes", 0, UINT64_MAX, &claim_memory);
+    r.integer("devices", 0, wire::kMaxDeviceClaim, &c.default_claim_devices);
   });
   top.object("processes", [&](Reader &r) {
     r.integer("max", 1, 1U << 20, &max_processes);
@@ -171,6 +200,46 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.id_list("gids", &c.gids);
     r.integer("timeout_ms", 1, 3600000, &attach_timeout_ms);
   });
+  bool devices_given = j.is_object() && j.contains("devices");
+  top.objects("devices", [&](Reader &r, size_t i) {
+    DeviceConfig d;
+    std::string kind;
+    uint64_t block_size = wire::kMinBlockSize;
+    std::string where = "devices[" + std::to_string(i) + "]";
+    r.text("name", &d.name);
+    r.choice("kind", {"clock", "console", "disk", "null"}, &kind);
+    r.text("path", &d.path);
+    r.text("output", &d.path);
+    r.text("input", &d.input);
+    r.integer("block_size", wire::kMinBlockSize, wire::kMaxBlockSize, &block_size);
+    r.boolean("direct", &d.direct);
+    if (!r.ok()) return;
+    if (wire::name_length(d.name.c_str(), d.name.size() + 1) < 0) {
+      return r.fail(where + ".name", "1 to 31 characters of [A-Za-z0-9._-]", json(d.name));
+    }
+    for (const DeviceConfig &other : c.devices) {
+      if (other.name == d.name) return r.fail(where + ".name", "a name not used before", json(d.name));
+    }
+    if (kind.empty()) return r.fail(where + ".kind", "one of \"clock\", \"console\", \"disk\", \"null\"", json());
+    d.kind = kind == "clock"     ? wire::DeviceKind::kClock
+             : kind == "console" ? wire::DeviceKind::kConsole
+             : kind == "disk"    ? wire::DeviceKind::kDisk
+                                 : wire::DeviceKind::kNull;
+    if (!wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
+      return r.fail(where + ".block_size", "a power of two", json(block_size));
+    }
+    d.block_size = static_cast<uint32_t>(block_size);
+    if (d.kind == wire::DeviceKind::kDisk && d.path.empty()) {
+      return r.fail(where + ".path", "the backing file of the disk", json());
+    }
+    if (d.kind == wire::DeviceKind::kConsole) {
+      if (d.path.empty()) d.path = "stderr";
+      if (d.input.empty()) d.input = d.path == "stderr" || d.path == "stdout" ? "stdin" : d.path;
+      if (d.input == "none") d.input.clear();
+    }
+    c.devices.push_back(std::move(d));
+  });
+  if (!devices_given) c.devices = default_devices();
   top.object("protocol", [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
   top.object("event_loop", [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });

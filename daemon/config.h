@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nucleus/wire.h>
+
 namespace nucleus::daemon {
 
 enum class DoorbellMode { kAuto, kFutex, kEventfd };
@@ -13,11 +15,26 @@ enum class ControlMode { kAuto, kCgroup, kSignals };
 // Where started programs' stdout and stderr go.
 enum class OutputMode { kInherit, kFile, kDiscard };
 
+// A device the nucleus names at start, as a child of the root.
+struct DeviceConfig {
+  std::string name;
+  wire::DeviceKind kind = wire::DeviceKind::kNull;
+  std::string path;   // disk: backing file; console: output ("stderr", "stdout" or a file)
+  std::string input;  // console: "stdin", a file or a terminal ("": no input)
+  uint32_t block_size = wire::kMinBlockSize;
+  bool direct = false;  // disk: O_DIRECT
+};
+
+// clock, null, and console on nucleusd's stderr and stdin.
+std::vector<DeviceConfig> default_devices();
+
 struct Config {
   uint32_t pool_buffers = 0;
   uint32_t default_claim_buffers = 0;
   uint64_t default_claim_processes = 0;
   uint64_t default_claim_memory = 0;
+  uint64_t default_claim_devices = 0;
+  std::vector<DeviceConfig> devices;
   // Descendants the root may have (processes attached or created in all).
   uint64_t max_processes = 0;
   // Buffers of the pool the nucleus keeps for exit notices.

@@ -14,8 +14,17 @@ Core::Core(uint32_t pool_buffers, uint32_t notice_buffers, uint64_t root_process
   (void)taken;
 }
 
-Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint32_t uid) {
-  if (claims.buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+Error Core::check_claims(const Claims &claims) {
+  if (claims.buffers > wire::kMaxBufferClaim || claims.processes > wire::kMaxProcessClaim ||
+      claims.devices > wire::kMaxDeviceClaim || claims.data_bytes > wire::kMaxDataAreaBytes) {
+    return Error::kInvalid;
+  }
+  return Error::kNone;
+}
+
+Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint32_t uid,
+                              uint32_t gid) {
+  if (Error e = check_claims(claims); e != Error::kNone) return e;
   uint32_t existing = processes_.find(name);
   if (existing != kNone) {
     // A socket-born entry that died with children: its new run.
@@ -37,12 +46,14 @@ Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint3
   (void)taken;
   p.given = claims;
   p.uid = uid;
+  p.gid = gid;
   p.origin = Origin::kSocket;
   p.run = RunState::kRunning;
   p.attached = true;
   root_lent_.buffers += claims.buffers;
   root_lent_.processes += 1 + claims.processes;
   root_lent_.memory += claims.memory;
+  root_lent_.devices += claims.devices;
   root_children_.push_back(id.value());
   return id;
 }
@@ -73,6 +84,7 @@ void Core::end_attachment(uint32_t id) {
   if (!p.attached) return;
   p.attached = false;
   fifo_clear(p);
+  release_all(id);  // a device it reserved is free again
   // Its own buffers: answers it did not take are dropped; ones out at a
   // receiver (or at the nucleus, a stop) come back when answered.
   for (uint32_t index : p.slots) {
@@ -103,13 +115,14 @@ void Core::detach(uint32_t id) {
   end_attachment(id);
   Process &p = processes_.at(id);
   if (p.origin != Origin::kSocket) return;  // its program's exit is reported on its own
-  if (!p.children.empty()) {
-    p.run = RunState::kExited;  // its children run on; a new run owns them
+  if (!p.children.empty() || !p.devices.empty()) {
+    p.run = RunState::kExited;  // its children and devices stay; a new run owns them
     return;
   }
   root_lent_.buffers -= p.given.buffers;
   root_lent_.processes -= 1 + p.given.processes;
   root_lent_.memory -= p.given.memory;
+  root_lent_.devices -= p.given.devices;
   std::erase(root_children_, id);
   drop_entry(id, kNone);
 }
@@ -142,6 +155,10 @@ void Core::adopt_buffer(uint32_t heir, uint32_t index) {
 }
 
 void Core::drop_entry(uint32_t id, uint32_t heir) {
+  std::vector<uint32_t> devices;
+  devices.swap(processes_.at(id).devices);
+  for (uint32_t d : devices) drop_device(d);
+  if (!processes_.at(id).is_device()) release_all(id);
   Process &p = processes_.at(id);
   fifo_clear(p);
   p.attached = false;

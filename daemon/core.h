@@ -49,6 +49,14 @@ struct StartPlan {
 
 inline constexpr uint32_t kNoticeOwner = kNone - 1;  // owner of the nucleus's notice buffers
 
+// A message a device took from its queue (Core::take_device_message).
+struct DeviceMessage {
+  uint64_t handle = 0;
+  uint32_t sender = kNone;  // the process that owns the buffer (kNone: gone)
+  uint32_t sender_generation = 0;
+  wire::Message words{};
+};
+
 class Core {
  public:
   // `notice_buffers` of the pool are kept by the nucleus for exit notices.
@@ -59,7 +67,8 @@ class Core {
   // `claims` taken from the root's. A socket-born entry that died leaving
   // children behind (state exited) is attached again under its name by the
   // same uid.
-  Result<uint32_t> attach(std::string_view name, const Claims &claims, uint32_t uid = 0);
+  Result<uint32_t> attach(std::string_view name, const Claims &claims, uint32_t uid = 0,
+                          uint32_t gid = 0);
   Result<uint32_t> attach(std::string_view name, uint32_t claim_buffers) {
     return attach(name, Claims{claim_buffers, 0, 0});
   }
@@ -95,6 +104,31 @@ class Core {
   void program_started(uint32_t id, int32_t pid);
   // The program of `id` ended: state exited and a notice to its parent.
   void program_exited(uint32_t id, wire::ExitKind kind, int32_t value);
+
+  // Claims within the limits any claim can have (kInvalid otherwise).
+  static Error check_claims(const Claims &claims);
+
+  // ---- external processes (core_devices.cc) ----
+  // Names a device; `caller` kNone is the root (the configuration). Costs
+  // one of the caller's devices claim.
+  Result<uint32_t> create_device(uint32_t caller, std::string_view name, wire::DeviceKind kind);
+  // A device the caller named; kNoChild for any other name.
+  Result<uint32_t> own_device(uint32_t caller, std::string_view name) const;
+  // Takes the device out of the table: dummy answers for every message
+  // queued to it or taken by it and not answered.
+  Error remove_device(uint32_t caller, uint32_t id);
+  // Any device by name: kNoChild when there is none, kInvalid when the name
+  // is an internal process.
+  Result<uint32_t> find_device(std::string_view name) const;
+  Error reserve(uint32_t caller, uint32_t device);
+  Error release(uint32_t caller, uint32_t device);
+  // Takes the next message queued to a device (it is then received by the
+  // device and answered with send_answer). A message from anyone but the
+  // reserver of a reserved device is answered rejected here and skipped.
+  bool take_device_message(uint32_t device, DeviceMessage *out);
+  // Devices that left the table since the last call (cleared by the caller).
+  std::vector<uint32_t> &removed_devices() { return removed_devices_; }
+  const std::vector<uint32_t> &devices() const { return device_ids_; }
 
   // `id` and every descendant, parents before children.
   std::vector<uint32_t> subtree(uint32_t id) const;
@@ -138,6 +172,9 @@ class Core {
   std::vector<uint32_t> &children_ref(uint32_t parent);
   Claims &lent_of(uint32_t parent);
   void send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value);
+  void drop_device(uint32_t id);
+  // Devices reserved by `id` are free again.
+  void release_all(uint32_t id);
 
   struct PendingNotice {
     uint32_t child;
@@ -153,6 +190,9 @@ class Core {
   std::vector<uint32_t> notice_free_;
   std::deque<PendingNotice> pending_notices_;
   std::vector<uint32_t> root_children_;
+  std::vector<uint32_t> root_devices_;
+  std::vector<uint32_t> device_ids_;
+  std::vector<uint32_t> removed_devices_;
   Claims root_lent_;
   uint64_t root_processes_;
 };

@@ -31,7 +31,9 @@ Claims &Core::lent_of(uint32_t parent) {
 
 Result<uint32_t> Core::child(uint32_t caller, std::string_view name) const {
   uint32_t id = processes_.find(name);
-  if (id == kNone || processes_.at(id).parent != caller) return Error::kNoChild;
+  if (id == kNone || processes_.at(id).parent != caller || processes_.at(id).is_device()) {
+    return Error::kNoChild;
+  }
   return id;
 }
 
@@ -64,8 +66,9 @@ bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
 Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program program,
                               const Claims &claims) {
   Process &parent = processes_.at(caller);
-  if (claims.buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+  if (Error e = check_claims(claims); e != Error::kNone) return e;
   if (remaining(parent.given, parent.lent, &Claims::processes) < 1 + claims.processes ||
+      remaining(parent.given, parent.lent, &Claims::devices) < claims.devices ||
       (parent.given.memory != 0 &&
        remaining(parent.given, parent.lent, &Claims::memory) < claims.memory) ||
       free_held(caller) < claims.buffers) {
@@ -77,6 +80,8 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   Process &pp = processes_.at(caller);  // add() may have moved the table
   p.parent = caller;
   p.origin = Origin::kNucleus;
+  p.uid = pp.uid;  // files it names for devices are opened with its creator's rights
+  p.gid = pp.gid;
   p.given = claims;
   p.program = std::move(program);
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
@@ -85,6 +90,7 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   pp.lent.buffers += claims.buffers;
   pp.lent.processes += 1 + claims.processes;
   pp.lent.memory += claims.memory;
+  pp.lent.devices += claims.devices;
   pp.children.push_back(id.value());
   return id;
 }
@@ -157,7 +163,7 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     return Error::kBusy;
   }
   if (claims != nullptr) {
-    if (claims->buffers > wire::kMaxBufferClaim) return Error::kInvalid;
+    if (Error e = check_claims(*claims); e != Error::kNone) return e;
     Process &parent = processes_.at(caller);
     // Every check first: all or nothing.
     auto grows = [](uint64_t to, uint64_t from) { return to > from ? to - from : 0; };
@@ -165,9 +171,12 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     uint64_t less_buffers = grows(p.given.buffers, claims->buffers);
     uint64_t more_processes = grows(claims->processes, p.given.processes);
     uint64_t more_memory = grows(claims->memory, p.given.memory);
+    uint64_t more_devices = grows(claims->devices, p.given.devices);
     if (free_held(caller) < more_buffers || free_held(id) < less_buffers ||
         remaining(parent.given, parent.lent, &Claims::processes) < more_processes ||
         claims->processes < p.lent.processes ||
+        remaining(parent.given, parent.lent, &Claims::devices) < more_devices ||
+        claims->devices < p.lent.devices ||
         (parent.given.memory != 0 &&
          remaining(parent.given, parent.lent, &Claims::memory) < more_memory) ||
         (claims->memory != 0 && claims->memory < p.lent.memory)) {
@@ -180,6 +189,7 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     pp.lent.buffers = pp.lent.buffers - c.given.buffers + claims->buffers;
     pp.lent.processes = pp.lent.processes - c.given.processes + claims->processes;
     pp.lent.memory = pp.lent.memory - c.given.memory + claims->memory;
+    pp.lent.devices = pp.lent.devices - c.given.devices + claims->devices;
     c.given = *claims;
   }
   if (program != nullptr) processes_.at(id).program = *program;
@@ -192,6 +202,7 @@ Error Core::remove(uint32_t caller, uint32_t id) {
   lent.buffers -= p.given.buffers;
   lent.processes -= 1 + p.given.processes;
   lent.memory -= p.given.memory;
+  lent.devices -= p.given.devices;
   std::erase(processes_.at(caller).children, id);
   std::vector<uint32_t> order = subtree(id);
   // Children first, so every buffer of the subtree ends with the caller.
@@ -276,14 +287,14 @@ wire::Message Core::info(uint32_t id) const {
                              (uint64_t{static_cast<uint32_t>(p.exit_value)} << 32);
   m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid);
   m.word[wire::kInfoGivenBuffers] = p.given.buffers;
-  m.word[wire::kInfoGivenProcesses] = p.given.processes;
+  m.word[wire::kInfoGivenProcesses] = p.given.processes | (p.given.devices << 32);
   m.word[wire::kInfoGivenMemory] = p.given.memory;
   uint64_t out = 0;
   for (uint32_t index : p.slots) {
     if (pool_.at(index).state != BufferState::kFree) ++out;
   }
   m.word[wire::kInfoUsedBuffers] = out + p.lent.buffers;
-  m.word[wire::kInfoUsedProcesses] = p.lent.processes;
+  m.word[wire::kInfoUsedProcesses] = p.lent.processes | (p.lent.devices << 32);
   m.word[wire::kInfoUsedMemory] = p.lent.memory;
   return m;
 }

@@ -16,7 +16,8 @@ DispatchResult stats_reply(const Core &core, uint32_t id, const wire::Request &r
   uint64_t *w = reply->message.word;
   w[wire::kStatsPoolBuffers] = core.pool().size();
   w[wire::kStatsPoolFree] = core.pool().free_count() + core.notice_free();
-  w[wire::kStatsProcesses] = core.processes().count();
+  w[wire::kStatsProcesses] = core.processes().count() - core.devices().size();
+  w[wire::kStatsDevices] = core.devices().size();
   w[wire::kStatsClaimBuffers] = s.claim_buffers;
   w[wire::kStatsClaimUsed] = s.claim_used;
   w[wire::kStatsProtocolErrors] = core.processes().at(id).protocol_errors;
@@ -55,7 +56,11 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
     case wire::Op::kModifyProcess:
     case wire::Op::kRemoveProcess:
     case wire::Op::kGetProcess:
-    case wire::Op::kListChildren: break;
+    case wire::Op::kListChildren:
+    case wire::Op::kCreateExternal:
+    case wire::Op::kRemoveExternal:
+    case wire::Op::kReserveProcess:
+    case wire::Op::kReleaseProcess: break;
   }
   return {Error::kProtocol, false};
 }

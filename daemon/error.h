@@ -21,6 +21,7 @@ enum class Error : int32_t {
   kBusy = EBUSY,        // not in a state that allows it (a running child for modify, ...)
   kAlready = EALREADY,  // start of a child that runs
   kTooBig = E2BIG,      // staged program over the limit
+  kNotReserver = EPERM,  // release of a device the caller did not reserve
 };
 
 inline int32_t to_errno(Error e) {

@@ -20,8 +20,10 @@ namespace nucleus::daemon {
 // What a parent gives a child, and what the child lends its own children.
 struct Claims {
   uint64_t buffers = 0;
-  uint64_t processes = 0;  // descendants it may create
-  uint64_t memory = 0;     // bytes; 0: no limit of its own
+  uint64_t processes = 0;   // descendants it may create
+  uint64_t memory = 0;      // bytes; 0: no limit of its own
+  uint64_t devices = 0;     // devices it may name (lent: 1 per device it named)
+  uint64_t data_bytes = 0;  // its data area; 0: the configured default (not lent)
 };
 
 // The program a process runs (validated when staged).
@@ -37,7 +39,7 @@ enum class RunState : uint8_t { kCreated, kRunning, kExited };
 // Subtree control asked for by its parent.
 enum class StopState : uint8_t { kNone, kStopping, kStopped };
 // How it came into the table.
-enum class Origin : uint8_t { kSocket, kNucleus };
+enum class Origin : uint8_t { kSocket, kNucleus, kDevice };
 
 struct Process {
   bool live = false;
@@ -72,6 +74,15 @@ struct Process {
   int32_t pid = 0;
   wire::ExitKind exit_kind = wire::ExitKind::kNone;
   int32_t exit_value = 0;
+  uint32_t gid = 0;  // with uid: whose rights name files for devices
+
+  // External processes. A device's parent is the process that named it
+  // (kNone: the configuration); it is in that process's `devices`, not in
+  // its children.
+  std::vector<uint32_t> devices;  // the devices this process named
+  wire::DeviceKind device_kind{};  // a device: its kind; else 0
+  uint32_t reserver = kNone;       // a device: the process that reserved it
+  bool is_device() const { return origin == Origin::kDevice; }
 };
 
 // Lets by_name_ be searched with a string_view, without building a string.

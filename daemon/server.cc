@@ -163,6 +163,8 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
       config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
       config_.event_entries, config_.data_bytes);
 
+  if (!create_configured_devices(error)) return false;
+
   attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
   attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
   arm_accept();
@@ -324,6 +326,12 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
         }
       }
       return;
+    case Kind::kDevice:
+      if (index < device_ops_.size() && device_ops_[index]->live &&
+          device_ops_[index]->generation == generation) {
+        on_device_op(index, cqe.res);
+      }
+      return;
     case Kind::kIgnore: return;
     default: break;
   }
@@ -458,14 +466,20 @@ void Server::sync_slots() {
 }
 
 void Server::flush_dirty() {
+  drop_removed_devices();
   sync_slots();
   while (!core_.dirty().empty()) {
     std::vector<uint32_t> dirty;
     dirty.swap(core_.dirty());
     for (uint32_t id : dirty) {
       if (!core_.processes().live(id)) continue;
-      core_.processes().at(id).dirty = false;
-      if (id < connections_.size() && connections_[id].live) flush(id);
+      Process &p = core_.processes().at(id);
+      p.dirty = false;
+      if (p.is_device()) {
+        if (device_state(id, p.generation) != nullptr) serve_device(id);
+      } else if (id < connections_.size() && connections_[id].live) {
+        flush(id);
+      }
     }
   }
 }
@@ -510,6 +524,9 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   uint32_t generation = c.generation;
   c = Connection{};
   c.generation = generation;
+  // What devices were doing for it ends; its data area stays mapped until
+  // each operation's completion has come back.
+  cancel_device_ops_of(id, generation);
 }
 
 void Server::shutdown() {

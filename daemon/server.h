@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "channel.h"
 #include "config.h"
 #include "core.h"
+#include "device_request.h"
 #include "subtree.h"
 
 namespace nucleus::daemon {
@@ -58,7 +60,8 @@ class Server {
     kDoorbell,
     kIgnore,
     kBound,  // a started program's NUCLEUS_FD connection has its attach request
-    kTimer,  // look at stops and cgroups in progress
+    kTimer,   // look at stops and cgroups in progress
+    kDevice,  // a device operation completed (index: the operation's slot)
   };
 
   struct Connection {
@@ -67,7 +70,7 @@ class Server {
     sys::UniqueFd socket;
     sys::UniqueFd pidfd;
     sys::UniqueFd doorbell_fd;  // eventfd mode only
-    std::unique_ptr<Channel> channel;
+    std::shared_ptr<Channel> channel;  // device operations in flight hold it too
     pid_t pid = 0;
     bool armed = false;           // a doorbell wait is outstanding
     bool active = false;          // on active_
@@ -90,6 +93,46 @@ class Server {
   struct Watch {  // a stop waiting for the subtree to be really stopped
     uint32_t id;
     uint32_t generation;
+  };
+
+  // A device's file, shared with the operations in flight on it so that its
+  // descriptor outlives every SQE that names it.
+  using DeviceFile = std::shared_ptr<sys::UniqueFd>;
+
+  // The Linux side of a device entry (server_devices.cc).
+  struct DeviceState {
+    bool live = false;
+    uint32_t generation = 0;  // the entry's
+    wire::DeviceKind kind{};
+    DeviceFile out;  // disk: the backing file; console: output
+    DeviceFile in;   // console: input (none: reads answer end of input)
+    DeviceGeometry geometry;
+    // console: one write at a time, in arrival order; reads wait for lines.
+    std::deque<uint32_t> writes;
+    uint32_t writer = kNone;  // the write in flight
+    std::deque<uint32_t> readers;
+    std::string input;  // read from the input, not yet given to a reader
+    bool input_end = false;
+    int input_error = 0;
+    bool filling = false;  // a read of the input is in flight
+  };
+
+  // One message a device is serving, or the console's read of its input.
+  struct DeviceOp {
+    bool live = false;
+    uint32_t generation = 0;
+    uint32_t device = 0;
+    uint32_t device_generation = 0;
+    uint64_t handle = 0;  // the buffer the device received (0: an input fill)
+    uint32_t sender = kNone;
+    uint32_t sender_generation = 0;
+    DeviceRequest request;
+    std::shared_ptr<Channel> channel;  // the sender's data area stays mapped while in flight
+    DeviceFile file;
+    __kernel_timespec timeout{};
+    bool submitted = false;  // an SQE names it
+    uint64_t done = 0;       // console write: bytes written so far
+    std::vector<char> fill;  // console input fill
   };
 
   struct Pending {
@@ -139,7 +182,32 @@ class Server {
   void check_progress();
   void arm_timer();
   Run &run_of(uint32_t id);
+  // The size of its data area: its claim, else the configured default.
+  uint64_t data_bytes_of(uint32_t id) const {
+    uint64_t given = core_.processes().at(id).given.data_bytes;
+    return given != 0 ? given : config_.data_bytes;
+  }
   std::string group_of(uint32_t id);
+
+  // Devices (server_devices.cc).
+  bool create_configured_devices(std::string *error);
+  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
+                      const std::string &staged);
+  int install_device(uint32_t id, wire::DeviceKind kind, DeviceFile out, DeviceFile in,
+                     const DeviceGeometry &geometry);
+  void serve_device(uint32_t id);
+  uint32_t new_device_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
+  void submit_device_op(uint32_t op);
+  void on_device_op(uint32_t op, int result);
+  void finish_device_op(uint32_t op, int32_t result, const wire::Message &answer);
+  void next_console_write(uint32_t device);
+  void serve_console_readers(uint32_t device);
+  void cancel_device_op(uint32_t op);
+  // Ends what devices were doing for a process that detached.
+  void cancel_device_ops_of(uint32_t sender, uint32_t generation);
+  // Cancels the operations of devices that left the table.
+  void drop_removed_devices();
+  DeviceState *device_state(uint32_t id, uint32_t generation);
 
   void activate(uint32_t id);
   // Serves the requests in a channel; returns how many it took.
@@ -176,6 +244,9 @@ class Server {
   std::vector<std::string> dead_groups_;  // cgroups to remove once empty
   bool timer_armed_ = false;
   __kernel_timespec tick_{};
+  std::vector<DeviceState> device_states_;  // indexed by process id
+  std::vector<std::unique_ptr<DeviceOp>> device_ops_;
+  std::vector<uint32_t> free_device_ops_;
 };
 
 }  // namespace nucleus::daemon

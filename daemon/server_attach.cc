@@ -137,8 +137,8 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   *name = std::string(request.name, static_cast<size_t>(len));
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
-                config_.default_claim_memory};
-  Result<uint32_t> id = core_.attach(*name, claims, cred.uid);
+                config_.default_claim_memory, config_.default_claim_devices, 0};
+  Result<uint32_t> id = core_.attach(*name, claims, cred.uid, cred.gid);
   if (!id.ok()) return -to_errno(id.error());
   // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
   // pidfd_open of the pid SO_PEERCRED gave.
@@ -177,7 +177,8 @@ int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {
       slots.push_back({index, core_.pool().handle(index)});
     }
   }
-  ChannelSizes sizes{config_.request_entries, config_.event_entries, config_.data_bytes};
+  ChannelSizes sizes{config_.request_entries, config_.event_entries,
+                     proc.given.data_bytes != 0 ? proc.given.data_bytes : config_.data_bytes};
   auto channel = Channel::create(
       proc.name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, slots);
   if (!channel.ok()) return -to_errno(channel.error());

@@ -26,7 +26,8 @@ namespace {
 
 Claims claims_from(const wire::Message &m) {
   return Claims{m.word[wire::kClaimBuffers], m.word[wire::kClaimProcesses],
-                m.word[wire::kClaimMemory]};
+                m.word[wire::kClaimMemory], m.word[wire::kClaimDevices],
+                m.word[wire::kClaimDataBytes]};
 }
 
 constexpr int64_t kTickNs = 1000000;  // how often stops and cgroups in progress are looked at
@@ -96,6 +97,26 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   if (len < 0) return -EINVAL;
   std::string_view name(r.name, static_cast<size_t>(len));
   auto op = static_cast<wire::Op>(r.op);
+  switch (op) {
+    case wire::Op::kCreateExternal:
+      if (overflow) return -E2BIG;
+      return create_external(id, name, r, staged);
+    case wire::Op::kRemoveExternal: {
+      Result<uint32_t> device = core_.own_device(id, name);
+      if (!device.ok()) return -to_errno(device.error());
+      log::info("process {} removes device {}", core_.processes().at(id).name, name);
+      return -to_errno(core_.remove_device(id, device.value()));
+    }
+    case wire::Op::kReserveProcess:
+    case wire::Op::kReleaseProcess: {
+      Result<uint32_t> device = core_.find_device(name);
+      if (!device.ok()) return -to_errno(device.error());
+      Error e = op == wire::Op::kReserveProcess ? core_.reserve(id, device.value())
+                                                : core_.release(id, device.value());
+      return -to_errno(e);
+    }
+    default: break;
+  }
   if (op == wire::Op::kCreateProcess) {
     if (overflow) return -E2BIG;
     Result<Program> program = parse_program(staged);
@@ -137,6 +158,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
       return -to_errno(core_.remove(id, ch));
     case wire::Op::kGetProcess: {
       reply->message = core_.info(ch);
+      reply->extra = data_bytes_of(ch);
       std::memcpy(reply->sender, name.data(), name.size());
       return 0;
     }
@@ -161,6 +183,7 @@ void Server::list_children(uint32_t id, const wire::Request &r) {
     const Process &p = core_.processes().at(kids[i]);
     reply.reserved0 = static_cast<uint32_t>(i);
     reply.message = core_.info(kids[i]);
+    reply.extra = data_bytes_of(kids[i]);
     std::memset(reply.sender, 0, sizeof(reply.sender));
     std::memcpy(reply.sender, p.name.c_str(), p.name.size());
     c.replies.push_back(reply);

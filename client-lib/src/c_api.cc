@@ -5,6 +5,21 @@
 
 #include "client.h"
 
+// The C header's device constants are the wire's.
+namespace wire_check = nucleus::wire;
+static_assert(NUCLEUS_DEVICE_CLOCK == static_cast<int>(wire_check::DeviceKind::kClock));
+static_assert(NUCLEUS_DEVICE_CONSOLE == static_cast<int>(wire_check::DeviceKind::kConsole));
+static_assert(NUCLEUS_DEVICE_DISK == static_cast<int>(wire_check::DeviceKind::kDisk));
+static_assert(NUCLEUS_DEVICE_NULL == static_cast<int>(wire_check::DeviceKind::kNull));
+static_assert(NUCLEUS_CLOCK_WAIT == wire_check::kClockWait);
+static_assert(NUCLEUS_CLOCK_NOW == wire_check::kClockNow);
+static_assert(NUCLEUS_CONSOLE_WRITE == wire_check::kConsoleWrite);
+static_assert(NUCLEUS_CONSOLE_READ == wire_check::kConsoleRead);
+static_assert(NUCLEUS_DISK_READ == wire_check::kDiskRead);
+static_assert(NUCLEUS_DISK_WRITE == wire_check::kDiskWrite);
+static_assert(NUCLEUS_DISK_INFO == wire_check::kDiskInfo);
+static_assert(NUCLEUS_DEVICE_DIRECT == wire_check::kDeviceDirect);
+
 struct nucleus_handle {
   std::unique_ptr<nucleus::client::Channel> channel;
 };
@@ -109,6 +124,27 @@ int nucleus_get_process(nucleus_t *n, const char *name, nucleus_process_t *out) 
   return n->channel->get_process(name, out);
 }
 
+int nucleus_create_external_process(nucleus_t *n, const char *name, int kind,
+                                    const nucleus_device_parameters_t *parameters) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->create_external_process(name, kind, parameters);
+}
+
+int nucleus_remove_external_process(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->device_request(nucleus::wire::Op::kRemoveExternal, name);
+}
+
+int nucleus_reserve_process(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->device_request(nucleus::wire::Op::kReserveProcess, name);
+}
+
+int nucleus_release_process(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->device_request(nucleus::wire::Op::kReleaseProcess, name);
+}
+
 int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,
                               nucleus_exit_notice_t *out) {
   namespace wire = nucleus::wire;
@@ -147,8 +183,9 @@ const char *nucleus_strerror(int code) {
     case -EPROTO: return "protocol mismatch with the nucleus";
     case -ESRCH: return "no such child of this process";
     case -EALREADY: return "the child is running already";
-    case -EBUSY: return "the child is not in a state that allows this";
+    case -EBUSY: return "the child (or device) is not in a state that allows this";
     case -E2BIG: return "the program's strings are over 32 KiB";
+    case -EPERM: return "the device is not reserved by this process";
     default: break;
   }
   if (code < 0) return std::strerror(-code);

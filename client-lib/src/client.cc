@@ -512,6 +512,7 @@ int Channel::get_stats(nucleus_stats_t *out) {
   out->claim_used = w[wire::kStatsClaimUsed];
   out->protocol_errors = w[wire::kStatsProtocolErrors];
   out->queue_length = w[wire::kStatsQueueLength];
+  out->devices = w[wire::kStatsDevices];
   return 0;
 }
 

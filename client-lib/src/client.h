@@ -44,6 +44,10 @@ class Channel {
   int remove_process(const char *name);
   int get_process(const char *name, nucleus_process_t *out);
   int list_children(nucleus_process_t *out, size_t capacity, size_t *count);
+  int create_external_process(const char *name, int kind,
+                              const nucleus_device_parameters_t *parameters);
+  // kRemoveExternal, kReserveProcess or kReleaseProcess of `name`.
+  int device_request(wire::Op op, const char *name);
   const std::string &name() const { return name_; }
 
  private:
@@ -72,6 +76,7 @@ class Channel {
   // Sends a control request and waits for its kReply; 0 or -errno.
   int control(wire::Request r, wire::Event *reply);
   int stage_program(const nucleus_program_t *program);
+  int stage_bytes(const std::string &bytes);
   int checked_name(const char *name, wire::Request *r);
 
   uint8_t *base_ = nullptr;

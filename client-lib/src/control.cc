@@ -20,6 +20,8 @@ void fill_claims(const nucleus_claims_t *claims, wire::Message *m) {
   m->word[wire::kClaimBuffers] = claims->buffers;
   m->word[wire::kClaimProcesses] = claims->processes;
   m->word[wire::kClaimMemory] = claims->memory_bytes;
+  m->word[wire::kClaimDevices] = claims->devices;
+  m->word[wire::kClaimDataBytes] = claims->data_bytes;
 }
 
 void fill_process(const wire::Event &e, nucleus_process_t *out) {
@@ -31,9 +33,12 @@ void fill_process(const wire::Event &e, nucleus_process_t *out) {
   out->exit_kind = static_cast<int>((w[wire::kInfoState] >> 8) & 0xff);
   out->exit_value = static_cast<int32_t>(w[wire::kInfoState] >> 32);
   out->pid = static_cast<int64_t>(w[wire::kInfoPid]);
-  out->given = {w[wire::kInfoGivenBuffers], w[wire::kInfoGivenProcesses],
-                w[wire::kInfoGivenMemory]};
-  out->used = {w[wire::kInfoUsedBuffers], w[wire::kInfoUsedProcesses], w[wire::kInfoUsedMemory]};
+  uint64_t given = w[wire::kInfoGivenProcesses];
+  uint64_t used = w[wire::kInfoUsedProcesses];
+  out->given = {w[wire::kInfoGivenBuffers], given & UINT32_MAX, w[wire::kInfoGivenMemory],
+                given >> 32, e.extra};
+  out->used = {w[wire::kInfoUsedBuffers], used & UINT32_MAX, w[wire::kInfoUsedMemory], used >> 32,
+               0};
 }
 
 }  // namespace
@@ -81,6 +86,10 @@ int Channel::stage_program(const nucleus_program_t *program) {
   }
   std::string bytes(reinterpret_cast<const char *>(&header), sizeof(header));
   bytes += strings;
+  return stage_bytes(bytes);
+}
+
+int Channel::stage_bytes(const std::string &bytes) {
   for (size_t pos = 0; pos < bytes.size(); pos += wire::kStageChunkBytes) {
     size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - pos);
     wire::Request r{};
@@ -203,6 +212,34 @@ int Channel::list_children(nucleus_process_t *out, size_t capacity, size_t *coun
   } while (first < total && first < capacity);
   *count = total;
   return 0;
+}
+
+int Channel::create_external_process(const char *name, int kind,
+                                     const nucleus_device_parameters_t *parameters) {
+  wire::Request r{};
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (kind < 1 || kind >= static_cast<int>(wire::kDeviceKindCount)) return -EINVAL;
+  std::string paths;
+  if (parameters != nullptr && (parameters->path != nullptr || parameters->input_path != nullptr)) {
+    append(&paths, parameters->path);
+    append(&paths, parameters->input_path);
+  }
+  if (paths.size() > wire::kMaxProgramBytes) return -E2BIG;
+  if (int rc = stage_bytes(paths); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kCreateExternal);
+  r.arg = kind;
+  if (parameters != nullptr) {
+    r.message.word[wire::kDeviceBlockSize] = parameters->block_size;
+    r.message.word[wire::kDeviceFlags] = parameters->flags;
+  }
+  return control(r, nullptr);
+}
+
+int Channel::device_request(wire::Op op, const char *name) {
+  wire::Request r{};
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(op);
+  return control(r, nullptr);
 }
 
 }  // namespace nucleus::client

@@ -22,7 +22,7 @@ class ChannelTest : public ::testing::Test {
   }
   void TearDown() override { munmap(view, ch->bytes()); }
 
-  std::unique_ptr<Channel> ch;
+  std::shared_ptr<Channel> ch;
   void *view = nullptr;
   wire::ChannelHeader *hdr = nullptr;
 };

@@ -67,11 +67,12 @@ typedef struct {
 typedef struct {
   uint64_t pool_buffers;    /* size of the nucleus's pool */
   uint64_t pool_free;       /* buffers neither in use nor held by any claim */
-  uint64_t processes;       /* attached processes */
+  uint64_t processes;       /* internal processes in the table */
   uint64_t claim_buffers;   /* this process's buffer claim */
   uint64_t claim_used;      /* of which out (sent and not yet waited for) */
   uint64_t protocol_errors; /* requests nucleusd refused from this process */
   uint64_t queue_length;    /* messages queued to or received by this process */
+  uint64_t devices;         /* external processes */
 } nucleus_stats_t;
 
 /* Attach to the nucleus under `name` (1..31 bytes of [A-Za-z0-9._-]) through
@@ -149,6 +150,9 @@ typedef struct {
   uint64_t buffers;      /* message buffers it may have out at once */
   uint64_t processes;    /* descendants it may create (each child costs 1 more) */
   uint64_t memory_bytes; /* limit of its subtree; 0: no limit of its own */
+  uint64_t devices;      /* devices it (and its descendants, out of its share) may name */
+  uint64_t data_bytes;   /* size of its data area; 0: the configured default. Not taken
+                            from the caller's claims (it is the child's own storage) */
 } nucleus_claims_t;
 
 enum {
@@ -166,8 +170,9 @@ typedef struct {
   int exit_kind;          /* of its last run: NUCLEUS_EXIT_* */
   int exit_value;         /* exit code or signal number */
   int64_t pid;            /* Linux pid of its current or last run; 0: never ran */
-  nucleus_claims_t given; /* by its parent */
-  nucleus_claims_t used;  /* buffers out or given away; descendants' share; memory given away */
+  nucleus_claims_t given; /* by its parent (data_bytes: the size of its data area) */
+  nucleus_claims_t used;  /* buffers out or given away; descendants' share; memory given
+                             away; devices named or given away */
 } nucleus_process_t;
 
 /* Creates a child in state created; its claims come out of the caller's at
@@ -217,6 +222,60 @@ typedef struct {
 /* 0 and *out filled when (sender, message) is an exit notice, else -EINVAL. */
 NUCLEUS_API int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,
                                           nucleus_exit_notice_t *out);
+
+/* ---- external processes (devices) ------------------------------------------
+ * A device is a process served inside nucleusd: send it messages and wait
+ * for their answers like any process's. Word 0 of a message is the
+ * operation; offsets and lengths are in the sender's own data area
+ * (nucleus_data_area). Answers: NUCLEUS_RESULT_NORMAL; REJECTED when another
+ * process has reserved the device; UNINTELLIGIBLE with word 0 = why (an
+ * errno: EOPNOTSUPP unknown operation, EFAULT outside the data area, EINVAL
+ * a malformed word, ENXIO blocks beyond the disk); MALFUNCTION with word 0 =
+ * the errno of the I/O. See docs/devices.md. */
+enum {
+  NUCLEUS_DEVICE_CLOCK = 1,
+  NUCLEUS_DEVICE_CONSOLE = 2,
+  NUCLEUS_DEVICE_DISK = 3,
+  NUCLEUS_DEVICE_NULL = 4
+};
+/* clock */
+#define NUCLEUS_CLOCK_WAIT 1 /* word 1 = ns; answered after that long, word 0 = CLOCK_MONOTONIC ns */
+#define NUCLEUS_CLOCK_NOW 2  /* answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns */
+/* console */
+#define NUCLEUS_CONSOLE_WRITE 1 /* word 1 = offset, word 2 = length; answer word 0 = bytes */
+#define NUCLEUS_CONSOLE_READ 2  /* word 1 = offset, word 2 = capacity: one line; answer word 0 =                                    bytes (with its newline), word 1 = 1 at end of input */
+/* disk */
+#define NUCLEUS_DISK_READ 1  /* word 1 = first block, word 2 = blocks, word 3 = offset */
+#define NUCLEUS_DISK_WRITE 2 /* same words; answer word 0 = bytes moved */
+#define NUCLEUS_DISK_INFO 3  /* answer word 0 = block size, word 1 = block count */
+/* null answers every message normal at once, all answer words 0. */
+
+#define NUCLEUS_DEVICE_DIRECT 1 /* disk: open the backing file with O_DIRECT */
+
+typedef struct {
+  const char *path;       /* disk: backing file (absolute); console: output file or terminal */
+  const char *input_path; /* console: input (NULL: path) */
+  uint32_t block_size;    /* disk: a power of two in 512..65536 (0: 512) */
+  uint32_t flags;         /* NUCLEUS_DEVICE_DIRECT */
+} nucleus_device_parameters_t;
+
+/* Names a device (NUCLEUS_DEVICE_*); `parameters` may be NULL for clock and
+ * null. Needs one of the caller's devices claim (-ENOBUFS). Files are opened
+ * once, by nucleusd, with the caller's uid and gid; a disk is as many blocks
+ * as the file holds when it is named. -EEXIST name taken; -EINVAL bad kind,
+ * parameters or relative path; an errno of open() (-ENOENT, -EACCES). */
+NUCLEUS_API int nucleus_create_external_process(nucleus_t *n, const char *name, int kind,
+                                                const nucleus_device_parameters_t *parameters);
+/* Removes a device the caller named: every message it holds gets a dummy
+ * answer and its operations in flight are cancelled. -ESRCH otherwise. */
+NUCLEUS_API int nucleus_remove_external_process(nucleus_t *n, const char *name);
+/* Exclusive use of a device until released or the caller ends: messages from
+ * anyone else are answered NUCLEUS_RESULT_REJECTED. 0 when the caller has
+ * it already; -EBUSY reserved by another; -ESRCH no such name; -EINVAL the
+ * name is not a device. */
+NUCLEUS_API int nucleus_reserve_process(nucleus_t *n, const char *name);
+/* -EPERM: the caller has not reserved it. */
+NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
 
 /* A description of a return code (0, -errno, or a NUCLEUS_RESULT_*). */
 NUCLEUS_API const char *nucleus_strerror(int code);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,46 @@ using Stats = nucleus_stats_t;
 using Claims = nucleus_claims_t;
 using ProcessInfo = nucleus_process_t;
 using ExitNotice = nucleus_exit_notice_t;
+
+enum class DeviceKind : int {
+  kClock = NUCLEUS_DEVICE_CLOCK,
+  kConsole = NUCLEUS_DEVICE_CONSOLE,
+  kDisk = NUCLEUS_DEVICE_DISK,
+  kNull = NUCLEUS_DEVICE_NULL,
+};
+
+// What a device is named with (see nucleus_device_parameters_t).
+struct DeviceParameters {
+  std::string path;        // disk: backing file; console: output file or terminal
+  std::string input_path;  // console: input (empty: path)
+  uint32_t block_size = 0;  // disk: 512..65536, a power of two (0: 512)
+  bool direct = false;      // disk: O_DIRECT
+};
+
+// Messages to devices (docs/devices.md); offsets are in the data area.
+namespace device {
+inline Message clock_wait(std::chrono::nanoseconds delay) {
+  return Message{{NUCLEUS_CLOCK_WAIT, static_cast<uint64_t>(delay.count())}};
+}
+inline Message clock_now() {
+  return Message{{NUCLEUS_CLOCK_NOW}};
+}
+inline Message console_write(uint64_t offset, uint64_t length) {
+  return Message{{NUCLEUS_CONSOLE_WRITE, offset, length}};
+}
+inline Message console_read(uint64_t offset, uint64_t capacity) {
+  return Message{{NUCLEUS_CONSOLE_READ, offset, capacity}};
+}
+inline Message disk_read(uint64_t block, uint64_t blocks, uint64_t offset) {
+  return Message{{NUCLEUS_DISK_READ, block, blocks, offset}};
+}
+inline Message disk_write(uint64_t block, uint64_t blocks, uint64_t offset) {
+  return Message{{NUCLEUS_DISK_WRITE, block, blocks, offset}};
+}
+inline Message disk_info() {
+  return Message{{NUCLEUS_DISK_INFO}};
+}
+}  // namespace device
 
 // A program a child runs (see nucleus_program_t): empty argv means just the
 // path, empty env means only a default PATH, empty cwd nucleusd's.
@@ -195,6 +236,32 @@ class Nucleus {
       kids.resize(count);  // more came since: ask again with room for all
     }
   }
+  // ---- external processes (see nucleus.h) ----
+  Result<void> create_external_process(const std::string &name, DeviceKind kind,
+                                       const DeviceParameters &parameters = {}) {
+    nucleus_device_parameters_t p{};
+    p.path = parameters.path.empty() ? nullptr : parameters.path.c_str();
+    p.input_path = parameters.input_path.empty() ? nullptr : parameters.input_path.c_str();
+    p.block_size = parameters.block_size;
+    p.flags = parameters.direct ? NUCLEUS_DEVICE_DIRECT : 0;
+    return done(nucleus_create_external_process(n_, name.c_str(), static_cast<int>(kind), &p));
+  }
+  Result<void> remove_external_process(const std::string &name) {
+    return done(nucleus_remove_external_process(n_, name.c_str()));
+  }
+  Result<void> reserve_process(const std::string &name) {
+    return done(nucleus_reserve_process(n_, name.c_str()));
+  }
+  Result<void> release_process(const std::string &name) {
+    return done(nucleus_release_process(n_, name.c_str()));
+  }
+  // This process's data area (device I/O reads into and writes from it).
+  std::span<uint8_t> data_area() {
+    size_t size = 0;
+    void *p = nucleus_data_area(n_, &size);
+    return {static_cast<uint8_t *>(p), p == nullptr ? 0 : size};
+  }
+
   // The exit notice in a received message, if it is one.
   static std::optional<ExitNotice> exit_notice(const Received &r) {
     ExitNotice n{};

@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 2;
+inline constexpr uint32_t kAbiVersion = 3;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -44,6 +44,8 @@ inline constexpr uint32_t kMaxPoolBuffers = 1U << 24;  // buffer index is 24 bit
 inline constexpr uint32_t kMaxBufferClaim = 65536;
 inline constexpr uint32_t kMaxRingEntries = 65536;
 inline constexpr uint64_t kMaxDataAreaBytes = 1ULL << 30;
+inline constexpr uint64_t kMaxProcessClaim = 1ULL << 20;  // descendants one claim may count
+inline constexpr uint64_t kMaxDeviceClaim = 1ULL << 20;   // devices one claim may count
 
 struct Message {
   uint64_t word[kMessageWords];
@@ -122,8 +124,14 @@ enum class Op : uint32_t {
   kGetProcess = 12,     // name = child; reply message = ProcessInfo words, sender = name
   kListChildren = 13,   // arg = first index; replies: one per child from there, up to
                         // kListPage, each with handle = child count and reserved0 = index
+  // External processes (devices). Paths travel staged like a program: the
+  // staged bytes are DeviceHeader's strings (see there).
+  kCreateExternal = 14,  // name = device; arg = DeviceKind; message = DeviceParameterWord words
+  kRemoveExternal = 15,  // name = a device the caller named
+  kReserveProcess = 16,  // name = a device: exclusive use until released or the caller dies
+  kReleaseProcess = 17,  // name = a device the caller reserved
 };
-inline constexpr uint32_t kOpCount = 14;
+inline constexpr uint32_t kOpCount = 18;
 
 // ---- process control ---------------------------------------------------------
 inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields
@@ -143,6 +151,8 @@ enum ClaimWord : uint32_t {
   kClaimBuffers = 0,
   kClaimProcesses = 1,  // descendants it may create
   kClaimMemory = 2,     // bytes; 0: no limit of its own (its parent's applies)
+  kClaimDevices = 3,    // devices it (and its descendants, out of its share) may name
+  kClaimDataBytes = 4,  // size of its data area; 0: the configured channel.data_bytes
 };
 
 enum ModifyFlags : uint32_t {
@@ -165,16 +175,65 @@ enum class ExitKind : uint32_t {
 };
 
 // kGetProcess / kListChildren reply, in Event::message.word[] (name in sender).
+// The reply's Event::extra holds the data area size it was given (claims).
 enum ProcessInfoWord : uint32_t {
   kInfoState = 0,  // ProcessState | ExitKind << 8 | exit value << 32
   kInfoPid = 1,    // Linux pid of its current or last run (0: never ran)
   kInfoGivenBuffers = 2,
-  kInfoGivenProcesses = 3,
+  kInfoGivenProcesses = 3,  // processes | devices << 32 (both claims < 2^32)
   kInfoGivenMemory = 4,
   kInfoUsedBuffers = 5,    // out, or given to its own children
-  kInfoUsedProcesses = 6,  // its descendants' share: children + what they hold
+  kInfoUsedProcesses = 6,  // its descendants' share: children + what they hold; | devices << 32
   kInfoUsedMemory = 7,     // given to its own children
 };
+
+// ---- external processes (devices) -------------------------------------------
+// A device is a process served inside nucleusd: messages to it are ordinary
+// messages, answered like any process's. Word 0 of a message is the
+// operation. Offsets and lengths are in the sender's own data area. Results:
+// normal; rejected (reserved by another process); unintelligible (answer
+// word 0 = why, an errno: EOPNOTSUPP unknown operation, EFAULT outside the
+// data area, EINVAL a malformed word, ENXIO blocks beyond the disk);
+// malfunction (answer word 0 = the errno of the I/O). docs/devices.md.
+enum class DeviceKind : uint32_t {
+  kClock = 1,
+  kConsole = 2,
+  kDisk = 3,
+  kNull = 4,
+};
+inline constexpr uint32_t kDeviceKindCount = 5;
+
+// kCreateExternal: staged bytes are two NUL-terminated strings, path then
+// input path (disk: the backing file, then empty; console: output file or
+// terminal, then input (empty: the same path)).
+enum DeviceParameterWord : uint32_t {
+  kDeviceBlockSize = 0,  // disk: bytes per block, a power of two 512..65536 (0: 512)
+  kDeviceFlags = 1,      // DeviceFlags
+};
+enum DeviceFlags : uint64_t {
+  kDeviceDirect = 1,  // disk: the backing file is opened with O_DIRECT
+};
+inline constexpr uint32_t kMinBlockSize = 512;
+inline constexpr uint32_t kMaxBlockSize = 65536;
+
+enum DeviceWord : uint32_t {
+  kDeviceOp = 0,
+  kDeviceArg1 = 1,
+  kDeviceArg2 = 2,
+  kDeviceArg3 = 3,
+};
+// clock
+inline constexpr uint64_t kClockWait = 1;  // word 1 = nanoseconds (< 2^63); answer word 0 = CLOCK_MONOTONIC ns
+inline constexpr uint64_t kClockNow = 2;   // answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns
+// console
+inline constexpr uint64_t kConsoleWrite = 1;  // word 1 = offset, word 2 = length; answer word 0 = bytes
+inline constexpr uint64_t kConsoleRead = 2;   // word 1 = offset, word 2 = capacity; reads one line:
+                                              // answer word 0 = bytes (with its newline), word 1 = 1 at end of input
+// disk
+inline constexpr uint64_t kDiskRead = 1;   // word 1 = first block, word 2 = block count, word 3 = offset
+inline constexpr uint64_t kDiskWrite = 2;  // same words; answer word 0 = bytes moved
+inline constexpr uint64_t kDiskInfo = 3;   // answer word 0 = block size, word 1 = block count
+// null answers every message normal at once, with all answer words 0.
 
 // The message the nucleus (sender kNucleusName) sends a parent when a child's
 // program ends. Words 4..7 hold the child's name, NUL-terminated.
@@ -215,7 +274,7 @@ struct Event {
   uint32_t reserved0;
   char sender[kNameBytes];
   Message message;
-  uint8_t reserved[8];
+  uint64_t extra;  // kGetProcess / kListChildren replies: the data area size given
 };
 
 // kGetStats reply, in Event::message.word[]
@@ -227,6 +286,7 @@ enum StatsWord : uint32_t {
   kStatsClaimUsed = 4,     // caller's buffers out or unreleased
   kStatsProtocolErrors = 5,
   kStatsQueueLength = 6,  // messages queued to or received by the caller
+  kStatsDevices = 7,      // external processes (not counted in kStatsProcesses)
 };
 
 // ---- channel header ---------------------------------------------------------
