@@ -126,6 +126,9 @@ int serve(const char *self) {
         rc = nucleus_get_stats(h, &s);
         a.word[1] = s.claim_buffers;
         a.word[2] = s.claim_used;
+        size_t data_bytes = 0;
+        nucleus_data_area(h, &data_bytes);
+        a.word[3] = data_bytes;
         break;
       }
       case test::Command::kFork: {

@@ -12,7 +12,7 @@ enum class Command : uint64_t {
   kRemove = 4,
   kGet = 5,     // word 1 state, 2 pid, 3/4 buffers given/used, 5/6 processes, 7 exit
   kList = 6,    // word 1 count, 2.. state << 32 | pid of each
-  kStats = 7,   // word 1 claim buffers, 2 used
+  kStats = 7,   // word 1 claim buffers, 2 used, 3 data area bytes
   kFork = 8,    // word 1 = pid of a forked process that pauses
   kNotice = 9,  // answered with the next exit notice: 1 kind, 2 value, 3 pid, 4.. name
   kExit = 10,   // exit(word 1) after answering
