@@ -48,5 +48,60 @@ TEST(Config, ErrorsNameTheFieldPath) {
   EXPECT_NE(error_of("{").find("not valid JSON"), std::string::npos);
 }
 
+TEST(Config, DevicesDefaultToClockNullAndConsole) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config("{}", &c, &error)) << error;
+  ASSERT_EQ(c.devices.size(), 3U);
+  EXPECT_EQ(c.devices[0].name, "clock");
+  EXPECT_EQ(c.devices[2].kind, wire::DeviceKind::kConsole);
+  EXPECT_EQ(c.devices[2].path, "stderr");
+  EXPECT_EQ(c.devices[2].input, "stdin");
+  ASSERT_TRUE(parse_config(default_config_text(), &c, &error)) << error;
+  EXPECT_EQ(c.devices.size(), 3U);
+  EXPECT_EQ(c.default_claim_devices, 0U);
+  // An empty list names none.
+  ASSERT_TRUE(parse_config(R"({"devices": []})", &c, &error)) << error;
+  EXPECT_TRUE(c.devices.empty());
+}
+
+TEST(Config, DevicesAreChecked) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config(
+      R"({"devices": [{"name": "d0", "kind": "disk", "path": "/var/d0", "block_size": 4096,
+                       "direct": true},
+                      {"name": "tty", "kind": "console", "output": "/dev/tty1"},
+                      {"name": "log", "kind": "console", "output": "/var/log/c", "input": "none"}]})",
+      &c, &error))
+      << error;
+  ASSERT_EQ(c.devices.size(), 3U);
+  EXPECT_EQ(c.devices[0].block_size, 4096U);
+  EXPECT_TRUE(c.devices[0].direct);
+  EXPECT_EQ(c.devices[1].input, "/dev/tty1");  // a terminal both ways
+  EXPECT_EQ(c.devices[2].input, "");           // no input
+
+  EXPECT_EQ(error_of(R"({"devices": {}})"), "devices: expected an array of objects, got {}");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "x", "kind": "tape"}]})"),
+            "devices[0].kind: expected one of \"clock\", \"console\", \"disk\", \"null\", "
+            "got \"tape\"");
+  EXPECT_EQ(error_of(R"({"devices": [{"kind": "clock"}]})"),
+            "devices[0].name: expected 1 to 31 characters of [A-Za-z0-9._-], got \"\"");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "x"}]})"),
+            "devices[0].kind: expected one of \"clock\", \"console\", \"disk\", \"null\", got null");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "x", "kind": "clock"}, {"name": "x", "kind": "null"}]})"),
+            "devices[1].name: expected a name not used before, got \"x\"");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk"}]})"),
+            "devices[0].path: expected the backing file of the disk, got null");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 1000}]})"),
+            "devices[0].block_size: expected a power of two, got 1000");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 256}]})"),
+            "devices[0].block_size: expected an integer in [512, 65536], got 256");
+  EXPECT_EQ(error_of(R"({"devices": [{"name": "c", "kind": "clock", "speed": 2}]})"),
+            "devices[0].speed: unknown field");
+  EXPECT_EQ(error_of(R"({"default_claims": {"devices": -1}})"),
+            "default_claims.devices: expected an integer in [0, 1048576], got -1");
+}
+
 }  // namespace
 }  // namespace nucleus::daemon
