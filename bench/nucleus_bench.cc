@@ -5,6 +5,7 @@
 //   nucleus-bench [--quick] [--nucleusd PATH]
 //
 // Never fails on a timing: the targets are printed with the ratios.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -28,11 +29,14 @@
 
 #include "../client-lib/src/sys.h"
 #include "../tests/support/daemon_process.h"
+#include "device_bench.h"
 #include "figure.h"
 #include "spawn_bench.h"
 
 namespace {
 
+using nucleus::bench::disk_read_nucleus;
+using nucleus::bench::disk_read_pread;
 using nucleus::bench::Figure;
 using nucleus::bench::nucleus_spawn_true;
 using nucleus::bench::posix_spawn_true;
@@ -389,6 +393,10 @@ void print_targets(const std::vector<Figure> &figs) {
         false);
   ratio("nucleus_rt_1000 p50 / nucleus_rt p50", "nucleus_rt_1000", "nucleus_rt", false, 1.1, true);
   ratio("nucleus_spawn p50 / posix_spawn p50", "nucleus_spawn", "posix_spawn", false, 1.5, true);
+  ratio("disk_read_nucleus / disk_read_pread ops/s", "disk_read_nucleus", "disk_read_pread", true,
+        1.0, false);
+  ratio("disk_read_nucleus_direct / disk_read_pread_direct", "disk_read_nucleus_direct",
+        "disk_read_pread_direct", true, 1.0, false);
   if (const Figure *m = find(figs, "nucleusd_kib_per_process")) {
     std::printf("target: %-46s %6.1f  (< 64) %s\n", "nucleusd KiB per attached process", m->extra,
                 m->extra < 64 ? "met" : "MISSED");
@@ -411,6 +419,9 @@ int main(int argc, char **argv) {
   app.add_option("--daemon-spin-ns", daemon_spin_ns,
                  "nucleusd event_loop.spin_ns (default: its configuration's)");
   app.add_option("--doorbell", doorbell, "nucleusd doorbell: auto, futex or eventfd");
+  std::string disk_dir = "/var/tmp";
+  app.add_option("--disk-dir", disk_dir, "where the disk benchmark's 256 MiB file goes")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
@@ -424,11 +435,36 @@ int main(int argc, char **argv) {
   figs.push_back(uds_rt(iters, warmup));
   figs.push_back(uds_pipelined(piped, window));
 
+  // The disk benchmark's file: 256 MiB, written now (so cached), and a
+  // second disk on it with O_DIRECT where the file system allows it.
+  constexpr uint64_t kDiskBytes = 256ULL << 20;
+  std::string disk_path = disk_dir + "/nucleus-bench-disk." + std::to_string(getpid());
+  if (!nucleus::bench::make_backing_file(disk_path, kDiskBytes)) {
+    std::fprintf(stderr, "nucleus-bench: cannot write %s\n", disk_path.c_str());
+    return 1;
+  }
+  bool direct = false;
+  if (int fd = open(disk_path.c_str(), O_RDONLY | O_DIRECT); fd >= 0) {
+    direct = true;
+    close(fd);
+  }
+  std::string devices = R"([{"name": "clock", "kind": "clock"}, {"name": "null", "kind": "null"},)"
+                        R"( {"name": "disk", "kind": "disk", "block_size": 4096, "path": ")" +
+                        disk_path + "\"}";
+  if (direct) {
+    devices += R"(, {"name": "disk_direct", "kind": "disk", "block_size": 4096, "direct": true,)"
+               R"( "path": ")" +
+               disk_path + "\"}";
+  }
+  devices += "]";
+
   // One daemon: claims of 64 for the pipelined window, and a pool big
   // enough for 1000 more processes with the same claim.
   std::string config =
       R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
-      R"( "processes": {"max": 10000, "output": "discard"})";
+      R"( "processes": {"max": 10000, "output": "discard"}, "channel": {"data_bytes": 262144},)"
+      R"( "devices": )" +
+      devices;
   if (daemon_spin_ns >= 0) {
     config += R"(, "event_loop": {"spin_ns": )" + std::to_string(daemon_spin_ns) + "}";
   }
@@ -461,6 +497,23 @@ int main(int argc, char **argv) {
   figs.push_back(posix_spawn_true(spawns));
   figs.push_back(nucleus_spawn_true(n.value(), spawns));
 
+  figs.push_back(nucleus::bench::device_rt("null_rt", n.value(), "null", nucleus::Message{}, iters,
+                                           warmup));
+  figs.push_back(nucleus::bench::device_rt("clock_rt", n.value(), "clock",
+                                           nucleus::device::clock_now(), iters, warmup));
+  const int reads = quick ? 20000 : 200000;
+  const int in_flight = 32;
+  std::vector<uint64_t> blocks = nucleus::bench::random_blocks(kDiskBytes / 4096, reads);
+  figs.push_back(disk_read_pread("disk_read_pread", disk_path, blocks, false));
+  figs.push_back(disk_read_nucleus("disk_read_nucleus", n.value(), "disk", blocks, in_flight));
+  if (direct) {
+    // Fewer: each is a real read of the device.
+    std::vector<uint64_t> cold(blocks.begin(), blocks.begin() + reads / 4);
+    figs.push_back(disk_read_pread("disk_read_pread_direct", disk_path, cold, true));
+    figs.push_back(
+        disk_read_nucleus("disk_read_nucleus_direct", n.value(), "disk_direct", cold, in_flight));
+  }
+
   long before = rss_kib(daemon.pid());
   if (!fleet.attach_all()) {
     std::fprintf(stderr, "nucleus-bench: the %d idle processes did not all attach\n", idle);
@@ -477,6 +530,7 @@ int main(int argc, char **argv) {
   reap(echo);
   n = nucleus::Nucleus();
   daemon.stop(SIGTERM, std::chrono::seconds(20));
+  unlink(disk_path.c_str());
   print(figs);
   std::printf("nucleusd CPU: %.0f ns per nucleus_rt round trip, %.0f ns per pipelined message\n",
               daemon_ns_per_rt, daemon_ns_per_msg);
