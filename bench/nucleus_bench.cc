@@ -497,8 +497,8 @@ int main(int argc, char **argv) {
   figs.push_back(posix_spawn_true(spawns));
   figs.push_back(nucleus_spawn_true(n.value(), spawns));
 
-  figs.push_back(nucleus::bench::device_rt("null_rt", n.value(), "null", nucleus::Message{}, iters,
-                                           warmup));
+  figs.push_back(
+      nucleus::bench::device_rt("null_rt", n.value(), "null", nucleus::Message{}, iters, warmup));
   figs.push_back(nucleus::bench::device_rt("clock_rt", n.value(), "clock",
                                            nucleus::device::clock_now(), iters, warmup));
   const int reads = quick ? 20000 : 200000;

@@ -218,9 +218,11 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
       return r.fail(where + ".name", "1 to 31 characters of [A-Za-z0-9._-]", json(d.name));
     }
     for (const DeviceConfig &other : c.devices) {
-      if (other.name == d.name) return r.fail(where + ".name", "a name not used before", json(d.name));
+      if (other.name == d.name)
+        return r.fail(where + ".name", "a name not used before", json(d.name));
     }
-    if (kind.empty()) return r.fail(where + ".kind", "one of \"clock\", \"console\", \"disk\", \"null\"", json());
+    if (kind.empty())
+      return r.fail(where + ".kind", "one of \"clock\", \"console\", \"disk\", \"null\"", json());
     d.kind = kind == "clock"     ? wire::DeviceKind::kClock
              : kind == "console" ? wire::DeviceKind::kConsole
              : kind == "disk"    ? wire::DeviceKind::kDisk

@@ -107,8 +107,7 @@ bool Core::take_device_message(uint32_t device, DeviceMessage *out) {
     }
     out->handle = pool_.handle(index);
     out->sender = b.sender_gone ? kNone : b.owner;
-    out->sender_generation =
-        processes_.live(b.owner) ? processes_.at(b.owner).generation : 0;
+    out->sender_generation = processes_.live(b.owner) ? processes_.at(b.owner).generation : 0;
     out->words = b.words;
     return true;
   }

@@ -17,10 +17,10 @@ enum class Error : int32_t {
   kDenied = EACCES,
   kProtocol = EPROTO,  // unknown operation or ABI mismatch
   kNoMemory = ENOMEM,
-  kNoChild = ESRCH,     // no such child (also for names that exist but are not the caller's)
-  kBusy = EBUSY,        // not in a state that allows it (a running child for modify, ...)
-  kAlready = EALREADY,  // start of a child that runs
-  kTooBig = E2BIG,      // staged program over the limit
+  kNoChild = ESRCH,      // no such child (also for names that exist but are not the caller's)
+  kBusy = EBUSY,         // not in a state that allows it (a running child for modify, ...)
+  kAlready = EALREADY,   // start of a child that runs
+  kTooBig = E2BIG,       // staged program over the limit
   kNotReserver = EPERM,  // release of a device the caller did not reserve
 };
 

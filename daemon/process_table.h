@@ -79,7 +79,7 @@ struct Process {
   // External processes. A device's parent is the process that named it
   // (kNone: the configuration); it is in that process's `devices`, not in
   // its children.
-  std::vector<uint32_t> devices;  // the devices this process named
+  std::vector<uint32_t> devices;   // the devices this process named
   wire::DeviceKind device_kind{};  // a device: its kind; else 0
   uint32_t reserver = kNone;       // a device: the process that reserved it
   bool is_device() const { return origin == Origin::kDevice; }

@@ -59,7 +59,7 @@ class Server {
     kPidfd,
     kDoorbell,
     kIgnore,
-    kBound,  // a started program's NUCLEUS_FD connection has its attach request
+    kBound,   // a started program's NUCLEUS_FD connection has its attach request
     kTimer,   // look at stops and cgroups in progress
     kDevice,  // a device operation completed (index: the operation's slot)
   };
@@ -69,7 +69,7 @@ class Server {
     uint32_t generation = 0;
     sys::UniqueFd socket;
     sys::UniqueFd pidfd;
-    sys::UniqueFd doorbell_fd;  // eventfd mode only
+    sys::UniqueFd doorbell_fd;         // eventfd mode only
     std::shared_ptr<Channel> channel;  // device operations in flight hold it too
     pid_t pid = 0;
     bool armed = false;           // a doorbell wait is outstanding

@@ -64,7 +64,7 @@ int open_as(uint32_t uid, uint32_t gid, const std::string &path, int flags) {
 
 // The size of a disk's backing file or block device.
 int backing_size(int fd, uint64_t *bytes) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) < 0) return -errno;
   if (S_ISREG(st.st_mode)) {
     *bytes = static_cast<uint64_t>(st.st_size);
@@ -129,10 +129,10 @@ bool Server::create_configured_devices(std::string *error) {
       geometry = {c.block_size, bytes / c.block_size, c.direct};
       if (rc == 0 && geometry.blocks == 0) rc = -EINVAL;
     } else if (c.kind == wire::DeviceKind::kConsole) {
-      int fd = c.path == "stderr"   ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
-               : c.path == "stdout" ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
-                                    : open_as(geteuid(), getegid(), c.path,
-                                              O_WRONLY | O_APPEND | O_CREAT);
+      int fd = c.path == "stderr" ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
+               : c.path == "stdout"
+                   ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                   : open_as(geteuid(), getegid(), c.path, O_WRONLY | O_APPEND | O_CREAT);
       if (fd < 0) rc = fd == -1 ? -errno : fd;
       if (fd >= 0) out = shared_fd(fd);
       if (rc == 0 && !c.input.empty()) {
@@ -169,7 +169,8 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
   uint64_t block_size = r.message.word[wire::kDeviceBlockSize];
   if (block_size == 0) block_size = wire::kMinBlockSize;
   if ((flags & ~uint64_t{wire::kDeviceDirect}) != 0 || block_size < wire::kMinBlockSize ||
-      block_size > wire::kMaxBlockSize || !wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
+      block_size > wire::kMaxBlockSize ||
+      !wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
     return -EINVAL;
   }
   bool files = kind == wire::DeviceKind::kDisk || kind == wire::DeviceKind::kConsole;
@@ -365,9 +366,9 @@ void Server::on_device_op(uint32_t index, int result) {
     case DeviceAction::kClockWait:
       // -ETIME: the time passed. -ECANCELED: device or sender gone.
       answer.word[0] = static_cast<uint64_t>(clock_ns(CLOCK_MONOTONIC));
-      finish_device_op(index, result == -ETIME || result == 0 ? wire::kResultNormal
-                                                              : wire::kResultMalfunction,
-                       answer);
+      finish_device_op(
+          index, result == -ETIME || result == 0 ? wire::kResultNormal : wire::kResultMalfunction,
+          answer);
       return;
     case DeviceAction::kConsoleWrite:
       if (result > 0 && op.done + static_cast<uint64_t>(result) < op.request.length && d) {

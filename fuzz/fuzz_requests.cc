@@ -1,7 +1,8 @@
 // Fuzzes the decode layer and the core with sequences of requests and process
 // control from processes that attach, send, take, answer, release, die and
 // come back, and create, start, stop, modify and remove children whose
-// programs start, attach, exit and detach. After every step the pool's and
+// programs start, attach, exit and detach, and name, reserve, serve and
+// remove devices. After every step the pool's and
 // the claims' accounting must hold; when everything is removed and detached
 // every buffer must be back.
 #include <cstdint>
@@ -46,13 +47,21 @@ void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
   for (uint32_t c : core.children_of(parent)) {
     check(core.processes().live(c));
     const Process &p = core.processes().at(c);
-    check(p.parent == parent);
+    check(p.parent == parent && !p.is_device());
     sum.buffers += p.given.buffers;
     sum.processes += 1 + p.given.processes;
     sum.memory += p.given.memory;
+    sum.devices += p.given.devices;
+  }
+  if (parent != kNone) {
+    for (uint32_t d : core.processes().at(parent).devices) {
+      check(core.processes().live(d) && core.processes().at(d).is_device());
+      check(core.processes().at(d).parent == parent);
+      sum.devices += 1;
+    }
   }
   check(sum.buffers == lent.buffers && sum.processes == lent.processes &&
-        sum.memory == lent.memory);
+        sum.memory == lent.memory && sum.devices == lent.devices);
 }
 
 void check_invariants(const Core &core) {
@@ -80,6 +89,11 @@ void check_invariants(const Core &core) {
     check(p.given.buffers == p.slots.size() + p.lent.buffers);
     check(p.slots.size() == owned[id]);
     check(p.lent.processes <= p.given.processes);
+    check(p.lent.devices <= p.given.devices || p.is_device());
+    if (p.is_device()) {
+      check(p.slots.empty() && p.children.empty() && p.devices.empty() && p.attached);
+      check(p.reserver == kNone || core.processes().live(p.reserver));
+    }
     check_claims(core, id, p.lent);
     if (p.parent != kNone) check(core.processes().live(p.parent));
     check(p.stop_buffer == kNone || p.stop == StopState::kStopping);
@@ -104,20 +118,24 @@ class Input {
   size_t pos_ = 0;
 };
 
-// Every live process, so that a byte can pick one.
+// Every live internal process, so that a byte can pick one.
 std::vector<uint32_t> live_ids(const Core &core) {
   std::vector<uint32_t> ids;
   for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
-    if (core.processes().live(id)) ids.push_back(id);
+    if (core.processes().live(id) && !core.processes().at(id).is_device()) ids.push_back(id);
   }
   return ids;
 }
 
-// Removes every child of `id`, attaching a dead socket-born entry again
-// first (only its own run may remove its children), then detaches it.
+// Removes every child and device of `id`, attaching a dead socket-born
+// entry again first (only its own run may remove them), then detaches it.
 void tear_down(Core &core, uint32_t id) {
   const Process &p = core.processes().at(id);
   if (!p.attached) check(core.attach(p.name, Claims{}).value() == id);
+  while (!core.processes().at(id).devices.empty()) {
+    uint32_t d = core.processes().at(id).devices.front();
+    check(core.remove_device(id, d) == nucleus::daemon::Error::kNone);
+  }
   while (!core.children_of(id).empty()) {
     check(core.remove(id, core.children_of(id).front()) == nucleus::daemon::Error::kNone);
   }
@@ -130,7 +148,9 @@ void tear_down(Core &core, uint32_t id) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Core core(kPool + kNotices, kNotices, kRootProcesses);
-  for (int i = 0; i < kProcs; ++i) check(core.attach(kNames[i], Claims{kClaim, 6, 0}).ok());
+  for (int i = 0; i < kProcs; ++i) check(core.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}).ok());
+  check(core.create_device(kNone, "d0", nucleus::wire::DeviceKind::kNull).ok());
+  std::vector<std::pair<uint32_t, uint64_t>> held;  // messages devices took, not yet answered
   std::vector<uint64_t> seen;  // handles that were really in use, to reach deep states
   int32_t next_pid = 100;
   Input in(data, size);
@@ -140,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t id = ids.empty() ? kNone : ids[in.byte() % ids.size()];
     const std::vector<uint32_t> *kids = id == kNone ? nullptr : &core.children_of(id);
     uint32_t kid = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
-    switch (op % 16) {
+    switch (op % 21) {
       case 0: {  // a socket process comes (back)
         const char *name = kNames[in.byte() % kProcs];
         (void)core.attach(name, Claims{in.byte() % (kClaim + 1U), in.byte() % 7U, 0});
@@ -161,7 +181,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 3: {  // create
         if (id == kNone) break;
         Claims c{in.byte() % 5U, in.byte() % 4U, in.byte() % 3U * 4096U};
+        c.devices = in.byte() % 3U;
         (void)core.create(id, kNames[kFirstChildName + in.byte() % 6], Program{}, c);
+        break;
+      }
+      case 11: {  // name a device (a process, or the root)
+        uint8_t b = in.byte();
+        uint32_t by = b & 1 ? kNone : id;
+        if (by == kNone && id == kNone) break;
+        (void)core.create_device(by, kNames[kFirstChildName + b % 6],
+                                 static_cast<nucleus::wire::DeviceKind>(1 + (b >> 1) % 4));
+        break;
+      }
+      case 12: {  // remove a device it named
+        if (id == kNone) break;
+        auto d = core.own_device(id, kNames[kFirstChildName + in.byte() % 6]);
+        if (d.ok()) check(core.remove_device(id, d.value()) == nucleus::daemon::Error::kNone);
+        break;
+      }
+      case 13: {  // reserve or release
+        if (id == kNone || !core.processes().at(id).attached) break;
+        uint8_t b = in.byte();
+        auto d = core.find_device(b & 1 ? "d0" : kNames[kFirstChildName + (b >> 1) % 6]);
+        if (d.ok()) (void)(b & 16 ? core.release(id, d.value()) : core.reserve(id, d.value()));
+        break;
+      }
+      case 14: {  // a device takes what is queued to it
+        if (core.devices().empty()) break;
+        uint32_t dev = core.devices()[in.byte() % core.devices().size()];
+        nucleus::daemon::DeviceMessage m;
+        while (core.take_device_message(dev, &m)) held.emplace_back(dev, m.handle);
+        break;
+      }
+      case 15: {  // and answers one (its device may be gone)
+        if (held.empty()) break;
+        size_t i = in.byte() % held.size();
+        (void)core.send_answer(held[i].first, held[i].second, 1 + in.byte() % 4, wire::Message{});
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
       case 4: {  // start; the program starts at once
@@ -252,6 +308,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // Everything removed from the top: every buffer comes back.
   std::vector<uint32_t> top(core.children_of(kNone));
   for (uint32_t id : top) tear_down(core, id);
+  while (!core.devices().empty()) {  // the root's own devices
+    check(core.processes().at(core.devices().front()).parent == kNone);
+    check(core.remove_device(kNone, core.devices().front()) == nucleus::daemon::Error::kNone);
+  }
   check(core.processes().count() == 0);
   check(core.pool().free_count() + core.notice_free() == kPool + kNotices);
   return 0;

@@ -22,7 +22,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr uint64_t kBlock = 4096;
-constexpr uint64_t kDiskBlocks = 256;      // a 1 MiB backing file
+constexpr uint64_t kDiskBlocks = 256;     // a 1 MiB backing file
 constexpr uint64_t kDataBytes = 1 << 20;  // every socket client's data area here
 
 // Files the devices use, in a directory of their own.
@@ -169,8 +169,8 @@ TEST_F(Devices, ConsoleWritesAndReadsLines) {
   for (int i = 0; i < 50; ++i) {
     std::string line = "line " + std::to_string(i) + "\n";
     std::memcpy(area.data() + 1000 + i * 16, line.data(), line.size());
-    writes.push_back(n.send_message("console", device::console_write(1000 + i * 16, line.size()))
-                         .value());
+    writes.push_back(
+        n.send_message("console", device::console_write(1000 + i * 16, line.size())).value());
   }
   for (Buffer b : writes) EXPECT_EQ(n.wait_answer(b, kDeadline)->result, NUCLEUS_RESULT_NORMAL);
   std::string expected = "hello\n";
@@ -242,9 +242,8 @@ TEST_F(Devices, DiskDataWrittenIsReadBackWithManyInFlight) {
   }
   for (Buffer b : out) EXPECT_EQ(n.wait_answer(b, kDeadline)->result, NUCLEUS_RESULT_NORMAL);
   for (uint64_t i = 0; i < kCount; ++i) {
-    EXPECT_EQ(std::memcmp(area.data() + base + i * kBlock,
-                          image.data() + blocks[i] * kBlock, kBlock),
-              0)
+    EXPECT_EQ(
+        std::memcmp(area.data() + base + i * kBlock, image.data() + blocks[i] * kBlock, kBlock), 0)
         << "block " << blocks[i];
   }
   // A multi-block transfer: the last 8 blocks of the disk.
@@ -488,8 +487,7 @@ TEST_F(Devices, ACreatorThatDiesKeepsItsDevicesForItsNextRun) {
   });
   EXPECT_EQ(exit_code(wait_exit(child)), 0);
   auto n = attach("user");
-  EXPECT_EQ(ask(n, "ownclock", device::clock_wait(milliseconds(1))).result,
-            NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(ask(n, "ownclock", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
   // The same uid attaching under that name is its next run, and owns it.
   auto again = attach("owner");
   EXPECT_EQ(again.create_external_process("ownclock", DeviceKind::kClock).error(), -EEXIST);

@@ -87,16 +87,20 @@ TEST(Config, DevicesAreChecked) {
             "got \"tape\"");
   EXPECT_EQ(error_of(R"({"devices": [{"kind": "clock"}]})"),
             "devices[0].name: expected 1 to 31 characters of [A-Za-z0-9._-], got \"\"");
-  EXPECT_EQ(error_of(R"({"devices": [{"name": "x"}]})"),
-            "devices[0].kind: expected one of \"clock\", \"console\", \"disk\", \"null\", got null");
-  EXPECT_EQ(error_of(R"({"devices": [{"name": "x", "kind": "clock"}, {"name": "x", "kind": "null"}]})"),
-            "devices[1].name: expected a name not used before, got \"x\"");
+  EXPECT_EQ(
+      error_of(R"({"devices": [{"name": "x"}]})"),
+      "devices[0].kind: expected one of \"clock\", \"console\", \"disk\", \"null\", got null");
+  EXPECT_EQ(
+      error_of(R"({"devices": [{"name": "x", "kind": "clock"}, {"name": "x", "kind": "null"}]})"),
+      "devices[1].name: expected a name not used before, got \"x\"");
   EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk"}]})"),
             "devices[0].path: expected the backing file of the disk, got null");
-  EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 1000}]})"),
-            "devices[0].block_size: expected a power of two, got 1000");
-  EXPECT_EQ(error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 256}]})"),
-            "devices[0].block_size: expected an integer in [512, 65536], got 256");
+  EXPECT_EQ(
+      error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 1000}]})"),
+      "devices[0].block_size: expected a power of two, got 1000");
+  EXPECT_EQ(
+      error_of(R"({"devices": [{"name": "d", "kind": "disk", "path": "/d", "block_size": 256}]})"),
+      "devices[0].block_size: expected an integer in [512, 65536], got 256");
   EXPECT_EQ(error_of(R"({"devices": [{"name": "c", "kind": "clock", "speed": 2}]})"),
             "devices[0].speed: unknown field");
   EXPECT_EQ(error_of(R"({"default_claims": {"devices": -1}})"),

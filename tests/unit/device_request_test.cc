@@ -47,7 +47,8 @@ TEST(DeviceRequest, Clock) {
   EXPECT_EQ(r.nanoseconds, 5000U);
   EXPECT_EQ(decode(DeviceKind::kClock, msg(wire::kClockWait, 0)).action, DeviceAction::kClockWait);
   EXPECT_EQ(decode(DeviceKind::kClock, msg(wire::kClockWait, 1ULL << 62)).nanoseconds, 1ULL << 62);
-  expect_unintelligible(decode(DeviceKind::kClock, msg(wire::kClockWait, (1ULL << 62) + 1)), EINVAL);
+  expect_unintelligible(decode(DeviceKind::kClock, msg(wire::kClockWait, (1ULL << 62) + 1)),
+                        EINVAL);
   expect_unintelligible(decode(DeviceKind::kClock, msg(wire::kClockWait, UINT64_MAX)), EINVAL);
   EXPECT_EQ(decode(DeviceKind::kClock, msg(wire::kClockNow)).action, DeviceAction::kClockNow);
   expect_unintelligible(decode(DeviceKind::kClock, msg(0)), EOPNOTSUPP);
@@ -82,9 +83,8 @@ TEST(DeviceRequest, ConsoleWithinTheDataAreaOnly) {
   EXPECT_EQ(empty.result, wire::kResultNormal);
   expect_unintelligible(decode(DeviceKind::kConsole, msg(3, 0, 1)), EOPNOTSUPP);
   // Lengths over 4 GiB cannot be one write.
-  expect_unintelligible(decode(DeviceKind::kConsole, msg(wire::kConsoleWrite, 0, 1ULL << 32),
-                               1ULL << 33),
-                        EINVAL);
+  expect_unintelligible(
+      decode(DeviceKind::kConsole, msg(wire::kConsoleWrite, 0, 1ULL << 32), 1ULL << 33), EINVAL);
 }
 
 TEST(DeviceRequest, DiskBlocksAndOffsets) {
@@ -119,8 +119,8 @@ TEST(DeviceRequest, DiskBlocksAndOffsets) {
   // O_DIRECT needs block-aligned offsets in the area.
   EXPECT_EQ(decode(DeviceKind::kDisk, msg(wire::kDiskRead, 0, 1, 4096), kArea, kDirectDisk).action,
             DeviceAction::kDiskRead);
-  expect_unintelligible(decode(DeviceKind::kDisk, msg(wire::kDiskRead, 0, 1, 512), kArea, kDirectDisk),
-                        EINVAL);
+  expect_unintelligible(
+      decode(DeviceKind::kDisk, msg(wire::kDiskRead, 0, 1, 512), kArea, kDirectDisk), EINVAL);
 }
 
 TEST(DeviceRequest, UnknownKindIsUnintelligible) {

@@ -239,11 +239,14 @@ enum {
   NUCLEUS_DEVICE_NULL = 4
 };
 /* clock */
-#define NUCLEUS_CLOCK_WAIT 1 /* word 1 = ns; answered after that long, word 0 = CLOCK_MONOTONIC ns */
-#define NUCLEUS_CLOCK_NOW 2  /* answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns */
+#define NUCLEUS_CLOCK_WAIT \
+  1                         /* word 1 = ns; answered after that long, word 0 = CLOCK_MONOTONIC ns */
+#define NUCLEUS_CLOCK_NOW 2 /* answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns */
 /* console */
 #define NUCLEUS_CONSOLE_WRITE 1 /* word 1 = offset, word 2 = length; answer word 0 = bytes */
-#define NUCLEUS_CONSOLE_READ 2  /* word 1 = offset, word 2 = capacity: one line; answer word 0 =                                    bytes (with its newline), word 1 = 1 at end of input */
+#define NUCLEUS_CONSOLE_READ \
+  2 /* word 1 = offset, word 2 = capacity: one line; answer word 0 = bytes (with its newline),   \
+       word 1 = 1 at end of input */
 /* disk */
 #define NUCLEUS_DISK_READ 1  /* word 1 = first block, word 2 = blocks, word 3 = offset */
 #define NUCLEUS_DISK_WRITE 2 /* same words; answer word 0 = bytes moved */

@@ -33,8 +33,8 @@ enum class DeviceKind : int {
 
 // What a device is named with (see nucleus_device_parameters_t).
 struct DeviceParameters {
-  std::string path;        // disk: backing file; console: output file or terminal
-  std::string input_path;  // console: input (empty: path)
+  std::string path;         // disk: backing file; console: output file or terminal
+  std::string input_path;   // console: input (empty: path)
   uint32_t block_size = 0;  // disk: 512..65536, a power of two (0: 512)
   bool direct = false;      // disk: O_DIRECT
 };

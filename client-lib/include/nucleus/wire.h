@@ -223,14 +223,19 @@ enum DeviceWord : uint32_t {
   kDeviceArg3 = 3,
 };
 // clock
-inline constexpr uint64_t kClockWait = 1;  // word 1 = nanoseconds (< 2^63); answer word 0 = CLOCK_MONOTONIC ns
-inline constexpr uint64_t kClockNow = 2;   // answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns
+inline constexpr uint64_t kClockWait =
+    1;  // word 1 = nanoseconds (< 2^63); answer word 0 = CLOCK_MONOTONIC ns
+inline constexpr uint64_t kClockNow =
+    2;  // answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns
 // console
-inline constexpr uint64_t kConsoleWrite = 1;  // word 1 = offset, word 2 = length; answer word 0 = bytes
-inline constexpr uint64_t kConsoleRead = 2;   // word 1 = offset, word 2 = capacity; reads one line:
-                                              // answer word 0 = bytes (with its newline), word 1 = 1 at end of input
+inline constexpr uint64_t kConsoleWrite =
+    1;  // word 1 = offset, word 2 = length; answer word 0 = bytes
+inline constexpr uint64_t kConsoleRead =
+    2;  // word 1 = offset, word 2 = capacity; reads one line:
+        // answer word 0 = bytes (with its newline), word 1 = 1 at end of input
 // disk
-inline constexpr uint64_t kDiskRead = 1;   // word 1 = first block, word 2 = block count, word 3 = offset
+inline constexpr uint64_t kDiskRead =
+    1;  // word 1 = first block, word 2 = block count, word 3 = offset
 inline constexpr uint64_t kDiskWrite = 2;  // same words; answer word 0 = bytes moved
 inline constexpr uint64_t kDiskInfo = 3;   // answer word 0 = block size, word 1 = block count
 // null answers every message normal at once, with all answer words 0.
