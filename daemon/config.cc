@@ -221,8 +221,9 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
       if (other.name == d.name)
         return r.fail(where + ".name", "a name not used before", json(d.name));
     }
-    if (kind.empty())
-      return r.fail(where + ".kind", "one of \"clock\", \"console\", \"disk\", \"null\"", json());
+    if (kind.empty()) {
+      return r.fail(where + ".kind", R"(one of "clock", "console", "disk", "null")", json());
+    }
     d.kind = kind == "clock"     ? wire::DeviceKind::kClock
              : kind == "console" ? wire::DeviceKind::kConsole
              : kind == "disk"    ? wire::DeviceKind::kDisk

@@ -197,12 +197,12 @@ class Server {
                      const DeviceGeometry &geometry);
   void serve_device(uint32_t id);
   uint32_t new_device_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
-  void submit_device_op(uint32_t op);
-  void on_device_op(uint32_t op, int result);
-  void finish_device_op(uint32_t op, int32_t result, const wire::Message &answer);
+  void submit_device_op(uint32_t index);
+  void on_device_op(uint32_t index, int result);
+  void finish_device_op(uint32_t index, int32_t result, const wire::Message &answer);
   void next_console_write(uint32_t device);
   void serve_console_readers(uint32_t device);
-  void cancel_device_op(uint32_t op);
+  void cancel_device_op(uint32_t index);
   // Ends what devices were doing for a process that detached.
   void cancel_device_ops_of(uint32_t sender, uint32_t generation);
   // Cancels the operations of devices that left the table.
