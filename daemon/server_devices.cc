@@ -56,8 +56,8 @@ int open_as(uint32_t uid, uint32_t gid, const std::string &path, int flags) {
     return -EACCES;
   }
   if (fd < 0) return -errno;
-  // io_uring waits for data on a blocking descriptor; on a non-blocking one
-  // it would answer EAGAIN.
+  // Blocking from here on: io_uring waits for data (by polling) on such a
+  // descriptor without blocking nucleusd; O_NONBLOCK was only for open().
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
