@@ -193,8 +193,11 @@ class Server {
   bool create_configured_devices(std::string *error);
   int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
                       const std::string &staged);
-  int install_device(uint32_t id, wire::DeviceKind kind, DeviceFile out, DeviceFile in,
-                     const DeviceGeometry &geometry);
+  // Opens a device's files with the rights of uid/gid; `std_streams` lets
+  // "stdin", "stdout" and "stderr" name nucleusd's own (configuration only).
+  static int open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bool std_streams,
+                         DeviceState *out);
+  void install_device(uint32_t id, DeviceState state);
   void serve_device(uint32_t id);
   uint32_t new_device_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
   void submit_device_op(uint32_t index);

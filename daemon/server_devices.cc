@@ -98,52 +98,57 @@ Server::DeviceState *Server::device_state(uint32_t id, uint32_t generation) {
   return d.live && d.generation == generation ? &d : nullptr;
 }
 
-int Server::install_device(uint32_t id, wire::DeviceKind kind, DeviceFile out, DeviceFile in,
-                           const DeviceGeometry &geometry) {
+void Server::install_device(uint32_t id, DeviceState state) {
   drop_removed_devices();  // an old device at this index gives up its state first
   if (device_states_.size() < core_.processes().capacity()) {
     device_states_.resize(core_.processes().capacity());
   }
-  DeviceState &d = device_states_[id];
-  d = DeviceState{};
-  d.live = true;
-  d.generation = core_.processes().at(id).generation;
-  d.kind = kind;
-  d.out = std::move(out);
-  d.in = std::move(in);
-  d.geometry = geometry;
+  state.live = true;
+  state.generation = core_.processes().at(id).generation;
+  device_states_[id] = std::move(state);
+}
+
+int Server::open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bool std_streams,
+                        DeviceState *out) {
+  *out = DeviceState{};
+  out->kind = spec.kind;
+  // nucleusd's own stdin, stdout and stderr: only the configuration names them.
+  auto open_file = [&](const std::string &path, int flags) -> int {
+    int std_fd = !std_streams       ? -1
+                 : path == "stdin"  ? STDIN_FILENO
+                 : path == "stdout" ? STDOUT_FILENO
+                 : path == "stderr" ? STDERR_FILENO
+                                    : -1;
+    if (std_fd < 0) return open_as(uid, gid, path, flags);
+    int fd = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
+    return fd < 0 ? -errno : fd;
+  };
+  if (spec.kind == wire::DeviceKind::kDisk) {
+    int fd = open_as(uid, gid, spec.path, O_RDWR | (spec.direct ? O_DIRECT : 0));
+    if (fd < 0) return fd;
+    out->out = shared_fd(fd);
+    uint64_t bytes = 0;
+    if (int rc = backing_size(fd, &bytes); rc < 0) return rc;
+    out->geometry = {spec.block_size, bytes / spec.block_size, spec.direct};
+    return out->geometry.blocks == 0 ? -EINVAL : 0;  // smaller than one block
+  }
+  if (spec.kind == wire::DeviceKind::kConsole) {
+    int fd = open_file(spec.path, O_WRONLY | O_APPEND | O_CREAT);
+    if (fd < 0) return fd;
+    out->out = shared_fd(fd);
+    if (spec.input.empty()) return 0;  // no input: reads say end of input
+    fd = open_file(spec.input, O_RDONLY);
+    // A closed stdin is no input, not an error.
+    if (fd < 0) return std_streams && spec.input == "stdin" ? 0 : fd;
+    out->in = shared_fd(fd);
+  }
   return 0;
 }
 
 bool Server::create_configured_devices(std::string *error) {
   for (const DeviceConfig &c : config_.devices) {
-    DeviceFile out;
-    DeviceFile in;
-    DeviceGeometry geometry;
-    int rc = 0;
-    if (c.kind == wire::DeviceKind::kDisk) {
-      int fd = open_as(geteuid(), getegid(), c.path, O_RDWR | (c.direct ? O_DIRECT : 0));
-      uint64_t bytes = 0;
-      if (fd >= 0) out = shared_fd(fd);
-      rc = fd < 0 ? fd : backing_size(fd, &bytes);
-      geometry = {c.block_size, bytes / c.block_size, c.direct};
-      if (rc == 0 && geometry.blocks == 0) rc = -EINVAL;
-    } else if (c.kind == wire::DeviceKind::kConsole) {
-      int fd = c.path == "stderr" ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
-               : c.path == "stdout"
-                   ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
-                   : open_as(geteuid(), getegid(), c.path, O_WRONLY | O_APPEND | O_CREAT);
-      if (fd < 0) rc = fd == -1 ? -errno : fd;
-      if (fd >= 0) out = shared_fd(fd);
-      if (rc == 0 && !c.input.empty()) {
-        int ifd = c.input == "stdin" ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
-                                     : open_as(geteuid(), getegid(), c.input, O_RDONLY);
-        // No stdin (closed): the console has no input; reads say end of input.
-        if (ifd >= 0) in = shared_fd(ifd);
-        if (ifd < 0 && c.input != "stdin") rc = ifd == -1 ? -errno : ifd;
-      }
-    }
-    if (rc < 0) {
+    DeviceState state;
+    if (int rc = open_device(c, geteuid(), getegid(), true, &state); rc < 0) {
       *error = "devices: " + c.name + ": cannot open " + c.path + ": " + std::strerror(-rc);
       return false;
     }
@@ -152,7 +157,7 @@ bool Server::create_configured_devices(std::string *error) {
       *error = "devices: " + c.name + ": " + std::strerror(to_errno(id.error()));
       return false;
     }
-    install_device(id.value(), c.kind, std::move(out), std::move(in), geometry);
+    install_device(id.value(), std::move(state));
     log::info("device {} ({})", c.name, c.path.empty() ? "built in" : c.path);
   }
   return true;
@@ -161,10 +166,10 @@ bool Server::create_configured_devices(std::string *error) {
 int Server::create_external(uint32_t caller, std::string_view name, const wire::Request &r,
                             const std::string &staged) {
   if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
-  auto kind = static_cast<wire::DeviceKind>(r.arg);
-  std::string path;
-  std::string input;
-  if (!split_paths(staged, &path, &input)) return -EINVAL;
+  DeviceConfig spec;
+  spec.name = name;
+  spec.kind = static_cast<wire::DeviceKind>(r.arg);
+  if (!split_paths(staged, &spec.path, &spec.input)) return -EINVAL;
   uint64_t flags = r.message.word[wire::kDeviceFlags];
   uint64_t block_size = r.message.word[wire::kDeviceBlockSize];
   if (block_size == 0) block_size = wire::kMinBlockSize;
@@ -173,45 +178,28 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
       !wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
     return -EINVAL;
   }
-  bool files = kind == wire::DeviceKind::kDisk || kind == wire::DeviceKind::kConsole;
-  if (files ? path.empty() : !(path.empty() && input.empty())) return -EINVAL;
-  if (kind == wire::DeviceKind::kDisk && !input.empty()) return -EINVAL;
-  if ((flags & wire::kDeviceDirect) != 0 && kind != wire::DeviceKind::kDisk) return -EINVAL;
+  spec.block_size = static_cast<uint32_t>(block_size);
+  spec.direct = (flags & wire::kDeviceDirect) != 0;
+  bool disk = spec.kind == wire::DeviceKind::kDisk;
+  bool files = disk || spec.kind == wire::DeviceKind::kConsole;
+  if (files ? spec.path.empty() : !(spec.path.empty() && spec.input.empty())) return -EINVAL;
+  if ((disk && !spec.input.empty()) || (spec.direct && !disk)) return -EINVAL;
+  if (spec.kind == wire::DeviceKind::kConsole && spec.input.empty()) spec.input = spec.path;
 
   // The entry first: the name and the claim are checked before any file is
   // opened (or created) for the caller.
-  Result<uint32_t> id = core_.create_device(caller, name, kind);
+  Result<uint32_t> id = core_.create_device(caller, name, spec.kind);
   if (!id.ok()) return -to_errno(id.error());
   const Process &p = core_.processes().at(caller);
-  DeviceFile out;
-  DeviceFile in;
-  DeviceGeometry geometry;
-  int rc = 0;
-  if (kind == wire::DeviceKind::kDisk) {
-    bool direct = (flags & wire::kDeviceDirect) != 0;
-    rc = open_as(p.uid, p.gid, path, O_RDWR | (direct ? O_DIRECT : 0));
-    uint64_t bytes = 0;
-    if (rc >= 0) {
-      out = shared_fd(rc);
-      rc = backing_size(rc, &bytes);
-    }
-    geometry = {static_cast<uint32_t>(block_size), bytes / block_size, direct};
-    if (rc == 0 && geometry.blocks == 0) rc = -EINVAL;  // smaller than one block
-  } else if (kind == wire::DeviceKind::kConsole) {
-    rc = open_as(p.uid, p.gid, path, O_WRONLY | O_APPEND | O_CREAT);
-    if (rc >= 0) {
-      out = shared_fd(rc);
-      rc = open_as(p.uid, p.gid, input.empty() ? path : input, O_RDONLY);
-      if (rc >= 0) in = shared_fd(rc);
-    }
-  }
-  if (rc < 0) {
+  DeviceState state;
+  if (int rc = open_device(spec, p.uid, p.gid, false, &state); rc < 0) {
     core_.remove_device(caller, id.value());
     return rc;
   }
-  install_device(id.value(), kind, std::move(out), std::move(in), geometry);
-  log::info("process {} named device {} ({}{})", p.name, name, path.empty() ? "built in" : path,
-            input.empty() ? "" : ", input " + input);
+  install_device(id.value(), std::move(state));
+  log::info("process {} named device {} ({}{})", p.name, name,
+            spec.path.empty() ? "built in" : spec.path,
+            spec.input.empty() ? "" : ", input " + spec.input);
   return 0;
 }
 
