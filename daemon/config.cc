@@ -165,6 +165,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   uint64_t pool = 16384, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
   uint64_t spin_ns = 0;
   uint64_t attach_timeout_ms = 5000;
+  uint64_t handover_timeout_ms = 2000, ready_timeout_ms = 5000;
   std::string doorbell = "auto";
   uint64_t claim_processes = 0, claim_memory = 0, max_processes = 16384, notices = 256;
   std::string control = "auto", output = "inherit";
@@ -243,6 +244,10 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     c.devices.push_back(std::move(d));
   });
   if (!devices_given) c.devices = default_devices();
+  top.object("swap", [&](Reader &r) {
+    r.integer("handover_timeout_ms", 1, 3600000, &handover_timeout_ms);
+    r.integer("ready_timeout_ms", 1, 3600000, &ready_timeout_ms);
+  });
   top.object("protocol", [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
   top.object("event_loop", [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
@@ -281,6 +286,8 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
              : output == "discard" ? OutputMode::kDiscard
                                    : OutputMode::kInherit;
   c.attach_timeout_ms = attach_timeout_ms;
+  c.swap_handover_timeout_ms = handover_timeout_ms;
+  c.swap_ready_timeout_ms = ready_timeout_ms;
   c.doorbell = doorbell == "futex"     ? DoorbellMode::kFutex
                : doorbell == "eventfd" ? DoorbellMode::kEventfd
                                        : DoorbellMode::kAuto;

@@ -52,6 +52,11 @@ struct Config {
   uint64_t attach_timeout_ms = 0;
   uint32_t max_protocol_errors = 0;
   DoorbellMode doorbell = DoorbellMode::kAuto;
+  // Hot swap: how long an OS may take to answer the handover, and how long
+  // the new program may take to attach, and again to say ready once it has
+  // the state.
+  uint64_t swap_handover_timeout_ms = 0;
+  uint64_t swap_ready_timeout_ms = 0;
   // How long nucleusd keeps polling a channel after its last request before
   // it arms the doorbell and sleeps (0: never poll).
   uint64_t spin_ns = 0;

@@ -249,6 +249,15 @@ void Core::deliver_answer(uint32_t index) {
   Buffer &b = pool_.at(index);
   b.published = false;
   if (b.owner == kNoticeOwner) {
+    uint32_t from = b.receiver;
+    if (from != kNone && processes_.live(from) && processes_.at(from).handover_buffer == index) {
+      // The OS being swapped answered the handover: from here its requests
+      // wait (the server serves no more of them) until the swap ends.
+      Process &os = processes_.at(from);
+      os.handover_buffer = kNone;
+      os.handed_over = b.result == wire::kResultNormal;
+      handovers_.push_back({from, os.generation, b.result, b.words});
+    }
     // A notice answered: the buffer serves the next notice.
     pool_.apply(index, BufferEvent::kSenderGone);
     b.receiver = kNone;

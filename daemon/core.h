@@ -57,6 +57,22 @@ struct DeviceMessage {
   wire::Message words{};
 };
 
+// The old OS answered the nucleus's handover message (Core::handovers).
+struct HandoverAnswer {
+  uint32_t id = kNone;
+  uint32_t generation = 0;
+  int32_t result = 0;
+  wire::Message words{};
+};
+
+// What the new program of a swap takes over besides the queue (buffer
+// indices): messages received and not answered, in arrival order, and
+// buffers of the claim that are out.
+struct Inheritance {
+  std::vector<uint32_t> received;
+  std::vector<uint32_t> out;
+};
+
 class Core {
  public:
   // `notice_buffers` of the pool are kept by the nucleus for exit notices.
@@ -130,6 +146,27 @@ class Core {
   std::vector<uint32_t> &removed_devices() { return removed_devices_; }
   const std::vector<uint32_t> &devices() const { return device_ids_; }
 
+  // ---- hot swap (core_swap.cc, docs/hot-swap.md) ----
+  // Takes `handle` (next use of a free buffer of the caller) as the request
+  // to swap the caller's child `id` to `program`, and adds the hidden entry
+  // of the new program (returned). kInvalid unless `id` runs attached and is
+  // not stopped; kBusy while it is being swapped.
+  Result<uint32_t> begin_swap(uint32_t caller, uint32_t id, uint64_t handle, Program program);
+  // Sends the handover message from the nucleus to `id` (kBusy: no notice
+  // buffer is free).
+  Error request_handover(uint32_t id, uint64_t data_bytes);
+  // Handovers answered since the last call (cleared by the caller).
+  std::vector<HandoverAnswer> &handovers() { return handovers_; }
+  // The new program takes over `id`: its program and pid become the entry's,
+  // its queue is to be published again from the start, the hidden entry
+  // leaves the table. Returns what the new program inherits.
+  Inheritance commit_swap(uint32_t id, int32_t pid);
+  // The swap of `id` ends: its request is answered (result, words), the
+  // hidden entry (if still there) leaves the table and `id` is served again.
+  void end_swap(uint32_t id, int32_t result, const wire::Message &words);
+  // The event record of an inherited buffer.
+  wire::Event inherit_event(uint32_t index, int32_t kind) const;
+
   // `id` and every descendant, parents before children.
   std::vector<uint32_t> subtree(uint32_t id) const;
   // Stopped by its own stop or an ancestor's.
@@ -193,6 +230,7 @@ class Core {
   std::vector<uint32_t> root_devices_;
   std::vector<uint32_t> device_ids_;
   std::vector<uint32_t> removed_devices_;
+  std::vector<HandoverAnswer> handovers_;
   Claims root_lent_;
   uint64_t root_processes_;
 };

@@ -60,7 +60,9 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
     case wire::Op::kCreateExternal:
     case wire::Op::kRemoveExternal:
     case wire::Op::kReserveProcess:
-    case wire::Op::kReleaseProcess: break;
+    case wire::Op::kReleaseProcess:
+    case wire::Op::kSwapProcess:
+    case wire::Op::kSwapReady: break;
   }
   return {Error::kProtocol, false};
 }

@@ -12,6 +12,18 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
   if (name == wire::kNucleusName || by_name_.find(name) != by_name_.end()) {
     return Error::kNameTaken;
   }
+  uint32_t id = add_entry(name);
+  by_name_.emplace(processes_[id].name, id);
+  return id;
+}
+
+uint32_t ProcessTable::add_hidden(std::string_view name) {
+  uint32_t id = add_entry(name);
+  processes_[id].hidden = true;
+  return id;
+}
+
+uint32_t ProcessTable::add_entry(std::string_view name) {
   uint32_t id = 0;
   if (!free_ids_.empty()) {
     id = free_ids_.back();
@@ -26,7 +38,6 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
   p.live = true;
   p.generation = generation;
   p.name = std::string(name);
-  by_name_.emplace(p.name, id);
   ++count_;
   return id;
 }
@@ -34,7 +45,7 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
 void ProcessTable::remove(uint32_t id) {
   Process &p = processes_[id];
   if (!p.live) return;
-  by_name_.erase(p.name);
+  if (!p.hidden) by_name_.erase(p.name);
   uint32_t generation = p.generation;
   p = Process{};
   p.generation = generation;

@@ -83,6 +83,14 @@ struct Process {
   wire::DeviceKind device_kind{};  // a device: its kind; else 0
   uint32_t reserver = kNone;       // a device: the process that reserved it
   bool is_device() const { return origin == Origin::kDevice; }
+
+  // Hot swap (core_swap.cc, docs/hot-swap.md).
+  bool hidden = false;               // not in the name space: a swap's new program
+  uint32_t swap_buffer = kNone;      // its parent's swap request, answered when done or not
+  uint32_t swap_candidate = kNone;   // the hidden entry of the new program
+  uint32_t swap_of = kNone;          // a hidden entry: the process it is to take over
+  uint32_t handover_buffer = kNone;  // the nucleus's handover message to it
+  bool handed_over = false;          // it answered the handover: its requests wait
 };
 
 // Lets by_name_ be searched with a string_view, without building a string.
@@ -96,6 +104,9 @@ class ProcessTable {
   // Adds a process under a valid, unused name (the nucleus's own name is
   // taken).
   Result<uint32_t> add(std::string_view name);
+  // Adds an entry that find() never returns (the new program of a swap,
+  // which bears no name until it takes over); `name` is for logs.
+  uint32_t add_hidden(std::string_view name);
   void remove(uint32_t id);
 
   // The live process with that name, or kNone.
@@ -107,6 +118,8 @@ class ProcessTable {
   uint32_t capacity() const { return static_cast<uint32_t>(processes_.size()); }
 
  private:
+  uint32_t add_entry(std::string_view name);
+
   std::vector<Process> processes_;
   std::vector<uint32_t> free_ids_;
   std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> by_name_;

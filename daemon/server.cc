@@ -190,19 +190,22 @@ void Server::arm_socket(uint32_t id) {
   Connection &c = connections_[id];
   io_uring_sqe *sqe = get_sqe();
   io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kSocket, id, c.generation));
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kSocket, id, c.serial));
 }
 
 void Server::arm_pidfd(uint32_t id) {
   Connection &c = connections_[id];
   io_uring_sqe *sqe = get_sqe();
   io_uring_prep_poll_add(sqe, c.pidfd.get(), POLLIN);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kPidfd, id, c.generation));
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kPidfd, id, c.serial));
 }
 
 void Server::arm_doorbell(uint32_t id) {
   Connection &c = connections_[id];
   c.active = false;
+  // An OS that handed over waits, unserved, for its swap to end
+  // (swap_failed activates it again).
+  if (core_.processes().at(id).handed_over) return;
   c.channel->set_armed(true);
   // Re-check after the fence in set_armed: requests added before the
   // process could see daemon_armed=1 would otherwise wait for no doorbell.
@@ -219,7 +222,7 @@ void Server::arm_doorbell(uint32_t id) {
   } else {
     io_uring_prep_read(sqe, c.doorbell_fd.get(), &c.eventfd_value, sizeof(c.eventfd_value), 0);
   }
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kDoorbell, id, c.generation));
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kDoorbell, id, c.serial));
   c.armed = true;
 }
 
@@ -262,6 +265,7 @@ int Server::run() {
       }
     }
     flush_dirty();
+    if (!swaps_.empty()) advance_swaps();
     // Polling with nothing to do: give the CPU to a process we may just
     // have woken on it (on a small machine it is often this CPU).
     if (!worked && !active_.empty()) sched_yield();
@@ -337,7 +341,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
   }
   if (index >= connections_.size()) return;
   Connection &c = connections_[index];
-  if (!c.live || c.generation != generation) return;  // an old use of this index
+  if (!c.live || c.serial != generation) return;  // an old connection at this index
   switch (kind) {
     case Kind::kSocket: on_socket(index, cqe.res); break;
     case Kind::kPidfd:
@@ -379,6 +383,8 @@ void Server::on_socket(uint32_t id, int result) {
 
 int64_t Server::service(uint32_t id) {
   Connection &c = connections_[id];
+  // An OS that handed its state over is not served until its swap ends.
+  if (core_.processes().at(id).handed_over) return 0;
   int64_t count = c.channel->pending_requests();
   if (count < 0) {
     detach(id, "wrote a request ring tail out of range", true);
@@ -390,6 +396,7 @@ int64_t Server::service(uint32_t id) {
     if (request.op >= static_cast<uint32_t>(wire::Op::kStageProgram) &&
         request.op < wire::kOpCount) {
       control(id, request);
+      if (!c.live) return 0;
       continue;
     }
     wire::Event reply;
@@ -399,6 +406,10 @@ int64_t Server::service(uint32_t id) {
       if (!c.live) return 0;
     } else if (r.has_reply && c.replies.size() < kMaxQueuedReplies) {
       c.replies.push_back(reply);
+    }
+    if (core_.processes().at(id).handed_over) {
+      count = i + 1;  // that answer was its handover: the rest waits
+      break;
     }
   }
   c.channel->commit_requests();
@@ -413,6 +424,8 @@ int64_t Server::service(uint32_t id) {
 
 void Server::flush(uint32_t id) {
   Connection &c = connections_[id];
+  // Nothing new reaches an OS that handed over: the new program gets it all.
+  if (core_.processes().at(id).handed_over) return;
   Channel &ch = *c.channel;
   bool pushed = false;
   for (;;) {
@@ -515,11 +528,10 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   } else {
     log::info("process {} (pid {}) detached: {}", name, c.pid, reason);
   }
-  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
-    io_uring_sqe *sqe = get_sqe();
-    io_uring_prep_cancel64(sqe, user_data(kind, id, c.generation), 0);
-    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
-  }
+  cancel_connection_sqes(id);
+  // A swap of it, or the swap it was the new program of, cannot go on.
+  bool old_os = core_.processes().at(id).swap_candidate != kNone;
+  uint32_t taken_over = core_.processes().at(id).swap_of;
   core_.detach(id);
   uint32_t generation = c.generation;
   c = Connection{};
@@ -527,6 +539,17 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   // What devices were doing for it ends; its data area stays mapped until
   // each operation's completion has come back.
   cancel_device_ops_of(id, generation);
+  if (old_os) swap_failed(id, wire::kSwapOldExited, 0);
+  if (taken_over != kNone) swap_failed(taken_over, wire::kSwapNewExited, 0);
+}
+
+void Server::cancel_connection_sqes(uint32_t id) {
+  const Connection &c = connections_[id];
+  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
+    io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, user_data(kind, id, c.serial), 0);
+    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
+  }
 }
 
 void Server::shutdown() {

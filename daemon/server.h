@@ -66,7 +66,8 @@ class Server {
 
   struct Connection {
     bool live = false;
-    uint32_t generation = 0;
+    uint32_t generation = 0;  // the entry's
+    uint32_t serial = 0;      // this connection's: its SQEs carry it (a swap moves connections)
     sys::UniqueFd socket;
     sys::UniqueFd pidfd;
     sys::UniqueFd doorbell_fd;         // eventfd mode only
@@ -135,6 +136,28 @@ class Server {
     std::vector<char> fill;  // console input fill
   };
 
+  // A swap in progress (server_swap.cc, docs/hot-swap.md).
+  enum class SwapPhase : uint8_t {
+    kStarting,  // the new program runs and has not attached yet
+    kHandover,  // it attached; the old OS was asked for its state
+    kReady,     // it has the state; waiting for it to say ready
+  };
+  struct Swap {
+    uint32_t id = kNone;  // the OS
+    uint32_t generation = 0;
+    uint32_t cand = kNone;  // the hidden entry of the new program
+    uint32_t cand_generation = 0;
+    SwapPhase phase = SwapPhase::kStarting;
+    int64_t began_ns = 0;
+    int64_t deadline_ns = 0;
+    int64_t handed_ns = 0;  // when the old OS answered the handover
+    pid_t old_pid = 0;
+    sys::UniqueFd attach_socket;  // the new program's, its attach reply waits for the state
+    uint64_t state_bytes = 0;
+    bool ready = false;  // it sent kSwapReady (seq ready_seq)
+    uint32_t ready_seq = 0;
+  };
+
   struct Pending {
     bool live = false;
     uint32_t generation = 0;
@@ -188,6 +211,25 @@ class Server {
     return given != 0 ? given : config_.data_bytes;
   }
   std::string group_of(uint32_t id);
+
+  // Hot swap (server_swap.cc).
+  int begin_swap(uint32_t caller, uint32_t child, const wire::Request &request,
+                 const std::string &staged);
+  // The new program attached through its bound connection: keep its attach
+  // reply until the state is there, and ask the old OS for it.
+  void swap_attached(uint32_t cand, sys::UniqueFd socket);
+  // kSwapReady from `cand`: 0, or -errno when it is not a swap's new program
+  // that has its state.
+  int swap_ready(uint32_t cand, uint32_t seq);
+  // Handovers answered, ready programs to commit, deadlines passed.
+  void advance_swaps();
+  void commit_swap(Swap &s);
+  // Ends the swap without changing the OS; the request is answered.
+  void swap_failed(uint32_t id, uint64_t outcome, uint64_t detail);
+  Swap *swap_of(uint32_t id);
+  // Ends a connection without the death of its entry (a swap's old program).
+  void retire_connection(uint32_t id);
+  void cancel_connection_sqes(uint32_t id);
 
   // Devices (server_devices.cc).
   bool create_configured_devices(std::string *error);
@@ -249,6 +291,8 @@ class Server {
   __kernel_timespec tick_{};
   std::vector<DeviceState> device_states_;  // indexed by process id
   std::vector<std::unique_ptr<DeviceOp>> device_ops_;
+  std::vector<std::unique_ptr<Swap>> swaps_;
+  uint32_t connection_serial_ = 0;
   std::vector<uint32_t> free_device_ops_;
 };
 

@@ -194,6 +194,7 @@ int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {
   c = Connection{};
   c.live = true;
   c.generation = proc.generation;
+  c.serial = ++connection_serial_;
   c.pidfd = std::move(pidfd_owner);
   c.doorbell_fd = std::move(doorbell);
   c.channel = std::move(channel.value());

@@ -80,6 +80,17 @@ void Server::control(uint32_t id, const wire::Request &request) {
     list_children(id, request);
     return;
   }
+  if (request.op == static_cast<uint32_t>(wire::Op::kSwapReady)) {
+    // Replied when it has taken over (commit_swap), or now when it may not.
+    if (int rc = swap_ready(id, request.seq); rc < 0) {
+      wire::Event reply{};
+      reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+      reply.seq = request.seq;
+      reply.result = rc;
+      connections_[id].replies.push_back(reply);
+    }
+    return;
+  }
   wire::Event reply{};
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = request.seq;
@@ -130,15 +141,21 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   Result<uint32_t> child = core_.child(id, name);
   if (!child.ok()) return -to_errno(child.error());
   uint32_t ch = child.value();
+  bool swapping = core_.processes().at(ch).swap_candidate != kNone;
   switch (op) {
+    case wire::Op::kSwapProcess:
+      if (overflow) return -E2BIG;
+      return begin_swap(id, ch, r, staged);
     case wire::Op::kStartProcess: return start_child(id, ch);
     case wire::Op::kStopProcess: {
+      if (swapping) return -EBUSY;
       Error e = core_.begin_stop(id, ch, r.handle);
       if (e != Error::kNone) return -to_errno(e);
       stop_subtree(ch);
       return 0;
     }
     case wire::Op::kModifyProcess: {
+      if (swapping) return -EBUSY;
       if ((r.arg & ~int64_t{wire::kModifyProgram | wire::kModifyClaims}) != 0) return -EINVAL;
       if (overflow) return -E2BIG;
       Program program;
@@ -285,6 +302,10 @@ void Server::on_bound(uint32_t id) {
     reply.status = pidfd < 0 ? -errno : open_channel(id, pidfd, run.pid);
     if (reply.status < 0) core_.detach(id);
   }
+  if (reply.status == 0 && p.swap_of != kNone) {
+    swap_attached(id, std::move(socket));  // its reply waits for the old OS's state
+    return;
+  }
   bool sent = send_attach_reply(socket.get(), &reply, id);
   if (reply.status != 0) {
     log::info("process {} (pid {}): attach refused: {}", p.name, run.pid,
@@ -306,6 +327,14 @@ void Server::on_sigchld() {
     uint32_t id = it->second;
     by_pid_.erase(it);
     if (!core_.processes().live(id) || runs_[id].pid != pid) continue;
+    if (uint32_t os = core_.processes().at(id).swap_of; os != kNone) {
+      // A swap's new program ended before it took over.
+      runs_[id].pid = 0;
+      swap_failed(os, wire::kSwapNewExited,
+                  WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
+                                      : static_cast<unsigned>(WEXITSTATUS(status)));
+      continue;
+    }
     Run &run = runs_[id];
     run.pid = 0;
     run.pidfd.reset();
@@ -368,6 +397,9 @@ void Server::end_subtree(uint32_t id) {
   // here, but cheap) and the process groups in signal mode.
   Subtree::signal_groups(groups, SIGKILL);
   for (uint32_t i : ids) {
+    if (core_.processes().at(i).swap_candidate != kNone) swap_failed(i, wire::kSwapCancelled, 0);
+  }
+  for (uint32_t i : ids) {
     if (i < connections_.size() && connections_[i].live) detach(i, "removed", false);
     if (i >= runs_.size() || runs_[i].generation != core_.processes().at(i).generation) continue;
     Run &run = runs_[i];
@@ -396,7 +428,7 @@ void Server::check_progress() {
   }
   stops_.swap(still);
   std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
-  if (!stops_.empty() || !dead_groups_.empty()) arm_timer();
+  if (!stops_.empty() || !dead_groups_.empty() || !swaps_.empty()) arm_timer();
 }
 
 void Server::arm_timer() {

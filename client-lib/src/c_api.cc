@@ -19,6 +19,15 @@ static_assert(NUCLEUS_DISK_READ == wire_check::kDiskRead);
 static_assert(NUCLEUS_DISK_WRITE == wire_check::kDiskWrite);
 static_assert(NUCLEUS_DISK_INFO == wire_check::kDiskInfo);
 static_assert(NUCLEUS_DEVICE_DIRECT == wire_check::kDeviceDirect);
+static_assert(NUCLEUS_NOTICE_HANDOVER == wire_check::kNoticeHandover);
+static_assert(NUCLEUS_SWAP_DONE == wire_check::kSwapDone);
+static_assert(NUCLEUS_SWAP_NO_HANDOVER == wire_check::kSwapNoHandover);
+static_assert(NUCLEUS_SWAP_REFUSED == wire_check::kSwapRefused);
+static_assert(NUCLEUS_SWAP_START_FAILED == wire_check::kSwapStartFailed);
+static_assert(NUCLEUS_SWAP_NEW_EXITED == wire_check::kSwapNewExited);
+static_assert(NUCLEUS_SWAP_NOT_READY == wire_check::kSwapNotReady);
+static_assert(NUCLEUS_SWAP_OLD_EXITED == wire_check::kSwapOldExited);
+static_assert(NUCLEUS_SWAP_CANCELLED == wire_check::kSwapCancelled);
 
 struct nucleus_handle {
   std::unique_ptr<nucleus::client::Channel> channel;
@@ -101,6 +110,36 @@ int nucleus_start_process(nucleus_t *n, const char *name) {
 int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {
   if (n == nullptr) return -EINVAL;
   return n->channel->stop_process(name, out);
+}
+
+int nucleus_swap_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
+                         nucleus_buffer_t *out) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->swap_process(name, program, out);
+}
+
+int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state, size_t size) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->hand_over(handover, state, size);
+}
+
+const void *nucleus_handover_state(nucleus_t *n, size_t *size) {
+  if (size != nullptr) *size = 0;
+  if (n == nullptr) return nullptr;
+  return n->channel->handover_state(size);
+}
+
+int nucleus_swap_ready(nucleus_t *n) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->swap_ready();
+}
+
+int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity, size_t *count) {
+  if (n == nullptr || count == nullptr || (out == nullptr && capacity != 0)) return -EINVAL;
+  const auto &all = n->channel->inherited();
+  *count = all.size();
+  for (size_t i = 0; i < all.size() && i < capacity; ++i) out[i] = all[i];
+  return 0;
 }
 
 int nucleus_modify_process(nucleus_t *n, const char *name, const nucleus_program_t *program,

@@ -151,6 +151,8 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   ch->doorbell_fd_ = std::move(fds[1]);
   reply.name[sizeof(reply.name) - 1] = '\0';
   ch->name_ = reply.name;
+  ch->successor_ = (reply.flags & wire::kAttachSuccessor) != 0;
+  ch->handover_bytes_ = reply.handover_bytes;
   if (int rc = ch->map_layout(); rc < 0) return rc;
   *out = std::move(ch);
   return 0;
@@ -303,6 +305,7 @@ void Channel::drain() {
         }
         break;
       case wire::EventKind::kReply: replies_.push_back(e); break;
+      case wire::EventKind::kInherit: inherit(e); break;
       case wire::EventKind::kClosed:
       default: break;
     }
@@ -413,6 +416,33 @@ int Channel::release_slot(nucleus_buffer_t buffer) {
   r.op = static_cast<uint32_t>(wire::Op::kReleaseAnswer);
   r.handle = buffer;
   return push_request(r, false);
+}
+
+// After a swap: a buffer the old program held. Received: we owe its
+// answer. Out: a buffer of our claim that is not free (its answer comes, or
+// has come, as a kAnswer event).
+void Channel::inherit(const wire::Event &e) {
+  if (e.result == wire::kInheritReceived) {
+    received_.insert(e.handle);
+    nucleus_event_t q{};
+    q.kind = NUCLEUS_EVENT_MESSAGE;
+    q.buffer = e.handle;
+    std::memcpy(q.sender, e.sender, sizeof(q.sender));
+    q.sender[sizeof(q.sender) - 1] = '\0';
+    std::memcpy(&q.message, &e.message, sizeof(q.message));
+    inherited_.push_back(q);
+    return;
+  }
+  if (e.result != wire::kInheritOut) return;
+  rescan_slots();
+  auto it = slot_of_index_.find(wire::handle_index(e.handle));
+  if (it == slot_of_index_.end()) return;
+  Slot &s = slots_[it->second];
+  s.handle = e.handle;
+  if (!s.out) {
+    s.out = true;
+    std::erase(free_slots_, it->second);
+  }
 }
 
 int Channel::take_message(nucleus_buffer_t buffer) {

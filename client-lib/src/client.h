@@ -46,6 +46,12 @@ class Channel {
   int list_children(nucleus_process_t *out, size_t capacity, size_t *count);
   int create_external_process(const char *name, int kind,
                               const nucleus_device_parameters_t *parameters);
+  // Hot swap (control.cc).
+  int swap_process(const char *name, const nucleus_program_t *program, nucleus_buffer_t *out);
+  int hand_over(nucleus_buffer_t handover, const void *state, size_t size);
+  const void *handover_state(size_t *size);
+  int swap_ready();
+  const std::vector<nucleus_event_t> &inherited() const { return inherited_; }
   // kRemoveExternal, kReserveProcess or kReleaseProcess of `name`.
   int device_request(wire::Op op, const char *name);
   const std::string &name() const { return name_; }
@@ -70,6 +76,7 @@ class Channel {
   Slot *out_slot(nucleus_buffer_t buffer);
   int release_slot(nucleus_buffer_t buffer);
   int take_message(nucleus_buffer_t buffer);
+  void inherit(const wire::Event &e);
   // Re-reads the slot table when nucleusd says it changed.
   void rescan_slots();
   int take_free_slot(uint32_t *slot);
@@ -106,6 +113,10 @@ class Channel {
   std::unordered_set<uint64_t> received_;                 // answers owed
   std::deque<nucleus_event_t> queue_;                     // published, not yet taken
   std::deque<wire::Event> replies_;
+  // Hot swap: a swap's new program, until it takes over.
+  bool successor_ = false;
+  uint64_t handover_bytes_ = 0;
+  std::vector<nucleus_event_t> inherited_;  // received by the old program, not answered
 };
 
 // Drains, asks pred (1: not yet), and sleeps until something may have

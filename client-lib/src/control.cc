@@ -139,6 +139,52 @@ int Channel::stop_process(const char *name, nucleus_buffer_t *out) {
   return 0;
 }
 
+int Channel::swap_process(const char *name, const nucleus_program_t *program,
+                          nucleus_buffer_t *out) {
+  wire::Request r{};
+  if (out == nullptr || program == nullptr) return -EINVAL;
+  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  uint32_t slot = 0;
+  if (int rc = take_free_slot(&slot); rc < 0) return rc;
+  if (int rc = stage_program(program); rc < 0) return rc;
+  r.op = static_cast<uint32_t>(wire::Op::kSwapProcess);
+  r.handle = wire::next_handle(slots_[slot].handle);
+  if (int rc = control(r, nullptr); rc < 0) return rc;
+  // The answer comes on this buffer like any answer.
+  std::erase(free_slots_, slot);
+  slots_[slot].handle = r.handle;
+  slots_[slot].out = true;
+  *out = r.handle;
+  return 0;
+}
+
+int Channel::hand_over(nucleus_buffer_t handover, const void *state, size_t size) {
+  if (state == nullptr && size != 0) return -EINVAL;
+  if (received_.count(handover) == 0) return -EBADF;
+  if (size > hdr_->data_bytes) return -ENOSPC;
+  if (size != 0) std::memmove(base_ + hdr_->data_offset, state, size);
+  nucleus_message_t answer{};
+  answer.word[wire::kHandoverOffset] = 0;
+  answer.word[wire::kHandoverLength] = size;
+  return send_answer(handover, NUCLEUS_RESULT_NORMAL, &answer);
+}
+
+const void *Channel::handover_state(size_t *size) {
+  if (!successor_) return nullptr;
+  uint64_t bytes = std::min<uint64_t>(handover_bytes_, hdr_->data_bytes);
+  if (size != nullptr) *size = bytes;
+  return base_ + hdr_->data_offset;
+}
+
+int Channel::swap_ready() {
+  if (!successor_) return -EINVAL;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kSwapReady);
+  if (int rc = control(r, nullptr); rc < 0) return rc;
+  successor_ = false;  // it bears the name now; the kInherit events came first
+  return 0;
+}
+
 int Channel::modify_process(const char *name, const nucleus_program_t *program,
                             const nucleus_claims_t *claims) {
   wire::Request r{};

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <deque>
 #include <nucleus/nucleus.hpp>
+#include <span>
 #include <string>
 
 #include "test_program.h"
@@ -47,12 +48,28 @@ void put_process(const nucleus_process_t &p, Message *a) {
   a->word[7] = static_cast<uint64_t>(p.exit_kind) << 32 | static_cast<uint32_t>(p.exit_value);
 }
 
-int serve(const char *self) {
+int serve(const char *self, uint64_t tag, const std::string &behaviour) {
   auto n = nucleus::Nucleus::attach("");
   if (!n) return 100;
   nucleus_t *h = n->c_handle();
   std::deque<nucleus_exit_notice_t> notices;
   std::deque<nucleus::Buffer> notice_waiters;
+  uint64_t served = 0;
+  std::deque<nucleus::Received> backlog;  // inherited messages, served first
+  if (auto state = n->handover_state()) {
+    if (state->size() == sizeof(served)) std::memcpy(&served, state->data(), sizeof(served));
+    if (behaviour == "crash") {
+      signal(SIGSEGV, SIG_DFL);
+      raise(SIGSEGV);
+    }
+    if (behaviour == "never-ready") {
+      for (;;) pause();
+    }
+    if (!n->swap_ready()) return 102;
+    // What the old program received and did not answer: served as if new
+    // (its state is only the count, so it kept no other record of them).
+    for (auto &r : n->inherited()) backlog.push_back(r);
+  }
   auto answer_notice_waiters = [&]() {
     while (!notices.empty() && !notice_waiters.empty()) {
       Message a{};
@@ -68,8 +85,33 @@ int serve(const char *self) {
     }
   };
   for (;;) {
-    auto r = n->wait_message();
+    nucleus::Result<nucleus::Received> r = nucleus::Received{};
+    bool inherited = !backlog.empty();  // counted by the program that received it
+    if (inherited) {
+      r = backlog.front();
+      backlog.pop_front();
+    } else {
+      r = n->wait_message();
+    }
     if (!r) return 101;
+    if (nucleus::Nucleus::is_handover(r.value())) {
+      if (behaviour == "no-handover") continue;
+      if (behaviour == "refuse") {
+        (void)n->send_answer(r->buffer, NUCLEUS_RESULT_REJECTED, Message{});
+        continue;
+      }
+      if (behaviour == "bad-offset") {
+        Message a{};
+        a.word[0] = r->message.word[1];  // the data area's size: nothing fits after it
+        a.word[1] = sizeof(served);
+        (void)n->send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, a);
+        continue;
+      }
+      std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t *>(&served), sizeof(served));
+      (void)n->hand_over(r->buffer, bytes);
+      continue;  // ended at the takeover, or served on if the swap fails
+    }
+    if (!inherited) ++served;
     nucleus_exit_notice_t notice{};
     if (nucleus_parse_exit_notice(r->sender.c_str(), &r->message, &notice) == 0) {
       notices.push_back(notice);
@@ -154,6 +196,11 @@ int serve(const char *self) {
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
         break;
+      case test::Command::kEcho:
+        a.word[1] = tag;
+        a.word[2] = served - 1;
+        a.word[3] = static_cast<uint64_t>(getpid());
+        break;
       case test::Command::kSend: {
         // Sends to a name and keeps the buffer out (claims in use).
         auto b = n->send_message(child, Message{});
@@ -187,7 +234,10 @@ int impostor(const char *name) {
 
 int main(int argc, char **argv) {
   std::string mode = argc > 1 ? argv[1] : "serve";
-  if (mode == "serve") return serve(argv[0]);
+  if (mode == "serve") {
+    return serve(argv[0], argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0,
+                 argc > 3 ? argv[3] : "");
+  }
   if (mode == "exit") {
     auto n = nucleus::Nucleus::attach("");
     return argc > 2 ? std::atoi(argv[2]) : 0;

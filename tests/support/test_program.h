@@ -1,4 +1,11 @@
 // The commands nucleus-test-program serves (see test_program.cc).
+//
+//   nucleus-test-program serve [TAG [BEHAVIOUR]]
+// serves them; as an OS being swapped it hands over its count of messages
+// served (BEHAVIOUR no-handover: ignores the request; refuse: answers it
+// rejected; bad-offset: hands over an offset past its data area). As a swap's
+// new program it takes the count over and says ready (BEHAVIOUR crash: dies
+// of SIGSEGV first; never-ready: waits forever instead).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +25,7 @@ enum class Command : uint64_t {
   kExit = 10,   // exit(word 1) after answering
   kCrash = 11,  // SIGSEGV after answering
   kSend = 12,   // send a message to the name and keep the buffer out
+  kEcho = 13,   // word 1 = its tag, 2 = messages served before (across swaps), 3 = pid
 };
 
 }  // namespace test

@@ -244,8 +244,8 @@ enum {
 #define NUCLEUS_CLOCK_NOW 2 /* answer word 0 = CLOCK_MONOTONIC ns, word 1 = CLOCK_REALTIME ns */
 /* console */
 #define NUCLEUS_CONSOLE_WRITE 1 /* word 1 = offset, word 2 = length; answer word 0 = bytes */
-#define NUCLEUS_CONSOLE_READ \
-  2 /* word 1 = offset, word 2 = capacity: one line; answer word 0 = bytes (with its newline),   \
+#define NUCLEUS_CONSOLE_READ                                                                   \
+  2 /* word 1 = offset, word 2 = capacity: one line; answer word 0 = bytes (with its newline), \
        word 1 = 1 at end of input */
 /* disk */
 #define NUCLEUS_DISK_READ 1  /* word 1 = first block, word 2 = blocks, word 3 = offset */
@@ -279,6 +279,52 @@ NUCLEUS_API int nucleus_remove_external_process(nucleus_t *n, const char *name);
 NUCLEUS_API int nucleus_reserve_process(nucleus_t *n, const char *name);
 /* -EPERM: the caller has not reserved it. */
 NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
+
+/* ---- hot swap (docs/hot-swap.md) -----------------------------------------
+ * Replaces the program behind the caller's child `name` (an OS) while its
+ * children run on. Returns at once with a buffer of the caller's claim; its
+ * answer says what happened: NUCLEUS_RESULT_NORMAL and word 0 =
+ * NUCLEUS_SWAP_DONE, or NUCLEUS_RESULT_REJECTED and word 0 why not (the old
+ * program then runs on untouched), word 1 a detail (errno; exit code, or 0x100
+ * + signal), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
+ * word 5 the pause in ns (from the handover to the takeover).
+ * -EINVAL: the child is not running (or is stopped); -EBUSY: a swap of it is
+ * in progress; -ESRCH: not a child of the caller. */
+NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
+                                     const nucleus_program_t *program, nucleus_buffer_t *out);
+#define NUCLEUS_SWAP_DONE 0
+#define NUCLEUS_SWAP_NO_HANDOVER 1  /* the OS did not answer the handover in time */
+#define NUCLEUS_SWAP_REFUSED 2      /* it answered other than normal, or a bad offset/length */
+#define NUCLEUS_SWAP_START_FAILED 3 /* the new program could not be run */
+#define NUCLEUS_SWAP_NEW_EXITED 4   /* the new program ended before it was ready */
+#define NUCLEUS_SWAP_NOT_READY 5    /* it did not say ready in time */
+#define NUCLEUS_SWAP_OLD_EXITED 6   /* the OS ended during the swap */
+#define NUCLEUS_SWAP_CANCELLED 7    /* the OS was removed during the swap */
+
+/* The old OS's side. It receives a message from "nucleus" with word 0 =
+ * NUCLEUS_NOTICE_HANDOVER (word 1: its data area's size). It hands its state
+ * over with nucleus_hand_over, which copies `size` bytes to the start of its
+ * data area and answers the message; after that it must not call the nucleus
+ * until the swap is over: either it is ended, or (the swap failed) its calls
+ * are served again and it goes on. Answering the message any other way
+ * refuses the swap. -ENOSPC: the state does not fit the data area. */
+#define NUCLEUS_NOTICE_HANDOVER 2
+NUCLEUS_API int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state,
+                                  size_t size);
+
+/* The new program's side. nucleus_open(NULL) returns when the old OS has
+ * handed over; nucleus_handover_state then gives the state (NULL when this
+ * program is not a swap's new program). It bears no name yet: it builds what
+ * it needs from the state, then calls nucleus_swap_ready, which returns when
+ * it has taken over (the name, the children, the queue and every buffer the
+ * old program held). -EINVAL: not a swap's new program. */
+NUCLEUS_API const void *nucleus_handover_state(nucleus_t *n, size_t *size);
+NUCLEUS_API int nucleus_swap_ready(nucleus_t *n);
+/* After nucleus_swap_ready: the messages the old program had received and not
+ * answered (kind NUCLEUS_EVENT_MESSAGE, buffer, sender, message). The new
+ * program answers them; fills up to `capacity`, sets *count to how many. */
+NUCLEUS_API int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity,
+                                  size_t *count);
 
 /* A description of a return code (0, -errno, or a NUCLEUS_RESULT_*). */
 NUCLEUS_API const char *nucleus_strerror(int code);

@@ -262,6 +262,45 @@ class Nucleus {
     return {static_cast<uint8_t *>(p), p == nullptr ? 0 : size};
   }
 
+  // ---- hot swap (see nucleus.h, docs/hot-swap.md) ----
+  // The buffer is answered when the swap is done (result normal, word 0
+  // NUCLEUS_SWAP_DONE) or not (rejected, word 0 why).
+  Result<Buffer> swap_process(const std::string &name, const Program &program) {
+    ProgramView view(program);
+    Buffer b = 0;
+    int rc = nucleus_swap_process(n_, name.c_str(), view.get(), &b);
+    if (rc < 0) return Result<Buffer>::failure(rc);
+    return b;
+  }
+  // Is this the nucleus asking for our state (answer it with hand_over)?
+  static bool is_handover(const Received &r) {
+    return r.sender == NUCLEUS_SENDER_NUCLEUS && r.message.word[0] == NUCLEUS_NOTICE_HANDOVER;
+  }
+  Result<void> hand_over(Buffer handover, std::span<const uint8_t> state) {
+    return done(nucleus_hand_over(n_, handover, state.data(), state.size()));
+  }
+  // The state the old program handed over, when this is a swap's new program
+  // that has not said ready; nullopt otherwise.
+  std::optional<std::span<const uint8_t>> handover_state() const {
+    size_t size = 0;
+    const void *p = nucleus_handover_state(n_, &size);
+    if (p == nullptr) return std::nullopt;
+    return std::span<const uint8_t>(static_cast<const uint8_t *>(p), size);
+  }
+  Result<void> swap_ready() { return done(nucleus_swap_ready(n_)); }
+  // The messages the old program received and did not answer (after swap_ready).
+  std::vector<Received> inherited() const {
+    size_t count = 0;
+    if (nucleus_inherited(n_, nullptr, 0, &count) < 0 || count == 0) return {};
+    std::vector<nucleus_event_t> events(count);
+    if (nucleus_inherited(n_, events.data(), events.size(), &count) < 0) return {};
+    std::vector<Received> out;
+    for (size_t i = 0; i < count && i < events.size(); ++i) {
+      out.push_back(Received{events[i].sender, events[i].message, events[i].buffer});
+    }
+    return out;
+  }
+
   // The exit notice in a received message, if it is one.
   static std::optional<ExitNotice> exit_notice(const Received &r) {
     ExitNotice n{};

@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 3;
+inline constexpr uint32_t kAbiVersion = 4;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -130,8 +130,13 @@ enum class Op : uint32_t {
   kRemoveExternal = 15,  // name = a device the caller named
   kReserveProcess = 16,  // name = a device: exclusive use until released or the caller dies
   kReleaseProcess = 17,  // name = a device the caller reserved
+  // Hot swap (docs/hot-swap.md).
+  kSwapProcess = 18,  // name = child; handle = next use of an own buffer, answered when
+                      // swapped or not (SwapOutcome); staged program
+  kSwapReady = 19,    // the new program of a swap: take over now. Replied when it bears
+                      // the name (after its kInherit events), or with -errno
 };
-inline constexpr uint32_t kOpCount = 18;
+inline constexpr uint32_t kOpCount = 20;
 
 // ---- process control ---------------------------------------------------------
 inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields
@@ -244,6 +249,41 @@ inline constexpr uint64_t kDiskInfo = 3;   // answer word 0 = block size, word 1
 // program ends. Words 4..7 hold the child's name, NUL-terminated.
 inline constexpr char kNucleusName[] = "nucleus";
 inline constexpr uint64_t kNoticeChildExited = 1;
+// The message the nucleus sends an OS whose parent asked to swap it: word 1
+// is the size of its data area. The OS writes its state into its data area
+// and answers normal with word 0 = offset, word 1 = length; any other answer
+// refuses the swap. It must not use the nucleus afterwards: its requests wait
+// until the swap is done (it is ended) or rolled back (they are served).
+inline constexpr uint64_t kNoticeHandover = 2;
+enum HandoverWord : uint32_t {
+  kHandoverDataBytes = 1,  // in the request
+  kHandoverOffset = 0,     // in the answer
+  kHandoverLength = 1,
+};
+
+// The answer to kSwapProcess: result normal and word 0 kSwapDone, or result
+// rejected and word 0 why; word 1 a detail (errno, exit status or signal),
+// word 2 the new pid, word 3 the old pid, word 4 the state's bytes, word 5
+// the pause (ns from the handover answer to the takeover).
+enum SwapOutcome : uint64_t {
+  kSwapDone = 0,
+  kSwapNoHandover = 1,   // the OS did not answer the handover in time
+  kSwapRefused = 2,      // the OS answered other than normal, or a bad offset/length
+  kSwapStartFailed = 3,  // the new program could not be run (word 1: errno)
+  kSwapNewExited = 4,    // the new program ended before it was ready (word 1: status)
+  kSwapNotReady = 5,     // the new program did not say ready in time
+  kSwapOldExited = 6,    // the OS ended during the swap
+  kSwapCancelled = 7,    // the OS was removed or stopped during the swap
+};
+enum SwapWord : uint32_t {
+  kSwapOutcome = 0,
+  kSwapDetail = 1,
+  kSwapNewPid = 2,
+  kSwapOldPid = 3,
+  kSwapStateBytes = 4,
+  kSwapPauseNs = 5,
+};
+
 enum NoticeWord : uint32_t {
   kNoticeKind = 0,       // kNoticeChildExited
   kNoticeExitKind = 1,   // ExitKind
@@ -269,7 +309,14 @@ enum class EventKind : uint32_t {
   kError = 3,    // a request was refused: seq, code (errno), handle
   kReply = 4,    // reply to a control request: seq, code, message
   kClosed = 5,   // the channel is closed: header.state says why
+  // After a swap, before the kSwapReady reply: a buffer the new program
+  // inherits. result kInheritReceived: a message received and not answered
+  // (handle, sender, message); kInheritOut: a buffer of its claim that is out
+  // (its answer comes as a kAnswer event, or has come).
+  kInherit = 6,
 };
+inline constexpr int32_t kInheritReceived = 1;
+inline constexpr int32_t kInheritOut = 2;
 
 struct Event {
   uint32_t kind;  // EventKind
@@ -373,6 +420,10 @@ struct AttachRequest {
   char name[kNameBytes];  // empty: the connection was bound to a name by nucleusd
 };
 
+enum AttachFlags : uint32_t {
+  kAttachSuccessor = 1,  // the new program of a swap: the state is at data offset 0
+};
+
 struct AttachReply {
   uint32_t magic;
   uint32_t abi_version;
@@ -380,12 +431,15 @@ struct AttachReply {
   uint32_t fd_count;
   uint64_t channel_bytes;
   char name[kNameBytes];
+  uint32_t flags;  // AttachFlags
+  uint32_t reserved;
+  uint64_t handover_bytes;  // kAttachSuccessor: the state's length
 };
 
 static_assert(std::is_trivially_copyable_v<AttachRequest>);
 static_assert(std::is_trivially_copyable_v<AttachReply>);
 static_assert(sizeof(AttachRequest) == 40);
-static_assert(sizeof(AttachReply) == 56);
+static_assert(sizeof(AttachReply) == 72);
 
 // Computes the layout for the given sizes; both sides use it, so a header
 // whose offsets disagree with it is refused by the client.

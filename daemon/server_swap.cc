@@ -1,0 +1,298 @@
+// Hot swap in nucleusd's Server: the Linux side of the protocol in
+// docs/hot-swap.md. The Core keeps the rules (core_swap.cc); this starts the
+// new program as a hidden entry, holds its attach reply until the old OS has
+// handed over its state, copies the state across, and in commit_swap moves
+// the new program's connection and run onto the OS's entry in one step of
+// the event loop. Until then the old OS is untouched: every failure ends the
+// new program and serves the old OS again (swap_failed).
+//
+// Phases and what ends each (a row per phase, the answer's SwapOutcome):
+//   starting  attach (-> handover) | exit: kSwapNewExited | deadline: kSwapNotReady
+//   handover  answer normal (-> ready) | other answer: kSwapRefused |
+//             deadline: kSwapNoHandover | exit: kSwapNewExited
+//   ready     kSwapReady (-> commit: kSwapDone) | exit: kSwapNewExited |
+//             deadline: kSwapNotReady
+//   any       the OS exits: kSwapOldExited | it is removed: kSwapCancelled
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "log.h"
+#include "program.h"
+#include "server.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+void kill_pidfd(int pidfd) {
+  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
+const char *outcome_name(uint64_t outcome) {
+  switch (outcome) {
+    case wire::kSwapDone: return "swapped";
+    case wire::kSwapNoHandover: return "the OS did not hand over in time";
+    case wire::kSwapRefused: return "the OS refused to hand over";
+    case wire::kSwapStartFailed: return "the new program could not be started";
+    case wire::kSwapNewExited: return "the new program ended before it was ready";
+    case wire::kSwapNotReady: return "the new program was not ready in time";
+    case wire::kSwapOldExited: return "the OS ended during the swap";
+    case wire::kSwapCancelled: return "the OS was removed during the swap";
+    default: return "?";
+  }
+}
+
+}  // namespace
+
+Server::Swap *Server::swap_of(uint32_t id) {
+  for (auto &s : swaps_) {
+    if (s->id == id) return s.get();
+  }
+  return nullptr;
+}
+
+int Server::begin_swap(uint32_t caller, uint32_t child, const wire::Request &r,
+                       const std::string &staged) {
+  Result<Program> program = parse_program(staged);
+  if (!program.ok()) return -to_errno(program.error());
+  Result<uint32_t> cand = core_.begin_swap(caller, child, r.handle, std::move(program.value()));
+  if (!cand.ok()) return -to_errno(cand.error());
+  auto s = std::make_unique<Swap>();
+  s->id = child;
+  s->generation = core_.processes().at(child).generation;
+  s->cand = cand.value();
+  s->cand_generation = core_.processes().at(cand.value()).generation;
+  s->began_ns = sys::monotonic_ns();
+  s->deadline_ns = s->began_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
+  s->old_pid = run_of(child).pid;
+  swaps_.push_back(std::move(s));
+  const Process &os = core_.processes().at(child);
+  log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(caller).name,
+            os.name, run_of(child).pid, core_.processes().at(cand.value()).program.path);
+  // The new program runs in the OS's own group, so whatever stops or ends
+  // the OS's subtree reaches it too.
+  if (subtree_.mode() == Subtree::Mode::kCgroup) {
+    run_of(cand.value());  // sizes runs_ for both
+    Run &os_run = run_of(child);
+    if (os_run.group.empty()) os_run.group = group_of(child);
+    run_of(cand.value()).group = os_run.group;
+  }
+  if (int rc = spawn(cand.value()); rc < 0) {
+    swap_failed(child, wire::kSwapStartFailed, static_cast<uint64_t>(-rc));
+  }
+  arm_timer();
+  return 0;  // the request is taken: its buffer is answered when the swap ends
+}
+
+void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
+  uint32_t id = core_.processes().at(cand).swap_of;
+  Swap *s = swap_of(id);
+  if (s == nullptr || s->cand != cand) return;
+  s->attach_socket = std::move(socket);
+  s->phase = SwapPhase::kHandover;
+  s->deadline_ns =
+      sys::monotonic_ns() + static_cast<int64_t>(config_.swap_handover_timeout_ms) * 1000000;
+  if (core_.request_handover(id, data_bytes_of(id)) != Error::kNone) {
+    swap_failed(id, wire::kSwapNoHandover, EBUSY);  // no notice buffer free
+    return;
+  }
+  log::debug("process {}: new program attached; handover asked", core_.processes().at(id).name);
+}
+
+int Server::swap_ready(uint32_t cand, uint32_t seq) {
+  uint32_t id = core_.processes().at(cand).swap_of;
+  Swap *s = id == kNone ? nullptr : swap_of(id);
+  if (s == nullptr || s->cand != cand || s->phase != SwapPhase::kReady) return -EINVAL;
+  if (s->ready) return -EALREADY;
+  s->ready = true;
+  s->ready_seq = seq;
+  return 0;
+}
+
+void Server::advance_swaps() {
+  std::vector<HandoverAnswer> answers;
+  answers.swap(core_.handovers());
+  for (const HandoverAnswer &a : answers) {
+    Swap *s = swap_of(a.id);
+    if (s == nullptr || s->generation != a.generation || s->phase != SwapPhase::kHandover) {
+      continue;  // a late answer to a swap that already ended
+    }
+    Connection &old = connections_[a.id];
+    Connection &fresh = connections_[s->cand];
+    uint64_t offset = a.words.word[wire::kHandoverOffset];
+    uint64_t length = a.words.word[wire::kHandoverLength];
+    if (a.result != wire::kResultNormal) {
+      swap_failed(a.id, wire::kSwapRefused, static_cast<uint64_t>(a.result));
+      continue;
+    }
+    // The OS's words are untrusted: offset and length are checked against
+    // nucleusd's own record of both data areas.
+    uint64_t old_bytes = old.live ? old.channel->data_bytes() : 0;
+    uint64_t new_bytes = fresh.live ? fresh.channel->data_bytes() : 0;
+    if (!old.live || !fresh.live || offset > old_bytes || length > old_bytes - offset ||
+        length > new_bytes) {
+      swap_failed(a.id, wire::kSwapRefused, EFAULT);
+      continue;
+    }
+    if (length != 0) std::memcpy(fresh.channel->data(), old.channel->data() + offset, length);
+    s->state_bytes = length;
+    s->handed_ns = sys::monotonic_ns();
+    wire::AttachReply reply{};
+    reply.flags = wire::kAttachSuccessor;
+    reply.handover_bytes = length;
+    bool sent = send_attach_reply(s->attach_socket.get(), &reply, s->cand);
+    s->phase = SwapPhase::kReady;
+    s->deadline_ns =
+        s->handed_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
+    uint32_t id = a.id;
+    // begin_serving detaches it when the reply could not be sent, which
+    // ends the swap (detach -> swap_failed).
+    if (!begin_serving(s->cand, std::move(s->attach_socket), sent)) continue;
+    log::debug("process {}: {} bytes of state handed over", core_.processes().at(id).name, length);
+  }
+  int64_t now = sys::monotonic_ns();
+  for (size_t i = 0; i < swaps_.size();) {
+    Swap &s = *swaps_[i];
+    if (s.ready) {
+      commit_swap(s);
+    } else if (now >= s.deadline_ns) {
+      swap_failed(s.id, s.phase == SwapPhase::kHandover ? wire::kSwapNoHandover
+                                                         : wire::kSwapNotReady,
+                  0);
+    } else {
+      ++i;
+      continue;
+    }
+    // commit_swap and swap_failed took it off swaps_; look at the same place.
+  }
+}
+
+void Server::retire_connection(uint32_t id) {
+  Connection &c = connections_[id];
+  if (!c.live) return;
+  cancel_connection_sqes(id);
+  c.channel->close(wire::ChannelState::kDetached);
+  uint32_t generation = c.generation;
+  c = Connection{};
+  c.generation = generation;
+  std::erase(active_, id);
+}
+
+void Server::commit_swap(Swap &s) {
+  uint32_t id = s.id;
+  uint32_t cand = s.cand;
+  uint32_t seq = s.ready_seq;
+  int64_t now = sys::monotonic_ns();
+  run_of(cand);  // sizes runs_ for both
+  Run &os_run = run_of(id);
+  Run &new_run = run_of(cand);
+  pid_t old_pid = os_run.pid;
+  pid_t new_pid = new_run.pid;
+
+  // The old program ends: what it wrote after its handover is dropped (its
+  // state said where it was), and so is anything it forked.
+  if (old_pid != 0) {
+    by_pid_.erase(old_pid);  // reaped without a notice: the entry lives on
+    kill_pidfd(os_run.pidfd.get());
+    kill(-old_pid, SIGKILL);
+  }
+  retire_connection(id);
+
+  // The new program's connection and run become the entry's.
+  cancel_connection_sqes(cand);
+  Connection moved = std::move(connections_[cand]);
+  connections_[cand] = Connection{};
+  connections_[cand].generation = moved.generation;
+  std::erase(active_, cand);
+  moved.generation = core_.processes().at(id).generation;
+  moved.serial = ++connection_serial_;
+  moved.armed = false;
+  moved.active = false;
+  connections_[id] = std::move(moved);
+  os_run.pid = new_pid;
+  os_run.pidfd = std::move(new_run.pidfd);
+  new_run = Run{};
+  new_run.generation = s.cand_generation;
+  by_pid_[new_pid] = id;
+
+  Inheritance inherited = core_.commit_swap(id, new_pid);
+  Connection &c = connections_[id];
+  // Its slot table shows the whole claim, the buffers out included (the
+  // kInherit events say which are out).
+  std::vector<SlotEntry> slots;
+  for (uint32_t index : core_.processes().at(id).slots) {
+    slots.push_back({index, core_.pool().handle(index)});
+  }
+  c.channel->sync_slots(slots);
+  for (uint32_t index : inherited.received) {
+    c.replies.push_back(core_.inherit_event(index, wire::kInheritReceived));
+  }
+  for (uint32_t index : inherited.out) {
+    c.replies.push_back(core_.inherit_event(index, wire::kInheritOut));
+  }
+  wire::Event reply{};
+  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+  reply.seq = seq;
+  c.replies.push_back(reply);
+
+  wire::Message words{};
+  words.word[wire::kSwapOutcome] = wire::kSwapDone;
+  words.word[wire::kSwapNewPid] = static_cast<uint64_t>(new_pid);
+  words.word[wire::kSwapOldPid] = static_cast<uint64_t>(old_pid);
+  words.word[wire::kSwapStateBytes] = s.state_bytes;
+  words.word[wire::kSwapPauseNs] = static_cast<uint64_t>(now - s.handed_ns);
+  log::info("process {} swapped: pid {} -> {} ({}), {} bytes of state, {} received and {} out "
+            "inherited, paused {} us, took {} us",
+            core_.processes().at(id).name, old_pid, new_pid,
+            core_.processes().at(id).program.path, s.state_bytes, inherited.received.size(),
+            inherited.out.size(), (now - s.handed_ns) / 1000, (now - s.began_ns) / 1000);
+  std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p.get() == &s; });
+  core_.end_swap(id, wire::kResultNormal, words);
+
+  arm_socket(id);
+  arm_pidfd(id);
+  activate(id);
+  flush(id);
+}
+
+void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
+  Swap *s = swap_of(id);
+  if (s == nullptr) return;
+  uint32_t cand = s->cand;
+  uint32_t cand_generation = s->cand_generation;
+  bool cand_live =
+      core_.processes().live(cand) && core_.processes().at(cand).generation == cand_generation;
+  wire::Message words{};
+  words.word[wire::kSwapOutcome] = outcome;
+  words.word[wire::kSwapDetail] = detail;
+  words.word[wire::kSwapOldPid] = static_cast<uint64_t>(s->old_pid);
+  std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p->id == id; });
+  if (!core_.processes().live(id)) return;
+  log::warn("process {}: swap not done: {} ({}); the old program runs on",
+            core_.processes().at(id).name, outcome_name(outcome), detail);
+  if (cand_live) {
+    run_of(id);
+    Run &run = run_of(cand);
+    words.word[wire::kSwapNewPid] = static_cast<uint64_t>(run.pid);
+    if (run.pid != 0) {
+      by_pid_.erase(run.pid);
+      kill_pidfd(run.pidfd.get());
+      kill(-run.pid, SIGKILL);
+    }
+    run = Run{};
+    run.generation = cand_generation;
+    if (cand < connections_.size() && connections_[cand].live) retire_connection(cand);
+  }
+  core_.end_swap(id, wire::kResultRejected, words);  // drops the hidden entry
+  if (id < connections_.size() && connections_[id].live) {
+    activate(id);  // served again: what it wrote since its handover, then on as before
+    flush(id);
+  }
+}
+
+}  // namespace nucleus::daemon
