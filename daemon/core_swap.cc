@@ -18,8 +18,8 @@ namespace nucleus::daemon {
 Result<uint32_t> Core::begin_swap(uint32_t caller, uint32_t id, uint64_t handle, Program program) {
   Process &p = processes_.at(id);
   if (p.swap_buffer != kNone) return Error::kBusy;
-  if (p.is_device() || p.run != RunState::kRunning || !p.attached ||
-      p.stop != StopState::kNone || held_stopped(id)) {
+  if (p.is_device() || p.run != RunState::kRunning || !p.attached || p.stop != StopState::kNone ||
+      held_stopped(id)) {
     return Error::kInvalid;
   }
   auto index = pool_.resolve_next(handle);

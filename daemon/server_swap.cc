@@ -72,8 +72,8 @@ int Server::begin_swap(uint32_t caller, uint32_t child, const wire::Request &r,
   s->old_pid = run_of(child).pid;
   swaps_.push_back(std::move(s));
   const Process &os = core_.processes().at(child);
-  log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(caller).name,
-            os.name, run_of(child).pid, core_.processes().at(cand.value()).program.path);
+  log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(caller).name, os.name,
+            run_of(child).pid, core_.processes().at(cand.value()).program.path);
   // The new program runs in the OS's own group, so whatever stops or ends
   // the OS's subtree reaches it too.
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
@@ -147,8 +147,7 @@ void Server::advance_swaps() {
     reply.handover_bytes = length;
     bool sent = send_attach_reply(s->attach_socket.get(), &reply, s->cand);
     s->phase = SwapPhase::kReady;
-    s->deadline_ns =
-        s->handed_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
+    s->deadline_ns = s->handed_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
     uint32_t id = a.id;
     // begin_serving detaches it when the reply could not be sent, which
     // ends the swap (detach -> swap_failed).
@@ -161,9 +160,8 @@ void Server::advance_swaps() {
     if (s.ready) {
       commit_swap(s);
     } else if (now >= s.deadline_ns) {
-      swap_failed(s.id, s.phase == SwapPhase::kHandover ? wire::kSwapNoHandover
-                                                         : wire::kSwapNotReady,
-                  0);
+      swap_failed(s.id,
+                  s.phase == SwapPhase::kHandover ? wire::kSwapNoHandover : wire::kSwapNotReady, 0);
     } else {
       ++i;
       continue;
@@ -246,11 +244,12 @@ void Server::commit_swap(Swap &s) {
   words.word[wire::kSwapOldPid] = static_cast<uint64_t>(old_pid);
   words.word[wire::kSwapStateBytes] = s.state_bytes;
   words.word[wire::kSwapPauseNs] = static_cast<uint64_t>(now - s.handed_ns);
-  log::info("process {} swapped: pid {} -> {} ({}), {} bytes of state, {} received and {} out "
-            "inherited, paused {} us, took {} us",
-            core_.processes().at(id).name, old_pid, new_pid,
-            core_.processes().at(id).program.path, s.state_bytes, inherited.received.size(),
-            inherited.out.size(), (now - s.handed_ns) / 1000, (now - s.began_ns) / 1000);
+  log::info(
+      "process {} swapped: pid {} -> {} ({}), {} bytes of state, {} received and {} out "
+      "inherited, paused {} us, took {} us",
+      core_.processes().at(id).name, old_pid, new_pid, core_.processes().at(id).program.path,
+      s.state_bytes, inherited.received.size(), inherited.out.size(), (now - s.handed_ns) / 1000,
+      (now - s.began_ns) / 1000);
   std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p.get() == &s; });
   core_.end_swap(id, wire::kResultNormal, words);
 

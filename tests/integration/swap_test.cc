@@ -281,7 +281,8 @@ TEST_P(SwapTest, SwapWithFiftyChildrenUnderTrafficLosesNothing) {
   // Nothing leaked: removing the OS gives every buffer back.
   ASSERT_TRUE(top_.remove_process("os"));
   Stats s{};
-  EXPECT_TRUE(wait_stats(top_, [](const Stats &st) { return st.claim_used == 0; }, &s));
+  EXPECT_TRUE(wait_stats(
+      top_, [](const Stats &st) { return st.claim_used == 0; }, &s));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SwapTest, ::testing::Values("cgroup", "signals"),
@@ -410,7 +411,8 @@ TEST(SwapInput, RefusalsAndMisuse) {
   uint8_t byte = 0;
   EXPECT_EQ(top.hand_over(12345, std::span<const uint8_t>(&byte, 1)).error(), -EBADF);
   Stats s{};
-  EXPECT_TRUE(wait_stats(top, [](const Stats &st) { return st.claim_used == 0; }, &s));
+  EXPECT_TRUE(wait_stats(
+      top, [](const Stats &st) { return st.claim_used == 0; }, &s));
   EXPECT_EQ(s.protocol_errors, 0U);
 }
 

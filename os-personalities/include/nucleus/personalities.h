@@ -1,0 +1,36 @@
+// The messages the shipped OS personalities understand (docs/personalities.md).
+// Word 0 of a message is the request; the answers are described per request.
+#pragma once
+
+#include <cstdint>
+
+namespace nucleus::os {
+
+// ---- supervisor ---------------------------------------------------------
+// A child says it is ready (when its spec has "wait_ready"): a message to its
+// supervisor, whose name is in the child's $NUCLEUS_SUPERVISOR. Answered normal.
+inline constexpr uint64_t kReady = 0x5245414459ULL;  // "READY"
+// Status. word 1 = index of a child in start order: answer word 0 = number of
+// children, word 1 = nucleus_process_t state (0: not created), word 2 = its
+// restarts, word 3 = its pid, words 4..6 = its name (up to 23 bytes), word 7
+// = 1 when it has said ready (or was adopted); rejected past the end.
+// word 1 = kSummary: word 0 = children, word 1 = restarts in all, word 2 =
+// the supervisor's --version, word 3 = its pid, word 4 = children running.
+inline constexpr uint64_t kStatus = 0x535441545553ULL;  // "STATUS"
+inline constexpr uint64_t kSummary = UINT64_MAX;
+
+// ---- batch ------------------------------------------------------------------
+// A job: word 1 = buffers claim | processes claim << 32; words 2..7 = 48
+// bytes: the program and its arguments, NUL-separated ("/bin/sh\0-c\0exit
+// 3"), or "@" and the path of a JSON job file ({"program", "argv", "env",
+// "claims"}). Answered when the job ends: normal, word 0 = NUCLEUS_EXIT_*,
+// word 1 = exit code or signal, word 2 = pid, word 3 = the job's number;
+// malfunction (word 0 = errno) when it cannot run; unintelligible when the
+// job is malformed.
+inline constexpr uint64_t kJob = 0x4a4f42ULL;  // "JOB"
+// Batch status: answer word 0 = jobs queued, word 1 = running, word 2 = done,
+// word 3 = slots, word 4 = its --version.
+inline constexpr uint64_t kBatchStatus = kStatus;
+inline constexpr uint64_t kJobTextBytes = 48;
+
+}  // namespace nucleus::os

@@ -1,0 +1,581 @@
+// nucleus-supervisor: an OS that starts its children from a JSON spec and
+// restarts them in the manner of Erlang/OTP (docs/personalities.md).
+//
+//   nucleus-supervisor SPEC.json [--version N]
+//
+// It uses only libnucleus. Children are its children in the nucleus; their
+// exit notices drive the restarts. Its whole state is one JSON document: the
+// spec and what it knows of each child. That document is what it hands over
+// when it is swapped, and what a new supervisor program takes over; a
+// supervisor that crashed and is started again instead finds its running
+// children with list_children and adopts them.
+#include <unistd.h>
+
+#include <nucleus/personalities.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <nucleus/nucleus.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using json = nlohmann::json;
+using nucleus::Message;
+
+enum class Strategy { kOneForOne, kOneForAll, kRestForOne };
+enum class Restart { kPermanent, kTransient, kTemporary };
+
+struct ChildSpec {
+  std::string name;
+  nucleus::Program program;
+  nucleus::Claims claims{};
+  Restart restart = Restart::kPermanent;
+  bool wait_ready = false;
+};
+
+struct Spec {
+  Strategy strategy = Strategy::kOneForOne;
+  uint64_t intensity = 3;  // restarts allowed within period_ms ...
+  uint64_t period_ms = 5000;
+  uint64_t backoff_ms = 0;  // before a restart; doubles with each restart in the period
+  uint64_t backoff_max_ms = 5000;
+  std::vector<ChildSpec> children;
+};
+
+// What the supervisor knows of a child besides its spec.
+struct ChildRun {
+  bool started = false;  // its program runs (or ran) since the last (re)start
+  bool ready = false;
+  bool done = false;  // ended for good (temporary, or transient that exited normally)
+  uint64_t restarts = 0;
+  int64_t pid = 0;
+};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void log_line(const std::string &self, const std::string &text) {
+  std::fprintf(stderr, "%s: %s\n", self.c_str(), text.c_str());
+}
+
+// ---- the spec and the state, as JSON ---------------------------------------
+
+const char *to_text(Strategy s) {
+  switch (s) {
+    case Strategy::kOneForOne: return "one_for_one";
+    case Strategy::kOneForAll: return "one_for_all";
+    case Strategy::kRestForOne: return "rest_for_one";
+  }
+  return "";
+}
+const char *to_text(Restart r) {
+  switch (r) {
+    case Restart::kPermanent: return "permanent";
+    case Restart::kTransient: return "transient";
+    case Restart::kTemporary: return "temporary";
+  }
+  return "";
+}
+
+// Reads a spec; throws std::runtime_error naming the field on bad input.
+Spec parse_spec(const json &j) {
+  auto fail = [](const std::string &path, const std::string &what) {
+    throw std::runtime_error(path + ": " + what);
+  };
+  if (!j.is_object()) fail("spec", "expected an object");
+  Spec s;
+  for (const auto &[key, value] : j.items()) {
+    if (key == "strategy") {
+      std::string v = value.is_string() ? value.get<std::string>() : "";
+      if (v == "one_for_one") {
+        s.strategy = Strategy::kOneForOne;
+      } else if (v == "one_for_all") {
+        s.strategy = Strategy::kOneForAll;
+      } else if (v == "rest_for_one") {
+        s.strategy = Strategy::kRestForOne;
+      } else {
+        fail("strategy", R"(one of "one_for_one", "one_for_all", "rest_for_one")");
+      }
+    } else if (key == "intensity" || key == "period_ms" || key == "backoff_ms" ||
+               key == "backoff_max_ms") {
+      if (!value.is_number_unsigned()) fail(key, "a number >= 0");
+      uint64_t v = value.get<uint64_t>();
+      if (key == "intensity") s.intensity = v;
+      if (key == "period_ms") s.period_ms = v;
+      if (key == "backoff_ms") s.backoff_ms = v;
+      if (key == "backoff_max_ms") s.backoff_max_ms = v;
+    } else if (key == "children") {
+      if (!value.is_array()) fail("children", "an array");
+    } else {
+      fail(key, "not a field of a spec");
+    }
+  }
+  const json &kids = j.contains("children") ? j["children"] : json::array();
+  for (size_t i = 0; i < kids.size(); ++i) {
+    std::string at = "children[" + std::to_string(i) + "]";
+    const json &c = kids[i];
+    if (!c.is_object()) fail(at, "an object");
+    ChildSpec cs;
+    for (const auto &[key, value] : c.items()) {
+      std::string path = at + "." + key;
+      if (key == "name" || key == "program" || key == "cwd") {
+        if (!value.is_string()) fail(path, "a string");
+        if (key == "name") cs.name = value.get<std::string>();
+        if (key == "program") cs.program.path = value.get<std::string>();
+        if (key == "cwd") cs.program.cwd = value.get<std::string>();
+      } else if (key == "argv" || key == "env") {
+        if (!value.is_array()) fail(path, "an array of strings");
+        for (const json &a : value) {
+          if (!a.is_string()) fail(path, "an array of strings");
+          (key == "argv" ? cs.program.argv : cs.program.env).push_back(a.get<std::string>());
+        }
+      } else if (key == "claims") {
+        if (!value.is_object()) fail(path, "an object");
+        for (const auto &[ck, cv] : value.items()) {
+          if (!cv.is_number_unsigned()) fail(path + "." + ck, "a number >= 0");
+          uint64_t v = cv.get<uint64_t>();
+          if (ck == "buffers") {
+            cs.claims.buffers = v;
+          } else if (ck == "processes") {
+            cs.claims.processes = v;
+          } else if (ck == "memory_bytes") {
+            cs.claims.memory_bytes = v;
+          } else if (ck == "devices") {
+            cs.claims.devices = v;
+          } else if (ck == "data_bytes") {
+            cs.claims.data_bytes = v;
+          } else {
+            fail(path + "." + ck, "not a claim");
+          }
+        }
+      } else if (key == "restart") {
+        std::string v = value.is_string() ? value.get<std::string>() : "";
+        if (v == "permanent") {
+          cs.restart = Restart::kPermanent;
+        } else if (v == "transient") {
+          cs.restart = Restart::kTransient;
+        } else if (v == "temporary") {
+          cs.restart = Restart::kTemporary;
+        } else {
+          fail(path, R"(one of "permanent", "transient", "temporary")");
+        }
+      } else if (key == "wait_ready") {
+        if (!value.is_boolean()) fail(path, "true or false");
+        cs.wait_ready = value.get<bool>();
+      } else {
+        fail(path, "not a field of a child");
+      }
+    }
+    if (cs.name.empty()) fail(at + ".name", "a name is required");
+    if (cs.program.path.empty()) fail(at + ".program", "a program is required");
+    for (const ChildSpec &other : s.children) {
+      if (other.name == cs.name) fail(at + ".name", "a name not used before: " + cs.name);
+    }
+    if (cs.claims.buffers == 0) cs.claims.buffers = 4;
+    s.children.push_back(std::move(cs));
+  }
+  return s;
+}
+
+json spec_json(const Spec &s) {
+  json j;
+  j["strategy"] = to_text(s.strategy);
+  j["intensity"] = s.intensity;
+  j["period_ms"] = s.period_ms;
+  j["backoff_ms"] = s.backoff_ms;
+  j["backoff_max_ms"] = s.backoff_max_ms;
+  j["children"] = json::array();
+  for (const ChildSpec &c : s.children) {
+    json cj;
+    cj["name"] = c.name;
+    cj["program"] = c.program.path;
+    if (!c.program.cwd.empty()) cj["cwd"] = c.program.cwd;
+    cj["argv"] = c.program.argv;
+    cj["env"] = c.program.env;
+    cj["claims"] = {{"buffers", c.claims.buffers},
+                    {"processes", c.claims.processes},
+                    {"memory_bytes", c.claims.memory_bytes},
+                    {"devices", c.claims.devices},
+                    {"data_bytes", c.claims.data_bytes}};
+    cj["restart"] = to_text(c.restart);
+    cj["wait_ready"] = c.wait_ready;
+    j["children"].push_back(cj);
+  }
+  return j;
+}
+
+// ---- the supervisor ---------------------------------------------------------
+
+class Supervisor {
+ public:
+  Supervisor(nucleus::Nucleus &n, Spec spec, uint64_t version)
+      : n_(n), spec_(std::move(spec)), runs_(spec_.children.size()), version_(version) {
+    self_ = std::string(n_.name());
+  }
+
+  // The state handed over in a swap (format 2; format 1 lacked the backoff
+  // fields and the hold).
+  json state() const {
+    json j;
+    j["format"] = 2;
+    j["spec"] = spec_json(spec_);
+    j["next_start"] = next_start_;
+    j["hold_ms"] = std::max<int64_t>(0, (hold_until_ns_ - now_ns()) / 1000000);
+    j["restart_times_ms_ago"] = json::array();
+    for (int64_t t : restart_times_) j["restart_times_ms_ago"].push_back((now_ns() - t) / 1000000);
+    j["children"] = json::array();
+    for (const ChildRun &r : runs_) {
+      j["children"].push_back({{"started", r.started},
+                               {"ready", r.ready},
+                               {"done", r.done},
+                               {"restarts", r.restarts},
+                               {"pid", r.pid}});
+    }
+    return j;
+  }
+
+  // Takes over a state; false when it is not one this program reads.
+  bool restore(const json &j) {
+    int format = j.value("format", 0);
+    if (format != 1 && format != 2) return false;
+    Spec spec = parse_spec(j.at("spec"));
+    const json &kids = j.at("children");
+    if (!kids.is_array() || kids.size() != spec.children.size()) return false;
+    spec_ = std::move(spec);
+    runs_.assign(spec_.children.size(), ChildRun{});
+    for (size_t i = 0; i < kids.size(); ++i) {
+      runs_[i].started = kids[i].value("started", false);
+      runs_[i].ready = kids[i].value("ready", false);
+      runs_[i].done = kids[i].value("done", false);
+      runs_[i].restarts = kids[i].value("restarts", uint64_t{0});
+      runs_[i].pid = kids[i].value("pid", int64_t{0});
+    }
+    next_start_ = j.value("next_start", size_t{0});
+    if (format >= 2) {
+      hold_until_ns_ = now_ns() + j.value("hold_ms", int64_t{0}) * 1000000;
+      for (const json &t : j.value("restart_times_ms_ago", json::array())) {
+        restart_times_.push_back(now_ns() - t.get<int64_t>() * 1000000);
+      }
+    }
+    return true;
+  }
+
+  // A supervisor started (again) by its parent: children that are already
+  // there are adopted, not started twice.
+  void adopt() {
+    auto kids = n_.list_children();
+    if (!kids) return;
+    for (const nucleus::ProcessInfo &p : kids.value()) {
+      int i = index_of(p.name);
+      if (i < 0) continue;
+      ChildRun &r = runs_[static_cast<size_t>(i)];
+      if (p.state == NUCLEUS_PROCESS_RUNNING || p.state == NUCLEUS_PROCESS_STOPPED ||
+          p.state == NUCLEUS_PROCESS_STOPPING) {
+        r.started = true;
+        r.ready = true;  // it was started before; it said so then
+        r.pid = p.pid;
+        log_line(self_, "adopted " + std::string(p.name) + " (pid " + std::to_string(p.pid) + ")");
+      } else if (p.state == NUCLEUS_PROCESS_EXITED) {
+        // It ended while nobody supervised it: as if its notice came now.
+        r.started = true;
+        r.pid = p.pid;
+        child_exited(static_cast<size_t>(i), p.exit_kind, p.exit_value, p.pid);
+      }
+    }
+  }
+
+  int run(std::deque<nucleus::Received> backlog) {
+    for (;;) {
+      if (gave_up_) return 1;
+      progress();
+      nucleus::Received r;
+      if (!backlog.empty()) {
+        r = backlog.front();
+        backlog.pop_front();
+      } else {
+        nucleus::Timeout timeout = nucleus::kForever;
+        if (hold_until_ns_ > 0 && next_start_ < runs_.size()) {
+          timeout = std::chrono::nanoseconds(std::max<int64_t>(0, hold_until_ns_ - now_ns()));
+        }
+        auto got = n_.wait_message(timeout);
+        if (!got) {
+          if (got.error() == -ETIMEDOUT) continue;
+          log_line(self_, "nucleus gone: " + std::string(got.message()));
+          return 2;
+        }
+        r = std::move(got.value());
+      }
+      handle(r);
+    }
+  }
+
+ private:
+  int index_of(std::string_view name) const {
+    for (size_t i = 0; i < spec_.children.size(); ++i) {
+      if (spec_.children[i].name == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  void handle(const nucleus::Received &r) {
+    if (nucleus::Nucleus::is_handover(r)) {
+      std::string bytes = state().dump();
+      std::span<const uint8_t> s(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+      if (auto rc = n_.hand_over(r.buffer, s); !rc) {
+        log_line(self_, "cannot hand over " + std::to_string(bytes.size()) +
+                            " bytes of state: " + std::string(rc.message()));
+        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, Message{});
+      }
+      // From here the nucleus serves us no more until the swap is over: we
+      // are ended, or (it failed) we go on as before.
+      return;
+    }
+    if (auto notice = nucleus::Nucleus::exit_notice(r)) {
+      (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, Message{});
+      int i = index_of(notice->name);
+      if (i >= 0) child_exited(static_cast<size_t>(i), notice->exit_kind, notice->exit_value,
+                               notice->pid);
+      return;
+    }
+    const Message &m = r.message;
+    Message a{};
+    if (m.word[0] == nucleus::os::kReady) {
+      int i = index_of(r.sender);
+      if (i >= 0 && runs_[static_cast<size_t>(i)].started) {
+        runs_[static_cast<size_t>(i)].ready = true;
+      }
+      (void)n_.send_answer(r.buffer, i >= 0 ? NUCLEUS_RESULT_NORMAL : NUCLEUS_RESULT_REJECTED, a);
+      return;
+    }
+    if (m.word[0] == nucleus::os::kStatus) {
+      a.word[0] = runs_.size();
+      if (m.word[1] == nucleus::os::kSummary) {
+        uint64_t restarts = 0, running = 0;
+        for (const ChildRun &c : runs_) {
+          restarts += c.restarts;
+          running += c.started && !c.done ? 1 : 0;
+        }
+        a.word[1] = restarts;
+        a.word[2] = version_;
+        a.word[3] = static_cast<uint64_t>(getpid());
+        a.word[4] = running;
+        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+        return;
+      }
+      if (m.word[1] >= runs_.size()) {
+        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
+        return;
+      }
+      const ChildSpec &c = spec_.children[m.word[1]];
+      const ChildRun &run = runs_[m.word[1]];
+      auto info = n_.get_process(c.name);
+      a.word[1] = info ? static_cast<uint64_t>(info->state) : 0;
+      a.word[2] = run.restarts;
+      a.word[3] = info ? static_cast<uint64_t>(info->pid) : 0;
+      // Words 4..6: its name (up to 23 bytes here); word 7: it said ready.
+      std::memcpy(&a.word[4], c.name.c_str(), std::min<size_t>(c.name.size(), 23));
+      a.word[7] = run.ready ? 1 : 0;
+      (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+      return;
+    }
+    (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_UNINTELLIGIBLE, a);
+  }
+
+  // Starts children in order: each waits for the one before it to be
+  // ready when that one's spec asks for it.
+  void progress() {
+    if (hold_until_ns_ > now_ns()) return;
+    hold_until_ns_ = 0;
+    while (next_start_ < runs_.size()) {
+      size_t i = next_start_;
+      ChildRun &r = runs_[i];
+      const ChildSpec &c = spec_.children[i];
+      if (!r.started && !r.done) {
+        if (!start(i)) return;
+      }
+      if (!r.done && c.wait_ready && !r.ready) return;  // its ready message moves us on
+      ++next_start_;
+    }
+  }
+
+  bool start(size_t i) {
+    const ChildSpec &c = spec_.children[i];
+    ChildRun &r = runs_[i];
+    nucleus::Program program = c.program;
+    std::string env = "NUCLEUS_SUPERVISOR=" + self_;
+    program.env.push_back(env);
+    auto info = n_.get_process(c.name);
+    if (!info) {
+      if (auto rc = n_.create_process(c.name, program, c.claims); !rc) {
+        log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
+        return failed(i);
+      }
+    }
+    if (auto rc = n_.start_process(c.name); !rc && rc.error() != -EALREADY) {
+      log_line(self_, "cannot start " + c.name + ": " + std::string(rc.message()));
+      return failed(i);
+    }
+    r.started = true;
+    r.ready = false;
+    auto now = n_.get_process(c.name);
+    r.pid = now ? now->pid : 0;
+    return true;
+  }
+
+  // A child that cannot be started counts as a restart of it (so a program
+  // that is missing makes the supervisor give up, not spin).
+  bool failed(size_t i) {
+    runs_[i].started = false;
+    restart_after_failure(i);
+    return false;
+  }
+
+  void child_exited(size_t i, int kind, int value, int64_t pid) {
+    ChildRun &r = runs_[i];
+    if (!r.started || (pid != 0 && r.pid != 0 && pid != r.pid)) return;  // a stale notice
+    const ChildSpec &c = spec_.children[i];
+    bool normal = kind == NUCLEUS_EXIT_CODE && value == 0;
+    log_line(self_, c.name + " (pid " + std::to_string(pid) + ") " +
+                        (kind == NUCLEUS_EXIT_SIGNAL ? "killed by signal " : "exited with ") +
+                        std::to_string(value));
+    r.started = false;
+    r.ready = false;
+    if (c.restart == Restart::kTemporary || (c.restart == Restart::kTransient && normal)) {
+      r.done = true;
+      if (c.restart == Restart::kTemporary) (void)n_.remove_process(c.name);
+      return;
+    }
+    restart_after_failure(i);
+  }
+
+  void restart_after_failure(size_t i) {
+    int64_t now = now_ns();
+    int64_t period = static_cast<int64_t>(spec_.period_ms) * 1000000;
+    restart_times_.push_back(now);
+    while (!restart_times_.empty() && now - restart_times_.front() > period) {
+      restart_times_.pop_front();
+    }
+    if (restart_times_.size() > spec_.intensity) {
+      give_up();
+      return;
+    }
+    // Which children restart, and which of them must be ended first.
+    size_t first = i;
+    size_t last = i;
+    if (spec_.strategy == Strategy::kOneForAll) {
+      first = 0;
+      last = runs_.size() - 1;
+    } else if (spec_.strategy == Strategy::kRestForOne) {
+      last = runs_.size() - 1;
+    }
+    for (size_t k = first; k <= last; ++k) {
+      ChildRun &r = runs_[k];
+      if (r.done && k != i) continue;
+      if (k != i && r.started) {
+        // Ended with its subtree; it comes back with its spec's claims.
+        (void)n_.remove_process(spec_.children[k].name);
+      }
+      r.started = false;
+      r.ready = false;
+      ++r.restarts;
+    }
+    next_start_ = std::min(next_start_, first);
+    // Backoff: backoff_ms, doubled for each earlier restart in the period.
+    if (spec_.backoff_ms > 0) {
+      uint64_t shift = std::min<uint64_t>(restart_times_.size() - 1, 16);
+      uint64_t ms = std::min(spec_.backoff_ms << shift, spec_.backoff_max_ms);
+      hold_until_ns_ = now + static_cast<int64_t>(ms) * 1000000;
+    }
+  }
+
+  // Too many restarts: end every child (last started first) and exit, so
+  // that our own parent decides.
+  void give_up() {
+    log_line(self_, "more than " + std::to_string(spec_.intensity) + " restarts in " +
+                        std::to_string(spec_.period_ms) + " ms: giving up");
+    for (size_t k = runs_.size(); k > 0; --k) (void)n_.remove_process(spec_.children[k - 1].name);
+    gave_up_ = true;
+  }
+
+  nucleus::Nucleus &n_;
+  Spec spec_;
+  std::vector<ChildRun> runs_;
+  uint64_t version_;
+  std::string self_;
+  size_t next_start_ = 0;
+  int64_t hold_until_ns_ = 0;
+  std::deque<int64_t> restart_times_;
+  bool gave_up_ = false;
+};
+
+int usage() {
+  std::fprintf(stderr, "usage: nucleus-supervisor SPEC.json [--version N]\n");
+  return 64;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string spec_path;
+  uint64_t version = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--version" && i + 1 < argc) {
+      version = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!a.empty() && a[0] != '-' && spec_path.empty()) {
+      spec_path = a;
+    } else {
+      return usage();
+    }
+  }
+  auto n = nucleus::Nucleus::attach("");  // the connection nucleusd bound for us
+  if (!n) {
+    std::fprintf(stderr, "nucleus-supervisor: cannot attach: %s\n", n.message().data());
+    return 3;
+  }
+  std::string self(n->name());
+  try {
+    std::deque<nucleus::Received> backlog;
+    if (auto state = n->handover_state()) {
+      // A swap's new program: the old supervisor's state, not the spec file.
+      json j = json::parse(state->begin(), state->end());
+      Supervisor s(n.value(), Spec{}, version);
+      if (!s.restore(j)) {
+        log_line(self, "state format not understood");
+        return 4;
+      }
+      if (auto rc = n->swap_ready(); !rc) {
+        log_line(self, "swap_ready: " + std::string(rc.message()));
+        return 5;
+      }
+      log_line(self, "took over (version " + std::to_string(version) + ")");
+      for (auto &r : n->inherited()) backlog.push_back(r);
+      return s.run(std::move(backlog));
+    }
+    if (spec_path.empty()) return usage();
+    std::ifstream in(spec_path);
+    if (!in) {
+      log_line(self, "cannot read " + spec_path);
+      return 66;
+    }
+    Spec spec = parse_spec(json::parse(in));
+    Supervisor s(n.value(), std::move(spec), version);
+    s.adopt();
+    return s.run(std::move(backlog));
+  } catch (const std::exception &e) {
+    log_line(self, std::string("bad spec or state: ") + e.what());
+    return 65;
+  }
+}

@@ -1,0 +1,393 @@
+// The OS personalities against a real nucleusd: a supervisor's strategies,
+// restart types, intensity, ready ordering, adoption after a crash and hot
+// swap; batch jobs across a swap; the console from a script.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <nucleus/personalities.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+
+namespace nucleus::test {
+namespace {
+
+const char *kSupervisor = NUCLEUS_SUPERVISOR_PATH;
+const char *kBatch = NUCLEUS_BATCH_PATH;
+const char *kConsole = NUCLEUS_CONSOLE_PATH;
+const char *kWorker = NUCLEUS_WORKER_PATH;
+
+const char *kConfig = R"({"default_claims": {"buffers": 512, "processes": 256},
+                          "processes": {"output": "discard"}})";
+
+struct ChildStatus {
+  int state = 0;
+  uint64_t restarts = 0;
+  uint64_t pid = 0;
+  bool ready = false;
+};
+
+class PersonalityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    daemon_ = std::make_unique<Daemon>(kConfig);
+    ASSERT_TRUE(daemon_->ready());
+    top_ = attach("top");
+  }
+
+  std::string write_file(const std::string &name, const std::string &text) {
+    std::string path = daemon_->dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // Starts "sup" from a spec of workers: {name, restart, argv extra, wait_ready}.
+  void start_supervisor(const std::string &strategy, const std::string &children,
+                        const std::string &extra = "") {
+    std::string spec = R"({"strategy": ")" + strategy + "\"" + extra +
+                       R"(, "children": [)" + children + "]}";
+    std::string path = write_file("spec.json", spec);
+    Claims claims{400, 120, 0, 0, 1 << 20};
+    ASSERT_TRUE(top_.create_process("sup", Program{kSupervisor, {kSupervisor, path}, {}, {}},
+                                    claims));
+    ASSERT_TRUE(top_.start_process("sup"));
+  }
+
+  static std::string worker(const std::string &name, const std::string &restart = "permanent",
+                            const std::string &args = "", bool wait_ready = false) {
+    std::string argv = "\"" + std::string(kWorker) + "\"";
+    if (!args.empty()) argv += ", " + args;
+    return R"({"name": ")" + name + R"(", "program": ")" + kWorker + R"(", "argv": [)" + argv +
+           R"(], "restart": ")" + restart + R"(", "wait_ready": )" +
+           (wait_ready ? "true" : "false") + "}";
+  }
+
+  Answer ask(const std::string &who, const Message &m) {
+    auto b = top_.send_message(who, m);
+    EXPECT_TRUE(b) << b.message();
+    if (!b) return Answer{};
+    auto a = top_.wait_answer(b.value(), kDeadline);
+    EXPECT_TRUE(a) << a.message();
+    return a ? a.value() : Answer{};
+  }
+
+  ChildStatus status(uint64_t index) {
+    Answer a = ask("sup", Message{{os::kStatus, index}});
+    return {static_cast<int>(a.message.word[1]), a.message.word[2], a.message.word[3],
+            a.message.word[7] != 0};
+  }
+
+  // Asks the supervisor until `pred` holds for child `index`, or the deadline.
+  bool until(uint64_t index, const std::function<bool(const ChildStatus &)> &pred,
+             ChildStatus *out = nullptr) {
+    auto end = std::chrono::steady_clock::now() + kDeadline;
+    while (std::chrono::steady_clock::now() < end) {
+      ChildStatus s = status(index);
+      if (out != nullptr) *out = s;
+      if (pred(s)) return true;
+    }
+    return false;
+  }
+
+  // Running and ready (it told the supervisor so: it waits for nothing).
+  bool running(uint64_t index, ChildStatus *out = nullptr) {
+    return until(
+        index,
+        [](const ChildStatus &s) { return s.state == NUCLEUS_PROCESS_RUNNING && s.ready; }, out);
+  }
+
+  // The next exit notice top gets (for "sup").
+  ExitNotice next_notice() {
+    auto r = top_.wait_message(kDeadline);
+    EXPECT_TRUE(r) << r.message();
+    auto n = r ? Nucleus::exit_notice(r.value()) : std::nullopt;
+    EXPECT_TRUE(n.has_value());
+    if (r) (void)top_.send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, Message{});
+    return n.value_or(ExitNotice{});
+  }
+
+  std::unique_ptr<Daemon> daemon_;
+  Nucleus top_;
+};
+
+class StrategyTest : public PersonalityTest,
+                     public ::testing::WithParamInterface<std::pair<const char *, const char *>> {
+};
+
+TEST_P(StrategyTest, CrashOfTheMiddleChildRestarts) {
+  auto [strategy, expect] = GetParam();
+  start_supervisor(strategy, worker("a") + "," + worker("b") + "," + worker("c"));
+  ChildStatus before[3];
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(running(i, &before[i]));
+  ask("b", Message{{3}});  // it answers, then dies of SIGSEGV
+  ASSERT_TRUE(until(1, [&](const ChildStatus &s) {
+    return s.state == NUCLEUS_PROCESS_RUNNING && s.pid != before[1].pid;
+  }));
+  std::string changed;
+  for (uint64_t i = 0; i < 3; ++i) {
+    ChildStatus now;
+    ASSERT_TRUE(running(i, &now));
+    changed += now.pid != before[i].pid ? 'x' : '.';
+    EXPECT_EQ(now.restarts, now.pid != before[i].pid ? 1U : 0U);
+  }
+  EXPECT_EQ(changed, expect) << strategy;
+  // The restarted children serve: a message to each is answered by it.
+  for (const char *name : {"a", "b", "c"}) {
+    Answer a = ask(name, Message{{1}});
+    EXPECT_EQ(a.result, NUCLEUS_RESULT_NORMAL) << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, StrategyTest,
+                         ::testing::Values(std::make_pair("one_for_one", ".x."),
+                                           std::make_pair("one_for_all", "xxx"),
+                                           std::make_pair("rest_for_one", ".xx")),
+                         [](const auto &info) { return std::string(info.param.first); });
+
+TEST_F(PersonalityTest, RestartTypes) {
+  start_supervisor("one_for_one", worker("perm", "permanent") + "," +
+                                      worker("trans_ok", "transient") + "," +
+                                      worker("trans_bad", "transient") + "," +
+                                      worker("temp", "temporary"));
+  ChildStatus before[4];
+  for (uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(running(i, &before[i]));
+  ask("perm", Message{{2, 0}});      // exits 0: permanent comes back anyway
+  ask("trans_ok", Message{{2, 0}});  // exits 0: transient stays ended
+  ask("trans_bad", Message{{2, 9}});  // exits 9: transient comes back
+  ask("temp", Message{{3}});          // crashes: temporary is removed
+  ChildStatus s;
+  ASSERT_TRUE(until(0, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
+  ASSERT_TRUE(until(2, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
+  ASSERT_TRUE(until(1, [](const ChildStatus &x) { return x.state == NUCLEUS_PROCESS_EXITED; }, &s));
+  EXPECT_EQ(s.restarts, 0U);
+  ASSERT_TRUE(until(3, [](const ChildStatus &x) { return x.state == 0; }, &s));  // removed
+  EXPECT_EQ(s.restarts, 0U);
+  Answer sum = ask("sup", Message{{os::kStatus, os::kSummary}});
+  EXPECT_EQ(sum.message.word[1], 2U);  // restarts in all
+}
+
+TEST_F(PersonalityTest, TooManyRestartsEndTheChildrenAndEscalate) {
+  start_supervisor("one_for_one", worker("a") + "," + worker("b"),
+                   R"(, "intensity": 2, "period_ms": 60000)");
+  ASSERT_TRUE(running(0));
+  ASSERT_TRUE(running(1));
+  ChildStatus b;
+  for (uint64_t crash = 0; crash < 2; ++crash) {
+    ask("b", Message{{3}});
+    ASSERT_TRUE(until(1, [&](const ChildStatus &x) { return x.restarts == crash + 1 && x.state == 2; },
+                      &b));
+  }
+  ask("b", Message{{3}});  // the third in the period: it gives up
+  ExitNotice n = next_notice();
+  EXPECT_STREQ(n.name, "sup");
+  EXPECT_EQ(n.exit_kind, NUCLEUS_EXIT_CODE);
+  EXPECT_EQ(n.exit_value, 1);
+  auto info = top_.get_process("sup");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->state, NUCLEUS_PROCESS_EXITED);
+  EXPECT_EQ(info->used.processes, 0U) << "its children were removed";
+  // Its parent decides: here, a fresh start of the same supervisor.
+  ASSERT_TRUE(top_.start_process("sup"));
+  ASSERT_TRUE(running(0));
+  ASSERT_TRUE(running(1));
+}
+
+TEST_F(PersonalityTest, WaitReadyStartsInOrder) {
+  start_supervisor("one_for_one", worker("first", "permanent", R"("--ready-when-told")", true) +
+                                      "," + worker("second"));
+  ASSERT_TRUE(until(0, [](const ChildStatus &x) { return x.state == NUCLEUS_PROCESS_RUNNING; }));
+  // "first" is running but has not said ready: "second" is not even created.
+  EXPECT_EQ(status(1).state, 0);
+  EXPECT_EQ(ask("first", Message{{1}}).result, NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(status(1).state, 0);
+  ask("first", Message{{4}});  // now it says ready
+  ASSERT_TRUE(running(1));
+}
+
+TEST_F(PersonalityTest, RestartedSupervisorAdoptsItsRunningChildren) {
+  start_supervisor("one_for_one", worker("a") + "," + worker("b") + "," + worker("c"));
+  ChildStatus before[3];
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(running(i, &before[i]));
+  Answer sum = ask("sup", Message{{os::kStatus, os::kSummary}});
+  ASSERT_EQ(kill(static_cast<pid_t>(sum.message.word[3]), SIGKILL), 0);
+  ExitNotice n = next_notice();
+  EXPECT_EQ(n.exit_kind, NUCLEUS_EXIT_SIGNAL);
+  ask("a", Message{{3}});  // a child ends while nobody supervises it
+  ASSERT_TRUE(top_.start_process("sup"));
+  ChildStatus now[3];
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(running(i, &now[i]));
+  EXPECT_NE(now[0].pid, before[0].pid) << "a was started again";
+  EXPECT_EQ(now[1].pid, before[1].pid) << "b was adopted, not started twice";
+  EXPECT_EQ(now[2].pid, before[2].pid);
+  auto info = top_.get_process("sup");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->used.processes, 3U) << "no duplicate children";
+}
+
+TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
+  std::string kids;
+  for (int i = 0; i < 50; ++i) kids += (i ? "," : "") + worker("w" + std::to_string(i));
+  start_supervisor("one_for_one", kids);
+  for (uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(running(i));
+  ask("w5", Message{{3}});
+  ChildStatus w5;
+  ASSERT_TRUE(until(5, [](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }, &w5));
+  ChildStatus w9 = status(9);
+
+  // Status queries to the supervisor keep coming while it is swapped.
+  Signal go;
+  Signal stop_load;
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  pid_t load = spawn([&]() {
+    auto n = Nucleus::attach("load");
+    if (!n) return 10;
+    uint64_t sent = 0, normal = 0;
+    for (;;) {
+      for (int k = 0; k < 20; ++k) {
+        auto b = n->send_message("sup", Message{{os::kStatus, os::kSummary}});
+        if (!b) return 11;
+        ++sent;
+        auto a = n->wait_answer(b.value(), kDeadline);
+        if (!a) return 12;
+        if (a->result == NUCLEUS_RESULT_NORMAL) ++normal;
+        if (sent == 20) go.notify();
+      }
+      if (stop_load.wait(std::chrono::milliseconds(0)) != 0) break;
+    }
+    uint64_t out[2] = {sent, normal};
+    return write(report[1], out, sizeof(out)) == sizeof(out) ? 0 : 13;
+  });
+  ASSERT_EQ(go.wait(), 'x');
+  auto b = top_.swap_process("sup", Program{kSupervisor, {kSupervisor, "--version", "2"}, {}, {}});
+  ASSERT_TRUE(b) << b.message();
+  auto a = top_.wait_answer(b.value(), kDeadline);
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->result, NUCLEUS_RESULT_NORMAL) << a->message.word[0] << " " << a->message.word[1];
+  stop_load.notify();
+  uint64_t counts[2] = {};
+  ASSERT_EQ(read(report[0], counts, sizeof(counts)), static_cast<ssize_t>(sizeof(counts)));
+  EXPECT_EQ(exit_code(wait_exit(load)), 0);
+  EXPECT_EQ(counts[1], counts[0]) << "every status query answered normal";
+  close(report[0]);
+  close(report[1]);
+
+  Answer sum = ask("sup", Message{{os::kStatus, os::kSummary}});
+  EXPECT_EQ(sum.message.word[2], 2U) << "version 2 serves";
+  EXPECT_EQ(sum.message.word[1], 1U) << "the restart count came across";
+  EXPECT_EQ(sum.message.word[3], a->message.word[2]);
+  EXPECT_EQ(status(5).pid, w5.pid);
+  EXPECT_EQ(status(9).pid, w9.pid);
+  // The new supervisor gets the exit notices and restarts.
+  ask("w9", Message{{3}});
+  ASSERT_TRUE(until(9, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
+}
+
+TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
+  Claims claims{64, 8, 0, 0, 0};
+  ASSERT_TRUE(top_.create_process(
+      "batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}}, claims));
+  ASSERT_TRUE(top_.start_process("batch"));
+  std::string job1 = write_file("job1.json", R"({"program": ")" + std::string(kWorker) +
+                                                 R"(", "claims": {"buffers": 4}})");
+  auto job = [](const std::string &text) {
+    Message m{};
+    m.word[0] = os::kJob;
+    m.word[1] = 4;
+    std::memcpy(&m.word[2], text.data(), std::min<size_t>(text.size(), 48));
+    return m;
+  };
+  ASSERT_LT(job1.size(), 47U);
+  std::vector<Buffer> jobs;
+  for (const std::string &t : {"@" + job1, std::string("/bin/sh\0-c\0exit 3", 17),
+                               std::string("/nonexistent/job")}) {
+    auto b = top_.send_message("batch", job(t));
+    ASSERT_TRUE(b);
+    jobs.push_back(b.value());
+  }
+  auto bad = top_.send_message("batch", job(""));
+  ASSERT_TRUE(bad);
+  auto bad_answer = top_.wait_answer(bad.value(), kDeadline);
+  ASSERT_TRUE(bad_answer);
+  EXPECT_EQ(bad_answer->result, NUCLEUS_RESULT_UNINTELLIGIBLE);
+  // job-1 runs (a worker that waits to be told), the other two are queued.
+  Answer st = ask("batch", Message{{os::kBatchStatus}});
+  EXPECT_EQ(st.message.word[0], 2U);
+  EXPECT_EQ(st.message.word[1], 1U);
+
+  auto b = top_.swap_process("batch", Program{kBatch, {kBatch, "--slots", "2", "--version", "2"},
+                                              {}, {}});
+  ASSERT_TRUE(b);
+  auto a = top_.wait_answer(b.value(), kDeadline);
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->result, NUCLEUS_RESULT_NORMAL) << a->message.word[0];
+  st = ask("batch", Message{{os::kBatchStatus}});
+  EXPECT_EQ(st.message.word[4], 2U);
+  EXPECT_EQ(st.message.word[0] + st.message.word[1] + st.message.word[2], 3U)
+      << "no job was lost";
+
+  EXPECT_EQ(ask("job-1", Message{{2, 5}}).result, NUCLEUS_RESULT_NORMAL);  // job 1 exits 5
+  auto r1 = top_.wait_answer(jobs[0], kDeadline);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->result, NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(r1->message.word[0], static_cast<uint64_t>(NUCLEUS_EXIT_CODE));
+  EXPECT_EQ(r1->message.word[1], 5U);
+  auto r2 = top_.wait_answer(jobs[1], kDeadline);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->result, NUCLEUS_RESULT_NORMAL);
+  EXPECT_EQ(r2->message.word[1], 3U);
+  auto r3 = top_.wait_answer(jobs[2], kDeadline);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->result, NUCLEUS_RESULT_MALFUNCTION);
+  EXPECT_EQ(r3->message.word[0], static_cast<uint64_t>(ENOENT));
+  st = ask("batch", Message{{os::kBatchStatus}});
+  EXPECT_EQ(st.message.word[2], 3U);
+}
+
+TEST_F(PersonalityTest, ConsoleRunsAScript) {
+  std::string script = write_file("script.txt", std::string("# a session\n") +
+                                                    "create w buffers=4 " + kWorker + "\n" +
+                                                    "start w\n"
+                                                    "list\n"
+                                                    "send w 7 8\n"
+                                                    "stop w\n"
+                                                    "list\n"
+                                                    "claims w buffers=6\n"
+                                                    "start w\n"
+                                                    "send w 2 4\n"
+                                                    "wait w\n"
+                                                    "remove w\n"
+                                                    "send nobody 1\n"
+                                                    "frobnicate\n"
+                                                    "stop\n"
+                                                    "list\n");
+  std::string out = daemon_->dir() + "/console.out";
+  pid_t pid = spawn([&]() {
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    execl(kConsole, kConsole, "--script", script.c_str(), nullptr);
+    return 127;
+  });
+  EXPECT_EQ(exit_code(wait_exit(pid)), 1) << "some commands failed";
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  EXPECT_NE(text.find("w  running  pid "), std::string::npos) << text;
+  EXPECT_NE(text.find("normal answer: 7 8 0 0 0 0 0 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("w stopped"), std::string::npos) << text;
+  EXPECT_NE(text.find("w  stopped"), std::string::npos) << text;
+  EXPECT_NE(text.find("w: buffers 0/6"), std::string::npos) << text;
+  EXPECT_NE(text.find("w ended: status 4"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: send nobody 1: no such process"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: frobnicate: unknown command"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: stop: needs a name"), std::string::npos) << text;
+  EXPECT_NE(text.find("no children"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace nucleus::test
