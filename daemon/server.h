@@ -152,7 +152,6 @@ class Server {
     int64_t deadline_ns = 0;
     int64_t handed_ns = 0;  // when the old OS answered the handover
     pid_t old_pid = 0;
-    sys::UniqueFd attach_socket;  // the new program's, its attach reply waits for the state
     uint64_t state_bytes = 0;
     bool ready = false;  // it sent kSwapReady (seq ready_seq)
     uint32_t ready_seq = 0;
@@ -215,8 +214,8 @@ class Server {
   // Hot swap (server_swap.cc).
   int begin_swap(uint32_t caller, uint32_t child, const wire::Request &request,
                  const std::string &staged);
-  // The new program attached through its bound connection: keep its attach
-  // reply until the state is there, and ask the old OS for it.
+  // The new program attached through its bound connection: serve it (it
+  // bears no name yet) and ask the old OS for its state.
   void swap_attached(uint32_t cand, sys::UniqueFd socket);
   // kSwapReady from `cand`: 0, or -errno when it is not a swap's new program
   // that has its state.

@@ -7,7 +7,8 @@
 // new program and serves the old OS again (swap_failed).
 //
 // Phases and what ends each (a row per phase, the answer's SwapOutcome):
-//   starting  attach (-> handover) | exit: kSwapNewExited | deadline: kSwapNotReady
+//   starting  attach (-> handover; it runs and may prepare) | exit: kSwapNewExited |
+//             deadline: kSwapNotReady
 //   handover  answer normal (-> ready) | other answer: kSwapRefused |
 //             deadline: kSwapNoHandover | exit: kSwapNewExited
 //   ready     kSwapReady (-> commit: kSwapDone) | exit: kSwapNewExited |
@@ -93,7 +94,14 @@ void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
   uint32_t id = core_.processes().at(cand).swap_of;
   Swap *s = swap_of(id);
   if (s == nullptr || s->cand != cand) return;
-  s->attach_socket = std::move(socket);
+  // It runs from here, bearing no name, and may prepare while the old OS
+  // hands over; its state comes as a kHandover event.
+  wire::AttachReply reply{};
+  reply.flags = wire::kAttachSuccessor;
+  bool sent = send_attach_reply(socket.get(), &reply, cand);
+  // begin_serving detaches it when the reply could not be sent, which ends
+  // the swap (detach -> swap_failed).
+  if (!begin_serving(cand, std::move(socket), sent)) return;
   s->phase = SwapPhase::kHandover;
   s->deadline_ns =
       sys::monotonic_ns() + static_cast<int64_t>(config_.swap_handover_timeout_ms) * 1000000;
@@ -142,17 +150,15 @@ void Server::advance_swaps() {
     if (length != 0) std::memcpy(fresh.channel->data(), old.channel->data() + offset, length);
     s->state_bytes = length;
     s->handed_ns = sys::monotonic_ns();
-    wire::AttachReply reply{};
-    reply.flags = wire::kAttachSuccessor;
-    reply.handover_bytes = length;
-    bool sent = send_attach_reply(s->attach_socket.get(), &reply, s->cand);
     s->phase = SwapPhase::kReady;
     s->deadline_ns = s->handed_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
-    uint32_t id = a.id;
-    // begin_serving detaches it when the reply could not be sent, which
-    // ends the swap (detach -> swap_failed).
-    if (!begin_serving(s->cand, std::move(s->attach_socket), sent)) continue;
-    log::debug("process {}: {} bytes of state handed over", core_.processes().at(id).name, length);
+    wire::Event handover{};
+    handover.kind = static_cast<uint32_t>(wire::EventKind::kHandover);
+    handover.extra = length;
+    fresh.replies.push_back(handover);
+    flush(s->cand);
+    log::debug("process {}: {} bytes of state handed over", core_.processes().at(a.id).name,
+               length);
   }
   int64_t now = sys::monotonic_ns();
   for (size_t i = 0; i < swaps_.size();) {

@@ -152,7 +152,6 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   reply.name[sizeof(reply.name) - 1] = '\0';
   ch->name_ = reply.name;
   ch->successor_ = (reply.flags & wire::kAttachSuccessor) != 0;
-  ch->handover_bytes_ = reply.handover_bytes;
   if (int rc = ch->map_layout(); rc < 0) return rc;
   *out = std::move(ch);
   return 0;
@@ -306,6 +305,10 @@ void Channel::drain() {
         break;
       case wire::EventKind::kReply: replies_.push_back(e); break;
       case wire::EventKind::kInherit: inherit(e); break;
+      case wire::EventKind::kHandover:
+        handover_bytes_ = std::min<uint64_t>(e.extra, hdr_->data_bytes);
+        have_state_ = true;
+        break;
       case wire::EventKind::kClosed:
       default: break;
     }

@@ -115,6 +115,7 @@ class Channel {
   std::deque<wire::Event> replies_;
   // Hot swap: a swap's new program, until it takes over.
   bool successor_ = false;
+  bool have_state_ = false;  // the kHandover event came
   uint64_t handover_bytes_ = 0;
   std::vector<nucleus_event_t> inherited_;  // received by the old program, not answered
 };

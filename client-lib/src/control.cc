@@ -171,13 +171,15 @@ int Channel::hand_over(nucleus_buffer_t handover, const void *state, size_t size
 
 const void *Channel::handover_state(size_t *size) {
   if (!successor_) return nullptr;
-  uint64_t bytes = std::min<uint64_t>(handover_bytes_, hdr_->data_bytes);
-  if (size != nullptr) *size = bytes;
+  // The old OS hands over while we wait (or the swap fails and we are ended).
+  if (wait_for(-1, [&]() { return have_state_ ? 0 : 1; }) < 0) return nullptr;
+  if (size != nullptr) *size = handover_bytes_;
   return base_ + hdr_->data_offset;
 }
 
 int Channel::swap_ready() {
   if (!successor_) return -EINVAL;
+  if (handover_state(nullptr) == nullptr) return closed_error() < 0 ? closed_error() : -EPROTO;
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kSwapReady);
   if (int rc = control(r, nullptr); rc < 0) return rc;

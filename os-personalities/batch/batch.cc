@@ -33,14 +33,10 @@ struct Job {
 };
 
 json job_json(const Job &j) {
-  return {{"number", j.number},
-          {"buffer", j.buffer},
-          {"program", j.program.path},
-          {"argv", j.program.argv},
-          {"env", j.program.env},
-          {"cwd", j.program.cwd},
-          {"buffers", j.claims.buffers},
-          {"processes", j.claims.processes}};
+  return {{"number", j.number},          {"buffer", j.buffer},
+          {"program", j.program.path},   {"argv", j.program.argv},
+          {"env", j.program.env},        {"cwd", j.program.cwd},
+          {"buffers", j.claims.buffers}, {"processes", j.claims.processes}};
 }
 
 Job job_from(const json &j) {

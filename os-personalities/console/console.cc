@@ -87,7 +87,7 @@ class Console {
       return true;
     }
     if (cmd == "list") return list();
-    static const char *const kNamed[] = {"create", "load", "start", "stop", "remove",
+    static const char *const kNamed[] = {"create", "load", "start", "stop",  "remove",
                                          "send",   "swap", "wait",  "claims"};
     if (std::find(std::begin(kNamed), std::end(kNamed), cmd) == std::end(kNamed)) {
       return error(cmd, "unknown command (help lists the commands)");
@@ -285,7 +285,8 @@ class Console {
       }
     }
     if (p->state == NUCLEUS_PROCESS_EXITED) {
-      say(name + " ended: " + std::string(p->exit_kind == NUCLEUS_EXIT_SIGNAL ? "signal " : "status ") +
+      say(name +
+          " ended: " + std::string(p->exit_kind == NUCLEUS_EXIT_SIGNAL ? "signal " : "status ") +
           std::to_string(p->exit_value));
       return true;
     }
@@ -384,7 +385,7 @@ int main(int argc, char **argv) {
   }
   // Started by an OS (NUCLEUS_FD), or by hand through the socket as "operator".
   auto n = std::getenv("NUCLEUS_FD") != nullptr ? nucleus::Nucleus::attach("")
-                                                 : nucleus::Nucleus::attach("operator");
+                                                : nucleus::Nucleus::attach("operator");
   if (!n) {
     std::fprintf(stderr, "nucleus-console: cannot attach: %s\n", n.message().data());
     return 3;

@@ -24,6 +24,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -71,6 +72,16 @@ void log_line(const std::string &self, const std::string &text) {
 }
 
 // ---- the spec and the state, as JSON ---------------------------------------
+
+// FNV-1a, 64 bits: the same on every build, so two versions agree on it.
+uint64_t fnv1a(std::string_view text) {
+  uint64_t h = 14695981039346656037ULL;
+  for (char c : text) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
 
 const char *to_text(Strategy s) {
   switch (s) {
@@ -220,62 +231,89 @@ json spec_json(const Spec &s) {
 
 class Supervisor {
  public:
-  Supervisor(nucleus::Nucleus &n, Spec spec, uint64_t version)
-      : n_(n), spec_(std::move(spec)), runs_(spec_.children.size()), version_(version) {
-    self_ = std::string(n_.name());
+  // Built before it attaches (the canonical spec text takes a while for a
+  // big spec); bind() gives it the nucleus.
+  Supervisor(Spec spec, uint64_t version) : version_(version) { set_spec(std::move(spec)); }
+  void bind(nucleus::Nucleus &n) {
+    n_ = &n;
+    self_ = std::string(n.name());
   }
 
-  // The state handed over in a swap (format 2; format 1 lacked the backoff
-  // fields and the hold).
-  json state() const {
-    json j;
-    j["format"] = 2;
-    j["spec"] = spec_json(spec_);
-    j["next_start"] = next_start_;
-    j["hold_ms"] = std::max<int64_t>(0, (hold_until_ns_ - now_ns()) / 1000000);
-    j["restart_times_ms_ago"] = json::array();
-    for (int64_t t : restart_times_) j["restart_times_ms_ago"].push_back((now_ns() - t) / 1000000);
-    j["children"] = json::array();
-    for (const ChildRun &r : runs_) {
-      j["children"].push_back({{"started", r.started},
-                               {"ready", r.ready},
-                               {"done", r.done},
-                               {"restarts", r.restarts},
-                               {"pid", r.pid}});
+  // The state handed over in a swap (format 3): one line of JSON with what
+  // it knows of each child, then the spec as canonical JSON. The first line
+  // carries the spec's hash, so a new program that read the same spec while
+  // it waited for the handover parses only that line (docs/personalities.md).
+  std::string state() const {
+    int64_t now = now_ns();
+    std::string out = R"({"format":3,"spec_hash":)" + std::to_string(spec_hash_) +
+                      R"(,"next_start":)" + std::to_string(next_start_) + R"(,"hold_ms":)" +
+                      std::to_string(std::max<int64_t>(0, (hold_until_ns_ - now) / 1000000)) +
+                      R"(,"restart_times_ms_ago":[)";
+    for (size_t i = 0; i < restart_times_.size(); ++i) {
+      out += (i ? "," : "") + std::to_string((now - restart_times_[i]) / 1000000);
     }
-    return j;
+    out += R"(],"children":[)";
+    out.reserve(out.size() + runs_.size() * 32 + spec_text_.size() + 2);
+    char row[96];
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      const ChildRun &r = runs_[i];
+      int len =
+          std::snprintf(row, sizeof(row), "%s[%d,%d,%d,%llu,%lld]", i ? "," : "", r.started ? 1 : 0,
+                        r.ready ? 1 : 0, r.done ? 1 : 0,
+                        static_cast<unsigned long long>(r.restarts), static_cast<long long>(r.pid));
+      out.append(row, static_cast<size_t>(len));
+    }
+    out += "]}\n";
+    out += spec_text_;
+    return out;
   }
 
   // Takes over a state; false when it is not one this program reads.
-  bool restore(const json &j) {
-    int format = j.value("format", 0);
-    if (format != 1 && format != 2) return false;
-    Spec spec = parse_spec(j.at("spec"));
-    const json &kids = j.at("children");
-    if (!kids.is_array() || kids.size() != spec.children.size()) return false;
-    spec_ = std::move(spec);
+  // `have_spec`: this program read a spec itself (the one it holds now).
+  bool restore(std::string_view state, bool have_spec) {
+    size_t line = state.find('\n');
+    if (line == std::string_view::npos) return false;
+    json head = json::parse(state.substr(0, line));
+    if (head.value("format", 0) != 3) return false;
+    std::string_view spec_text = state.substr(line + 1);
+    uint64_t hash = head.at("spec_hash").get<uint64_t>();
+    if (!have_spec || hash != spec_hash_) {  // else the same spec: the long part is not parsed
+      set_spec(parse_spec(json::parse(spec_text)));
+    }
+    const json &kids = head.at("children");
+    if (!kids.is_array() || kids.size() != spec_.children.size()) return false;
     runs_.assign(spec_.children.size(), ChildRun{});
     for (size_t i = 0; i < kids.size(); ++i) {
-      runs_[i].started = kids[i].value("started", false);
-      runs_[i].ready = kids[i].value("ready", false);
-      runs_[i].done = kids[i].value("done", false);
-      runs_[i].restarts = kids[i].value("restarts", uint64_t{0});
-      runs_[i].pid = kids[i].value("pid", int64_t{0});
+      const json &k = kids[i];
+      runs_[i].started = k.at(0).get<int>() != 0;
+      runs_[i].ready = k.at(1).get<int>() != 0;
+      runs_[i].done = k.at(2).get<int>() != 0;
+      runs_[i].restarts = k.at(3).get<uint64_t>();
+      runs_[i].pid = k.at(4).get<int64_t>();
     }
-    next_start_ = j.value("next_start", size_t{0});
-    if (format >= 2) {
-      hold_until_ns_ = now_ns() + j.value("hold_ms", int64_t{0}) * 1000000;
-      for (const json &t : j.value("restart_times_ms_ago", json::array())) {
-        restart_times_.push_back(now_ns() - t.get<int64_t>() * 1000000);
-      }
+    next_start_ = head.value("next_start", size_t{0});
+    int64_t now = now_ns();
+    hold_until_ns_ = head.value("hold_ms", int64_t{0}) > 0
+                         ? now + head.value("hold_ms", int64_t{0}) * 1000000
+                         : 0;
+    for (const json &t : head.value("restart_times_ms_ago", json::array())) {
+      restart_times_.push_back(now - t.get<int64_t>() * 1000000);
     }
     return true;
+  }
+
+  // The spec and its canonical text (what the state carries).
+  void set_spec(Spec spec) {
+    spec_ = std::move(spec);
+    runs_.resize(spec_.children.size());
+    spec_text_ = spec_json(spec_).dump();
+    spec_hash_ = fnv1a(spec_text_);
   }
 
   // A supervisor started (again) by its parent: children that are already
   // there are adopted, not started twice.
   void adopt() {
-    auto kids = n_.list_children();
+    auto kids = n_->list_children();
     if (!kids) return;
     for (const nucleus::ProcessInfo &p : kids.value()) {
       int i = index_of(p.name);
@@ -309,7 +347,7 @@ class Supervisor {
         if (hold_until_ns_ > 0 && next_start_ < runs_.size()) {
           timeout = std::chrono::nanoseconds(std::max<int64_t>(0, hold_until_ns_ - now_ns()));
         }
-        auto got = n_.wait_message(timeout);
+        auto got = n_->wait_message(timeout);
         if (!got) {
           if (got.error() == -ETIMEDOUT) continue;
           log_line(self_, "nucleus gone: " + std::string(got.message()));
@@ -331,22 +369,22 @@ class Supervisor {
 
   void handle(const nucleus::Received &r) {
     if (nucleus::Nucleus::is_handover(r)) {
-      std::string bytes = state().dump();
+      std::string bytes = state();
       std::span<const uint8_t> s(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
-      if (auto rc = n_.hand_over(r.buffer, s); !rc) {
+      if (auto rc = n_->hand_over(r.buffer, s); !rc) {
         log_line(self_, "cannot hand over " + std::to_string(bytes.size()) +
                             " bytes of state: " + std::string(rc.message()));
-        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, Message{});
+        (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, Message{});
       }
       // From here the nucleus serves us no more until the swap is over: we
       // are ended, or (it failed) we go on as before.
       return;
     }
     if (auto notice = nucleus::Nucleus::exit_notice(r)) {
-      (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, Message{});
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, Message{});
       int i = index_of(notice->name);
-      if (i >= 0) child_exited(static_cast<size_t>(i), notice->exit_kind, notice->exit_value,
-                               notice->pid);
+      if (i >= 0)
+        child_exited(static_cast<size_t>(i), notice->exit_kind, notice->exit_value, notice->pid);
       return;
     }
     const Message &m = r.message;
@@ -356,7 +394,7 @@ class Supervisor {
       if (i >= 0 && runs_[static_cast<size_t>(i)].started) {
         runs_[static_cast<size_t>(i)].ready = true;
       }
-      (void)n_.send_answer(r.buffer, i >= 0 ? NUCLEUS_RESULT_NORMAL : NUCLEUS_RESULT_REJECTED, a);
+      (void)n_->send_answer(r.buffer, i >= 0 ? NUCLEUS_RESULT_NORMAL : NUCLEUS_RESULT_REJECTED, a);
       return;
     }
     if (m.word[0] == nucleus::os::kStatus) {
@@ -371,26 +409,26 @@ class Supervisor {
         a.word[2] = version_;
         a.word[3] = static_cast<uint64_t>(getpid());
         a.word[4] = running;
-        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+        (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
         return;
       }
       if (m.word[1] >= runs_.size()) {
-        (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
+        (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
         return;
       }
       const ChildSpec &c = spec_.children[m.word[1]];
       const ChildRun &run = runs_[m.word[1]];
-      auto info = n_.get_process(c.name);
+      auto info = n_->get_process(c.name);
       a.word[1] = info ? static_cast<uint64_t>(info->state) : 0;
       a.word[2] = run.restarts;
       a.word[3] = info ? static_cast<uint64_t>(info->pid) : 0;
       // Words 4..6: its name (up to 23 bytes here); word 7: it said ready.
       std::memcpy(&a.word[4], c.name.c_str(), std::min<size_t>(c.name.size(), 23));
       a.word[7] = run.ready ? 1 : 0;
-      (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
       return;
     }
-    (void)n_.send_answer(r.buffer, NUCLEUS_RESULT_UNINTELLIGIBLE, a);
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_UNINTELLIGIBLE, a);
   }
 
   // Starts children in order: each waits for the one before it to be
@@ -416,20 +454,20 @@ class Supervisor {
     nucleus::Program program = c.program;
     std::string env = "NUCLEUS_SUPERVISOR=" + self_;
     program.env.push_back(env);
-    auto info = n_.get_process(c.name);
+    auto info = n_->get_process(c.name);
     if (!info) {
-      if (auto rc = n_.create_process(c.name, program, c.claims); !rc) {
+      if (auto rc = n_->create_process(c.name, program, c.claims); !rc) {
         log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
         return failed(i);
       }
     }
-    if (auto rc = n_.start_process(c.name); !rc && rc.error() != -EALREADY) {
+    if (auto rc = n_->start_process(c.name); !rc && rc.error() != -EALREADY) {
       log_line(self_, "cannot start " + c.name + ": " + std::string(rc.message()));
       return failed(i);
     }
     r.started = true;
     r.ready = false;
-    auto now = n_.get_process(c.name);
+    auto now = n_->get_process(c.name);
     r.pid = now ? now->pid : 0;
     return true;
   }
@@ -454,7 +492,7 @@ class Supervisor {
     r.ready = false;
     if (c.restart == Restart::kTemporary || (c.restart == Restart::kTransient && normal)) {
       r.done = true;
-      if (c.restart == Restart::kTemporary) (void)n_.remove_process(c.name);
+      if (c.restart == Restart::kTemporary) (void)n_->remove_process(c.name);
       return;
     }
     restart_after_failure(i);
@@ -485,7 +523,7 @@ class Supervisor {
       if (r.done && k != i) continue;
       if (k != i && r.started) {
         // Ended with its subtree; it comes back with its spec's claims.
-        (void)n_.remove_process(spec_.children[k].name);
+        (void)n_->remove_process(spec_.children[k].name);
       }
       r.started = false;
       r.ready = false;
@@ -505,14 +543,16 @@ class Supervisor {
   void give_up() {
     log_line(self_, "more than " + std::to_string(spec_.intensity) + " restarts in " +
                         std::to_string(spec_.period_ms) + " ms: giving up");
-    for (size_t k = runs_.size(); k > 0; --k) (void)n_.remove_process(spec_.children[k - 1].name);
+    for (size_t k = runs_.size(); k > 0; --k) (void)n_->remove_process(spec_.children[k - 1].name);
     gave_up_ = true;
   }
 
-  nucleus::Nucleus &n_;
+  nucleus::Nucleus *n_ = nullptr;
   Spec spec_;
   std::vector<ChildRun> runs_;
   uint64_t version_;
+  std::string spec_text_;  // canonical JSON of spec_
+  uint64_t spec_hash_ = 0;
   std::string self_;
   size_t next_start_ = 0;
   int64_t hold_until_ns_ = 0;
@@ -540,6 +580,24 @@ int main(int argc, char **argv) {
       return usage();
     }
   }
+  // The spec is read before attaching: a swap's new program does this while
+  // the old one still serves (nucleusd asks for the handover when we
+  // attach), and then needs only the short part of the state.
+  std::optional<Spec> spec;
+  if (!spec_path.empty()) {
+    std::ifstream in(spec_path);
+    if (!in) {
+      std::fprintf(stderr, "nucleus-supervisor: cannot read %s\n", spec_path.c_str());
+      return 66;
+    }
+    try {
+      spec = parse_spec(json::parse(in));
+    } catch (const std::exception &e) {
+      std::fprintf(stderr, "nucleus-supervisor: %s: %s\n", spec_path.c_str(), e.what());
+      return 65;
+    }
+  }
+  Supervisor s(spec.value_or(Spec{}), version);
   auto n = nucleus::Nucleus::attach("");  // the connection nucleusd bound for us
   if (!n) {
     std::fprintf(stderr, "nucleus-supervisor: cannot attach: %s\n", n.message().data());
@@ -548,11 +606,10 @@ int main(int argc, char **argv) {
   std::string self(n->name());
   try {
     std::deque<nucleus::Received> backlog;
-    if (auto state = n->handover_state()) {
-      // A swap's new program: the old supervisor's state, not the spec file.
-      json j = json::parse(state->begin(), state->end());
-      Supervisor s(n.value(), Spec{}, version);
-      if (!s.restore(j)) {
+    s.bind(n.value());
+    size_t size = 0;
+    if (const void *state = nucleus_handover_state(n->c_handle(), &size); state != nullptr) {
+      if (!s.restore(std::string_view(static_cast<const char *>(state), size), spec.has_value())) {
         log_line(self, "state format not understood");
         return 4;
       }
@@ -564,14 +621,7 @@ int main(int argc, char **argv) {
       for (auto &r : n->inherited()) backlog.push_back(r);
       return s.run(std::move(backlog));
     }
-    if (spec_path.empty()) return usage();
-    std::ifstream in(spec_path);
-    if (!in) {
-      log_line(self, "cannot read " + spec_path);
-      return 66;
-    }
-    Spec spec = parse_spec(json::parse(in));
-    Supervisor s(n.value(), std::move(spec), version);
+    if (!spec) return usage();
     s.adopt();
     return s.run(std::move(backlog));
   } catch (const std::exception &e) {

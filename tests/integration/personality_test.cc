@@ -48,12 +48,12 @@ class PersonalityTest : public ::testing::Test {
   // Starts "sup" from a spec of workers: {name, restart, argv extra, wait_ready}.
   void start_supervisor(const std::string &strategy, const std::string &children,
                         const std::string &extra = "") {
-    std::string spec = R"({"strategy": ")" + strategy + "\"" + extra +
-                       R"(, "children": [)" + children + "]}";
+    std::string spec =
+        R"({"strategy": ")" + strategy + "\"" + extra + R"(, "children": [)" + children + "]}";
     std::string path = write_file("spec.json", spec);
     Claims claims{400, 120, 0, 0, 1 << 20};
-    ASSERT_TRUE(top_.create_process("sup", Program{kSupervisor, {kSupervisor, path}, {}, {}},
-                                    claims));
+    ASSERT_TRUE(
+        top_.create_process("sup", Program{kSupervisor, {kSupervisor, path}, {}, {}}, claims));
     ASSERT_TRUE(top_.start_process("sup"));
   }
 
@@ -96,8 +96,8 @@ class PersonalityTest : public ::testing::Test {
   // Running and ready (it told the supervisor so: it waits for nothing).
   bool running(uint64_t index, ChildStatus *out = nullptr) {
     return until(
-        index,
-        [](const ChildStatus &s) { return s.state == NUCLEUS_PROCESS_RUNNING && s.ready; }, out);
+        index, [](const ChildStatus &s) { return s.state == NUCLEUS_PROCESS_RUNNING && s.ready; },
+        out);
   }
 
   // The next exit notice top gets (for "sup").
@@ -115,8 +115,7 @@ class PersonalityTest : public ::testing::Test {
 };
 
 class StrategyTest : public PersonalityTest,
-                     public ::testing::WithParamInterface<std::pair<const char *, const char *>> {
-};
+                     public ::testing::WithParamInterface<std::pair<const char *, const char *>> {};
 
 TEST_P(StrategyTest, CrashOfTheMiddleChildRestarts) {
   auto [strategy, expect] = GetParam();
@@ -149,22 +148,23 @@ INSTANTIATE_TEST_SUITE_P(Strategies, StrategyTest,
                          [](const auto &info) { return std::string(info.param.first); });
 
 TEST_F(PersonalityTest, RestartTypes) {
-  start_supervisor("one_for_one", worker("perm", "permanent") + "," +
-                                      worker("trans_ok", "transient") + "," +
-                                      worker("trans_bad", "transient") + "," +
-                                      worker("temp", "temporary"));
+  start_supervisor("one_for_one",
+                   worker("perm", "permanent") + "," + worker("trans_ok", "transient") + "," +
+                       worker("trans_bad", "transient") + "," + worker("temp", "temporary"));
   ChildStatus before[4];
   for (uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(running(i, &before[i]));
-  ask("perm", Message{{2, 0}});      // exits 0: permanent comes back anyway
-  ask("trans_ok", Message{{2, 0}});  // exits 0: transient stays ended
+  ask("perm", Message{{2, 0}});       // exits 0: permanent comes back anyway
+  ask("trans_ok", Message{{2, 0}});   // exits 0: transient stays ended
   ask("trans_bad", Message{{2, 9}});  // exits 9: transient comes back
   ask("temp", Message{{3}});          // crashes: temporary is removed
   ChildStatus s;
   ASSERT_TRUE(until(0, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
   ASSERT_TRUE(until(2, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
-  ASSERT_TRUE(until(1, [](const ChildStatus &x) { return x.state == NUCLEUS_PROCESS_EXITED; }, &s));
+  ASSERT_TRUE(until(
+      1, [](const ChildStatus &x) { return x.state == NUCLEUS_PROCESS_EXITED; }, &s));
   EXPECT_EQ(s.restarts, 0U);
-  ASSERT_TRUE(until(3, [](const ChildStatus &x) { return x.state == 0; }, &s));  // removed
+  ASSERT_TRUE(until(
+      3, [](const ChildStatus &x) { return x.state == 0; }, &s));  // removed
   EXPECT_EQ(s.restarts, 0U);
   Answer sum = ask("sup", Message{{os::kStatus, os::kSummary}});
   EXPECT_EQ(sum.message.word[1], 2U);  // restarts in all
@@ -178,8 +178,8 @@ TEST_F(PersonalityTest, TooManyRestartsEndTheChildrenAndEscalate) {
   ChildStatus b;
   for (uint64_t crash = 0; crash < 2; ++crash) {
     ask("b", Message{{3}});
-    ASSERT_TRUE(until(1, [&](const ChildStatus &x) { return x.restarts == crash + 1 && x.state == 2; },
-                      &b));
+    ASSERT_TRUE(until(
+        1, [&](const ChildStatus &x) { return x.restarts == crash + 1 && x.state == 2; }, &b));
   }
   ask("b", Message{{3}});  // the third in the period: it gives up
   ExitNotice n = next_notice();
@@ -235,7 +235,8 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
   for (uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(running(i));
   ask("w5", Message{{3}});
   ChildStatus w5;
-  ASSERT_TRUE(until(5, [](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }, &w5));
+  ASSERT_TRUE(until(
+      5, [](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }, &w5));
   ChildStatus w9 = status(9);
 
   // Status queries to the supervisor keep coming while it is swapped.
@@ -289,11 +290,11 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
 
 TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   Claims claims{64, 8, 0, 0, 0};
-  ASSERT_TRUE(top_.create_process(
-      "batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}}, claims));
+  ASSERT_TRUE(
+      top_.create_process("batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}}, claims));
   ASSERT_TRUE(top_.start_process("batch"));
-  std::string job1 = write_file("job1.json", R"({"program": ")" + std::string(kWorker) +
-                                                 R"(", "claims": {"buffers": 4}})");
+  std::string job1 = write_file(
+      "job1.json", R"({"program": ")" + std::string(kWorker) + R"(", "claims": {"buffers": 4}})");
   auto job = [](const std::string &text) {
     Message m{};
     m.word[0] = os::kJob;
@@ -303,8 +304,8 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   };
   ASSERT_LT(job1.size(), 47U);
   std::vector<Buffer> jobs;
-  for (const std::string &t : {"@" + job1, std::string("/bin/sh\0-c\0exit 3", 17),
-                               std::string("/nonexistent/job")}) {
+  for (const std::string &t :
+       {"@" + job1, std::string("/bin/sh\0-c\0exit 3", 17), std::string("/nonexistent/job")}) {
     auto b = top_.send_message("batch", job(t));
     ASSERT_TRUE(b);
     jobs.push_back(b.value());
@@ -319,16 +320,15 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   EXPECT_EQ(st.message.word[0], 2U);
   EXPECT_EQ(st.message.word[1], 1U);
 
-  auto b = top_.swap_process("batch", Program{kBatch, {kBatch, "--slots", "2", "--version", "2"},
-                                              {}, {}});
+  auto b = top_.swap_process("batch",
+                             Program{kBatch, {kBatch, "--slots", "2", "--version", "2"}, {}, {}});
   ASSERT_TRUE(b);
   auto a = top_.wait_answer(b.value(), kDeadline);
   ASSERT_TRUE(a);
   ASSERT_EQ(a->result, NUCLEUS_RESULT_NORMAL) << a->message.word[0];
   st = ask("batch", Message{{os::kBatchStatus}});
   EXPECT_EQ(st.message.word[4], 2U);
-  EXPECT_EQ(st.message.word[0] + st.message.word[1] + st.message.word[2], 3U)
-      << "no job was lost";
+  EXPECT_EQ(st.message.word[0] + st.message.word[1] + st.message.word[2], 3U) << "no job was lost";
 
   EXPECT_EQ(ask("job-1", Message{{2, 5}}).result, NUCLEUS_RESULT_NORMAL);  // job 1 exits 5
   auto r1 = top_.wait_answer(jobs[0], kDeadline);

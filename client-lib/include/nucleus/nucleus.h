@@ -312,12 +312,14 @@ NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
 NUCLEUS_API int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state,
                                   size_t size);
 
-/* The new program's side. nucleus_open(NULL) returns when the old OS has
- * handed over; nucleus_handover_state then gives the state (NULL when this
- * program is not a swap's new program). It bears no name yet: it builds what
- * it needs from the state, then calls nucleus_swap_ready, which returns when
- * it has taken over (the name, the children, the queue and every buffer the
- * old program held). -EINVAL: not a swap's new program. */
+/* The new program's side. It attaches (nucleus_open(NULL)) bearing no name
+ * yet, and may prepare (read files, build tables) while the old OS hands
+ * over. nucleus_handover_state waits for the state and gives it (at the
+ * start of the data area); it returns NULL at once when this program is not
+ * a swap's new program, and NULL when the swap failed meanwhile. The program
+ * builds what it needs from the state, then calls nucleus_swap_ready, which
+ * returns when it has taken over (the name, the children, the queue and
+ * every buffer the old program held). -EINVAL: not a swap's new program. */
 NUCLEUS_API const void *nucleus_handover_state(nucleus_t *n, size_t *size);
 NUCLEUS_API int nucleus_swap_ready(nucleus_t *n);
 /* After nucleus_swap_ready: the messages the old program had received and not

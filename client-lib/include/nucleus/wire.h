@@ -314,6 +314,9 @@ enum class EventKind : uint32_t {
   // (handle, sender, message); kInheritOut: a buffer of its claim that is out
   // (its answer comes as a kAnswer event, or has come).
   kInherit = 6,
+  // To a swap's new program: the old OS's state is at the start of its data
+  // area, `extra` bytes of it.
+  kHandover = 7,
 };
 inline constexpr int32_t kInheritReceived = 1;
 inline constexpr int32_t kInheritOut = 2;
@@ -421,7 +424,7 @@ struct AttachRequest {
 };
 
 enum AttachFlags : uint32_t {
-  kAttachSuccessor = 1,  // the new program of a swap: the state is at data offset 0
+  kAttachSuccessor = 1,  // the new program of a swap: its state comes as a kHandover event
 };
 
 struct AttachReply {
@@ -433,13 +436,12 @@ struct AttachReply {
   char name[kNameBytes];
   uint32_t flags;  // AttachFlags
   uint32_t reserved;
-  uint64_t handover_bytes;  // kAttachSuccessor: the state's length
 };
 
 static_assert(std::is_trivially_copyable_v<AttachRequest>);
 static_assert(std::is_trivially_copyable_v<AttachReply>);
 static_assert(sizeof(AttachRequest) == 40);
-static_assert(sizeof(AttachReply) == 72);
+static_assert(sizeof(AttachReply) == 64);
 
 // Computes the layout for the given sizes; both sides use it, so a header
 // whose offsets disagree with it is refused by the client.
