@@ -38,3 +38,26 @@ TEST(ProcessTable, RemoveFreesTheNameAndNewUseHasNewGeneration) {
 
 }  // namespace
 }  // namespace nucleus::daemon
+
+namespace nucleus::daemon {
+namespace {
+
+// A swap's new program: an entry under the same name that the name space
+// never returns, and whose removal leaves the name to the entry that has it.
+TEST(ProcessTableHidden, IsNotFoundAndLeavesTheNameAlone) {
+  ProcessTable t;
+  auto os = t.add("os");
+  ASSERT_TRUE(os.ok());
+  uint32_t hidden = t.add_hidden("os");
+  EXPECT_NE(hidden, os.value());
+  EXPECT_TRUE(t.live(hidden));
+  EXPECT_EQ(t.find("os"), os.value());
+  EXPECT_EQ(t.count(), 2U);
+  t.remove(hidden);
+  EXPECT_EQ(t.find("os"), os.value());
+  EXPECT_EQ(t.count(), 1U);
+  EXPECT_EQ(t.add("os").error(), Error::kNameTaken);
+}
+
+}  // namespace
+}  // namespace nucleus::daemon
