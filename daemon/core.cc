@@ -155,6 +155,13 @@ void Core::adopt_buffer(uint32_t heir, uint32_t index) {
 }
 
 void Core::drop_entry(uint32_t id, uint32_t heir) {
+  if (processes_.at(id).swap_candidate != kNone) {
+    // Removed during a swap (the server ends the swap first; this keeps the
+    // core whole on its own): the request is answered, the new one dropped.
+    wire::Message why{};
+    why.word[wire::kSwapOutcome] = wire::kSwapCancelled;
+    end_swap(id, wire::kResultRejected, why);
+  }
   std::vector<uint32_t> devices;
   devices.swap(processes_.at(id).devices);
   for (uint32_t d : devices) drop_device(d);

@@ -23,7 +23,10 @@ uint32_t ProcessTable::add_hidden(std::string_view name) {
   return id;
 }
 
-uint32_t ProcessTable::add_entry(std::string_view name) {
+uint32_t ProcessTable::add_entry(std::string_view name_view) {
+  // Copied first: the view may point into an entry of this table (a swap's
+  // hidden entry takes the name of the OS), which growing it would move.
+  std::string name(name_view);
   uint32_t id = 0;
   if (!free_ids_.empty()) {
     id = free_ids_.back();
@@ -37,7 +40,7 @@ uint32_t ProcessTable::add_entry(std::string_view name) {
   p = Process{};
   p.live = true;
   p.generation = generation;
-  p.name = std::string(name);
+  p.name = std::move(name);
   ++count_;
   return id;
 }

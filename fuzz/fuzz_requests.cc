@@ -19,6 +19,7 @@ namespace {
 using nucleus::daemon::BufferState;
 using nucleus::daemon::Claims;
 using nucleus::daemon::Core;
+using nucleus::daemon::Inheritance;
 using nucleus::daemon::kNone;
 using nucleus::daemon::kNoticeOwner;
 using nucleus::daemon::Origin;
@@ -95,6 +96,12 @@ void check_invariants(const Core &core) {
       check(p.reserver == kNone || core.processes().live(p.reserver));
     }
     check_claims(core, id, p.lent);
+    if (p.hidden) {
+      check(p.swap_of != kNone && core.processes().live(p.swap_of));
+      check(core.processes().at(p.swap_of).swap_candidate == id);
+      check(p.slots.empty() && p.children.empty());
+    }
+    if (p.swap_candidate != kNone) check(p.swap_buffer != kNone);
     if (p.parent != kNone) check(core.processes().live(p.parent));
     check(p.stop_buffer == kNone || p.stop == StopState::kStopping);
     check(!p.attached || p.run == RunState::kRunning);
@@ -122,7 +129,10 @@ class Input {
 std::vector<uint32_t> live_ids(const Core &core) {
   std::vector<uint32_t> ids;
   for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
-    if (core.processes().live(id) && !core.processes().at(id).is_device()) ids.push_back(id);
+    if (core.processes().live(id) && !core.processes().at(id).is_device() &&
+        !core.processes().at(id).hidden) {
+      ids.push_back(id);
+    }
   }
   return ids;
 }
@@ -160,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t id = ids.empty() ? kNone : ids[in.byte() % ids.size()];
     const std::vector<uint32_t> *kids = id == kNone ? nullptr : &core.children_of(id);
     uint32_t kid = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
-    switch (op % 21) {
+    switch (op % 25) {
       case 0: {  // a socket process comes (back)
         const char *name = kNames[in.byte() % kProcs];
         (void)core.attach(name, Claims{in.byte() % (kClaim + 1U), in.byte() % 7U, 0});
@@ -240,6 +250,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (kid == kNone) break;
         const Process &p = core.processes().at(kid);
         if (p.origin == Origin::kNucleus && p.run == RunState::kRunning) {
+          // The server ends a swap of it first (OLD_EXITED).
+          if (p.swap_candidate != kNone) core.end_swap(kid, wire::kResultRejected, wire::Message{});
           uint8_t how = in.byte();
           core.program_exited(kid, how & 1 ? wire::ExitKind::kSignal : wire::ExitKind::kCode,
                               how >> 1);
@@ -272,6 +284,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 10:  // remove
         if (kid != kNone) check(core.remove(id, kid) == nucleus::daemon::Error::kNone);
         break;
+      case 21: {  // swap a child, with one of its own buffers (or a forged one)
+        if (kid == kNone) break;
+        const auto &slots = core.processes().at(id).slots;
+        uint64_t handle = in.byte();
+        if (!slots.empty() && (handle & 1)) {
+          handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
+        }
+        (void)core.begin_swap(id, kid, handle, Program{"/bin/os2", "", {}, {}});
+        break;
+      }
+      case 22:  // the new program attached: the nucleus asks for the handover
+        if (kid != kNone && core.processes().at(kid).swap_candidate != kNone &&
+            core.processes().at(kid).handover_buffer == kNone &&
+            !core.processes().at(kid).handed_over) {
+          (void)core.request_handover(kid, 4096);
+        }
+        break;
+      case 23: {  // the new program is ready: the takeover
+        if (kid == kNone || !core.processes().at(kid).handed_over) break;
+        core.handovers().clear();
+        Inheritance inh = core.commit_swap(kid, ++next_pid);
+        for (uint32_t index : inh.received) check(core.pool().at(index).state == BufferState::kReceived);
+        for (uint32_t index : inh.out) check(core.pool().at(index).state != BufferState::kFree);
+        core.end_swap(kid, wire::kResultNormal, wire::Message{});
+        break;
+      }
+      case 24:  // the swap fails (any reason): the old program is served again
+        if (kid != kNone && core.processes().at(kid).swap_candidate != kNone) {
+          core.handovers().clear();
+          core.end_swap(kid, wire::kResultRejected, wire::Message{});
+        }
+        break;
       default: {  // a request on its channel, well-formed or not
         if (id == kNone || !core.processes().at(id).attached) break;
         wire::Request r{};
@@ -303,9 +347,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (core.processes().live(i)) core.processes().at(i).dirty = false;
     }
     core.dirty().clear();
+    core.handovers().clear();  // the server looks at them each turn
     check_invariants(core);
   }
   // Everything removed from the top: every buffer comes back.
+  core.handovers().clear();
   std::vector<uint32_t> top(core.children_of(kNone));
   for (uint32_t id : top) tear_down(core, id);
   while (!core.devices().empty()) {  // the root's own devices

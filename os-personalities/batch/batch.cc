@@ -230,9 +230,7 @@ class Batch {
   std::map<std::string, Job> running_;
 };
 
-}  // namespace
-
-int main(int argc, char **argv) {
+int run_batch(int argc, char **argv) {
   uint64_t slots = 2;
   uint64_t version = 1;
   for (int i = 1; i < argc; ++i) {
@@ -265,4 +263,15 @@ int main(int argc, char **argv) {
     }
   }
   return batch.run(std::move(backlog));
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run_batch(argc, argv);
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "nucleus-batch: %s\n", e.what());
+    return 70;
+  }
 }

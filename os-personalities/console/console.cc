@@ -279,7 +279,10 @@ class Console {
     if (!p) return error(line, std::string(p.message()));
     for (const auto &[who, notice] : notices_) {
       if (who == name) {
-        say(name + " ended: " + notice);
+        std::string text = name;
+        text += " ended: ";
+        text += notice;
+        say(text);
         notices_.erase(who);
         return true;
       }

@@ -140,7 +140,8 @@ Spec parse_spec(const json &j) {
     if (!c.is_object()) fail(at, "an object");
     ChildSpec cs;
     for (const auto &[key, value] : c.items()) {
-      std::string path = at + "." + key;
+      std::string path = at;
+      path += "." + key;
       if (key == "name" || key == "program" || key == "cwd") {
         if (!value.is_string()) fail(path, "a string");
         if (key == "name") cs.name = value.get<std::string>();
@@ -155,7 +156,9 @@ Spec parse_spec(const json &j) {
       } else if (key == "claims") {
         if (!value.is_object()) fail(path, "an object");
         for (const auto &[ck, cv] : value.items()) {
-          if (!cv.is_number_unsigned()) fail(path + "." + ck, "a number >= 0");
+          std::string claim = path;
+          claim += "." + ck;
+          if (!cv.is_number_unsigned()) fail(claim, "a number >= 0");
           uint64_t v = cv.get<uint64_t>();
           if (ck == "buffers") {
             cs.claims.buffers = v;
@@ -168,7 +171,7 @@ Spec parse_spec(const json &j) {
           } else if (ck == "data_bytes") {
             cs.claims.data_bytes = v;
           } else {
-            fail(path + "." + ck, "not a claim");
+            fail(claim, "not a claim");
           }
         }
       } else if (key == "restart") {
