@@ -6,10 +6,10 @@
 #include <nucleus/personalities.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nucleus/nucleus.hpp>
 #include <thread>
@@ -51,9 +51,10 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   f.children = children;
   std::string config = R"({"pool": {"buffers": 65536},)"
                        R"( "default_claims": {"buffers": 8192, "processes": )" +
-                       std::to_string(children + 16) +
-                       R"(}, "processes": {"max": )" + std::to_string(2 * children + 64) +
-                       R"(, "output": "discard", "control": ")" + control_mode() + R"("}, "swap": {"ready_timeout_ms": 30000}})";
+                       std::to_string(children + 16) + R"(}, "processes": {"max": )" +
+                       std::to_string(2 * children + 64) +
+                       R"(, "output": "discard", "control": ")" + control_mode() +
+                       R"("}, "swap": {"ready_timeout_ms": 30000}})";
   nucleus::support::DaemonProcess daemon;
   if (!daemon.start(nucleusd, config, "warn", std::chrono::seconds(20))) {
     f.error = "could not start nucleusd: " + daemon.log();
@@ -81,7 +82,8 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
     f.error = "could not start the supervisor";
     return f;
   }
-  auto ask = [&](nucleus::Nucleus &n, const nucleus::Message &m) -> nucleus::Result<nucleus::Answer> {
+  auto ask = [&](nucleus::Nucleus &n,
+                 const nucleus::Message &m) -> nucleus::Result<nucleus::Answer> {
     auto b = n.send_message("sup", m);
     if (!b) return nucleus::Result<nucleus::Answer>::failure(b.error());
     return n.wait_answer(b.value(), std::chrono::seconds(60));
@@ -90,8 +92,8 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   auto deadline = now_ns() + 300LL * 1000000000;
   for (;;) {
     auto a = ask(top.value(), summary());
-    auto last = ask(top.value(), nucleus::Message{{nucleus::os::kStatus,
-                                                   static_cast<uint64_t>(children - 1)}});
+    auto last = ask(top.value(),
+                    nucleus::Message{{nucleus::os::kStatus, static_cast<uint64_t>(children - 1)}});
     if (a && last && a->message.word[4] == static_cast<uint64_t>(children) &&
         last->message.word[7] == 1) {
       break;
@@ -135,7 +137,8 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   }
   int64_t begin = now_ns();
   // Version 2 reads the same spec while it waits for the handover.
-  auto b = top->swap_process("sup", {supervisor, {supervisor, spec_path, "--version", "2"}, {}, {}});
+  auto b =
+      top->swap_process("sup", {supervisor, {supervisor, spec_path, "--version", "2"}, {}, {}});
   auto answer = b ? top->wait_answer(b.value(), std::chrono::seconds(120))
                   : nucleus::Result<nucleus::Answer>::failure(b.error());
   int64_t end = now_ns();
@@ -145,9 +148,8 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   probe.join();
   unlink(spec_path.c_str());
   if (!answer || answer->result != NUCLEUS_RESULT_NORMAL) {
-    f.error = "the swap failed: outcome " +
-              std::to_string(answer ? answer->message.word[0] : 0) + " detail " +
-              std::to_string(answer ? answer->message.word[1] : 0);
+    f.error = "the swap failed: outcome " + std::to_string(answer ? answer->message.word[0] : 0) +
+              " detail " + std::to_string(answer ? answer->message.word[1] : 0);
     return f;
   }
   std::vector<int64_t> before;

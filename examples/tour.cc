@@ -99,9 +99,10 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "nucleus-tour: cannot attach: %s\n", n.message().data());
     return 1;
   }
-  std::printf("== the supervisor 'sup' (an OS, a child of 'tour') starts db, then web once db\n"
-              "   is ready, then cache, from %s\n",
-              spec_path.c_str());
+  std::printf(
+      "== the supervisor 'sup' (an OS, a child of 'tour') starts db, then web once db\n"
+      "   is ready, then cache, from %s\n",
+      spec_path.c_str());
   nucleus::Claims claims{20, 6, 0, 0, 1 << 20};
   if (!n->create_process("sup", {supervisor, {supervisor, spec_path}, {}, {}}, claims) ||
       !n->start_process("sup")) {
@@ -125,8 +126,9 @@ int main(int argc, char **argv) {
   if (!wait_running(n.value(), 1, web.pid, &c)) return 1;
   show_tree(n.value(), 3);
 
-  std::printf("== a client sends to sup and to web without pause while sup is swapped to\n"
-              "   version 2 (a new program, same children, same name)\n");
+  std::printf(
+      "== a client sends to sup and to web without pause while sup is swapped to\n"
+      "   version 2 (a new program, same children, same name)\n");
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> sent{0}, answered{0}, lost{0};
   std::thread client([&]() {
@@ -146,10 +148,9 @@ int main(int argc, char **argv) {
   });
   while (answered.load() < 200) std::this_thread::yield();
   auto before = ask(n.value(), "sup", Message{{nucleus::os::kStatus, nucleus::os::kSummary}});
-  auto b = n->swap_process(
-      "sup", {supervisor, {supervisor, spec_path, "--version", "2"}, {}, {}});
-  auto a = b ? n->wait_answer(b.value(), kWait)
-             : nucleus::Result<nucleus::Answer>::failure(b.error());
+  auto b = n->swap_process("sup", {supervisor, {supervisor, spec_path, "--version", "2"}, {}, {}});
+  auto a =
+      b ? n->wait_answer(b.value(), kWait) : nucleus::Result<nucleus::Answer>::failure(b.error());
   uint64_t at_swap = answered.load();
   while (answered.load() < at_swap + 200) std::this_thread::yield();
   stop = true;
@@ -160,14 +161,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   auto after = ask(n.value(), "sup", Message{{nucleus::os::kStatus, nucleus::os::kSummary}});
-  std::printf("   swapped: sup pid %llu (version %llu) -> pid %llu (version %llu); %llu bytes of\n"
-              "   state handed over; nucleusd paused sup for %.2f ms\n",
-              static_cast<unsigned long long>(before ? before->message.word[3] : 0),
-              static_cast<unsigned long long>(before ? before->message.word[2] : 0),
-              static_cast<unsigned long long>(after ? after->message.word[3] : 0),
-              static_cast<unsigned long long>(after ? after->message.word[2] : 0),
-              static_cast<unsigned long long>(a->message.word[4]),
-              static_cast<double>(a->message.word[5]) / 1e6);
+  std::printf(
+      "   swapped: sup pid %llu (version %llu) -> pid %llu (version %llu); %llu bytes of\n"
+      "   state handed over; nucleusd paused sup for %.2f ms\n",
+      static_cast<unsigned long long>(before ? before->message.word[3] : 0),
+      static_cast<unsigned long long>(before ? before->message.word[2] : 0),
+      static_cast<unsigned long long>(after ? after->message.word[3] : 0),
+      static_cast<unsigned long long>(after ? after->message.word[2] : 0),
+      static_cast<unsigned long long>(a->message.word[4]),
+      static_cast<double>(a->message.word[5]) / 1e6);
   show_tree(n.value(), 3);
   std::printf("   client: sent %llu, answered %llu, lost %llu\n",
               static_cast<unsigned long long>(sent.load()),

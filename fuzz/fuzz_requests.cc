@@ -78,6 +78,10 @@ void check_invariants(const Core &core) {
     } else if (b.owner != kNoticeOwner) {
       check(core.processes().live(b.owner));
       ++owned[b.owner];
+      // Every answer reaches its sender: waiting to be published, or published.
+      if (b.state == BufferState::kAnswered && core.processes().at(b.owner).attached) {
+        check(b.in_fifo || b.published);
+      }
     }
   }
   check(unowned_free == core.pool().free_count());
@@ -259,7 +263,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
       case 7: {  // stop with one of its own buffers (or a forged one)
-        if (kid == kNone) break;
+        // A request: only a process with a channel makes one.
+        if (kid == kNone || !core.processes().at(id).attached) break;
         const auto &slots = core.processes().at(id).slots;
         uint64_t handle = in.byte();
         if (!slots.empty() && (handle & 1)) {
@@ -285,7 +290,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (kid != kNone) check(core.remove(id, kid) == nucleus::daemon::Error::kNone);
         break;
       case 21: {  // swap a child, with one of its own buffers (or a forged one)
-        if (kid == kNone) break;
+        if (kid == kNone || !core.processes().at(id).attached) break;
         const auto &slots = core.processes().at(id).slots;
         uint64_t handle = in.byte();
         if (!slots.empty() && (handle & 1)) {
@@ -294,18 +299,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)core.begin_swap(id, kid, handle, Program{"/bin/os2", "", {}, {}});
         break;
       }
-      case 22:  // the new program attached: the nucleus asks for the handover
-        if (kid != kNone && core.processes().at(kid).swap_candidate != kNone &&
-            core.processes().at(kid).handover_buffer == kNone &&
-            !core.processes().at(kid).handed_over) {
+      case 22: {  // the new program attached: the nucleus asks for the handover
+        if (kid == kNone || core.processes().at(kid).swap_candidate == kNone ||
+            core.processes().at(kid).handed_over) {
+          break;
+        }
+        if (core.processes().at(kid).handover_buffer == kNone) {
           (void)core.request_handover(kid, 4096);
         }
+        uint8_t how = in.byte();
+        uint32_t index = core.processes().at(kid).handover_buffer;
+        if ((how & 1) == 0 || index == kNone || !core.processes().at(kid).attached) break;
+        // ... and the OS answers it at once (normal, or a refusal).
+        uint64_t handle = core.pool().handle(index);
+        wire::Event e;
+        while (!core.pool().at(index).published && core.next_event(kid, &e)) {
+          seen.push_back(e.handle);
+          core.pop_event(kid);
+        }
+        if (core.get_event(kid, handle) == nucleus::daemon::Error::kNone) {
+          check(core.send_answer(kid, handle, (how & 2) ? 1 : 2, wire::Message{}) ==
+                nucleus::daemon::Error::kNone);
+        }
         break;
+      }
       case 23: {  // the new program is ready: the takeover
         if (kid == kNone || !core.processes().at(kid).handed_over) break;
         core.handovers().clear();
         Inheritance inh = core.commit_swap(kid, ++next_pid);
-        for (uint32_t index : inh.received) check(core.pool().at(index).state == BufferState::kReceived);
+        for (uint32_t index : inh.received)
+          check(core.pool().at(index).state == BufferState::kReceived);
         for (uint32_t index : inh.out) check(core.pool().at(index).state != BufferState::kFree);
         core.end_swap(kid, wire::kResultNormal, wire::Message{});
         break;

@@ -200,8 +200,7 @@ TEST_F(CoreSwap, CommitMovesEverythingToTheNewProgram) {
   ASSERT_EQ(core.send_message(os, answered, "user", wire::Message{}), Error::kNone);
   events(user);
   ASSERT_EQ(core.get_event(user, answered), Error::kNone);
-  ASSERT_EQ(core.send_answer(user, answered, wire::kResultNormal, wire::Message{}),
-            Error::kNone);
+  ASSERT_EQ(core.send_answer(user, answered, wire::kResultNormal, wire::Message{}), Error::kNone);
   events(os);  // the answer was published to the old program, not taken
   uint64_t queued = send(user, 2);
   auto [cand, request] = begin();
@@ -269,8 +268,7 @@ TEST_F(CoreSwap, ALateHandoverAnswerAfterARollbackFreesTheNoticeBuffer) {
   ASSERT_EQ(core.get_event(os, ev[0].handle), Error::kNone);
   core.end_swap(os, wire::kResultRejected, wire::Message{});  // timed out
   EXPECT_EQ(core.notice_free(), 3U);
-  ASSERT_EQ(core.send_answer(os, ev[0].handle, wire::kResultNormal, wire::Message{}),
-            Error::kNone);
+  ASSERT_EQ(core.send_answer(os, ev[0].handle, wire::kResultNormal, wire::Message{}), Error::kNone);
   EXPECT_FALSE(core.processes().at(os).handed_over) << "too late to count";
   EXPECT_TRUE(core.handovers().empty());
   EXPECT_EQ(core.notice_free(), 4U);
