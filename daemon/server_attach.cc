@@ -81,12 +81,14 @@ void Server::on_handshake(uint32_t index) {
   } else {
     reply.status = attach(socket.get(), request, cred, &name, &id);
   }
-  bool sent = send_attach_reply(socket.get(), &reply, id);
   if (reply.status != 0) {
+    // Logged before the reply, so that whoever is refused finds it logged.
     log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
               std::strerror(-reply.status));
+    send_attach_reply(socket.get(), &reply, id);
     return;
   }
+  bool sent = send_attach_reply(socket.get(), &reply, id);
   if (!begin_serving(id, std::move(socket), sent)) return;
   log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
             core_.processes().at(id).slots.size());
