@@ -350,6 +350,19 @@ void Core::inbox_append(Process &p, uint32_t index) {
   ++p.inbox_count;
 }
 
+void Core::inbox_prepend(Process &p, uint32_t index) {
+  Buffer &b = pool_.at(index);
+  b.inbox_prev = kNone;
+  b.inbox_next = p.inbox_head;
+  if (p.inbox_head != kNone) {
+    pool_.at(p.inbox_head).inbox_prev = index;
+  } else {
+    p.inbox_tail = index;
+  }
+  p.inbox_head = index;
+  ++p.inbox_count;
+}
+
 void Core::inbox_remove(Process &p, uint32_t index) {
   Buffer &b = pool_.at(index);
   if (b.inbox_prev != kNone) {

@@ -193,6 +193,13 @@ class Core {
 
  private:
   void inbox_append(Process &p, uint32_t index);
+  void inbox_prepend(Process &p, uint32_t index);
+  // A request to the nucleus on the next use of a free buffer of the caller
+  // (a stop, a swap): request_buffer checks `handle` and changes nothing;
+  // send_to_nucleus sends on it and the nucleus takes it at once (received,
+  // answered when what it asks for is done).
+  Result<uint32_t> request_buffer(uint32_t caller, uint64_t handle) const;
+  void send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle);
   void inbox_remove(Process &p, uint32_t index);
   void fifo_push(uint32_t id, uint32_t index);
   void fifo_clear(Process &p);

@@ -22,21 +22,11 @@ Result<uint32_t> Core::begin_swap(uint32_t caller, uint32_t id, uint64_t handle,
       held_stopped(id)) {
     return Error::kInvalid;
   }
-  auto index = pool_.resolve_next(handle);
-  if (!index) return Error::kBadHandle;
-  Buffer &b = pool_.at(*index);
-  if (b.owner != caller || b.state != BufferState::kFree) return Error::kBadHandle;
+  Result<uint32_t> index = request_buffer(caller, handle);
+  if (!index.ok()) return index.error();
   // The request is a message to the nucleus, received by it at once and
   // answered when the swap is done or not (like a stop).
-  b.generation = wire::handle_generation(handle);
-  b.words = wire::Message{};
-  std::memcpy(b.sender_name, processes_.at(caller).name.c_str(),
-              processes_.at(caller).name.size() + 1);
-  b.published = false;
-  b.sender_gone = false;
-  b.receiver = kNone;
-  pool_.apply(*index, BufferEvent::kSend);
-  pool_.apply(*index, BufferEvent::kTake);
+  send_to_nucleus(caller, index.value(), handle);
 
   uint32_t cand = processes_.add_hidden(p.name);
   Process &os = processes_.at(id);  // add_hidden may have moved the table
@@ -52,7 +42,7 @@ Result<uint32_t> Core::begin_swap(uint32_t caller, uint32_t id, uint64_t handle,
   }
   c.program = std::move(program);
   c.swap_of = id;
-  os.swap_buffer = *index;
+  os.swap_buffer = index.value();
   os.swap_candidate = cand;
   return cand;
 }
@@ -75,15 +65,7 @@ Error Core::request_handover(uint32_t id, uint64_t data_bytes) {
   p.handover_buffer = index;
   // First in its queue: the pause a swap makes is the handover, not the
   // backlog before it (which the old OS serves first otherwise).
-  b.inbox_prev = kNone;
-  b.inbox_next = p.inbox_head;
-  if (p.inbox_head != kNone) {
-    pool_.at(p.inbox_head).inbox_prev = index;
-  } else {
-    p.inbox_tail = index;
-  }
-  p.inbox_head = index;
-  ++p.inbox_count;
+  inbox_prepend(p, index);
   fifo_push(id, index);
   return Error::kNone;
 }

@@ -118,13 +118,16 @@ Error Core::start(uint32_t caller, uint32_t id, StartPlan *plan) {
   return Error::kNone;
 }
 
-Error Core::begin_stop(uint32_t caller, uint32_t id, uint64_t handle) {
+Result<uint32_t> Core::request_buffer(uint32_t caller, uint64_t handle) const {
   auto index = pool_.resolve_next(handle);
   if (!index) return Error::kBadHandle;
-  Buffer &b = pool_.at(*index);
+  const Buffer &b = pool_.at(*index);
   if (b.owner != caller || b.state != BufferState::kFree) return Error::kBadHandle;
-  Process &p = processes_.at(id);
-  if (p.stop_buffer != kNone) return Error::kBusy;
+  return *index;
+}
+
+void Core::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle) {
+  Buffer &b = pool_.at(index);
   b.generation = wire::handle_generation(handle);
   b.words = wire::Message{};
   std::memcpy(b.sender_name, processes_.at(caller).name.c_str(),
@@ -132,9 +135,17 @@ Error Core::begin_stop(uint32_t caller, uint32_t id, uint64_t handle) {
   b.published = false;
   b.sender_gone = false;
   b.receiver = kNone;  // the nucleus
-  pool_.apply(*index, BufferEvent::kSend);
-  pool_.apply(*index, BufferEvent::kTake);
-  p.stop_buffer = *index;
+  pool_.apply(index, BufferEvent::kSend);
+  pool_.apply(index, BufferEvent::kTake);
+}
+
+Error Core::begin_stop(uint32_t caller, uint32_t id, uint64_t handle) {
+  Result<uint32_t> index = request_buffer(caller, handle);
+  if (!index.ok()) return index.error();
+  Process &p = processes_.at(id);
+  if (p.stop_buffer != kNone) return Error::kBusy;
+  send_to_nucleus(caller, index.value(), handle);
+  p.stop_buffer = index.value();
   if (p.stop == StopState::kStopped) {
     finish_stop(id);
   } else {

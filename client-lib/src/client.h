@@ -82,6 +82,9 @@ class Channel {
   int take_free_slot(uint32_t *slot);
   // Sends a control request and waits for its kReply; 0 or -errno.
   int control(wire::Request r, wire::Event *reply);
+  // A control request on the next use of the free buffer in `slot` (stop,
+  // swap): nucleusd answers that buffer later, like any message.
+  int control_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out);
   int stage_program(const nucleus_program_t *program);
   int stage_bytes(const std::string &bytes);
   int checked_name(const char *name, wire::Request *r);

@@ -129,6 +129,10 @@ int Channel::stop_process(const char *name, nucleus_buffer_t *out) {
   uint32_t slot = 0;
   if (int rc = take_free_slot(&slot); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kStopProcess);
+  return control_on_slot(r, slot, out);
+}
+
+int Channel::control_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out) {
   r.handle = wire::next_handle(slots_[slot].handle);
   if (int rc = control(r, nullptr); rc < 0) return rc;
   // The answer comes on this buffer like any answer.
@@ -148,14 +152,7 @@ int Channel::swap_process(const char *name, const nucleus_program_t *program,
   if (int rc = take_free_slot(&slot); rc < 0) return rc;
   if (int rc = stage_program(program); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kSwapProcess);
-  r.handle = wire::next_handle(slots_[slot].handle);
-  if (int rc = control(r, nullptr); rc < 0) return rc;
-  // The answer comes on this buffer like any answer.
-  std::erase(free_slots_, slot);
-  slots_[slot].handle = r.handle;
-  slots_[slot].out = true;
-  *out = r.handle;
-  return 0;
+  return control_on_slot(r, slot, out);
 }
 
 int Channel::hand_over(nucleus_buffer_t handover, const void *state, size_t size) {

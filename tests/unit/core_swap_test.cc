@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core.h"
+#include "core_helpers.h"
 
 namespace nucleus::daemon {
 namespace {
@@ -27,23 +28,8 @@ class CoreSwap : public ::testing::Test {
     ASSERT_TRUE(u.ok());
     user = u.value();
   }
-  uint64_t free_handle(uint32_t id) {
-    for (uint32_t index : core.processes().at(id).slots) {
-      if (core.pool().at(index).state == BufferState::kFree) {
-        return wire::next_handle(core.pool().handle(index));
-      }
-    }
-    return 0;
-  }
-  std::vector<wire::Event> events(uint32_t id) {
-    std::vector<wire::Event> out;
-    wire::Event e;
-    while (core.next_event(id, &e)) {
-      out.push_back(e);
-      core.pop_event(id);
-    }
-    return out;
-  }
+  uint64_t free_handle(uint32_t id) { return testing::free_handle(core, id); }
+  std::vector<wire::Event> events(uint32_t id) { return testing::take_events(core, id); }
   // A message from `from` to the OS; returns its handle.
   uint64_t send(uint32_t from, uint64_t word0) {
     uint64_t h = free_handle(from);

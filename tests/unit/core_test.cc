@@ -1,6 +1,7 @@
 // The message primitives on the core, without channels: roles, states,
 // claims, and what death does to every buffer.
 #include "core.h"
+#include "core_helpers.h"
 
 #include <gtest/gtest.h>
 
@@ -24,23 +25,8 @@ class CoreTest : public ::testing::Test {
     return r.value();
   }
   // The handle the process's next send on its first free buffer uses.
-  uint64_t next(uint32_t id) {
-    for (uint32_t index : core.processes().at(id).slots) {
-      if (core.pool().at(index).state == BufferState::kFree) {
-        return wire::next_handle(core.pool().handle(index));
-      }
-    }
-    return 0;
-  }
-  std::vector<wire::Event> events(uint32_t id) {
-    std::vector<wire::Event> out;
-    wire::Event e;
-    while (core.next_event(id, &e)) {
-      out.push_back(e);
-      core.pop_event(id);
-    }
-    return out;
-  }
+  uint64_t next(uint32_t id) { return testing::free_handle(core, id); }
+  std::vector<wire::Event> events(uint32_t id) { return testing::take_events(core, id); }
   uint64_t send(uint32_t from, const char *to, uint64_t w0) {
     uint64_t h = next(from);
     EXPECT_EQ(core.send_message(from, h, to, msg(w0)), Error::kNone);

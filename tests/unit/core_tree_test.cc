@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core.h"
+#include "core_helpers.h"
 
 namespace nucleus::daemon {
 namespace {
@@ -28,23 +29,8 @@ class CoreTree : public ::testing::Test {
     EXPECT_TRUE(r.ok());
     return r.value();
   }
-  uint64_t free_handle(uint32_t id) {
-    for (uint32_t index : core.processes().at(id).slots) {
-      if (core.pool().at(index).state == BufferState::kFree) {
-        return wire::next_handle(core.pool().handle(index));
-      }
-    }
-    return 0;
-  }
-  std::vector<wire::Event> events(uint32_t id) {
-    std::vector<wire::Event> out;
-    wire::Event e;
-    while (core.next_event(id, &e)) {
-      out.push_back(e);
-      core.pop_event(id);
-    }
-    return out;
-  }
+  uint64_t free_handle(uint32_t id) { return testing::free_handle(core, id); }
+  std::vector<wire::Event> events(uint32_t id) { return testing::take_events(core, id); }
   uint32_t free_held(uint32_t id) {
     uint32_t n = 0;
     for (uint32_t index : core.processes().at(id).slots) {

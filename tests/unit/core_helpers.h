@@ -1,0 +1,31 @@
+// Helpers the Core's unit tests share: what the server would do for them.
+#pragma once
+
+#include <vector>
+
+#include "core.h"
+
+namespace nucleus::daemon::testing {
+
+// The handle of the next send on the first free buffer of `id`'s claim (0: none).
+inline uint64_t free_handle(const Core &core, uint32_t id) {
+  for (uint32_t index : core.processes().at(id).slots) {
+    if (core.pool().at(index).state == BufferState::kFree) {
+      return wire::next_handle(core.pool().handle(index));
+    }
+  }
+  return 0;
+}
+
+// Publishes everything waiting for `id`, as the server does, and returns it.
+inline std::vector<wire::Event> take_events(Core &core, uint32_t id) {
+  std::vector<wire::Event> out;
+  wire::Event e;
+  while (core.next_event(id, &e)) {
+    out.push_back(e);
+    core.pop_event(id);
+  }
+  return out;
+}
+
+}  // namespace nucleus::daemon::testing
