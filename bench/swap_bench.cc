@@ -49,14 +49,17 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
                        const std::string &worker, int children, const std::string &dir) {
   SwapFigures f;
   f.children = children;
-  std::string config = R"({"pool": {"buffers": 65536},)"
-                       R"( "default_claims": {"buffers": 8192, "processes": )" +
-                       std::to_string(children + 16) + R"(}, "processes": {"max": )" +
-                       std::to_string(2 * children + 64) +
-                       R"(, "output": "discard", "control": ")" + control_mode() +
-                       R"("}, "swap": {"ready_timeout_ms": 30000}})";
+  std::string config =
+      R"({"pool": {"buffers": 65536},)"
+      R"( "default_claims": {"buffers": 8192, "processes": )" +
+      std::to_string(children + 16) + R"(}, "processes": {"max": )" +
+      std::to_string(2 * children + 64) + R"(, "output": ")" +
+      std::string(std::getenv("NUCLEUS_BENCH_LOG") != nullptr ? "inherit" : "discard") +
+      R"(", "control": ")" + control_mode() + R"("}, "swap": {"ready_timeout_ms": 30000}})";
   nucleus::support::DaemonProcess daemon;
-  if (!daemon.start(nucleusd, config, "warn", std::chrono::seconds(20))) {
+  const char *level = std::getenv("NUCLEUS_BENCH_LOG");
+  if (!daemon.start(nucleusd, config, level != nullptr ? level : "warn",
+                    std::chrono::seconds(20))) {
     f.error = "could not start nucleusd: " + daemon.log();
     return f;
   }
@@ -148,6 +151,7 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   probe.join();
   unlink(spec_path.c_str());
   if (!answer || answer->result != NUCLEUS_RESULT_NORMAL) {
+    if (level != nullptr) std::fprintf(stderr, "%s", daemon.log().c_str());
     f.error = "the swap failed: outcome " + std::to_string(answer ? answer->message.word[0] : 0) +
               " detail " + std::to_string(answer ? answer->message.word[1] : 0);
     return f;
@@ -174,6 +178,7 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
   f.state_bytes = answer->message.word[4];
   top = nucleus::Nucleus();
   daemon.stop(SIGTERM, std::chrono::seconds(30));
+  if (level != nullptr) std::fprintf(stderr, "%s", daemon.log().c_str());
   f.ok = true;
   return f;
 }

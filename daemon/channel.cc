@@ -37,6 +37,7 @@ Result<std::shared_ptr<Channel>> Channel::create(const std::string &name, const 
   ch->request_entries_ = sizes.request_entries;
   ch->event_entries_ = sizes.event_entries;
   ch->data_ = ch->base_ + layout.data_offset;
+  ch->data_offset_ = layout.data_offset;
   ch->data_bytes_ = sizes.data_bytes;
 
   wire::ChannelHeader &h = *ch->header_;
@@ -182,6 +183,17 @@ void Channel::close(wire::ChannelState state) {
     commit_events();
   }
   wake_process();
+}
+
+void Channel::write_data(uint64_t offset, const uint8_t *from, uint64_t length) {
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n = pwrite(memfd_.get(), from + done, length - done,
+                       static_cast<off_t>(data_offset_ + offset + done));
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  if (done < length) std::memcpy(data_ + offset + done, from + done, length - done);
 }
 
 }  // namespace nucleus::daemon

@@ -53,6 +53,10 @@ class Channel {
   // is nucleusd's own record, never the header's copy.
   uint8_t *data() const { return data_; }
   uint64_t data_bytes() const { return data_bytes_; }
+  // Copies `length` bytes to `offset` of the data area (the caller checked
+  // both) through the memfd: pages not yet there are allocated by the
+  // write, without a page fault in nucleusd for each.
+  void write_data(uint64_t offset, const uint8_t *from, uint64_t length);
 
   // Requests now in the ring, or -1 when the process wrote an impossible tail.
   int64_t pending_requests();
@@ -94,6 +98,7 @@ class Channel {
   wire::Request *requests_ = nullptr;
   wire::Event *events_ = nullptr;
   uint8_t *data_ = nullptr;
+  uint64_t data_offset_ = 0;
   uint64_t data_bytes_ = 0;
   uint32_t request_entries_ = 0;
   uint32_t event_entries_ = 0;

@@ -147,7 +147,7 @@ void Server::advance_swaps() {
       swap_failed(a.id, wire::kSwapRefused, EFAULT);
       continue;
     }
-    if (length != 0) std::memcpy(fresh.channel->data(), old.channel->data() + offset, length);
+    if (length != 0) fresh.channel->write_data(0, old.channel->data() + offset, length);
     s->state_bytes = length;
     s->handed_ns = sys::monotonic_ns();
     s->phase = SwapPhase::kReady;
