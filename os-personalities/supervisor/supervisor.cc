@@ -240,12 +240,12 @@ class Supervisor {
   void bind(nucleus::Nucleus &n) {
     n_ = &n;
     self_ = std::string(n.name());
-    prefault();
   }
 
   // Touches the part of the data area a handover will write, now: the
   // first touch of each page costs a fault (shared memory), which would
-  // otherwise fall into the pause of a swap.
+  // otherwise fall into the pause of a swap. Never before a handed-over
+  // state is read: it is in the data area.
   void prefault() {
     std::span<uint8_t> area = n_->data_area();
     size_t want = std::min(area.size(), 2 * (spec_text_.size() + 48 * runs_.size()) + 4096);
@@ -636,6 +636,7 @@ int main(int argc, char **argv) {
       return s.run(std::move(backlog));
     }
     if (!spec) return usage();
+    s.prefault();
     s.adopt();
     return s.run(std::move(backlog));
   } catch (const std::exception &e) {
