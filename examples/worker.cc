@@ -3,7 +3,7 @@
 // serves messages: word 0 = 1 (kPing) is answered with word 0 = its pid and
 // word 1 = messages served; 2 (kExit) exits with word 1; 3 (kCrash) dies of
 // SIGSEGV; 4 (kSayReady) sends the ready message now; anything else is
-// answered with the same words.
+// answered with the same words. It refuses a hot swap (it is no OS).
 //
 //   nucleus-worker [--exit-after-ms N CODE]   exits with CODE after N ms
 //   nucleus-worker --ready-when-told          says ready only on kSayReady
@@ -48,6 +48,11 @@ int main(int argc, char **argv) {
     if (!r) {
       if (r.error() == -ETIMEDOUT) continue;
       return 101;
+    }
+    if (nucleus::Nucleus::is_handover(r.value())) {
+      // Not an OS: it has no state to hand over, so a swap of it is refused.
+      (void)n->send_answer(r->buffer, NUCLEUS_RESULT_REJECTED, nucleus::Message{});
+      continue;
     }
     ++served;
     nucleus::Message a = r->message;

@@ -237,9 +237,11 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
   ChildStatus w5;
   ASSERT_TRUE(until(
       5, [](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }, &w5));
-  ChildStatus w9 = status(9);
+  std::vector<uint64_t> pids;
+  for (uint64_t i = 0; i < 50; ++i) pids.push_back(status(i).pid);
 
-  // Status queries to the supervisor keep coming while it is swapped.
+  // Status queries to the supervisor and pings to one of its children keep
+  // coming while it is swapped.
   Signal go;
   Signal stop_load;
   int report[2];
@@ -250,7 +252,8 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
     uint64_t sent = 0, normal = 0;
     for (;;) {
       for (int k = 0; k < 20; ++k) {
-        auto b = n->send_message("sup", Message{{os::kStatus, os::kSummary}});
+        auto b = k % 2 == 0 ? n->send_message("sup", Message{{os::kStatus, os::kSummary}})
+                            : n->send_message("w3", Message{{1}});
         if (!b) return 11;
         ++sent;
         auto a = n->wait_answer(b.value(), kDeadline);
@@ -273,7 +276,7 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
   uint64_t counts[2] = {};
   ASSERT_EQ(read(report[0], counts, sizeof(counts)), static_cast<ssize_t>(sizeof(counts)));
   EXPECT_EQ(exit_code(wait_exit(load)), 0);
-  EXPECT_EQ(counts[1], counts[0]) << "every status query answered normal";
+  EXPECT_EQ(counts[1], counts[0]) << "every query and ping answered normal (none dummy)";
   close(report[0]);
   close(report[1]);
 
@@ -282,7 +285,7 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
   EXPECT_EQ(sum.message.word[1], 1U) << "the restart count came across";
   EXPECT_EQ(sum.message.word[3], a->message.word[2]);
   EXPECT_EQ(status(5).pid, w5.pid);
-  EXPECT_EQ(status(9).pid, w9.pid);
+  for (uint64_t i = 0; i < 50; ++i) EXPECT_EQ(status(i).pid, pids[i]) << "no child changed pid";
   // The new supervisor gets the exit notices and restarts.
   ask("w9", Message{{3}});
   ASSERT_TRUE(until(9, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
@@ -356,8 +359,10 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
                                                     "send w 7 8\n"
                                                     "stop w\n"
                                                     "list\n"
+                                                    "load w " + kWorker + "\n" +
                                                     "claims w buffers=6\n"
                                                     "start w\n"
+                                                    "swap w " + kWorker + "\n" +
                                                     "send w 2 4\n"
                                                     "wait w\n"
                                                     "remove w\n"
@@ -383,6 +388,10 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
   EXPECT_NE(text.find("w  stopped"), std::string::npos) << text;
   EXPECT_NE(text.find("w: buffers 0/6"), std::string::npos) << text;
   EXPECT_NE(text.find("w ended: status 4"), std::string::npos) << text;
+  // A worker is no OS: it refuses the handover, and runs on.
+  EXPECT_NE(text.find("error: swap w " + std::string(kWorker) + ": not swapped: the OS refused"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("error: send nobody 1: no such process"), std::string::npos) << text;
   EXPECT_NE(text.find("error: frobnicate: unknown command"), std::string::npos) << text;
   EXPECT_NE(text.find("error: stop: needs a name"), std::string::npos) << text;
