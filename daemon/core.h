@@ -200,6 +200,8 @@ class Core {
   // answered when what it asks for is done).
   Result<uint32_t> request_buffer(uint32_t caller, uint64_t handle) const;
   void send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle);
+  // The nucleus answers such a request.
+  void answer_request(uint32_t index, int32_t result, const wire::Message &words);
   void inbox_remove(Process &p, uint32_t index);
   void fifo_push(uint32_t id, uint32_t index);
   void fifo_clear(Process &p);

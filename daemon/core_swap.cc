@@ -126,11 +126,7 @@ void Core::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
   if (os.swap_buffer == kNone) return;
   uint32_t index = os.swap_buffer;
   os.swap_buffer = kNone;
-  Buffer &b = pool_.at(index);
-  pool_.apply(index, BufferEvent::kAnswer);
-  b.result = result;
-  b.words = words;
-  deliver_answer(index);
+  answer_request(index, result, words);
 }
 
 wire::Event Core::inherit_event(uint32_t index, int32_t kind) const {

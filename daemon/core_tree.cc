@@ -160,10 +160,14 @@ void Core::finish_stop(uint32_t id, int32_t result) {
   if (p.stop_buffer == kNone) return;
   uint32_t index = p.stop_buffer;
   p.stop_buffer = kNone;
+  answer_request(index, result, wire::Message{});
+}
+
+void Core::answer_request(uint32_t index, int32_t result, const wire::Message &words) {
   Buffer &b = pool_.at(index);
   pool_.apply(index, BufferEvent::kAnswer);
   b.result = result;
-  b.words = wire::Message{};
+  b.words = words;
   deliver_answer(index);
 }
 

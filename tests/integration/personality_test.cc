@@ -359,10 +359,12 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
                                                     "send w 7 8\n"
                                                     "stop w\n"
                                                     "list\n"
-                                                    "load w " + kWorker + "\n" +
+                                                    "load w " +
+                                                    kWorker + "\n" +
                                                     "claims w buffers=6\n"
                                                     "start w\n"
-                                                    "swap w " + kWorker + "\n" +
+                                                    "swap w " +
+                                                    kWorker + "\n" +
                                                     "send w 2 4\n"
                                                     "wait w\n"
                                                     "remove w\n"
