@@ -77,7 +77,7 @@ Inheritance Core::commit_swap(uint32_t id, int32_t pid) {
   p.program = std::move(processes_.at(cand).program);
   p.pid = pid;
   p.handed_over = false;
-  if (p.handover_buffer != kNone) p.handover_buffer = kNone;  // answered: cannot be here
+  p.handover_buffer = kNone;  // answered already (it handed over)
   Inheritance out;
   // Everything is published again to the new channel: messages queued (in
   // queue order) and answers not yet taken. What the old program took is

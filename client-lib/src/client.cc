@@ -81,6 +81,18 @@ int inherited_socket(sys::UniqueFd *out) {
   return 0;
 }
 
+// A message or answer event as the public API shows it.
+nucleus_event_t to_public(const wire::Event &e, int kind) {
+  nucleus_event_t q{};
+  q.kind = kind;
+  q.result = e.result;
+  q.buffer = e.handle;
+  std::memcpy(q.sender, e.sender, sizeof(q.sender));
+  q.sender[sizeof(q.sender) - 1] = '\0';
+  std::memcpy(&q.message, &e.message, sizeof(q.message));
+  return q;
+}
+
 // Receives the AttachReply and up to two fds.
 int receive_reply(int sock, wire::AttachReply *reply, sys::UniqueFd fds[2]) {
   pollfd p{sock, POLLIN, 0};
@@ -275,19 +287,8 @@ void Channel::drain() {
     wire::Event e = events_[event_head_ & event_mask_];
     ++event_head_;
     switch (static_cast<wire::EventKind>(e.kind)) {
-      case wire::EventKind::kMessage:
-      case wire::EventKind::kAnswer: {
-        nucleus_event_t q{};
-        q.kind = e.kind == static_cast<uint32_t>(wire::EventKind::kMessage) ? NUCLEUS_EVENT_MESSAGE
-                                                                            : NUCLEUS_EVENT_ANSWER;
-        q.result = e.result;
-        q.buffer = e.handle;
-        std::memcpy(q.sender, e.sender, sizeof(q.sender));
-        q.sender[sizeof(q.sender) - 1] = '\0';
-        std::memcpy(&q.message, &e.message, sizeof(q.message));
-        queue_.push_back(q);
-        break;
-      }
+      case wire::EventKind::kMessage: queue_.push_back(to_public(e, NUCLEUS_EVENT_MESSAGE)); break;
+      case wire::EventKind::kAnswer: queue_.push_back(to_public(e, NUCLEUS_EVENT_ANSWER)); break;
       case wire::EventKind::kError:
         // A send on a buffer nucleusd had just taken from the claim (a
         // parent modified it while it was stopped): the message never left,
@@ -427,12 +428,8 @@ int Channel::release_slot(nucleus_buffer_t buffer) {
 void Channel::inherit(const wire::Event &e) {
   if (e.result == wire::kInheritReceived) {
     received_.insert(e.handle);
-    nucleus_event_t q{};
-    q.kind = NUCLEUS_EVENT_MESSAGE;
-    q.buffer = e.handle;
-    std::memcpy(q.sender, e.sender, sizeof(q.sender));
-    q.sender[sizeof(q.sender) - 1] = '\0';
-    std::memcpy(&q.message, &e.message, sizeof(q.message));
+    nucleus_event_t q = to_public(e, NUCLEUS_EVENT_MESSAGE);
+    q.result = 0;  // e.result says what was inherited
     inherited_.push_back(q);
     return;
   }

@@ -27,7 +27,6 @@ const char *to_text(Restart r) {
 
 }  // namespace
 
-
 uint64_t fnv1a(std::string_view text) {
   uint64_t h = 14695981039346656037ULL;
   for (char c : text) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../support/test_program.h"
+#include "commands.h"
 #include "harness.h"
 
 namespace nucleus::test {
@@ -29,28 +30,6 @@ std::string config_for(const std::string &mode) {
              "processes": {"control": ")" +
          mode + R"("},
              "swap": {"handover_timeout_ms": 300, "ready_timeout_ms": 1500}})";
-}
-
-Message command(Command c, const std::string &name = "", uint64_t w1 = 0, uint64_t w2 = 0,
-                uint64_t w3 = 0) {
-  Message m{};
-  m.word[0] = static_cast<uint64_t>(c);
-  m.word[1] = w1;
-  m.word[2] = w2;
-  m.word[3] = w3;
-  std::memcpy(&m.word[4], name.c_str(), std::min<size_t>(name.size(), 31));
-  return m;
-}
-
-Message ask(Nucleus &n, const std::string &who, const Message &m) {
-  auto b = n.send_message(who, m);
-  EXPECT_TRUE(b) << b.message();
-  if (!b) return Message{};
-  auto a = n.wait_answer(b.value(), kDeadline);
-  EXPECT_TRUE(a) << a.message();
-  if (!a) return Message{};
-  EXPECT_EQ(a->result, NUCLEUS_RESULT_NORMAL) << "answer from " << who;
-  return a->message;
 }
 
 Program os_program(const std::string &tag, const std::string &behaviour = "") {
