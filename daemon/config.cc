@@ -201,6 +201,14 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.id_list("gids", &c.gids);
     r.integer("timeout_ms", 1, 3600000, &attach_timeout_ms);
   });
+  top.object("operators", [&](Reader &r) {
+    r.boolean("allow_own_uid", &c.operators_own_uid);
+    r.id_list("uids", &c.operator_uids);
+    r.id_list("gids", &c.operator_gids);
+  });
+  top.object("log", [&](Reader &r) {
+    r.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"}, &c.log_level);
+  });
   bool devices_given = j.is_object() && j.contains("devices");
   top.objects("devices", [&](Reader &r, size_t i) {
     DeviceConfig d;
@@ -293,6 +301,63 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
                                        : DoorbellMode::kAuto;
   *out = c;
   return true;
+}
+
+}  // namespace nucleus::daemon
+
+namespace nucleus::daemon {
+
+namespace {
+
+template <typename T>
+void compare(const char *field, const T &a, const T &b, std::vector<std::string> *out) {
+  if (!(a == b)) out->emplace_back(field);
+}
+
+}  // namespace
+
+ConfigChanges diff_config(const Config &a, const Config &b) {
+  ConfigChanges c;
+  // What a reload applies (Server::reload).
+  compare("log.level", a.log_level, b.log_level, &c.applied);
+  compare("operators.allow_own_uid", a.operators_own_uid, b.operators_own_uid, &c.applied);
+  compare("operators.uids", a.operator_uids, b.operator_uids, &c.applied);
+  compare("operators.gids", a.operator_gids, b.operator_gids, &c.applied);
+  compare("attach.allow_own_uid", a.allow_own_uid, b.allow_own_uid, &c.applied);
+  compare("attach.uids", a.uids, b.uids, &c.applied);
+  compare("attach.gids", a.gids, b.gids, &c.applied);
+  compare("default_claims.buffers", a.default_claim_buffers, b.default_claim_buffers, &c.applied);
+  compare("default_claims.processes", a.default_claim_processes, b.default_claim_processes,
+          &c.applied);
+  compare("default_claims.memory_bytes", a.default_claim_memory, b.default_claim_memory,
+          &c.applied);
+  compare("default_claims.devices", a.default_claim_devices, b.default_claim_devices, &c.applied);
+  // What only a restart changes.
+  compare("pool.buffers", a.pool_buffers, b.pool_buffers, &c.restart);
+  compare("processes.max", a.max_processes, b.max_processes, &c.restart);
+  compare("processes.notice_buffers", a.notice_buffers, b.notice_buffers, &c.restart);
+  compare("processes.control", a.control, b.control, &c.restart);
+  compare("processes.cgroup_root", a.cgroup_root, b.cgroup_root, &c.restart);
+  compare("processes.output", a.output, b.output, &c.restart);
+  compare("channel.request_entries", a.request_entries, b.request_entries, &c.restart);
+  compare("channel.event_entries", a.event_entries, b.event_entries, &c.restart);
+  compare("channel.data_bytes", a.data_bytes, b.data_bytes, &c.restart);
+  bool devices_same = a.devices.size() == b.devices.size();
+  for (size_t i = 0; devices_same && i < a.devices.size(); ++i) {
+    const DeviceConfig &x = a.devices[i];
+    const DeviceConfig &y = b.devices[i];
+    devices_same = x.name == y.name && x.kind == y.kind && x.path == y.path && x.input == y.input &&
+                   x.block_size == y.block_size && x.direct == y.direct;
+  }
+  if (!devices_same) c.restart.emplace_back("devices");
+  compare("attach.timeout_ms", a.attach_timeout_ms, b.attach_timeout_ms, &c.restart);
+  compare("protocol.max_errors", a.max_protocol_errors, b.max_protocol_errors, &c.restart);
+  compare("doorbell", a.doorbell, b.doorbell, &c.restart);
+  compare("swap.handover_timeout_ms", a.swap_handover_timeout_ms, b.swap_handover_timeout_ms,
+          &c.restart);
+  compare("swap.ready_timeout_ms", a.swap_ready_timeout_ms, b.swap_ready_timeout_ms, &c.restart);
+  compare("event_loop.spin_ns", a.spin_ns, b.spin_ns, &c.restart);
+  return c;
 }
 
 }  // namespace nucleus::daemon

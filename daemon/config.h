@@ -48,6 +48,12 @@ struct Config {
   bool allow_own_uid = true;
   std::vector<uint32_t> uids;
   std::vector<uint32_t> gids;
+  // Operators act for the root (nucleusctl): nucleusd's own uid when
+  // operators_own_uid, and these uids and primary gids.
+  bool operators_own_uid = true;
+  std::vector<uint32_t> operator_uids;
+  std::vector<uint32_t> operator_gids;
+  std::string log_level = "info";
   // How long a new connection may take to send its attach request.
   uint64_t attach_timeout_ms = 0;
   uint32_t max_protocol_errors = 0;
@@ -61,6 +67,14 @@ struct Config {
   // it arms the doorbell and sleeps (0: never poll).
   uint64_t spin_ns = 0;
 };
+
+// What differs between two configurations, as field paths: what a reload
+// (SIGHUP) applies, and what needs a restart of nucleusd.
+struct ConfigChanges {
+  std::vector<std::string> applied;
+  std::vector<std::string> restart;
+};
+ConfigChanges diff_config(const Config &before, const Config &after);
 
 // Parses and checks a configuration. On failure returns false and sets
 // *error to a message naming the field path and what was expected.

@@ -206,13 +206,31 @@ Error Core::send_message(uint32_t id, uint64_t handle, std::string_view receiver
     b.result = wire::kResultDummy;
     b.words = wire::Message{};
     fifo_push(id, *index);
+    if (tracing_) {
+      record(TraceKind::kMessage, *index, sender.name, receiver);
+      record(TraceKind::kAnswer, *index, wire::kNucleusName, sender.name);
+    }
     return Error::kNone;
   }
   pool_.apply(*index, BufferEvent::kSend);
   b.receiver = to;
   inbox_append(processes_.at(to), *index);
   fifo_push(to, *index);
+  if (tracing_) record(TraceKind::kMessage, *index, sender.name, processes_.at(to).name);
   return Error::kNone;
+}
+
+void Core::record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to) {
+  if (trace_.size() >= kMaxTrace) {
+    ++trace_dropped_;
+    return;
+  }
+  TraceEvent &e = trace_.emplace_back();
+  e.kind = kind;
+  e.handle = pool_.handle(index);
+  e.result = kind == TraceKind::kAnswer ? pool_.at(index).result : 0;
+  std::memcpy(e.from, from.data(), std::min(from.size(), sizeof(e.from) - 1));
+  std::memcpy(e.to, to.data(), std::min(to.size(), sizeof(e.to) - 1));
 }
 
 Error Core::get_event(uint32_t id, uint64_t handle) {
@@ -255,6 +273,15 @@ Error Core::release_answer(uint32_t id, uint64_t handle) {
 void Core::deliver_answer(uint32_t index) {
   Buffer &b = pool_.at(index);
   b.published = false;
+  if (tracing_) {
+    // A dummy answer (5) is the nucleus's; stop and swap requests are
+    // answered by the nucleus too (receiver none).
+    bool by_nucleus =
+        b.result == wire::kResultDummy || b.receiver == kNone || !processes_.live(b.receiver);
+    record(TraceKind::kAnswer, index,
+           by_nucleus ? std::string_view(wire::kNucleusName) : processes_.at(b.receiver).name,
+           b.sender_name);
+  }
   if (b.owner == kNoticeOwner) {
     uint32_t from = b.receiver;
     if (from != kNone && processes_.live(from) && processes_.at(from).handover_buffer == index) {

@@ -57,6 +57,18 @@ struct DeviceMessage {
   wire::Message words{};
 };
 
+// What the monitor sees (Core::trace): a message sent, an answer delivered
+// (by its receiver, or a dummy answer by the nucleus).
+enum class TraceKind : uint8_t { kMessage, kAnswer };
+struct TraceEvent {
+  TraceKind kind = TraceKind::kMessage;
+  int32_t result = 0;  // an answer's
+  uint64_t handle = 0;
+  char from[wire::kNameBytes] = {};
+  char to[wire::kNameBytes] = {};
+};
+inline constexpr size_t kMaxTrace = 65536;
+
 // The old OS answered the nucleus's handover message (Core::handovers).
 struct HandoverAnswer {
   uint32_t id = kNone;
@@ -103,15 +115,20 @@ class Core {
   Error release_answer(uint32_t id, uint64_t handle);
 
   // ---- process control (core_tree.cc); `id` is the caller's child ----
+  // `caller` kNone is the root (an operator acting for it, the boot
+  // section): its claims are the pool's unowned buffers and the table.
   // The caller's child of that name; kNoChild for any other name, so a
   // refusal does not tell whether the name exists.
   Result<uint32_t> child(uint32_t caller, std::string_view name) const;
+  // `uid`/`gid` own a child of the root; another's children inherit their
+  // parent's.
   Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
-                          const Claims &claims);
+                          const Claims &claims, uint32_t uid = 0, uint32_t gid = 0);
   Error start(uint32_t caller, uint32_t id, StartPlan *plan);
-  // Sends `handle` (next use of a free buffer of the caller) to the nucleus;
-  // answered by finish_stop, or at once when nothing of it can run.
-  Error begin_stop(uint32_t caller, uint32_t id, uint64_t handle);
+  // Sends `handle` (next use of a free buffer of `requester`: the caller,
+  // or whoever acts for it) to the nucleus; answered to the requester by
+  // finish_stop, or at once when nothing of it can run.
+  Error begin_stop(uint32_t requester, uint32_t id, uint64_t handle);
   void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
   Error modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims);
   // Removes the child and its subtree from the table; the server has ended
@@ -147,11 +164,12 @@ class Core {
   const std::vector<uint32_t> &devices() const { return device_ids_; }
 
   // ---- hot swap (core_swap.cc, docs/hot-swap.md) ----
-  // Takes `handle` (next use of a free buffer of the caller) as the request
-  // to swap the caller's child `id` to `program`, and adds the hidden entry
-  // of the new program (returned). kInvalid unless `id` runs attached and is
-  // not stopped; kBusy while it is being swapped.
-  Result<uint32_t> begin_swap(uint32_t caller, uint32_t id, uint64_t handle, Program program);
+  // Takes `handle` (next use of a free buffer of `requester`) as the
+  // request to swap `id` (a child of the caller or of whoever the requester
+  // acts for) to `program`, and adds the hidden entry of the new program
+  // (returned). kInvalid unless `id` runs attached and is not stopped;
+  // kBusy while it is being swapped.
+  Result<uint32_t> begin_swap(uint32_t requester, uint32_t id, uint64_t handle, Program program);
   // Sends the handover message from the nucleus to `id` (kBusy: no notice
   // buffer is free).
   Error request_handover(uint32_t id, uint64_t data_bytes);
@@ -185,6 +203,14 @@ class Core {
   std::vector<uint32_t> &dirty() { return dirty_; }
 
   ProcessStats stats(uint32_t id) const;
+
+  // ---- monitor: message events while someone watches (server_inspect.cc) ----
+  void set_tracing(bool on) { tracing_ = on; }
+  bool tracing() const { return tracing_; }
+  // Events since the last call (cleared by the caller); at most kMaxTrace
+  // are kept between calls, the rest counted in trace_dropped().
+  std::vector<TraceEvent> &trace() { return trace_; }
+  uint64_t &trace_dropped() { return trace_dropped_; }
   const Pool &pool() const { return pool_; }
   uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
   const Claims &root_lent() const { return root_lent_; }
@@ -212,13 +238,16 @@ class Core {
   // Frees an entry of the table; its buffers go to `heir` (kNone: the root).
   void drop_entry(uint32_t id, uint32_t heir);
   void adopt_buffer(uint32_t heir, uint32_t index);
+  // Free buffers of its claim (the root: the pool's unowned ones).
   uint32_t free_held(uint32_t id) const;
+  Claims given_of(uint32_t parent) const;
   bool move_free_buffers(uint32_t from, uint32_t to, uint64_t count);
   void mark_slots(uint32_t id);
   std::vector<uint32_t> &children_ref(uint32_t parent);
   Claims &lent_of(uint32_t parent);
   void send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value);
   void drop_device(uint32_t id);
+  void record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to);
   // Devices reserved by `id` are free again.
   void release_all(uint32_t id);
 
@@ -242,6 +271,9 @@ class Core {
   std::vector<HandoverAnswer> handovers_;
   Claims root_lent_;
   uint64_t root_processes_;
+  bool tracing_ = false;
+  std::vector<TraceEvent> trace_;
+  uint64_t trace_dropped_ = 0;
 };
 
 }  // namespace nucleus::daemon

@@ -15,18 +15,19 @@
 
 namespace nucleus::daemon {
 
-Result<uint32_t> Core::begin_swap(uint32_t caller, uint32_t id, uint64_t handle, Program program) {
+Result<uint32_t> Core::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
+                                  Program program) {
   Process &p = processes_.at(id);
   if (p.swap_buffer != kNone) return Error::kBusy;
   if (p.is_device() || p.run != RunState::kRunning || !p.attached || p.stop != StopState::kNone ||
       held_stopped(id)) {
     return Error::kInvalid;
   }
-  Result<uint32_t> index = request_buffer(caller, handle);
+  Result<uint32_t> index = request_buffer(requester, handle);
   if (!index.ok()) return index.error();
   // The request is a message to the nucleus, received by it at once and
   // answered when the swap is done or not (like a stop).
-  send_to_nucleus(caller, index.value(), handle);
+  send_to_nucleus(requester, index.value(), handle);
 
   uint32_t cand = processes_.add_hidden(p.name);
   Process &os = processes_.at(id);  // add_hidden may have moved the table

@@ -37,7 +37,14 @@ Result<uint32_t> Core::child(uint32_t caller, std::string_view name) const {
   return id;
 }
 
+Claims Core::given_of(uint32_t parent) const {
+  if (parent != kNone) return processes_.at(parent).given;
+  // The root: the whole pool and table; no memory or devices limit of its own.
+  return Claims{pool_.size(), root_processes_, 0, UINT64_MAX, 0};
+}
+
 uint32_t Core::free_held(uint32_t id) const {
+  if (id == kNone) return pool_.free_count();
   uint32_t n = 0;
   for (uint32_t index : processes_.at(id).slots) {
     if (pool_.at(index).state == BufferState::kFree) ++n;
@@ -48,6 +55,23 @@ uint32_t Core::free_held(uint32_t id) const {
 bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
   if (count == 0) return true;
   if (free_held(from) < count) return false;
+  if (from == kNone) {  // out of the root's unowned buffers
+    if (!pool_.take(static_cast<uint32_t>(count), to, &processes_.at(to).slots)) return false;
+    mark_slots(to);
+    return true;
+  }
+  if (to == kNone) {  // back to the root
+    std::vector<uint32_t> &src = processes_.at(from).slots;
+    for (size_t i = src.size(); i > 0 && count > 0; --i) {
+      uint32_t index = src[i - 1];
+      if (pool_.at(index).state != BufferState::kFree) continue;
+      src.erase(src.begin() + static_cast<std::ptrdiff_t>(i - 1));
+      pool_.give_back(index);
+      --count;
+    }
+    mark_slots(from);
+    return true;
+  }
   std::vector<uint32_t> &src = processes_.at(from).slots;
   std::vector<uint32_t> &dst = processes_.at(to).slots;
   for (size_t i = src.size(); i > 0 && count > 0; --i) {
@@ -64,34 +88,36 @@ bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
 }
 
 Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program program,
-                              const Claims &claims) {
-  Process &parent = processes_.at(caller);
+                              const Claims &claims, uint32_t uid, uint32_t gid) {
   if (Error e = check_claims(claims); e != Error::kNone) return e;
-  if (remaining(parent.given, parent.lent, &Claims::processes) < 1 + claims.processes ||
-      remaining(parent.given, parent.lent, &Claims::devices) < claims.devices ||
-      (parent.given.memory != 0 &&
-       remaining(parent.given, parent.lent, &Claims::memory) < claims.memory) ||
+  Claims given = given_of(caller);
+  const Claims &lent = lent_of(caller);
+  if (remaining(given, lent, &Claims::processes) < 1 + claims.processes ||
+      remaining(given, lent, &Claims::devices) < claims.devices ||
+      (given.memory != 0 && remaining(given, lent, &Claims::memory) < claims.memory) ||
       free_held(caller) < claims.buffers) {
     return Error::kNoBuffers;
   }
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   Process &p = processes_.at(id.value());
-  Process &pp = processes_.at(caller);  // add() may have moved the table
   p.parent = caller;
   p.origin = Origin::kNucleus;
-  p.uid = pp.uid;  // files it names for devices are opened with its creator's rights
-  p.gid = pp.gid;
+  // Files it names for devices are opened with its creator's rights; the
+  // root's children (an operator's) with the operator's.
+  p.uid = caller == kNone ? uid : processes_.at(caller).uid;
+  p.gid = caller == kNone ? gid : processes_.at(caller).gid;
   p.given = claims;
   p.program = std::move(program);
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
-  pp.lent.buffers += claims.buffers;
-  pp.lent.processes += 1 + claims.processes;
-  pp.lent.memory += claims.memory;
-  pp.lent.devices += claims.devices;
-  pp.children.push_back(id.value());
+  Claims &pl = lent_of(caller);  // add() may have moved the table
+  pl.buffers += claims.buffers;
+  pl.processes += 1 + claims.processes;
+  pl.memory += claims.memory;
+  pl.devices += claims.devices;
+  children_ref(caller).push_back(id.value());
   return id;
 }
 
@@ -137,14 +163,15 @@ void Core::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle) {
   b.receiver = kNone;  // the nucleus
   pool_.apply(index, BufferEvent::kSend);
   pool_.apply(index, BufferEvent::kTake);
+  if (tracing_) record(TraceKind::kMessage, index, b.sender_name, wire::kNucleusName);
 }
 
-Error Core::begin_stop(uint32_t caller, uint32_t id, uint64_t handle) {
-  Result<uint32_t> index = request_buffer(caller, handle);
+Error Core::begin_stop(uint32_t requester, uint32_t id, uint64_t handle) {
+  Result<uint32_t> index = request_buffer(requester, handle);
   if (!index.ok()) return index.error();
   Process &p = processes_.at(id);
   if (p.stop_buffer != kNone) return Error::kBusy;
-  send_to_nucleus(caller, index.value(), handle);
+  send_to_nucleus(requester, index.value(), handle);
   p.stop_buffer = index.value();
   if (p.stop == StopState::kStopped) {
     finish_stop(id);
@@ -179,7 +206,8 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
   }
   if (claims != nullptr) {
     if (Error e = check_claims(*claims); e != Error::kNone) return e;
-    Process &parent = processes_.at(caller);
+    Claims given = given_of(caller);
+    const Claims &lent = lent_of(caller);
     // Every check first: all or nothing.
     auto grows = [](uint64_t to, uint64_t from) { return to > from ? to - from : 0; };
     uint64_t more_buffers = grows(claims->buffers, p.given.buffers);
@@ -188,23 +216,22 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     uint64_t more_memory = grows(claims->memory, p.given.memory);
     uint64_t more_devices = grows(claims->devices, p.given.devices);
     if (free_held(caller) < more_buffers || free_held(id) < less_buffers ||
-        remaining(parent.given, parent.lent, &Claims::processes) < more_processes ||
+        remaining(given, lent, &Claims::processes) < more_processes ||
         claims->processes < p.lent.processes ||
-        remaining(parent.given, parent.lent, &Claims::devices) < more_devices ||
+        remaining(given, lent, &Claims::devices) < more_devices ||
         claims->devices < p.lent.devices ||
-        (parent.given.memory != 0 &&
-         remaining(parent.given, parent.lent, &Claims::memory) < more_memory) ||
+        (given.memory != 0 && remaining(given, lent, &Claims::memory) < more_memory) ||
         (claims->memory != 0 && claims->memory < p.lent.memory)) {
       return Error::kNoBuffers;
     }
     move_free_buffers(caller, id, more_buffers);
     move_free_buffers(id, caller, less_buffers);
-    Process &pp = processes_.at(caller);
+    Claims &pl = lent_of(caller);
     Process &c = processes_.at(id);
-    pp.lent.buffers = pp.lent.buffers - c.given.buffers + claims->buffers;
-    pp.lent.processes = pp.lent.processes - c.given.processes + claims->processes;
-    pp.lent.memory = pp.lent.memory - c.given.memory + claims->memory;
-    pp.lent.devices = pp.lent.devices - c.given.devices + claims->devices;
+    pl.buffers = pl.buffers - c.given.buffers + claims->buffers;
+    pl.processes = pl.processes - c.given.processes + claims->processes;
+    pl.memory = pl.memory - c.given.memory + claims->memory;
+    pl.devices = pl.devices - c.given.devices + claims->devices;
     c.given = *claims;
   }
   if (program != nullptr) processes_.at(id).program = *program;
@@ -213,12 +240,12 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
 
 Error Core::remove(uint32_t caller, uint32_t id) {
   Process &p = processes_.at(id);
-  Claims &lent = processes_.at(caller).lent;
+  Claims &lent = lent_of(caller);
   lent.buffers -= p.given.buffers;
   lent.processes -= 1 + p.given.processes;
   lent.memory -= p.given.memory;
   lent.devices -= p.given.devices;
-  std::erase(processes_.at(caller).children, id);
+  std::erase(children_ref(caller), id);
   std::vector<uint32_t> order = subtree(id);
   // Children first, so every buffer of the subtree ends with the caller.
   for (size_t i = order.size(); i > 0; --i) drop_entry(order[i - 1], caller);
@@ -268,6 +295,8 @@ void Core::send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind,
   b.receiver = c.parent;
   inbox_append(processes_.at(c.parent), index);
   fifo_push(c.parent, index);
+  if (tracing_)
+    record(TraceKind::kMessage, index, wire::kNucleusName, processes_.at(c.parent).name);
 }
 
 std::vector<uint32_t> Core::subtree(uint32_t id) const {

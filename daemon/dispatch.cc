@@ -62,7 +62,8 @@ DispatchResult dispatch_request(Core &core, uint32_t id, const wire::Request &r,
     case wire::Op::kReserveProcess:
     case wire::Op::kReleaseProcess:
     case wire::Op::kSwapProcess:
-    case wire::Op::kSwapReady: break;
+    case wire::Op::kSwapReady:
+    case wire::Op::kActFor: break;
   }
   return {Error::kProtocol, false};
 }

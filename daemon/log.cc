@@ -7,6 +7,7 @@ namespace nucleus::daemon::log {
 bool setup(const std::string &level) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") return false;
+  spdlog::drop("nucleusd");  // set up again: the configuration's level
   auto logger = spdlog::stderr_logger_st("nucleusd");
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e nucleusd[%P] %l: %v");
   logger->set_level(lvl);

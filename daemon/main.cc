@@ -2,7 +2,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -27,25 +29,32 @@ int run(int argc, char **argv) {
   CLI::App app{"nucleusd: the nucleus daemon (message buffers, queues and processes)"};
   std::string config_path;
   std::string runtime_dir = default_runtime_dir();
-  std::string level = "info";
-  bool check_only = false;
+  std::string level;
+  std::string check_path;
   app.add_option("--config", config_path, "configuration file (JSON); default: built in");
   app.add_option("--runtime-dir", runtime_dir, "directory of nucleus.sock")->capture_default_str();
-  app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
-      ->capture_default_str();
-  app.add_flag("--check-config", check_only, "check the configuration and exit");
+  app.add_option("--log-level", level,
+                 "trace, debug, info, warn, error, critical or off (default: log.level of the "
+                 "configuration)");
+  auto *check = app.add_option("--check-config", check_path,
+                               "check a configuration file (default: --config's) and exit: 0 "
+                               "valid, 2 not")
+                    ->expected(0, 1);
   CLI11_PARSE(app, argc, argv);
 
-  if (!nucleus::daemon::log::setup(level)) {
+  if (!level.empty() && !nucleus::daemon::log::setup(level)) {
     std::cerr << "nucleusd: --log-level: unknown level \"" << level << "\"\n";
     return 2;
   }
+  if (level.empty()) nucleus::daemon::log::setup("info");
+  bool check_only = check->count() > 0;
+  if (check_only && !check_path.empty()) config_path = check_path;
   std::string text = nucleus::daemon::default_config_text();
   std::string source = "built-in default configuration";
   if (!config_path.empty()) {
     std::ifstream in(config_path);
     if (!in) {
-      spdlog::critical("cannot read configuration {}", config_path);
+      std::cerr << "nucleusd: " << config_path << ": cannot read: " << std::strerror(errno) << "\n";
       return 2;
     }
     std::stringstream ss;
@@ -56,15 +65,19 @@ int run(int argc, char **argv) {
   nucleus::daemon::Config config;
   std::string error;
   if (!nucleus::daemon::parse_config(text, &config, &error)) {
-    spdlog::critical("{}: {}", source, error);
+    // One line on stderr, whether or not logging is set up: the field
+    // path, the value and what is allowed.
+    std::cerr << "nucleusd: " << source << ": " << error << "\n";
     return 2;
   }
   if (check_only) {
-    spdlog::info("{}: valid", source);
+    std::cout << source << ": valid\n";
     return 0;
   }
+  if (level.empty()) nucleus::daemon::log::setup(config.log_level);
   spdlog::info("configuration: {}", source);
   nucleus::daemon::Server server(std::move(config));
+  server.set_config_source(config_path, !level.empty());
   if (!server.start(runtime_dir, &error)) {
     spdlog::critical("{}", error);
     return 1;

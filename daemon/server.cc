@@ -81,6 +81,13 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
     return false;
   }
   runtime_dir_ = runtime_dir;
+  started_ns_ = sys::monotonic_ns();
+  if (!take_listen_fd(error)) return false;
+  if (!socket_activated_ && !listen_socket(runtime_dir, error)) return false;
+  return start_loop(error);
+}
+
+bool Server::listen_socket(const std::string &runtime_dir, std::string *error) {
   socket_path_ = runtime_dir + "/nucleus.sock";
   sockaddr_un addr{};
   if (socket_path_.size() >= sizeof(addr.sun_path)) {
@@ -106,12 +113,16 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
     *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
     return false;
   }
+  return true;
+}
 
+bool Server::start_loop(std::string *error) {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGHUP);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   // Programs it starts, and what they fork and leave behind, come back to
   // nucleusd rather than to PID 1.
@@ -169,8 +180,9 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
   attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
   arm_accept();
   arm_signal();
+  arm_watchdog();
   io_uring_submit(&ring_);
-  log::info("listening on {}", socket_path_);
+  log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
   return true;
 }
 
@@ -238,6 +250,7 @@ void Server::activate(uint32_t id) {
 
 int Server::run() {
   log::info("ready");
+  notify_status();
   sd_notify("READY=1");
   while (!stopping_) {
     int rc = active_.empty() ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit(&ring_);
@@ -266,6 +279,7 @@ int Server::run() {
     }
     flush_dirty();
     if (!swaps_.empty()) advance_swaps();
+    if (core_.tracing()) publish_trace();
     // Polling with nothing to do: give the CPU to a process we may just
     // have woken on it (on a small machine it is often this CPU).
     if (!worked && !active_.empty()) sched_yield();
@@ -297,6 +311,11 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
         std::memcpy(&info, signal_buffer_, sizeof(info));
         if (info.ssi_signo == SIGCHLD) {
           on_sigchld();
+          arm_signal();
+          return;
+        }
+        if (info.ssi_signo == SIGHUP) {
+          reload();
           arm_signal();
           return;
         }
@@ -336,6 +355,13 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
         on_device_op(index, cqe.res);
       }
       return;
+    case Kind::kControl:
+      if (index < controls_.size() && controls_[index].live &&
+          controls_[index].generation == generation) {
+        on_control(index, cqe.res);
+      }
+      return;
+    case Kind::kWatchdog: on_watchdog(); return;
     case Kind::kIgnore: return;
     default: break;
   }
@@ -563,8 +589,10 @@ void Server::shutdown() {
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   subtree_.cleanup();
-  unlink(socket_path_.c_str());
+  // A socket from socket activation belongs to the service manager.
+  if (!socket_activated_) unlink(socket_path_.c_str());
   listen_fd_.reset();
+  for (Control &c : controls_) c.socket.reset();
   size_t count = 0;
   for (Connection &c : connections_) {
     if (!c.live) continue;

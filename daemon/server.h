@@ -18,11 +18,13 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -49,6 +51,12 @@ class Server {
   bool start(const std::string &runtime_dir, std::string *error);
   // Serves until SIGTERM or SIGINT; returns the exit code.
   int run();
+  // Where SIGHUP reloads the configuration from ("": the built-in default);
+  // `log_level_fixed`: --log-level was given and wins over the file's.
+  void set_config_source(std::string path, bool log_level_fixed) {
+    config_path_ = std::move(path);
+    log_level_fixed_ = log_level_fixed;
+  }
 
  private:
   enum class Kind : uint8_t {
@@ -59,9 +67,25 @@ class Server {
     kPidfd,
     kDoorbell,
     kIgnore,
-    kBound,   // a started program's NUCLEUS_FD connection has its attach request
-    kTimer,   // look at stops and cgroups in progress
-    kDevice,  // a device operation completed (index: the operation's slot)
+    kBound,     // a started program's NUCLEUS_FD connection has its attach request
+    kTimer,     // look at stops and cgroups in progress
+    kDevice,    // a device operation completed (index: the operation's slot)
+    kControl,   // a nucleusctl control connection is readable (index: its slot)
+    kWatchdog,  // time to tell the service manager we are alive
+  };
+
+  // A control connection (server_inspect.cc): nucleusctl's inspection and
+  // monitor, as JSON.
+  struct Control {
+    bool live = false;
+    uint32_t generation = 0;
+    sys::UniqueFd socket;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    pid_t pid = 0;
+    bool op = false;       // an operator
+    bool monitor = false;  // gets the message events
+    uint64_t dropped = 0;  // monitor packets it did not take
   };
 
   struct Connection {
@@ -80,7 +104,12 @@ class Server {
     std::deque<wire::Event> replies;  // control replies waiting for ring space
     std::string staged;               // program bytes for the next create / modify
     bool staged_overflow = false;
+    // Whose children its process control acts on (kActFor): kActSelf, kNone
+    // (the root) or a process (with its generation).
+    uint32_t acting = kActSelf;
+    uint32_t acting_generation = 0;
   };
+  static constexpr uint32_t kActSelf = kNone - 2;
 
   // The Linux side of a process entry nucleusd started (server_control.cc).
   struct Run {
@@ -163,6 +192,8 @@ class Server {
     sys::UniqueFd socket;
   };
 
+  bool listen_socket(const std::string &runtime_dir, std::string *error);
+  bool start_loop(std::string *error);
   static uint64_t user_data(Kind kind, uint32_t index, uint32_t generation);
   io_uring_sqe *get_sqe();
 
@@ -187,10 +218,39 @@ class Server {
   // could not be sent and it was detached).
   bool begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent);
 
+  // Control connections (server_inspect.cc).
+  void begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred);
+  void arm_control(uint32_t index);
+  void on_control(uint32_t index, int result);
+  void close_control(uint32_t index);
+  void control_request(uint32_t index, std::string_view text);
+  void reply_control(uint32_t index, const std::string &text);
+  nlohmann::json status_json(const Control &c) const;
+  nlohmann::json processes_json(const Control &c, const nlohmann::json &request) const;
+  nlohmann::json process_json(uint32_t id) const;
+  nlohmann::json devices_json() const;
+  bool visible_to(const Control &c, uint32_t id) const;
+  // Sends the message events of this loop turn to the monitors.
+  void publish_trace();
+
+  // The service manager (server_service.cc): socket activation, watchdog,
+  // status, reload.
+  bool take_listen_fd(std::string *error);
+  void arm_watchdog();
+  void on_watchdog();
+  void notify_status();
+  void reload();
+
   // Process control (server_control.cc).
   void control(uint32_t id, const wire::Request &request);
   int control_op(uint32_t id, const wire::Request &request, wire::Event *reply);
-  void list_children(uint32_t id, const wire::Request &request);
+  void list_children(uint32_t id, uint32_t caller, const wire::Request &request);
+  // Whose children `id`'s process control acts on: itself, the root (kNone)
+  // or another (kNoChild when that one is gone).
+  Result<uint32_t> authority(uint32_t id) const;
+  std::string acting_note(uint32_t id) const;
+  int act_for(uint32_t id, int64_t how, std::string_view name);
+  bool is_operator(uint32_t uid, uint32_t gid) const;
   int start_child(uint32_t caller, uint32_t child);
   int spawn(uint32_t id);
   void arm_bound(uint32_t id);
@@ -212,7 +272,7 @@ class Server {
   std::string group_of(uint32_t id);
 
   // Hot swap (server_swap.cc).
-  int begin_swap(uint32_t caller, uint32_t child, const wire::Request &request,
+  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
                  const std::string &staged);
   // The new program attached through its bound connection: serve it (it
   // bears no name yet) and ask the old OS for its state.
@@ -292,6 +352,15 @@ class Server {
   std::vector<std::unique_ptr<DeviceOp>> device_ops_;
   std::vector<std::unique_ptr<Swap>> swaps_;
   uint32_t connection_serial_ = 0;
+  std::vector<Control> controls_;
+  std::vector<uint32_t> free_controls_;
+  int64_t started_ns_ = 0;
+  bool socket_activated_ = false;  // the listening socket came from LISTEN_FDS
+  std::string config_path_;
+  bool log_level_fixed_ = false;
+  __kernel_timespec watchdog_interval_{};
+  bool watchdog_ = false;
+  std::string last_status_;
   std::vector<uint32_t> free_device_ops_;
 };
 

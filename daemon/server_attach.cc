@@ -66,19 +66,27 @@ void Server::on_handshake(uint32_t index) {
   p.live = false;
   free_pending_.push_back(index);
 
-  wire::AttachRequest request{};
-  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
+  // An attach request (a binary record), or a control connection's first
+  // request (a JSON object: nucleusctl).
+  char first[4096];
+  ssize_t n = recv(socket.get(), first, sizeof(first), MSG_DONTWAIT | MSG_TRUNC);
   if (n <= 0) return;  // hung up before attaching
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
+  if (first[0] == '{' && static_cast<size_t>(n) <= sizeof(first)) {
+    begin_control(std::move(socket), std::string_view(first, static_cast<size_t>(n)), cred);
+    return;
+  }
 
+  wire::AttachRequest request{};
   wire::AttachReply reply{};
   uint32_t id = kNone;
   std::string name;
   if (static_cast<size_t>(n) != sizeof(request)) {
     reply.status = -EPROTO;
   } else {
+    std::memcpy(&request, first, sizeof(request));
     reply.status = attach(socket.get(), request, cred, &name, &id);
   }
   if (reply.status != 0) {

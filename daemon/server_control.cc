@@ -77,7 +77,16 @@ void Server::control(uint32_t id, const wire::Request &request) {
     return;
   }
   if (request.op == static_cast<uint32_t>(wire::Op::kListChildren)) {
-    list_children(id, request);
+    Result<uint32_t> caller = authority(id);
+    if (!caller.ok()) {
+      wire::Event reply{};
+      reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+      reply.seq = request.seq;
+      reply.result = -to_errno(caller.error());
+      c.replies.push_back(reply);
+      return;
+    }
+    list_children(id, caller.value(), request);
     return;
   }
   if (request.op == static_cast<uint32_t>(wire::Op::kSwapReady)) {
@@ -104,10 +113,12 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   bool overflow = c.staged_overflow;
   c.staged.clear();
   c.staged_overflow = false;
+  auto op = static_cast<wire::Op>(r.op);
   int len = wire::name_length(r.name, sizeof(r.name));
+  if (op == wire::Op::kActFor && r.arg != wire::kActForProcess) return act_for(id, r.arg, {});
   if (len < 0) return -EINVAL;
   std::string_view name(r.name, static_cast<size_t>(len));
-  auto op = static_cast<wire::Op>(r.op);
+  if (op == wire::Op::kActFor) return act_for(id, r.arg, name);
   switch (op) {
     case wire::Op::kCreateExternal:
       if (overflow) return -E2BIG;
@@ -128,25 +139,36 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     }
     default: break;
   }
+  // Process control: for the caller's children, or for whoever it acts for.
+  Result<uint32_t> authority_id = authority(id);
+  if (!authority_id.ok()) return -to_errno(authority_id.error());
+  uint32_t caller = authority_id.value();
+  const Process &requester = core_.processes().at(id);
   if (op == wire::Op::kCreateProcess) {
     if (overflow) return -E2BIG;
     Result<Program> program = parse_program(staged);
     if (!program.ok()) return -to_errno(program.error());
-    Result<uint32_t> child =
-        core_.create(id, name, std::move(program.value()), claims_from(r.message));
+    Result<uint32_t> child = core_.create(caller, name, std::move(program.value()),
+                                          claims_from(r.message), requester.uid, requester.gid);
     if (!child.ok()) return -to_errno(child.error());
-    log::info("process {} created {}", core_.processes().at(id).name, name);
+    log::info("process {} created {}{}", core_.processes().at(id).name, name, acting_note(id));
     return 0;
   }
-  Result<uint32_t> child = core_.child(id, name);
+  Result<uint32_t> child = core_.child(caller, name);
   if (!child.ok()) return -to_errno(child.error());
   uint32_t ch = child.value();
+  // The root's children that attached through the socket are programs the
+  // nucleus did not start: nobody controls them but themselves.
+  if (caller == kNone && core_.processes().at(ch).origin == Origin::kSocket &&
+      op != wire::Op::kGetProcess) {
+    return -EPERM;
+  }
   bool swapping = core_.processes().at(ch).swap_candidate != kNone;
   switch (op) {
     case wire::Op::kSwapProcess:
       if (overflow) return -E2BIG;
       return begin_swap(id, ch, r, staged);
-    case wire::Op::kStartProcess: return start_child(id, ch);
+    case wire::Op::kStartProcess: return start_child(caller, ch);
     case wire::Op::kStopProcess: {
       if (swapping) return -EBUSY;
       Error e = core_.begin_stop(id, ch, r.handle);
@@ -165,14 +187,14 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
         program = std::move(parsed.value());
       }
       Claims claims = claims_from(r.message);
-      Error e = core_.modify(id, ch, (r.arg & wire::kModifyProgram) != 0 ? &program : nullptr,
+      Error e = core_.modify(caller, ch, (r.arg & wire::kModifyProgram) != 0 ? &program : nullptr,
                              (r.arg & wire::kModifyClaims) != 0 ? &claims : nullptr);
       return -to_errno(e);
     }
     case wire::Op::kRemoveProcess:
-      log::info("process {} removes {}", core_.processes().at(id).name, name);
+      log::info("process {} removes {}{}", core_.processes().at(id).name, name, acting_note(id));
       end_subtree(ch);
-      return -to_errno(core_.remove(id, ch));
+      return -to_errno(core_.remove(caller, ch));
     case wire::Op::kGetProcess: {
       reply->message = core_.info(ch);
       reply->extra = data_bytes_of(ch);
@@ -183,8 +205,64 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   }
 }
 
-void Server::list_children(uint32_t id, const wire::Request &r) {
-  const std::vector<uint32_t> &kids = core_.children_of(id);
+Result<uint32_t> Server::authority(uint32_t id) const {
+  const Connection &c = connections_[id];
+  if (c.acting == kActSelf) return id;
+  if (c.acting == kNone) return kNone;  // the root
+  if (!core_.processes().live(c.acting) ||
+      core_.processes().at(c.acting).generation != c.acting_generation) {
+    return Error::kNoChild;  // the process it acted for is gone
+  }
+  return c.acting;
+}
+
+std::string Server::acting_note(uint32_t id) const {
+  const Connection &c = connections_[id];
+  if (c.acting == kActSelf) return {};
+  if (c.acting == kNone) return " for the root";
+  return " for " + core_.processes().at(c.acting).name;
+}
+
+bool Server::is_operator(uint32_t uid, uint32_t gid) const {
+  if (config_.operators_own_uid && uid == geteuid()) return true;
+  return std::find(config_.operator_uids.begin(), config_.operator_uids.end(), uid) !=
+             config_.operator_uids.end() ||
+         std::find(config_.operator_gids.begin(), config_.operator_gids.end(), gid) !=
+             config_.operator_gids.end();
+}
+
+int Server::act_for(uint32_t id, int64_t how, std::string_view name) {
+  Connection &c = connections_[id];
+  const Process &self = core_.processes().at(id);
+  if (how == wire::kActForSelf) {
+    c.acting = kActSelf;
+    return 0;
+  }
+  // The uid that counts is the one SO_PEERCRED gave: only processes that
+  // attached through the socket have one of their own.
+  if (self.origin != Origin::kSocket) return -EACCES;
+  bool op = is_operator(self.uid, self.gid);
+  if (how == wire::kActForRoot) {
+    if (!op) {
+      log::info("process {} (uid {}) may not act for the root: not an operator", self.name,
+                self.uid);
+      return -EACCES;
+    }
+    c.acting = kNone;
+    return 0;
+  }
+  if (how != wire::kActForProcess) return -EINVAL;
+  uint32_t target = core_.processes().find(name);
+  if (target == kNone || core_.processes().at(target).is_device()) return -ESRCH;
+  const Process &t = core_.processes().at(target);
+  if (!op && t.uid != self.uid) return -EACCES;
+  c.acting = target;
+  c.acting_generation = t.generation;
+  return 0;
+}
+
+void Server::list_children(uint32_t id, uint32_t caller, const wire::Request &r) {
+  const std::vector<uint32_t> &kids = core_.children_of(caller);
   uint64_t first = r.arg < 0 ? 0 : static_cast<uint64_t>(r.arg);
   Connection &c = connections_[id];
   wire::Event reply{};

@@ -57,11 +57,11 @@ Server::Swap *Server::swap_of(uint32_t id) {
   return nullptr;
 }
 
-int Server::begin_swap(uint32_t caller, uint32_t child, const wire::Request &r,
+int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &r,
                        const std::string &staged) {
   Result<Program> program = parse_program(staged);
   if (!program.ok()) return -to_errno(program.error());
-  Result<uint32_t> cand = core_.begin_swap(caller, child, r.handle, std::move(program.value()));
+  Result<uint32_t> cand = core_.begin_swap(requester, child, r.handle, std::move(program.value()));
   if (!cand.ok()) return -to_errno(cand.error());
   auto s = std::make_unique<Swap>();
   s->id = child;
@@ -73,8 +73,8 @@ int Server::begin_swap(uint32_t caller, uint32_t child, const wire::Request &r,
   s->old_pid = run_of(child).pid;
   swaps_.push_back(std::move(s));
   const Process &os = core_.processes().at(child);
-  log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(caller).name, os.name,
-            run_of(child).pid, core_.processes().at(cand.value()).program.path);
+  log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(requester).name,
+            os.name, run_of(child).pid, core_.processes().at(cand.value()).program.path);
   // The new program runs in the OS's own group, so whatever stops or ends
   // the OS's subtree reaches it too.
   if (subtree_.mode() == Subtree::Mode::kCgroup) {

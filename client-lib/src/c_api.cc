@@ -102,6 +102,11 @@ int nucleus_create_process(nucleus_t *n, const char *name, const nucleus_program
   return n->channel->create_process(name, program, claims);
 }
 
+int nucleus_act_for(nucleus_t *n, const char *name) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->act_for(name);
+}
+
 int nucleus_start_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
   return n->channel->start_process(name);

@@ -37,6 +37,7 @@ class Channel {
   // Process control (control.cc).
   int create_process(const char *name, const nucleus_program_t *program,
                      const nucleus_claims_t *claims);
+  int act_for(const char *name);
   int start_process(const char *name);
   int stop_process(const char *name, nucleus_buffer_t *out);
   int modify_process(const char *name, const nucleus_program_t *program,

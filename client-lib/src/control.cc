@@ -115,6 +115,20 @@ int Channel::create_process(const char *name, const nucleus_program_t *program,
   return control(r, nullptr);
 }
 
+int Channel::act_for(const char *name) {
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kActFor);
+  if (name == nullptr) {
+    r.arg = wire::kActForSelf;
+  } else if (name[0] == '\0') {
+    r.arg = wire::kActForRoot;
+  } else {
+    if (int rc = checked_name(name, &r); rc < 0) return rc;
+    r.arg = wire::kActForProcess;
+  }
+  return control(r, nullptr);
+}
+
 int Channel::start_process(const char *name) {
   wire::Request r{};
   if (int rc = checked_name(name, &r); rc < 0) return rc;

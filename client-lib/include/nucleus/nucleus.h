@@ -185,6 +185,17 @@ NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
  * claims and children) and resumes a stopped child. -EALREADY: it runs;
  * an errno of exec (-ENOENT, -EACCES, ...) when the program cannot run. */
 NUCLEUS_API int nucleus_start_process(nucleus_t *n, const char *name);
+
+/* Operators and owners (what nucleusctl uses): from here on, the process
+ * control calls of this handle (create, start, stop, modify, remove, get,
+ * list, swap) act on the children of another: `name` "" is the root (only a
+ * uid named in the configuration's operators), any other name a process the
+ * caller's uid owns (an operator: any process); NULL acts for the caller
+ * again. Buffers of stop and swap are the caller's own, and their answers
+ * come to the caller. Only a process that attached through the socket may
+ * act for another. -EACCES: not allowed; -ESRCH: no such process. When the
+ * process acted for goes away, later calls fail with -ESRCH. */
+NUCLEUS_API int nucleus_act_for(nucleus_t *n, const char *name);
 /* Returns at once with a buffer of the caller's claim; its answer
  * (NUCLEUS_RESULT_NORMAL) arrives when the child and its whole subtree have
  * really stopped, or NUCLEUS_RESULT_REJECTED when a start came first. Wait

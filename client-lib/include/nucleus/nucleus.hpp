@@ -196,6 +196,11 @@ class Nucleus {
     ProgramView view(program);
     return done(nucleus_create_process(n_, name.c_str(), view.get(), &claims));
   }
+  // Process control acts for the root ("") or another process; nullopt: for
+  // this process again (see nucleus_act_for).
+  Result<void> act_for(const std::optional<std::string> &name) {
+    return done(nucleus_act_for(n_, name ? name->c_str() : nullptr));
+  }
   Result<void> start_process(const std::string &name) {
     return done(nucleus_start_process(n_, name.c_str()));
   }

@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 4;
+inline constexpr uint32_t kAbiVersion = 5;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -135,8 +135,20 @@ enum class Op : uint32_t {
                       // swapped or not (SwapOutcome); staged program
   kSwapReady = 19,    // the new program of a swap: take over now. Replied when it bears
                       // the name (after its kInherit events), or with -errno
+  // Operators and owners (nucleusctl): process control (create, start,
+  // stop, modify, remove, get, list, swap) from here on acts for another:
+  // arg = ActFor; name = the process (kActForProcess). Only a process that
+  // attached through the socket may ask; -EACCES unless its uid is an
+  // operator's, or owns that process.
+  kActFor = 20,
 };
-inline constexpr uint32_t kOpCount = 20;
+
+enum ActFor : int64_t {
+  kActForSelf = 0,     // its own children again
+  kActForRoot = 1,     // the root's children (operators only)
+  kActForProcess = 2,  // the children of the process named
+};
+inline constexpr uint32_t kOpCount = 21;
 
 // ---- process control ---------------------------------------------------------
 inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields

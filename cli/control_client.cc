@@ -1,0 +1,106 @@
+#include "control_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace nucleus::ctl {
+
+namespace {
+
+constexpr size_t kMaxReply = 1 << 20;
+
+}  // namespace
+
+std::string socket_path(const std::string &given) {
+  if (!given.empty()) return given;
+  if (const char *p = std::getenv("NUCLEUS_SOCKET"); p != nullptr && *p != '\0') return p;
+  if (geteuid() != 0) {
+    if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') {
+      return std::string(x) + "/nucleus/nucleus.sock";
+    }
+  }
+  return "/run/nucleus/nucleus.sock";
+}
+
+ControlClient::~ControlClient() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool ControlClient::connect(const std::string &path, std::string *error) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + path;
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
+    *error = "cannot reach nucleusd at " + path + ": " + std::strerror(errno) +
+             " (is it running? --socket or $NUCLEUS_SOCKET name another)";
+    return false;
+  }
+  return true;
+}
+
+bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string *error) {
+  error->clear();
+  pollfd p{fd_, POLLIN, 0};
+  int rc = poll(&p, 1, timeout_ms);
+  if (rc == 0) return false;
+  if (rc < 0) {
+    *error = std::string("poll: ") + std::strerror(errno);
+    return false;
+  }
+  std::vector<char> buffer(kMaxReply);
+  ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
+  if (n <= 0) {
+    *error = n == 0 ? "nucleusd closed the connection" : std::string(std::strerror(errno));
+    return false;
+  }
+  *out = nlohmann::json::parse(buffer.data(), buffer.data() + n, nullptr, false);
+  if (out->is_discarded()) {
+    *error = "nucleusd sent something that is not JSON";
+    return false;
+  }
+  return true;
+}
+
+bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply,
+                            std::string *error) {
+  std::string text = req.dump();
+  if (send(fd_, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) {
+    *error = std::string("cannot send to nucleusd: ") + std::strerror(errno);
+    return false;
+  }
+  if (!next_packet(30000, reply, error)) {
+    if (error->empty()) *error = "nucleusd did not answer in 30 s";
+    return false;
+  }
+  if (!reply->value("ok", false)) {
+    *error = reply->value("error", std::string("nucleusd refused the request"));
+    return false;
+  }
+  return true;
+}
+
+bool ControlClient::processes(nlohmann::json *out, std::string *error) {
+  *out = nlohmann::json::array();
+  nlohmann::json req{{"op", "processes"}, {"from", 0}, {"limit", 200}};
+  for (;;) {
+    nlohmann::json reply;
+    if (!request(req, &reply, error)) return false;
+    for (auto &p : reply["processes"]) out->push_back(std::move(p));
+    if (reply["next"].is_null()) return true;
+    req["from"] = reply["next"];
+  }
+}
+
+}  // namespace nucleus::ctl

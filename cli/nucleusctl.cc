@@ -1,0 +1,457 @@
+// nucleusctl: inspect and drive a running nucleus (docs/nucleusctl.md).
+//
+// What it reads (status, tree, ps, stats, devices, monitor) comes over a
+// control connection as JSON; what it changes (spawn, start, stop, remove,
+// swap, send) goes through an attached channel like any process's, acting
+// for the root (operators) or for a process the caller owns.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "control_client.h"
+#include "render.h"
+#include "spawn.h"
+
+namespace {
+
+using nlohmann::json;
+using nucleus::ctl::ControlClient;
+
+struct Options {
+  std::string socket;
+  bool json = false;
+  int64_t timeout_ms = 30000;
+};
+
+int fail(const std::string &message) {
+  std::cerr << "nucleusctl: " << message << "\n";
+  return 1;
+}
+
+// A nucleus error code, with what it usually means for nucleusctl's user.
+std::string why(int rc) {
+  std::string text = nucleus_strerror(rc);
+  switch (-rc) {
+    case EACCES:
+      return text +
+             " (only an operator, a uid in the configuration's operators, may act for the "
+             "root or for another's processes)";
+    case ENOBUFS: return text + " (not enough claims left in the parent)";
+    case ESRCH: return text + " (no such process, or not a child of the one acted for)";
+    case EEXIST: return text + " (the name is taken)";
+    case EPERM: return text + " (it attached through the socket: the nucleus did not start it)";
+    default: return text;
+  }
+}
+
+const char *result_name(int result) {
+  switch (result) {
+    case NUCLEUS_RESULT_NORMAL: return "normal";
+    case NUCLEUS_RESULT_REJECTED: return "rejected";
+    case NUCLEUS_RESULT_UNINTELLIGIBLE: return "unintelligible";
+    case NUCLEUS_RESULT_MALFUNCTION: return "malfunction";
+    case NUCLEUS_RESULT_DUMMY: return "dummy (receiver does not exist)";
+    default: return "unknown";
+  }
+}
+
+const char *swap_outcome(uint64_t w) {
+  switch (w) {
+    case NUCLEUS_SWAP_DONE: return "swapped";
+    case NUCLEUS_SWAP_NO_HANDOVER: return "the OS did not hand over its state in time";
+    case NUCLEUS_SWAP_REFUSED: return "the OS refused to hand over";
+    case NUCLEUS_SWAP_START_FAILED: return "the new program could not be started";
+    case NUCLEUS_SWAP_NEW_EXITED: return "the new program ended before it was ready";
+    case NUCLEUS_SWAP_NOT_READY: return "the new program was not ready in time";
+    case NUCLEUS_SWAP_OLD_EXITED: return "the OS ended during the swap";
+    case NUCLEUS_SWAP_CANCELLED: return "the OS was removed during the swap";
+    default: return "unknown outcome";
+  }
+}
+
+void print_json(const json &j) {
+  std::cout << j.dump(2) << "\n";
+}
+
+bool connect(const Options &o, ControlClient *c, std::string *error) {
+  return c->connect(nucleus::ctl::socket_path(o.socket), error);
+}
+
+// A process of its own, named nucleusctl-<pid>, to change things with.
+std::optional<nucleus::Nucleus> attach(const Options &o, std::string *error) {
+  setenv("NUCLEUS_SOCKET", nucleus::ctl::socket_path(o.socket).c_str(), 1);
+  auto n = nucleus::Nucleus::attach("nucleusctl-" + std::to_string(getpid()));
+  if (!n) {
+    *error = "cannot attach to the nucleus at " + nucleus::ctl::socket_path(o.socket) + ": " +
+             std::string(n.message());
+    return std::nullopt;
+  }
+  return std::move(n.value());
+}
+
+// The parent of `name` as the caller sees it ("": the root).
+bool parent_of(const Options &o, const std::string &name, std::string *parent,
+               std::string *error) {
+  ControlClient c;
+  json list;
+  if (!connect(o, &c, error) || !c.processes(&list, error)) return false;
+  for (const json &p : list) {
+    if (p["name"] == name && p.value("kind", "") != "device") {
+      *parent = p.value("parent", "");
+      return true;
+    }
+  }
+  *error = "no process " + name + " (or it is not yours to see)";
+  return false;
+}
+
+// Attached, acting for NAME's parent.
+std::optional<nucleus::Nucleus> control_of(const Options &o, const std::string &name,
+                                           std::string *error) {
+  std::string parent;
+  if (!parent_of(o, name, &parent, error)) return std::nullopt;
+  auto n = attach(o, error);
+  if (!n) return std::nullopt;
+  auto r = n->act_for(parent);
+  if (!r) {
+    *error = "may not act for " + (parent.empty() ? std::string("the root") : parent) + ": " +
+             why(r.error());
+    return std::nullopt;
+  }
+  return n;
+}
+
+int cmd_status(const Options &o) {
+  ControlClient c;
+  json reply;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.request({{"op", "status"}}, &reply, &error)) {
+    return fail(error);
+  }
+  reply.erase("ok");
+  if (o.json) {
+    print_json(reply);
+  } else {
+    nucleus::ctl::print_status(std::cout, reply);
+  }
+  return 0;
+}
+
+int cmd_tree(const Options &o, bool dot) {
+  ControlClient c;
+  json list;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.processes(&list, &error)) return fail(error);
+  if (dot) {
+    nucleus::ctl::print_dot(std::cout, list);
+  } else if (o.json) {
+    print_json(nucleus::ctl::build_tree(list));
+  } else {
+    nucleus::ctl::print_tree(std::cout, nucleus::ctl::build_tree(list));
+  }
+  return 0;
+}
+
+int cmd_ps(const Options &o) {
+  ControlClient c;
+  json list;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.processes(&list, &error)) return fail(error);
+  json internal = json::array();
+  for (json &p : list) {
+    if (p.value("kind", "") != "device") internal.push_back(std::move(p));
+  }
+  if (o.json) {
+    print_json(json{{"processes", internal}});
+  } else {
+    nucleus::ctl::print_ps(std::cout, internal);
+  }
+  return 0;
+}
+
+int cmd_stats(const Options &o) {
+  ControlClient c;
+  json status, list;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.request({{"op", "status"}}, &status, &error) ||
+      !c.processes(&list, &error)) {
+    return fail(error);
+  }
+  json out{{"pool", status["pool"]}, {"processes", json::array()}};
+  for (const json &p : list) {
+    json s{{"name", p["name"]},       {"kind", p["kind"]},         {"buffers", p["buffers"]},
+           {"queued", p["queued"]},   {"received", p["received"]}};
+    if (p.contains("claims")) s["claims"] = p["claims"];
+    out["processes"].push_back(std::move(s));
+  }
+  if (o.json) {
+    print_json(out);
+  } else {
+    nucleus::ctl::print_stats(std::cout, out);
+  }
+  return 0;
+}
+
+int cmd_devices(const Options &o) {
+  ControlClient c;
+  json reply;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.request({{"op", "devices"}}, &reply, &error)) {
+    return fail(error);
+  }
+  if (o.json) {
+    print_json(json{{"devices", reply["devices"]}});
+  } else {
+    nucleus::ctl::print_devices(std::cout, reply["devices"]);
+  }
+  return 0;
+}
+
+int cmd_monitor(const Options &o, int64_t count) {
+  ControlClient c;
+  json reply;
+  std::string error;
+  if (!connect(o, &c, &error) || !c.request({{"op", "monitor"}}, &reply, &error)) {
+    return fail("monitor: " + error);
+  }
+  if (!o.json) std::cerr << "monitoring messages (Ctrl-C to stop)\n";
+  int64_t seen = 0;
+  while (count < 0 || seen < count) {
+    json packet;
+    if (!c.next_packet(-1, &packet, &error)) return fail("monitor: " + error);
+    if (packet.contains("dropped") || packet.contains("dropped_packets")) {
+      std::cerr << "nucleusctl: monitor: events were dropped (this monitor did not keep up)\n";
+    }
+    for (const json &e : packet["events"]) {
+      if (o.json) {
+        std::cout << e.dump() << "\n";
+      } else {
+        nucleus::ctl::print_event(std::cout, e);
+      }
+      if (count >= 0 && ++seen >= count) break;
+    }
+    std::cout.flush();
+  }
+  return 0;
+}
+
+int cmd_send(const Options &o, const std::string &name, const std::vector<std::string> &words) {
+  if (words.size() > 8) return fail("send: at most 8 words, got " + std::to_string(words.size()));
+  nucleus::Message m{};
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string &w = words[i];
+    char *end = nullptr;
+    errno = 0;
+    uint64_t v = 0;
+    if (!w.empty() && w[0] == '-') {
+      v = static_cast<uint64_t>(std::strtoll(w.c_str(), &end, 0));
+    } else {
+      v = std::strtoull(w.c_str(), &end, 0);
+    }
+    if (w.empty() || errno != 0 || *end != '\0') {
+      return fail("send: word " + std::to_string(i) +
+                  ": expected an integer (decimal, or 0x hex), got \"" + w + "\"");
+    }
+    m.word[i] = v;
+  }
+  std::string error;
+  auto n = attach(o, &error);
+  if (!n) return fail(error);
+  auto b = n->send_message(name, m);
+  if (!b) return fail("send to " + name + ": " + why(b.error()));
+  auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
+  if (!a) return fail("send to " + name + ": no answer: " + std::string(a.message()));
+  if (o.json) {
+    json words_out = json::array();
+    for (uint64_t w : a->message.word) words_out.push_back(w);
+    print_json(json{{"to", name},
+                    {"result", a->result},
+                    {"result_name", result_name(a->result)},
+                    {"answer", words_out}});
+  } else {
+    std::cout << "answer from " << name << ": result " << a->result << " ("
+              << result_name(a->result) << ")\n";
+    for (uint64_t w : a->message.word) std::cout << w << " ";
+    std::cout << "\n";
+  }
+  return a->result == NUCLEUS_RESULT_NORMAL ? 0 : 1;
+}
+
+int report(const Options &o, const std::string &action, const std::string &name,
+           const char *done) {
+  if (o.json) {
+    print_json(json{{"ok", true}, {"action", action}, {"name", name}});
+  } else {
+    std::cout << done << " " << name << "\n";
+  }
+  return 0;
+}
+
+int cmd_control(const Options &o, const std::string &action, const std::string &name) {
+  std::string error;
+  auto n = control_of(o, name, &error);
+  if (!n) return fail(action + " " + name + ": " + error);
+  if (action == "start") {
+    auto r = n->start_process(name);
+    if (!r) return fail("start " + name + ": " + why(r.error()));
+    return report(o, action, name, "started");
+  }
+  if (action == "remove") {
+    auto r = n->remove_process(name);
+    if (!r) return fail("remove " + name + ": " + why(r.error()));
+    return report(o, action, name, "removed");
+  }
+  auto b = n->stop_process(name);
+  if (!b) return fail("stop " + name + ": " + why(b.error()));
+  auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
+  if (!a) return fail("stop " + name + ": " + std::string(a.message()));
+  if (a->result != NUCLEUS_RESULT_NORMAL) {
+    return fail("stop " + name + ": not stopped (result " + std::to_string(a->result) + ", " +
+                result_name(a->result) + ")");
+  }
+  return report(o, action, name, "stopped");
+}
+
+int cmd_swap(const Options &o, const std::string &name, const std::string &program,
+             const std::vector<std::string> &args) {
+  std::string path = program;
+  if (path.empty() || path[0] != '/') {
+    char resolved[PATH_MAX];
+    if (realpath(program.c_str(), resolved) == nullptr) {
+      return fail("swap " + name + ": " + program + ": " + std::strerror(errno));
+    }
+    path = resolved;
+  }
+  nucleus::Program p{path, {path.substr(path.rfind('/') + 1)}, {}, ""};
+  p.argv.insert(p.argv.end(), args.begin(), args.end());
+  std::string error;
+  auto n = control_of(o, name, &error);
+  if (!n) return fail("swap " + name + ": " + error);
+  auto b = n->swap_process(name, p);
+  if (!b) return fail("swap " + name + ": " + why(b.error()));
+  auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
+  if (!a) return fail("swap " + name + ": no answer: " + std::string(a.message()));
+  const auto &w = a->message.word;
+  bool done = a->result == NUCLEUS_RESULT_NORMAL && w[0] == NUCLEUS_SWAP_DONE;
+  if (o.json) {
+    print_json(json{{"ok", done},
+                    {"name", name},
+                    {"outcome", swap_outcome(w[0])},
+                    {"outcome_code", w[0]},
+                    {"detail", w[1]},
+                    {"new_pid", w[2]},
+                    {"old_pid", w[3]},
+                    {"state_bytes", w[4]},
+                    {"pause_ns", w[5]}});
+  } else if (done) {
+    std::cout << "swapped " << name << ": pid " << w[3] << " -> " << w[2] << ", state " << w[4]
+              << " bytes, pause " << static_cast<double>(w[5]) / 1e6 << " ms\n";
+  }
+  if (!done) {
+    return fail("swap " + name + " not done: " + swap_outcome(w[0]) + " (detail " +
+                std::to_string(w[1]) + "); the old program runs on");
+  }
+  return 0;
+}
+
+int cmd_spawn(const Options &o, const std::string &file, const std::string &under) {
+  std::ifstream in(file);
+  if (!in) return fail("spawn: cannot read " + file + ": " + std::strerror(errno));
+  json doc = json::parse(in, nullptr, false, /*ignore_comments=*/true);
+  if (doc.is_discarded()) return fail("spawn: " + file + ": not valid JSON");
+  std::vector<nucleus::ctl::SpawnEntry> entries;
+  std::string error;
+  if (!nucleus::ctl::parse_spawn(doc, &entries, &error)) {
+    return fail("spawn: " + file + ": " + error);
+  }
+  auto n = attach(o, &error);
+  if (!n) return fail(error);
+  nucleus::ctl::SpawnReport r;
+  if (!nucleus::ctl::spawn_tree(*n, under, entries, &r)) {
+    std::string target = under.empty() ? "the root" : under;
+    return fail("spawn: " + file + ": " + r.failed_where + " (" + r.failed_name +
+                "): " + r.failed_step + " failed: " + why(r.error) + "; " +
+                (r.rolled_back ? "nothing was left created" : "could not remove what was created"));
+  }
+  if (o.json) {
+    print_json(json{{"ok", true}, {"created", r.created}, {"started", r.started}});
+  } else {
+    std::cout << "spawned " << r.created.size() << " processes under "
+              << (under.empty() ? "the root" : under) << " (" << r.started.size()
+              << " started)\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"nucleusctl: inspect and drive a running nucleus (docs/nucleusctl.md)"};
+  Options o;
+  app.add_option("--socket", o.socket, "nucleusd's socket (default: $NUCLEUS_SOCKET or the "
+                                       "runtime directory's nucleus.sock)");
+  app.add_flag("--json", o.json, "output as JSON (stable; docs/nucleusctl.md)");
+  app.add_option("--timeout", o.timeout_ms, "how long to wait for an answer, in ms")
+      ->capture_default_str();
+  app.require_subcommand(1);
+
+  auto *status = app.add_subcommand("status", "version, uptime, transport, pool use");
+  bool dot = false;
+  auto *tree = app.add_subcommand("tree", "the process tree with states and claims");
+  tree->add_flag("--dot", dot, "as Graphviz");
+  auto *ps = app.add_subcommand("ps", "the processes, one per line");
+  auto *stats = app.add_subcommand("stats", "pool use overall and per process: who holds what");
+  auto *devices = app.add_subcommand("devices", "the devices (external processes)");
+  int64_t count = -1;
+  auto *monitor = app.add_subcommand("monitor", "a live stream of message events (operators)");
+  monitor->add_option("--count", count, "stop after this many events");
+
+  std::string name, file, under, program;
+  std::vector<std::string> words;
+  auto *spawn = app.add_subcommand("spawn", "create and start a tree of processes from JSON");
+  spawn->add_option("-f,--file", file, "the tree (docs/nucleusctl.md)")->required();
+  spawn->add_option("--under", under, "parent of the tree (default: the root; operators)");
+  auto *send = app.add_subcommand("send", "send a message and print its answer");
+  send->add_option("name", name, "receiver")->required();
+  send->add_option("words", words, "up to 8 integers");
+  std::vector<CLI::App *> controls;
+  for (const char *action : {"start", "stop", "remove"}) {
+    auto *sub = app.add_subcommand(action, std::string(action) + " a process (and its subtree)");
+    sub->add_option("name", name, "the process")->required();
+    controls.push_back(sub);
+  }
+  auto *swap = app.add_subcommand("swap", "hot-swap the program of an OS process");
+  swap->add_option("name", name, "the OS process")->required();
+  swap->add_option("program", program, "the new program")->required();
+  // Everything after PROGRAM is its arguments, options included.
+  swap->allow_extras();
+  swap->footer("Everything after PROGRAM is passed to it (use -- before arguments that look "
+               "like nucleusctl's own options).");
+  app.fallthrough();
+
+  CLI11_PARSE(app, argc, argv);
+  if (o.timeout_ms <= 0) return fail("--timeout: expected a positive number of ms");
+  try {
+    if (status->parsed()) return cmd_status(o);
+    if (tree->parsed()) return cmd_tree(o, dot);
+    if (ps->parsed()) return cmd_ps(o);
+    if (stats->parsed()) return cmd_stats(o);
+    if (devices->parsed()) return cmd_devices(o);
+    if (monitor->parsed()) return cmd_monitor(o, count);
+    if (spawn->parsed()) return cmd_spawn(o, file, under);
+    if (send->parsed()) return cmd_send(o, name, words);
+    if (swap->parsed()) return cmd_swap(o, name, program, swap->remaining());
+    for (auto *sub : controls) {
+      if (sub->parsed()) return cmd_control(o, sub->get_name(), name);
+    }
+  } catch (const std::exception &e) {
+    // A reply without a field we rely on: a nucleusd of another version.
+    return fail(std::string("unexpected reply from nucleusd: ") + e.what());
+  }
+  return fail("no command");
+}

@@ -1,0 +1,247 @@
+#include "render.h"
+
+#include <cstdio>
+#include <ctime>
+#include <iomanip>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace nucleus::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+std::string bytes(uint64_t b) {
+  if (b == 0) return "-";
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = static_cast<double>(b);
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+  return text;
+}
+
+std::string duration(double seconds) {
+  auto s = static_cast<uint64_t>(seconds);
+  char text[64];
+  if (s >= 86400) {
+    std::snprintf(text, sizeof(text), "%llud %lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600));
+  } else if (s >= 3600) {
+    std::snprintf(text, sizeof(text), "%lluh %llum", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%llum %llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  }
+  return text;
+}
+
+std::string state_of(const json &p) {
+  if (p.value("kind", "") == "device") return "device " + p.value("device", "");
+  std::string s = p.value("state", "");
+  if (p.contains("exit")) {
+    s += p["exit"]["kind"] == "code" ? " (exit " : " (signal ";
+    s += std::to_string(p["exit"]["value"].get<int64_t>()) + ")";
+  }
+  if (p.value("swapping", false)) s += " (swapping)";
+  return s;
+}
+
+std::string claims_text(const json &p) {
+  if (!p.contains("claims")) return "";
+  const json &g = p["claims"]["given"];
+  const json &l = p["claims"]["lent"];
+  std::string s = "buffers " + std::to_string(p["buffers"]["out"].get<uint64_t>()) + "/" +
+                  std::to_string(g["buffers"].get<uint64_t>());
+  if (g["processes"].get<uint64_t>() != 0) {
+    s += ", processes " + std::to_string(l["processes"].get<uint64_t>()) + "/" +
+         std::to_string(g["processes"].get<uint64_t>());
+  }
+  if (g["devices"].get<uint64_t>() != 0) {
+    s += ", devices " + std::to_string(l["devices"].get<uint64_t>()) + "/" +
+         std::to_string(g["devices"].get<uint64_t>());
+  }
+  if (g["memory_bytes"].get<uint64_t>() != 0) {
+    s += ", memory " + bytes(g["memory_bytes"].get<uint64_t>());
+  }
+  return s;
+}
+
+void print_node(std::ostream &out, const json &node, const std::string &prefix, bool last) {
+  out << prefix << (last ? "└─ " : "├─ ") << node.value("name", "") << "  " << state_of(node);
+  if (node.value("pid", 0) != 0) out << "  pid " << node["pid"].get<int64_t>();
+  std::string claims = claims_text(node);
+  if (!claims.empty()) out << "  [" << claims << "]";
+  if (node.value("queued", 0) != 0) out << "  queued " << node["queued"].get<uint64_t>();
+  out << "\n";
+  const json &kids = node["children"];
+  for (size_t i = 0; i < kids.size(); ++i) {
+    print_node(out, kids[i], prefix + (last ? "   " : "│  "), i + 1 == kids.size());
+  }
+}
+
+// Left-aligned columns.
+void table(std::ostream &out, const std::vector<std::vector<std::string>> &rows) {
+  std::vector<size_t> width;
+  for (const auto &row : rows) {
+    if (width.size() < row.size()) width.resize(row.size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto &row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out << line << "\n";
+  }
+}
+
+}  // namespace
+
+void print_status(std::ostream &out, const json &s) {
+  const json &pool = s["pool"];
+  out << "nucleusd " << s.value("version", "?") << " (pid " << s["pid"].get<int64_t>()
+      << "), up " << duration(s["uptime_s"].get<double>()) << "\n";
+  table(out,
+        {{"socket", s.value("socket", "") +
+                        (s.value("socket_activated", false) ? " (socket activation)" : "")},
+         {"transport", s["transport"].value("doorbell", "") + " doorbells, " +
+                           s["transport"].value("control", "") + " subtree control"},
+         {"pool", std::to_string(pool["buffers"].get<uint64_t>()) + " buffers: " +
+                      std::to_string(pool["in_use"].get<uint64_t>()) + " in use, " +
+                      std::to_string(pool["held"].get<uint64_t>()) + " held by claims, " +
+                      std::to_string(pool["unowned"].get<uint64_t>()) + " unowned, " +
+                      std::to_string(pool["notice_buffers"].get<uint64_t>()) +
+                      " for notices (" + std::to_string(pool["notice_free"].get<uint64_t>()) +
+                      " free)"},
+         {"processes", std::to_string(s["processes"]["count"].get<uint64_t>()) + " (" +
+                           std::to_string(s["processes"]["attached"].get<uint64_t>()) +
+                           " attached), at most " +
+                           std::to_string(s["processes"]["max"].get<uint64_t>())},
+         {"devices", std::to_string(s["devices"].get<uint64_t>())},
+         {"you", "uid " + std::to_string(s["you"]["uid"].get<uint64_t>()) +
+                     (s["you"]["operator"].get<bool>() ? ", operator" : ", not an operator")}});
+}
+
+json build_tree(const json &processes) {
+  // Children by parent, in table order; a process whose parent the caller
+  // cannot see hangs under the root.
+  std::set<std::string> names;
+  for (const json &p : processes) names.insert(p["name"].get<std::string>());
+  std::map<std::string, std::vector<size_t>> kids;
+  for (size_t i = 0; i < processes.size(); ++i) {
+    std::string parent = processes[i].value("parent", "");
+    kids[names.count(parent) != 0 ? parent : ""].push_back(i);
+  }
+  std::function<json(size_t)> node = [&](size_t i) {
+    json n = processes[i];
+    n["children"] = json::array();
+    for (size_t k : kids[processes[i]["name"].get<std::string>()]) n["children"].push_back(node(k));
+    return n;
+  };
+  json root{{"name", "nucleus"}, {"children", json::array()}};
+  for (size_t k : kids[""]) root["children"].push_back(node(k));
+  return root;
+}
+
+void print_tree(std::ostream &out, const json &tree) {
+  out << "nucleus\n";
+  const json &kids = tree["children"];
+  for (size_t i = 0; i < kids.size(); ++i) print_node(out, kids[i], "", i + 1 == kids.size());
+}
+
+void print_dot(std::ostream &out, const json &processes) {
+  out << "digraph nucleus {\n  node [shape=box];\n  \"nucleus\" [shape=doubleoctagon];\n";
+  for (const json &p : processes) {
+    std::string name = p["name"].get<std::string>();
+    std::string parent = p.value("parent", "");
+    out << "  \"" << name << "\" [label=\"" << name << "\\n" << state_of(p) << "\""
+        << (p.value("kind", "") == "device" ? ", shape=ellipse" : "") << "];\n";
+    out << "  \"" << (parent.empty() ? "nucleus" : parent) << "\" -> \"" << name << "\";\n";
+  }
+  out << "}\n";
+}
+
+void print_ps(std::ostream &out, const json &processes) {
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "PARENT", "STATE", "PID", "UID", "BUFFERS", "QUEUED", "PROGRAM"}};
+  for (const json &p : processes) {
+    if (p.value("kind", "") == "device") continue;
+    std::string program = p["program"].value("path", "");
+    rows.push_back({p["name"].get<std::string>(),
+                    p.value("parent", "").empty() ? "-" : p["parent"].get<std::string>(),
+                    state_of(p), p["pid"].get<int64_t>() == 0 ? "-" : std::to_string(p["pid"].get<int64_t>()),
+                    std::to_string(p["uid"].get<uint64_t>()),
+                    std::to_string(p["buffers"]["out"].get<uint64_t>()) + "/" +
+                        std::to_string(p["buffers"]["held"].get<uint64_t>()),
+                    std::to_string(p["queued"].get<uint64_t>()),
+                    program.empty() ? "(attached)" : program});
+  }
+  table(out, rows);
+}
+
+void print_stats(std::ostream &out, const json &stats) {
+  const json &pool = stats["pool"];
+  out << "pool: " << pool["buffers"].get<uint64_t>() << " buffers, "
+      << pool["in_use"].get<uint64_t>() << " in use, " << pool["held"].get<uint64_t>()
+      << " held by claims, " << pool["unowned"].get<uint64_t>() << " unowned, "
+      << pool["notice_buffers"].get<uint64_t>() << " for notices ("
+      << pool["notice_free"].get<uint64_t>() << " free)\n\n";
+  std::vector<std::vector<std::string>> rows{
+      {"NAME", "HELD", "OUT", "QUEUED", "RECEIVED", "PROCESSES", "DEVICES", "MEMORY"}};
+  for (const json &p : stats["processes"]) {
+    bool device = p.value("kind", "") == "device";
+    auto pair = [&](const char *field) {
+      if (device) return std::string("-");
+      return std::to_string(p["claims"]["lent"][field].get<uint64_t>()) + "/" +
+             std::to_string(p["claims"]["given"][field].get<uint64_t>());
+    };
+    rows.push_back({p["name"].get<std::string>(),
+                    std::to_string(p["buffers"]["held"].get<uint64_t>()),
+                    std::to_string(p["buffers"]["out"].get<uint64_t>()),
+                    std::to_string(p["queued"].get<uint64_t>()),
+                    std::to_string(p["received"].get<uint64_t>()), pair("processes"),
+                    pair("devices"),
+                    device ? "-" : bytes(p["claims"]["given"]["memory_bytes"].get<uint64_t>())});
+  }
+  table(out, rows);
+}
+
+void print_devices(std::ostream &out, const json &devices) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "KIND", "OWNER", "RESERVED BY", "QUEUED"}};
+  for (const json &d : devices) {
+    std::string reserver = d.value("reserved_by", "");
+    rows.push_back({d["name"].get<std::string>(), d.value("device", ""), d.value("owner", ""),
+                    reserver.empty() ? "-" : reserver,
+                    std::to_string(d["queued"].get<uint64_t>())});
+  }
+  table(out, rows);
+}
+
+void print_event(std::ostream &out, const json &e) {
+  int64_t ns = e.value("time_ns", int64_t{0});
+  time_t secs = ns / 1000000000;
+  tm local{};
+  localtime_r(&secs, &local);
+  char when[32];
+  std::strftime(when, sizeof(when), "%H:%M:%S", &local);
+  char ms[24];
+  std::snprintf(ms, sizeof(ms), ".%06lld", static_cast<long long>(ns % 1000000000 / 1000));
+  out << when << ms << "  " << std::left << std::setw(7) << e.value("event", "") << " "
+      << e.value("from", "") << " -> " << e.value("to", "") << "  buffer "
+      << e.value("buffer", "");
+  if (e.contains("result")) out << "  result " << e["result"].get<int64_t>();
+  out << "\n";
+}
+
+}  // namespace nucleus::ctl

@@ -1,0 +1,399 @@
+// Control connections of nucleusd's Server (nucleusctl): read-only
+// inspection (status, processes, devices) and the monitor stream, as JSON
+// over the socket (docs/nucleusctl.md). What changes the system goes
+// through an attached channel (kActFor), never through here. (Split from
+// server.cc; same class.)
+//
+// A control connection's first packet is a JSON object (an attach request
+// is a binary record starting with kMagic). Every packet is untrusted: it is
+// parsed from a copy, bounded, and answered with an error object when it
+// makes no sense; a client that does not read its replies is closed.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "log.h"
+#include "server.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxControls = 64;
+constexpr size_t kMaxControlRequestBytes = 4096;
+constexpr uint64_t kDefaultPage = 100;
+constexpr uint64_t kMaxPage = 500;
+constexpr size_t kMonitorPacketBytes = 32 * 1024;
+constexpr int kControlSendBuffer = 1 << 20;
+
+const char *state_name(wire::ProcessState s) {
+  switch (s) {
+    case wire::ProcessState::kCreated: return "created";
+    case wire::ProcessState::kRunning: return "running";
+    case wire::ProcessState::kStopping: return "stopping";
+    case wire::ProcessState::kStopped: return "stopped";
+    case wire::ProcessState::kExited: return "exited";
+  }
+  return "unknown";
+}
+
+const char *device_kind_name(wire::DeviceKind k) {
+  switch (k) {
+    case wire::DeviceKind::kClock: return "clock";
+    case wire::DeviceKind::kConsole: return "console";
+    case wire::DeviceKind::kDisk: return "disk";
+    case wire::DeviceKind::kNull: return "null";
+  }
+  return "unknown";
+}
+
+json claims_json(const Claims &c) {
+  return json{{"buffers", c.buffers},
+              {"processes", c.processes},
+              {"memory_bytes", c.memory},
+              {"devices", c.devices},
+              {"data_bytes", c.data_bytes}};
+}
+
+std::string hex(uint64_t v) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+json error_reply(int err, const std::string &message) {
+  return json{{"ok", false}, {"errno", err}, {"error", message}};
+}
+
+}  // namespace
+
+void Server::begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred) {
+  if (controls_.size() - free_controls_.size() >= kMaxControls) {
+    log::warn("too many nucleusctl connections; closing a new one");
+    return;
+  }
+  bool allowed = (config_.allow_own_uid && cred.uid == geteuid());
+  for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
+  for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
+  bool op = is_operator(cred.uid, cred.gid);
+  if (!allowed && !op) {
+    log::info("control connection refused (pid {} uid {}): not allowed to attach", cred.pid,
+              cred.uid);
+    std::string reply = error_reply(EACCES, "uid " + std::to_string(cred.uid) +
+                                                " may not use this nucleus (attach.uids)")
+                            .dump();
+    send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return;
+  }
+  int size = kControlSendBuffer;
+  setsockopt(socket.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  uint32_t index = 0;
+  if (!free_controls_.empty()) {
+    index = free_controls_.back();
+    free_controls_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(controls_.size());
+    controls_.emplace_back();
+  }
+  Control &c = controls_[index];
+  c.live = true;
+  ++c.generation;
+  c.socket = std::move(socket);
+  c.uid = cred.uid;
+  c.gid = cred.gid;
+  c.pid = cred.pid;
+  c.op = op;
+  c.monitor = false;
+  c.dropped = 0;
+  control_request(index, first);
+  if (c.live) arm_control(index);
+}
+
+void Server::arm_control(uint32_t index) {
+  Control &c = controls_[index];
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kControl, index, c.generation));
+}
+
+void Server::on_control(uint32_t index, int result) {
+  Control &c = controls_[index];
+  if (result < 0 || (result & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
+    if (!(result > 0 && (result & POLLIN) != 0)) {
+      close_control(index);
+      return;
+    }
+  }
+  // Every packet waiting, each a request.
+  std::vector<char> packet(kMaxControlRequestBytes + 1);
+  for (;;) {
+    ssize_t n = recv(c.socket.get(), packet.data(), packet.size(), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    if (n <= 0) {
+      close_control(index);
+      return;
+    }
+    if (static_cast<size_t>(n) > kMaxControlRequestBytes) {
+      reply_control(index, error_reply(EMSGSIZE, "request longer than " +
+                                                     std::to_string(kMaxControlRequestBytes) +
+                                                     " bytes")
+                               .dump());
+    } else {
+      control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
+    }
+    if (!c.live) return;
+  }
+  arm_control(index);
+}
+
+void Server::close_control(uint32_t index) {
+  Control &c = controls_[index];
+  if (!c.live) return;
+  c.live = false;
+  c.socket.reset();
+  free_controls_.push_back(index);
+  if (c.monitor) {
+    c.monitor = false;
+    bool any = std::any_of(controls_.begin(), controls_.end(),
+                           [](const Control &o) { return o.live && o.monitor; });
+    if (!any) {
+      core_.set_tracing(false);
+      core_.trace().clear();
+    }
+  }
+}
+
+void Server::reply_control(uint32_t index, const std::string &text) {
+  Control &c = controls_[index];
+  ssize_t n = send(c.socket.get(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(text.size())) {
+    // It does not read its replies (or the reply does not fit): it is
+    // closed rather than let it hold nucleusd's memory.
+    log::info("control connection (pid {}): reply not sent ({}); closed", c.pid,
+              n < 0 ? std::strerror(errno) : "short");
+    close_control(index);
+  }
+}
+
+void Server::control_request(uint32_t index, std::string_view text) {
+  json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded() || !request.is_object()) {
+    reply_control(index, error_reply(EPROTO, "a request is one JSON object").dump());
+    return;
+  }
+  auto it = request.find("op");
+  if (it == request.end() || !it->is_string()) {
+    reply_control(index, error_reply(EPROTO, "request without \"op\"").dump());
+    return;
+  }
+  std::string op = it->get<std::string>();
+  json reply;
+  if (op == "status") {
+    reply = status_json(controls_[index]);
+  } else if (op == "processes") {
+    reply = processes_json(controls_[index], request);
+  } else if (op == "devices") {
+    reply = devices_json();
+  } else if (op == "monitor") {
+    Control &c = controls_[index];
+    if (!c.op) {
+      reply = error_reply(EACCES, "only an operator may monitor (operators in the configuration)");
+    } else {
+      c.monitor = true;
+      core_.set_tracing(true);
+      reply = json{{"ok", true}};
+      log::info("control connection (pid {} uid {}) monitors messages", c.pid, c.uid);
+    }
+  } else {
+    reply = error_reply(EINVAL, "unknown op \"" + op + "\"");
+  }
+  reply_control(index, reply.dump());
+}
+
+json Server::status_json(const Control &c) const {
+  const Pool &pool = core_.pool();
+  uint64_t in_use = 0;
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    if (pool.at(i).state != BufferState::kFree) ++in_use;
+  }
+  uint64_t attached = 0;
+  for (const Connection &conn : connections_) attached += conn.live ? 1 : 0;
+  return json{
+      {"ok", true},
+      {"version", NUCLEUS_VERSION},
+      {"abi", wire::kAbiVersion},
+      {"pid", getpid()},
+      {"uptime_s", static_cast<double>(sys::monotonic_ns() - started_ns_) / 1e9},
+      {"socket", socket_path_},
+      {"socket_activated", socket_activated_},
+      {"transport",
+       {{"doorbell", futex_doorbell_ ? "futex" : "eventfd"},
+        {"control", subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
+      {"pool",
+       {{"buffers", pool.size()},
+        {"in_use", in_use},
+        {"unowned", pool.free_count()},
+        {"held", pool.size() - pool.free_count() - config_.notice_buffers},
+        {"notice_buffers", config_.notice_buffers},
+        {"notice_free", core_.notice_free()}}},
+      {"processes",
+       {{"count", core_.processes().count()},
+        {"attached", attached},
+        {"max", config_.max_processes},
+        {"root_children", core_.children_of(kNone).size()}}},
+      {"devices", core_.devices().size()},
+      {"you", {{"uid", c.uid}, {"operator", c.op}}},
+  };
+}
+
+bool Server::visible_to(const Control &c, uint32_t id) const {
+  if (c.op) return true;
+  // The processes a uid owns: those it attached and what they (and the
+  // operator, for it) created under them.
+  for (uint32_t i = id; i != kNone; i = core_.processes().at(i).parent) {
+    if (core_.processes().at(i).uid == c.uid) return true;
+  }
+  return false;
+}
+
+json Server::process_json(uint32_t id) const {
+  const Process &p = core_.processes().at(id);
+  const Pool &pool = core_.pool();
+  uint64_t out = 0;
+  for (uint32_t index : p.slots) out += pool.at(index).state != BufferState::kFree ? 1 : 0;
+  uint64_t queued = 0, received = 0;
+  for (uint32_t i = p.inbox_head; i != kNone; i = pool.at(i).inbox_next) {
+    (pool.at(i).state == BufferState::kReceived ? received : queued) += 1;
+  }
+  json j{{"name", p.name},
+         {"parent", p.parent == kNone ? "" : core_.processes().at(p.parent).name},
+         {"kind", p.is_device() ? "device" : "internal"},
+         {"uid", p.uid},
+         {"buffers", {{"held", p.slots.size()}, {"out", out}}},
+         {"queued", queued},
+         {"received", received}};
+  if (p.is_device()) {
+    j["device"] = device_kind_name(p.device_kind);
+    j["reserved_by"] = p.reserver == kNone ? "" : core_.processes().at(p.reserver).name;
+    return j;
+  }
+  j["origin"] = p.origin == Origin::kSocket ? "socket" : "nucleus";
+  j["state"] = state_name(core_.state(id));
+  j["attached"] = p.attached;
+  j["pid"] = p.pid;
+  j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
+  j["claims"] = {{"given", claims_json(p.given)}, {"lent", claims_json(p.lent)}};
+  j["children"] = p.children.size();
+  j["swapping"] = p.swap_candidate != kNone;
+  if (p.exit_kind != wire::ExitKind::kNone) {
+    j["exit"] = {{"kind", p.exit_kind == wire::ExitKind::kCode ? "code" : "signal"},
+                 {"value", p.exit_value}};
+  }
+  return j;
+}
+
+json Server::processes_json(const Control &c, const json &request) const {
+  uint64_t from = 0, limit = kDefaultPage;
+  if (auto it = request.find("from"); it != request.end()) {
+    if (!it->is_number_unsigned()) return error_reply(EINVAL, "\"from\": expected an index");
+    from = it->get<uint64_t>();
+  }
+  if (auto it = request.find("limit"); it != request.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > kMaxPage) {
+      return error_reply(EINVAL, "\"limit\": expected 1 .. " + std::to_string(kMaxPage));
+    }
+    limit = it->get<uint64_t>();
+  }
+  json list = json::array();
+  uint64_t capacity = core_.processes().capacity();
+  uint64_t i = from;
+  for (; i < capacity && list.size() < limit; ++i) {
+    auto id = static_cast<uint32_t>(i);
+    if (!core_.processes().live(id)) continue;
+    const Process &p = core_.processes().at(id);
+    if (p.hidden || !visible_to(c, id)) continue;
+    list.push_back(process_json(id));
+  }
+  while (i < capacity && !core_.processes().live(static_cast<uint32_t>(i))) ++i;
+  json reply{{"ok", true}, {"processes", std::move(list)}};
+  reply["next"] = i < capacity ? json(i) : json(nullptr);
+  return reply;
+}
+
+json Server::devices_json() const {
+  json list = json::array();
+  for (uint32_t id : core_.devices()) {
+    const Process &p = core_.processes().at(id);
+    json d = process_json(id);
+    d["owner"] = p.parent == kNone ? wire::kNucleusName : core_.processes().at(p.parent).name;
+    d.erase("parent");
+    if (id < device_states_.size() && device_states_[id].live) {
+      d["block_size"] = device_states_[id].geometry.block_size;
+    }
+    list.push_back(std::move(d));
+  }
+  return json{{"ok", true}, {"devices", std::move(list)}};
+}
+
+void Server::publish_trace() {
+  std::vector<TraceEvent> &events = core_.trace();
+  uint64_t &dropped = core_.trace_dropped();
+  if (events.empty() && dropped == 0) return;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t t = now.tv_sec * 1000000000LL + now.tv_nsec;
+  std::vector<std::string> packets;
+  json batch = json::array();
+  size_t bytes = 0;
+  auto flush = [&] {
+    if (batch.empty() && dropped == 0) return;
+    json packet{{"events", std::move(batch)}};
+    if (dropped != 0) packet["dropped"] = dropped;
+    dropped = 0;
+    packets.push_back(packet.dump());
+    batch = json::array();
+    bytes = 0;
+  };
+  for (const TraceEvent &e : events) {
+    json j{{"time_ns", t},
+           {"event", e.kind == TraceKind::kMessage ? "message" : "answer"},
+           {"from", e.from},
+           {"to", e.to},
+           {"buffer", hex(e.handle)}};
+    if (e.kind == TraceKind::kAnswer) j["result"] = e.result;
+    bytes += 128;
+    batch.push_back(std::move(j));
+    if (bytes >= kMonitorPacketBytes) flush();
+  }
+  flush();
+  events.clear();
+  for (uint32_t index = 0; index < controls_.size(); ++index) {
+    Control &c = controls_[index];
+    if (!c.live || !c.monitor) continue;
+    for (const std::string &p : packets) {
+      // A monitor that does not keep up loses events, never nucleusd's
+      // time: they are counted and it is told.
+      if (send(c.socket.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        if (errno != EAGAIN) {
+          close_control(index);
+          break;
+        }
+        c.dropped += 1;
+      } else if (c.dropped != 0) {
+        std::string note = json{{"events", json::array()}, {"dropped_packets", c.dropped}}.dump();
+        if (send(c.socket.get(), note.data(), note.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+          c.dropped = 0;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,177 @@
+// nucleusd under a service manager (systemd): the listening socket from
+// socket activation ($LISTEN_FDS), the watchdog ($WATCHDOG_USEC), STATUS=
+// lines, and reloading the configuration on SIGHUP. Tested without systemd
+// by giving nucleusd the same environment (shared/notes/linux-facts.md).
+// (Split from server.cc; same class.)
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "log.h"
+#include "sd_notify.h"
+#include "server.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
+
+// A decimal environment variable, or false.
+bool env_number(const char *name, uint64_t *out) {
+  const char *text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return false;
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+std::string join(const std::vector<std::string> &items) {
+  std::string out;
+  for (const std::string &s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+bool Server::take_listen_fd(std::string *error) {
+  uint64_t pid = 0, count = 0;
+  // Only for us: $LISTEN_PID names the process the fds were passed to.
+  if (!env_number("LISTEN_PID", &pid) || pid != static_cast<uint64_t>(getpid()) ||
+      !env_number("LISTEN_FDS", &count) || count == 0) {
+    return true;
+  }
+  // Programs nucleusd starts must not think the fds are theirs.
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  if (count != 1) {
+    *error = "socket activation: expected 1 socket in LISTEN_FDS, got " + std::to_string(count);
+    return false;
+  }
+  int fd = kListenFdsStart;
+  int type = 0, listening = 0;
+  socklen_t len = sizeof(type);
+  sockaddr_un addr{};
+  socklen_t alen = sizeof(addr);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET ||
+      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(len = sizeof(listening))) < 0 ||
+      listening == 0 || getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &alen) < 0 ||
+      addr.sun_family != AF_UNIX) {
+    *error =
+        "socket activation: fd 3 is not a listening AF_UNIX SOCK_SEQPACKET socket "
+        "(ListenSequentialPacket= in nucleusd.socket)";
+    return false;
+  }
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  listen_fd_.reset(fd);
+  socket_path_ = std::string(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
+  socket_activated_ = true;
+  return true;
+}
+
+void Server::arm_watchdog() {
+  uint64_t usec = 0, pid = 0;
+  if (!watchdog_) {
+    if (!env_number("WATCHDOG_USEC", &usec) || usec == 0) return;
+    if (env_number("WATCHDOG_PID", &pid) && pid != static_cast<uint64_t>(getpid())) return;
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    // Twice per interval, as sd_watchdog_enabled(3) advises.
+    uint64_t half_ns = usec * 1000 / 2;
+    watchdog_interval_.tv_sec = static_cast<int64_t>(half_ns / 1000000000);
+    watchdog_interval_.tv_nsec = static_cast<int64_t>(half_ns % 1000000000);
+    watchdog_ = true;
+    log::info("watchdog: every {} ms", half_ns / 1000000);
+  }
+  // A timeout on the ring: if the loop hangs, the pings stop.
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_timeout(sqe, &watchdog_interval_, 0, 0);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kWatchdog, 0, 0));
+}
+
+void Server::on_watchdog() {
+  if (stopping_) return;
+  sd_notify("WATCHDOG=1");
+  notify_status();
+  arm_watchdog();
+}
+
+void Server::notify_status() {
+  if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+  uint64_t in_use = core_.pool().size() - core_.pool().free_count();
+  std::string status = "STATUS=" + std::to_string(core_.processes().count()) + " processes, " +
+                       std::to_string(core_.devices().size()) + " devices; " +
+                       std::to_string(in_use) + " of " + std::to_string(core_.pool().size()) +
+                       " buffers held; " +
+                       (subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signal") +
+                       " control";
+  if (status == last_status_) return;
+  last_status_ = status;
+  sd_notify(status.c_str());
+}
+
+void Server::reload() {
+  std::string source = config_path_.empty() ? "built-in default configuration" : config_path_;
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  std::string reloading =
+      "RELOADING=1\nMONOTONIC_USEC=" +
+      std::to_string(static_cast<uint64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000);
+  sd_notify(reloading.c_str());
+  std::string text = default_config_text();
+  if (!config_path_.empty()) {
+    std::ifstream in(config_path_);
+    std::stringstream ss;
+    if (in) ss << in.rdbuf();
+    if (!in) {
+      log::error("reload: cannot read {}; configuration unchanged", config_path_);
+      sd_notify("READY=1");
+      return;
+    }
+    text = ss.str();
+  }
+  Config next;
+  std::string error;
+  if (!parse_config(text, &next, &error)) {
+    log::error("reload: {}: {}; configuration unchanged", source, error);
+    sd_notify("READY=1");
+    return;
+  }
+  ConfigChanges changes = diff_config(config_, next);
+  // What can change at run time (docs/configuration.md).
+  if (!log_level_fixed_) {
+    spdlog::set_level(spdlog::level::from_str(next.log_level));
+    config_.log_level = next.log_level;
+  }
+  config_.operators_own_uid = next.operators_own_uid;
+  config_.operator_uids = next.operator_uids;
+  config_.operator_gids = next.operator_gids;
+  config_.allow_own_uid = next.allow_own_uid;
+  config_.uids = next.uids;
+  config_.gids = next.gids;
+  config_.default_claim_buffers = next.default_claim_buffers;
+  config_.default_claim_processes = next.default_claim_processes;
+  config_.default_claim_memory = next.default_claim_memory;
+  config_.default_claim_devices = next.default_claim_devices;
+  log::info("reloaded {}: {}", source,
+            changes.applied.empty() ? "nothing to change" : "changed " + join(changes.applied));
+  if (!changes.restart.empty()) {
+    log::warn("reload: {} changed; kept as they were until nucleusd restarts",
+              join(changes.restart));
+  }
+  sd_notify("READY=1");
+}
+
+}  // namespace nucleus::daemon
