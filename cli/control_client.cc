@@ -73,8 +73,7 @@ bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string
   return true;
 }
 
-bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply,
-                            std::string *error) {
+bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply, std::string *error) {
   std::string text = req.dump();
   if (send(fd_, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) {
     *error = std::string("cannot send to nucleusd: ") + std::strerror(errno);

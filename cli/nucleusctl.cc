@@ -38,9 +38,8 @@ std::string why(int rc) {
   std::string text = nucleus_strerror(rc);
   switch (-rc) {
     case EACCES:
-      return text +
-             " (only an operator, a uid in the configuration's operators, may act for the "
-             "root or for another's processes)";
+      return "permission denied: only an operator (a uid in the configuration's operators) "
+             "may act for the root or for another's processes";
     case ENOBUFS: return text + " (not enough claims left in the parent)";
     case ESRCH: return text + " (no such process, or not a child of the one acted for)";
     case EEXIST: return text + " (the name is taken)";
@@ -95,8 +94,7 @@ std::optional<nucleus::Nucleus> attach(const Options &o, std::string *error) {
 }
 
 // The parent of `name` as the caller sees it ("": the root).
-bool parent_of(const Options &o, const std::string &name, std::string *parent,
-               std::string *error) {
+bool parent_of(const Options &o, const std::string &name, std::string *parent, std::string *error) {
   ControlClient c;
   json list;
   if (!connect(o, &c, error) || !c.processes(&list, error)) return false;
@@ -184,8 +182,11 @@ int cmd_stats(const Options &o) {
   }
   json out{{"pool", status["pool"]}, {"processes", json::array()}};
   for (const json &p : list) {
-    json s{{"name", p["name"]},       {"kind", p["kind"]},         {"buffers", p["buffers"]},
-           {"queued", p["queued"]},   {"received", p["received"]}};
+    json s{{"name", p["name"]},
+           {"kind", p["kind"]},
+           {"buffers", p["buffers"]},
+           {"queued", p["queued"]},
+           {"received", p["received"]}};
     if (p.contains("claims")) s["claims"] = p["claims"];
     out["processes"].push_back(std::move(s));
   }
@@ -219,7 +220,7 @@ int cmd_monitor(const Options &o, int64_t count) {
   if (!connect(o, &c, &error) || !c.request({{"op", "monitor"}}, &reply, &error)) {
     return fail("monitor: " + error);
   }
-  if (!o.json) std::cerr << "monitoring messages (Ctrl-C to stop)\n";
+  std::cerr << "monitoring messages (Ctrl-C to stop)" << std::endl;
   int64_t seen = 0;
   while (count < 0 || seen < count) {
     json packet;
@@ -282,8 +283,7 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
   return a->result == NUCLEUS_RESULT_NORMAL ? 0 : 1;
 }
 
-int report(const Options &o, const std::string &action, const std::string &name,
-           const char *done) {
+int report(const Options &o, const std::string &action, const std::string &name, const char *done) {
   if (o.json) {
     print_json(json{{"ok", true}, {"action", action}, {"name", name}});
   } else {
@@ -382,8 +382,7 @@ int cmd_spawn(const Options &o, const std::string &file, const std::string &unde
     print_json(json{{"ok", true}, {"created", r.created}, {"started", r.started}});
   } else {
     std::cout << "spawned " << r.created.size() << " processes under "
-              << (under.empty() ? "the root" : under) << " (" << r.started.size()
-              << " started)\n";
+              << (under.empty() ? "the root" : under) << " (" << r.started.size() << " started)\n";
   }
   return 0;
 }
@@ -393,8 +392,9 @@ int cmd_spawn(const Options &o, const std::string &file, const std::string &unde
 int main(int argc, char **argv) {
   CLI::App app{"nucleusctl: inspect and drive a running nucleus (docs/nucleusctl.md)"};
   Options o;
-  app.add_option("--socket", o.socket, "nucleusd's socket (default: $NUCLEUS_SOCKET or the "
-                                       "runtime directory's nucleus.sock)");
+  app.add_option("--socket", o.socket,
+                 "nucleusd's socket (default: $NUCLEUS_SOCKET or the "
+                 "runtime directory's nucleus.sock)");
   app.add_flag("--json", o.json, "output as JSON (stable; docs/nucleusctl.md)");
   app.add_option("--timeout", o.timeout_ms, "how long to wait for an answer, in ms")
       ->capture_default_str();
@@ -430,8 +430,9 @@ int main(int argc, char **argv) {
   swap->add_option("program", program, "the new program")->required();
   // Everything after PROGRAM is its arguments, options included.
   swap->allow_extras();
-  swap->footer("Everything after PROGRAM is passed to it (use -- before arguments that look "
-               "like nucleusctl's own options).");
+  swap->footer(
+      "Everything after PROGRAM is passed to it (use -- before arguments that look "
+      "like nucleusctl's own options).");
   app.fallthrough();
 
   CLI11_PARSE(app, argc, argv);

@@ -2,8 +2,8 @@
 
 #include <cstdio>
 #include <ctime>
-#include <iomanip>
 #include <functional>
+#include <iomanip>
 #include <map>
 #include <set>
 #include <string>
@@ -110,20 +110,19 @@ void table(std::ostream &out, const std::vector<std::vector<std::string>> &rows)
 
 void print_status(std::ostream &out, const json &s) {
   const json &pool = s["pool"];
-  out << "nucleusd " << s.value("version", "?") << " (pid " << s["pid"].get<int64_t>()
-      << "), up " << duration(s["uptime_s"].get<double>()) << "\n";
+  out << "nucleusd " << s.value("version", "?") << " (pid " << s["pid"].get<int64_t>() << "), up "
+      << duration(s["uptime_s"].get<double>()) << "\n";
   table(out,
         {{"socket", s.value("socket", "") +
                         (s.value("socket_activated", false) ? " (socket activation)" : "")},
          {"transport", s["transport"].value("doorbell", "") + " doorbells, " +
                            s["transport"].value("control", "") + " subtree control"},
-         {"pool", std::to_string(pool["buffers"].get<uint64_t>()) + " buffers: " +
-                      std::to_string(pool["in_use"].get<uint64_t>()) + " in use, " +
+         {"pool", std::to_string(pool["buffers"].get<uint64_t>()) +
+                      " buffers: " + std::to_string(pool["in_use"].get<uint64_t>()) + " in use, " +
                       std::to_string(pool["held"].get<uint64_t>()) + " held by claims, " +
                       std::to_string(pool["unowned"].get<uint64_t>()) + " unowned, " +
-                      std::to_string(pool["notice_buffers"].get<uint64_t>()) +
-                      " for notices (" + std::to_string(pool["notice_free"].get<uint64_t>()) +
-                      " free)"},
+                      std::to_string(pool["notice_buffers"].get<uint64_t>()) + " for notices (" +
+                      std::to_string(pool["notice_free"].get<uint64_t>()) + " free)"},
          {"processes", std::to_string(s["processes"]["count"].get<uint64_t>()) + " (" +
                            std::to_string(s["processes"]["attached"].get<uint64_t>()) +
                            " attached), at most " +
@@ -165,8 +164,9 @@ void print_dot(std::ostream &out, const json &processes) {
   for (const json &p : processes) {
     std::string name = p["name"].get<std::string>();
     std::string parent = p.value("parent", "");
-    out << "  \"" << name << "\" [label=\"" << name << "\\n" << state_of(p) << "\""
-        << (p.value("kind", "") == "device" ? ", shape=ellipse" : "") << "];\n";
+    out << "  \"" << name << "\" [label=\"" << name << "\\n"
+        << state_of(p) << "\"" << (p.value("kind", "") == "device" ? ", shape=ellipse" : "")
+        << "];\n";
     out << "  \"" << (parent.empty() ? "nucleus" : parent) << "\" -> \"" << name << "\";\n";
   }
   out << "}\n";
@@ -178,14 +178,14 @@ void print_ps(std::ostream &out, const json &processes) {
   for (const json &p : processes) {
     if (p.value("kind", "") == "device") continue;
     std::string program = p["program"].value("path", "");
-    rows.push_back({p["name"].get<std::string>(),
-                    p.value("parent", "").empty() ? "-" : p["parent"].get<std::string>(),
-                    state_of(p), p["pid"].get<int64_t>() == 0 ? "-" : std::to_string(p["pid"].get<int64_t>()),
-                    std::to_string(p["uid"].get<uint64_t>()),
-                    std::to_string(p["buffers"]["out"].get<uint64_t>()) + "/" +
-                        std::to_string(p["buffers"]["held"].get<uint64_t>()),
-                    std::to_string(p["queued"].get<uint64_t>()),
-                    program.empty() ? "(attached)" : program});
+    rows.push_back(
+        {p["name"].get<std::string>(),
+         p.value("parent", "").empty() ? "-" : p["parent"].get<std::string>(), state_of(p),
+         p["pid"].get<int64_t>() == 0 ? "-" : std::to_string(p["pid"].get<int64_t>()),
+         std::to_string(p["uid"].get<uint64_t>()),
+         std::to_string(p["buffers"]["out"].get<uint64_t>()) + "/" +
+             std::to_string(p["buffers"]["held"].get<uint64_t>()),
+         std::to_string(p["queued"].get<uint64_t>()), program.empty() ? "(attached)" : program});
   }
   table(out, rows);
 }
@@ -206,13 +206,12 @@ void print_stats(std::ostream &out, const json &stats) {
       return std::to_string(p["claims"]["lent"][field].get<uint64_t>()) + "/" +
              std::to_string(p["claims"]["given"][field].get<uint64_t>());
     };
-    rows.push_back({p["name"].get<std::string>(),
-                    std::to_string(p["buffers"]["held"].get<uint64_t>()),
-                    std::to_string(p["buffers"]["out"].get<uint64_t>()),
-                    std::to_string(p["queued"].get<uint64_t>()),
-                    std::to_string(p["received"].get<uint64_t>()), pair("processes"),
-                    pair("devices"),
-                    device ? "-" : bytes(p["claims"]["given"]["memory_bytes"].get<uint64_t>())});
+    rows.push_back(
+        {p["name"].get<std::string>(), std::to_string(p["buffers"]["held"].get<uint64_t>()),
+         std::to_string(p["buffers"]["out"].get<uint64_t>()),
+         std::to_string(p["queued"].get<uint64_t>()), std::to_string(p["received"].get<uint64_t>()),
+         pair("processes"), pair("devices"),
+         device ? "-" : bytes(p["claims"]["given"]["memory_bytes"].get<uint64_t>())});
   }
   table(out, rows);
 }
@@ -238,8 +237,7 @@ void print_event(std::ostream &out, const json &e) {
   char ms[24];
   std::snprintf(ms, sizeof(ms), ".%06lld", static_cast<long long>(ns % 1000000000 / 1000));
   out << when << ms << "  " << std::left << std::setw(7) << e.value("event", "") << " "
-      << e.value("from", "") << " -> " << e.value("to", "") << "  buffer "
-      << e.value("buffer", "");
+      << e.value("from", "") << " -> " << e.value("to", "") << "  buffer " << e.value("buffer", "");
   if (e.contains("result")) out << "  result " << e["result"].get<int64_t>();
   out << "\n";
 }

@@ -67,8 +67,8 @@ bool parse_claims(const json &j, const std::string &where, Claims *out, std::str
 bool parse_entry(const json &j, const std::string &where, std::set<std::string> *names,
                  SpawnEntry *out, std::string *error) {
   if (!j.is_object()) return fail(error, where, "an object", j);
-  static const std::set<std::string> kKeys{"name",   "program", "args",  "env",
-                                           "cwd",    "claims",  "start", "children"};
+  static const std::set<std::string> kKeys{"name", "program", "args",  "env",
+                                           "cwd",  "claims",  "start", "children"};
   for (const auto &item : j.items()) {
     if (kKeys.count(item.key()) == 0) {
       *error = where + "." + item.key() + ": unknown field";

@@ -141,10 +141,10 @@ void Server::on_control(uint32_t index, int result) {
       return;
     }
     if (static_cast<size_t>(n) > kMaxControlRequestBytes) {
-      reply_control(index, error_reply(EMSGSIZE, "request longer than " +
-                                                     std::to_string(kMaxControlRequestBytes) +
-                                                     " bytes")
-                               .dump());
+      reply_control(index,
+                    error_reply(EMSGSIZE, "request longer than " +
+                                              std::to_string(kMaxControlRequestBytes) + " bytes")
+                        .dump());
     } else {
       control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
     }

@@ -111,12 +111,11 @@ void Server::on_watchdog() {
 void Server::notify_status() {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
   uint64_t in_use = core_.pool().size() - core_.pool().free_count();
-  std::string status = "STATUS=" + std::to_string(core_.processes().count()) + " processes, " +
-                       std::to_string(core_.devices().size()) + " devices; " +
-                       std::to_string(in_use) + " of " + std::to_string(core_.pool().size()) +
-                       " buffers held; " +
-                       (subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signal") +
-                       " control";
+  std::string status =
+      "STATUS=" + std::to_string(core_.processes().count()) + " processes, " +
+      std::to_string(core_.devices().size()) + " devices; " + std::to_string(in_use) + " of " +
+      std::to_string(core_.pool().size()) + " buffers held; " +
+      (subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signal") + " control";
   if (status == last_status_) return;
   last_status_ = status;
   sd_notify(status.c_str());

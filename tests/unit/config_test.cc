@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 namespace nucleus::daemon {
 namespace {
 
@@ -105,6 +108,95 @@ TEST(Config, DevicesAreChecked) {
             "devices[0].speed: unknown field");
   EXPECT_EQ(error_of(R"({"default_claims": {"devices": -1}})"),
             "default_claims.devices: expected an integer in [0, 1048576], got -1");
+}
+
+}  // namespace
+}  // namespace nucleus::daemon
+
+namespace nucleus::daemon {
+namespace {
+
+TEST(Config, OperatorsAndLogLevel) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config(
+      R"({"operators": {"allow_own_uid": false, "uids": [0, 1000], "gids": [4]},
+          "log": {"level": "warn"}})",
+      &c, &error))
+      << error;
+  EXPECT_FALSE(c.operators_own_uid);
+  EXPECT_EQ(c.operator_uids, (std::vector<uint32_t>{0, 1000}));
+  EXPECT_EQ(c.operator_gids, (std::vector<uint32_t>{4}));
+  EXPECT_EQ(c.log_level, "warn");
+  ASSERT_TRUE(parse_config("{}", &c, &error));
+  EXPECT_TRUE(c.operators_own_uid);
+  EXPECT_TRUE(c.operator_uids.empty());
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_FALSE(parse_config(R"({"operators": {"admins": []}})", &c, &error));
+  EXPECT_EQ(error, "operators.admins: unknown field");
+  EXPECT_FALSE(parse_config(R"({"log": {"level": 3}})", &c, &error));
+  EXPECT_EQ(error.rfind("log.level: expected one of \"trace\"", 0), 0U) << error;
+}
+
+TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
+  Config a, b;
+  std::string error;
+  ASSERT_TRUE(parse_config("{}", &a, &error));
+  ASSERT_TRUE(parse_config(R"({"log": {"level": "debug"}, "operators": {"uids": [7]},
+      "attach": {"uids": [8], "timeout_ms": 100}, "default_claims": {"devices": 2},
+      "pool": {"buffers": 1024}, "devices": [], "doorbell": "eventfd"})",
+                           &b, &error))
+      << error;
+  ConfigChanges d = diff_config(a, b);
+  EXPECT_EQ(d.applied, (std::vector<std::string>{"log.level", "operators.uids", "attach.uids",
+                                                 "default_claims.devices"}));
+  EXPECT_EQ(d.restart,
+            (std::vector<std::string>{"pool.buffers", "devices", "attach.timeout_ms", "doorbell"}));
+  ConfigChanges none = diff_config(a, a);
+  EXPECT_TRUE(none.applied.empty());
+  EXPECT_TRUE(none.restart.empty());
+}
+
+// The JSON Schema file and the default configuration name the same fields:
+// every field the default sets is in the schema, and every object in the
+// schema refuses fields it does not list, as nucleusd does.
+void same_fields(const nlohmann::json &schema, const nlohmann::json &value,
+                 const std::string &path) {
+  if (!value.is_object()) return;
+  ASSERT_TRUE(schema.contains("properties")) << path;
+  EXPECT_EQ(schema.value("additionalProperties", true), false) << path;
+  for (const auto &item : value.items()) {
+    ASSERT_TRUE(schema["properties"].contains(item.key())) << path << "." << item.key();
+    same_fields(schema["properties"][item.key()], item.value(), path + "." + item.key());
+  }
+  for (const auto &item : schema["properties"].items()) {
+    EXPECT_TRUE(value.contains(item.key()) || path == "(top)")
+        << path << "." << item.key() << " is in the schema but not in the default";
+  }
+}
+
+TEST(Config, SchemaFileMatchesTheDefault) {
+  std::ifstream s(NUCLEUS_SOURCE_DIR "/config/nucleus.schema.json");
+  std::ifstream d(NUCLEUS_SOURCE_DIR "/config/nucleus.json");
+  auto schema = nlohmann::json::parse(s);
+  auto config = nlohmann::json::parse(d, nullptr, true, true);
+  same_fields(schema, config, "(top)");
+  for (const auto &item : schema["properties"].items()) {
+    EXPECT_TRUE(config.contains(item.key())) << item.key() << " missing from config/nucleus.json";
+  }
+  for (const auto &item : schema["properties"]["devices"]["items"]["properties"].items()) {
+    Config c;
+    std::string error;
+    // Every device field the schema names is one nucleusd knows.
+    nlohmann::json dev{{"name", "d"}, {"kind", "null"}};
+    if (item.key() != "name" && item.key() != "kind") {
+      dev[item.key()] = item.value().value("type", "") == "integer"   ? nlohmann::json(512)
+                        : item.value().value("type", "") == "boolean" ? nlohmann::json(false)
+                                                                      : nlohmann::json("x");
+    }
+    EXPECT_TRUE(parse_config(nlohmann::json{{"devices", {dev}}}.dump(), &c, &error))
+        << item.key() << ": " << error;
+  }
 }
 
 }  // namespace

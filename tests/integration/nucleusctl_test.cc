@@ -1,0 +1,418 @@
+// nucleusctl against a real nucleusd: every command in text and --json,
+// spawn all or nothing, and who may do what (operators and owners).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "harness.h"
+#include "run_program.h"
+
+namespace nucleus::test {
+namespace {
+
+using nlohmann::json;
+
+const char *kCtl = NUCLEUSCTL_PATH;
+const char *kWorker = NUCLEUS_WORKER_PATH;
+const char *kSupervisor = NUCLEUS_SUPERVISOR_PATH;
+
+class Ctl : public ::testing::Test {
+ protected:
+  void start(const std::string &config = "") {
+    daemon_ = std::make_unique<Daemon>(config);
+    ASSERT_TRUE(daemon_->ready()) << daemon_->log();
+  }
+  void SetUp() override { start(); }
+
+  Ran ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--socket", daemon_->socket_path()});
+    return run_program(kCtl, args);
+  }
+  // Runs a --json command that must succeed, and parses its output.
+  json ctl_json(std::vector<std::string> args) {
+    args.insert(args.begin(), "--json");
+    Ran r = ctl(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    json j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j;
+  }
+  std::string file(const std::string &name, const std::string &text) {
+    std::string path = daemon_->dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  // The processes nucleusctl shows, by name, but nucleusctl's own (a
+  // nucleusctl that changed something attached as nucleusctl-<pid>, and
+  // nucleusd may not have seen it go yet).
+  std::map<std::string, json> processes() {
+    std::map<std::string, json> out;
+    json ps = ctl_json({"ps"});
+    for (const json &p : ps["processes"]) {
+      if (p["name"].get<std::string>().rfind("nucleusctl-", 0) != 0) out[p["name"]] = p;
+    }
+    return out;
+  }
+  // Runs `pred` until it holds or the deadline passes.
+  static bool eventually(const std::function<bool()> &pred) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+    }
+    return true;
+  }
+  // The status once every nucleusctl that attached has been detached.
+  json settled_status() {
+    json s;
+    EXPECT_TRUE(eventually([&] {
+      json ps = ctl_json({"ps"});
+      for (const json &p : ps["processes"]) {
+        if (p["name"].get<std::string>().rfind("nucleusctl-", 0) == 0) return false;
+      }
+      s = ctl_json({"status"});
+      return true;
+    }));
+    return s;
+  }
+  std::string worker_tree() {
+    return file("tree.json", std::string(R"({"processes": [
+      {"name": "os", "program": ")") + kWorker + R"(",
+       "claims": {"buffers": 32, "processes": 4},
+       "children": [
+         {"name": "w1", "program": ")" + kWorker + R"("},
+         {"name": "w2", "program": ")" + kWorker + R"(", "args": ["--ready-when-told"]}]},
+      {"name": "solo", "program": ")" + kWorker + R"(", "start": false}]})");
+  }
+
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(Ctl, StatusInTextAndJson) {
+  Ran r = ctl({"status"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("nucleusd "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("16384 buffers"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("operator"), std::string::npos) << r.out;
+  json j = ctl_json({"status"});
+  EXPECT_EQ(j["pid"], daemon_->pid());
+  EXPECT_EQ(j["pool"]["buffers"], 16384);
+  EXPECT_EQ(j["pool"]["unowned"], 16384 - 256);
+  EXPECT_TRUE(j["transport"]["doorbell"] == "futex" || j["transport"]["doorbell"] == "eventfd");
+  EXPECT_GE(j["uptime_s"].get<double>(), 0.0);
+  EXPECT_EQ(j["you"]["operator"], true);
+  EXPECT_EQ(j["devices"], 3);
+  EXPECT_FALSE(j.contains("ok"));
+}
+
+TEST_F(Ctl, SpawnCreatesAndStartsATreeShownByPsAndTree) {
+  Ran r = ctl({"spawn", "-f", worker_tree()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "spawned 4 processes under the root (3 started)\n");
+  auto ps = processes();
+  ASSERT_EQ(ps.size(), 4U);
+  EXPECT_EQ(ps["os"]["state"], "running");
+  EXPECT_EQ(ps["os"]["parent"], "");
+  EXPECT_EQ(ps["w1"]["parent"], "os");
+  EXPECT_EQ(ps["w2"]["state"], "running");
+  EXPECT_GT(ps["w2"]["pid"].get<int>(), 0);
+  EXPECT_EQ(ps["solo"]["state"], "created");
+  EXPECT_EQ(ps["os"]["claims"]["given"]["processes"], 4);
+  EXPECT_EQ(ps["os"]["claims"]["lent"]["processes"], 2);
+  EXPECT_EQ(ps["w2"]["program"]["argv"], json({"nucleus-worker", "--ready-when-told"}));
+
+  Ran text = ctl({"ps"});
+  ASSERT_EQ(text.code, 0);
+  EXPECT_EQ(text.out.rfind("NAME", 0), 0U) << text.out;
+  EXPECT_NE(text.out.find("w1    os"), std::string::npos) << text.out;
+
+  Ran tree = ctl({"tree"});
+  ASSERT_EQ(tree.code, 0);
+  EXPECT_EQ(tree.out.rfind("nucleus\n", 0), 0U) << tree.out;
+  EXPECT_NE(tree.out.find("├─ os  running"), std::string::npos) << tree.out;
+  EXPECT_NE(tree.out.find("│  ├─ w1  running"), std::string::npos) << tree.out;
+  EXPECT_NE(tree.out.find("│  └─ w2  running"), std::string::npos) << tree.out;
+  EXPECT_NE(tree.out.find("└─ solo  created"), std::string::npos) << tree.out;
+
+  json t = ctl_json({"tree"});
+  EXPECT_EQ(t["name"], "nucleus");
+  bool found = false;
+  for (const json &c : t["children"]) {
+    if (c["name"] != "os") continue;
+    found = true;
+    ASSERT_EQ(c["children"].size(), 2U);
+    EXPECT_EQ(c["children"][0]["name"], "w1");
+    EXPECT_EQ(c["children"][1]["name"], "w2");
+  }
+  EXPECT_TRUE(found) << t.dump();
+
+  Ran dot = ctl({"tree", "--dot"});
+  ASSERT_EQ(dot.code, 0);
+  EXPECT_EQ(dot.out.rfind("digraph nucleus {", 0), 0U);
+  EXPECT_NE(dot.out.find("\"os\" -> \"w1\";"), std::string::npos) << dot.out;
+  EXPECT_NE(dot.out.find("\"nucleus\" -> \"os\";"), std::string::npos) << dot.out;
+}
+
+TEST_F(Ctl, SpawnIsAllOrNothingAndNamesTheEntryThatFailed) {
+  json before = settled_status();
+  // The third entry's name is taken (a device): its create fails after the
+  // first two and the first's child were created and started.
+  std::string path = file("bad.json", std::string(R"({"processes": [
+      {"name": "a", "program": ")") + kWorker + R"(", "claims": {"buffers": 16, "processes": 1},
+       "children": [{"name": "a1", "program": ")" + kWorker + R"("}]},
+      {"name": "b", "program": ")" + kWorker + R"(", "claims": {"processes": 2},
+       "children": [{"name": "b1", "program": ")" + kWorker + R"("},
+                    {"name": "clock", "program": ")" + kWorker + R"("}]}]})");
+  Ran r = ctl({"spawn", "-f", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("processes[1].children[1] (clock): create failed"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("nothing was left created"), std::string::npos) << r.err;
+  EXPECT_TRUE(processes().empty());
+  json after = settled_status();
+  EXPECT_EQ(after["pool"]["unowned"], before["pool"]["unowned"]);
+  EXPECT_EQ(after["processes"]["count"], before["processes"]["count"]);
+
+  // A claim the root cannot give fails at create too, and so does a start
+  // of a program that is not there.
+  path = file("big.json", std::string(R"([{"name": "x", "program": ")") + kWorker +
+                              R"("}, {"name": "y", "program": "/nonexistent/prog"}])");
+  r = ctl({"spawn", "-f", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("[1] (y): start failed"), std::string::npos) << r.err;
+  EXPECT_TRUE(processes().empty());
+}
+
+TEST_F(Ctl, SpawnRefusesABadFileBeforeCreatingAnything) {
+  struct Case {
+    std::string text;
+    std::string message;
+  } cases[] = {
+      {R"({"processes": [{"name": "a", "program": "/bin/true", "claims": {"bufers": 1}}]})",
+       "processes[0].claims.bufers: unknown field"},
+      {R"({"processes": [{"name": "a", "program": "bin/true"}]})",
+       "processes[0].program: expected an absolute path, got \"bin/true\""},
+      {R"({"processes": [{"name": "a b", "program": "/bin/true"}]})",
+       "processes[0].name: expected 1 to 31 characters"},
+      {R"({"processes": [{"name": "a", "program": "/bin/true",
+           "children": [{"name": "a", "program": "/bin/true"}]}]})",
+       "processes[0].children[0].name: expected a name not used before in the file"},
+      {R"({"processes": [{"name": "a", "program": "/bin/true", "env": ["X"]}]})",
+       "processes[0].env[0]: expected NAME=value"},
+      {R"({"procs": []})", "procs: unknown field"},
+      {R"([])", "(top level): expected a non-empty array of processes"},
+      {R"({"processes": [)", "not valid JSON"},
+  };
+  for (const Case &c : cases) {
+    Ran r = ctl({"spawn", "-f", file("case.json", c.text)});
+    EXPECT_EQ(r.code, 1) << c.text;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.text << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
+  }
+  EXPECT_TRUE(processes().empty());
+  Ran missing = ctl({"spawn", "-f", "/nonexistent.json"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("cannot read /nonexistent.json"), std::string::npos);
+}
+
+TEST_F(Ctl, SendPrintsTheAnswer) {
+  ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
+  Ran r = ctl({"send", "w1", "7", "0x10", "-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "answer from w1: result 1 (normal)\n7 16 18446744073709551615 0 0 0 0 0 \n");
+  json j = ctl_json({"send", "w1", "1"});  // kPing: its pid and the count served
+  EXPECT_EQ(j["result"], 1);
+  EXPECT_EQ(j["result_name"], "normal");
+  EXPECT_EQ(j["answer"][0], processes()["w1"]["pid"]);
+  EXPECT_EQ(j["answer"][1], 2);
+
+  Ran dummy = ctl({"send", "nobody", "1"});
+  EXPECT_EQ(dummy.code, 1);
+  EXPECT_NE(dummy.out.find("result 5 (dummy"), std::string::npos) << dummy.out;
+  Ran bad = ctl({"send", "w1", "seven"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("word 0: expected an integer"), std::string::npos) << bad.err;
+  Ran many = ctl({"send", "w1", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
+  EXPECT_EQ(many.code, 1);
+  EXPECT_NE(many.err.find("at most 8 words"), std::string::npos) << many.err;
+}
+
+TEST_F(Ctl, StartStopRemove) {
+  ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
+  Ran r = ctl({"stop", "os"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "stopped os\n");
+  auto ps = processes();
+  EXPECT_EQ(ps["os"]["state"], "stopped");
+  int pid = ps["w1"]["pid"];
+  r = ctl({"start", "os"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "started os\n");
+  EXPECT_EQ(processes()["os"]["state"], "running");
+  EXPECT_EQ(processes()["w1"]["pid"], pid);  // resumed, not restarted
+
+  // A child of a child: nucleusctl acts for its parent.
+  json j = ctl_json({"stop", "w2"});
+  EXPECT_EQ(j, json({{"ok", true}, {"action", "stop"}, {"name", "w2"}}));
+  EXPECT_EQ(processes()["w2"]["state"], "stopped");
+  j = ctl_json({"start", "solo"});
+  EXPECT_EQ(j["action"], "start");
+  EXPECT_EQ(processes()["solo"]["state"], "running");
+
+  json before = settled_status();
+  r = ctl({"remove", "os"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "removed os\n");
+  ps = processes();
+  EXPECT_EQ(ps.count("os"), 0U);
+  EXPECT_EQ(ps.count("w1"), 0U);
+  EXPECT_EQ(ps.count("solo"), 1U);
+  EXPECT_GT(settled_status()["pool"]["unowned"], before["pool"]["unowned"]);
+
+  Ran none = ctl({"stop", "os"});
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.err.find("stop os: no process os"), std::string::npos) << none.err;
+}
+
+TEST_F(Ctl, StatsAndDevices) {
+  ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
+  json s = ctl_json({"stats"});
+  EXPECT_EQ(s["pool"]["buffers"], 16384);
+  std::map<std::string, json> by_name;
+  for (const json &p : s["processes"]) by_name[p["name"]] = p;
+  ASSERT_EQ(by_name.count("os"), 1U);
+  // os gave 8 of its 32 buffers to each child.
+  EXPECT_EQ(by_name["os"]["buffers"]["held"], 16);
+  EXPECT_EQ(by_name["os"]["claims"]["lent"]["buffers"], 16);
+  EXPECT_EQ(by_name["clock"]["kind"], "device");
+  Ran text = ctl({"stats"});
+  ASSERT_EQ(text.code, 0);
+  EXPECT_NE(text.out.find("pool: 16384 buffers"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("NAME"), std::string::npos);
+
+  json d = ctl_json({"devices"});
+  ASSERT_EQ(d["devices"].size(), 3U);
+  EXPECT_EQ(d["devices"][0]["name"], "clock");
+  EXPECT_EQ(d["devices"][0]["device"], "clock");
+  EXPECT_EQ(d["devices"][0]["owner"], "nucleus");
+  Ran dt = ctl({"devices"});
+  EXPECT_NE(dt.out.find("console  console  nucleus"), std::string::npos) << dt.out;
+}
+
+TEST_F(Ctl, MonitorStreamsMessageEvents) {
+  Running monitor(kCtl, {"--socket", daemon_->socket_path(), "--json", "monitor", "--count", "2"});
+  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
+  auto n = attach("sender");
+  auto b = n.send_message("null", words(5));
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(n.wait_answer(b.value(), kDeadline));
+  Ran r = monitor.finish();
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<json> events;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) events.push_back(json::parse(line));
+  ASSERT_EQ(events.size(), 2U) << r.out;
+  EXPECT_EQ(events[0]["event"], "message");
+  EXPECT_EQ(events[0]["from"], "sender");
+  EXPECT_EQ(events[0]["to"], "null");
+  EXPECT_EQ(events[1]["event"], "answer");
+  EXPECT_EQ(events[1]["from"], "null");
+  EXPECT_EQ(events[1]["to"], "sender");
+  EXPECT_EQ(events[1]["result"], 1);
+  EXPECT_EQ(events[0]["buffer"], events[1]["buffer"]);
+  EXPECT_GT(events[0]["time_ns"].get<int64_t>(), 0);
+}
+
+TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
+  std::string spec = file("spec.json", std::string(R"({"strategy": "one_for_one",
+      "children": [{"name": "kid", "program": ")") + kWorker + R"("}]})");
+  std::string tree = file("sup.json", std::string(R"([{"name": "sup", "program": ")") +
+                                          kSupervisor + R"(", "args": [")" + spec +
+                                          R"("], "claims": {"buffers": 32, "processes": 2}}])");
+  ASSERT_EQ(ctl({"spawn", "-f", tree}).code, 0);
+  // The supervisor's child runs once the supervisor has started it.
+  ASSERT_TRUE(eventually([&] { return processes()["kid"].value("state", "") == "running"; }));
+  int kid_pid = processes()["kid"]["pid"];
+  int old_pid = processes()["sup"]["pid"];
+  json j = ctl_json({"swap", "sup", kSupervisor, spec, "--version", "2"});
+  EXPECT_EQ(j["ok"], true) << j.dump();
+  EXPECT_EQ(j["outcome"], "swapped");
+  EXPECT_EQ(j["old_pid"], old_pid);
+  EXPECT_EQ(j["new_pid"], processes()["sup"]["pid"]);
+  EXPECT_EQ(processes()["kid"]["pid"], kid_pid);
+
+  Ran text = ctl({"swap", "sup", kSupervisor, spec});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out.rfind("swapped sup: pid ", 0), 0U) << text.out;
+
+  // A worker is no OS: it refuses, and runs on.
+  int kid_before = processes()["kid"]["pid"];
+  Ran refused = ctl({"swap", "kid", kWorker});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("swap kid not done: the OS refused to hand over"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(processes()["kid"]["pid"], kid_before);
+}
+
+TEST_F(Ctl, UnknownCommandsAndUnreachableNucleus) {
+  Ran r = run_program(kCtl, {"--socket", "/nonexistent/sock", "status"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("cannot reach nucleusd at /nonexistent/sock"), std::string::npos)
+      << r.err;
+  Ran bad = ctl({"frobnicate"});
+  EXPECT_NE(bad.code, 0);
+  Ran none = ctl({});
+  EXPECT_NE(none.code, 0);
+}
+
+// Not an operator: the configuration names none (not even nucleusd's own
+// uid), so this test's uid is an ordinary user of the nucleus.
+class CtlNotOperator : public Ctl {
+ protected:
+  void SetUp() override {
+    start(R"({"operators": {"allow_own_uid": false},
+              "default_claims": {"buffers": 64, "processes": 4}})");
+  }
+};
+
+TEST_F(CtlNotOperator, IsRefusedWhatOnlyAnOperatorMayDo) {
+  Ran r = ctl({"spawn", "-f", worker_tree()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("processes[0] (os): create failed: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("only an operator"), std::string::npos) << r.err;
+  Ran m = ctl({"monitor"});
+  EXPECT_EQ(m.code, 1);
+  EXPECT_NE(m.err.find("only an operator may monitor"), std::string::npos) << m.err;
+  EXPECT_EQ(ctl_json({"status"})["you"]["operator"], false);
+  EXPECT_NE(ctl({"status"}).out.find("not an operator"), std::string::npos);
+}
+
+TEST_F(CtlNotOperator, ActsOnTheChildrenOfWhatItOwns) {
+  // A process of this uid (an OS it runs itself) may be given a tree.
+  auto os = attach("myos");
+  std::string tree = file("t.json", std::string(R"([{"name": "mine", "program": ")") + kWorker +
+                                        R"("}])");
+  Ran r = ctl({"spawn", "-f", tree, "--under", "myos"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "spawned 1 processes under myos (1 started)\n");
+  auto ps = processes();
+  EXPECT_EQ(ps["mine"]["parent"], "myos");
+  EXPECT_EQ(ps["mine"]["state"], "running");
+  ASSERT_EQ(ctl({"stop", "mine"}).code, 0);
+  ASSERT_EQ(ctl({"remove", "mine"}).code, 0);
+  // The root's own children that attached through the socket are nobody's
+  // to control.
+  Ran refused = ctl({"stop", "myos"});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("may not act for the root"), std::string::npos) << refused.err;
+}
+
+}  // namespace
+}  // namespace nucleus::test
