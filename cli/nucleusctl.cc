@@ -387,9 +387,7 @@ int cmd_spawn(const Options &o, const std::string &file, const std::string &unde
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
   CLI::App app{"nucleusctl: inspect and drive a running nucleus (docs/nucleusctl.md)"};
   Options o;
   app.add_option("--socket", o.socket,
@@ -437,22 +435,29 @@ int main(int argc, char **argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (o.timeout_ms <= 0) return fail("--timeout: expected a positive number of ms");
-  try {
-    if (status->parsed()) return cmd_status(o);
-    if (tree->parsed()) return cmd_tree(o, dot);
-    if (ps->parsed()) return cmd_ps(o);
-    if (stats->parsed()) return cmd_stats(o);
-    if (devices->parsed()) return cmd_devices(o);
-    if (monitor->parsed()) return cmd_monitor(o, count);
-    if (spawn->parsed()) return cmd_spawn(o, file, under);
-    if (send->parsed()) return cmd_send(o, name, words);
-    if (swap->parsed()) return cmd_swap(o, name, program, swap->remaining());
-    for (auto *sub : controls) {
-      if (sub->parsed()) return cmd_control(o, sub->get_name(), name);
-    }
-  } catch (const std::exception &e) {
-    // A reply without a field we rely on: a nucleusd of another version.
-    return fail(std::string("unexpected reply from nucleusd: ") + e.what());
+  if (status->parsed()) return cmd_status(o);
+  if (tree->parsed()) return cmd_tree(o, dot);
+  if (ps->parsed()) return cmd_ps(o);
+  if (stats->parsed()) return cmd_stats(o);
+  if (devices->parsed()) return cmd_devices(o);
+  if (monitor->parsed()) return cmd_monitor(o, count);
+  if (spawn->parsed()) return cmd_spawn(o, file, under);
+  if (send->parsed()) return cmd_send(o, name, words);
+  if (swap->parsed()) return cmd_swap(o, name, program, swap->remaining());
+  for (auto *sub : controls) {
+    if (sub->parsed()) return cmd_control(o, sub->get_name(), name);
   }
   return fail("no command");
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception &e) {
+    // A reply without a field we rely on (a nucleusd of another version),
+    // or memory.
+    return fail(std::string("unexpected: ") + e.what());
+  }
 }

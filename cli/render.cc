@@ -19,7 +19,7 @@ std::string bytes(uint64_t b) {
   if (b == 0) return "-";
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
-  double v = static_cast<double>(b);
+  auto v = static_cast<double>(b);
   while (v >= 1024 && u < 4) {
     v /= 1024;
     ++u;

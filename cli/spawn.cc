@@ -164,7 +164,7 @@ bool create_all(Nucleus &n, const std::string &parent, const std::vector<SpawnEn
 
 bool parse_spawn(const json &doc, std::vector<SpawnEntry> *out, std::string *error) {
   const json *list = &doc;
-  std::string where = "";
+  std::string where;
   if (doc.is_object()) {
     for (const auto &item : doc.items()) {
       if (item.key() != "processes") {

@@ -74,7 +74,7 @@ struct ConfigChanges {
   std::vector<std::string> applied;
   std::vector<std::string> restart;
 };
-ConfigChanges diff_config(const Config &before, const Config &after);
+ConfigChanges diff_config(const Config &a, const Config &b);  // a: before, b: after
 
 // Parses and checks a configuration. On failure returns false and sets
 // *error to a message naming the field path and what was expected.

@@ -30,7 +30,7 @@ constexpr size_t kMaxControls = 64;
 constexpr size_t kMaxControlRequestBytes = 4096;
 constexpr uint64_t kDefaultPage = 100;
 constexpr uint64_t kMaxPage = 500;
-constexpr size_t kMonitorPacketBytes = 32 * 1024;
+constexpr size_t kMonitorPacketBytes = size_t{32} * 1024;
 constexpr int kControlSendBuffer = 1 << 20;
 
 const char *state_name(wire::ProcessState s) {

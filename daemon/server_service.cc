@@ -164,12 +164,13 @@ void Server::reload() {
   config_.default_claim_processes = next.default_claim_processes;
   config_.default_claim_memory = next.default_claim_memory;
   config_.default_claim_devices = next.default_claim_devices;
-  log::info("reloaded {}: {}", source,
-            changes.applied.empty() ? "nothing to change" : "changed " + join(changes.applied));
+  // "reloaded" comes last: who waits for it finds the whole reload logged.
   if (!changes.restart.empty()) {
     log::warn("reload: {} changed; kept as they were until nucleusd restarts",
               join(changes.restart));
   }
+  log::info("reloaded {}: {}", source,
+            changes.applied.empty() ? "nothing to change" : "changed " + join(changes.applied));
   sd_notify("READY=1");
 }
 

@@ -172,8 +172,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t op = in.byte();
     std::vector<uint32_t> ids = live_ids(core);
     uint32_t id = ids.empty() ? kNone : ids[in.byte() % ids.size()];
-    const std::vector<uint32_t> *kids = id == kNone ? nullptr : &core.children_of(id);
+    // An operator acting for the root (nucleusctl's act_for): process control
+    // with the root's authority, requests on the requester's (id's) buffers.
+    bool for_root = op / 25 == 9 && id != kNone && core.processes().at(id).attached &&
+                    core.processes().at(id).origin == Origin::kSocket;
+    uint32_t caller = for_root ? kNone : id;
+    const std::vector<uint32_t> *kids =
+        for_root ? &core.children_of(kNone) : (id == kNone ? nullptr : &core.children_of(id));
     uint32_t kid = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
+    // The root's children that attached through the socket are nobody's to
+    // control (the server refuses with EPERM).
+    if (for_root && kid != kNone && core.processes().at(kid).origin == Origin::kSocket) {
+      kid = kNone;
+    }
+    if (core.tracing()) check(core.trace().size() <= nucleus::daemon::kMaxTrace);
     switch (op % 25) {
       case 0: {  // a socket process comes (back)
         const char *name = kNames[in.byte() % kProcs];
@@ -183,7 +195,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 1:  // its connection closes
         if (id != kNone) core.detach(id);
         break;
-      case 2: {  // takes its events
+      case 2: {          // takes its events
+        if (for_root) {  // a monitor comes or goes
+          core.set_tracing(!core.tracing());
+          core.trace().clear();
+        }
         if (id == kNone || !core.processes().at(id).attached) break;
         wire::Event e;
         while (core.next_event(id, &e)) {
@@ -196,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (id == kNone) break;
         Claims c{in.byte() % 5U, in.byte() % 4U, in.byte() % 3U * 4096U};
         c.devices = in.byte() % 3U;
-        (void)core.create(id, kNames[kFirstChildName + in.byte() % 6], Program{}, c);
+        (void)core.create(caller, kNames[kFirstChildName + in.byte() % 6], Program{}, c, 1000);
         break;
       }
       case 11: {  // name a device (a process, or the root)
@@ -237,7 +253,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 4: {  // start; the program starts at once
         if (kid == kNone) break;
         StartPlan plan;
-        if (core.start(id, kid, &plan) == nucleus::daemon::Error::kNone && plan.spawn) {
+        if (core.start(caller, kid, &plan) == nucleus::daemon::Error::kNone && plan.spawn) {
           core.program_started(kid, ++next_pid);
         }
         break;
@@ -283,11 +299,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Claims c{in.byte() % 6U, in.byte() % 4U, in.byte() % 3U * 4096U};
         Program program;
         uint8_t what = in.byte();
-        (void)core.modify(id, kid, what & 1 ? &program : nullptr, what & 2 ? &c : nullptr);
+        (void)core.modify(caller, kid, what & 1 ? &program : nullptr, what & 2 ? &c : nullptr);
         break;
       }
       case 10:  // remove
-        if (kid != kNone) check(core.remove(id, kid) == nucleus::daemon::Error::kNone);
+        if (kid != kNone) check(core.remove(caller, kid) == nucleus::daemon::Error::kNone);
         break;
       case 21: {  // swap a child, with one of its own buffers (or a forged one)
         if (kid == kNone || !core.processes().at(id).attached) break;
@@ -371,12 +387,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     core.dirty().clear();
     core.handovers().clear();  // the server looks at them each turn
+    check(core.trace().size() <= nucleus::daemon::kMaxTrace);
+    check(core.tracing() || core.trace().empty());
+    core.trace().clear();  // the server sends them to the monitors each turn
     check_invariants(core);
   }
   // Everything removed from the top: every buffer comes back.
   core.handovers().clear();
   std::vector<uint32_t> top(core.children_of(kNone));
-  for (uint32_t id : top) tear_down(core, id);
+  for (uint32_t id : top) {
+    // The root's children an operator created go with their subtrees.
+    if (core.processes().at(id).origin == Origin::kNucleus) {
+      check(core.remove(kNone, id) == nucleus::daemon::Error::kNone);
+    } else {
+      tear_down(core, id);
+    }
+  }
   while (!core.devices().empty()) {  // the root's own devices
     check(core.processes().at(core.devices().front()).parent == kNone);
     check(core.remove_device(kNone, core.devices().front()) == nucleus::daemon::Error::kNone);

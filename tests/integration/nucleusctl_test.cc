@@ -6,8 +6,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "harness.h"
 #include "run_program.h"
@@ -81,12 +81,16 @@ class Ctl : public ::testing::Test {
   }
   std::string worker_tree() {
     return file("tree.json", std::string(R"({"processes": [
-      {"name": "os", "program": ")") + kWorker + R"(",
+      {"name": "os", "program": ")") +
+                                 kWorker + R"(",
        "claims": {"buffers": 32, "processes": 4},
        "children": [
-         {"name": "w1", "program": ")" + kWorker + R"("},
-         {"name": "w2", "program": ")" + kWorker + R"(", "args": ["--ready-when-told"]}]},
-      {"name": "solo", "program": ")" + kWorker + R"(", "start": false}]})");
+         {"name": "w1", "program": ")" +
+                                 kWorker + R"("},
+         {"name": "w2", "program": ")" +
+                                 kWorker + R"(", "args": ["--ready-when-told"]}]},
+      {"name": "solo", "program": ")" +
+                                 kWorker + R"(", "start": false}]})");
   }
 
   std::unique_ptr<Daemon> daemon_;
@@ -162,11 +166,16 @@ TEST_F(Ctl, SpawnIsAllOrNothingAndNamesTheEntryThatFailed) {
   // The third entry's name is taken (a device): its create fails after the
   // first two and the first's child were created and started.
   std::string path = file("bad.json", std::string(R"({"processes": [
-      {"name": "a", "program": ")") + kWorker + R"(", "claims": {"buffers": 16, "processes": 1},
-       "children": [{"name": "a1", "program": ")" + kWorker + R"("}]},
-      {"name": "b", "program": ")" + kWorker + R"(", "claims": {"processes": 2},
-       "children": [{"name": "b1", "program": ")" + kWorker + R"("},
-                    {"name": "clock", "program": ")" + kWorker + R"("}]}]})");
+      {"name": "a", "program": ")") + kWorker +
+                                          R"(", "claims": {"buffers": 16, "processes": 1},
+       "children": [{"name": "a1", "program": ")" +
+                                          kWorker + R"("}]},
+      {"name": "b", "program": ")" + kWorker +
+                                          R"(", "claims": {"processes": 2},
+       "children": [{"name": "b1", "program": ")" +
+                                          kWorker + R"("},
+                    {"name": "clock", "program": ")" +
+                                          kWorker + R"("}]}]})");
   Ran r = ctl({"spawn", "-f", path});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "");
@@ -224,8 +233,7 @@ TEST_F(Ctl, SendPrintsTheAnswer) {
   ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
   Ran r = ctl({"send", "w1", "7", "0x10", "-1"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out,
-            "answer from w1: result 1 (normal)\n7 16 18446744073709551615 0 0 0 0 0 \n");
+  EXPECT_EQ(r.out, "answer from w1: result 1 (normal)\n7 16 18446744073709551615 0 0 0 0 0 \n");
   json j = ctl_json({"send", "w1", "1"});  // kPing: its pid and the count served
   EXPECT_EQ(j["result"], 1);
   EXPECT_EQ(j["result_name"], "normal");
@@ -331,7 +339,8 @@ TEST_F(Ctl, MonitorStreamsMessageEvents) {
 
 TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
   std::string spec = file("spec.json", std::string(R"({"strategy": "one_for_one",
-      "children": [{"name": "kid", "program": ")") + kWorker + R"("}]})");
+      "children": [{"name": "kid", "program": ")") +
+                                           kWorker + R"("}]})");
   std::string tree = file("sup.json", std::string(R"([{"name": "sup", "program": ")") +
                                           kSupervisor + R"(", "args": [")" + spec +
                                           R"("], "claims": {"buffers": 32, "processes": 2}}])");
@@ -355,8 +364,7 @@ TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
   int kid_before = processes()["kid"]["pid"];
   Ran refused = ctl({"swap", "kid", kWorker});
   EXPECT_EQ(refused.code, 1);
-  EXPECT_NE(refused.err.find("swap kid not done: the OS refused to hand over"),
-            std::string::npos)
+  EXPECT_NE(refused.err.find("swap kid not done: the OS refused to hand over"), std::string::npos)
       << refused.err;
   EXPECT_EQ(processes()["kid"]["pid"], kid_before);
 }
@@ -364,8 +372,7 @@ TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
 TEST_F(Ctl, UnknownCommandsAndUnreachableNucleus) {
   Ran r = run_program(kCtl, {"--socket", "/nonexistent/sock", "status"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("cannot reach nucleusd at /nonexistent/sock"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("cannot reach nucleusd at /nonexistent/sock"), std::string::npos) << r.err;
   Ran bad = ctl({"frobnicate"});
   EXPECT_NE(bad.code, 0);
   Ran none = ctl({});
@@ -397,8 +404,8 @@ TEST_F(CtlNotOperator, IsRefusedWhatOnlyAnOperatorMayDo) {
 TEST_F(CtlNotOperator, ActsOnTheChildrenOfWhatItOwns) {
   // A process of this uid (an OS it runs itself) may be given a tree.
   auto os = attach("myos");
-  std::string tree = file("t.json", std::string(R"([{"name": "mine", "program": ")") + kWorker +
-                                        R"("}])");
+  std::string tree =
+      file("t.json", std::string(R"([{"name": "mine", "program": ")") + kWorker + R"("}])");
   Ran r = ctl({"spawn", "-f", tree, "--under", "myos"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "spawned 1 processes under myos (1 started)\n");

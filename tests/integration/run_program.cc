@@ -21,6 +21,7 @@ Running::Running(const std::string &path, const std::vector<std::string> &args) 
     std::vector<std::string> all{path};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char *> argv;
+    argv.reserve(all.size() + 1);
     for (auto &a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(path.c_str(), argv.data());

@@ -60,7 +60,8 @@ TEST(CheckConfig, AValidFileAndTheDefault) {
   Ran builtin = run_program(kNucleusd, {"--check-config"});
   EXPECT_EQ(builtin.code, 0) << builtin.err;
   EXPECT_NE(builtin.out.find("built-in default configuration: valid"), std::string::npos);
-  Ran shipped = run_program(kNucleusd, {"--check-config", NUCLEUS_SOURCE_DIR "/config/nucleus.json"});
+  Ran shipped =
+      run_program(kNucleusd, {"--check-config", NUCLEUS_SOURCE_DIR "/config/nucleus.json"});
   EXPECT_EQ(shipped.code, 0) << shipped.err;
 }
 
@@ -79,7 +80,8 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
       {R"({"pool": {"buffers": 0}})", "pool.buffers: expected an integer in [1, 16777216], got 0"},
       {R"({"channel": {"request_entries": 100}})",
        "channel.request_entries: expected a power of two, got 100"},
-      {R"({"doorbell": "bell"})", R"(doorbell: expected one of "auto", "futex", "eventfd", got "bell")"},
+      {R"({"doorbell": "bell"})",
+       R"(doorbell: expected one of "auto", "futex", "eventfd", got "bell")"},
       {R"({"log": {"level": "loud"}})", "log.level: expected one of \"trace\""},
       {R"({"operators": {"uids": [-1]}})",
        "operators.uids[0]: expected a numeric id in [0, 4294967295], got -1"},
@@ -98,7 +100,8 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
     Ran r = run_program(kNucleusd, {"--check-config", dir.file("bad.json", c.text)});
     EXPECT_EQ(r.code, 2) << c.text;
     EXPECT_NE(r.err.find(std::string("bad.json: ") + c.message), std::string::npos)
-        << c.text << "\n" << r.err;
+        << c.text << "\n"
+        << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   Ran missing = run_program(kNucleusd, {"--check-config", "/nonexistent.json"});
@@ -175,11 +178,11 @@ class Activated {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, notify_path_.c_str(), sizeof(addr.sun_path) - 1);
-    bind(notify_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
+    ok_ = bind(notify_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0;
     int listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     std::strncpy(addr.sun_path, socket_path_.c_str(), sizeof(addr.sun_path) - 1);
-    bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof(addr));
-    listen(listener, 16);
+    ok_ = ok_ && bind(listener, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 &&
+          listen(listener, 16) == 0;
     std::string run = dir.path() + "/run";
     std::string log = dir.path() + "/nucleusd.log";
     log_path_ = log;
@@ -243,9 +246,11 @@ class Activated {
     return ss.str();
   }
   pid_t pid() const { return pid_; }
+  bool ok() const { return ok_; }
   const std::string &socket_path() const { return socket_path_; }
 
  private:
+  bool ok_ = false;
   std::string notify_path_, socket_path_, log_path_;
   int notify_ = -1;
   int pidfd_ = -1;
@@ -255,6 +260,7 @@ class Activated {
 TEST(Service, SocketActivationAndTheNotifyProtocol) {
   TempDir dir;
   Activated d(dir);
+  ASSERT_TRUE(d.ok());
   std::string seen;
   ASSERT_TRUE(d.expect("READY=1", &seen)) << seen << d.log();
   EXPECT_NE(seen.find("STATUS=3 processes, 3 devices;"), std::string::npos) << seen;
@@ -296,6 +302,7 @@ TEST(Service, ListenFdsForAnotherPidAreNotTaken) {
   setenv("LISTEN_PID", "1", 1);
   setenv("LISTEN_FDS", "1", 1);
   Activated d(dir, /*with_listen_fd=*/false);
+  ASSERT_TRUE(d.ok());
   unsetenv("LISTEN_PID");
   unsetenv("LISTEN_FDS");
   std::string seen;

@@ -45,8 +45,7 @@ TEST_F(CoreRoot, CreatesFromTheUnownedBuffersAndGivesThemBackOnRemove) {
 TEST_F(CoreRoot, ItsClaimsAreThePoolAndTheTable) {
   // The table allows 10 descendants of the root.
   EXPECT_EQ(core.create(kNone, "big", program, Claims{1, 10, 0}).error(), Error::kNoBuffers);
-  EXPECT_EQ(core.create(kNone, "greedy", program, Claims{kPool, 0, 0}).error(),
-            Error::kNoBuffers);
+  EXPECT_EQ(core.create(kNone, "greedy", program, Claims{kPool, 0, 0}).error(), Error::kNoBuffers);
   auto c = core.create(kNone, "ok", program, Claims{kPool - kNotices, 9, 0});
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(core.pool().free_count(), 0U);
