@@ -287,7 +287,10 @@ json Server::process_json(uint32_t id) const {
   j["origin"] = p.origin == Origin::kSocket ? "socket" : "nucleus";
   j["state"] = state_name(core_.state(id));
   j["attached"] = p.attached;
-  j["pid"] = p.pid;
+  // A program that attached by itself: the pid its socket gave.
+  j["pid"] = p.pid != 0 || id >= connections_.size() || !connections_[id].live
+                 ? p.pid
+                 : static_cast<int32_t>(connections_[id].pid);
   j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
   j["claims"] = {{"given", claims_json(p.given)}, {"lent", claims_json(p.lent)}};
   j["children"] = p.children.size();
