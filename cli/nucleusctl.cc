@@ -81,6 +81,18 @@ bool connect(const Options &o, ControlClient *c, std::string *error) {
   return c->connect(nucleus::ctl::socket_path(o.socket), error);
 }
 
+// One control request on a connection of its own.
+bool ask(const Options &o, const json &request, json *reply, std::string *error) {
+  ControlClient c;
+  return connect(o, &c, error) && c.request(request, reply, error);
+}
+
+// Every process the caller may see.
+bool list_processes(const Options &o, json *list, std::string *error) {
+  ControlClient c;
+  return connect(o, &c, error) && c.processes(list, error);
+}
+
 // A process of its own, named nucleusctl-<pid>, to change things with.
 std::optional<nucleus::Nucleus> attach(const Options &o, std::string *error) {
   setenv("NUCLEUS_SOCKET", nucleus::ctl::socket_path(o.socket).c_str(), 1);
@@ -95,9 +107,8 @@ std::optional<nucleus::Nucleus> attach(const Options &o, std::string *error) {
 
 // The parent of `name` as the caller sees it ("": the root).
 bool parent_of(const Options &o, const std::string &name, std::string *parent, std::string *error) {
-  ControlClient c;
   json list;
-  if (!connect(o, &c, error) || !c.processes(&list, error)) return false;
+  if (!list_processes(o, &list, error)) return false;
   for (const json &p : list) {
     if (p["name"] == name && p.value("kind", "") != "device") {
       *parent = p.value("parent", "");
@@ -125,12 +136,9 @@ std::optional<nucleus::Nucleus> control_of(const Options &o, const std::string &
 }
 
 int cmd_status(const Options &o) {
-  ControlClient c;
   json reply;
   std::string error;
-  if (!connect(o, &c, &error) || !c.request({{"op", "status"}}, &reply, &error)) {
-    return fail(error);
-  }
+  if (!ask(o, {{"op", "status"}}, &reply, &error)) return fail(error);
   reply.erase("ok");
   if (o.json) {
     print_json(reply);
@@ -141,10 +149,9 @@ int cmd_status(const Options &o) {
 }
 
 int cmd_tree(const Options &o, bool dot) {
-  ControlClient c;
   json list;
   std::string error;
-  if (!connect(o, &c, &error) || !c.processes(&list, &error)) return fail(error);
+  if (!list_processes(o, &list, &error)) return fail(error);
   if (dot) {
     nucleus::ctl::print_dot(std::cout, list);
   } else if (o.json) {
@@ -156,10 +163,9 @@ int cmd_tree(const Options &o, bool dot) {
 }
 
 int cmd_ps(const Options &o) {
-  ControlClient c;
   json list;
   std::string error;
-  if (!connect(o, &c, &error) || !c.processes(&list, &error)) return fail(error);
+  if (!list_processes(o, &list, &error)) return fail(error);
   json internal = json::array();
   for (json &p : list) {
     if (p.value("kind", "") != "device") internal.push_back(std::move(p));
@@ -199,12 +205,9 @@ int cmd_stats(const Options &o) {
 }
 
 int cmd_devices(const Options &o) {
-  ControlClient c;
   json reply;
   std::string error;
-  if (!connect(o, &c, &error) || !c.request({{"op", "devices"}}, &reply, &error)) {
-    return fail(error);
-  }
+  if (!ask(o, {{"op", "devices"}}, &reply, &error)) return fail(error);
   if (o.json) {
     print_json(json{{"devices", reply["devices"]}});
   } else {

@@ -87,35 +87,6 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
   return start_loop(error);
 }
 
-bool Server::listen_socket(const std::string &runtime_dir, std::string *error) {
-  socket_path_ = runtime_dir + "/nucleus.sock";
-  sockaddr_un addr{};
-  if (socket_path_.size() >= sizeof(addr.sun_path)) {
-    *error = "socket path too long: " + socket_path_;
-    return false;
-  }
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
-
-  // A socket left by a nucleusd that died is removed; a live one is not.
-  {
-    sys::UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-    if (connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
-      *error = "another nucleusd is listening on " + socket_path_;
-      return false;
-    }
-    unlink(socket_path_.c_str());
-  }
-  listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listen_fd_ ||
-      bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
-      chmod(socket_path_.c_str(), 0666) < 0 || listen(listen_fd_.get(), SOMAXCONN) < 0) {
-    *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
 bool Server::start_loop(std::string *error) {
   sigset_t mask;
   sigemptyset(&mask);

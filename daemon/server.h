@@ -251,6 +251,8 @@ class Server {
   std::string acting_note(uint32_t id) const;
   int act_for(uint32_t id, int64_t how, std::string_view name);
   bool is_operator(uint32_t uid, uint32_t gid) const;
+  // attach.* allows this uid (or primary gid).
+  bool may_attach(uint32_t uid, uint32_t gid) const;
   int start_child(uint32_t caller, uint32_t child);
   int spawn(uint32_t id);
   void arm_bound(uint32_t id);

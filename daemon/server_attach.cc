@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -136,10 +137,7 @@ bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t
 int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
                    std::string *name, uint32_t *id_out) {
   if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
-  bool allowed = (config_.allow_own_uid && cred.uid == geteuid());
-  for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
-  for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
-  if (!allowed) return -EACCES;
+  if (!may_attach(cred.uid, cred.gid)) return -EACCES;
   // An empty name is for connections nucleusd bound when it started a
   // program (NUCLEUS_FD); this one came through the socket.
   int len = wire::name_length(request.name, sizeof(request.name));
@@ -164,6 +162,12 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   }
   *id_out = id.value();
   return 0;
+}
+
+bool Server::may_attach(uint32_t uid, uint32_t gid) const {
+  if (config_.allow_own_uid && uid == geteuid()) return true;
+  return std::find(config_.uids.begin(), config_.uids.end(), uid) != config_.uids.end() ||
+         std::find(config_.gids.begin(), config_.gids.end(), gid) != config_.gids.end();
 }
 
 bool Server::begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent) {

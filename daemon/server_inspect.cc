@@ -79,11 +79,8 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
     log::warn("too many nucleusctl connections; closing a new one");
     return;
   }
-  bool allowed = (config_.allow_own_uid && cred.uid == geteuid());
-  for (uint32_t uid : config_.uids) allowed = allowed || uid == cred.uid;
-  for (uint32_t gid : config_.gids) allowed = allowed || gid == cred.gid;
   bool op = is_operator(cred.uid, cred.gid);
-  if (!allowed && !op) {
+  if (!may_attach(cred.uid, cred.gid) && !op) {
     log::info("control connection refused (pid {} uid {}): not allowed to attach", cred.pid,
               cred.uid);
     std::string reply = error_reply(EACCES, "uid " + std::to_string(cred.uid) +

@@ -5,6 +5,7 @@
 // (Split from server.cc; same class.)
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -43,6 +44,36 @@ std::string join(const std::vector<std::string> &items) {
 }
 
 }  // namespace
+
+// Without socket activation: its own socket in the runtime directory.
+bool Server::listen_socket(const std::string &runtime_dir, std::string *error) {
+  socket_path_ = runtime_dir + "/nucleus.sock";
+  sockaddr_un addr{};
+  if (socket_path_.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + socket_path_;
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+
+  // A socket left by a nucleusd that died is removed; a live one is not.
+  {
+    sys::UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
+      *error = "another nucleusd is listening on " + socket_path_;
+      return false;
+    }
+    unlink(socket_path_.c_str());
+  }
+  listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listen_fd_ ||
+      bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
+      chmod(socket_path_.c_str(), 0666) < 0 || listen(listen_fd_.get(), SOMAXCONN) < 0) {
+    *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
 
 bool Server::take_listen_fd(std::string *error) {
   uint64_t pid = 0, count = 0;
