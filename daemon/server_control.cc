@@ -143,13 +143,15 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   Result<uint32_t> authority_id = authority(id);
   if (!authority_id.ok()) return -to_errno(authority_id.error());
   uint32_t caller = authority_id.value();
-  const Process &requester = core_.processes().at(id);
   if (op == wire::Op::kCreateProcess) {
     if (overflow) return -E2BIG;
     Result<Program> program = parse_program(staged);
     if (!program.ok()) return -to_errno(program.error());
-    Result<uint32_t> child = core_.create(caller, name, std::move(program.value()),
-                                          claims_from(r.message), requester.uid, requester.gid);
+    // A child of the root is owned by the uid of whoever acts for the root.
+    uint32_t uid = core_.processes().at(id).uid;
+    uint32_t gid = core_.processes().at(id).gid;
+    Result<uint32_t> child =
+        core_.create(caller, name, std::move(program.value()), claims_from(r.message), uid, gid);
     if (!child.ok()) return -to_errno(child.error());
     log::info("process {} created {}{}", core_.processes().at(id).name, name, acting_note(id));
     return 0;
