@@ -111,6 +111,20 @@ class Reader {
     *out = it->get<std::string>();
   }
 
+  void strings(const char *key, std::vector<std::string> *out) {
+    seen_.insert(key);
+    if (!ok()) return;
+    auto it = object_.find(key);
+    if (it == object_.end()) return;
+    if (!it->is_array()) return fail(field(key), "an array of strings", *it);
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) {
+        return fail(field(key) + "[" + std::to_string(i) + "]", "a string", (*it)[i]);
+      }
+      out->push_back((*it)[i].get<std::string>());
+    }
+  }
+
   // An array of objects, each read by fn(reader, index).
   template <typename Fn>
   void objects(const char *key, Fn &&fn) {
@@ -252,6 +266,49 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     c.devices.push_back(std::move(d));
   });
   if (!devices_given) c.devices = default_devices();
+  top.objects("boot", [&](Reader &r, size_t i) {
+    BootEntry b;
+    std::string where = "boot[" + std::to_string(i) + "]";
+    std::vector<std::string> args;
+    r.text("name", &b.name);
+    r.text("program", &b.program.path);
+    r.strings("args", &args);
+    r.strings("env", &b.program.env);
+    r.text("cwd", &b.program.cwd);
+    r.object("claims", [&](Reader &cr) {
+      cr.integer("buffers", 0, wire::kMaxBufferClaim, &b.claims.buffers);
+      cr.integer("processes", 0, wire::kMaxProcessClaim, &b.claims.processes);
+      cr.integer("memory_bytes", 0, UINT64_MAX, &b.claims.memory);
+      cr.integer("devices", 0, wire::kMaxDeviceClaim, &b.claims.devices);
+      cr.integer("data_bytes", 0, wire::kMaxDataAreaBytes, &b.claims.data_bytes);
+    });
+    r.boolean("start", &b.start);
+    if (!r.ok()) return;
+    if (wire::name_length(b.name.c_str(), b.name.size() + 1) < 0) {
+      return r.fail(where + ".name", "1 to 31 characters of [A-Za-z0-9._-]", json(b.name));
+    }
+    for (const BootEntry &other : c.boot) {
+      if (other.name == b.name) {
+        return r.fail(where + ".name", "a name not used before", json(b.name));
+      }
+    }
+    for (const DeviceConfig &d : c.devices) {
+      if (d.name == b.name) return r.fail(where + ".name", "a name no device has", json(b.name));
+    }
+    if (b.program.path.empty() || b.program.path[0] != '/') {
+      return r.fail(where + ".program", "an absolute path", json(b.program.path));
+    }
+    for (size_t k = 0; k < b.program.env.size(); ++k) {
+      if (b.program.env[k].find('=') == std::string::npos) {
+        return r.fail(where + ".env[" + std::to_string(k) + "]", "NAME=value",
+                      json(b.program.env[k]));
+      }
+    }
+    b.program.argv.push_back(b.program.path.substr(b.program.path.rfind('/') + 1));
+    b.program.argv.insert(b.program.argv.end(), args.begin(), args.end());
+    if (b.claims.buffers == 0) b.claims.buffers = 32;
+    c.boot.push_back(std::move(b));
+  });
   top.object("swap", [&](Reader &r) {
     r.integer("handover_timeout_ms", 1, 3600000, &handover_timeout_ms);
     r.integer("ready_timeout_ms", 1, 3600000, &ready_timeout_ms);
@@ -350,6 +407,19 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
                    x.block_size == y.block_size && x.direct == y.direct;
   }
   if (!devices_same) c.restart.emplace_back("devices");
+  bool boot_same = a.boot.size() == b.boot.size();
+  for (size_t i = 0; boot_same && i < a.boot.size(); ++i) {
+    const BootEntry &x = a.boot[i];
+    const BootEntry &y = b.boot[i];
+    boot_same = x.name == y.name && x.start == y.start && x.program.path == y.program.path &&
+                x.program.argv == y.program.argv && x.program.env == y.program.env &&
+                x.program.cwd == y.program.cwd && x.claims.buffers == y.claims.buffers &&
+                x.claims.processes == y.claims.processes && x.claims.memory == y.claims.memory &&
+                x.claims.devices == y.claims.devices && x.claims.data_bytes == y.claims.data_bytes;
+  }
+  // The boot section is read at start only: a reload does not start or
+  // remove processes.
+  if (!boot_same) c.restart.emplace_back("boot");
   compare("attach.timeout_ms", a.attach_timeout_ms, b.attach_timeout_ms, &c.restart);
   compare("protocol.max_errors", a.max_protocol_errors, b.max_protocol_errors, &c.restart);
   compare("doorbell", a.doorbell, b.doorbell, &c.restart);

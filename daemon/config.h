@@ -7,6 +7,8 @@
 
 #include <nucleus/wire.h>
 
+#include "process_table.h"
+
 namespace nucleus::daemon {
 
 enum class DoorbellMode { kAuto, kFutex, kEventfd };
@@ -25,6 +27,15 @@ struct DeviceConfig {
   bool direct = false;  // disk: O_DIRECT
 };
 
+// A process the nucleus creates (and starts) at start as a child of the
+// root: typically one OS (DESIGN.md, "The root, boot and the operator").
+struct BootEntry {
+  std::string name;
+  Program program;
+  Claims claims;
+  bool start = true;
+};
+
 // clock, null, and console on nucleusd's stderr and stdin.
 std::vector<DeviceConfig> default_devices();
 
@@ -35,6 +46,7 @@ struct Config {
   uint64_t default_claim_memory = 0;
   uint64_t default_claim_devices = 0;
   std::vector<DeviceConfig> devices;
+  std::vector<BootEntry> boot;
   // Descendants the root may have (processes attached or created in all).
   uint64_t max_processes = 0;
   // Buffers of the pool the nucleus keeps for exit notices.

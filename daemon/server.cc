@@ -146,6 +146,7 @@ bool Server::start_loop(std::string *error) {
       config_.event_entries, config_.data_bytes);
 
   if (!create_configured_devices(error)) return false;
+  if (!boot(error)) return false;
 
   attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
   attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;

@@ -236,6 +236,9 @@ class Server {
   // The service manager (server_service.cc): socket activation, watchdog,
   // status, reload.
   bool take_listen_fd(std::string *error);
+  // Creates and starts the configuration's boot section as the root's
+  // children; on failure ends what it started and says which entry.
+  bool boot(std::string *error);
   void arm_watchdog();
   void on_watchdog();
   void notify_status();

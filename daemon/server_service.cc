@@ -112,6 +112,26 @@ bool Server::take_listen_fd(std::string *error) {
   return true;
 }
 
+bool Server::boot(std::string *error) {
+  for (size_t i = 0; i < config_.boot.size(); ++i) {
+    const BootEntry &b = config_.boot[i];
+    std::string where = "boot[" + std::to_string(i) + "] (" + b.name + ")";
+    // The root's children are owned by nucleusd's own uid.
+    Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, geteuid(), getegid());
+    int rc = id.ok() ? 0 : -to_errno(id.error());
+    if (rc == 0 && b.start) rc = start_child(kNone, id.value());
+    if (rc < 0) {
+      *error = where + ": cannot " + (id.ok() ? "start " + b.program.path : std::string("create")) +
+               ": " + std::strerror(-rc) +
+               (rc == -ENOBUFS ? " (its claims exceed pool.buffers or processes.max)" : "");
+      shutdown();  // what it started before ends with it
+      return false;
+    }
+    log::info("boot: {} {} ({})", b.start ? "started" : "created", b.name, b.program.path);
+  }
+  return true;
+}
+
 void Server::arm_watchdog() {
   uint64_t usec = 0, pid = 0;
   if (!watchdog_) {

@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "harness.h"
@@ -28,6 +29,7 @@ using nlohmann::json;
 
 const char *kNucleusd = NUCLEUSD_PATH;
 const char *kCtl = NUCLEUSCTL_PATH;
+const char *kWorker = NUCLEUS_WORKER_PATH;
 
 class TempDir {
  public:
@@ -95,6 +97,14 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
        "devices[1].name: expected a name not used before, got \"a\""},
       {R"({"pool": {"buffers": 16}, "default_claims": {"buffers": 32}})",
        "default_claims.buffers: expected at most pool.buffers (16), got 32"},
+      {R"({"boot": [{"name": "os", "program": "bin/os"}]})",
+       "boot[0].program: expected an absolute path, got \"bin/os\""},
+      {R"({"boot": [{"name": "clock", "program": "/bin/os"}]})",
+       "boot[0].name: expected a name no device has, got \"clock\""},
+      {R"({"boot": [{"name": "os", "program": "/bin/os", "claims": {"buffers": 70000}}]})",
+       "boot[0].claims.buffers: expected an integer in [0, 65536], got 70000"},
+      {R"({"boot": [{"name": "os", "program": "/bin/os", "args": [1]}]})",
+       "boot[0].args[0]: expected a string, got 1"},
   };
   for (const Case &c : cases) {
     Ran r = run_program(kNucleusd, {"--check-config", dir.file("bad.json", c.text)});
@@ -113,6 +123,61 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
   EXPECT_EQ(start.code, 2);
   EXPECT_NE(start.err.find("pool: expected an object, got 1"), std::string::npos) << start.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/nucleus.sock"));
+}
+
+TEST(Boot, StartsTheBootSectionAsChildrenOfTheRoot) {
+  Daemon d(std::string(R"({"boot": [
+      {"name": "os", "program": ")") +
+           kWorker + R"(", "claims": {"buffers": 16, "processes": 2}},
+      {"name": "later", "program": ")" +
+           kWorker + R"(", "args": ["--ready-when-told"],
+       "start": false}]})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  Ran ps = run_program(kCtl, {"--socket", d.socket_path(), "--json", "ps"});
+  ASSERT_EQ(ps.code, 0) << ps.err;
+  std::map<std::string, json> by_name;
+  json list = json::parse(ps.out);
+  for (const json &p : list["processes"]) by_name[p["name"]] = p;
+  ASSERT_EQ(by_name.size(), 2U) << ps.out;
+  EXPECT_EQ(by_name["os"]["parent"], "");
+  EXPECT_EQ(by_name["os"]["origin"], "nucleus");
+  EXPECT_EQ(by_name["os"]["state"], "running");
+  EXPECT_GT(by_name["os"]["pid"].get<int>(), 0);
+  EXPECT_EQ(by_name["os"]["claims"]["given"]["buffers"], 16);
+  EXPECT_EQ(by_name["os"]["claims"]["given"]["processes"], 2);
+  EXPECT_EQ(by_name["later"]["state"], "created");
+  EXPECT_EQ(by_name["later"]["program"]["argv"], json({"nucleus-worker", "--ready-when-told"}));
+  // It serves (kPing: its pid), and the operator controls it like any
+  // child of the root.
+  Ran send = run_program(kCtl, {"--socket", d.socket_path(), "--json", "send", "os", "1"});
+  ASSERT_EQ(send.code, 0) << send.err;
+  EXPECT_EQ(json::parse(send.out)["answer"][0], by_name["os"]["pid"]);
+  EXPECT_EQ(run_program(kCtl, {"--socket", d.socket_path(), "start", "later"}).code, 0);
+  EXPECT_EQ(run_program(kCtl, {"--socket", d.socket_path(), "stop", "os"}).code, 0);
+}
+
+TEST(Boot, AnEntryThatCannotRunStopsTheStartAndEndsWhatItStarted) {
+  TempDir dir;
+  std::string config = dir.file("boot.json", std::string(R"({"boot": [
+      {"name": "first", "program": ")") + kWorker +
+                                                 R"("},
+      {"name": "broken", "program": "/nonexistent/program"}]})");
+  Ran r = run_program(kNucleusd, {"--config", config, "--runtime-dir", dir.path() + "/run"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("boot[1] (broken): cannot start /nonexistent/program: No such file or "
+                       "directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("boot: started first"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/nucleus.sock"));
+  config = dir.file("big.json", R"({"boot": [{"name": "big", "program": "/bin/true",
+      "claims": {"processes": 1048576}}]})");
+  r = run_program(kNucleusd, {"--config", config, "--runtime-dir", dir.path() + "/run"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("boot[0] (big): cannot create: No buffer space available (its claims "
+                       "exceed pool.buffers or processes.max)"),
+            std::string::npos)
+      << r.err;
 }
 
 // Reads the log until `needle` appears (nucleusd logs as it goes).

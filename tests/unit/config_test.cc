@@ -138,20 +138,52 @@ TEST(Config, OperatorsAndLogLevel) {
   EXPECT_EQ(error.rfind("log.level: expected one of \"trace\"", 0), 0U) << error;
 }
 
+TEST(Config, BootSection) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config(R"({"boot": [{"name": "os", "program": "/usr/bin/nucleus-supervisor",
+      "args": ["/etc/nucleus/os.json"], "env": ["A=1"], "cwd": "/",
+      "claims": {"buffers": 64, "processes": 8, "devices": 1}},
+      {"name": "idle", "program": "/bin/idle", "start": false}]})",
+                           &c, &error))
+      << error;
+  ASSERT_EQ(c.boot.size(), 2U);
+  EXPECT_EQ(c.boot[0].program.argv,
+            (std::vector<std::string>{"nucleus-supervisor", "/etc/nucleus/os.json"}));
+  EXPECT_EQ(c.boot[0].program.env, (std::vector<std::string>{"A=1"}));
+  EXPECT_EQ(c.boot[0].claims.buffers, 64U);
+  EXPECT_EQ(c.boot[0].claims.processes, 8U);
+  EXPECT_EQ(c.boot[0].claims.devices, 1U);
+  EXPECT_TRUE(c.boot[0].start);
+  EXPECT_EQ(c.boot[1].claims.buffers, 32U);  // the default
+  EXPECT_FALSE(c.boot[1].start);
+  EXPECT_FALSE(parse_config(R"({"boot": [{"name": "a", "program": "/a"},
+      {"name": "a", "program": "/b"}]})",
+                            &c, &error));
+  EXPECT_EQ(error, "boot[1].name: expected a name not used before, got \"a\"");
+  EXPECT_FALSE(
+      parse_config(R"({"boot": [{"name": "a", "program": "/a", "env": ["X"]}]})", &c, &error));
+  EXPECT_EQ(error, "boot[0].env[0]: expected NAME=value, got \"X\"");
+  EXPECT_FALSE(
+      parse_config(R"({"boot": [{"name": "a", "program": "/a", "nice": 1}]})", &c, &error));
+  EXPECT_EQ(error, "boot[0].nice: unknown field");
+}
+
 TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
   Config a, b;
   std::string error;
   ASSERT_TRUE(parse_config("{}", &a, &error));
   ASSERT_TRUE(parse_config(R"({"log": {"level": "debug"}, "operators": {"uids": [7]},
       "attach": {"uids": [8], "timeout_ms": 100}, "default_claims": {"devices": 2},
-      "pool": {"buffers": 1024}, "devices": [], "doorbell": "eventfd"})",
+      "pool": {"buffers": 1024}, "devices": [], "doorbell": "eventfd",
+      "boot": [{"name": "os", "program": "/bin/os"}]})",
                            &b, &error))
       << error;
   ConfigChanges d = diff_config(a, b);
   EXPECT_EQ(d.applied, (std::vector<std::string>{"log.level", "operators.uids", "attach.uids",
                                                  "default_claims.devices"}));
-  EXPECT_EQ(d.restart,
-            (std::vector<std::string>{"pool.buffers", "devices", "attach.timeout_ms", "doorbell"}));
+  EXPECT_EQ(d.restart, (std::vector<std::string>{"pool.buffers", "devices", "boot",
+                                                 "attach.timeout_ms", "doorbell"}));
   ConfigChanges none = diff_config(a, a);
   EXPECT_TRUE(none.applied.empty());
   EXPECT_TRUE(none.restart.empty());
