@@ -210,7 +210,11 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
 Result<uint32_t> Server::authority(uint32_t id) const {
   const Connection &c = connections_[id];
   if (c.acting == kActSelf) return id;
-  if (c.acting == kNone) return kNone;  // the root
+  if (c.acting == kNone) {  // the root: only while its uid is an operator's (a reload may end it)
+    const Process &p = core_.processes().at(id);
+    if (!is_operator(p.uid, p.gid)) return Error::kDenied;
+    return kNone;
+  }
   if (!core_.processes().live(c.acting) ||
       core_.processes().at(c.acting).generation != c.acting_generation) {
     return Error::kNoChild;  // the process it acted for is gone

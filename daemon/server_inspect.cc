@@ -154,6 +154,9 @@ void Server::close_control(uint32_t index) {
   Control &c = controls_[index];
   if (!c.live) return;
   c.live = false;
+  // The poll in flight holds the file open: shut it down so that the
+  // client sees the end now (the poll completes for a gone generation).
+  ::shutdown(c.socket.get(), SHUT_RDWR);
   c.socket.reset();
   free_controls_.push_back(index);
   if (c.monitor) {

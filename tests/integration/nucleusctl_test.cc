@@ -346,7 +346,10 @@ TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
                                           R"("], "claims": {"buffers": 32, "processes": 2}}])");
   ASSERT_EQ(ctl({"spawn", "-f", tree}).code, 0);
   // The supervisor's child runs once the supervisor has started it.
-  ASSERT_TRUE(eventually([&] { return processes()["kid"].value("state", "") == "running"; }));
+  ASSERT_TRUE(eventually([&] {
+    auto ps = processes();
+    return ps.count("kid") == 1 && ps["kid"]["state"] == "running";
+  }));
   int kid_pid = processes()["kid"]["pid"];
   int old_pid = processes()["sup"]["pid"];
   json j = ctl_json({"swap", "sup", kSupervisor, spec, "--version", "2"});

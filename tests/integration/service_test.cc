@@ -231,6 +231,29 @@ TEST(Reload, SighupAppliesWhatItCanAndSaysWhatNeedsARestart) {
   EXPECT_EQ(json::parse(status.out)["you"]["operator"], true);
 }
 
+TEST(Reload, AnOperatorRemovedByAReloadLosesTheRootAtOnce) {
+  Daemon d(R"({"log": {"level": "info"}})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto op = attach("op");
+  ASSERT_TRUE(op.act_for(""));  // nucleusd's own uid: an operator by default
+  Program program{NUCLEUS_WORKER_PATH, {"nucleus-worker"}, {}, ""};
+  ASSERT_TRUE(op.create_process("kid", program, Claims{4, 0, 0, 0, 0}));
+  Running monitor(kCtl, {"--socket", d.socket_path(), "monitor"});
+  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
+
+  std::ofstream(d.dir() + "/config.json") << R"({"operators": {"allow_own_uid": false}})";
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(log_shows(d, "reloaded ")) << d.log();
+  // The connection that acted for the root may no longer; the monitor is closed.
+  auto refused = op.create_process("kid2", program, Claims{4, 0, 0, 0, 0});
+  EXPECT_EQ(refused.error(), -EACCES);
+  EXPECT_EQ(op.remove_process("kid").error(), -EACCES);
+  Ran m = monitor.finish();
+  EXPECT_EQ(m.code, 1);
+  EXPECT_NE(m.err.find("nucleusd closed the connection"), std::string::npos) << m.err;
+  EXPECT_NE(d.log().find("no longer an operator: monitor closed"), std::string::npos);
+}
+
 // nucleusd started the way systemd starts nucleusd.service from
 // nucleusd.socket: the listening socket on fd 3, LISTEN_PID/LISTEN_FDS,
 // NOTIFY_SOCKET and WATCHDOG_USEC.
