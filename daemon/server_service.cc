@@ -204,6 +204,9 @@ void Server::reload() {
   if (!log_level_fixed_) {
     spdlog::set_level(spdlog::level::from_str(next.log_level));
     config_.log_level = next.log_level;
+  } else if (std::erase(changes.applied, "log.level") != 0) {
+    log::info("reload: log.level changed; --log-level keeps {}",
+              spdlog::level::to_string_view(spdlog::get_level()));
   }
   config_.operators_own_uid = next.operators_own_uid;
   config_.operator_uids = next.operator_uids;
