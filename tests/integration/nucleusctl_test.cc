@@ -337,6 +337,33 @@ TEST_F(Ctl, MonitorStreamsMessageEvents) {
   EXPECT_GT(events[0]["time_ns"].get<int64_t>(), 0);
 }
 
+TEST_F(Ctl, SpawnRemoveAndMonitorInTheirOtherFormat) {
+  json j = ctl_json({"spawn", "-f", worker_tree()});
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["created"], json({"os", "w1", "w2", "solo"}));
+  EXPECT_EQ(j["started"], json({"os", "w1", "w2"}));
+  j = ctl_json({"remove", "solo"});
+  EXPECT_EQ(j, json({{"ok", true}, {"action", "remove"}, {"name", "solo"}}));
+
+  Running monitor(kCtl, {"--socket", daemon_->socket_path(), "monitor", "--count", "2"});
+  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
+  auto n = attach("pinger");
+  auto b = n.send_message("w1", words(42));
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(n.wait_answer(b.value(), kDeadline));
+  Ran r = monitor.finish();
+  ASSERT_EQ(r.code, 0) << r.err;
+  // hh:mm:ss.uuuuuu  message pinger -> w1  buffer 0x...
+  std::istringstream lines(r.out);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_NE(first.find("  message pinger -> w1  buffer 0x"), std::string::npos) << r.out;
+  EXPECT_NE(second.find("  answer  w1 -> pinger  buffer 0x"), std::string::npos) << r.out;
+  EXPECT_NE(second.find("  result 1"), std::string::npos) << r.out;
+  EXPECT_EQ(first[2], ':');
+}
+
 TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
   std::string spec = file("spec.json", std::string(R"({"strategy": "one_for_one",
       "children": [{"name": "kid", "program": ")") +
