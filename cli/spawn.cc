@@ -132,29 +132,38 @@ bool parse_entry(const json &j, const std::string &where, std::set<std::string> 
   return true;
 }
 
-// Process control for `parent`'s children ("": the root).
-int act_for(Nucleus &n, const std::string &parent) {
-  auto r = n.act_for(parent);
-  return r ? 0 : r.error();
+// An entry created, and whose child it is (its parent's name, or `under`).
+struct Created {
+  const SpawnEntry *entry;
+  std::string parent;
+};
+
+// One step (create or start) of `e` as `parent`'s child ("": the root's);
+// false with the report filled when it fails.
+template <typename Step>
+bool step(Nucleus &n, const std::string &parent, const SpawnEntry &e, const char *what, Step &&call,
+          SpawnReport *report) {
+  auto acting = n.act_for(parent);
+  int rc = acting ? 0 : acting.error();
+  if (rc == 0) {
+    auto r = call();
+    rc = r ? 0 : r.error();
+  }
+  if (rc == 0) return true;
+  report->failed_where = e.where;
+  report->failed_name = e.name;
+  report->failed_step = what;
+  report->error = rc;
+  return false;
 }
 
 bool create_all(Nucleus &n, const std::string &parent, const std::vector<SpawnEntry> &entries,
-                SpawnReport *report, std::vector<const SpawnEntry *> *order) {
+                SpawnReport *report, std::vector<Created> *order) {
   for (const SpawnEntry &e : entries) {
-    int rc = act_for(n, parent);
-    if (rc == 0) {
-      auto r = n.create_process(e.name, e.program, e.claims);
-      rc = r ? 0 : r.error();
-    }
-    if (rc != 0) {
-      report->failed_where = e.where;
-      report->failed_name = e.name;
-      report->failed_step = "create";
-      report->error = rc;
-      return false;
-    }
+    auto create = [&] { return n.create_process(e.name, e.program, e.claims); };
+    if (!step(n, parent, e, "create", create, report)) return false;
     report->created.push_back(e.name);
-    order->push_back(&e);
+    order->push_back({&e, parent});
     if (!create_all(n, e.name, e.children, report, order)) return false;
   }
   return true;
@@ -194,44 +203,22 @@ bool parse_spawn(const json &doc, std::vector<SpawnEntry> *out, std::string *err
 
 bool spawn_tree(Nucleus &n, const std::string &under, const std::vector<SpawnEntry> &entries,
                 SpawnReport *report) {
-  std::vector<const SpawnEntry *> order;
+  std::vector<Created> order;
   bool ok = create_all(n, under, entries, report, &order);
-  if (ok) {
-    // Parents first: a child's parent is already running when it starts.
-    std::string parent_of_current;
-    for (const SpawnEntry *e : order) {
-      if (!e->start) continue;
-      // Its parent: the entry whose children hold it, else `under`.
-      std::string parent = under;
-      for (const SpawnEntry *p : order) {
-        for (const SpawnEntry &c : p->children) {
-          if (&c == e) parent = p->name;
-        }
-      }
-      int rc = act_for(n, parent);
-      if (rc == 0) {
-        auto r = n.start_process(e->name);
-        rc = r ? 0 : r.error();
-      }
-      if (rc != 0) {
-        report->failed_where = e->where;
-        report->failed_name = e->name;
-        report->failed_step = "start";
-        report->error = rc;
-        ok = false;
-        break;
-      }
-      report->started.push_back(e->name);
-    }
+  // Parents first: a child's parent is already running when it starts.
+  for (size_t i = 0; ok && i < order.size(); ++i) {
+    const SpawnEntry &e = *order[i].entry;
+    if (!e.start) continue;
+    auto start = [&] { return n.start_process(e.name); };
+    ok = step(n, order[i].parent, e, "start", start, report);
+    if (ok) report->started.push_back(e.name);
   }
   if (ok) return true;
   // All or nothing: remove the top entries that were created (their
   // subtrees go with them).
-  if (act_for(n, under) == 0) {
-    for (const SpawnEntry &e : entries) {
-      bool created = false;
-      for (const std::string &c : report->created) created = created || c == e.name;
-      if (created) (void)n.remove_process(e.name);
+  if (n.act_for(under)) {
+    for (const Created &c : order) {
+      if (c.parent == under) (void)n.remove_process(c.entry->name);
     }
     report->rolled_back = true;
   }

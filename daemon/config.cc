@@ -373,9 +373,24 @@ void compare(const char *field, const T &a, const T &b, std::vector<std::string>
 
 }  // namespace
 
+void apply_reloadable(const Config &from, Config *to) {
+  // The same fields diff_config reports as applied.
+  to->log_level = from.log_level;
+  to->operators_own_uid = from.operators_own_uid;
+  to->operator_uids = from.operator_uids;
+  to->operator_gids = from.operator_gids;
+  to->allow_own_uid = from.allow_own_uid;
+  to->uids = from.uids;
+  to->gids = from.gids;
+  to->default_claim_buffers = from.default_claim_buffers;
+  to->default_claim_processes = from.default_claim_processes;
+  to->default_claim_memory = from.default_claim_memory;
+  to->default_claim_devices = from.default_claim_devices;
+}
+
 ConfigChanges diff_config(const Config &a, const Config &b) {
   ConfigChanges c;
-  // What a reload applies (Server::reload).
+  // What a reload applies (apply_reloadable).
   compare("log.level", a.log_level, b.log_level, &c.applied);
   compare("operators.allow_own_uid", a.operators_own_uid, b.operators_own_uid, &c.applied);
   compare("operators.uids", a.operator_uids, b.operator_uids, &c.applied);

@@ -87,6 +87,8 @@ struct ConfigChanges {
   std::vector<std::string> restart;
 };
 ConfigChanges diff_config(const Config &a, const Config &b);  // a: before, b: after
+// Copies the fields a reload changes at run time (ConfigChanges::applied).
+void apply_reloadable(const Config &from, Config *to);
 
 // Parses and checks a configuration. On failure returns false and sets
 // *error to a message naming the field path and what was expected.

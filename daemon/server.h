@@ -247,6 +247,8 @@ class Server {
   // Process control (server_control.cc).
   void control(uint32_t id, const wire::Request &request);
   int control_op(uint32_t id, const wire::Request &request, wire::Event *reply);
+  // A control request's reply with only a result (-errno).
+  void reply_failed(uint32_t id, uint32_t seq, int rc);
   void list_children(uint32_t id, uint32_t caller, const wire::Request &request);
   // Whose children `id`'s process control acts on: itself, the root (kNone)
   // or another (kNoChild when that one is gone).

@@ -79,11 +79,7 @@ void Server::control(uint32_t id, const wire::Request &request) {
   if (request.op == static_cast<uint32_t>(wire::Op::kListChildren)) {
     Result<uint32_t> caller = authority(id);
     if (!caller.ok()) {
-      wire::Event reply{};
-      reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-      reply.seq = request.seq;
-      reply.result = -to_errno(caller.error());
-      c.replies.push_back(reply);
+      reply_failed(id, request.seq, -to_errno(caller.error()));
       return;
     }
     list_children(id, caller.value(), request);
@@ -91,13 +87,7 @@ void Server::control(uint32_t id, const wire::Request &request) {
   }
   if (request.op == static_cast<uint32_t>(wire::Op::kSwapReady)) {
     // Replied when it has taken over (commit_swap), or now when it may not.
-    if (int rc = swap_ready(id, request.seq); rc < 0) {
-      wire::Event reply{};
-      reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-      reply.seq = request.seq;
-      reply.result = rc;
-      connections_[id].replies.push_back(reply);
-    }
+    if (int rc = swap_ready(id, request.seq); rc < 0) reply_failed(id, request.seq, rc);
     return;
   }
   wire::Event reply{};
@@ -105,6 +95,14 @@ void Server::control(uint32_t id, const wire::Request &request) {
   reply.seq = request.seq;
   reply.result = control_op(id, request, &reply);
   if (connections_[id].live) connections_[id].replies.push_back(reply);
+}
+
+void Server::reply_failed(uint32_t id, uint32_t seq, int rc) {
+  wire::Event reply{};
+  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+  reply.seq = seq;
+  reply.result = rc;
+  connections_[id].replies.push_back(reply);
 }
 
 int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) {

@@ -201,23 +201,15 @@ void Server::reload() {
   }
   ConfigChanges changes = diff_config(config_, next);
   // What can change at run time (docs/configuration.md).
+  std::string level = config_.log_level;
+  apply_reloadable(next, &config_);
   if (!log_level_fixed_) {
-    spdlog::set_level(spdlog::level::from_str(next.log_level));
-    config_.log_level = next.log_level;
+    spdlog::set_level(spdlog::level::from_str(config_.log_level));
   } else if (std::erase(changes.applied, "log.level") != 0) {
+    config_.log_level = level;
     log::info("reload: log.level changed; --log-level keeps {}",
               spdlog::level::to_string_view(spdlog::get_level()));
   }
-  config_.operators_own_uid = next.operators_own_uid;
-  config_.operator_uids = next.operator_uids;
-  config_.operator_gids = next.operator_gids;
-  config_.allow_own_uid = next.allow_own_uid;
-  config_.uids = next.uids;
-  config_.gids = next.gids;
-  config_.default_claim_buffers = next.default_claim_buffers;
-  config_.default_claim_processes = next.default_claim_processes;
-  config_.default_claim_memory = next.default_claim_memory;
-  config_.default_claim_devices = next.default_claim_devices;
   // Who is an operator may have changed: a monitor that no longer may
   // watch is closed (acting for the root is checked on every request).
   for (uint32_t i = 0; i < controls_.size(); ++i) {

@@ -79,6 +79,22 @@ class Ctl : public ::testing::Test {
     }));
     return s;
   }
+  // Runs `nucleusctl [options] monitor --count 2` while `from` sends one
+  // message to `to` and waits for its answer; what the monitor printed.
+  Ran monitor_one_exchange(std::vector<std::string> options, const std::string &from,
+                           const std::string &to) {
+    options.insert(options.begin(), {"--socket", daemon_->socket_path()});
+    options.insert(options.end(), {"monitor", "--count", "2"});
+    Running monitor(kCtl, options);
+    if (!monitor.wait_for("monitoring messages")) return monitor.finish();
+    auto n = attach(from);
+    auto b = n.send_message(to, words(42));
+    EXPECT_TRUE(b);
+    if (b) {
+      EXPECT_TRUE(n.wait_answer(b.value(), kDeadline));
+    }
+    return monitor.finish();
+  }
   std::string worker_tree() {
     return file("tree.json", std::string(R"({"processes": [
       {"name": "os", "program": ")") +
@@ -314,13 +330,7 @@ TEST_F(Ctl, StatsAndDevices) {
 }
 
 TEST_F(Ctl, MonitorStreamsMessageEvents) {
-  Running monitor(kCtl, {"--socket", daemon_->socket_path(), "--json", "monitor", "--count", "2"});
-  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
-  auto n = attach("sender");
-  auto b = n.send_message("null", words(5));
-  ASSERT_TRUE(b);
-  ASSERT_TRUE(n.wait_answer(b.value(), kDeadline));
-  Ran r = monitor.finish();
+  Ran r = monitor_one_exchange({"--json"}, "sender", "null");
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<json> events;
   std::istringstream lines(r.out);
@@ -345,13 +355,7 @@ TEST_F(Ctl, SpawnRemoveAndMonitorInTheirOtherFormat) {
   j = ctl_json({"remove", "solo"});
   EXPECT_EQ(j, json({{"ok", true}, {"action", "remove"}, {"name", "solo"}}));
 
-  Running monitor(kCtl, {"--socket", daemon_->socket_path(), "monitor", "--count", "2"});
-  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
-  auto n = attach("pinger");
-  auto b = n.send_message("w1", words(42));
-  ASSERT_TRUE(b);
-  ASSERT_TRUE(n.wait_answer(b.value(), kDeadline));
-  Ran r = monitor.finish();
+  Ran r = monitor_one_exchange({}, "pinger", "w1");
   ASSERT_EQ(r.code, 0) << r.err;
   // hh:mm:ss.uuuuuu  message pinger -> w1  buffer 0x...
   std::istringstream lines(r.out);

@@ -184,6 +184,12 @@ TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
                                                  "default_claims.devices"}));
   EXPECT_EQ(d.restart, (std::vector<std::string>{"pool.buffers", "devices", "boot",
                                                  "attach.timeout_ms", "doorbell"}));
+  // A reload copies exactly what the diff calls applied.
+  Config reloaded = a;
+  apply_reloadable(b, &reloaded);
+  ConfigChanges after = diff_config(reloaded, b);
+  EXPECT_TRUE(after.applied.empty());
+  EXPECT_EQ(after.restart, d.restart);
   ConfigChanges none = diff_config(a, a);
   EXPECT_TRUE(none.applied.empty());
   EXPECT_TRUE(none.restart.empty());
