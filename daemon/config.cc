@@ -182,7 +182,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   uint64_t handover_timeout_ms = 2000, ready_timeout_ms = 5000;
   std::string doorbell = "auto";
   uint64_t claim_processes = 0, claim_memory = 0, max_processes = 16384, notices = 256;
-  std::string control = "auto", output = "inherit";
+  std::string control = "auto", output = "file";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
   top.object("default_claims", [&](Reader &r) {
@@ -196,7 +196,9 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.integer("notice_buffers", 1, 65536, &notices);
     r.choice("control", {"auto", "cgroup", "signals"}, &control);
     r.text("cgroup_root", &c.cgroup_root);
-    r.choice("output", {"inherit", "file", "discard"}, &output);
+    // "inherit" (nucleusd's own stderr) is refused: a program's lines would
+    // land unmarked in nucleusd's log (docs/security.md).
+    r.choice("output", {"file", "discard"}, &output);
   });
   top.object("channel", [&](Reader &r) {
     r.integer("request_entries", 2, wire::kMaxRingEntries, &req);
@@ -283,6 +285,8 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
       cr.integer("data_bytes", 0, wire::kMaxDataAreaBytes, &b.claims.data_bytes);
     });
     r.boolean("start", &b.start);
+    r.text("user", &b.user);
+    r.text("group", &b.group);
     if (!r.ok()) return;
     if (wire::name_length(b.name.c_str(), b.name.size() + 1) < 0) {
       return r.fail(where + ".name", "1 to 31 characters of [A-Za-z0-9._-]", json(b.name));
@@ -304,10 +308,37 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
                       json(b.program.env[k]));
       }
     }
+    if (b.user.empty()) {
+      return r.fail(where + ".user", "the user (name or uid) its program runs as", json());
+    }
     b.program.argv.push_back(b.program.path.substr(b.program.path.rfind('/') + 1));
     b.program.argv.insert(b.program.argv.end(), args.begin(), args.end());
     if (b.claims.buffers == 0) b.claims.buffers = 32;
     c.boot.push_back(std::move(b));
+  });
+  top.object("limits", [&](Reader &r) {
+    Limits &l = c.limits;
+    auto u32 = [&](Reader &in, const char *key, uint32_t lo, uint32_t hi, uint32_t *out) {
+      uint64_t v = *out;
+      in.integer(key, lo, hi, &v);
+      *out = static_cast<uint32_t>(v);
+    };
+    r.object("per_uid", [&](Reader &u) {
+      u32(u, "processes", 1, 1U << 20, &l.uid_processes);
+      u32(u, "names", 1, 1U << 20, &l.uid_names);
+      u32(u, "buffers", 1, wire::kMaxPoolBuffers, &l.uid_buffers);
+      u32(u, "control_connections", 1, 65536, &l.uid_control_connections);
+      u32(u, "pending_attaches", 1, 256, &l.uid_pending_attaches);
+    });
+    r.object("per_connection", [&](Reader &u) {
+      u32(u, "replies", 16, 65536, &l.connection_replies);
+      u32(u, "requests_per_turn", 1, 65536, &l.connection_requests_per_turn);
+      u32(u, "staged_bytes", 64, wire::kMaxProgramBytes, &l.connection_staged_bytes);
+    });
+    r.object("per_parent",
+             [&](Reader &u) { u32(u, "exit_notices", 1, 65536, &l.parent_exit_notices); });
+    r.integer("stop_timeout_ms", 1, 3600000, &l.stop_timeout_ms);
+    r.integer("log_interval_ms", 1, 3600000, &l.log_interval_ms);
   });
   top.object("swap", [&](Reader &r) {
     r.integer("handover_timeout_ms", 1, 3600000, &handover_timeout_ms);
@@ -347,9 +378,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.control = control == "cgroup"    ? ControlMode::kCgroup
               : control == "signals" ? ControlMode::kSignals
                                      : ControlMode::kAuto;
-  c.output = output == "file"      ? OutputMode::kFile
-             : output == "discard" ? OutputMode::kDiscard
-                                   : OutputMode::kInherit;
+  c.output = output == "discard" ? OutputMode::kDiscard : OutputMode::kFile;
   c.attach_timeout_ms = attach_timeout_ms;
   c.swap_handover_timeout_ms = handover_timeout_ms;
   c.swap_ready_timeout_ms = ready_timeout_ms;
@@ -386,6 +415,7 @@ void apply_reloadable(const Config &from, Config *to) {
   to->default_claim_processes = from.default_claim_processes;
   to->default_claim_memory = from.default_claim_memory;
   to->default_claim_devices = from.default_claim_devices;
+  to->limits = from.limits;
 }
 
 ConfigChanges diff_config(const Config &a, const Config &b) {
@@ -404,6 +434,7 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
   compare("default_claims.memory_bytes", a.default_claim_memory, b.default_claim_memory,
           &c.applied);
   compare("default_claims.devices", a.default_claim_devices, b.default_claim_devices, &c.applied);
+  compare("limits", a.limits, b.limits, &c.applied);
   // What only a restart changes.
   compare("pool.buffers", a.pool_buffers, b.pool_buffers, &c.restart);
   compare("processes.max", a.max_processes, b.max_processes, &c.restart);
@@ -430,7 +461,9 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
                 x.program.argv == y.program.argv && x.program.env == y.program.env &&
                 x.program.cwd == y.program.cwd && x.claims.buffers == y.claims.buffers &&
                 x.claims.processes == y.claims.processes && x.claims.memory == y.claims.memory &&
-                x.claims.devices == y.claims.devices && x.claims.data_bytes == y.claims.data_bytes;
+                x.claims.devices == y.claims.devices &&
+                x.claims.data_bytes == y.claims.data_bytes && x.user == y.user &&
+                x.group == y.group;
   }
   // The boot section is read at start only: a reload does not start or
   // remove processes.

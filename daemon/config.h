@@ -34,6 +34,36 @@ struct BootEntry {
   Program program;
   Claims claims;
   bool start = true;
+  // Whose it is (DESIGN.md, "Principals"): the uid and gid its program runs
+  // as; the configuration names the user (and optionally the group).
+  std::string user;
+  std::string group;  // "": the user's primary group
+};
+
+// What one principal or one connection may make nucleusd hold or do
+// (DESIGN.md, "Principals, privilege and bounds"; docs/security.md).
+// Operators (and so the root's own uid) are not bounded per uid: they can
+// always still attach and act.
+struct Limits {
+  // Per uid, over every entry it owns.
+  uint32_t uid_processes = 64;  // process entries (attached or created)
+  uint32_t uid_names = 128;     // names: processes and devices
+  uint32_t uid_buffers = 2048;  // buffers held by its processes' claims
+  uint32_t uid_control_connections = 8;
+  uint32_t uid_pending_attaches = 4;  // accepted connections not yet attached
+  // Per connection.
+  uint32_t connection_replies = 256;           // replies queued for a full event ring
+  uint32_t connection_requests_per_turn = 64;  // requests (or control packets) per loop turn
+  uint32_t connection_staged_bytes = wire::kMaxProgramBytes;
+  // Per parent: exit notices out and unanswered; later ones wait in the
+  // table and are sent when the parent takes one.
+  uint32_t parent_exit_notices = 16;
+  // A stop the subtree does not complete in this time is answered failed.
+  uint64_t stop_timeout_ms = 10000;
+  // A bound that is hit is logged at most once per interval (per kind).
+  uint64_t log_interval_ms = 1000;
+
+  bool operator==(const Limits &) const = default;
 };
 
 // clock, null, and console on nucleusd's stderr and stdin.
@@ -53,7 +83,8 @@ struct Config {
   uint32_t notice_buffers = 0;
   ControlMode control = ControlMode::kAuto;
   std::string cgroup_root;  // empty: under nucleusd's own cgroup
-  OutputMode output = OutputMode::kInherit;
+  OutputMode output = OutputMode::kFile;
+  Limits limits;
   uint32_t request_entries = 0;
   uint32_t event_entries = 0;
   uint64_t data_bytes = 0;

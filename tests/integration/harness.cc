@@ -1,10 +1,12 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -34,6 +36,15 @@ Daemon::~Daemon() {
   if (::testing::Test::HasFailure()) {
     std::fprintf(stderr, "---- nucleusd log ----\n%s----\n", log().c_str());
   }
+}
+
+void Daemon::let_others_in() const {
+  EXPECT_EQ(chmod(dir().c_str(), 0755), 0);
+  EXPECT_EQ(chmod((dir() + "/run").c_str(), 0755), 0);
+}
+
+bool become(uid_t id) {
+  return setgroups(0, nullptr) == 0 && setresgid(id, id, id) == 0 && setresuid(id, id, id) == 0;
 }
 
 pid_t spawn(const std::function<int()> &body) {

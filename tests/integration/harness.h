@@ -35,11 +35,20 @@ class Daemon {
   // Sends `signal` and waits for the exit; returns the wait status or -1.
   int stop(int signal) { return process_.stop(signal, kDeadline); }
   std::string log() const { return process_.log(); }
+  // Lets other uids reach the socket (the runtime directory and its parent
+  // become 0755): for the tests that attack as an unprivileged uid.
+  void let_others_in() const;
 
  private:
   support::DaemonProcess process_;
   bool ready_ = false;
 };
+
+// The unprivileged attacker of the security tests.
+inline constexpr uid_t kNobody = 65534;
+// Drops this (forked) process to uid and gid `id` with no supplementary
+// groups (setgroups, setresgid, setresuid). False when it could not.
+bool become(uid_t id = kNobody);
 
 // Runs `body` in a forked child; its return value is the exit code.
 pid_t spawn(const std::function<int()> &body);

@@ -128,10 +128,10 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
 TEST(Boot, StartsTheBootSectionAsChildrenOfTheRoot) {
   Daemon d(std::string(R"({"boot": [
       {"name": "os", "program": ")") +
-           kWorker + R"(", "claims": {"buffers": 16, "processes": 2}},
+           kWorker + R"(", "user": "root", "claims": {"buffers": 16, "processes": 2}},
       {"name": "later", "program": ")" +
            kWorker + R"(", "args": ["--ready-when-told"],
-       "start": false}]})");
+       "start": false, "user": "root"}]})");
   ASSERT_TRUE(d.ready()) << d.log();
   Ran ps = run_program(kCtl, {"--socket", d.socket_path(), "--json", "ps"});
   ASSERT_EQ(ps.code, 0) << ps.err;
@@ -160,8 +160,8 @@ TEST(Boot, AnEntryThatCannotRunStopsTheStartAndEndsWhatItStarted) {
   TempDir dir;
   std::string config = dir.file("boot.json", std::string(R"({"boot": [
       {"name": "first", "program": ")") + kWorker +
-                                                 R"("},
-      {"name": "broken", "program": "/nonexistent/program"}]})");
+                                                 R"(", "user": "root"},
+      {"name": "broken", "program": "/nonexistent/program", "user": "root"}]})");
   Ran r = run_program(kNucleusd, {"--config", config, "--runtime-dir", dir.path() + "/run"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("boot[1] (broken): cannot start /nonexistent/program: No such file or "
@@ -170,7 +170,7 @@ TEST(Boot, AnEntryThatCannotRunStopsTheStartAndEndsWhatItStarted) {
       << r.err;
   EXPECT_NE(r.err.find("boot: started first"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/nucleus.sock"));
-  config = dir.file("big.json", R"({"boot": [{"name": "big", "program": "/bin/true",
+  config = dir.file("big.json", R"({"boot": [{"name": "big", "program": "/bin/true", "user": "root",
       "claims": {"processes": 1048576}}]})");
   r = run_program(kNucleusd, {"--config", config, "--runtime-dir", dir.path() + "/run"});
   EXPECT_EQ(r.code, 1);

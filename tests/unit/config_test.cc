@@ -143,8 +143,8 @@ TEST(Config, BootSection) {
   std::string error;
   ASSERT_TRUE(parse_config(R"({"boot": [{"name": "os", "program": "/usr/bin/nucleus-supervisor",
       "args": ["/etc/nucleus/os.json"], "env": ["A=1"], "cwd": "/",
-      "claims": {"buffers": 64, "processes": 8, "devices": 1}},
-      {"name": "idle", "program": "/bin/idle", "start": false}]})",
+      "claims": {"buffers": 64, "processes": 8, "devices": 1}, "user": "nucleus-os"},
+      {"name": "idle", "program": "/bin/idle", "start": false, "user": "0", "group": "0"}]})",
                            &c, &error))
       << error;
   ASSERT_EQ(c.boot.size(), 2U);
@@ -157,15 +157,15 @@ TEST(Config, BootSection) {
   EXPECT_TRUE(c.boot[0].start);
   EXPECT_EQ(c.boot[1].claims.buffers, 32U);  // the default
   EXPECT_FALSE(c.boot[1].start);
-  EXPECT_FALSE(parse_config(R"({"boot": [{"name": "a", "program": "/a"},
+  EXPECT_FALSE(parse_config(R"({"boot": [{"name": "a", "program": "/a", "user": "root"},
       {"name": "a", "program": "/b"}]})",
                             &c, &error));
   EXPECT_EQ(error, "boot[1].name: expected a name not used before, got \"a\"");
-  EXPECT_FALSE(
-      parse_config(R"({"boot": [{"name": "a", "program": "/a", "env": ["X"]}]})", &c, &error));
+  EXPECT_FALSE(parse_config(
+      R"({"boot": [{"name": "a", "program": "/a", "user": "root", "env": ["X"]}]})", &c, &error));
   EXPECT_EQ(error, "boot[0].env[0]: expected NAME=value, got \"X\"");
-  EXPECT_FALSE(
-      parse_config(R"({"boot": [{"name": "a", "program": "/a", "nice": 1}]})", &c, &error));
+  EXPECT_FALSE(parse_config(
+      R"({"boot": [{"name": "a", "program": "/a", "user": "root", "nice": 1}]})", &c, &error));
   EXPECT_EQ(error, "boot[0].nice: unknown field");
 }
 
@@ -176,7 +176,7 @@ TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
   ASSERT_TRUE(parse_config(R"({"log": {"level": "debug"}, "operators": {"uids": [7]},
       "attach": {"uids": [8], "timeout_ms": 100}, "default_claims": {"devices": 2},
       "pool": {"buffers": 1024}, "devices": [], "doorbell": "eventfd",
-      "boot": [{"name": "os", "program": "/bin/os"}]})",
+      "boot": [{"name": "os", "program": "/bin/os", "user": "root"}]})",
                            &b, &error))
       << error;
   ConfigChanges d = diff_config(a, b);
@@ -235,6 +235,36 @@ TEST(Config, SchemaFileMatchesTheDefault) {
     EXPECT_TRUE(parse_config(nlohmann::json{{"devices", {dev}}}.dump(), &c, &error))
         << item.key() << ": " << error;
   }
+}
+
+TEST(Config, LimitsSection) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config("{}", &c, &error)) << error;
+  EXPECT_EQ(c.limits, Limits{});
+  EXPECT_EQ(c.output, OutputMode::kFile);  // never nucleusd's own stderr
+  ASSERT_TRUE(parse_config(R"({"limits": {"per_uid": {"processes": 3, "pending_attaches": 2},
+      "per_connection": {"replies": 32}, "per_parent": {"exit_notices": 1},
+      "stop_timeout_ms": 50}})",
+                           &c, &error))
+      << error;
+  EXPECT_EQ(c.limits.uid_processes, 3U);
+  EXPECT_EQ(c.limits.uid_pending_attaches, 2U);
+  EXPECT_EQ(c.limits.connection_replies, 32U);
+  EXPECT_EQ(c.limits.parent_exit_notices, 1U);
+  EXPECT_EQ(c.limits.stop_timeout_ms, 50U);
+  EXPECT_EQ(c.limits.uid_names, Limits{}.uid_names);
+  EXPECT_FALSE(parse_config(R"({"limits": {"per_uid": {"processes": 0}}})", &c, &error));
+  EXPECT_EQ(error, "limits.per_uid.processes: expected an integer in [1, 1048576], got 0");
+  EXPECT_FALSE(parse_config(R"({"processes": {"output": "inherit"}})", &c, &error));
+  EXPECT_EQ(error, R"(processes.output: expected one of "file", "discard", got "inherit")");
+  EXPECT_FALSE(parse_config(R"({"boot": [{"name": "os", "program": "/bin/os"}]})", &c, &error));
+  EXPECT_EQ(error, "boot[0].user: expected the user (name or uid) its program runs as, got null");
+  // Limits apply at once on a reload.
+  Config a, b;
+  ASSERT_TRUE(parse_config("{}", &a, &error));
+  ASSERT_TRUE(parse_config(R"({"limits": {"per_uid": {"names": 9}}})", &b, &error));
+  EXPECT_EQ(diff_config(a, b).applied, (std::vector<std::string>{"limits"}));
 }
 
 }  // namespace
