@@ -79,6 +79,9 @@ std::string claims_text(const json &p) {
 void print_node(std::ostream &out, const json &node, const std::string &prefix, bool last) {
   out << prefix << (last ? "└─ " : "├─ ") << node.value("name", "") << "  " << state_of(node);
   if (node.value("pid", 0) != 0) out << "  pid " << node["pid"].get<int64_t>();
+  if (node.value("kind", "") != "device" && node.contains("user")) {
+    out << "  as " << node["user"].get<std::string>();
+  }
   std::string claims = claims_text(node);
   if (!claims.empty()) out << "  [" << claims << "]";
   if (node.value("queued", 0) != 0) out << "  queued " << node["queued"].get<uint64_t>();
@@ -174,7 +177,7 @@ void print_dot(std::ostream &out, const json &processes) {
 
 void print_ps(std::ostream &out, const json &processes) {
   std::vector<std::vector<std::string>> rows{
-      {"NAME", "PARENT", "STATE", "PID", "UID", "BUFFERS", "QUEUED", "PROGRAM"}};
+      {"NAME", "PARENT", "STATE", "PID", "OWNER", "BUFFERS", "QUEUED", "PROGRAM"}};
   for (const json &p : processes) {
     if (p.value("kind", "") == "device") continue;
     std::string program = p["program"].value("path", "");
@@ -182,7 +185,8 @@ void print_ps(std::ostream &out, const json &processes) {
         {p["name"].get<std::string>(),
          p.value("parent", "").empty() ? "-" : p["parent"].get<std::string>(), state_of(p),
          p["pid"].get<int64_t>() == 0 ? "-" : std::to_string(p["pid"].get<int64_t>()),
-         std::to_string(p["uid"].get<uint64_t>()),
+         p.value("user", std::to_string(p["uid"].get<uint64_t>())) + ":" +
+             std::to_string(p.value("gid", uint64_t{0})),
          std::to_string(p["buffers"]["out"].get<uint64_t>()) + "/" +
              std::to_string(p["buffers"]["held"].get<uint64_t>()),
          std::to_string(p["queued"].get<uint64_t>()), program.empty() ? "(attached)" : program});

@@ -67,8 +67,8 @@ bool parse_claims(const json &j, const std::string &where, Claims *out, std::str
 bool parse_entry(const json &j, const std::string &where, std::set<std::string> *names,
                  SpawnEntry *out, std::string *error) {
   if (!j.is_object()) return fail(error, where, "an object", j);
-  static const std::set<std::string> kKeys{"name", "program", "args",  "env",
-                                           "cwd",  "claims",  "start", "children"};
+  static const std::set<std::string> kKeys{"name",   "program", "args", "env",   "cwd",
+                                           "claims", "start",   "user", "group", "children"};
   for (const auto &item : j.items()) {
     if (kKeys.count(item.key()) == 0) {
       *error = where + "." + item.key() + ": unknown field";
@@ -109,6 +109,16 @@ bool parse_entry(const json &j, const std::string &where, std::set<std::string> 
   if (auto it = j.find("cwd"); it != j.end()) {
     if (!it->is_string()) return fail(error, where + ".cwd", "a string", *it);
     out->program.cwd = it->get<std::string>();
+  }
+  // Whom it runs as (only root may name another user or group than its own).
+  for (auto [key, field] :
+       {std::pair{"user", &nucleus::Program::user}, std::pair{"group", &nucleus::Program::group}}) {
+    if (auto it = j.find(key); it != j.end()) {
+      if (!it->is_string() || it->get<std::string>().empty()) {
+        return fail(error, where + "." + key, "a name or a number (as a string)", *it);
+      }
+      out->program.*field = it->get<std::string>();
+    }
   }
   out->claims.buffers = 8;  // enough to answer and send a little
   if (auto it = j.find("claims"); it != j.end()) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -18,6 +19,9 @@ Result<std::shared_ptr<Channel>> Channel::create(const std::string &name, const 
   std::string memfd_name = "nucleus:" + name;
   sys::UniqueFd fd(memfd_create(memfd_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd) return Error::kNoMemory;
+  // memfds are born 0777: only the descriptor nucleusd hands over may reach
+  // this channel, never a path such as /proc/<pid>/fd/N opened by another.
+  if (fchmod(fd.get(), 0600) < 0) return Error::kNoMemory;
   if (ftruncate(fd.get(), static_cast<off_t>(layout.channel_bytes)) < 0) return Error::kNoMemory;
   // The process gets this fd: it must not be able to shrink the file under
   // our mapping (SIGBUS) or grow it.

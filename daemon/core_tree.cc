@@ -103,12 +103,18 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   Process &p = processes_.at(id.value());
   p.parent = caller;
   p.origin = Origin::kNucleus;
-  // Files it names for devices are opened with its creator's rights; the
-  // root's children (an operator's) with the operator's.
-  p.uid = caller == kNone ? uid : processes_.at(caller).uid;
-  p.gid = caller == kNone ? gid : processes_.at(caller).gid;
+
   p.given = claims;
   p.program = std::move(program);
+  // Owned by its creator's principal (the root's children: the operator's),
+  // or by the user its (root-owned) creator named: that is what its program
+  // runs as and whose rights open the files it names.
+  p.uid = p.program.uid != kNone ? p.program.uid
+          : caller == kNone      ? uid
+                                 : processes_.at(caller).uid;
+  p.gid = p.program.gid != kNone ? p.program.gid
+          : caller == kNone      ? gid
+                                 : processes_.at(caller).gid;
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
@@ -234,7 +240,12 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     pl.devices = pl.devices - c.given.devices + claims->devices;
     c.given = *claims;
   }
-  if (program != nullptr) processes_.at(id).program = *program;
+  if (program != nullptr) {
+    Process &c = processes_.at(id);
+    c.program = *program;
+    if (program->uid != kNone) c.uid = program->uid;  // a root-owned requester named another
+    if (program->gid != kNone) c.gid = program->gid;
+  }
   return Error::kNone;
 }
 
@@ -329,7 +340,7 @@ wire::Message Core::info(uint32_t id) const {
   m.word[wire::kInfoState] = static_cast<uint64_t>(state(id)) |
                              (static_cast<uint64_t>(p.exit_kind) << 8) |
                              (uint64_t{static_cast<uint32_t>(p.exit_value)} << 32);
-  m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid);
+  m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid) | uint64_t{p.uid} << 32;
   m.word[wire::kInfoGivenBuffers] = p.given.buffers;
   m.word[wire::kInfoGivenProcesses] = p.given.processes | (p.given.devices << 32);
   m.word[wire::kInfoGivenMemory] = p.given.memory;

@@ -1,8 +1,10 @@
 #include "launcher.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +22,35 @@ constexpr int kClonePidfd = 0x1000;  // CLONE_PIDFD, Linux 5.2
 constexpr unsigned kCloseRangeCloexec = 1U << 2;
 constexpr int kHighFd = 100;
 constexpr size_t kChildStackBytes = size_t{256} * 1024;
+constexpr int kMaxCapability = 63;  // every bit of the 64-bit sets
+
+// Takes the owner's rights for good. Raw system calls: the child shares our
+// memory, and glibc's set*id wrappers would try to reach "every thread"
+// through state that is ours. Returns false when a step failed.
+bool become_owner(const LaunchSpec &spec) {
+  const Principal &who = *spec.owner;
+  bool unprivileged = who.uid != 0;
+  if (spec.set_ids) {
+    // The bounding set needs CAP_SETPCAP to shrink: before the uid changes.
+    for (int cap = 0; unprivileged && cap <= kMaxCapability; ++cap) {
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return false;
+    }
+    if (syscall(SYS_setgroups, who.groups.size(), who.groups.data()) < 0 ||
+        syscall(SYS_setresgid, who.gid, who.gid, who.gid) < 0 ||
+        syscall(SYS_setresuid, who.uid, who.uid, who.uid) < 0) {
+      return false;
+    }
+  }
+  if (unprivileged) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+      return false;
+    }
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    if (syscall(SYS_capset, &header, none) < 0) return false;
+  }
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
 
 // What the child needs; it shares our memory (CLONE_VM) and we are
 // suspended (CLONE_VFORK) until it execs or exits, so it reports a failure
@@ -41,7 +72,10 @@ int child(void *raw) {
   };
   // Into its cgroup before it can fork anything: what it forks stays there.
   if (spec.cgroup_procs_fd >= 0 && write(spec.cgroup_procs_fd, "0", 1) != 1) fail();
-  setpgid(0, 0);  // its own process group: the signal mode reaches what it forks
+  // Its own session and process group: the signal mode reaches what it
+  // forks, and it can join no group of nucleusd's or of another program's
+  // (setpgid across sessions is EPERM).
+  if (setsid() < 0) fail();
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int nfd = fcntl(spec.nucleus_fd, F_DUPFD_CLOEXEC, kHighFd);
   int out = spec.output_fd >= 0 ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, kHighFd) : -1;
@@ -53,11 +87,13 @@ int child(void *raw) {
   if (syscall(SYS_close_range, 4U, ~0U, kCloseRangeCloexec) < 0) {
     for (int fd = 4; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
-  if (!spec.program->cwd.empty() && chdir(spec.program->cwd.c_str()) < 0) fail();
   if (spec.memory_limit != 0) {
     rlimit rl{spec.memory_limit, spec.memory_limit};
     if (setrlimit(RLIMIT_AS, &rl) < 0) fail();
   }
+  if (spec.owner != nullptr && !become_owner(spec)) fail();
+  // With the owner's rights: a directory it may not enter is refused.
+  if (!spec.program->cwd.empty() && chdir(spec.program->cwd.c_str()) < 0) fail();
   signal(SIGPIPE, SIG_DFL);  // nucleusd ignores it; the program gets the default
   sigset_t none;
   sigemptyset(&none);

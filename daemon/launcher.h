@@ -1,9 +1,14 @@
 // Starting a program as a Linux process for the nucleus: clone with
 // CLONE_VM | CLONE_VFORK | CLONE_PIDFD (as posix_spawn does, plus a pidfd),
 // the child joining its cgroup before anything else (so nothing it forks
-// escapes), the pre-bound NUCLEUS_FD connection on fd 3, its own process
-// group, stdout and stderr where the configuration says, and exec. An exec
-// that fails is reported to the caller, not as an exit.
+// escapes), its own session and process group (setsid), the pre-bound
+// NUCLEUS_FD connection on fd 3, stdout and stderr where the configuration
+// says, then its owner's rights (DESIGN.md, "Principals"): groups, gid and
+// uid; for a non-root owner no capabilities at all (bounding, ambient and
+// inheritable sets cleared; permitted and effective go with the uid); and
+// PR_SET_NO_NEW_PRIVS, so no set-uid file gives it more. Only then does it
+// enter its working directory (with its own rights) and exec. An exec or a
+// step that fails is reported to the caller, not as an exit.
 //
 // Threading: called on nucleusd's single thread, which is suspended while
 // the child runs before exec; the child only makes system calls.
@@ -15,6 +20,7 @@
 #include <string>
 
 #include "../client-lib/src/sys.h"
+#include "principal.h"
 #include "process_table.h"
 
 namespace nucleus::daemon {
@@ -26,6 +32,11 @@ struct LaunchSpec {
   int cgroup_procs_fd = -1;   // cgroup.procs of the cgroup to start in; -1: none
   uint64_t memory_limit = 0;  // RLIMIT_AS when no cgroup enforces memory; 0: none
   std::string socket_path;    // NUCLEUS_SOCKET for the program
+  // Whose rights it runs with. nucleusd sets them only when it is root
+  // (`set_ids`); a nucleusd that is not root starts programs only as its own
+  // uid (the server refuses any other owner before it gets here).
+  const Principal *owner = nullptr;
+  bool set_ids = false;
 };
 
 struct Launched {

@@ -32,6 +32,10 @@ struct Program {
   std::string cwd;  // empty: nucleusd's
   std::vector<std::string> argv;
   std::vector<std::string> env;
+  // The owner its creator named (root-owned creators only); kNone: the
+  // creator's owner. What it runs as is always its entry's owner.
+  uint32_t uid = kNone;
+  uint32_t gid = kNone;
 };
 
 // Its program: never run, running (from start to exit), exited.
@@ -62,9 +66,12 @@ struct Process {
   uint32_t parent = kNone;
   std::vector<uint32_t> children;  // in creation order
   Origin origin = Origin::kSocket;
-  uint32_t uid = 0;  // who attached it (socket origin)
-  Claims given;      // by its parent; buffers = slots held + lent
-  Claims lent;       // to its children; processes counts 1 per child on top
+  // Its owner (DESIGN.md, "Principals"): who attached it (socket origin),
+  // else whose principal created it, or the user its creator named. Its
+  // program runs as this uid and gid, and files it names are opened so.
+  uint32_t uid = 0;
+  Claims given;  // by its parent; buffers = slots held + lent
+  Claims lent;   // to its children; processes counts 1 per child on top
   RunState run = RunState::kCreated;
   StopState stop = StopState::kNone;
   uint32_t stop_buffer = kNone;  // the parent's stop, answered when stopped
@@ -74,7 +81,7 @@ struct Process {
   int32_t pid = 0;
   wire::ExitKind exit_kind = wire::ExitKind::kNone;
   int32_t exit_value = 0;
-  uint32_t gid = 0;  // with uid: whose rights name files for devices
+  uint32_t gid = 0;  // with uid: its owner
 
   // External processes. A device's parent is the process that named it
   // (kNone: the configuration); it is in that process's `devices`, not in

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "core.h"
 #include "device_request.h"
+#include "principal.h"
 #include "subtree.h"
 
 namespace nucleus::daemon {
@@ -301,9 +302,10 @@ class Server {
   bool create_configured_devices(std::string *error);
   int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
                       const std::string &staged);
-  // Opens a device's files with the rights of uid/gid; `std_streams` lets
-  // "stdin", "stdout" and "stderr" name nucleusd's own (configuration only).
-  static int open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bool std_streams,
+  // Opens a device's files with the rights of `who` (open_as); `std_streams`
+  // lets "stdin", "stdout" and "stderr" name nucleusd's own (configuration
+  // only).
+  static int open_device(const DeviceConfig &spec, const Principal &who, bool std_streams,
                          DeviceState *out);
   void install_device(uint32_t id, DeviceState state);
   void serve_device(uint32_t id);

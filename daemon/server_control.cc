@@ -17,6 +17,7 @@
 
 #include "launcher.h"
 #include "log.h"
+#include "principal.h"
 #include "program.h"
 #include "server.h"
 
@@ -31,6 +32,45 @@ Claims claims_from(const wire::Message &m) {
 }
 
 constexpr int64_t kTickNs = 1000000;  // how often stops and cgroups in progress are looked at
+
+// The owner a staged program names, checked against the principal that
+// asks (DESIGN.md: only a root-owned creator may name another user or
+// group), with a named user's primary group filled in. 0 or -errno.
+int settle_owner(const Process &requester, Program *program) {
+  if (program->uid == kNone && program->gid == kNone) return 0;
+  if (requester.uid != 0 && ((program->uid != kNone && program->uid != requester.uid) ||
+                             (program->gid != kNone && program->gid != requester.gid))) {
+    return -EPERM;
+  }
+  if (program->uid != kNone && program->gid == kNone) {
+    uint32_t uid = program->uid;
+    uint32_t gid = kNoGroup;
+    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
+    program->gid = gid;
+  }
+  return 0;
+}
+
+// Where a started program's stdout and stderr go: <runtime>/output/<uid>/
+// <name>.log, a directory per owner that only it (and root) may read, the
+// file created and opened with the owner's rights beneath it (so no name in
+// it leads nucleusd elsewhere). -errno when it cannot be made.
+int open_output(const std::string &runtime_dir, const std::string &name, const Principal &owner) {
+  std::string dir = runtime_dir + "/output";
+  mkdir(dir.c_str(), 0755);
+  sys::UniqueFd top(open(dir.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!top) return -errno;
+  std::string mine = std::to_string(owner.uid);
+  int made = mkdirat(top.get(), mine.c_str(), 0700);
+  if (made < 0 && errno != EEXIST) return -errno;
+  if (made == 0 && geteuid() == 0 &&
+      fchownat(top.get(), mine.c_str(), owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) < 0) {
+    return -errno;
+  }
+  sys::UniqueFd own(openat(top.get(), mine.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!own) return -errno;
+  return open_beneath_as(owner, own.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+}
 
 void sys_pidfd_kill(int pidfd) {
   syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
@@ -145,6 +185,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     if (overflow) return -E2BIG;
     Result<Program> program = parse_program(staged);
     if (!program.ok()) return -to_errno(program.error());
+    if (int rc = settle_owner(core_.processes().at(id), &program.value()); rc < 0) return rc;
     // A child of the root is owned by the uid of whoever acts for the root.
     uint32_t uid = core_.processes().at(id).uid;
     uint32_t gid = core_.processes().at(id).gid;
@@ -185,6 +226,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
         Result<Program> parsed = parse_program(staged);
         if (!parsed.ok()) return -to_errno(parsed.error());
         program = std::move(parsed.value());
+        if (int rc = settle_owner(core_.processes().at(id), &program); rc < 0) return rc;
       }
       Claims claims = claims_from(r.message);
       Error e = core_.modify(caller, ch, (r.arg & wire::kModifyProgram) != 0 ? &program : nullptr,
@@ -197,7 +239,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
       return -to_errno(core_.remove(caller, ch));
     case wire::Op::kGetProcess: {
       reply->message = core_.info(ch);
-      reply->extra = data_bytes_of(ch);
+      reply->extra = data_bytes_of(ch) | uint64_t{core_.processes().at(ch).gid} << 32;
       std::memcpy(reply->sender, name.data(), name.size());
       return 0;
     }
@@ -282,7 +324,7 @@ void Server::list_children(uint32_t id, uint32_t caller, const wire::Request &r)
     const Process &p = core_.processes().at(kids[i]);
     reply.reserved0 = static_cast<uint32_t>(i);
     reply.message = core_.info(kids[i]);
-    reply.extra = data_bytes_of(kids[i]);
+    reply.extra = data_bytes_of(kids[i]) | uint64_t{p.gid} << 32;
     std::memset(reply.sender, 0, sizeof(reply.sender));
     std::memcpy(reply.sender, p.name.c_str(), p.name.size());
     c.replies.push_back(reply);
@@ -307,17 +349,28 @@ int Server::spawn(uint32_t id) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   sys::UniqueFd ours(sv[0]);
   sys::UniqueFd theirs(sv[1]);
+  // It runs as its owner; a nucleusd that is not root can give it no other
+  // uid than its own.
+  if (geteuid() != 0 && p.uid != geteuid()) {
+    log::info("process {}: cannot run as uid {}: nucleusd (uid {}) is not root", p.name, p.uid,
+              geteuid());
+    return -EPERM;
+  }
+  Principal owner = principal_of(p.uid, p.gid);
   sys::UniqueFd output;
   if (config_.output == OutputMode::kDiscard) {
     output.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
-  } else if (config_.output == OutputMode::kFile) {
-    std::string dir = runtime_dir_ + "/output";
-    mkdir(dir.c_str(), 0755);
-    output.reset(open((dir + "/" + p.name + ".log").c_str(),
-                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-    if (!output) return -errno;
+  } else {
+    int fd = open_output(runtime_dir_, p.name, owner);
+    if (fd < 0) {
+      log::warn("process {}: cannot open its output file: {}", p.name, std::strerror(-fd));
+      return fd;
+    }
+    output.reset(fd);
   }
   LaunchSpec spec;
+  spec.owner = &owner;
+  spec.set_ids = geteuid() == 0;
   spec.program = &p.program;
   spec.nucleus_fd = theirs.get();
   spec.output_fd = output ? output.get() : -1;

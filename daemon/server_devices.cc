@@ -11,7 +11,6 @@
 // device or buffer is gone is dropped.
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "principal.h"
 #include "server.h"
 
 namespace nucleus::daemon {
@@ -33,33 +33,6 @@ int64_t clock_ns(clockid_t clock) {
   timespec ts{};
   clock_gettime(clock, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-// Opens `path` with the rights of uid/gid: directly when they are
-// nucleusd's; a root nucleusd switches its file-system ids for the call; a
-// nucleusd that is not root opens nothing for another uid.
-int open_as(uint32_t uid, uint32_t gid, const std::string &path, int flags) {
-  if (path.empty() || path[0] != '/') return -EINVAL;
-  flags |= O_CLOEXEC | O_NOCTTY | O_NONBLOCK;  // never blocks nucleusd (a FIFO, a terminal)
-  int fd = -1;
-  if (uid == geteuid()) {
-    fd = open(path.c_str(), flags, 0640);
-  } else if (geteuid() == 0) {
-    setfsgid(gid);
-    setfsuid(uid);
-    fd = open(path.c_str(), flags, 0640);
-    int saved = errno;
-    setfsuid(0);
-    setfsgid(0);
-    errno = saved;
-  } else {
-    return -EACCES;
-  }
-  if (fd < 0) return -errno;
-  // Blocking from here on: io_uring waits for data (by polling) on such a
-  // descriptor without blocking nucleusd; O_NONBLOCK was only for open().
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return fd;
 }
 
 // The size of a disk's backing file or block device.
@@ -108,7 +81,7 @@ void Server::install_device(uint32_t id, DeviceState state) {
   device_states_[id] = std::move(state);
 }
 
-int Server::open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bool std_streams,
+int Server::open_device(const DeviceConfig &spec, const Principal &who, bool std_streams,
                         DeviceState *out) {
   *out = DeviceState{};
   out->kind = spec.kind;
@@ -119,12 +92,12 @@ int Server::open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bo
                  : path == "stdout" ? STDOUT_FILENO
                  : path == "stderr" ? STDERR_FILENO
                                     : -1;
-    if (std_fd < 0) return open_as(uid, gid, path, flags);
+    if (std_fd < 0) return open_as(who, path, flags);
     int fd = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
     return fd < 0 ? -errno : fd;
   };
   if (spec.kind == wire::DeviceKind::kDisk) {
-    int fd = open_as(uid, gid, spec.path, O_RDWR | (spec.direct ? O_DIRECT : 0));
+    int fd = open_as(who, spec.path, O_RDWR | (spec.direct ? O_DIRECT : 0));
     if (fd < 0) return fd;
     out->out = shared_fd(fd);
     uint64_t bytes = 0;
@@ -148,7 +121,7 @@ int Server::open_device(const DeviceConfig &spec, uint32_t uid, uint32_t gid, bo
 bool Server::create_configured_devices(std::string *error) {
   for (const DeviceConfig &c : config_.devices) {
     DeviceState state;
-    if (int rc = open_device(c, geteuid(), getegid(), true, &state); rc < 0) {
+    if (int rc = open_device(c, Principal{geteuid(), getegid(), {}}, true, &state); rc < 0) {
       *error = "devices: " + c.name + ": cannot open " + c.path + ": " + std::strerror(-rc);
       return false;
     }
@@ -192,7 +165,7 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
   if (!id.ok()) return -to_errno(id.error());
   const Process &p = core_.processes().at(caller);
   DeviceState state;
-  if (int rc = open_device(spec, p.uid, p.gid, false, &state); rc < 0) {
+  if (int rc = open_device(spec, principal_of(p.uid, p.gid), false, &state); rc < 0) {
     core_.remove_device(caller, id.value());
     return rc;
   }

@@ -9,6 +9,7 @@
 // parsed from a copy, bounded, and answered with an error object when it
 // makes no sense; a client that does not read its replies is closed.
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,24 @@ json claims_json(const Claims &c) {
               {"data_bytes", c.data_bytes}};
 }
 
+// JSON text for a client. Strings that are not UTF-8 (a program's path or
+// argument, a file name) are sent with U+FFFD in place of the bad bytes:
+// nlohmann's default would throw, and no exception may leave the loop.
+std::string json_text(const json &j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The user database's name for uid (its number when it has none).
+std::string user_name(uint32_t uid) {
+  passwd pw{};
+  passwd *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || found == nullptr) {
+    return std::to_string(uid);
+  }
+  return pw.pw_name;
+}
+
 std::string hex(uint64_t v) {
   char text[24];
   std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(v));
@@ -83,9 +102,8 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
   if (!may_attach(cred.uid, cred.gid) && !op) {
     log::info("control connection refused (pid {} uid {}): not allowed to attach", cred.pid,
               cred.uid);
-    std::string reply = error_reply(EACCES, "uid " + std::to_string(cred.uid) +
-                                                " may not use this nucleus (attach.uids)")
-                            .dump();
+    std::string reply = json_text(error_reply(
+        EACCES, "uid " + std::to_string(cred.uid) + " may not use this nucleus (attach.uids)"));
     send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     return;
   }
@@ -138,12 +156,19 @@ void Server::on_control(uint32_t index, int result) {
       return;
     }
     if (static_cast<size_t>(n) > kMaxControlRequestBytes) {
-      reply_control(index,
-                    error_reply(EMSGSIZE, "request longer than " +
-                                              std::to_string(kMaxControlRequestBytes) + " bytes")
-                        .dump());
+      reply_control(index, json_text(error_reply(
+                               EMSGSIZE, "request longer than " +
+                                             std::to_string(kMaxControlRequestBytes) + " bytes")));
     } else {
-      control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
+      // A reply built from client text must never take the loop down: what
+      // the checks above miss is answered as an error, not thrown on.
+      try {
+        control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
+      } catch (const std::exception &e) {
+        log::warn("control connection (pid {}): request failed: {}", controls_[index].pid,
+                  e.what());
+        reply_control(index, json_text(error_reply(EPROTO, "request failed")));
+      }
     }
     if (!c.live) return;
   }
@@ -185,12 +210,12 @@ void Server::reply_control(uint32_t index, const std::string &text) {
 void Server::control_request(uint32_t index, std::string_view text) {
   json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) {
-    reply_control(index, error_reply(EPROTO, "a request is one JSON object").dump());
+    reply_control(index, json_text(error_reply(EPROTO, "a request is one JSON object")));
     return;
   }
   auto it = request.find("op");
   if (it == request.end() || !it->is_string()) {
-    reply_control(index, error_reply(EPROTO, "request without \"op\"").dump());
+    reply_control(index, json_text(error_reply(EPROTO, "request without \"op\"")));
     return;
   }
   std::string op = it->get<std::string>();
@@ -214,7 +239,7 @@ void Server::control_request(uint32_t index, std::string_view text) {
   } else {
     reply = error_reply(EINVAL, "unknown op \"" + op + "\"");
   }
-  reply_control(index, reply.dump());
+  reply_control(index, json_text(reply));
 }
 
 json Server::status_json(const Control &c) const {
@@ -276,6 +301,8 @@ json Server::process_json(uint32_t id) const {
          {"parent", p.parent == kNone ? "" : core_.processes().at(p.parent).name},
          {"kind", p.is_device() ? "device" : "internal"},
          {"uid", p.uid},
+         {"gid", p.gid},
+         {"user", user_name(p.uid)},
          {"buffers", {{"held", p.slots.size()}, {"out", out}}},
          {"queued", queued},
          {"received", received}};
@@ -360,7 +387,7 @@ void Server::publish_trace() {
     json packet{{"events", std::move(batch)}};
     if (dropped != 0) packet["dropped"] = dropped;
     dropped = 0;
-    packets.push_back(packet.dump());
+    packets.push_back(json_text(packet));
     batch = json::array();
     bytes = 0;
   };
@@ -390,7 +417,8 @@ void Server::publish_trace() {
         }
         c.dropped += 1;
       } else if (c.dropped != 0) {
-        std::string note = json{{"events", json::array()}, {"dropped_packets", c.dropped}}.dump();
+        std::string note =
+            json_text(json{{"events", json::array()}, {"dropped_packets", c.dropped}});
         if (send(c.socket.get(), note.data(), note.size(), MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
           c.dropped = 0;
         }

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "log.h"
+#include "principal.h"
 #include "sd_notify.h"
 #include "server.h"
 
@@ -116,8 +117,26 @@ bool Server::boot(std::string *error) {
   for (size_t i = 0; i < config_.boot.size(); ++i) {
     const BootEntry &b = config_.boot[i];
     std::string where = "boot[" + std::to_string(i) + "] (" + b.name + ")";
-    // The root's children are owned by nucleusd's own uid.
-    Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, geteuid(), getegid());
+    // Owned by the user the entry names: its program runs as that user.
+    uint32_t uid = 0;
+    uint32_t gid = kNoGroup;
+    if (!b.group.empty() && lookup_group(b.group, &gid) < 0) {
+      *error = where + ": no such group " + b.group;
+      shutdown();
+      return false;
+    }
+    if (lookup_user(b.user, &uid, &gid) < 0) {
+      *error = where + ": no such user " + b.user;
+      shutdown();
+      return false;
+    }
+    if (geteuid() != 0 && uid != geteuid()) {
+      *error = where + ": nucleusd is not root: it runs programs only as its own uid " +
+               std::to_string(geteuid()) + ", not as " + b.user;
+      shutdown();
+      return false;
+    }
+    Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
     int rc = id.ok() ? 0 : -to_errno(id.error());
     if (rc == 0 && b.start) rc = start_child(kNone, id.value());
     if (rc < 0) {
@@ -127,7 +146,8 @@ bool Server::boot(std::string *error) {
       shutdown();  // what it started before ends with it
       return false;
     }
-    log::info("boot: {} {} ({})", b.start ? "started" : "created", b.name, b.program.path);
+    log::info("boot: {} {} ({}, as uid {} gid {})", b.start ? "started" : "created", b.name,
+              b.program.path, uid, gid);
   }
   return true;
 }

@@ -1,6 +1,8 @@
 // libnucleus: process control requests (create, start, stop, modify,
 // remove, get, list). Each is one request and one reply from nucleusd; a
 // program travels first as kStageProgram chunks in the same ring.
+#include <grp.h>
+#include <pwd.h>
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -14,6 +16,45 @@ namespace {
 void append(std::string *out, const char *s) {
   out->append(s == nullptr ? "" : s);
   out->push_back('\0');
+}
+
+// A user by name or number: its uid and primary gid (*gid stays
+// kOwnerDefault for a number the user database does not know). -ENOENT.
+int lookup_user(const char *text, uint32_t *uid, uint32_t *gid) {
+  passwd pw{};
+  passwd *found = nullptr;
+  char buf[4096];
+  char *end = nullptr;
+  errno = 0;
+  unsigned long number = std::strtoul(text, &end, 10);
+  bool numeric =
+      *text >= '0' && *text <= '9' && *end == '\0' && errno == 0 && number < wire::kOwnerDefault;
+  int rc = numeric ? getpwuid_r(static_cast<uid_t>(number), &pw, buf, sizeof(buf), &found)
+                   : getpwnam_r(text, &pw, buf, sizeof(buf), &found);
+  if (rc == 0 && found != nullptr) {
+    *uid = pw.pw_uid;
+    *gid = pw.pw_gid;
+    return 0;
+  }
+  if (!numeric) return -ENOENT;
+  *uid = static_cast<uint32_t>(number);
+  return 0;
+}
+
+int lookup_group(const char *text, uint32_t *gid) {
+  char *end = nullptr;
+  errno = 0;
+  unsigned long number = std::strtoul(text, &end, 10);
+  if (*text >= '0' && *text <= '9' && *end == '\0' && errno == 0 && number < wire::kOwnerDefault) {
+    *gid = static_cast<uint32_t>(number);
+    return 0;
+  }
+  group gr{};
+  group *found = nullptr;
+  char buf[4096];
+  if (getgrnam_r(text, &gr, buf, sizeof(buf), &found) != 0 || found == nullptr) return -ENOENT;
+  *gid = gr.gr_gid;
+  return 0;
 }
 
 void fill_claims(const nucleus_claims_t *claims, wire::Message *m) {
@@ -32,11 +73,13 @@ void fill_process(const wire::Event &e, nucleus_process_t *out) {
   out->state = static_cast<int>(w[wire::kInfoState] & 0xff);
   out->exit_kind = static_cast<int>((w[wire::kInfoState] >> 8) & 0xff);
   out->exit_value = static_cast<int32_t>(w[wire::kInfoState] >> 32);
-  out->pid = static_cast<int64_t>(w[wire::kInfoPid]);
+  out->pid = static_cast<int64_t>(w[wire::kInfoPid] & UINT32_MAX);
+  out->uid = static_cast<uint32_t>(w[wire::kInfoPid] >> 32);
+  out->gid = static_cast<uint32_t>(e.extra >> 32);
   uint64_t given = w[wire::kInfoGivenProcesses];
   uint64_t used = w[wire::kInfoUsedProcesses];
   out->given = {w[wire::kInfoGivenBuffers], given & UINT32_MAX, w[wire::kInfoGivenMemory],
-                given >> 32, e.extra};
+                given >> 32, e.extra & UINT32_MAX};
   out->used = {w[wire::kInfoUsedBuffers], used & UINT32_MAX, w[wire::kInfoUsedMemory], used >> 32,
                0};
 }
@@ -68,6 +111,14 @@ int Channel::control(wire::Request r, wire::Event *reply) {
 int Channel::stage_program(const nucleus_program_t *program) {
   if (program == nullptr || program->path == nullptr || program->path[0] == '\0') return -EINVAL;
   wire::ProgramHeader header{};
+  header.uid = wire::kOwnerDefault;
+  header.gid = wire::kOwnerDefault;
+  if (program->group != nullptr && lookup_group(program->group, &header.gid) < 0) return -EINVAL;
+  if (program->user != nullptr) {
+    uint32_t primary = wire::kOwnerDefault;
+    if (lookup_user(program->user, &header.uid, &primary) < 0) return -EINVAL;
+    if (header.gid == wire::kOwnerDefault) header.gid = primary;
+  }
   std::string strings;
   append(&strings, program->path);
   append(&strings, program->cwd);

@@ -137,12 +137,19 @@ NUCLEUS_API void *nucleus_data_area(nucleus_t *n, size_t *size);
  * PATH=/usr/local/bin:/usr/bin:/bin), `cwd` (NULL: nucleusd's). The program
  * also gets NUCLEUS_FD and NUCLEUS_SOCKET and attaches with
  * nucleus_attach(NULL, ...) under the name its parent gave. At most 32 KiB
- * of strings in all (-E2BIG). */
+ * of strings in all (-E2BIG); every string UTF-8 (-EINVAL).
+ * It runs as its owner: the caller's owner unless `user`/`group` name
+ * another, which only a root-owned caller may (-EPERM); an unknown user or
+ * group is -EINVAL (looked up here, in the caller's user database). For a
+ * non-root owner the program has no capabilities; every program runs with
+ * no_new_privs in a session of its own. */
 typedef struct {
   const char *path;
   const char *const *argv;
   const char *const *envp;
   const char *cwd;
+  const char *user;  /* NULL: the creator's owner; else a user name or uid */
+  const char *group; /* NULL: the user's primary group (or the creator's); a name or gid */
 } nucleus_program_t;
 
 /* Claims a parent gives a child, out of its own. */
@@ -173,6 +180,8 @@ typedef struct {
   nucleus_claims_t given; /* by its parent (data_bytes: the size of its data area) */
   nucleus_claims_t used;  /* buffers out or given away; descendants' share; memory given
                              away; devices named or given away */
+  uint32_t uid;           /* its owner: its program runs as this uid and gid */
+  uint32_t gid;
 } nucleus_process_t;
 
 /* Creates a child in state created; its claims come out of the caller's at

@@ -65,12 +65,16 @@ inline Message disk_info() {
 }  // namespace device
 
 // A program a child runs (see nucleus_program_t): empty argv means just the
-// path, empty env means only a default PATH, empty cwd nucleusd's.
+// path, empty env means only a default PATH, empty cwd nucleusd's; empty
+// user and group: it runs as its creator's owner (naming another user or
+// group needs a root-owned caller).
 struct Program {
   std::string path;
   std::vector<std::string> argv;
   std::vector<std::string> env;
   std::string cwd;
+  std::string user;   // a user name or uid
+  std::string group;  // a group name or gid; empty: the user's primary group
 };
 
 // Either a value or a negative errno-style code.
@@ -330,6 +334,8 @@ class Nucleus {
       c_.argv = p.argv.empty() ? nullptr : argv_.data();
       c_.envp = p.env.empty() ? nullptr : env_.data();
       c_.cwd = p.cwd.empty() ? nullptr : p.cwd.c_str();
+      c_.user = p.user.empty() ? nullptr : p.user.c_str();
+      c_.group = p.group.empty() ? nullptr : p.group.c_str();
     }
     ProgramView(const ProgramView &) = delete;
     ProgramView &operator=(const ProgramView &) = delete;

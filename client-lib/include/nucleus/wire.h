@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 5;
+inline constexpr uint32_t kAbiVersion = 6;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -158,10 +158,16 @@ inline constexpr uint32_t kListPage = 16;
 
 // A staged program: this header, then NUL-terminated strings: path, working
 // directory (empty: nucleusd's), argc arguments, envc environment entries.
+// Every string is UTF-8. uid/gid: the user and group the program runs as;
+// kOwnerDefault: its creator's (only a root-owned creator may name others).
+inline constexpr uint32_t kOwnerDefault = UINT32_MAX;
 struct ProgramHeader {
   uint32_t argc;
   uint32_t envc;
+  uint32_t uid = kOwnerDefault;
+  uint32_t gid = kOwnerDefault;
 };
+static_assert(sizeof(ProgramHeader) == 16);
 
 // Claims in a request's or reply's message words.
 enum ClaimWord : uint32_t {
@@ -195,7 +201,7 @@ enum class ExitKind : uint32_t {
 // The reply's Event::extra holds the data area size it was given (claims).
 enum ProcessInfoWord : uint32_t {
   kInfoState = 0,  // ProcessState | ExitKind << 8 | exit value << 32
-  kInfoPid = 1,    // Linux pid of its current or last run (0: never ran)
+  kInfoPid = 1,    // Linux pid of its current or last run (0: never ran) | owner uid << 32
   kInfoGivenBuffers = 2,
   kInfoGivenProcesses = 3,  // processes | devices << 32 (both claims < 2^32)
   kInfoGivenMemory = 4,
@@ -342,6 +348,7 @@ struct Event {
   char sender[kNameBytes];
   Message message;
   uint64_t extra;  // kGetProcess / kListChildren replies: the data area size given
+                   // (< 2^31) | owner gid << 32
 };
 
 // kGetStats reply, in Event::message.word[]

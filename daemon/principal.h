@@ -1,0 +1,54 @@
+// Who a request or a program acts as (DESIGN.md, "Principals, privilege and
+// bounds"): a uid, a primary gid and the supplementary groups the user
+// database gives that user. nucleusd acts with these rights, never with its
+// own, when it opens a file a client named or starts a program.
+//
+// Threading: nucleusd's single thread. open_as() changes that thread's file
+// system ids and groups for the length of one open (raw system calls, which
+// change the calling thread only) and restores them before it returns.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "error.h"
+
+namespace nucleus::daemon {
+
+struct Principal {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary, from the user database
+};
+
+// The principal for uid/gid: its supplementary groups are those the user
+// database lists for the user named by uid (none when uid has no entry).
+Principal principal_of(uint32_t uid, uint32_t gid);
+
+// A user named by name or number: its uid, and its primary gid in *gid
+// (a number with no entry in the user database: -ENOENT unless `gid`
+// already holds a group, i.e. *gid != kNoGroup).
+inline constexpr uint32_t kNoGroup = UINT32_MAX;
+int lookup_user(const std::string &text, uint32_t *uid, uint32_t *gid);
+// A group by name or number.
+int lookup_group(const std::string &text, uint32_t *gid);
+
+// Opens `path` (absolute) with the rights of `who` and never through a
+// magic link (/proc/self/fd/..., /proc/PID/root, ...: openat2 with
+// RESOLVE_NO_MAGICLINKS), and never on procfs at all (/proc/self/mem would
+// be nucleusd's memory: a process may always open its own). Flags get
+// O_CLOEXEC | O_NOCTTY | O_NONBLOCK for the open (a FIFO or a terminal
+// never blocks nucleusd); the descriptor returned is blocking. A nucleusd
+// that is not root opens only for its own uid (-EACCES otherwise).
+// Returns the descriptor or -errno.
+int open_as(const Principal &who, const std::string &path, int flags, mode_t mode = 0640);
+// The same, relative to the directory `dirfd` and beneath it
+// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a name in a directory a client
+// may write to cannot lead nucleusd elsewhere.
+int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
+                    mode_t mode);
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,310 @@
+// Least privilege (DESIGN.md, "Principals, privilege and bounds"): programs
+// run as their owner and never as more, nucleusd opens what a client names
+// with that client's rights and never through a magic link, and client text
+// that is not UTF-8 is refused where it enters. Each test attacks a root
+// nucleusd as uid 65534 (kNobody) and asserts on what the kernel shows
+// (/proc/PID/status), not on what nucleusd says. They need root to make
+// another uid and skip without it.
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "run_program.h"
+
+namespace nucleus::test {
+namespace {
+
+using json = nlohmann::json;
+
+const char *kCtl = NUCLEUSCTL_PATH;
+const char *kSleep = "/bin/sleep";
+
+// /proc/PID/status as field -> value (tabs and spaces trimmed at the ends).
+std::map<std::string, std::string> status_of(pid_t pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    value.erase(value.find_last_not_of(" \t") + 1);
+    out[line.substr(0, colon)] = value;
+  }
+  return out;
+}
+
+std::set<uint32_t> numbers(const std::string &text) {
+  std::set<uint32_t> out;
+  std::istringstream in(text);
+  uint32_t n = 0;
+  while (in >> n) out.insert(n);
+  return out;
+}
+
+// Its process group and session, from /proc/PID/stat (fields 5 and 6).
+std::pair<pid_t, pid_t> group_and_session(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream rest(all.substr(all.rfind(')') + 2));
+  std::string state;
+  pid_t ppid = 0, pgrp = 0, session = 0;
+  rest >> state >> ppid >> pgrp >> session;
+  return {pgrp, session};
+}
+
+// The supplementary groups the user database gives `user`.
+std::set<uint32_t> groups_of(const char *user, gid_t gid) {
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  if (getgrouplist(user, gid, groups.data(), &count) < 0) return {};
+  return {groups.begin(), groups.begin() + count};
+}
+
+void expect_unprivileged(pid_t pid, uint32_t uid, uint32_t gid, const char *user) {
+  auto s = status_of(pid);
+  std::string u = std::to_string(uid), g = std::to_string(gid);
+  EXPECT_EQ(s["Uid"], u + "\t" + u + "\t" + u + "\t" + u);
+  EXPECT_EQ(s["Gid"], g + "\t" + g + "\t" + g + "\t" + g);
+  EXPECT_EQ(numbers(s["Groups"]), groups_of(user, gid));
+  for (const char *set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_EQ(s[set], "0000000000000000") << set;
+  }
+  EXPECT_EQ(s["NoNewPrivs"], "1");
+  auto [pgrp, session] = group_and_session(pid);
+  EXPECT_EQ(pgrp, pid);     // its own process group ...
+  EXPECT_EQ(session, pid);  // ... in its own session
+}
+
+// A pipe that carries one number from a forked child.
+class Channel {
+ public:
+  Channel() { EXPECT_EQ(pipe2(fds_, O_CLOEXEC), 0); }
+  ~Channel() {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  void put(int64_t v) { EXPECT_EQ(write(fds_[1], &v, sizeof(v)), static_cast<ssize_t>(sizeof(v))); }
+  int64_t get() {
+    int64_t v = 0;
+    return read(fds_[0], &v, sizeof(v)) == sizeof(v) ? v : -1;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+TEST(Privilege, AProgramRunsAsItsOwnerWithNoCapabilitiesAndCannotNameAnother) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}, "default_claims": {"processes": 3}})");
+  ASSERT_TRUE(d.ready());
+  d.let_others_in();
+  Channel pid_of;
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n.ok()) return 11;
+    nucleus::Claims claims{};
+    claims.buffers = 1;
+    // Chosen by the creator, and harmless now that it runs as the creator.
+    nucleus::Program program{kSleep, {"sleep", "600"}, {"LD_PRELOAD=/nonexistent.so"}, "", "", ""};
+    nucleus::Program as_root = program;
+    as_root.user = "root";
+    if (n.value().create_process("root", as_root, claims).error() != -EPERM) return 12;
+    nucleus::Program root_group = program;
+    root_group.group = "0";
+    if (n.value().create_process("wheel", root_group, claims).error() != -EPERM) return 13;
+    // Its working directory is entered with its rights.
+    nucleus::Program in_root = program;
+    in_root.cwd = "/root";
+    if (!n.value().create_process("nocwd", in_root, claims).ok()) return 14;
+    if (n.value().start_process("nocwd").error() != -EACCES) return 15;
+    if (!n.value().create_process("payload", program, claims).ok()) return 16;
+    if (!n.value().start_process("payload").ok()) return 17;
+    auto info = n.value().get_process("payload");
+    if (!info.ok() || info.value().uid != kNobody || info.value().gid != kNobody) return 18;
+    pid_of.put(info.value().pid);
+    return 0;
+  });
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0);
+  pid_t pid = static_cast<pid_t>(pid_of.get());
+  ASSERT_GT(pid, 0);
+  expect_unprivileged(pid, kNobody, kNobody, "nobody");
+  // nucleusctl shows the owner.
+  Ran ps = run_program(kCtl, {"--socket", d.socket_path(), "--json", "ps"});
+  ASSERT_EQ(ps.code, 0) << ps.err;
+  bool seen = false;
+  json list = json::parse(ps.out);
+  for (const json &p : list["processes"]) {
+    if (p["name"] != "payload") continue;
+    seen = true;
+    EXPECT_EQ(p["uid"], kNobody);
+    EXPECT_EQ(p["gid"], kNobody);
+    EXPECT_EQ(p["user"], "nobody");
+  }
+  EXPECT_TRUE(seen) << ps.out;
+  Ran tree = run_program(kCtl, {"--socket", d.socket_path(), "tree"});
+  EXPECT_NE(tree.out.find("payload  running  pid " + std::to_string(pid) + "  as nobody"),
+            std::string::npos)
+      << tree.out;
+}
+
+TEST(Privilege, OnlyARootOwnedCreatorNamesTheUserAndTheBootSectionNamesIts) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to start programs as another uid";
+  Daemon d(std::string(R"({"boot": [{"name": "os", "program": ")") + kSleep +
+           R"(", "args": ["600"], "user": "nobody"}]})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto n = attach("operator");
+  ASSERT_TRUE(n.act_for(std::string()).ok());  // the root's children
+  nucleus::Claims claims{};
+  claims.buffers = 1;
+  nucleus::Program program{kSleep, {"sleep", "600"}, {}, "", "nobody", ""};
+  ASSERT_TRUE(n.create_process("theirs", program, claims).ok());
+  ASSERT_TRUE(n.start_process("theirs").ok());
+  program.user.clear();
+  ASSERT_TRUE(n.create_process("mine", program, claims).ok());
+  ASSERT_TRUE(n.start_process("mine").ok());
+  program.user = "no-such-user-here";
+  EXPECT_EQ(n.create_process("ghost", program, claims).error(), -EINVAL);
+  for (const char *name : {"os", "theirs"}) {
+    auto info = n.get_process(name);
+    ASSERT_TRUE(info.ok()) << name;
+    EXPECT_EQ(info.value().uid, kNobody) << name;
+    expect_unprivileged(static_cast<pid_t>(info.value().pid), kNobody, kNobody, "nobody");
+  }
+  // A root-owned program keeps root's rights, but never gains more.
+  auto mine = n.get_process("mine");
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine.value().uid, 0U);
+  auto s = status_of(static_cast<pid_t>(mine.value().pid));
+  EXPECT_EQ(s["Uid"], "0\t0\t0\t0");
+  EXPECT_EQ(s["NoNewPrivs"], "1");
+}
+
+TEST(Privilege, DevicePathsAreOpenedWithTheRequestersRightsAndNeverThroughMagicLinks) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}, "default_claims": {"devices": 4}})");
+  ASSERT_TRUE(d.ready());
+  d.let_others_in();
+  // A victim whose channel is in nucleusd's descriptor table.
+  auto victim = attach("victim");
+  // Its channel is mode 0600 in nucleusd (memfds are born 0777).
+  int memfds = 0;
+  std::string fds = "/proc/" + std::to_string(d.pid()) + "/fd";
+  for (const auto &entry : std::filesystem::directory_iterator(fds)) {
+    char link[256] = {};
+    ssize_t len = readlink(entry.path().c_str(), link, sizeof(link) - 1);
+    if (len <= 0 || std::string(link).find("memfd:nucleus:victim") == std::string::npos) continue;
+    struct stat st {};
+    ASSERT_EQ(stat(entry.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600U);
+    ++memfds;
+  }
+  EXPECT_EQ(memfds, 1);
+  // A place the attacker may write, to show that what it may open it can.
+  char dir[] = "/tmp/nucleus-privilege-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ASSERT_EQ(chown(dir, kNobody, kNobody), 0);
+  std::string theirs = std::string(dir) + "/console";
+  std::string secret = std::string(dir) + "/secret";
+  ASSERT_EQ(close(open(secret.c_str(), O_CREAT | O_WRONLY, 0600)), 0);  // root's
+  pid_t daemon_pid = d.pid();
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n.ok()) return 11;
+    std::vector<std::string> refused{"/proc/self/mem", "/proc/self/environ", "/etc/shadow", secret,
+                                     "/proc/" + std::to_string(daemon_pid) + "/mem"};
+    for (int fd = 0; fd < 64; ++fd) {
+      refused.push_back("/proc/self/fd/" + std::to_string(fd));
+      refused.push_back("/proc/" + std::to_string(daemon_pid) + "/fd/" + std::to_string(fd));
+    }
+    refused.emplace_back("/proc/thread-self/fd/3");
+    int opened = 0;
+    for (const std::string &path : refused) {
+      for (auto kind : {nucleus::DeviceKind::kConsole, nucleus::DeviceKind::kDisk}) {
+        nucleus::DeviceParameters p;
+        p.path = path;
+        if (n.value().create_external_process("stolen", kind, p).ok()) {
+          std::fprintf(stderr, "opened %s\n", path.c_str());
+          ++opened;
+          (void)n.value().remove_external_process("stolen");
+        }
+      }
+    }
+    if (opened != 0) return 20 + std::min(opened, 50);
+    nucleus::DeviceParameters own;
+    own.path = theirs;
+    return n.value().create_external_process("mine", nucleus::DeviceKind::kConsole, own).ok() ? 0
+                                                                                              : 12;
+  });
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0);
+  // The file it named was created with its rights, not nucleusd's.
+  struct stat st {};
+  EXPECT_EQ(stat(theirs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  // The victim still works.
+  auto b = victim.send_message("victim", words(7));
+  ASSERT_TRUE(b.ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Privilege, ProgramTextThatIsNotUtf8IsRefusedAndEveryQueryStillAnswers) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto n = attach("operator");
+  ASSERT_TRUE(n.act_for(std::string()).ok());
+  nucleus::Claims claims{};
+  for (int byte = 0x80; byte <= 0xff; ++byte) {
+    std::string bad(1, static_cast<char>(byte));
+    nucleus::Program in_path{"/bin/x" + bad, {}, {}, "", "", ""};
+    EXPECT_EQ(n.create_process("p", in_path, claims).error(), -EINVAL) << byte;
+    nucleus::Program in_args{kSleep, {"sleep", "1" + bad}, {}, "", "", ""};
+    EXPECT_EQ(n.create_process("a", in_args, claims).error(), -EINVAL) << byte;
+    nucleus::Program in_env{kSleep, {}, {"X=" + bad}, "", "", ""};
+    EXPECT_EQ(n.create_process("e", in_env, claims).error(), -EINVAL) << byte;
+    nucleus::Program in_cwd{kSleep, {}, {}, "/" + bad, "", ""};
+    EXPECT_EQ(n.create_process("c", in_cwd, claims).error(), -EINVAL) << byte;
+  }
+  // Overlong forms and surrogates are not UTF-8 either; real UTF-8 is text.
+  for (std::string bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    nucleus::Program p{"/bin/" + bad, {}, {}, "", "", ""};
+    EXPECT_EQ(n.create_process("p", p, claims).error(), -EINVAL);
+  }
+  nucleus::Program text{
+      "/bin/\xc3\xa9t\xc3\xa9", {"\xe2\x82\xac", "\xf0\x9f\x98\x80"}, {}, "", "", ""};
+  ASSERT_TRUE(n.create_process("utf8", text, claims).ok());
+  for (const std::vector<std::string> &query : std::vector<std::vector<std::string>>{
+           {"status"}, {"ps"}, {"tree"}, {"stats"}, {"devices"}}) {
+    for (bool as_json : {false, true}) {
+      std::vector<std::string> args{"--socket", d.socket_path()};
+      if (as_json) args.emplace_back("--json");
+      args.insert(args.end(), query.begin(), query.end());
+      Ran r = run_program(kCtl, args);
+      EXPECT_EQ(r.code, 0) << query[0] << " " << r.err;
+      if (as_json && query[0] == "ps") {
+        EXPECT_NE(r.out.find("\"/bin/\xc3\xa9t\xc3\xa9\""), std::string::npos) << r.out;
+      }
+    }
+  }
+  EXPECT_EQ(kill(d.pid(), 0), 0);
+  EXPECT_TRUE(n.get_stats().ok());
+}
+
+}  // namespace
+}  // namespace nucleus::test
