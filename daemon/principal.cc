@@ -111,6 +111,13 @@ Principal principal_of(uint32_t uid, uint32_t gid) {
   return p;
 }
 
+const Principal &PrincipalCache::get(uint32_t uid, uint32_t gid) {
+  uint64_t key = uint64_t{uid} << 32 | gid;
+  auto it = cache_.find(key);
+  if (it == cache_.end()) it = cache_.emplace(key, principal_of(uid, gid)).first;
+  return it->second;
+}
+
 int lookup_user(const std::string &text, uint32_t *uid, uint32_t *gid) {
   passwd pw{};
   passwd *found = nullptr;

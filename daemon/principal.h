@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "error.h"
@@ -27,6 +28,18 @@ struct Principal {
 // The principal for uid/gid: its supplementary groups are those the user
 // database lists for the user named by uid (none when uid has no entry).
 Principal principal_of(uint32_t uid, uint32_t gid);
+
+// principal_of() remembered: the user database is read once per owner, not
+// once per program start. Cleared on a reload (SIGHUP), when an
+// administrator has had the chance to change group memberships.
+class PrincipalCache {
+ public:
+  const Principal &get(uint32_t uid, uint32_t gid);
+  void clear() { cache_.clear(); }
+
+ private:
+  std::unordered_map<uint64_t, Principal> cache_;  // uid << 32 | gid
+};
 
 // A user named by name or number: its uid, and its primary gid in *gid
 // (a number with no entry in the user database: -ENOENT unless `gid`

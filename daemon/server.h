@@ -371,6 +371,7 @@ class Server {
   bool watchdog_ = false;
   std::string last_status_;
   std::vector<uint32_t> free_device_ops_;
+  PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
 };
 
 }  // namespace nucleus::daemon

@@ -356,7 +356,7 @@ int Server::spawn(uint32_t id) {
               geteuid());
     return -EPERM;
   }
-  Principal owner = principal_of(p.uid, p.gid);
+  const Principal &owner = principals_.get(p.uid, p.gid);
   sys::UniqueFd output;
   if (config_.output == OutputMode::kDiscard) {
     output.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));

@@ -165,7 +165,7 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
   if (!id.ok()) return -to_errno(id.error());
   const Process &p = core_.processes().at(caller);
   DeviceState state;
-  if (int rc = open_device(spec, principal_of(p.uid, p.gid), false, &state); rc < 0) {
+  if (int rc = open_device(spec, principals_.get(p.uid, p.gid), false, &state); rc < 0) {
     core_.remove_device(caller, id.value());
     return rc;
   }

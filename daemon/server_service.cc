@@ -200,6 +200,7 @@ void Server::reload() {
       "RELOADING=1\nMONOTONIC_USEC=" +
       std::to_string(static_cast<uint64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000);
   sd_notify(reloading.c_str());
+  principals_.clear();  // group memberships may have changed too
   std::string text = default_config_text();
   if (!config_path_.empty()) {
     std::ifstream in(config_path_);
