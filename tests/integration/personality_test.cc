@@ -22,7 +22,7 @@ const char *kConsole = NUCLEUS_CONSOLE_PATH;
 const char *kWorker = NUCLEUS_WORKER_PATH;
 
 const char *kConfig = R"({"default_claims": {"buffers": 512, "processes": 256},
-                          "processes": {"output": "discard"}})";
+                          "attach": {"uids": [65534]}, "processes": {"output": "discard"}})";
 
 struct ChildStatus {
   int state = 0;
@@ -37,6 +37,12 @@ class PersonalityTest : public ::testing::Test {
     daemon_ = std::make_unique<Daemon>(kConfig);
     ASSERT_TRUE(daemon_->ready());
     top_ = attach("top");
+    // The OSes run unprivileged, as they should on a shared nucleus: when
+    // the tests run as root, the test gives them to 'nobody'.
+    if (geteuid() == 0) {
+      daemon_->let_others_in();
+      os_user_ = "nobody";
+    }
   }
 
   std::string write_file(const std::string &name, const std::string &text) {
@@ -52,8 +58,8 @@ class PersonalityTest : public ::testing::Test {
         R"({"strategy": ")" + strategy + "\"" + extra + R"(, "children": [)" + children + "]}";
     std::string path = write_file("spec.json", spec);
     Claims claims{400, 120, 0, 0, 1 << 20};
-    ASSERT_TRUE(
-        top_.create_process("sup", Program{kSupervisor, {kSupervisor, path}, {}, {}}, claims));
+    ASSERT_TRUE(top_.create_process(
+        "sup", Program{kSupervisor, {kSupervisor, path}, {}, {}, os_user_}, claims));
     ASSERT_TRUE(top_.start_process("sup"));
   }
 
@@ -112,7 +118,18 @@ class PersonalityTest : public ::testing::Test {
 
   std::unique_ptr<Daemon> daemon_;
   Nucleus top_;
+  std::string os_user_;  // whom the OSes run as ("": the test's own uid)
 };
+
+// The uid a process runs as, from /proc (-1: gone).
+int64_t uid_of(uint64_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) return std::stoll(line.substr(4));
+  }
+  return -1;
+}
 
 class StrategyTest : public PersonalityTest,
                      public ::testing::WithParamInterface<std::pair<const char *, const char *>> {};
@@ -291,10 +308,28 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
   ASSERT_TRUE(until(9, [&](const ChildStatus &x) { return x.restarts == 1 && x.state == 2; }));
 }
 
+TEST_F(PersonalityTest, TheSupervisorAndItsChildrenRunAsTheirOwner) {
+  if (os_user_.empty()) GTEST_SKIP() << "needs root to give the OS to another uid";
+  start_supervisor("one_for_one", worker("a") + "," + worker("b"));
+  ChildStatus a;
+  ASSERT_TRUE(running(0, &a));
+  auto sup = top_.get_process("sup");
+  ASSERT_TRUE(sup);
+  EXPECT_EQ(sup->uid, 65534U);
+  EXPECT_EQ(uid_of(static_cast<uint64_t>(sup->pid)), 65534);
+  EXPECT_EQ(uid_of(a.pid), 65534);
+  // It restarts a child it lost, with no more rights than before.
+  ASSERT_EQ(kill(static_cast<pid_t>(a.pid), SIGKILL), 0);
+  ChildStatus again;
+  ASSERT_TRUE(until(
+      0, [&](const ChildStatus &s) { return s.restarts == 1 && s.ready; }, &again));
+  EXPECT_EQ(uid_of(again.pid), 65534);
+}
+
 TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   Claims claims{64, 8, 0, 0, 0};
-  ASSERT_TRUE(
-      top_.create_process("batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}}, claims));
+  ASSERT_TRUE(top_.create_process(
+      "batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}, os_user_}, claims));
   ASSERT_TRUE(top_.start_process("batch"));
   std::string job1 = write_file(
       "job1.json", R"({"program": ")" + std::string(kWorker) + R"(", "claims": {"buffers": 4}})");
@@ -323,8 +358,8 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   EXPECT_EQ(st.message.word[0], 2U);
   EXPECT_EQ(st.message.word[1], 1U);
 
-  auto b = top_.swap_process("batch",
-                             Program{kBatch, {kBatch, "--slots", "2", "--version", "2"}, {}, {}});
+  auto b = top_.swap_process(
+      "batch", Program{kBatch, {kBatch, "--slots", "2", "--version", "2"}, {}, {}, os_user_});
   ASSERT_TRUE(b);
   auto a = top_.wait_answer(b.value(), kDeadline);
   ASSERT_TRUE(a);
@@ -333,6 +368,12 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   EXPECT_EQ(st.message.word[4], 2U);
   EXPECT_EQ(st.message.word[0] + st.message.word[1] + st.message.word[2], 3U) << "no job was lost";
 
+  if (!os_user_.empty()) {  // the batch OS runs as its owner
+    auto os_info = top_.get_process("batch");
+    ASSERT_TRUE(os_info);
+    EXPECT_EQ(os_info->uid, 65534U);
+    EXPECT_EQ(uid_of(static_cast<uint64_t>(os_info->pid)), 65534);
+  }
   EXPECT_EQ(ask("job-1", Message{{2, 5}}).result, NUCLEUS_RESULT_NORMAL);  // job 1 exits 5
   auto r1 = top_.wait_answer(jobs[0], kDeadline);
   ASSERT_TRUE(r1);
@@ -376,6 +417,7 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
   pid_t pid = spawn([&]() {
     int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
+    if (!os_user_.empty() && !become()) return 126;  // an operator's console, unprivileged
     execl(kConsole, kConsole, "--script", script.c_str(), nullptr);
     return 127;
   });
