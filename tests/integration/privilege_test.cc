@@ -308,3 +308,35 @@ TEST(Privilege, ProgramTextThatIsNotUtf8IsRefusedAndEveryQueryStillAnswers) {
 
 }  // namespace
 }  // namespace nucleus::test
+
+namespace nucleus::test {
+namespace {
+
+TEST(Privilege, ANucleusdThatIsNotRootRunsProgramsOnlyAsItsOwnUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run nucleusd as another uid";
+  char dir[] = "/tmp/nucleus-unprivileged-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ASSERT_EQ(chown(dir, kNobody, kNobody), 0);
+  std::string config = std::string(dir) + "/config.json";
+  std::string log = std::string(dir) + "/log";
+  std::ofstream(config) << R"({"devices": [], "boot": [{"name": "os", "program": ")" << kSleep
+                        << R"(", "args": ["600"], "user": "root"}]})";
+  pid_t daemon = spawn([&]() {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || dup2(fd, 2) < 0 || !become()) return 126;
+    execl(NUCLEUSD_PATH, NUCLEUSD_PATH, "--config", config.c_str(), "--runtime-dir",
+          (std::string(dir) + "/run").c_str(), nullptr);
+    return 127;
+  });
+  EXPECT_EQ(exit_code(wait_exit(daemon)), 1);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("boot[0] (os): nucleusd is not root: it runs programs only as its own uid "
+                      "65534, not as root"),
+            std::string::npos)
+      << text;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace nucleus::test
