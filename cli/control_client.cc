@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include <nucleus/wire.h>
+
 namespace nucleus::ctl {
 
 namespace {
@@ -65,6 +67,16 @@ bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string
     *error = n == 0 ? "nucleusd closed the connection" : std::string(std::strerror(errno));
     return false;
   }
+  // nucleusd refuses some connections at accept, before it knows whether
+  // they are nucleusctl's: with an attach reply that says why.
+  nucleus::wire::AttachReply refused{};
+  if (static_cast<size_t>(n) == sizeof(refused)) {
+    std::memcpy(&refused, buffer.data(), sizeof(refused));
+    if (refused.magic == nucleus::wire::kMagic && refused.status < 0) {
+      *error = std::string("nucleusd refused the connection: ") + std::strerror(-refused.status);
+      return false;
+    }
+  }
   *out = nlohmann::json::parse(buffer.data(), buffer.data() + n, nullptr, false);
   if (out->is_discarded()) {
     *error = "nucleusd sent something that is not JSON";
@@ -75,11 +87,16 @@ bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string
 
 bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply, std::string *error) {
   std::string text = req.dump();
-  if (send(fd_, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) {
-    *error = std::string("cannot send to nucleusd: ") + std::strerror(errno);
-    return false;
-  }
-  if (!next_packet(30000, reply, error)) {
+  bool sent =
+      send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+  if (!sent) {
+    // EPIPE: nucleusd refused the connection at accept; its reply says why.
+    int err = errno;
+    if (err != EPIPE || !next_packet(0, reply, error)) {
+      if (error->empty()) *error = std::string("cannot send to nucleusd: ") + std::strerror(err);
+      return false;
+    }
+  } else if (!next_packet(30000, reply, error)) {
     if (error->empty()) *error = "nucleusd did not answer in 30 s";
     return false;
   }

@@ -30,7 +30,8 @@ constexpr int kFutex2SizeU32 = 0x02;
 constexpr uint64_t kFutexMaskAny = 0xffffffffULL;
 constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 16384;
-constexpr size_t kMaxQueuedReplies = 64;
+// The most replies one request makes (list_children: a page of children).
+constexpr size_t kMaxRepliesPerRequest = wire::kListPage;
 
 bool probe_futex_wait(io_uring *ring) {
   io_uring_probe *probe = io_uring_get_probe_ring(ring);
@@ -191,17 +192,24 @@ void Server::arm_doorbell(uint32_t id) {
   // (swap_failed activates it again).
   if (core_.processes().at(id).handed_over) return;
   c.channel->set_armed(true);
-  // Re-check after the fence in set_armed: requests added before the
-  // process could see daemon_armed=1 would otherwise wait for no doorbell.
-  if (c.channel->pending_requests() != 0) {
+  // Re-check after the fence in set_armed: requests added, or events
+  // drained, before the process could see daemon_armed=1 would otherwise
+  // wait for no doorbell. Requests of a connection whose replies are at
+  // their bound wait until it drains its event ring (it rings then: it sees
+  // backlog), so they do not keep it active.
+  int64_t pending = c.channel->pending_requests();
+  bool blocked = replies_full(c);
+  if ((pending != 0 && !blocked) || (has_output(id) && c.channel->event_space() != 0)) {
     activate(id);
     return;
   }
   if (c.armed) return;
   io_uring_sqe *sqe = get_sqe();
   if (futex_doorbell_) {
-    io_uring_prep_rw(kOpFutexWait, sqe, kFutex2SizeU32, c.channel->doorbell_word(), 0,
-                     c.channel->requests_tail_seen());
+    // Blocked, it waits on the tail as it is now (the requests it has not
+    // taken are below it), so that only a ring or a new request wakes it.
+    uint32_t expected = c.channel->requests_tail_seen() + static_cast<uint32_t>(pending);
+    io_uring_prep_rw(kOpFutexWait, sqe, kFutex2SizeU32, c.channel->doorbell_word(), 0, expected);
     sqe->addr3 = kFutexMaskAny;
   } else {
     io_uring_prep_read(sqe, c.doorbell_fd.get(), &c.eventfd_value, sizeof(c.eventfd_value), 0);
@@ -242,6 +250,9 @@ int Server::run() {
     int64_t now = sys::monotonic_ns();
     scratch_.assign(active_.begin(), active_.end());
     bool worked = seen > 0;
+    // Each active channel gets at most requests_per_turn requests a turn, so
+    // a flood on one does not starve the others; one with more left stays
+    // active (arm_doorbell sees its requests) and is served next turn.
     for (uint32_t id : scratch_) {
       Connection &c = connections_[id];
       if (c.live && c.active && service(id) > 0) {
@@ -276,7 +287,13 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
   auto index = static_cast<uint32_t>((cqe.user_data >> 32) & 0xffffffU);
   auto generation = static_cast<uint32_t>(cqe.user_data);
   switch (kind) {
-    case Kind::kAccept: on_accept(cqe.res); return;
+    case Kind::kAccept:
+      if (index == kAcceptRetry) {
+        if (!stopping_) arm_accept();
+      } else {
+        on_accept(cqe.res);
+      }
+      return;
     case Kind::kSignal:
       if (cqe.res > 0) {
         signalfd_siginfo info{};
@@ -311,11 +328,9 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       if (index < pending_.size() && pending_[index].live &&
           pending_[index].generation == generation) {
         if (cqe.res == -ECANCELED) {
-          log::info("a connection sent no attach request in {} ms; closed",
-                    config_.attach_timeout_ms);
-          pending_[index].socket.reset();
-          pending_[index].live = false;
-          free_pending_.push_back(index);
+          log::info("a connection (pid {} uid {}) sent no attach request in {} ms; closed",
+                    pending_[index].cred.pid, pending_[index].cred.uid, config_.attach_timeout_ms);
+          release_pending(index);
         } else {
           on_handshake(index);
         }
@@ -343,7 +358,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
   switch (kind) {
     case Kind::kSocket: on_socket(index, cqe.res); break;
     case Kind::kPidfd:
-      service(index);  // requests it wrote before it died still count
+      service(index, true);  // requests it wrote before it died still count
       if (c.live) detach(index, "process exited", false);
       break;
     case Kind::kDoorbell:
@@ -367,7 +382,7 @@ void Server::on_socket(uint32_t id, int result) {
   char byte = 0;
   ssize_t n = recv(c.socket.get(), &byte, 1, MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (result & (POLLHUP | POLLERR))) {
-    service(id);  // requests it wrote before it hung up still count
+    service(id, true);  // requests it wrote before it hung up still count
     if (c.live) detach(id, "socket closed", false);
     return;
   }
@@ -379,7 +394,15 @@ void Server::on_socket(uint32_t id, int result) {
   arm_socket(id);
 }
 
-int64_t Server::service(uint32_t id) {
+bool Server::replies_full(const Connection &c) const {
+  return c.replies.size() + kMaxRepliesPerRequest > config_.limits.connection_replies;
+}
+
+bool Server::has_output(uint32_t id) const {
+  return !connections_[id].replies.empty() || core_.processes().at(id).fifo_head != kNone;
+}
+
+int64_t Server::service(uint32_t id, bool final) {
   Connection &c = connections_[id];
   // An OS that handed its state over is not served until its swap ends.
   if (core_.processes().at(id).handed_over) return 0;
@@ -388,9 +411,24 @@ int64_t Server::service(uint32_t id) {
     detach(id, "wrote a request ring tail out of range", true);
     return 0;
   }
-  if (count == 0) return 0;
-  for (int64_t i = 0; i < count; ++i) {
+  // A process that is gone has its last requests (at most a ring) served
+  // whole; their replies end with it.
+  int64_t budget = final ? count : config_.limits.connection_requests_per_turn;
+  int64_t taken = 0;
+  while (taken < count && taken < budget) {
+    // Back-pressure: a process that does not drain its event ring has its
+    // requests wait in its request ring (none is dropped) until the
+    // replies queued for it fit again.
+    if (!final && replies_full(c)) {
+      replies_log_.warn(sys::monotonic_ns(),
+                        static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000,
+                        "process {}: {} replies wait for room in its event ring "
+                        "(limits.per_connection.replies); its requests wait until it drains it",
+                        core_.processes().at(id).name, c.replies.size());
+      break;
+    }
     wire::Request request = c.channel->take_request();
+    ++taken;
     if (request.op >= static_cast<uint32_t>(wire::Op::kStageProgram) &&
         request.op < wire::kOpCount) {
       control(id, request);
@@ -402,22 +440,26 @@ int64_t Server::service(uint32_t id) {
     if (r.error != Error::kNone) {
       protocol_error(id, request, r.error);
       if (!c.live) return 0;
-    } else if (r.has_reply && c.replies.size() < kMaxQueuedReplies) {
+    } else if (r.has_reply) {
       c.replies.push_back(reply);
     }
-    if (core_.processes().at(id).handed_over) {
-      count = i + 1;  // that answer was its handover: the rest waits
-      break;
-    }
+    if (core_.processes().at(id).handed_over)
+      break;  // that answer was its handover: the rest waits
   }
-  c.channel->commit_requests();
-  sync_slots();
+  if (taken > 0) {
+    c.channel->commit_requests();
+    sync_slots();
+  }
+  // Also with nothing taken: the process may have drained its event ring
+  // and rung for the replies and events that wait (backlog).
   flush(id);
   if (!c.live) return 0;
   // A process blocked on a full request ring waits for this head; one that
   // waits for an answer must not be woken for nothing.
-  if (c.channel->process_waiting() == wire::kWaitingForRequestSpace) c.channel->wake_process();
-  return count;
+  if (taken > 0 && c.channel->process_waiting() == wire::kWaitingForRequestSpace) {
+    c.channel->wake_process();
+  }
+  return taken;
 }
 
 void Server::flush(uint32_t id) {
@@ -506,14 +548,14 @@ void Server::protocol_error(uint32_t id, const wire::Request &request, Error err
     detach(id, "too many malformed requests", true);
     return;
   }
-  if (c.replies.size() < kMaxQueuedReplies) {
-    wire::Event e{};
-    e.kind = static_cast<uint32_t>(wire::EventKind::kError);
-    e.seq = request.seq;
-    e.handle = request.handle;
-    e.result = to_errno(error);
-    c.replies.push_back(e);
-  }
+  // Never dropped: service() takes a request only while its replies fit,
+  // and stray socket bytes are bounded by max_protocol_errors.
+  wire::Event e{};
+  e.kind = static_cast<uint32_t>(wire::EventKind::kError);
+  e.seq = request.seq;
+  e.handle = request.handle;
+  e.result = to_errno(error);
+  c.replies.push_back(e);
 }
 
 void Server::detach(uint32_t id, const char *reason, bool violation) {
@@ -532,6 +574,8 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   uint32_t taken_over = core_.processes().at(id).swap_of;
   core_.detach(id);
   uint32_t generation = c.generation;
+  // Its queued replies' memory goes back now, not at the next attach here.
+  std::deque<wire::Event>().swap(c.replies);
   c = Connection{};
   c.generation = generation;
   // What devices were doing for it ends; its data area stays mapped until

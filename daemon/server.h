@@ -35,6 +35,7 @@
 #include "config.h"
 #include "core.h"
 #include "device_request.h"
+#include "log.h"
 #include "principal.h"
 #include "subtree.h"
 
@@ -102,8 +103,11 @@ class Server {
     bool active = false;          // on active_
     int64_t last_request_ns = 0;  // when service() last found requests
     uint64_t eventfd_value = 0;
-    std::deque<wire::Event> replies;  // control replies waiting for ring space
-    std::string staged;               // program bytes for the next create / modify
+    // Replies waiting for ring space: service() takes a request only while
+    // its replies fit in limits.per_connection.replies; a swap's inherit
+    // events, which nucleusd must deliver, are queued beyond it.
+    std::deque<wire::Event> replies;
+    std::string staged;  // program bytes for the next create / modify
     bool staged_overflow = false;
     // Whose children its process control acts on (kActFor): kActSelf, kNone
     // (the root) or a process (with its generation).
@@ -191,6 +195,8 @@ class Server {
     bool live = false;
     uint32_t generation = 0;
     sys::UniqueFd socket;
+    ucred cred{};     // SO_PEERCRED, read at accept
+    bool op = false;  // an operator's: not counted in pending_by_uid_
   };
 
   bool listen_socket(const std::string &runtime_dir, std::string *error);
@@ -208,6 +214,12 @@ class Server {
 
   void handle_completion(const io_uring_cqe &cqe);
   void on_accept(int result);
+  // A failed accept is tried again after a back-off, not at once: a kAccept
+  // timeout with this index.
+  static constexpr uint32_t kAcceptRetry = 1;
+  void arm_accept_retry();
+  // Frees a pending slot and its place in its uid's count.
+  void release_pending(uint32_t index);
   void on_handshake(uint32_t index);
   int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
              std::string *name, uint32_t *id_out);
@@ -224,7 +236,8 @@ class Server {
   void arm_control(uint32_t index);
   void on_control(uint32_t index, int result);
   void close_control(uint32_t index);
-  void control_request(uint32_t index, std::string_view text);
+  void control_request(uint32_t index, std::string_view text);  // never throws
+  void answer_control(uint32_t index, std::string_view text);
   void reply_control(uint32_t index, const std::string &text);
   nlohmann::json status_json(const Control &c) const;
   nlohmann::json processes_json(const Control &c, const nlohmann::json &request) const;
@@ -323,8 +336,14 @@ class Server {
   DeviceState *device_state(uint32_t id, uint32_t generation);
 
   void activate(uint32_t id);
-  // Serves the requests in a channel; returns how many it took.
-  int64_t service(uint32_t id);
+  // Serves the requests in a channel, at most limits.per_connection.
+  // requests_per_turn and only while its queued replies leave room for one
+  // more request's (replies_full); `final`: the process is gone, take all
+  // it wrote. Returns how many it took.
+  int64_t service(uint32_t id, bool final = false);
+  bool replies_full(const Connection &c) const;
+  // Replies or events wait for room in its event ring.
+  bool has_output(uint32_t id) const;
   void flush(uint32_t id);
   void flush_dirty();
   // Writes the slot tables of the processes whose claims changed.
@@ -372,6 +391,16 @@ class Server {
   std::string last_status_;
   std::vector<uint32_t> free_device_ops_;
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
+  // Bounds (config_.limits): pending attaches per uid (operators are not
+  // counted), the accept back-off, and one rate-limited log line per kind.
+  std::unordered_map<uint32_t, uint32_t> pending_by_uid_;
+  uint64_t accept_backoff_ms_ = 0;  // 0: the last accept worked
+  __kernel_timespec accept_retry_{};
+  log::RateLimited accept_log_;
+  log::RateLimited refused_log_;
+  log::RateLimited pending_log_;
+  log::RateLimited controls_log_;
+  log::RateLimited replies_log_;
 };
 
 }  // namespace nucleus::daemon

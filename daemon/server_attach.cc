@@ -19,23 +19,94 @@ namespace nucleus::daemon {
 namespace {
 
 constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD, Linux 6.5
+// Connections of non-operators accepted and not yet attached, all uids
+// together (each uid also has limits.per_uid.pending_attaches).
 constexpr size_t kMaxPending = 256;
+// After a failed accept (no descriptor left, no memory): the first wait,
+// doubled each time it fails again, up to the last.
+constexpr uint64_t kAcceptBackoffFirstMs = 10;
+constexpr uint64_t kAcceptBackoffLastMs = 1000;
+// What a refused connection may have sent that is read and dropped.
+constexpr int kMaxRefusedPackets = 64;
+
+// Ends a connection at accept, before nucleusd holds anything for it. It
+// gets one AttachReply saying why: an attaching client reads it as its
+// result (nucleusctl says so too). Shutting the connection down first makes
+// a later send of the peer fail (EPIPE) rather than queue; what it sent
+// before is read and dropped, since closing a socket with unread data
+// resets the peer's (ECONNRESET) before it can read the reply.
+void refuse(int fd, int status) {
+  wire::AttachReply reply{};
+  reply.magic = wire::kMagic;
+  reply.abi_version = wire::kAbiVersion;
+  reply.status = status;
+  send(fd, &reply, sizeof(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_RDWR);
+  char byte = 0;
+  for (int i = 0; i < kMaxRefusedPackets; ++i) {
+    if (recv(fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC) <= 0) break;
+  }
+}
 
 }  // namespace
 
 void Server::on_accept(int result) {
   if (stopping_) return;
-  arm_accept();
+  int64_t now = sys::monotonic_ns();
+  auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
   if (result < 0) {
-    if (result != -EAGAIN && result != -EINTR) {
-      log::warn("accept: {}", std::strerror(-result));
+    if (result == -EAGAIN || result == -EINTR || result == -ECONNABORTED) {
+      arm_accept();  // that one connection, not the socket
+      return;
     }
+    // Out of descriptors (EMFILE, ENFILE) or memory: accepting again at once
+    // fails again at once, a busy loop. Wait, longer each time, until
+    // something closes.
+    accept_backoff_ms_ = accept_backoff_ms_ == 0
+                             ? kAcceptBackoffFirstMs
+                             : std::min(accept_backoff_ms_ * 2, kAcceptBackoffLastMs);
+    accept_log_.warn(now, interval, "accept: {}; trying again in {} ms", std::strerror(-result),
+                     accept_backoff_ms_);
+    arm_accept_retry();
     return;
   }
+  accept_backoff_ms_ = 0;
+  arm_accept();
   sys::UniqueFd fd(result);
-  if (pending_.size() - free_pending_.size() >= kMaxPending) {
-    log::warn("too many connections waiting to attach; closing a new one");
+  // Credentials first, before a pending slot is held: a uid that may not
+  // attach, or one that holds its share of slots, takes none.
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
+  bool op = is_operator(cred.uid, cred.gid);
+  if (!op && !may_attach(cred.uid, cred.gid)) {
+    refused_log_.warn(now, interval,
+                      "attach refused (pid {} uid {}): not allowed to attach (attach.uids, "
+                      "attach.gids)",
+                      cred.pid, cred.uid);
+    refuse(fd.get(), -EACCES);
     return;
+  }
+  if (!op) {
+    uint32_t held = pending_by_uid_.count(cred.uid) != 0 ? pending_by_uid_[cred.uid] : 0;
+    if (held >= config_.limits.uid_pending_attaches) {
+      pending_log_.warn(now, interval,
+                        "attach refused (pid {} uid {}): it has {} connections waiting to attach "
+                        "(limits.per_uid.pending_attaches)",
+                        cred.pid, cred.uid, held);
+      refuse(fd.get(), -EAGAIN);
+      return;
+    }
+    size_t all = 0;
+    for (const auto &[uid, n] : pending_by_uid_) all += n;
+    if (all >= kMaxPending) {
+      pending_log_.warn(now, interval,
+                        "attach refused (pid {} uid {}): {} connections wait to attach", cred.pid,
+                        cred.uid, all);
+      refuse(fd.get(), -EAGAIN);
+      return;
+    }
+    ++pending_by_uid_[cred.uid];
   }
   uint32_t index = 0;
   if (!free_pending_.empty()) {
@@ -49,6 +120,8 @@ void Server::on_accept(int result) {
   p.live = true;
   ++p.generation;
   p.socket = std::move(fd);
+  p.cred = cred;
+  p.op = op;
   // A connection that does not send its attach request in time is closed:
   // the poll is linked to a timeout that cancels it.
   if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
@@ -61,20 +134,35 @@ void Server::on_accept(int result) {
   io_uring_sqe_set_data64(timeout, user_data(Kind::kIgnore, 0, 0));
 }
 
+void Server::arm_accept_retry() {
+  accept_retry_.tv_sec = static_cast<int64_t>(accept_backoff_ms_ / 1000);
+  accept_retry_.tv_nsec = static_cast<int64_t>(accept_backoff_ms_ % 1000) * 1000000;
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_timeout(sqe, &accept_retry_, 0, 0);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kAccept, kAcceptRetry, 0));
+}
+
+void Server::release_pending(uint32_t index) {
+  Pending &p = pending_[index];
+  p.socket.reset();
+  p.live = false;
+  free_pending_.push_back(index);
+  if (p.op) return;
+  auto it = pending_by_uid_.find(p.cred.uid);
+  if (it != pending_by_uid_.end() && --it->second == 0) pending_by_uid_.erase(it);
+}
+
 void Server::on_handshake(uint32_t index) {
   Pending &p = pending_[index];
   sys::UniqueFd socket = std::move(p.socket);
-  p.live = false;
-  free_pending_.push_back(index);
+  ucred cred = p.cred;
+  release_pending(index);
 
   // An attach request (a binary record), or a control connection's first
   // request (a JSON object: nucleusctl).
   char first[4096];
   ssize_t n = recv(socket.get(), first, sizeof(first), MSG_DONTWAIT | MSG_TRUNC);
   if (n <= 0) return;  // hung up before attaching
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
   if (first[0] == '{' && static_cast<size_t>(n) <= sizeof(first)) {
     begin_control(std::move(socket), std::string_view(first, static_cast<size_t>(n)), cred);
     return;

@@ -475,7 +475,7 @@ void Server::on_sigchld() {
     run.pidfd.reset();
     run.bound.reset();  // the poll on it ends with -ECANCELED or POLLHUP
     if (id < connections_.size() && connections_[id].live) {
-      service(id);  // requests it wrote before it died still count
+      service(id, true);  // requests it wrote before it died still count
       if (connections_[id].live) detach(id, "program exited", false);
     }
     wire::ExitKind kind = WIFSIGNALED(status) ? wire::ExitKind::kSignal : wire::ExitKind::kCode;

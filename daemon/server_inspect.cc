@@ -27,6 +27,8 @@ namespace {
 
 using nlohmann::json;
 
+// Control connections of non-operators, all uids together (each uid also
+// has limits.per_uid.control_connections).
 constexpr size_t kMaxControls = 64;
 constexpr size_t kMaxControlRequestBytes = 4096;
 constexpr uint64_t kDefaultPage = 100;
@@ -94,18 +96,43 @@ json error_reply(int err, const std::string &message) {
 }  // namespace
 
 void Server::begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred) {
-  if (controls_.size() - free_controls_.size() >= kMaxControls) {
-    log::warn("too many nucleusctl connections; closing a new one");
-    return;
-  }
   bool op = is_operator(cred.uid, cred.gid);
+  auto refuse = [&](int err, const std::string &why) {
+    std::string reply = json_text(error_reply(err, why));
+    send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  };
   if (!may_attach(cred.uid, cred.gid) && !op) {
     log::info("control connection refused (pid {} uid {}): not allowed to attach", cred.pid,
               cred.uid);
-    std::string reply = json_text(error_reply(
-        EACCES, "uid " + std::to_string(cred.uid) + " may not use this nucleus (attach.uids)"));
-    send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    refuse(EACCES, "uid " + std::to_string(cred.uid) + " may not use this nucleus (attach.uids)");
     return;
+  }
+  // Operators are bounded by neither count, so that nucleusctl of the root
+  // and of operators always gets in.
+  if (!op) {
+    size_t mine = 0, all = 0;
+    for (const Control &c : controls_) {
+      if (!c.live || c.op) continue;
+      ++all;
+      mine += c.uid == cred.uid ? 1 : 0;
+    }
+    int64_t now = sys::monotonic_ns();
+    auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+    if (mine >= config_.limits.uid_control_connections) {
+      controls_log_.warn(now, interval,
+                         "control connection refused (pid {} uid {}): it has {} open "
+                         "(limits.per_uid.control_connections)",
+                         cred.pid, cred.uid, mine);
+      refuse(EUSERS, "uid " + std::to_string(cred.uid) + " has " + std::to_string(mine) +
+                         " control connections open (limits.per_uid.control_connections)");
+      return;
+    }
+    if (all >= kMaxControls) {
+      controls_log_.warn(now, interval, "control connection refused (pid {} uid {}): {} are open",
+                         cred.pid, cred.uid, all);
+      refuse(EAGAIN, "too many control connections open; try again later");
+      return;
+    }
   }
   int size = kControlSendBuffer;
   setsockopt(socket.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
@@ -146,9 +173,12 @@ void Server::on_control(uint32_t index, int result) {
       return;
     }
   }
-  // Every packet waiting, each a request.
+  // The packets waiting, each a request: at most requests_per_turn of them,
+  // so that a client that always has one waiting does not keep nucleusd
+  // here. The poll armed again completes at once if more wait, and they
+  // are read next turn, after everyone else's.
   std::vector<char> packet(kMaxControlRequestBytes + 1);
-  for (;;) {
+  for (uint32_t served = 0; served < config_.limits.connection_requests_per_turn; ++served) {
     ssize_t n = recv(c.socket.get(), packet.data(), packet.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
     if (n <= 0) {
@@ -160,15 +190,7 @@ void Server::on_control(uint32_t index, int result) {
                                EMSGSIZE, "request longer than " +
                                              std::to_string(kMaxControlRequestBytes) + " bytes")));
     } else {
-      // A reply built from client text must never take the loop down: what
-      // the checks above miss is answered as an error, not thrown on.
-      try {
-        control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
-      } catch (const std::exception &e) {
-        log::warn("control connection (pid {}): request failed: {}", controls_[index].pid,
-                  e.what());
-        reply_control(index, json_text(error_reply(EPROTO, "request failed")));
-      }
+      control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
     }
     if (!c.live) return;
   }
@@ -208,6 +230,17 @@ void Server::reply_control(uint32_t index, const std::string &text) {
 }
 
 void Server::control_request(uint32_t index, std::string_view text) {
+  // A reply built from client text must never take the loop down: what the
+  // checks miss is answered as an error, not thrown on.
+  try {
+    answer_control(index, text);
+  } catch (const std::exception &e) {
+    log::warn("control connection (pid {}): request failed: {}", controls_[index].pid, e.what());
+    reply_control(index, json_text(error_reply(EPROTO, "request failed")));
+  }
+}
+
+void Server::answer_control(uint32_t index, std::string_view text) {
   json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) {
     reply_control(index, json_text(error_reply(EPROTO, "a request is one JSON object")));

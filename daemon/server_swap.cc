@@ -182,6 +182,7 @@ void Server::retire_connection(uint32_t id) {
   cancel_connection_sqes(id);
   c.channel->close(wire::ChannelState::kDetached);
   uint32_t generation = c.generation;
+  std::deque<wire::Event>().swap(c.replies);  // its memory goes back now
   c = Connection{};
   c.generation = generation;
   std::erase(active_, id);

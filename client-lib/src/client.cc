@@ -145,7 +145,14 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   } else if (int rc = inherited_socket(&sock); rc < 0) {
     return rc;
   }
-  if (::send(sock.get(), &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) return -errno;
+  if (::send(sock.get(), &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+    // nucleusd refuses some connections at accept (a uid that may not
+    // attach, or one with too many attaches waiting): it leaves its reply
+    // saying why and shuts the connection, so our send fails with EPIPE.
+    // The reply is still ours to read.
+    int err = errno;
+    if (err != EPIPE) return -err;
+  }
 
   wire::AttachReply reply{};
   sys::UniqueFd fds[2];

@@ -184,6 +184,13 @@ bool RawClient::next_event(wire::Event *out, std::chrono::milliseconds deadline)
       *out = ring[head_ & (header_->event_entries - 1)];
       ++head_;
       header_->events_head.store(head_, std::memory_order_release);
+      // As libnucleus does: events that wait for ring space (backlog) come
+      // once we ring after draining (pairs with nucleusd's fence after it
+      // sets backlog).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (header_->backlog.load(std::memory_order_relaxed) != 0) {
+        sys::futex_wake(&header_->requests_tail, 1);
+      }
       return true;
     }
     int ms = remaining_ms(until);
