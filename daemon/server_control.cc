@@ -104,8 +104,11 @@ std::string Server::group_of(uint32_t id) {
 void Server::control(uint32_t id, const wire::Request &request) {
   Connection &c = connections_[id];
   if (request.op == static_cast<uint32_t>(wire::Op::kStageProgram)) {
+    // At most limits.per_connection.staged_bytes (<= kMaxProgramBytes); past
+    // it the next create, modify or swap is -E2BIG and nothing more is kept.
     if (request.arg <= 0 || request.arg > static_cast<int64_t>(wire::kStageChunkBytes) ||
-        c.staged.size() + static_cast<size_t>(request.arg) > wire::kMaxProgramBytes) {
+        c.staged.size() + static_cast<size_t>(request.arg) >
+            config_.limits.connection_staged_bytes) {
       c.staged_overflow = true;
       return;
     }

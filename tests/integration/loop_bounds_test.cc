@@ -487,5 +487,18 @@ TEST(LoopBounds, AcceptOutOfDescriptorsBacksOff) {
   EXPECT_TRUE(again.ok()) << again.message();
 }
 
+TEST(LoopBounds, StagedProgramBytesAreBoundedPerConnection) {
+  Daemon d(R"({"default_claims": {"processes": 2},
+               "limits": {"per_connection": {"staged_bytes": 1024}}})");
+  ASSERT_TRUE(d.ready());
+  auto n = attach("stager");
+  Claims claims{};
+  Program big{"/bin/true", {"true", std::string(1100, 'x')}, {}, "", "", ""};
+  EXPECT_EQ(n.create_process("big", big, claims).error(), -E2BIG);
+  // Nothing of it is kept: the next program stands on its own.
+  Program small{"/bin/true", {"true", std::string(900, 'x')}, {}, "", "", ""};
+  EXPECT_TRUE(n.create_process("small", small, claims).ok());
+}
+
 }  // namespace
 }  // namespace nucleus::test
