@@ -65,20 +65,21 @@ int open_with(const Principal &who, int dirfd, const std::string &path, int flag
     long fd = syscall(kSysOpenat2, dirfd, path.c_str(), &how, sizeof(how));
     return fd < 0 ? -errno : static_cast<int>(fd);
   };
+  // nucleusd's own rights: as they are (a nucleusd that is not root has no
+  // others to give); a root nucleusd takes the requester's for the call.
+  bool own =
+      who.uid == geteuid() && (geteuid() != 0 || (who.gid == getegid() && who.groups.empty()));
+  if (!own && geteuid() != 0) return -EACCES;
   int fd = -1;
-  if (who.uid == geteuid() && who.gid == getegid() && who.groups.empty()) {
+  if (own) {
     fd = open2();
-  } else if (geteuid() == 0) {
+  } else {
     std::vector<gid_t> saved(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
     if (!saved.empty() && getgroups(static_cast<int>(saved.size()), saved.data()) < 0) {
       return -errno;
     }
     fd = become_fs(who) ? open2() : -EPERM;
     restore_fs(saved);
-  } else if (who.uid == geteuid()) {
-    fd = open2();  // not root: it can only ever be its own rights
-  } else {
-    return -EACCES;
   }
   if (fd < 0) return fd;
   struct statfs fs {};
