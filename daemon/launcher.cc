@@ -41,7 +41,7 @@ int child(void *raw) {
   };
   // Into its cgroup before it can fork anything: what it forks stays there.
   if (spec.cgroup_procs_fd >= 0 && write(spec.cgroup_procs_fd, "0", 1) != 1) fail();
-  setpgid(0, 0);  // its own process group: the signal mode reaches what it forks
+  setsid();  // its own session and group: signals reach what it forks; it joins no other group
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int nfd = fcntl(spec.nucleus_fd, F_DUPFD_CLOEXEC, kHighFd);
   int out = spec.output_fd >= 0 ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, kHighFd) : -1;
