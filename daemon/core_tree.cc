@@ -190,6 +190,19 @@ void Core::finish_stop(uint32_t id, int32_t result) {
   answer_request(index, result, wire::Message{});
 }
 
+bool Core::fail_stop(uint32_t id, const wire::Message &words) {
+  Process &p = processes_.at(id);
+  if (p.stop != StopState::kStopping) return false;
+  // Back to what runs: the parent was told the stop failed, so nothing of
+  // the subtree may stay held by it (a resume is the server's part).
+  p.stop = StopState::kNone;
+  if (p.stop_buffer == kNone) return true;
+  uint32_t index = p.stop_buffer;
+  p.stop_buffer = kNone;
+  answer_request(index, wire::kResultMalfunction, words);
+  return true;
+}
+
 void Core::answer_request(uint32_t index, int32_t result, const wire::Message &words) {
   Buffer &b = pool_.at(index);
   pool_.apply(index, BufferEvent::kAnswer);
