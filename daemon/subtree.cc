@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -200,30 +200,22 @@ void Subtree::signal_groups(const std::vector<pid_t> &groups, int signal) {
   }
 }
 
-bool Subtree::groups_stopped(const std::vector<pid_t> &groups) {
-  if (groups.empty()) return true;
-  DIR *d = opendir("/proc");
-  if (d == nullptr) return false;
-  bool stopped = true;
-  while (dirent *e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string stat = read_file(std::string("/proc/") + e->d_name + "/stat");
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (std::find(groups.begin(), groups.end(), static_cast<pid_t>(pgrp)) == groups.end()) {
-      continue;
+pid_t Subtree::first_running(const std::vector<pid_t> &programs) {
+  for (pid_t pid : programs) {
+    // WSTOPPED reports a group stop that has completed (every thread
+    // stopped), which /proc/<pid>/stat of the main thread does not say, and
+    // not a ptrace stop, from which a tracer may let it run on. WNOWAIT
+    // keeps the report (and a zombie) for later; P_PID looks at that child
+    // only.
+    siginfo_t info{};
+    int rc = waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WEXITED | WNOHANG | WNOWAIT);
+    if (rc < 0) {
+      if (errno == ECHILD) continue;  // already reaped: nothing of it runs
+      return pid;
     }
-    if (state != 'T' && state != 't' && state != 'Z' && state != 'X') {
-      stopped = false;
-      break;
-    }
+    if (info.si_pid == 0 || info.si_code == CLD_TRAPPED) return pid;
   }
-  closedir(d);
-  return stopped;
+  return 0;
 }
 
 }  // namespace nucleus::daemon
