@@ -279,8 +279,8 @@ void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
   p.run = RunState::kExited;
   p.exit_kind = kind;
   p.exit_value = value;
-  // Nothing of it runs: a stop waiting for it is done.
-  if (p.stop == StopState::kStopping && p.stop_buffer != kNone) finish_stop(id);
+  // A stop waiting for it stays: its children may run on, and the server
+  // answers it once they are stopped too (at once when there are none).
   if (p.parent != kNone) send_notice(id, p.generation, kind, value);
 }
 
