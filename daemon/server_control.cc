@@ -480,9 +480,8 @@ void Server::resume_subtree(uint32_t id) {
 bool Server::subtree_stopped(uint32_t id, pid_t *running) {
   *running = 0;
   if (subtree_.mode() == Subtree::Mode::kCgroup) return subtree_.frozen(group_of(id));
-  // The programs nucleusd started, each by its pid: what they forked was
-  // sent the same SIGSTOP through their groups and is not waited for
-  // (docs/process-control.md, "When a stop is complete").
+  // The programs nucleusd started, each by its pid, and what they forked
+  // in their groups (docs/process-control.md, "When a stop is complete").
   *running = Subtree::first_running(subtree_groups(id, false));
   return *running == 0;
 }
