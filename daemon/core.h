@@ -130,6 +130,11 @@ class Core {
   // finish_stop, or at once when nothing of it can run.
   Error begin_stop(uint32_t requester, uint32_t id, uint64_t handle);
   void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
+  // A stop in progress could not complete (its deadline passed): it is
+  // undone (the entry is no longer stopping; the server resumes what it
+  // stopped) and answered MALFUNCTION with `words`. False, and nothing
+  // changes, when no stop is in progress.
+  bool fail_stop(uint32_t id, const wire::Message &words);
   Error modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims);
   // Removes the child and its subtree from the table; the server has ended
   // their Linux processes and channels first.

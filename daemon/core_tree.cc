@@ -196,6 +196,19 @@ void Core::finish_stop(uint32_t id, int32_t result) {
   answer_request(index, result, wire::Message{});
 }
 
+bool Core::fail_stop(uint32_t id, const wire::Message &words) {
+  Process &p = processes_.at(id);
+  if (p.stop != StopState::kStopping) return false;
+  // Back to what runs: the parent was told the stop failed, so nothing of
+  // the subtree may stay held by it (a resume is the server's part).
+  p.stop = StopState::kNone;
+  if (p.stop_buffer == kNone) return true;
+  uint32_t index = p.stop_buffer;
+  p.stop_buffer = kNone;
+  answer_request(index, wire::kResultMalfunction, words);
+  return true;
+}
+
 void Core::answer_request(uint32_t index, int32_t result, const wire::Message &words) {
   Buffer &b = pool_.at(index);
   pool_.apply(index, BufferEvent::kAnswer);
@@ -277,8 +290,8 @@ void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
   p.run = RunState::kExited;
   p.exit_kind = kind;
   p.exit_value = value;
-  // Nothing of it runs: a stop waiting for it is done.
-  if (p.stop == StopState::kStopping && p.stop_buffer != kNone) finish_stop(id);
+  // A stop waiting for it stays: its children may run on, and the server
+  // answers it once they are stopped too (at once when there are none).
   if (p.parent != kNone) send_notice(id, p.generation, kind, value);
 }
 

@@ -314,10 +314,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
         arm_signal();
       }
       return;
-    case Kind::kTimer:
-      timer_armed_ = false;
-      on_sigchld();  // reaps nothing new, then looks at stops and cgroups
-      return;
+    case Kind::kTimer: on_timer(); return;
     case Kind::kBound:
       if (index < runs_.size() && runs_[index].generation == generation &&
           core_.processes().live(index) && core_.processes().at(index).generation == generation) {
@@ -598,12 +595,7 @@ void Server::shutdown() {
   sd_notify("STOPPING=1");
   // The programs nucleusd started end with it.
   if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
-  std::vector<pid_t> pids;
-  for (const auto &[pid, id] : by_pid_) pids.push_back(pid);
-  Subtree::signal_groups(pids, SIGKILL);
-  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
-  while (waitpid(-1, nullptr, WNOHANG) > 0) {
-  }
+  end_programs();
   subtree_.cleanup();
   // A socket from socket activation belongs to the service manager.
   if (!socket_activated_) unlink(socket_path_.c_str());

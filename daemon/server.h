@@ -128,6 +128,7 @@ class Server {
   struct Watch {  // a stop waiting for the subtree to be really stopped
     uint32_t id;
     uint32_t generation;
+    int64_t deadline_ns;  // then it fails (limits.stop_timeout_ms)
   };
 
   // A device's file, shared with the operations in flight on it so that its
@@ -280,9 +281,17 @@ class Server {
   void stop_subtree(uint32_t id);
   void resume_subtree(uint32_t id);
   void end_subtree(uint32_t id);
-  bool subtree_stopped(uint32_t id);
+  // At exit: SIGKILL to every program (its pidfd) and its group, then reaps
+  // them with a deadline, so that no program can make nucleusd hang.
+  void end_programs();
+  // *running: a program that has not stopped (signal mode), else 0.
+  bool subtree_stopped(uint32_t id, pid_t *running);
   std::vector<pid_t> subtree_groups(uint32_t id, bool only_free);
   void check_progress();
+  // A stop past its deadline: answered MALFUNCTION (ETIMEDOUT, the pid that
+  // did not stop), logged, and what it stopped resumed.
+  void fail_stop(uint32_t id, pid_t running);
+  void on_timer();
   void arm_timer();
   Run &run_of(uint32_t id);
   // The size of its data area: its claim, else the configured default.
@@ -376,6 +385,12 @@ class Server {
   std::vector<std::string> dead_groups_;  // cgroups to remove once empty
   bool timer_armed_ = false;
   __kernel_timespec tick_{};
+  // The timer's back-off while something is pending: 1 ms after a new stop
+  // or removal, doubling to 100 ms (SIGCHLD reports most stops sooner).
+  int64_t tick_ns_ = 0;
+  int64_t timer_due_ns_ = 0;          // when the armed timer fires
+  __kernel_timespec timer_update_{};  // a timeout update's (read at submit)
+  log::RateLimited stop_timeouts_;
   std::vector<DeviceState> device_states_;  // indexed by process id
   std::vector<std::unique_ptr<DeviceOp>> device_ops_;
   std::vector<std::unique_ptr<Swap>> swaps_;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -31,7 +32,12 @@ Claims claims_from(const wire::Message &m) {
                 m.word[wire::kClaimDataBytes]};
 }
 
-constexpr int64_t kTickNs = 1000000;  // how often stops and cgroups in progress are looked at
+// How often stops and cgroups in progress are looked at: 1 ms after
+// something new, doubling to 100 ms (in signal mode SIGCHLD says when a
+// program stops; the timer only catches what no signal reports).
+constexpr int64_t kTickNs = 1000000;
+constexpr int64_t kMaxTickNs = 100000000;
+constexpr int64_t kReapDeadlineNs = 5000000000;  // programs killed at exit, to end
 
 // The owner a staged program names, checked against the principal that
 // asks (DESIGN.md: only a root-owned creator may name another user or
@@ -460,6 +466,13 @@ void Server::on_sigchld() {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
+    if (WIFSTOPPED(status)) {
+      // Without WUNTRACED only a tracee reports a stop: a program that made
+      // nucleusd its tracer (PTRACE_TRACEME). It has not ended; nucleusd
+      // traces nothing, so it goes on with its signal as if untraced.
+      ptrace(PTRACE_DETACH, pid, nullptr, WSTOPSIG(status));
+      continue;
+    }
     auto it = by_pid_.find(pid);
     if (it == by_pid_.end()) continue;  // something a program forked, or a removed one
     uint32_t id = it->second;
@@ -506,7 +519,9 @@ void Server::stop_subtree(uint32_t id) {
   } else {
     Subtree::signal_groups(subtree_groups(id, false), SIGSTOP);
   }
-  stops_.push_back({id, core_.processes().at(id).generation});
+  int64_t timeout_ns = static_cast<int64_t>(config_.limits.stop_timeout_ms) * 1000000;
+  stops_.push_back({id, core_.processes().at(id).generation, sys::monotonic_ns() + timeout_ns});
+  tick_ns_ = kTickNs;
   check_progress();
 }
 
@@ -518,9 +533,13 @@ void Server::resume_subtree(uint32_t id) {
   }
 }
 
-bool Server::subtree_stopped(uint32_t id) {
+bool Server::subtree_stopped(uint32_t id, pid_t *running) {
+  *running = 0;
   if (subtree_.mode() == Subtree::Mode::kCgroup) return subtree_.frozen(group_of(id));
-  return Subtree::groups_stopped(subtree_groups(id, false));
+  // The programs nucleusd started, each by its pid, and what they forked
+  // in their groups (docs/process-control.md, "When a stop is complete").
+  *running = Subtree::first_running(subtree_groups(id, false));
+  return *running == 0;
 }
 
 void Server::end_subtree(uint32_t id) {
@@ -547,36 +566,115 @@ void Server::end_subtree(uint32_t id) {
     }
     run = Run{};
   }
+  tick_ns_ = kTickNs;  // for the groups to empty
   check_progress();
+}
+
+void Server::end_programs() {
+  std::vector<pid_t> pids;
+  std::vector<pollfd> fds;
+  for (Run &run : runs_) {
+    if (run.pid == 0) continue;
+    pids.push_back(run.pid);
+    // By pidfd: it reaches the program whatever group it is in.
+    if (run.pidfd) {
+      sys_pidfd_kill(run.pidfd.get());
+      fds.push_back({run.pidfd.get(), POLLIN, 0});
+    }
+  }
+  Subtree::signal_groups(pids, SIGKILL);  // and what they forked
+  // A pidfd is readable once its process has ended; a process in an
+  // uninterruptible wait may take a while, but not for ever.
+  int64_t deadline = sys::monotonic_ns() + kReapDeadlineNs;
+  while (!fds.empty()) {
+    int64_t left_ms = (deadline - sys::monotonic_ns()) / 1000000;
+    if (left_ms <= 0 || poll(fds.data(), fds.size(), static_cast<int>(left_ms)) < 0) break;
+    std::erase_if(fds, [](const pollfd &p) { return p.revents != 0; });
+  }
+  size_t left = 0;
+  for (pid_t pid : pids) left += waitpid(pid, nullptr, WNOHANG) == pid ? 0 : 1;
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  if (left != 0)
+    log::warn("{} programs had not ended {} ms after SIGKILL", left, kReapDeadlineNs / 1000000);
 }
 
 void Server::check_progress() {
   std::vector<Watch> still;
+  int64_t now = sys::monotonic_ns();
   for (const Watch &w : stops_) {
     if (!core_.processes().live(w.id) || core_.processes().at(w.id).generation != w.generation ||
         core_.processes().at(w.id).stop != StopState::kStopping) {
       continue;
     }
-    if (subtree_stopped(w.id)) {
+    pid_t running = 0;
+    if (subtree_stopped(w.id, &running)) {
       core_.finish_stop(w.id);
       log::debug("process {}: subtree stopped", core_.processes().at(w.id).name);
+    } else if (now >= w.deadline_ns) {
+      fail_stop(w.id, running);
     } else {
       still.push_back(w);
     }
   }
   stops_.swap(still);
   std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
-  if (!stops_.empty() || !dead_groups_.empty() || !swaps_.empty()) arm_timer();
+  if (!stops_.empty() || !dead_groups_.empty() || !swaps_.empty()) {
+    arm_timer();
+  } else {
+    tick_ns_ = kTickNs;
+  }
+}
+
+void Server::fail_stop(uint32_t id, pid_t running) {
+  const Process &p = core_.processes().at(id);
+  int64_t now = sys::monotonic_ns();
+  std::string what = running != 0 ? "pid " + std::to_string(running) + " did not stop"
+                                  : std::string("its cgroup did not freeze");
+  stop_timeouts_.warn(now, static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000,
+                      "process {}: stop not complete after {} ms ({}): answered failed, resumed",
+                      p.name, config_.limits.stop_timeout_ms, what);
+  wire::Message words{};
+  words.word[0] = ETIMEDOUT;
+  words.word[1] = static_cast<uint32_t>(running);
+  core_.fail_stop(id, words);
+  // The entry is running again as far as anyone is told: so is its subtree,
+  // but for the parts held by a stop of their own or of an ancestor.
+  resume_subtree(id);
+}
+
+void Server::on_timer() {
+  timer_armed_ = false;
+  tick_ns_ = std::min(tick_ns_ * 2, kMaxTickNs);
+  on_sigchld();  // reaps nothing new, then looks at stops and cgroups
 }
 
 void Server::arm_timer() {
-  if (timer_armed_) return;
-  tick_.tv_sec = 0;
-  tick_.tv_nsec = kTickNs;
+  int64_t now = sys::monotonic_ns();
+  if (tick_ns_ == 0) tick_ns_ = kTickNs;
+  int64_t due = now + tick_ns_;
+  // Never later than a deadline: a stop's or a swap's fails on time.
+  for (const Watch &w : stops_) due = std::min(due, w.deadline_ns);
+  for (const auto &sw : swaps_) due = std::min(due, sw->deadline_ns);
+  due = std::max(due, now + kTickNs / 10);
+  if (timer_armed_) {
+    if (due >= timer_due_ns_) return;
+    // A new stop while the timer backs off: bring it forward.
+    timer_update_.tv_sec = (due - now) / 1000000000;
+    timer_update_.tv_nsec = (due - now) % 1000000000;
+    io_uring_sqe *sqe = get_sqe();
+    io_uring_prep_timeout_update(sqe, &timer_update_, user_data(Kind::kTimer, 0, 0), 0);
+    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
+    timer_due_ns_ = due;
+    return;
+  }
+  tick_.tv_sec = (due - now) / 1000000000;
+  tick_.tv_nsec = (due - now) % 1000000000;
   io_uring_sqe *sqe = get_sqe();
   io_uring_prep_timeout(sqe, &tick_, 0, 0);
   io_uring_sqe_set_data64(sqe, user_data(Kind::kTimer, 0, 0));
   timer_armed_ = true;
+  timer_due_ns_ = due;
 }
 
 }  // namespace nucleus::daemon

@@ -4,10 +4,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -47,6 +48,55 @@ std::string own_cgroup() {
   return "";
 }
 
+// A /proc file whole, read with plain system calls (several per check of a
+// stop); empty when it cannot be read.
+std::string read_proc(const std::string &path) {
+  std::string out;
+  sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof(buf));
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// The state letter and process group of `pid` (/proc/<pid>/stat, fields 3
+// and 5, after the name in parentheses, which may hold anything); false
+// when it is gone.
+bool state_of(pid_t pid, char *state, pid_t *group) {
+  std::string stat = read_proc("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return false;
+  long parent = 0, pgrp = 0;
+  if (std::sscanf(stat.c_str() + close + 1, " %c %ld %ld", state, &parent, &pgrp) != 3) {
+    return false;
+  }
+  *group = static_cast<pid_t>(pgrp);
+  return true;
+}
+
+// Appends the children of every thread of `pid`
+// (/proc/<pid>/task/<tid>/children, CONFIG_PROC_CHILDREN).
+void children_of(pid_t pid, std::vector<pid_t> *out) {
+  std::string task = "/proc/" + std::to_string(pid) + "/task";
+  DIR *d = opendir(task.c_str());
+  if (d == nullptr) return;
+  while (dirent *e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string list = read_proc(task + "/" + e->d_name + "/children");
+    const char *p = list.c_str();
+    char *end = nullptr;
+    for (long child = std::strtol(p, &end, 10); end != p; child = std::strtol(p, &end, 10)) {
+      out->push_back(static_cast<pid_t>(child));
+      p = end;
+    }
+  }
+  closedir(d);
+}
+
 bool has_word(const std::string &text, const std::string &word) {
   std::istringstream in(text);
   std::string w;
@@ -66,8 +116,15 @@ bool Subtree::write_file(const std::string &file, const std::string &value) {
 
 bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::string *summary) {
   mode_ = Mode::kSignals;
+  // Without the children lists a stop waits only for the programs
+  // themselves (what they forked still gets SIGSTOP): say so.
+  std::string forked = children_lists()
+                           ? ""
+                           : " (no /proc/<pid>/task/<tid>/children: a stop waits for the "
+                             "programs only, not what they forked)";
   if (wanted == ControlMode::kSignals) {
-    *summary = "signals (configured): SIGSTOP/SIGCONT/SIGKILL to each program's process group";
+    *summary =
+        "signals (configured): SIGSTOP/SIGCONT/SIGKILL to each program's process group" + forked;
     return true;
   }
   std::string why;
@@ -109,7 +166,7 @@ bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::stri
   if (!why.empty()) {
     root_.clear();
     *summary = "signals (no usable cgroup v2: " + why +
-               "): SIGSTOP/SIGCONT/SIGKILL to each program's process group";
+               "): SIGSTOP/SIGCONT/SIGKILL to each program's process group" + forked;
     return wanted != ControlMode::kCgroup;
   }
   memory_controller_ = has_word(read_file(root_ + "/cgroup.controllers"), "memory") &&
@@ -200,30 +257,42 @@ void Subtree::signal_groups(const std::vector<pid_t> &groups, int signal) {
   }
 }
 
-bool Subtree::groups_stopped(const std::vector<pid_t> &groups) {
-  if (groups.empty()) return true;
-  DIR *d = opendir("/proc");
-  if (d == nullptr) return false;
-  bool stopped = true;
-  while (dirent *e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string stat = read_file(std::string("/proc/") + e->d_name + "/stat");
-    size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (std::find(groups.begin(), groups.end(), static_cast<pid_t>(pgrp)) == groups.end()) {
-      continue;
+pid_t Subtree::first_running(const std::vector<pid_t> &programs) {
+  std::vector<pid_t> walk;
+  for (pid_t pid : programs) {
+    // WSTOPPED reports a group stop that has completed (every thread
+    // stopped), which /proc/<pid>/stat of the main thread does not say, and
+    // not a ptrace stop, from which a tracer may let it run on. WNOWAIT
+    // keeps the report (and a zombie) for later; P_PID looks at that child
+    // only.
+    siginfo_t info{};
+    int rc = waitid(P_PID, static_cast<id_t>(pid), &info, WSTOPPED | WEXITED | WNOHANG | WNOWAIT);
+    if (rc < 0) {
+      if (errno == ECHILD) continue;  // already reaped: nothing of it runs
+      return pid;
     }
-    if (state != 'T' && state != 't' && state != 'Z' && state != 'X') {
-      stopped = false;
-      break;
+    if (info.si_pid == 0 || info.si_code == CLD_TRAPPED) return pid;
+    if (info.si_code != CLD_STOPPED) continue;  // it ended
+    // What it forked, down through the processes of its group: each must
+    // show state T (not t: a tracer may let it go on) or be dead. One that
+    // left the group is not followed (it escaped, with what it forks).
+    walk.clear();
+    children_of(pid, &walk);
+    while (!walk.empty()) {
+      pid_t child = walk.back();
+      walk.pop_back();
+      char state = 0;
+      pid_t group = 0;
+      if (!state_of(child, &state, &group) || group != pid) continue;
+      if (state != 'T' && state != 'Z' && state != 'X') return child;
+      children_of(child, &walk);
     }
   }
-  closedir(d);
-  return stopped;
+  return 0;
+}
+
+bool Subtree::children_lists() {
+  return access(("/proc/self/task/" + std::to_string(gettid()) + "/children").c_str(), R_OK) == 0;
 }
 
 }  // namespace nucleus::daemon

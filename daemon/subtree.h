@@ -7,11 +7,15 @@
 // "frozen 1"; remove writes cgroup.kill; memory claims go to memory.max when
 // the memory controller is enabled.
 //
-// signal mode: each program leads its own process group. Stop sends SIGSTOP
-// to the groups of the subtree and is complete when every process of those
-// groups is in state T (read from /proc); resume sends SIGCONT; remove sends
-// SIGKILL to the groups. A process that leaves its group (setsid, setpgid)
-// escapes; memory claims become RLIMIT_AS per program.
+// signal mode: each program leads its own session and process group (it
+// called setsid, so it can join no other group). Stop sends SIGSTOP to the
+// groups of the subtree and is complete when every program nucleusd started
+// there has stopped (its real parent learns that from waitid(WSTOPPED)) and
+// so has what each forked in its group (found down from the program through
+// /proc/<pid>/task/<tid>/children): never a scan of all of /proc
+// (docs/process-control.md). Resume sends SIGCONT; remove sends SIGKILL to
+// the groups. A process that leaves its group (setsid, setpgid) escapes;
+// memory claims become RLIMIT_AS per program.
 //
 // Threading: nucleusd's single thread only.
 #pragma once
@@ -54,8 +58,13 @@ class Subtree {
 
   // signal mode: process groups led by the subtree's programs.
   static void signal_groups(const std::vector<pid_t> &groups, int signal);
-  // Every process of these groups is stopped (state T) or gone.
-  static bool groups_stopped(const std::vector<pid_t> &groups);
+  // The first process that has not stopped, or 0: each of these programs
+  // (children of nucleusd, not yet reaped) has stopped or ended, and so has
+  // every process it forked that is still in its group.
+  static pid_t first_running(const std::vector<pid_t> &programs);
+  // /proc/<pid>/task/<tid>/children exists (CONFIG_PROC_CHILDREN): what a
+  // program forked can be found from it.
+  static bool children_lists();
 
  private:
   std::string full(const std::string &path) const { return root_ + "/" + path; }

@@ -15,7 +15,10 @@
 // or an argument, words 4..7 = a child's name. The answer: word 0 = the
 // return code, then what the command gives back.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nucleus/wire.h>
@@ -46,6 +49,39 @@ void put_process(const nucleus_process_t &p, Message *a) {
   a->word[5] = p.given.processes;
   a->word[6] = p.used.processes;
   a->word[7] = static_cast<uint64_t>(p.exit_kind) << 32 | static_cast<uint32_t>(p.exit_value);
+}
+
+// Forks a helper that leaves the program's session and group (setsid) and
+// traces the program, letting it go on from every SIGSTOP: a program that
+// no signal can stop, so a stop of it can only time out. The helper ends
+// with the program. Returns the helper's pid once it traces, or -1.
+pid_t shield() {
+  pid_t program = getpid();
+  int ready[2];
+  if (pipe(ready) < 0) return -1;
+  pid_t helper = fork();
+  if (helper == 0) {
+    close(ready[0]);
+    setsid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (ptrace(PTRACE_SEIZE, program, nullptr, nullptr) < 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    close(ready[1]);
+    for (;;) {
+      int status = 0;
+      if (waitpid(program, &status, __WALL) < 0 || !WIFSTOPPED(status)) _exit(0);
+      int sig = WSTOPSIG(status);
+      // A signal-delivery stop for SIGSTOP: drop it. A group stop (an
+      // event stop under PTRACE_SEIZE): go on. Any other signal: deliver it.
+      bool drop = sig == SIGSTOP || sig == SIGTSTP || (status >> 16) != 0;
+      ptrace(PTRACE_CONT, program, nullptr, drop ? 0 : sig);
+    }
+  }
+  close(ready[1]);
+  char c = 0;
+  ssize_t n = helper < 0 ? -1 : read(ready[0], &c, 1);
+  close(ready[0]);
+  return n == 1 ? helper : -1;
 }
 
 int serve(const char *self, uint64_t tag, const std::string &behaviour) {
@@ -207,6 +243,22 @@ int serve(const char *self, uint64_t tag, const std::string &behaviour) {
         rc = b ? 0 : b.error();
         break;
       }
+      case test::Command::kSetpgid:
+        rc = setpgid(0, static_cast<pid_t>(m.word[1])) == 0 ? 0 : -errno;
+        a.word[1] = static_cast<uint64_t>(getpgid(0));
+        a.word[2] = static_cast<uint64_t>(getsid(0));
+        break;
+      case test::Command::kShield: {
+        pid_t helper = shield();
+        rc = helper < 0 ? -1 : 0;
+        a.word[1] = static_cast<uint64_t>(helper);
+        break;
+      }
+      case test::Command::kTraceMe:
+        rc = ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : -errno;
+        // Ignored by default, but a tracee stops for its tracer on any signal.
+        if (rc == 0) raise(SIGWINCH);
+        break;
       default: rc = -EINVAL; break;
     }
     a.word[0] = static_cast<uint64_t>(static_cast<int64_t>(rc));

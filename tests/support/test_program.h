@@ -26,6 +26,14 @@ enum class Command : uint64_t {
   kCrash = 11,  // SIGSEGV after answering
   kSend = 12,   // send a message to the name and keep the buffer out
   kEcho = 13,   // word 1 = its tag, 2 = messages served before (across swaps), 3 = pid
+
+  // setpgid(0, word 1): word 0 = 0 or -errno; 1 = its group, 2 = its session.
+  kSetpgid = 14,
+  // Forks a helper that leaves the group and traces the program, cancelling
+  // every SIGSTOP: the program cannot be stopped. word 1 = the helper's pid.
+  kShield = 15,
+  // PTRACE_TRACEME (nucleusd becomes its tracer), then a signal it ignores.
+  kTraceMe = 16,
 };
 
 }  // namespace test

@@ -116,16 +116,77 @@ TEST_F(CoreTree, StopCells) {
   }
 }
 
+// A stop that times out: only a stop in progress fails; it is answered
+// MALFUNCTION with the server's words and the entry runs (or stays exited)
+// as if it had never been stopped, so a start finds nothing to resume.
+TEST_F(CoreTree, FailStopCells) {
+  struct Cell {
+    PS from;
+    bool failed;
+    PS to;
+  };
+  for (Cell cell :
+       {Cell{PS::kCreated, false, PS::kCreated}, Cell{PS::kRunning, false, PS::kRunning},
+        Cell{PS::kStopping, true, PS::kRunning}, Cell{PS::kStopped, false, PS::kStopped},
+        Cell{PS::kExited, false, PS::kExited}}) {
+    fresh();
+    uint32_t c = child_in(cell.from);
+    events(os);
+    wire::Message words{};
+    words.word[0] = 110;  // what the server says: ETIMEDOUT
+    EXPECT_EQ(core.fail_stop(c, words), cell.failed) << static_cast<int>(cell.from);
+    EXPECT_EQ(core.state(c), cell.to) << static_cast<int>(cell.from);
+    auto ev = events(os);
+    ASSERT_EQ(ev.size(), cell.failed ? 1U : 0U) << static_cast<int>(cell.from);
+    if (cell.failed) {
+      EXPECT_EQ(ev[0].result, wire::kResultMalfunction);
+      EXPECT_EQ(ev[0].message.word[0], 110U);
+      EXPECT_FALSE(core.held_stopped(c));
+      EXPECT_EQ(core.processes().at(c).stop_buffer, kNone);
+      StartPlan plan;  // running, nothing held: start has nothing to do
+      EXPECT_EQ(core.start(os, c, &plan), Error::kAlready);
+      EXPECT_FALSE(plan.resume);
+      // The next stop is taken (not kBusy) and can complete.
+      EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), Error::kNone);
+      EXPECT_EQ(core.state(c), PS::kStopping);
+      core.finish_stop(c);
+      EXPECT_EQ(core.state(c), PS::kStopped);
+      events(os);
+    }
+    core.remove(os, c);
+  }
+}
+
+// A stop of an exited entry whose children run, failed: it stays exited.
+TEST_F(CoreTree, FailStopOfAnExitedEntryLeavesItExited) {
+  uint32_t c = child_in(PS::kExited);
+  EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), Error::kNone);
+  EXPECT_EQ(core.state(c), PS::kStopping);
+  EXPECT_TRUE(core.fail_stop(c, wire::Message{}));
+  EXPECT_EQ(core.state(c), PS::kExited);
+  auto ev = events(os);
+  ASSERT_EQ(ev.size(), 1U);
+  EXPECT_EQ(ev[0].result, wire::kResultMalfunction);
+}
+
 TEST_F(CoreTree, ExitCells) {
   for (PS from : {PS::kRunning, PS::kStopping, PS::kStopped}) {
     fresh();
     uint32_t c = child_in(from);
     events(os);
     core.program_exited(c, wire::ExitKind::kSignal, 9);
-    EXPECT_EQ(core.state(c), PS::kExited) << static_cast<int>(from);
+    EXPECT_EQ(core.state(c), from == PS::kStopping ? PS::kStopping : PS::kExited)
+        << static_cast<int>(from);
     auto ev = events(os);
-    // The notice, and for a stop in progress its answer (nothing of it runs).
-    EXPECT_EQ(ev.size(), from == PS::kStopping ? 2U : 1U);
+    // The notice only: a stop in progress waits for the rest of the subtree
+    // (its children may run on), which the server looks at next.
+    EXPECT_EQ(ev.size(), 1U);
+    if (from == PS::kStopping) {
+      EXPECT_EQ(core.processes().at(c).stop, StopState::kStopping);
+      core.finish_stop(c);
+      EXPECT_EQ(events(os).size(), 1U);  // the answer
+      EXPECT_EQ(core.state(c), PS::kExited);
+    }
     core.remove(os, c);
   }
 }
