@@ -59,7 +59,7 @@ TEST(Bounds, AUidThatAttachesInALoopIsRefusedAndTheRootStillAttaches) {
   d.let_others_in();
   Signal holding;
   Signal done;
-  pid_t attacker = spawn([&] {
+  auto attack = [&] {
     if (!become()) return 10;
     // Its own nucleusctl name is its own to take; another pid's is not.
     if (!Nucleus::attach("nucleusctl-" + std::to_string(getpid()))) return 11;
@@ -80,8 +80,13 @@ TEST(Bounds, AUidThatAttachesInALoopIsRefusedAndTheRootStillAttaches) {
     holding.notify();
     done.wait();  // keeps them while the root attaches
     return 0;
+  };
+  pid_t attacker = spawn([&] {
+    int rc = attack();
+    if (rc != 0) holding.notify('f');  // not to be waited for until the deadline
+    return rc;
   });
-  ASSERT_EQ(holding.wait(), 'x');
+  ASSERT_EQ(holding.wait(), 'x') << "attacker: " << exit_code(wait_exit(attacker));
   // The root attaches, and nucleusctl (as nucleusctl-<its pid>) works.
   auto root = attach("root-still");
   Ran r = run_program(kCtl, {"--socket", d.socket_path(), "send", "null", "1"});
@@ -107,7 +112,7 @@ TEST(Bounds, AParentThatNeverAnswersHoldsAtMostItsExitNotices) {
   Signal hogging;
   Signal others_served;
   Program quick{"/bin/true", {"/bin/true"}, {}, ""};
-  pid_t hog = spawn([&] {
+  auto hog_body = [&] {
     if (!become()) return 10;
     auto n = Nucleus::attach("hog");
     if (!n) return 11;
@@ -142,8 +147,13 @@ TEST(Bounds, AParentThatNeverAnswersHoldsAtMostItsExitNotices) {
     if (!next || !Nucleus::exit_notice(next.value())) return 20;
     if (drain_notices(n.value()) != 0) return 21;
     return 0;  // detaches holding 4 notices, 35 still waiting
+  };
+  pid_t hog = spawn([&] {
+    int rc = hog_body();
+    if (rc != 0) hogging.notify('f');  // not to be waited for until the deadline
+    return rc;
   });
-  ASSERT_EQ(hogging.wait(), 'x');
+  ASSERT_EQ(hogging.wait(), 'x') << "hog: " << exit_code(wait_exit(hog));
   EXPECT_EQ(notice_free(d), kNotices - kPerParent);
   // Another parent still gets its notices.
   auto other = attach("other");
