@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <string>
 
 namespace nucleus::daemon {
 
@@ -22,9 +23,28 @@ Error Core::check_claims(const Claims &claims) {
   return Error::kNone;
 }
 
+Error Core::may_take_name(std::string_view name, int32_t peer_pid) {
+  // nucleusctl attaches as nucleusctl-<its pid>: a name anyone could take
+  // first would lock it out (or let a squatter receive what is sent to it).
+  constexpr std::string_view kCtl = "nucleusctl-";
+  if (!name.starts_with(kCtl)) return Error::kNone;
+  if (peer_pid > 0 && name.substr(kCtl.size()) == std::to_string(peer_pid)) return Error::kNone;
+  return Error::kNotPermitted;
+}
+
+void Core::set_notice_limit(uint32_t per_parent) {
+  bool raised = per_parent > notice_limit_;
+  notice_limit_ = per_parent;
+  if (!raised) return;  // a lower limit holds back later notices only
+  for (uint32_t id = 0; id < processes_.capacity(); ++id) {
+    if (processes_.live(id) && !processes_.at(id).notices_waiting.empty()) pump_notices(id);
+  }
+}
+
 Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint32_t uid,
-                              uint32_t gid) {
+                              uint32_t gid, int32_t pid, const UidBudget &budget) {
   if (Error e = check_claims(claims); e != Error::kNone) return e;
+  if (Error e = may_take_name(name, pid); e != Error::kNone) return e;
   uint32_t existing = processes_.find(name);
   if (existing != kNone) {
     // A socket-born entry that died with children: its new run.
@@ -35,10 +55,16 @@ Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint3
     attach_run(existing);
     return existing;
   }
+  if (Error e = uid_accounts_.fits(uid, UidUsage{1, 1, claims.buffers}, budget);
+      e != Error::kNone) {
+    return e;
+  }
   if (claims.buffers > pool_.free_count()) return Error::kNoBuffers;
   if (root_lent_.processes + 1 + claims.processes > root_processes_) return Error::kNoBuffers;
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
+  uid_accounts_.add_entry(uid, true);
+  uid_accounts_.move_buffers(uid, static_cast<int64_t>(claims.buffers));
   Process &p = processes_.at(id.value());
   p.slots.reserve(claims.buffers);
   bool taken = pool_.take(static_cast<uint32_t>(claims.buffers), id.value(), &p.slots);
@@ -67,6 +93,8 @@ void Core::attach_run(uint32_t id) {
     pool_.at(i).published = false;
     fifo_push(id, i);
   }
+  // Its children's exits that waited for a run of it.
+  pump_notices(id);
 }
 
 void Core::fifo_clear(Process &p) {
@@ -96,6 +124,9 @@ void Core::end_attachment(uint32_t id) {
       b.sender_gone = true;
     }
   }
+  // Exit notices it has not received go back to the reserve (a parent that
+  // is not running holds none) and wait for its next run.
+  withdraw_notices(id);
   // Messages it received and did not answer: nobody will. Messages still
   // queued wait for the next run.
   for (uint32_t i = p.inbox_head; i != kNone;) {
@@ -150,6 +181,7 @@ void Core::adopt_buffer(uint32_t heir, uint32_t index) {
     if (b.state == BufferState::kFree) pool_.give_back(index);
     return;
   }
+  uid_accounts_.move_buffers(processes_.at(heir).uid, 1);
   processes_.at(heir).slots.push_back(index);
   if (b.state == BufferState::kFree) mark_slots(heir);
 }
@@ -183,6 +215,10 @@ void Core::drop_entry(uint32_t id, uint32_t heir) {
   }
   std::vector<uint32_t> slots;
   slots.swap(p.slots);
+  if (charged(p)) {
+    uid_accounts_.move_buffers(p.uid, -static_cast<int64_t>(slots.size()));
+    uid_accounts_.remove_entry(p.uid, !p.is_device());
+  }
   for (uint32_t index : slots) adopt_buffer(heir, index);
   processes_.remove(id);
 }
@@ -295,12 +331,7 @@ void Core::deliver_answer(uint32_t index) {
     // A notice answered: the buffer serves the next notice.
     pool_.apply(index, BufferEvent::kSenderGone);
     b.receiver = kNone;
-    notice_free_.push_back(index);
-    while (!pending_notices_.empty() && !notice_free_.empty()) {
-      PendingNotice n = pending_notices_.front();
-      pending_notices_.pop_front();
-      send_notice(n.child, n.generation, n.kind, n.value);
-    }
+    notice_freed(index);
     return;
   }
   if (b.sender_gone) {

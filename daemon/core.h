@@ -19,6 +19,11 @@
 // against the parent's. Removing a child moves everything of its subtree
 // back.
 //
+// Bounds (DESIGN.md, "Principals, privilege and bounds"): what each uid
+// owns is counted in UidAccounts and checked against the UidBudget the
+// server passes (unbounded for operators) when an entry is added; exit
+// notices out per parent are bounded by set_notice_limit.
+//
 // Threading: nucleusd's single thread only.
 #pragma once
 
@@ -27,11 +32,14 @@
 #include <cstdint>
 #include <deque>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "error.h"
 #include "pool.h"
 #include "process_table.h"
+#include "uid_accounts.h"
 
 namespace nucleus::daemon {
 
@@ -94,9 +102,12 @@ class Core {
   // A process attaching through the socket: a child of the root with
   // `claims` taken from the root's. A socket-born entry that died leaving
   // children behind (state exited) is attached again under its name by the
-  // same uid.
+  // same uid. `pid` is the peer's (SO_PEERCRED; 0: none): only it may take
+  // the name nucleusd hands out to it (may_take_name). kUidQuota when the
+  // uid would own more than `budget` allows.
   Result<uint32_t> attach(std::string_view name, const Claims &claims, uint32_t uid = 0,
-                          uint32_t gid = 0);
+                          uint32_t gid = 0, int32_t pid = 0,
+                          const UidBudget &budget = UidBudget::unbounded());
   Result<uint32_t> attach(std::string_view name, uint32_t claim_buffers) {
     return attach(name, Claims{claim_buffers, 0, 0});
   }
@@ -121,9 +132,10 @@ class Core {
   // refusal does not tell whether the name exists.
   Result<uint32_t> child(uint32_t caller, std::string_view name) const;
   // `uid`/`gid` own a child of the root; another's children inherit their
-  // parent's.
+  // parent's. `budget` bounds the child's owner (kUidQuota).
   Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
-                          const Claims &claims, uint32_t uid = 0, uint32_t gid = 0);
+                          const Claims &claims, uint32_t uid = 0, uint32_t gid = 0,
+                          const UidBudget &budget = UidBudget::unbounded());
   Error start(uint32_t caller, uint32_t id, StartPlan *plan);
   // Sends `handle` (next use of a free buffer of `requester`: the caller,
   // or whoever acts for it) to the nucleus; answered to the requester by
@@ -145,11 +157,21 @@ class Core {
 
   // Claims within the limits any claim can have (kInvalid otherwise).
   static Error check_claims(const Claims &claims);
+  // Names nucleusd hands out are not for anyone to take: `nucleusctl-<pid>`
+  // only by the peer with that pid (`peer_pid`; 0: a created child or a
+  // device, which never may). kNotPermitted otherwise.
+  static Error may_take_name(std::string_view name, int32_t peer_pid);
+
+  // Exit notices out (sent, unanswered) per parent; the rest wait in the
+  // table (Process::notices_waiting) and are sent as the parent answers.
+  void set_notice_limit(uint32_t per_parent);
 
   // ---- external processes (core_devices.cc) ----
   // Names a device; `caller` kNone is the root (the configuration). Costs
-  // one of the caller's devices claim.
-  Result<uint32_t> create_device(uint32_t caller, std::string_view name, wire::DeviceKind kind);
+  // one of the caller's devices claim and one of its owner's names
+  // (`budget`, kUidQuota).
+  Result<uint32_t> create_device(uint32_t caller, std::string_view name, wire::DeviceKind kind,
+                                 const UidBudget &budget = UidBudget::unbounded());
   // A device the caller named; kNoChild for any other name.
   Result<uint32_t> own_device(uint32_t caller, std::string_view name) const;
   // Takes the device out of the table: dummy answers for every message
@@ -158,7 +180,12 @@ class Core {
   // Any device by name: kNoChild when there is none, kInvalid when the name
   // is an internal process.
   Result<uint32_t> find_device(std::string_view name) const;
-  Error reserve(uint32_t caller, uint32_t device);
+  // Needs the right to the device: the caller named it, is an ancestor of
+  // its namer or a descendant of it (the namer lent it down its subtree), or
+  // is an operator (`as_operator`: acting for the root, every namer's
+  // ancestor). The root's own devices are only operators'. kNotPermitted
+  // otherwise.
+  Error reserve(uint32_t caller, uint32_t device, bool as_operator = false);
   Error release(uint32_t caller, uint32_t device);
   // Takes the next message queued to a device (it is then received by the
   // device and answered with send_answer). A message from anyone but the
@@ -219,6 +246,7 @@ class Core {
   const Pool &pool() const { return pool_; }
   uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
   const Claims &root_lent() const { return root_lent_; }
+  const UidAccounts &uid_accounts() const { return uid_accounts_; }
   ProcessTable &processes() { return processes_; }
   const ProcessTable &processes() const { return processes_; }
 
@@ -250,25 +278,38 @@ class Core {
   void mark_slots(uint32_t id);
   std::vector<uint32_t> &children_ref(uint32_t parent);
   Claims &lent_of(uint32_t parent);
-  void send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value);
+  // Sends what waits for `parent` while it is attached, under its limit,
+  // and a notice buffer is free (else it joins starved_).
+  void pump_notices(uint32_t parent);
+  // Parents that waited for a notice buffer, now that one is free.
+  void pump_starved();
+  void send_notice(uint32_t parent, const ExitNotice &n);
+  // A notice buffer is free again (answered, or taken back from a parent
+  // that detached).
+  void notice_freed(uint32_t index);
+  // Its notices queued and not yet received go back to the reserve and wait
+  // for its next run, first and in order.
+  void withdraw_notices(uint32_t parent);
+  // Its entry is charged to its owner's uid (uid_accounts.h).
+  static bool charged(const Process &p) {
+    return !p.hidden && !(p.is_device() && p.parent == kNone);
+  }
   void drop_device(uint32_t id);
   void record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to);
   // Devices reserved by `id` are free again.
   void release_all(uint32_t id);
-
-  struct PendingNotice {
-    uint32_t child;
-    uint32_t generation;
-    wire::ExitKind kind;
-    int32_t value;
-  };
 
   Pool pool_;
   ProcessTable processes_;
   std::vector<uint32_t> dirty_;
   std::vector<uint32_t> slot_changes_;
   std::vector<uint32_t> notice_free_;
-  std::deque<PendingNotice> pending_notices_;
+  // Notice buffers out, by buffer index: which notice (to send again when
+  // its parent detaches before receiving it).
+  std::unordered_map<uint32_t, std::pair<uint32_t, ExitNotice>> notices_out_;  // (parent, notice)
+  std::deque<std::pair<uint32_t, uint32_t>> starved_;  // parents (id, generation)
+  uint32_t notice_limit_ = UINT32_MAX;
+  UidAccounts uid_accounts_;
   std::vector<uint32_t> root_children_;
   std::vector<uint32_t> root_devices_;
   std::vector<uint32_t> device_ids_;

@@ -8,15 +8,25 @@
 
 namespace nucleus::daemon {
 
-Result<uint32_t> Core::create_device(uint32_t caller, std::string_view name,
-                                     wire::DeviceKind kind) {
+Result<uint32_t> Core::create_device(uint32_t caller, std::string_view name, wire::DeviceKind kind,
+                                     const UidBudget &budget) {
+  if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
+  uint32_t owner = 0, group = 0;
   if (caller != kNone) {
     const Process &c = processes_.at(caller);
     if (c.given.devices - c.lent.devices < 1) return Error::kNoBuffers;
+    owner = c.uid;
+    group = c.gid;
+    if (Error e = uid_accounts_.fits(owner, UidUsage{0, 1, 0}, budget); e != Error::kNone) {
+      return e;
+    }
   }
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   Process &d = processes_.at(id.value());
+  d.uid = owner;  // its namer's owner (the root's own devices: nobody's)
+  d.gid = group;
+  if (caller != kNone) uid_accounts_.add_entry(owner, false);
   d.parent = caller;
   d.origin = Origin::kDevice;
   d.device_kind = kind;
@@ -66,8 +76,24 @@ void Core::drop_device(uint32_t id) {
   drop_entry(id, kNone);  // a device holds no buffers of its own
 }
 
-Error Core::reserve(uint32_t caller, uint32_t device) {
+Error Core::reserve(uint32_t caller, uint32_t device, bool as_operator) {
   Process &d = processes_.at(device);
+  // Whoever may reserve a device can take it from everyone else, so it
+  // needs the right to it: it is the namer's, the namer lends it to its
+  // subtree and answers to its ancestors. Every process descends from the
+  // root, so the root's own devices are only for operators (acting for it).
+  if (!as_operator) {
+    uint32_t namer = d.parent;
+    if (namer == kNone) return Error::kNotPermitted;
+    bool related = false;
+    for (uint32_t i = caller; i != kNone && !related; i = processes_.at(i).parent) {
+      related = i == namer;  // the caller is the namer or below it
+    }
+    for (uint32_t i = namer; i != kNone && !related; i = processes_.at(i).parent) {
+      related = i == caller;  // the caller is above the namer
+    }
+    if (!related) return Error::kNotPermitted;
+  }
   if (d.reserver == caller) return Error::kNone;
   if (d.reserver != kNone) return Error::kBusy;
   d.reserver = caller;

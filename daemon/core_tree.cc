@@ -55,11 +55,15 @@ uint32_t Core::free_held(uint32_t id) const {
 bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
   if (count == 0) return true;
   if (free_held(from) < count) return false;
+  // Its owner's count follows the buffers (uid_accounts.h).
+  auto delta = static_cast<int64_t>(count);
   if (from == kNone) {  // out of the root's unowned buffers
     if (!pool_.take(static_cast<uint32_t>(count), to, &processes_.at(to).slots)) return false;
+    uid_accounts_.move_buffers(processes_.at(to).uid, delta);
     mark_slots(to);
     return true;
   }
+  uid_accounts_.move_buffers(processes_.at(from).uid, -delta);
   if (to == kNone) {  // back to the root
     std::vector<uint32_t> &src = processes_.at(from).slots;
     for (size_t i = src.size(); i > 0 && count > 0; --i) {
@@ -72,6 +76,7 @@ bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
     mark_slots(from);
     return true;
   }
+  uid_accounts_.move_buffers(processes_.at(to).uid, delta);
   std::vector<uint32_t> &src = processes_.at(from).slots;
   std::vector<uint32_t> &dst = processes_.at(to).slots;
   for (size_t i = src.size(); i > 0 && count > 0; --i) {
@@ -88,8 +93,22 @@ bool Core::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) {
 }
 
 Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program program,
-                              const Claims &claims, uint32_t uid, uint32_t gid) {
+                              const Claims &claims, uint32_t uid, uint32_t gid,
+                              const UidBudget &budget) {
   if (Error e = check_claims(claims); e != Error::kNone) return e;
+  if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
+  // Its owner: the user its (root-owned) creator named, else the root's
+  // child is the requester's and another's inherits its parent's. Buffers
+  // its parent gives it count for its owner when that is another uid.
+  uint32_t owner = program.uid != kNone ? program.uid
+                   : caller == kNone    ? uid
+                                        : processes_.at(caller).uid;
+  uint64_t more_buffers =
+      caller == kNone || owner != processes_.at(caller).uid ? claims.buffers : 0;
+  if (Error e = uid_accounts_.fits(owner, UidUsage{1, 1, more_buffers}, budget);
+      e != Error::kNone) {
+    return e;
+  }
   Claims given = given_of(caller);
   const Claims &lent = lent_of(caller);
   if (remaining(given, lent, &Claims::processes) < 1 + claims.processes ||
@@ -103,18 +122,14 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   Process &p = processes_.at(id.value());
   p.parent = caller;
   p.origin = Origin::kNucleus;
-
   p.given = claims;
   p.program = std::move(program);
-  // Owned by its creator's principal (the root's children: the operator's),
-  // or by the user its (root-owned) creator named: that is what its program
-  // runs as and whose rights open the files it names.
-  p.uid = p.program.uid != kNone ? p.program.uid
-          : caller == kNone      ? uid
-                                 : processes_.at(caller).uid;
+  // What its program runs as and whose rights open the files it names.
+  p.uid = owner;
   p.gid = p.program.gid != kNone ? p.program.gid
           : caller == kNone      ? gid
                                  : processes_.at(caller).gid;
+  uid_accounts_.add_entry(owner, true);
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
@@ -256,7 +271,17 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
   if (program != nullptr) {
     Process &c = processes_.at(id);
     c.program = *program;
-    if (program->uid != kNone) c.uid = program->uid;  // a root-owned requester named another
+    if (program->uid != kNone && program->uid != c.uid) {
+      // A root-owned requester gave it to another user: the entry and the
+      // buffers it holds count for the new owner (what it named stays its
+      // namer's).
+      auto held = static_cast<int64_t>(c.slots.size());
+      uid_accounts_.move_buffers(c.uid, -held);
+      uid_accounts_.remove_entry(c.uid, true);
+      c.uid = program->uid;
+      uid_accounts_.add_entry(c.uid, true);
+      uid_accounts_.move_buffers(c.uid, held);
+    }
     if (program->gid != kNone) c.gid = program->gid;
   }
   return Error::kNone;
@@ -292,18 +317,104 @@ void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
   p.exit_value = value;
   // A stop waiting for it stays: its children may run on, and the server
   // answers it once they are stopped too (at once when there are none).
-  if (p.parent != kNone) send_notice(id, p.generation, kind, value);
+  if (p.parent == kNone) return;
+  uint32_t parent = p.parent;
+  processes_.at(parent).notices_waiting.push_back({id, p.generation, kind, value});
+  pump_notices(parent);
 }
 
-void Core::send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind, int32_t value) {
-  if (!processes_.live(child) || processes_.at(child).generation != generation) return;
-  if (notice_free_.empty()) {
-    pending_notices_.push_back({child, generation, kind, value});
-    return;
+// Exit notices (docs/decisions.md 28): the nucleus's notice buffers are one
+// reserve shared by every parent (and a swap's handover), so no parent may
+// hold more than notice_limit_ of them unanswered, and a parent that is not
+// running holds none. What cannot be sent now waits in the parent's entry,
+// in exit order; it is never dropped while the child's entry lives.
+void Core::pump_notices(uint32_t parent) {
+  Process &p = processes_.at(parent);
+  while (!p.notices_waiting.empty() && p.attached && p.notices_out < notice_limit_) {
+    const ExitNotice &n = p.notices_waiting.front();
+    // A child removed since (by its parent): nothing to tell any more.
+    if (!processes_.live(n.child) || processes_.at(n.child).generation != n.generation) {
+      p.notices_waiting.pop_front();
+      continue;
+    }
+    if (notice_free_.empty()) {
+      if (!p.notice_starved) {
+        p.notice_starved = true;
+        starved_.emplace_back(parent, p.generation);
+      }
+      return;
+    }
+    ExitNotice next = n;
+    p.notices_waiting.pop_front();
+    send_notice(parent, next);
   }
+}
+
+void Core::pump_starved() {
+  // Each turn either drops a stale entry, sends at least one notice, or
+  // leaves a parent that cannot take one now (it is pumped again when it
+  // answers one or runs again); a parent re-queues itself only when the
+  // reserve ran out, which ends the loop.
+  while (!notice_free_.empty() && !starved_.empty()) {
+    auto [id, generation] = starved_.front();
+    starved_.pop_front();
+    if (!processes_.live(id) || processes_.at(id).generation != generation) continue;
+    processes_.at(id).notice_starved = false;
+    pump_notices(id);
+  }
+}
+
+void Core::notice_freed(uint32_t index) {
+  notice_free_.push_back(index);
+  uint32_t parent = kNone;
+  if (auto it = notices_out_.find(index); it != notices_out_.end()) {
+    parent = it->second.first;  // a handover's buffer is not in notices_out_
+    notices_out_.erase(it);
+  }
+  if (parent != kNone && processes_.live(parent)) {
+    Process &p = processes_.at(parent);
+    assert(p.notices_out > 0);
+    --p.notices_out;
+  }
+  // Parents that waited for a buffer first, then the one that answered (it
+  // joins them when none is left): no parent keeps the reserve to itself by
+  // answering quickly.
+  pump_starved();
+  if (parent != kNone && processes_.live(parent)) pump_notices(parent);
+}
+
+void Core::withdraw_notices(uint32_t parent) {
+  Process &p = processes_.at(parent);
+  std::vector<ExitNotice> back;
+  for (uint32_t i = p.inbox_head; i != kNone;) {
+    uint32_t index = i;
+    i = pool_.at(i).inbox_next;
+    auto it = notices_out_.find(index);
+    if (it == notices_out_.end() || pool_.at(index).state != BufferState::kQueued) continue;
+    back.push_back(it->second.second);
+    notices_out_.erase(it);
+    inbox_remove(p, index);
+    // queued -> answered (its receiver is gone) -> free: back to the reserve.
+    pool_.apply(index, BufferEvent::kReceiverGone);
+    pool_.apply(index, BufferEvent::kSenderGone);
+    Buffer &b = pool_.at(index);
+    b.receiver = kNone;
+    b.published = false;
+    --p.notices_out;
+    notice_free_.push_back(index);
+  }
+  p.notices_waiting.insert(p.notices_waiting.begin(), back.begin(), back.end());
+  if (!back.empty()) pump_starved();
+}
+
+void Core::send_notice(uint32_t parent, const ExitNotice &n) {
   uint32_t index = notice_free_.back();
   notice_free_.pop_back();
-  const Process &c = processes_.at(child);
+  notices_out_[index] = {parent, n};
+  ++processes_.at(parent).notices_out;
+  const Process &c = processes_.at(n.child);
+  wire::ExitKind kind = n.kind;
+  int32_t value = n.value;
   Buffer &b = pool_.at(index);
   b.generation = wire::handle_generation(wire::next_handle(pool_.handle(index)));
   b.words = wire::Message{};
@@ -316,11 +427,10 @@ void Core::send_notice(uint32_t child, uint32_t generation, wire::ExitKind kind,
   b.published = false;
   b.sender_gone = false;
   pool_.apply(index, BufferEvent::kSend);
-  b.receiver = c.parent;
-  inbox_append(processes_.at(c.parent), index);
-  fifo_push(c.parent, index);
-  if (tracing_)
-    record(TraceKind::kMessage, index, wire::kNucleusName, processes_.at(c.parent).name);
+  b.receiver = parent;
+  inbox_append(processes_.at(parent), index);
+  fifo_push(parent, index);
+  if (tracing_) record(TraceKind::kMessage, index, wire::kNucleusName, processes_.at(parent).name);
 }
 
 std::vector<uint32_t> Core::subtree(uint32_t id) const {

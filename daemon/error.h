@@ -22,6 +22,10 @@ enum class Error : int32_t {
   kAlready = EALREADY,   // start of a child that runs
   kTooBig = E2BIG,       // staged program over the limit
   kNotReserver = EPERM,  // release of a device the caller did not reserve
+  // Reserving a device without the right to it; a name nucleusd hands out to
+  // another (nucleusctl-<pid> is the peer with that pid's).
+  kNotPermitted = EPERM,
+  kUidQuota = EDQUOT,  // the owner's uid is at one of its limits (processes, names, buffers)
 };
 
 inline int32_t to_errno(Error e) {

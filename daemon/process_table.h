@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,15 @@ enum class StopState : uint8_t { kNone, kStopping, kStopped };
 // How it came into the table.
 enum class Origin : uint8_t { kSocket, kNucleus, kDevice };
 
+// A child's exit, to be told to its parent (Core::program_exited). The
+// child's entry keeps its state, so the notice is built when it is sent.
+struct ExitNotice {
+  uint32_t child = kNone;
+  uint32_t generation = 0;
+  wire::ExitKind kind = wire::ExitKind::kNone;
+  int32_t value = 0;
+};
+
 struct Process {
   bool live = false;
   uint32_t generation = 0;
@@ -82,6 +92,13 @@ struct Process {
   wire::ExitKind exit_kind = wire::ExitKind::kNone;
   int32_t exit_value = 0;
   uint32_t gid = 0;  // with uid: its owner
+
+  // Exit notices of its children: out (sent, not answered) at most the
+  // parent's limit; the rest wait here, in exit order, for an answer, a free
+  // notice buffer or its next run (Core::pump_notices).
+  uint32_t notices_out = 0;
+  std::deque<ExitNotice> notices_waiting;
+  bool notice_starved = false;  // in Core::starved_: waits for a notice buffer
 
   // External processes. A device's parent is the process that named it
   // (kNone: the configuration); it is in that process's `devices`, not in

@@ -56,7 +56,9 @@ bool make_dirs(const std::string &path) {
 
 Server::Server(Config config)
     : config_(std::move(config)),
-      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {}
+      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {
+  core_.set_notice_limit(config_.limits.parent_exit_notices);
+}
 
 Server::~Server() {
   if (ring_ready_) io_uring_queue_exit(&ring_);

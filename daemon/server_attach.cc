@@ -179,9 +179,12 @@ void Server::on_handshake(uint32_t index) {
     reply.status = attach(socket.get(), request, cred, &name, &id);
   }
   if (reply.status != 0) {
-    // Logged before the reply, so that whoever is refused finds it logged.
-    log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
-              std::strerror(-reply.status));
+    // Logged before the reply, so that whoever is refused finds it logged
+    // (a bound or a name refusal is logged rate-limited by attach()).
+    if (reply.status != -EDQUOT && reply.status != -EPERM) {
+      log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
+                std::strerror(-reply.status));
+    }
     send_attach_reply(socket.get(), &reply, id);
     return;
   }
@@ -234,8 +237,12 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
                 config_.default_claim_memory, config_.default_claim_devices, 0};
-  Result<uint32_t> id = core_.attach(*name, claims, cred.uid, cred.gid);
-  if (!id.ok()) return -to_errno(id.error());
+  Result<uint32_t> id =
+      core_.attach(*name, claims, cred.uid, cred.gid, cred.pid, uid_budget(cred.uid, cred.gid));
+  if (!id.ok()) {
+    log_uid_refusal(id.error(), cred.uid, "attach as", *name);
+    return -to_errno(id.error());
+  }
   // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
   // pidfd_open of the pid SO_PEERCRED gave.
   int pidfd = -1;

@@ -180,8 +180,13 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     case wire::Op::kReleaseProcess: {
       Result<uint32_t> device = core_.find_device(name);
       if (!device.ok()) return -to_errno(device.error());
-      Error e = op == wire::Op::kReserveProcess ? core_.reserve(id, device.value())
-                                                : core_.release(id, device.value());
+      const Process &self = core_.processes().at(id);
+      Error e = op == wire::Op::kReserveProcess
+                    ? core_.reserve(id, device.value(), is_operator(self.uid, self.gid))
+                    : core_.release(id, device.value());
+      if (op == wire::Op::kReserveProcess && e == Error::kNotPermitted) {
+        log_uid_refusal(e, self.uid, "reserve", name);
+      }
       return -to_errno(e);
     }
     default: break;
@@ -196,11 +201,16 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     if (!program.ok()) return -to_errno(program.error());
     if (int rc = settle_owner(core_.processes().at(id), &program.value()); rc < 0) return rc;
     // A child of the root is owned by the uid of whoever acts for the root.
+    // The bound is the requester's: an operator acting for another is not
+    // bounded (acting for the root must always work).
     uint32_t uid = core_.processes().at(id).uid;
     uint32_t gid = core_.processes().at(id).gid;
-    Result<uint32_t> child =
-        core_.create(caller, name, std::move(program.value()), claims_from(r.message), uid, gid);
-    if (!child.ok()) return -to_errno(child.error());
+    Result<uint32_t> child = core_.create(caller, name, std::move(program.value()),
+                                          claims_from(r.message), uid, gid, uid_budget(uid, gid));
+    if (!child.ok()) {
+      log_uid_refusal(child.error(), uid, "create", name);
+      return -to_errno(child.error());
+    }
     log::info("process {} created {}{}", core_.processes().at(id).name, name, acting_note(id));
     return 0;
   }
@@ -284,6 +294,27 @@ bool Server::is_operator(uint32_t uid, uint32_t gid) const {
              config_.operator_uids.end() ||
          std::find(config_.operator_gids.begin(), config_.operator_gids.end(), gid) !=
              config_.operator_gids.end();
+}
+
+UidBudget Server::uid_budget(uint32_t uid, uint32_t gid) const {
+  if (is_operator(uid, gid)) return UidBudget::unbounded();
+  const Limits &l = config_.limits;
+  return UidBudget{l.uid_processes, l.uid_names, l.uid_buffers};
+}
+
+void Server::log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name) {
+  auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+  if (e == Error::kUidQuota) {
+    const UidUsage u = core_.uid_accounts().usage(uid);
+    uid_quota_log_.warn(sys::monotonic_ns(), interval,
+                        "uid {} refused ({} {}): at its limit (limits.uid_processes {}, "
+                        "uid_names {}, uid_buffers {}; it owns {} processes, {} names, {} buffers)",
+                        uid, what, name, config_.limits.uid_processes, config_.limits.uid_names,
+                        config_.limits.uid_buffers, u.processes, u.names, u.buffers);
+  } else if (e == Error::kNotPermitted) {
+    name_right_log_.warn(sys::monotonic_ns(), interval, "uid {} refused ({} {}): not its to take",
+                         uid, what, name);
+  }
 }
 
 int Server::act_for(uint32_t id, int64_t how, std::string_view name) {

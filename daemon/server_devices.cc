@@ -161,8 +161,13 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
 
   // The entry first: the name and the claim are checked before any file is
   // opened (or created) for the caller.
-  Result<uint32_t> id = core_.create_device(caller, name, spec.kind);
-  if (!id.ok()) return -to_errno(id.error());
+  const Process &namer = core_.processes().at(caller);
+  Result<uint32_t> id =
+      core_.create_device(caller, name, spec.kind, uid_budget(namer.uid, namer.gid));
+  if (!id.ok()) {
+    log_uid_refusal(id.error(), namer.uid, "name device", name);
+    return -to_errno(id.error());
+  }
   const Process &p = core_.processes().at(caller);
   DeviceState state;
   if (int rc = open_device(spec, principals_.get(p.uid, p.gid), false, &state); rc < 0) {

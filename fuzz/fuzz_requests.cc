@@ -2,12 +2,14 @@
 // control from processes that attach, send, take, answer, release, die and
 // come back, and create, start, stop, modify and remove children whose
 // programs start, attach, exit and detach, and name, reserve, serve and
-// remove devices. After every step the pool's and
-// the claims' accounting must hold; when everything is removed and detached
-// every buffer must be back.
+// remove devices, under per-uid budgets and a per-parent limit of exit
+// notices. After every step the pool's, the claims', the uids' and the
+// notices' accounting must hold; when everything is removed and detached
+// every buffer must be back and no uid owns anything.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@ using nucleus::daemon::Program;
 using nucleus::daemon::RunState;
 using nucleus::daemon::StartPlan;
 using nucleus::daemon::StopState;
+using nucleus::daemon::UidBudget;
+using nucleus::daemon::UidUsage;
 namespace wire = nucleus::wire;
 
 constexpr uint32_t kPool = 64;
@@ -38,6 +42,16 @@ constexpr int kProcs = 4;
 const char *const kNames[] = {"p0", "p1", "p2", "p3", "c0", "c1", "c2", "c3", "c4", "nobody"};
 constexpr int kNameCount = 10;
 constexpr int kFirstChildName = 4;
+// Two uids share a small budget; a byte picks an operator (unbounded) instead.
+constexpr uint32_t kUids[] = {1000, 2000};
+constexpr UidBudget kBudget{5, 7, 20};
+// The name nucleusd hands out to the peer with pid 7 (nucleusctl's).
+const char *const kCtlName = "nucleusctl-7";
+constexpr int32_t kCtlPid = 7;
+
+UidBudget budget_of(uint8_t byte) {
+  return byte & 128 ? UidBudget::unbounded() : kBudget;
+}
 
 void check(bool ok) {
   if (!ok) std::abort();
@@ -85,6 +99,27 @@ void check_invariants(const Core &core) {
     }
   }
   check(unowned_free == core.pool().free_count());
+  // The uids' accounts are what a scan of the table finds.
+  std::map<uint32_t, UidUsage> scan;
+  uint64_t notices_out = 0;
+  for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
+    if (!core.processes().live(id)) continue;
+    const Process &p = core.processes().at(id);
+    // A parent that is not running holds no notice buffer.
+    check(p.attached || p.notices_out == 0);
+    notices_out += p.notices_out;
+    if (p.hidden || (p.is_device() && p.parent == kNone)) continue;
+    UidUsage &u = scan[p.uid];
+    u.names += 1;
+    u.processes += p.is_device() ? 0 : 1;
+    u.buffers += p.slots.size();
+  }
+  check(notices_out <= kNotices - core.notice_free());
+  check(core.uid_accounts().size() == scan.size());
+  for (const auto &[uid, u] : scan) {
+    UidUsage got = core.uid_accounts().usage(uid);
+    check(got.processes == u.processes && got.names == u.names && got.buffers == u.buffers);
+  }
   check_claims(core, kNone, core.root_lent());
   check(core.root_lent().processes <= kRootProcesses);
   for (uint32_t id = 0; id < core.processes().capacity(); ++id) {
@@ -145,7 +180,7 @@ std::vector<uint32_t> live_ids(const Core &core) {
 // entry again first (only its own run may remove them), then detaches it.
 void tear_down(Core &core, uint32_t id) {
   const Process &p = core.processes().at(id);
-  if (!p.attached) check(core.attach(p.name, Claims{}).value() == id);
+  if (!p.attached) check(core.attach(p.name, Claims{}, p.uid, p.gid, kCtlPid).value() == id);
   while (!core.processes().at(id).devices.empty()) {
     uint32_t d = core.processes().at(id).devices.front();
     check(core.remove_device(id, d) == nucleus::daemon::Error::kNone);
@@ -162,7 +197,10 @@ void tear_down(Core &core, uint32_t id) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Core core(kPool + kNotices, kNotices, kRootProcesses);
-  for (int i = 0; i < kProcs; ++i) check(core.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}).ok());
+  for (int i = 0; i < kProcs; ++i) {
+    check(core.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}, kUids[i % 2], 0).ok());
+  }
+  core.set_notice_limit(2);
   check(core.create_device(kNone, "d0", nucleus::wire::DeviceKind::kNull).ok());
   std::vector<std::pair<uint32_t, uint64_t>> held;  // messages devices took, not yet answered
   std::vector<uint64_t> seen;  // handles that were really in use, to reach deep states
@@ -187,9 +225,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (core.tracing()) check(core.trace().size() <= nucleus::daemon::kMaxTrace);
     switch (op % 25) {
-      case 0: {  // a socket process comes (back)
-        const char *name = kNames[in.byte() % kProcs];
-        (void)core.attach(name, Claims{in.byte() % (kClaim + 1U), in.byte() % 7U, 0});
+      case 0: {  // a socket process comes (back), maybe as nucleusctl, maybe not its pid
+        uint8_t who = in.byte();
+        const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
+        Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
+        (void)core.attach(name, c, kUids[(who >> 4) & 1], 0, who & 32 ? kCtlPid : 9,
+                          budget_of(who));
         break;
       }
       case 1:  // its connection closes
@@ -200,6 +241,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           core.set_tracing(!core.tracing());
           core.trace().clear();
         }
+        if (uint8_t b = in.byte(); b & 1) core.set_notice_limit(1 + b % 8U);  // a reload
         if (id == kNone || !core.processes().at(id).attached) break;
         wire::Event e;
         while (core.next_event(id, &e)) {
@@ -212,15 +254,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (id == kNone) break;
         Claims c{in.byte() % 5U, in.byte() % 4U, in.byte() % 3U * 4096U};
         c.devices = in.byte() % 3U;
-        (void)core.create(caller, kNames[kFirstChildName + in.byte() % 6], Program{}, c, 1000);
+        uint8_t b = in.byte();
+        const char *name = b & 64 ? kCtlName : kNames[kFirstChildName + b % 6];
+        (void)core.create(caller, name, Program{}, c, kUids[b & 1], 0, budget_of(b));
         break;
       }
       case 11: {  // name a device (a process, or the root)
         uint8_t b = in.byte();
         uint32_t by = b & 1 ? kNone : id;
         if (by == kNone && id == kNone) break;
-        (void)core.create_device(by, kNames[kFirstChildName + b % 6],
-                                 static_cast<nucleus::wire::DeviceKind>(1 + (b >> 1) % 4));
+        const char *name = (b & 64) && (b & 8) ? kCtlName : kNames[kFirstChildName + b % 6];
+        (void)core.create_device(by, name, static_cast<nucleus::wire::DeviceKind>(1 + (b >> 1) % 4),
+                                 budget_of(in.byte()));
         break;
       }
       case 12: {  // remove a device it named
@@ -233,7 +278,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (id == kNone || !core.processes().at(id).attached) break;
         uint8_t b = in.byte();
         auto d = core.find_device(b & 1 ? "d0" : kNames[kFirstChildName + (b >> 1) % 6]);
-        if (d.ok()) (void)(b & 16 ? core.release(id, d.value()) : core.reserve(id, d.value()));
+        if (d.ok()) {
+          (void)(b & 16 ? core.release(id, d.value()) : core.reserve(id, d.value(), b & 32));
+        }
         break;
       }
       case 14: {  // a device takes what is queued to it
@@ -408,6 +455,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(core.remove_device(kNone, core.devices().front()) == nucleus::daemon::Error::kNone);
   }
   check(core.processes().count() == 0);
+  check(core.uid_accounts().size() == 0);
   check(core.pool().free_count() + core.notice_free() == kPool + kNotices);
   return 0;
 }

@@ -304,6 +304,12 @@ int main(int argc, char **argv) {
     return ok ? 0 : 1;
   }
   if (mode == "impostor" && argc > 2) return impostor(argv[2]);
+  if (mode == "reserve" && argc > 2) {  // exits with the errno of reserving argv[2] (0: reserved)
+    auto n = nucleus::Nucleus::attach("");
+    if (!n) return 100;
+    auto r = n->reserve_process(argv[2]);
+    return r ? 0 : -r.error();
+  }
   if (mode == "noattach") {
     for (;;) pause();
   }

@@ -11,6 +11,9 @@ namespace {
 
 using wire::DeviceKind;
 
+// `dev` is the root's: only an operator (acting for the root) may reserve it.
+constexpr bool kOperator = true;
+
 class CoreDevices : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,19 +94,19 @@ TEST_F(CoreDevices, OnlyTheCreatorFindsItsOwnDeviceAndDevicesAreNotChildren) {
 TEST_F(CoreDevices, ReserveAndReleaseTable) {
   // free: reserve -> reserved by the caller; release -> refused
   EXPECT_EQ(core.release(a, dev), Error::kNotReserver);
-  EXPECT_EQ(core.reserve(a, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(a, dev, kOperator), Error::kNone);
   // reserved by the caller: reserve -> still; release -> free
-  EXPECT_EQ(core.reserve(a, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(a, dev, kOperator), Error::kNone);
   // reserved by another: reserve -> busy; release -> refused
-  EXPECT_EQ(core.reserve(b, dev), Error::kBusy);
+  EXPECT_EQ(core.reserve(b, dev, kOperator), Error::kBusy);
   EXPECT_EQ(core.release(b, dev), Error::kNotReserver);
   EXPECT_EQ(core.release(a, dev), Error::kNone);
   EXPECT_EQ(core.processes().at(dev).reserver, kNone);
-  EXPECT_EQ(core.reserve(b, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(b, dev, kOperator), Error::kNone);
 }
 
 TEST_F(CoreDevices, MessagesFromAnyoneButTheReserverAreRejected) {
-  EXPECT_EQ(core.reserve(a, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(a, dev, kOperator), Error::kNone);
   uint64_t from_a = send(a, "dev");
   uint64_t from_b = send(b, "dev");
   DeviceMessage m;
@@ -119,10 +122,10 @@ TEST_F(CoreDevices, MessagesFromAnyoneButTheReserverAreRejected) {
 }
 
 TEST_F(CoreDevices, AReserverThatDiesReleases) {
-  EXPECT_EQ(core.reserve(b, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(b, dev, kOperator), Error::kNone);
   core.detach(b);
   EXPECT_EQ(core.processes().at(dev).reserver, kNone);
-  EXPECT_EQ(core.reserve(a, dev), Error::kNone);
+  EXPECT_EQ(core.reserve(a, dev, kOperator), Error::kNone);
 }
 
 TEST_F(CoreDevices, ASenderThatDiesLeavesAnOrphanTheDeviceStillAnswers) {

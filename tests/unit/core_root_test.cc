@@ -61,7 +61,7 @@ TEST_F(CoreRoot, ItsClaimsAreThePoolAndTheTable) {
 }
 
 TEST_F(CoreRoot, AStopAskedByOneActingForTheRootIsAnsweredToIt) {
-  auto ctl = core.attach("nucleusctl-1", Claims{4, 0, 0});
+  auto ctl = core.attach("nucleusctl-1", Claims{4, 0, 0}, 0, 0, 1);  // its own pid
   ASSERT_TRUE(ctl.ok());
   auto c = core.create(kNone, "sup", program, Claims{2, 0, 0});
   ASSERT_TRUE(c.ok());

@@ -81,7 +81,10 @@ typedef struct {
  * attach through the connection inherited in $NUCLEUS_FD, bound to the name
  * the parent gave. Errors: -EINVAL invalid name, -EEXIST name taken, -EACCES
  * this uid/gid may not attach, -ENOBUFS not enough free buffers for the
- * default claim, -ENOENT/-ECONNREFUSED no nucleus listening. */
+ * default claim, -EDQUOT this uid owns as many processes, names or buffers
+ * as limits.per_uid allows, -EPERM a name nucleusd hands out to another
+ * (nucleusctl-<pid> is only the process with that pid's),
+ * -ENOENT/-ECONNREFUSED no nucleus listening. */
 NUCLEUS_API int nucleus_attach(const char *name, nucleus_t **out);
 /* Detach and free the handle. Messages queued to this process or received and
  * unanswered get dummy answers; answers still due to it are discarded. */
@@ -186,7 +189,9 @@ typedef struct {
 
 /* Creates a child in state created; its claims come out of the caller's at
  * once. -ENOBUFS: the caller has not that much left (nothing changes);
- * -EEXIST: the name is taken; -EINVAL: invalid name or program. */
+ * -EDQUOT: its owner's uid is at limits.per_uid; -EPERM: a name nucleusd
+ * hands out (nucleusctl-<pid>); -EEXIST: the name is taken; -EINVAL: invalid
+ * name or program. */
 NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
                                        const nucleus_program_t *program,
                                        const nucleus_claims_t *claims);
@@ -283,7 +288,8 @@ typedef struct {
 } nucleus_device_parameters_t;
 
 /* Names a device (NUCLEUS_DEVICE_*); `parameters` may be NULL for clock and
- * null. Needs one of the caller's devices claim (-ENOBUFS). Files are opened
+ * null. Needs one of the caller's devices claim (-ENOBUFS) and one of its
+ * uid's names (-EDQUOT, limits.per_uid.names). Files are opened
  * once, by nucleusd, with the caller's uid and gid; a disk is as many blocks
  * as the file holds when it is named. -EEXIST name taken; -EINVAL bad kind,
  * parameters or relative path; an errno of open() (-ENOENT, -EACCES). */
@@ -295,7 +301,9 @@ NUCLEUS_API int nucleus_remove_external_process(nucleus_t *n, const char *name);
 /* Exclusive use of a device until released or the caller ends: messages from
  * anyone else are answered NUCLEUS_RESULT_REJECTED. 0 when the caller has
  * it already; -EBUSY reserved by another; -ESRCH no such name; -EINVAL the
- * name is not a device. */
+ * name is not a device; -EPERM no right to it: only its namer, the namer's
+ * ancestors and the namer's subtree may, and the root's own devices (clock,
+ * console, null) only an operator. */
 NUCLEUS_API int nucleus_reserve_process(nucleus_t *n, const char *name);
 /* -EPERM: the caller has not reserved it. */
 NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
