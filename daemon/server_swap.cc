@@ -61,6 +61,14 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
                        const std::string &staged) {
   Result<Program> program = parse_program(staged);
   if (!program.ok()) return -to_errno(program.error());
+  // The new program takes over the OS's entry, owner included: it runs as
+  // the OS's owner. Naming another is a modify's business, not a swap's.
+  uint32_t os_uid = core_.processes().at(child).uid;
+  uint32_t os_gid = core_.processes().at(child).gid;
+  if ((program.value().uid != kNone && program.value().uid != os_uid) ||
+      (program.value().gid != kNone && program.value().gid != os_gid)) {
+    return -EPERM;
+  }
   Result<uint32_t> cand = core_.begin_swap(requester, child, r.handle, std::move(program.value()));
   if (!cand.ok()) return -to_errno(cand.error());
   auto s = std::make_unique<Swap>();

@@ -3,7 +3,9 @@
 // come back, and create, start, stop, modify and remove children whose
 // programs start, attach, exit and detach, and name, reserve, serve and
 // remove devices, under per-uid budgets and a per-parent limit of exit
-// notices. After every step the pool's, the claims', the uids' and the
+// notices; a created child's program is parsed from the input as nucleusd
+// parses a client's staged program (and may name another owner). After
+// every step the pool's, the claims', the uids' and the
 // notices' accounting must hold; when everything is removed and detached
 // every buffer must be back and no uid owns anything.
 #include <cstdint>
@@ -15,6 +17,7 @@
 
 #include "core.h"
 #include "dispatch.h"
+#include "program.h"
 
 namespace {
 
@@ -256,7 +259,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         c.devices = in.byte() % 3U;
         uint8_t b = in.byte();
         const char *name = b & 64 ? kCtlName : kNames[kFirstChildName + b % 6];
-        (void)core.create(caller, name, Program{}, c, kUids[b & 1], 0, budget_of(b));
+        // The program as a client stages it: a header (sometimes naming
+        // another owner, as a root-owned creator may) and untrusted bytes.
+        uint8_t shape = in.byte();
+        wire::ProgramHeader header{shape % 3U, (shape >> 2) % 2U};
+        if ((shape & 16) != 0) header.uid = kUids[(shape >> 5) & 1];
+        std::string staged(reinterpret_cast<const char *>(&header), sizeof(header));
+        std::string strings(in.byte() % 40U, '\0');
+        in.bytes(strings.data(), strings.size());
+        auto program = nucleus::daemon::parse_program(staged + strings);
+        (void)core.create(caller, name, program.ok() ? program.value() : Program{}, c, kUids[b & 1],
+                          0, budget_of(b));
         break;
       }
       case 11: {  // name a device (a process, or the root)

@@ -47,6 +47,15 @@ bool become(uid_t id) {
   return setgroups(0, nullptr) == 0 && setresgid(id, id, id) == 0 && setresuid(id, id, id) == 0;
 }
 
+bool gone(pid_t pid) {
+  int fd = pidfd_open(pid);
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  int r = poll(&p, 1, static_cast<int>(kDeadline.count() * 1000));
+  close(fd);
+  return r == 1;
+}
+
 pid_t spawn(const std::function<int()> &body) {
   std::fflush(nullptr);
   pid_t pid = fork();

@@ -50,6 +50,10 @@ inline constexpr uid_t kNobody = 65534;
 // groups (setgroups, setresgid, setresuid). False when it could not.
 bool become(uid_t id = kNobody);
 
+// Waits for a Linux process to be gone (its pidfd readable), with a
+// deadline; true when it is.
+bool gone(pid_t pid);
+
 // Runs `body` in a forked child; its return value is the exit code.
 pid_t spawn(const std::function<int()> &body);
 // Waits for `pid` to exit; returns its wait status, or -1 at the deadline.

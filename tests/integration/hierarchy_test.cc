@@ -68,16 +68,6 @@ bool really_stopped(pid_t pid, const std::string &mode) {
   return false;
 }
 
-// Waits for a Linux process to be gone (its pidfd readable), with a deadline.
-bool gone(pid_t pid) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  int r = poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count()));
-  close(fd);
-  return r == 1;
-}
-
 size_t fd_count(pid_t pid) {
   size_t n = 0;
   DIR *d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());

@@ -179,6 +179,9 @@ TEST(Privilege, OnlyARootOwnedCreatorNamesTheUserAndTheBootSectionNamesIts) {
   program.user.clear();
   ASSERT_TRUE(n.create_process("mine", program, claims).ok());
   ASSERT_TRUE(n.start_process("mine").ok());
+  // A swap keeps the OS's owner: its new program cannot name another.
+  EXPECT_EQ(n.swap_process("theirs", nucleus::Program{kSleep, {}, {}, "", "root", ""}).error(),
+            -EPERM);
   program.user = "no-such-user-here";
   EXPECT_EQ(n.create_process("ghost", program, claims).error(), -EINVAL);
   for (const char *name : {"os", "theirs"}) {

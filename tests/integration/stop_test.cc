@@ -38,16 +38,6 @@ char state_of(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '\0';
 }
 
-// Waits for a Linux process to be gone (its pidfd readable), with a deadline.
-bool gone(pid_t pid) {
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  int r = poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count()));
-  close(fd);
-  return r == 1;
-}
-
 // Creates and starts a serving child of `n`; its pid, or -1.
 pid_t make(Nucleus &n, const std::string &name) {
   static const char *argv[] = {kProgram, "serve", nullptr};

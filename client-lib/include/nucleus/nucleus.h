@@ -317,7 +317,9 @@ NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
  * + signal), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
  * word 5 the pause in ns (from the handover to the takeover).
  * -EINVAL: the child is not running (or is stopped); -EBUSY: a swap of it is
- * in progress; -ESRCH: not a child of the caller. */
+ * in progress; -ESRCH: not a child of the caller; -EPERM: the program names
+ * another user or group than the OS's (the new program runs as the OS's
+ * owner). */
 NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
                                      const nucleus_program_t *program, nucleus_buffer_t *out);
 #define NUCLEUS_SWAP_DONE 0
