@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string_view>
+
 namespace nucleus::daemon::log {
 
 using spdlog::debug;
@@ -24,10 +26,15 @@ class RateLimited {
       return;
     }
     last_ns_ = now_ns;
-    std::string line = fmt::format(format, std::forward<Args>(args)...);
-    if (held_ != 0) line += fmt::format(" ({} more like it not logged)", held_);
+    // Into spdlog's own buffer type: no heap string, and the one type every
+    // log line already uses (UBSan's vptr check of a new type probes memory
+    // through a pipe, which fails when nucleusd is out of descriptors: the
+    // very moment some of these lines are for).
+    spdlog::memory_buf_t line;
+    fmt::format_to(fmt::appender(line), format, std::forward<Args>(args)...);
+    if (held_ != 0) fmt::format_to(fmt::appender(line), " ({} more like it not logged)", held_);
     held_ = 0;
-    spdlog::warn("{}", line);
+    spdlog::warn("{}", std::string_view(line.data(), line.size()));
   }
 
  private:

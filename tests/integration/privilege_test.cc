@@ -341,5 +341,40 @@ TEST(Privilege, ANucleusdThatIsNotRootRunsProgramsOnlyAsItsOwnUid) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}, "default_claims": {"processes": 1}})");
+  ASSERT_TRUE(d.ready());
+  d.let_others_in();
+  const char *forged = "2026-01-01 00:00:00.000 nucleusd[1] info: process root attached";
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n.ok()) return 11;
+    nucleus::Claims claims{};
+    std::string script = std::string("echo '") + forged + "'; echo '" + forged + "' >&2";
+    nucleus::Program program{"/bin/sh", {"sh", "-c", script}, {}, "", "", ""};
+    if (!n.value().create_process("writer", program, claims).ok()) return 12;
+    if (!n.value().start_process("writer").ok()) return 13;
+    auto notice = n.value().wait_message(kDeadline);  // its exit
+    if (!notice.ok() || !nucleus::Nucleus::exit_notice(notice.value()).has_value()) return 14;
+    return 0;
+  });
+  ASSERT_EQ(exit_code(wait_exit(attacker)), 0);
+  EXPECT_EQ(d.log().find(forged), std::string::npos) << d.log();
+  std::string dir = d.dir() + "/run/output/65534";
+  std::string file = dir + "/writer.log";
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, std::string(forged) + "\n" + forged + "\n");
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_mode & 0777, 0700U);
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);  // created with its owner's rights
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+}
+
 }  // namespace
 }  // namespace nucleus::test
