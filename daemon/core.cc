@@ -13,6 +13,9 @@ Core::Core(uint32_t pool_buffers, uint32_t notice_buffers, uint64_t root_process
   bool taken = pool_.take(notice_buffers, kNoticeOwner, &notice_free_);
   assert(taken);
   (void)taken;
+  // A sixteenth of the reserve is for swaps' handovers only: parents that
+  // never answer their notices cannot make every swap fail.
+  handover_reserve_ = notice_buffers / 16;
 }
 
 Error Core::check_claims(const Claims &claims) {

@@ -304,6 +304,7 @@ class Core {
   std::vector<uint32_t> dirty_;
   std::vector<uint32_t> slot_changes_;
   std::vector<uint32_t> notice_free_;
+  uint32_t handover_reserve_ = 0;  // the last of notice_free_, for handovers only
   // Notice buffers out, by buffer index: which notice (to send again when
   // its parent detaches before receiving it).
   std::unordered_map<uint32_t, std::pair<uint32_t, ExitNotice>> notices_out_;  // (parent, notice)

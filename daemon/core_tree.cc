@@ -323,8 +323,9 @@ void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
   pump_notices(parent);
 }
 
-// Exit notices (docs/decisions.md 28): the nucleus's notice buffers are one
-// reserve shared by every parent (and a swap's handover), so no parent may
+// Exit notices (docs/decisions.md 28, 46): the nucleus's notice buffers are
+// one reserve shared by every parent and a swap's handover (which alone may
+// take the last handover_reserve_ of them), so no parent may
 // hold more than notice_limit_ of them unanswered, and a parent that is not
 // running holds none. What cannot be sent now waits in the parent's entry,
 // in exit order; it is never dropped while the child's entry lives.
@@ -337,7 +338,7 @@ void Core::pump_notices(uint32_t parent) {
       p.notices_waiting.pop_front();
       continue;
     }
-    if (notice_free_.empty()) {
+    if (notice_free_.size() <= handover_reserve_) {
       if (!p.notice_starved) {
         p.notice_starved = true;
         starved_.emplace_back(parent, p.generation);
@@ -355,7 +356,7 @@ void Core::pump_starved() {
   // leaves a parent that cannot take one now (it is pumped again when it
   // answers one or runs again); a parent re-queues itself only when the
   // reserve ran out, which ends the loop.
-  while (!notice_free_.empty() && !starved_.empty()) {
+  while (notice_free_.size() > handover_reserve_ && !starved_.empty()) {
     auto [id, generation] = starved_.front();
     starved_.pop_front();
     if (!processes_.live(id) || processes_.at(id).generation != generation) continue;

@@ -346,6 +346,25 @@ TEST_F(CoreBounds, WhenTheReserveRunsOutParentsTakeTurnsAndNothingIsLost) {
   EXPECT_EQ(take(a.value()).size(), 1U);  // now its own turn
 }
 
+TEST_F(CoreBounds, NoticesLeaveTheHandoversShareOfTheReserve) {
+  // 32 notice buffers: the last 2 are for swaps' handovers, whatever parents
+  // leave unanswered.
+  Core reserve{1024, 32, 1000};
+  reserve.set_notice_limit(100);
+  auto a = reserve.attach("a", Claims{4, 60, 0});
+  ASSERT_TRUE(a.ok());
+  for (int i = 0; i < 40; ++i) {
+    auto k = reserve.create(a.value(), "k" + std::to_string(i), program(), Claims{});
+    ASSERT_TRUE(k.ok());
+    StartPlan plan;
+    reserve.start(a.value(), k.value(), &plan);
+    reserve.program_started(k.value(), 100 + i);
+    reserve.program_exited(k.value(), wire::ExitKind::kCode, i);
+  }
+  EXPECT_EQ(reserve.notice_free(), 2U);
+  EXPECT_EQ(take_events(reserve, a.value()).size(), 30U);
+}
+
 TEST_F(CoreBounds, RaisingTheLimitSendsWhatWaited) {
   core.set_notice_limit(1);
   auto p = core.attach("p", Claims{4, 4, 0});
