@@ -199,6 +199,10 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     // "inherit" (nucleusd's own stderr) is refused: a program's lines would
     // land unmarked in nucleusd's log (docs/security.md).
     r.choice("output", {"file", "discard"}, &output);
+    r.text("output_dir", &c.output_dir);
+    if (r.ok() && !c.output_dir.empty() && c.output_dir[0] != '/') {
+      r.fail("processes.output_dir", "an absolute path (or \"\")", json(c.output_dir));
+    }
   });
   top.object("channel", [&](Reader &r) {
     r.integer("request_entries", 2, wire::kMaxRingEntries, &req);
@@ -442,6 +446,7 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
   compare("processes.control", a.control, b.control, &c.restart);
   compare("processes.cgroup_root", a.cgroup_root, b.cgroup_root, &c.restart);
   compare("processes.output", a.output, b.output, &c.restart);
+  compare("processes.output_dir", a.output_dir, b.output_dir, &c.restart);
   compare("channel.request_entries", a.request_entries, b.request_entries, &c.restart);
   compare("channel.event_entries", a.event_entries, b.event_entries, &c.restart);
   compare("channel.data_bytes", a.data_bytes, b.data_bytes, &c.restart);

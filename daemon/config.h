@@ -84,6 +84,9 @@ struct Config {
   ControlMode control = ControlMode::kAuto;
   std::string cgroup_root;  // empty: under nucleusd's own cgroup
   OutputMode output = OutputMode::kFile;
+  // Where "file" output goes: <output_dir>/<uid>/<name>.log ("": the runtime
+  // directory's output/). The runtime directory is usually a tmpfs.
+  std::string output_dir;
   Limits limits;
   uint32_t request_entries = 0;
   uint32_t event_entries = 0;

@@ -57,12 +57,11 @@ int settle_owner(const Process &requester, Program *program) {
   return 0;
 }
 
-// Where a started program's stdout and stderr go: <runtime>/output/<uid>/
-// <name>.log, a directory per owner that only it (and root) may read, the
+// Where a started program's stdout and stderr go: <dir>/<uid>/<name>.log, a
+// directory per owner that only it (and root) may read, the
 // file created and opened with the owner's rights beneath it (so no name in
 // it leads nucleusd elsewhere). -errno when it cannot be made.
-int open_output(const std::string &runtime_dir, const std::string &name, const Principal &owner) {
-  std::string dir = runtime_dir + "/output";
+int open_output(const std::string &dir, const std::string &name, const Principal &owner) {
   mkdir(dir.c_str(), 0755);
   sys::UniqueFd top(open(dir.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!top) return -errno;
@@ -401,7 +400,8 @@ int Server::spawn(uint32_t id) {
   if (config_.output == OutputMode::kDiscard) {
     output.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
   } else {
-    int fd = open_output(runtime_dir_, p.name, owner);
+    int fd = open_output(config_.output_dir.empty() ? runtime_dir_ + "/output" : config_.output_dir,
+                         p.name, owner);
     if (fd < 0) {
       log::warn("process {}: cannot open its output file: {}", p.name, std::strerror(-fd));
       return fd;

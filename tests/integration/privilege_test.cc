@@ -343,7 +343,11 @@ TEST(Privilege, ANucleusdThatIsNotRootRunsProgramsOnlyAsItsOwnUid) {
 
 TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
-  Daemon d(R"({"attach": {"uids": [65534]}, "default_claims": {"processes": 1}})");
+  char logs[] = "/tmp/nucleus-logs-XXXXXX";  // processes.output_dir: a disk, not the runtime tmpfs
+  ASSERT_NE(mkdtemp(logs), nullptr);
+  Daemon d(std::string(R"({"attach": {"uids": [65534]}, "default_claims": {"processes": 1},
+               "processes": {"output_dir": ")") +
+           logs + R"("}})");
   ASSERT_TRUE(d.ready());
   d.let_others_in();
   const char *forged = "2026-01-01 00:00:00.000 nucleusd[1] info: process root attached";
@@ -362,7 +366,7 @@ TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
   });
   ASSERT_EQ(exit_code(wait_exit(attacker)), 0);
   EXPECT_EQ(d.log().find(forged), std::string::npos) << d.log();
-  std::string dir = d.dir() + "/run/output/65534";
+  std::string dir = std::string(logs) + "/65534";
   std::string file = dir + "/writer.log";
   std::ifstream in(file);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -374,6 +378,7 @@ TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
   ASSERT_EQ(stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, kNobody);  // created with its owner's rights
   EXPECT_EQ(st.st_mode & 0777, 0600U);
+  std::filesystem::remove_all(logs);
 }
 
 }  // namespace

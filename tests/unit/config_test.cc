@@ -256,6 +256,8 @@ TEST(Config, LimitsSection) {
   EXPECT_EQ(c.limits.uid_names, Limits{}.uid_names);
   EXPECT_FALSE(parse_config(R"({"limits": {"per_uid": {"processes": 0}}})", &c, &error));
   EXPECT_EQ(error, "limits.per_uid.processes: expected an integer in [1, 1048576], got 0");
+  EXPECT_FALSE(parse_config(R"({"processes": {"output_dir": "logs"}})", &c, &error));
+  EXPECT_EQ(error, R"(processes.output_dir: expected an absolute path (or ""), got "logs")");
   EXPECT_FALSE(parse_config(R"({"processes": {"output": "inherit"}})", &c, &error));
   EXPECT_EQ(error, R"(processes.output: expected one of "file", "discard", got "inherit")");
   EXPECT_FALSE(parse_config(R"({"boot": [{"name": "os", "program": "/bin/os"}]})", &c, &error));
