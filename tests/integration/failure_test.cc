@@ -281,11 +281,8 @@ TEST(Failure, BadConfigurationIsRefusedWithTheFieldPath) {
 TEST(Failure, SilentConnectionIsClosedAfterTheAttachTimeout) {
   Daemon d(R"({"attach": {"timeout_ms": 50}})");
   ASSERT_TRUE(d.ready());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, d.socket_path().c_str(), sizeof(addr.sun_path) - 1);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)), 0);
+  int fd = connect_to(d.socket_path());
+  ASSERT_GE(fd, 0);
   // Send nothing; wait for nucleusd to hang up.
   pollfd p{fd, POLLIN | POLLRDHUP, 0};
   ASSERT_EQ(poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())), 1);

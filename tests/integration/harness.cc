@@ -122,12 +122,23 @@ bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Sta
   return false;
 }
 
-RawClient::RawClient(const std::string &socket_path, const std::string &name) {
-  socket_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+int connect_to(const std::string &socket_path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (connect(socket_, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
+  if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+RawClient::RawClient(const std::string &socket_path, const std::string &name) {
+  socket_ = connect_to(socket_path);
+  if (socket_ < 0) {
     status_ = -errno;
     return;
   }

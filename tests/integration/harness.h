@@ -44,6 +44,10 @@ class Daemon {
   bool ready_ = false;
 };
 
+// A SEQPACKET connection to nucleusd's socket, nothing sent yet; -1 when
+// it cannot connect.
+int connect_to(const std::string &socket_path);
+
 // The unprivileged attacker of the security tests.
 inline constexpr uid_t kNobody = 65534;
 // Drops this (forked) process to uid and gid `id` with no supplementary

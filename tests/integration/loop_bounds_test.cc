@@ -84,18 +84,6 @@ bool wait_log(const Daemon &d, const std::string &needle) {
   return found;
 }
 
-int connect_to(const std::string &path) {
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Waits for the next packet on `fd`; its length, 0 at its end, -1 at the
 // deadline or on an error.
 ssize_t next_packet(int fd, void *buffer, size_t size) {
