@@ -1,27 +1,41 @@
 // nucleus-bench: message round trips through nucleusd against the kernel's
 // own IPC, all in one run on one machine, so that the ratios mean something
-// on a shared, noisy host. Prints a table, then one JSON object per line.
+// on a shared, noisy host. Prints a table, then one JSON object per line,
+// then the ratios and the targets.
 //
 //   nucleus-bench [--quick] [--nucleusd PATH]
 //
 // Never fails on a timing: the targets are printed with the ratios.
+//
+// Placements (placement.h). The kernel baselines (futex_rt, pipe_rt, uds_rt,
+// relay_rt, uds_pipelined) are each measured three ways: unpinned, under the
+// plain name ("uds_rt", as before there were placements); with every process
+// pinned on one CPU, "<name>@same_cpu"; and along two CPUs so that every hop
+// crosses between them, "<name>@two_cpus" (relay_rt@two_cpus: the relay on
+// one CPU, the client and the receiver on the other). two_cpus is skipped,
+// with a line saying so, when the process may run on one CPU only. Every
+// JSON line has a "placement": "unpinned", "same_cpu" or "two_cpus"; the
+// nucleus figures are "unpinned" (nucleusd and its clients are not pinned),
+// and the targets compare unpinned figures.
+//
+// Figures that are not latencies: nucleusd_kib_per_process (its RSS per
+// attached idle process) and nucleusd_idle_cpu (its CPU time over about a
+// second with every client attached and no traffic, in % of one CPU).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <nucleus/nucleus.hpp>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <sstream>
 #include <string>
@@ -31,6 +45,8 @@
 #include "../tests/support/daemon_process.h"
 #include "device_bench.h"
 #include "figure.h"
+#include "kernel_bench.h"
+#include "measure.h"
 #include "spawn_bench.h"
 #include "swap_bench.h"
 
@@ -39,155 +55,18 @@ namespace {
 using nucleus::bench::disk_read_nucleus;
 using nucleus::bench::disk_read_pread;
 using nucleus::bench::Figure;
+using nucleus::bench::fork_child;
 using nucleus::bench::nucleus_spawn_true;
+using nucleus::bench::placed_name;
+using nucleus::bench::Placement;
+using nucleus::bench::placement_name;
 using nucleus::bench::posix_spawn_true;
-using nucleus::bench::summarize;
 
 using nucleus::sys::monotonic_ns;
-
-pid_t fork_child(const std::function<int()> &body) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) _exit(body());
-  return pid;
-}
 
 void reap(pid_t pid) {
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-}
-
-// ---- kernel baselines --------------------------------------------------------
-
-Figure futex_rt(int iters, int warmup) {
-  void *mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  auto *ping = new (mem) std::atomic<uint32_t>(0);
-  auto *pong = new (static_cast<char *>(mem) + 64) std::atomic<uint32_t>(0);
-  int total = iters + warmup;
-  pid_t child = fork_child([&]() {
-    for (uint32_t i = 1; i <= static_cast<uint32_t>(total); ++i) {
-      while (ping->load(std::memory_order_acquire) != i) nucleus::sys::futex_wait(ping, i - 1, -1);
-      pong->store(i, std::memory_order_release);
-      nucleus::sys::futex_wake(pong, 1);
-    }
-    return 0;
-  });
-  std::vector<int64_t> lat;
-  lat.reserve(iters);
-  int64_t start = 0;
-  for (uint32_t i = 1; i <= static_cast<uint32_t>(total); ++i) {
-    if (static_cast<int>(i) == warmup + 1) start = monotonic_ns();
-    int64_t t0 = monotonic_ns();
-    ping->store(i, std::memory_order_release);
-    nucleus::sys::futex_wake(ping, 1);
-    while (pong->load(std::memory_order_acquire) != i) nucleus::sys::futex_wait(pong, i - 1, -1);
-    if (static_cast<int>(i) > warmup) lat.push_back(monotonic_ns() - t0);
-  }
-  int64_t elapsed = monotonic_ns() - start;
-  waitpid(child, nullptr, 0);
-  munmap(mem, 4096);
-  return summarize("futex_rt", lat, iters, elapsed);
-}
-
-// Round trips of 64-byte records over a pair of fds (pipes or a socketpair).
-Figure fd_rt(const std::string &name, int a_write, int a_read, int b_write, int b_read, int iters,
-             int warmup) {
-  int total = iters + warmup;
-  pid_t child = fork_child([&]() {
-    char buf[64];
-    for (int i = 0; i < total; ++i) {
-      if (read(b_read, buf, sizeof(buf)) != sizeof(buf)) return 1;
-      if (write(b_write, buf, sizeof(buf)) != sizeof(buf)) return 1;
-    }
-    return 0;
-  });
-  char buf[64] = {};
-  std::vector<int64_t> lat;
-  lat.reserve(iters);
-  int64_t start = 0;
-  for (int i = 0; i < total; ++i) {
-    if (i == warmup) start = monotonic_ns();
-    int64_t t0 = monotonic_ns();
-    if (write(a_write, buf, sizeof(buf)) != sizeof(buf)) break;
-    if (read(a_read, buf, sizeof(buf)) != sizeof(buf)) break;
-    if (i >= warmup) lat.push_back(monotonic_ns() - t0);
-  }
-  int64_t elapsed = monotonic_ns() - start;
-  waitpid(child, nullptr, 0);
-  return summarize(name, lat, iters, elapsed);
-}
-
-Figure pipe_rt(int iters, int warmup) {
-  int to_child[2];
-  int to_parent[2];
-  if (pipe(to_child) < 0 || pipe(to_parent) < 0) return {"pipe_rt"};
-  Figure f = fd_rt("pipe_rt", to_child[1], to_parent[0], to_parent[1], to_child[0], iters, warmup);
-  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
-  return f;
-}
-
-Figure uds_rt(int iters, int warmup) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) return {"uds_rt"};
-  Figure f = fd_rt("uds_rt", sv[0], sv[0], sv[1], sv[1], iters, warmup);
-  close(sv[0]);
-  close(sv[1]);
-  return f;
-}
-
-// Keeps `window` messages outstanding; latency is per message, send to reply.
-template <typename Send, typename Receive>
-Figure pipelined(const std::string &name, int total, int window, Send send, Receive receive) {
-  std::vector<int64_t> sent_at(static_cast<size_t>(total));
-  std::vector<int64_t> lat;
-  lat.reserve(total);
-  int64_t start = monotonic_ns();
-  int next = 0;
-  for (; next < window && next < total; ++next) {
-    sent_at[next] = monotonic_ns();
-    send(next);
-  }
-  for (int done = 0; done < total; ++done) {
-    int id = receive();
-    if (id < 0) break;
-    lat.push_back(monotonic_ns() - sent_at[id]);
-    if (next < total) {
-      sent_at[next] = monotonic_ns();
-      send(next++);
-    }
-  }
-  return summarize(name, lat, static_cast<int64_t>(lat.size()), monotonic_ns() - start);
-}
-
-Figure uds_pipelined(int total, int window) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) return {"uds_pipelined"};
-  pid_t child = fork_child([&]() {
-    char buf[64];
-    for (int i = 0; i < total; ++i) {
-      if (read(sv[1], buf, sizeof(buf)) != sizeof(buf)) return 1;
-      if (write(sv[1], buf, sizeof(buf)) != sizeof(buf)) return 1;
-    }
-    return 0;
-  });
-  Figure f = pipelined(
-      "uds_pipelined", total, window,
-      [&](int id) {
-        char buf[64] = {};
-        std::memcpy(buf, &id, sizeof(id));
-        (void)!write(sv[0], buf, sizeof(buf));
-      },
-      [&]() {
-        char buf[64];
-        if (read(sv[0], buf, sizeof(buf)) != sizeof(buf)) return -1;
-        int id = 0;
-        std::memcpy(&id, buf, sizeof(id));
-        return id;
-      });
-  waitpid(child, nullptr, 0);
-  close(sv[0]);
-  close(sv[1]);
-  return f;
 }
 
 // ---- through nucleusd --------------------------------------------------------
@@ -214,33 +93,27 @@ pid_t start_echo(const std::string &name) {
 }
 
 Figure nucleus_rt(const std::string &label, nucleus::Nucleus &n, int iters, int warmup) {
-  std::vector<int64_t> lat;
-  lat.reserve(iters);
-  nucleus::Message m{};
-  int64_t start = 0;
-  for (int i = 0; i < iters + warmup; ++i) {
-    if (i == warmup) start = monotonic_ns();
-    int64_t t0 = monotonic_ns();
-    m.word[0] = static_cast<uint64_t>(i);
+  return nucleus::bench::round_trips(label, iters, warmup, [&](uint32_t i) {
+    nucleus::Message m{};
+    m.word[0] = i;
     auto b = n.send_message("echo", m);
     if (!b) {
       std::fprintf(stderr, "%s: send_message: %s\n", label.c_str(), b.message().data());
-      return {label};
+      return false;
     }
     auto a = n.wait_answer(b.value());
-    if (!a || a->message.word[0] != static_cast<uint64_t>(i)) {
+    if (!a || a->message.word[0] != i) {
       std::fprintf(stderr, "%s: wait_answer: %s\n", label.c_str(), a.message().data());
-      return {label};
+      return false;
     }
-    if (i >= warmup) lat.push_back(monotonic_ns() - t0);
-  }
-  return summarize(label, lat, iters, monotonic_ns() - start);
+    return true;
+  });
 }
 
 Figure nucleus_pipelined(nucleus::Nucleus &n, int total, int window) {
   std::vector<nucleus::Buffer> buffers(static_cast<size_t>(total));
   int oldest = 0;
-  return pipelined(
+  return nucleus::bench::pipelined(
       "nucleus_pipelined", total, window,
       [&](int id) {
         nucleus::Message m{};
@@ -305,8 +178,14 @@ class IdleFleet {
   int attached_[2] = {-1, -1};
 };
 
-// CPU time (user + system) a process has used, in nanoseconds.
+// CPU time (user + system, every thread) a process has used, in nanoseconds:
+// its CPU-time clock, or /proc/PID/stat in clock ticks where that is refused.
 int64_t cpu_ns(pid_t pid) {
+  clockid_t clock;
+  timespec ts{};
+  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+    return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+  }
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t close = stat.rfind(')');
@@ -356,6 +235,8 @@ std::string sibling(const char *relative, const char *fallback) {
   return fallback;
 }
 
+// ---- report -------------------------------------------------------------------
+
 void print_swap(const nucleus::bench::SwapFigures &s) {
   if (!s.ok) {
     std::printf("swap_pause_%d: %s\n", s.children, s.error.c_str());
@@ -370,8 +251,9 @@ void print_swap(const nucleus::bench::SwapFigures &s) {
       static_cast<unsigned long long>(s.probes_lost), s.swap_ns / 1e6, s.nucleusd_pause_ns / 1e6,
       static_cast<unsigned long long>(s.state_bytes));
   std::printf(
-      "{\"name\": \"swap_pause_%d\", \"longest_extra_ns\": %.0f, \"probe_rtt_p50_ns\": %.0f, "
-      "\"swap_ns\": %.0f, \"nucleusd_pause_ns\": %.0f, \"state_bytes\": %llu, \"lost\": %llu}\n",
+      "{\"name\": \"swap_pause_%d\", \"placement\": \"unpinned\", \"longest_extra_ns\": %.0f, "
+      "\"probe_rtt_p50_ns\": %.0f, \"swap_ns\": %.0f, \"nucleusd_pause_ns\": %.0f, "
+      "\"state_bytes\": %llu, \"lost\": %llu}\n",
       s.children, s.longest_extra_ns, s.probe_rtt_p50_ns, s.swap_ns, s.nucleusd_pause_ns,
       static_cast<unsigned long long>(s.state_bytes),
       static_cast<unsigned long long>(s.probes_lost));
@@ -380,22 +262,25 @@ void print_swap(const nucleus::bench::SwapFigures &s) {
 void print(const std::vector<Figure> &figs) {
   std::printf("%-26s %12s %12s %14s\n", "benchmark", "p50_ns", "p99_ns", "ops_per_s");
   for (const Figure &f : figs) {
-    if (f.extra >= 0) {
-      std::printf("%-26s %12s %12s %14s   %.1f KiB per process\n", f.name.c_str(), "-", "-", "-",
-                  f.extra);
+    if (f.value >= 0) {
+      std::printf("%-26s %12s %12s %14s   %.4g %s\n", f.name.c_str(), "-", "-", "-", f.value,
+                  f.value_unit);
     } else {
       std::printf("%-26s %12.0f %12.0f %14.0f\n", f.name.c_str(), f.p50_ns, f.p99_ns, f.ops_per_s);
     }
   }
   for (const Figure &f : figs) {
-    if (f.extra >= 0) {
+    const char *placement = placement_name(f.placement);
+    if (f.value >= 0) {
       std::printf(
-          "{\"name\": \"%s\", \"p50_ns\": null, \"p99_ns\": null, \"ops_per_s\": null, "
-          "\"kib_per_process\": %.2f}\n",
-          f.name.c_str(), f.extra);
+          "{\"name\": \"%s\", \"placement\": \"%s\", \"p50_ns\": null, \"p99_ns\": null, "
+          "\"ops_per_s\": null, \"%s\": %.6g}\n",
+          f.name.c_str(), placement, f.value_key, f.value);
     } else {
-      std::printf("{\"name\": \"%s\", \"p50_ns\": %.0f, \"p99_ns\": %.0f, \"ops_per_s\": %.0f}\n",
-                  f.name.c_str(), f.p50_ns, f.p99_ns, f.ops_per_s);
+      std::printf(
+          "{\"name\": \"%s\", \"placement\": \"%s\", \"p50_ns\": %.0f, \"p99_ns\": %.0f, "
+          "\"ops_per_s\": %.0f}\n",
+          f.name.c_str(), placement, f.p50_ns, f.p99_ns, f.ops_per_s);
     }
   }
 }
@@ -407,193 +292,319 @@ const Figure *find(const std::vector<Figure> &figs, const std::string &name) {
   return nullptr;
 }
 
-void print_targets(const std::vector<Figure> &figs) {
-  auto ratio = [&](const char *what, const char *a, const char *b, bool by_ops, double target,
-                   bool at_most) {
-    const Figure *fa = find(figs, a);
-    const Figure *fb = find(figs, b);
-    if (fa == nullptr || fb == nullptr) return;
-    double va = by_ops ? fa->ops_per_s : fa->p50_ns;
-    double vb = by_ops ? fb->ops_per_s : fb->p50_ns;
-    if (vb <= 0) return;
-    double r = va / vb;
-    bool met = at_most ? r <= target : r >= target;
-    std::printf("target: %-46s %6.2f  (%s %.2f) %s\n", what, r, at_most ? "<=" : ">=", target,
-                met ? "met" : "MISSED");
+// a's statistic over b's, or -1 when either is missing or b's is 0.
+double ratio(const std::vector<Figure> &figs, const std::string &a, const std::string &b,
+             double Figure::*stat) {
+  const Figure *fa = find(figs, a);
+  const Figure *fb = find(figs, b);
+  if (fa == nullptr || fb == nullptr || fb->*stat <= 0) return -1;
+  return fa->*stat / fb->*stat;
+}
+
+// The nucleus figures against each placement of the baselines, labelled as
+// the targets are ("nucleus_rt p50 / uds_rt@same_cpu p50").
+void print_comparisons(const std::vector<Figure> &figs) {
+  struct Comparison {
+    const char *nucleus;
+    const char *baseline;
+    double Figure::*stat;
+    const char *nucleus_unit;   // after the nucleus figure's name
+    const char *baseline_unit;  // after the baseline's
   };
-  ratio("nucleus_rt p50 / uds_rt p50", "nucleus_rt", "uds_rt", false, 1.5, true);
-  ratio("nucleus_pipelined / uds_pipelined ops/s", "nucleus_pipelined", "uds_pipelined", true, 1.0,
-        false);
-  ratio("nucleus_rt_1000 p50 / nucleus_rt p50", "nucleus_rt_1000", "nucleus_rt", false, 1.1, true);
-  ratio("nucleus_spawn p50 / posix_spawn p50", "nucleus_spawn", "posix_spawn", false, 1.5, true);
-  ratio("disk_read_nucleus / disk_read_pread ops/s", "disk_read_nucleus", "disk_read_pread", true,
-        1.0, false);
-  ratio("disk_read_nucleus_direct / disk_read_pread_direct", "disk_read_nucleus_direct",
-        "disk_read_pread_direct", true, 1.0, false);
-  if (const Figure *m = find(figs, "nucleusd_kib_per_process")) {
-    std::printf("target: %-46s %6.1f  (< 64) %s\n", "nucleusd KiB per attached process", m->extra,
-                m->extra < 64 ? "met" : "MISSED");
+  const Comparison comparisons[] = {
+      {"nucleus_rt", "uds_rt", &Figure::p50_ns, " p50", " p50"},
+      {"nucleus_rt", "relay_rt", &Figure::p50_ns, " p50", " p50"},
+      {"nucleus_pipelined", "uds_pipelined", &Figure::ops_per_s, "", " ops/s"},
+  };
+  for (const Comparison &c : comparisons) {
+    for (Placement p : {Placement::kUnpinned, Placement::kSameCpu, Placement::kTwoCpus}) {
+      std::string baseline = placed_name(c.baseline, p);
+      double r = ratio(figs, c.nucleus, baseline, c.stat);
+      if (r < 0) continue;
+      std::string what =
+          std::string(c.nucleus) + c.nucleus_unit + " / " + baseline + c.baseline_unit;
+      std::printf("ratio:  %-50s %6.2f\n", what.c_str(), r);
+    }
   }
+}
+
+void print_target(const std::string &what, double value, double bound, bool at_most) {
+  bool met = at_most ? value <= bound : value >= bound;
+  std::printf("target: %-50s %6.2f  (%s %.2f) %s\n", what.c_str(), value,
+              at_most ? "<=" : ">=", bound, met ? "met" : "MISSED");
+}
+
+// Issue 14's targets, on the unpinned figures, and the disk, memory, idle
+// CPU and swap ones.
+void print_targets(const std::vector<Figure> &figs, const nucleus::bench::SwapFigures &swap) {
+  struct Target {
+    const char *what;
+    const char *a;
+    const char *b;
+    double Figure::*stat;
+    double bound;
+    bool at_most;
+  };
+  const Target targets[] = {
+      {"nucleus_rt p50 / uds_rt p50", "nucleus_rt", "uds_rt", &Figure::p50_ns, 1.25, true},
+      {"nucleus_rt p50 / relay_rt p50", "nucleus_rt", "relay_rt", &Figure::p50_ns, 1.15, true},
+      {"nucleus_pipelined / uds_pipelined ops/s", "nucleus_pipelined", "uds_pipelined",
+       &Figure::ops_per_s, 4.0, false},
+      {"nucleus_rt_1000 p50 / nucleus_rt p50", "nucleus_rt_1000", "nucleus_rt", &Figure::p50_ns,
+       1.1, true},
+      {"nucleus_rt_1000 p99 / nucleus_rt p99", "nucleus_rt_1000", "nucleus_rt", &Figure::p99_ns,
+       1.1, true},
+      {"nucleus_spawn p50 / posix_spawn p50", "nucleus_spawn", "posix_spawn", &Figure::p50_ns, 1.3,
+       true},
+      {"disk_read_nucleus / disk_read_pread ops/s", "disk_read_nucleus", "disk_read_pread",
+       &Figure::ops_per_s, 1.0, false},
+      {"disk_read_nucleus_direct / disk_read_pread_direct", "disk_read_nucleus_direct",
+       "disk_read_pread_direct", &Figure::ops_per_s, 1.0, false},
+  };
+  for (const Target &t : targets) {
+    double r = ratio(figs, t.a, t.b, t.stat);
+    if (r >= 0) print_target(t.what, r, t.bound, t.at_most);
+  }
+  if (const Figure *m = find(figs, "nucleusd_kib_per_process")) {
+    std::printf("target: %-50s %6.1f  (< 64) %s\n", "nucleusd KiB per attached process", m->value,
+                m->value < 64 ? "met" : "MISSED");
+  }
+  if (const Figure *c = find(figs, "nucleusd_idle_cpu")) {
+    print_target("nucleusd idle CPU, % of one CPU", c->value, 1.0, true);
+  }
+  if (swap.ok) {
+    print_target("swap_pause_" + std::to_string(swap.children) + " longest extra wait, ms",
+                 swap.longest_extra_ns / 1e6, 5.0, true);
+  }
+}
+
+// ---- the run --------------------------------------------------------------------
+
+struct Options {
+  bool quick = false;
+  std::string nucleusd = default_nucleusd();
+  int idle = 1000;
+  int64_t daemon_spin_ns = -1;
+  std::string doorbell;
+  std::string disk_dir = "/var/tmp";
+  std::string supervisor =
+      sibling("/../os-personalities/nucleus-supervisor", "/usr/bin/nucleus-supervisor");
+  std::string worker = sibling("/../examples/nucleus-worker", "/usr/bin/nucleus-worker");
+  int swap_children = 1000;
+  bool swap_only = false;
+};
+
+void add_options(CLI::App &app, Options &o) {
+  app.add_flag("--quick", o.quick, "a short run (for CI and smoke tests)");
+  app.add_option("--nucleusd", o.nucleusd, "path of nucleusd")->capture_default_str();
+  app.add_option("--idle", o.idle, "idle processes attached for nucleus_rt_1000")
+      ->capture_default_str();
+  app.add_option("--daemon-spin-ns", o.daemon_spin_ns,
+                 "nucleusd event_loop.spin_ns (default: its configuration's)");
+  app.add_option("--doorbell", o.doorbell, "nucleusd doorbell: auto, futex or eventfd");
+  app.add_option("--disk-dir", o.disk_dir, "where the disk benchmark's 256 MiB file goes")
+      ->capture_default_str();
+  app.add_option("--supervisor", o.supervisor, "path of nucleus-supervisor")->capture_default_str();
+  app.add_option("--worker", o.worker, "path of nucleus-worker")->capture_default_str();
+  app.add_option("--swap-children", o.swap_children, "children of the swapped supervisor")
+      ->capture_default_str();
+  app.add_flag("--swap-only", o.swap_only, "only the swap benchmark");
+}
+
+struct Sizes {
+  nucleus::bench::BaselineSizes rt;  // round trips and pipelined messages, nucleus's too
+  int spawns = 0;
+  int reads = 0;  // of the disk benchmark
+  static constexpr int kInFlight = 32;
+
+  static Sizes of(bool quick) {
+    Sizes s;
+    s.rt = {quick ? 5000 : 50000, quick ? 500 : 5000, quick ? 20000 : 400000, 64};
+    s.spawns = quick ? 200 : 1000;
+    s.reads = quick ? 20000 : 200000;
+    return s;
+  }
+};
+
+// The disk benchmark's file: 256 MiB, written now (so cached), and whether
+// the file system allows a second disk on it with O_DIRECT.
+struct DiskFile {
+  static constexpr uint64_t kBytes = 256ULL << 20;
+  std::string path;
+  bool direct = false;
+
+  bool make(const std::string &dir) {
+    path = dir + "/nucleus-bench-disk." + std::to_string(getpid());
+    if (!nucleus::bench::make_backing_file(path, kBytes)) return false;
+    if (int fd = open(path.c_str(), O_RDONLY | O_DIRECT); fd >= 0) {
+      direct = true;
+      close(fd);
+    }
+    return true;
+  }
+  ~DiskFile() {
+    if (!path.empty()) unlink(path.c_str());
+  }
+};
+
+// One daemon: claims of 64 for the pipelined window, and a pool big enough
+// for 1000 more processes with the same claim.
+std::string daemon_config(const Options &o, const DiskFile &disk) {
+  std::string devices = R"([{"name": "clock", "kind": "clock"}, {"name": "null", "kind": "null"},)"
+                        R"( {"name": "disk", "kind": "disk", "block_size": 4096, "path": ")" +
+                        disk.path + "\"}";
+  if (disk.direct) {
+    devices += R"(, {"name": "disk_direct", "kind": "disk", "block_size": 4096, "direct": true,)"
+               R"( "path": ")" +
+               disk.path + "\"}";
+  }
+  devices += "]";
+  std::string config =
+      R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
+      R"( "processes": {"max": 10000, "output": "discard"}, "channel": {"data_bytes": 262144},)"
+      R"( "devices": )" +
+      devices;
+  if (o.daemon_spin_ns >= 0) {
+    config += R"(, "event_loop": {"spin_ns": )" + std::to_string(o.daemon_spin_ns) + "}";
+  }
+  if (!o.doorbell.empty()) config += R"(, "doorbell": ")" + o.doorbell + "\"";
+  return config + "}";
+}
+
+// What the run through nucleusd gives besides its figures.
+struct DaemonCpu {
+  double ns_per_rt = 0;   // nucleusd's CPU per nucleus_rt round trip
+  double ns_per_msg = 0;  // and per nucleus_pipelined message
+};
+
+// Round trips and pipelined messages to the echo, with nucleusd's CPU for each.
+void message_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vector<Figure> &figs,
+                     DaemonCpu &cpu) {
+  int64_t before = cpu_ns(daemon);
+  figs.push_back(nucleus_rt("nucleus_rt", n, s.rt.iters, s.rt.warmup));
+  cpu.ns_per_rt = static_cast<double>(cpu_ns(daemon) - before) / (s.rt.iters + s.rt.warmup);
+  before = cpu_ns(daemon);
+  figs.push_back(nucleus_pipelined(n, s.rt.piped, s.rt.window));
+  cpu.ns_per_msg = static_cast<double>(cpu_ns(daemon) - before) / s.rt.piped;
+}
+
+// Starting programs, and the devices.
+void program_and_device_figures(nucleus::Nucleus &n, const Sizes &s, const DiskFile &disk,
+                                std::vector<Figure> &figs) {
+  figs.push_back(posix_spawn_true(s.spawns));
+  figs.push_back(nucleus_spawn_true(n, s.spawns));
+  const int iters = s.rt.iters;
+  const int warmup = s.rt.warmup;
+  figs.push_back(
+      nucleus::bench::device_rt("null_rt", n, "null", nucleus::Message{}, iters, warmup));
+  figs.push_back(nucleus::bench::device_rt("clock_rt", n, "clock", nucleus::device::clock_now(),
+                                           iters, warmup));
+  std::vector<uint64_t> blocks = nucleus::bench::random_blocks(DiskFile::kBytes / 4096, s.reads);
+  figs.push_back(disk_read_pread("disk_read_pread", disk.path, blocks, false));
+  figs.push_back(disk_read_nucleus("disk_read_nucleus", n, "disk", blocks, Sizes::kInFlight));
+  if (disk.direct) {
+    // Fewer: each is a real read of the device.
+    std::vector<uint64_t> cold(blocks.begin(), blocks.begin() + s.reads / 4);
+    figs.push_back(disk_read_pread("disk_read_pread_direct", disk.path, cold, true));
+    figs.push_back(
+        disk_read_nucleus("disk_read_nucleus_direct", n, "disk_direct", cold, Sizes::kInFlight));
+  }
+}
+
+// nucleusd's CPU over about a second of wall time while nothing is sent.
+Figure idle_cpu(pid_t daemon) {
+  int64_t cpu_before = cpu_ns(daemon);
+  int64_t wall_before = monotonic_ns();
+  timespec second{1, 0};
+  while (nanosleep(&second, &second) != 0 && errno == EINTR) {
+  }
+  auto cpu = static_cast<double>(cpu_ns(daemon) - cpu_before);
+  auto wall = static_cast<double>(monotonic_ns() - wall_before);
+  return nucleus::bench::value_figure("nucleusd_idle_cpu", 100.0 * cpu / wall, "cpu_percent",
+                                      "% of one CPU");
+}
+
+// With the `idle` processes of the fleet attached: nucleusd's memory per
+// process, round trips, then its CPU once the last answer is in (no traffic
+// left: the fleet waits, the echo waits, we sleep).
+bool fleet_figures(nucleus::Nucleus &n, pid_t daemon, IdleFleet &fleet, int idle, const Sizes &s,
+                   std::vector<Figure> &figs) {
+  long before = rss_kib(daemon);
+  if (!fleet.attach_all()) {
+    std::fprintf(stderr, "nucleus-bench: the %d idle processes did not all attach\n", idle);
+    return false;
+  }
+  long after = rss_kib(daemon);
+  figs.push_back(nucleus_rt("nucleus_rt_1000", n, s.rt.iters, s.rt.warmup));
+  figs.push_back(nucleus::bench::value_figure("nucleusd_kib_per_process",
+                                              static_cast<double>(after - before) / idle,
+                                              "kib_per_process", "KiB per process"));
+  figs.push_back(idle_cpu(daemon));
+  return true;
+}
+
+// Everything through one nucleusd (all but the swap).
+bool through_nucleusd(const Options &o, const Sizes &s, std::vector<Figure> &figs, DaemonCpu &cpu) {
+  DiskFile disk;
+  if (!disk.make(o.disk_dir)) {
+    std::fprintf(stderr, "nucleus-bench: cannot write %s\n", disk.path.c_str());
+    return false;
+  }
+  nucleus::support::DaemonProcess daemon;
+  if (!daemon.start(o.nucleusd, daemon_config(o, disk), "warn", std::chrono::seconds(20))) {
+    std::fprintf(stderr, "nucleus-bench: could not start %s\n%s", o.nucleusd.c_str(),
+                 daemon.log().c_str());
+    return false;
+  }
+  // Forked before we attach, so the idle processes inherit no channel of ours.
+  IdleFleet fleet;
+  fleet.fork_spawner(o.idle);
+  pid_t echo = start_echo("echo");
+  auto n = nucleus::Nucleus::attach("bench");
+  if (!n || echo < 0) {
+    std::fprintf(stderr, "nucleus-bench: attach failed: %s\n", n.message().data());
+    if (echo > 0) reap(echo);
+    return false;
+  }
+  message_figures(n.value(), daemon.pid(), s, figs, cpu);
+  program_and_device_figures(n.value(), s, disk, figs);
+  bool ok = fleet_figures(n.value(), daemon.pid(), fleet, o.idle, s, figs);
+  fleet.stop();
+  reap(echo);
+  n = nucleus::Nucleus();
+  daemon.stop(SIGTERM, std::chrono::seconds(20));
+  return ok;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"nucleus-bench: nucleus message round trips against kernel IPC, same run"};
-  bool quick = false;
-  std::string nucleusd = default_nucleusd();
-  int idle = 1000;
-  int64_t daemon_spin_ns = -1;
-  std::string doorbell;
-  app.add_flag("--quick", quick, "a short run (for CI and smoke tests)");
-  app.add_option("--nucleusd", nucleusd, "path of nucleusd")->capture_default_str();
-  app.add_option("--idle", idle, "idle processes attached for nucleus_rt_1000")
-      ->capture_default_str();
-  app.add_option("--daemon-spin-ns", daemon_spin_ns,
-                 "nucleusd event_loop.spin_ns (default: its configuration's)");
-  app.add_option("--doorbell", doorbell, "nucleusd doorbell: auto, futex or eventfd");
-  std::string disk_dir = "/var/tmp";
-  app.add_option("--disk-dir", disk_dir, "where the disk benchmark's 256 MiB file goes")
-      ->capture_default_str();
-  std::string supervisor =
-      sibling("/../os-personalities/nucleus-supervisor", "/usr/bin/nucleus-supervisor");
-  std::string worker = sibling("/../examples/nucleus-worker", "/usr/bin/nucleus-worker");
-  int swap_children = 1000;
-  app.add_option("--supervisor", supervisor, "path of nucleus-supervisor")->capture_default_str();
-  app.add_option("--worker", worker, "path of nucleus-worker")->capture_default_str();
-  app.add_option("--swap-children", swap_children, "children of the swapped supervisor")
-      ->capture_default_str();
-  bool swap_only = false;
-  app.add_flag("--swap-only", swap_only, "only the swap benchmark");
+  Options o;
+  add_options(app, o);
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
-  if (swap_only) {
+  if (o.swap_only) {
     nucleus::bench::SwapFigures swap =
-        nucleus::bench::swap_pause(nucleusd, supervisor, worker, swap_children, disk_dir);
+        nucleus::bench::swap_pause(o.nucleusd, o.supervisor, o.worker, o.swap_children, o.disk_dir);
     print_swap(swap);
     return swap.ok ? 0 : 1;
   }
 
-  const int iters = quick ? 5000 : 50000;
-  const int warmup = quick ? 500 : 5000;
-  const int piped = quick ? 20000 : 400000;
-  const int window = 64;
-  std::vector<Figure> figs;
-  figs.push_back(futex_rt(iters, warmup));
-  figs.push_back(pipe_rt(iters, warmup));
-  figs.push_back(uds_rt(iters, warmup));
-  figs.push_back(uds_pipelined(piped, window));
-
-  // The disk benchmark's file: 256 MiB, written now (so cached), and a
-  // second disk on it with O_DIRECT where the file system allows it.
-  constexpr uint64_t kDiskBytes = 256ULL << 20;
-  std::string disk_path = disk_dir + "/nucleus-bench-disk." + std::to_string(getpid());
-  if (!nucleus::bench::make_backing_file(disk_path, kDiskBytes)) {
-    std::fprintf(stderr, "nucleus-bench: cannot write %s\n", disk_path.c_str());
-    return 1;
-  }
-  bool direct = false;
-  if (int fd = open(disk_path.c_str(), O_RDONLY | O_DIRECT); fd >= 0) {
-    direct = true;
-    close(fd);
-  }
-  std::string devices = R"([{"name": "clock", "kind": "clock"}, {"name": "null", "kind": "null"},)"
-                        R"( {"name": "disk", "kind": "disk", "block_size": 4096, "path": ")" +
-                        disk_path + "\"}";
-  if (direct) {
-    devices += R"(, {"name": "disk_direct", "kind": "disk", "block_size": 4096, "direct": true,)"
-               R"( "path": ")" +
-               disk_path + "\"}";
-  }
-  devices += "]";
-
-  // One daemon: claims of 64 for the pipelined window, and a pool big
-  // enough for 1000 more processes with the same claim.
-  std::string config =
-      R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
-      R"( "processes": {"max": 10000, "output": "discard"}, "channel": {"data_bytes": 262144},)"
-      R"( "devices": )" +
-      devices;
-  if (daemon_spin_ns >= 0) {
-    config += R"(, "event_loop": {"spin_ns": )" + std::to_string(daemon_spin_ns) + "}";
-  }
-  if (!doorbell.empty()) config += R"(, "doorbell": ")" + doorbell + "\"";
-  config += "}";
-  nucleus::support::DaemonProcess daemon;
-  if (!daemon.start(nucleusd, config, "warn", std::chrono::seconds(20))) {
-    std::fprintf(stderr, "nucleus-bench: could not start %s\n%s", nucleusd.c_str(),
-                 daemon.log().c_str());
-    return 1;
-  }
-  // Forked before we attach, so the idle processes inherit no channel of ours.
-  IdleFleet fleet;
-  fleet.fork_spawner(idle);
-  pid_t echo = start_echo("echo");
-  auto n = nucleus::Nucleus::attach("bench");
-  if (!n || echo < 0) {
-    std::fprintf(stderr, "nucleus-bench: attach failed: %s\n", n.message().data());
-    return 1;
-  }
-  int64_t cpu_before = cpu_ns(daemon.pid());
-  figs.push_back(nucleus_rt("nucleus_rt", n.value(), iters, warmup));
-  double daemon_ns_per_rt =
-      static_cast<double>(cpu_ns(daemon.pid()) - cpu_before) / (iters + warmup);
-  cpu_before = cpu_ns(daemon.pid());
-  figs.push_back(nucleus_pipelined(n.value(), piped, window));
-  double daemon_ns_per_msg = static_cast<double>(cpu_ns(daemon.pid()) - cpu_before) / piped;
-
-  const int spawns = quick ? 200 : 1000;
-  figs.push_back(posix_spawn_true(spawns));
-  figs.push_back(nucleus_spawn_true(n.value(), spawns));
-
-  figs.push_back(
-      nucleus::bench::device_rt("null_rt", n.value(), "null", nucleus::Message{}, iters, warmup));
-  figs.push_back(nucleus::bench::device_rt("clock_rt", n.value(), "clock",
-                                           nucleus::device::clock_now(), iters, warmup));
-  const int reads = quick ? 20000 : 200000;
-  const int in_flight = 32;
-  std::vector<uint64_t> blocks = nucleus::bench::random_blocks(kDiskBytes / 4096, reads);
-  figs.push_back(disk_read_pread("disk_read_pread", disk_path, blocks, false));
-  figs.push_back(disk_read_nucleus("disk_read_nucleus", n.value(), "disk", blocks, in_flight));
-  if (direct) {
-    // Fewer: each is a real read of the device.
-    std::vector<uint64_t> cold(blocks.begin(), blocks.begin() + reads / 4);
-    figs.push_back(disk_read_pread("disk_read_pread_direct", disk_path, cold, true));
-    figs.push_back(
-        disk_read_nucleus("disk_read_nucleus_direct", n.value(), "disk_direct", cold, in_flight));
-  }
-
-  long before = rss_kib(daemon.pid());
-  if (!fleet.attach_all()) {
-    std::fprintf(stderr, "nucleus-bench: the %d idle processes did not all attach\n", idle);
-    return 1;
-  }
-  long after = rss_kib(daemon.pid());
-  figs.push_back(nucleus_rt("nucleus_rt_1000", n.value(), iters, warmup));
-  Figure mem;
-  mem.name = "nucleusd_kib_per_process";
-  mem.extra = static_cast<double>(after - before) / idle;
-  figs.push_back(mem);
-
-  fleet.stop();
-  reap(echo);
-  n = nucleus::Nucleus();
-  daemon.stop(SIGTERM, std::chrono::seconds(20));
-  unlink(disk_path.c_str());
+  const Sizes sizes = Sizes::of(o.quick);
+  std::vector<Figure> figs = nucleus::bench::kernel_baselines(sizes.rt);
+  DaemonCpu cpu;
+  if (!through_nucleusd(o, sizes, figs, cpu)) return 1;
   // The swap last, with a nucleusd of its own (1000 children need claims
   // the daemon above does not give).
   nucleus::bench::SwapFigures swap = nucleus::bench::swap_pause(
-      nucleusd, supervisor, worker, quick ? std::min(swap_children, 200) : swap_children, disk_dir);
+      o.nucleusd, o.supervisor, o.worker,
+      o.quick ? std::min(o.swap_children, 200) : o.swap_children, o.disk_dir);
   print(figs);
   print_swap(swap);
   std::printf("nucleusd CPU: %.0f ns per nucleus_rt round trip, %.0f ns per pipelined message\n",
-              daemon_ns_per_rt, daemon_ns_per_msg);
-  print_targets(figs);
-  if (swap.ok) {
-    double ms = swap.longest_extra_ns / 1e6;
-    std::printf("target: %-46s %6.2f  (<= 5.00) %s\n",
-                ("swap_pause_" + std::to_string(swap.children) + " longest extra wait, ms").c_str(),
-                ms, ms <= 5.0 ? "met" : "MISSED");
-  }
+              cpu.ns_per_rt, cpu.ns_per_msg);
+  print_comparisons(figs);
+  print_targets(figs, swap);
   return swap.ok ? 0 : 1;
 }
