@@ -11,6 +11,7 @@
 #include "client.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,19 +27,35 @@ namespace nucleus::client {
 
 namespace {
 
-constexpr int64_t kSleepSliceNs = 1000000000;  // look for a vanished nucleus once a second
-// Spinning before the futex sleep only pays with a spare core: on a 2-CPU
-// machine a spinning waiter takes the CPU its peer needs (measured in
-// docs/performance.md). $NUCLEUS_SPIN_NS overrides.
-constexpr int64_t kDefaultSpinNs = 1000;
+// A waiter looks for a vanished nucleus (nothing wakes a futex when its
+// waker dies) after 1 s of sleep, then after 2, 4, 8 and every 16 s, each
+// slice a little longer by a fraction of its own, from the pid, so that many
+// processes that began to wait together do not wake together (a thousand
+// idle processes waking in the same millisecond every second showed as the
+// p99 of everyone else's round trips).
+constexpr int64_t kSleepSliceNs = 1000000000;
+constexpr int kSleepSliceDoublings = 4;
+// Spinning before the futex sleep only pays with a spare core: on two CPUs
+// or fewer a spinning waiter takes the CPU its peer (nucleusd, or the
+// process nucleusd woke) needs, so it does not spin at all. With more CPUs it
+// spins long enough to catch a reply that nucleusd, polling, relays at once
+// (docs/performance.md, "The client's wait"). $NUCLEUS_SPIN_NS overrides.
+constexpr int64_t kSpareCoreSpinNs = 20000;
 constexpr int kAttachTimeoutMs = 10000;
+
+int64_t default_spin_ns() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+  return cpus <= 2 ? 0 : kSpareCoreSpinNs;
+}
 
 int64_t spin_ns_from_env() {
   const char *s = std::getenv("NUCLEUS_SPIN_NS");
-  if (s == nullptr || *s == '\0') return kDefaultSpinNs;
+  if (s == nullptr || *s == '\0') return default_spin_ns();
   char *end = nullptr;
   long long v = std::strtoll(s, &end, 10);
-  if (*end != '\0' || v < 0) return kDefaultSpinNs;
+  if (*end != '\0' || v < 0) return default_spin_ns();
   return v;
 }
 
@@ -341,17 +358,21 @@ int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
            hdr_->state.load(std::memory_order_acquire) !=
                static_cast<uint32_t>(wire::ChannelState::kAttached);
   };
-  int64_t spin_until = sys::monotonic_ns() + spin_ns_;
-  if (deadline_ns >= 0) spin_until = std::min(spin_until, deadline_ns);
-  for (unsigned i = 0;; ++i) {
-    if (progressed()) return 0;
-    if ((i & 63) == 63 && sys::monotonic_ns() >= spin_until) break;
-    sys::cpu_relax();
+  if (progressed()) return 0;
+  if (spin_ns_ > 0) {  // a spin of 0 does not spin at all
+    int64_t spin_until = sys::monotonic_ns() + spin_ns_;
+    if (deadline_ns >= 0) spin_until = std::min(spin_until, deadline_ns);
+    for (unsigned i = 1;; ++i) {
+      sys::cpu_relax();
+      if (progressed()) return 0;
+      if ((i & 63) == 0 && sys::monotonic_ns() >= spin_until) break;
+    }
   }
-  for (;;) {
+  for (int slept = 0;; ++slept) {
     int64_t now = sys::monotonic_ns();
     if (deadline_ns >= 0 && now >= deadline_ns) return -ETIMEDOUT;
-    int64_t slice = kSleepSliceNs;
+    int64_t slice = kSleepSliceNs << std::min(slept, kSleepSliceDoublings);
+    slice += slice / 4 * ((static_cast<uint32_t>(getpid()) * 2654435761U) >> 24) / 256;
     if (deadline_ns >= 0) slice = std::min(slice, deadline_ns - now);
     hdr_->process_waiting.store(
         request_head >= 0 ? wire::kWaitingForRequestSpace : wire::kWaitingForEvents,
