@@ -384,7 +384,7 @@ struct Options {
   bool quick = false;
   std::string nucleusd = default_nucleusd();
   int idle = 1000;
-  int64_t daemon_spin_ns = -1;
+  std::string event_loop;  // nucleusd's event_loop section, as JSON
   std::string doorbell;
   std::string disk_dir = "/var/tmp";
   std::string supervisor =
@@ -399,8 +399,8 @@ void add_options(CLI::App &app, Options &o) {
   app.add_option("--nucleusd", o.nucleusd, "path of nucleusd")->capture_default_str();
   app.add_option("--idle", o.idle, "idle processes attached for nucleus_rt_1000")
       ->capture_default_str();
-  app.add_option("--daemon-spin-ns", o.daemon_spin_ns,
-                 "nucleusd event_loop.spin_ns (default: its configuration's)");
+  app.add_option("--event-loop", o.event_loop,
+                 R"(nucleusd's event_loop section, e.g. '{"poll": "off"}' (default: its own))");
   app.add_option("--doorbell", o.doorbell, "nucleusd doorbell: auto, futex or eventfd");
   app.add_option("--disk-dir", o.disk_dir, "where the disk benchmark's 256 MiB file goes")
       ->capture_default_str();
@@ -464,9 +464,7 @@ std::string daemon_config(const Options &o, const DiskFile &disk) {
       R"( "processes": {"max": 10000, "output": "discard"}, "channel": {"data_bytes": 262144},)"
       R"( "devices": )" +
       devices;
-  if (o.daemon_spin_ns >= 0) {
-    config += R"(, "event_loop": {"spin_ns": )" + std::to_string(o.daemon_spin_ns) + "}";
-  }
+  if (!o.event_loop.empty()) config += R"(, "event_loop": )" + o.event_loop;
   if (!o.doorbell.empty()) config += R"(, "doorbell": ")" + o.doorbell + "\"";
   return config + "}";
 }

@@ -109,6 +109,22 @@ void table(std::ostream &out, const std::vector<std::vector<std::string>> &rows)
   }
 }
 
+// "adaptive, window 64 µs (from 1200 turnarounds), 12.5 ms last second (cap 50%)"
+std::string polling(const json &loop) {
+  std::string mode = loop.value("poll", "");
+  if (mode.empty() || mode == "off") return mode.empty() ? "?" : "off";
+  std::string s =
+      mode + ", window " + std::to_string(loop.value("poll_window_ns", int64_t{0}) / 1000) + " µs";
+  if (mode == "adaptive") {
+    s += " (from " + std::to_string(loop.value("turnarounds", uint64_t{0})) + " turnarounds)";
+  }
+  char used[64];
+  std::snprintf(used, sizeof(used), ", %.1f ms polled in the last second (cap %u%%)",
+                static_cast<double>(loop.value("polled_ns_last_second", int64_t{0})) / 1e6,
+                loop.value("poll_cpu_percent", 0U));
+  return s + used;
+}
+
 }  // namespace
 
 void print_status(std::ostream &out, const json &s) {
@@ -120,6 +136,7 @@ void print_status(std::ostream &out, const json &s) {
                         (s.value("socket_activated", false) ? " (socket activation)" : "")},
          {"transport", s["transport"].value("doorbell", "") + " doorbells, " +
                            s["transport"].value("control", "") + " subtree control"},
+         {"polling", polling(s.value("event_loop", json::object()))},
          {"pool", std::to_string(pool["buffers"].get<uint64_t>()) +
                       " buffers: " + std::to_string(pool["in_use"].get<uint64_t>()) + " in use, " +
                       std::to_string(pool["held"].get<uint64_t>()) + " held by claims, " +

@@ -177,7 +177,8 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   }
   Config c;
   uint64_t pool = 16384, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
-  uint64_t spin_ns = 0;
+  uint64_t spin_ns = 0, poll_window_ns = 250000, poll_cpu_percent = 50;
+  std::string poll = "adaptive";
   uint64_t attach_timeout_ms = 5000;
   uint64_t handover_timeout_ms = 2000, ready_timeout_ms = 5000;
   std::string doorbell = "auto";
@@ -350,7 +351,15 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   });
   top.object("protocol", [&](Reader &r) { r.integer("max_errors", 1, 1000000, &max_errors); });
   top.choice("doorbell", {"auto", "futex", "eventfd"}, &doorbell);
-  top.object("event_loop", [&](Reader &r) { r.integer("spin_ns", 0, 10000000, &spin_ns); });
+  top.object("event_loop", [&](Reader &r) {
+    r.choice("poll", {"adaptive", "fixed", "off"}, &poll);
+    r.integer("poll_window_ns", 0, 10000000, &poll_window_ns);
+    r.integer("poll_cpu_percent", 1, 100, &poll_cpu_percent);
+    r.boolean("defer_taskrun", &c.defer_taskrun);
+    // Deprecated (decision 51): a fixed window; 0, its old default, leaves
+    // the adaptive default.
+    r.integer("spin_ns", 0, 10000000, &spin_ns);
+  });
   top.finish();
   if (!top.ok()) return false;
   if (claim_processes >= max_processes) {
@@ -374,7 +383,15 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.event_entries = static_cast<uint32_t>(ev);
   c.data_bytes = data;
   c.max_protocol_errors = static_cast<uint32_t>(max_errors);
-  c.spin_ns = spin_ns;
+  c.poll.mode = poll == "fixed" ? PollMode::kFixed
+                : poll == "off" ? PollMode::kOff
+                                : PollMode::kAdaptive;
+  c.poll.window_ns = static_cast<int64_t>(poll_window_ns);
+  c.poll.cpu_percent = static_cast<uint32_t>(poll_cpu_percent);
+  if (spin_ns != 0) {
+    c.poll.mode = PollMode::kFixed;
+    c.poll.window_ns = static_cast<int64_t>(spin_ns);
+  }
   c.default_claim_processes = claim_processes;
   c.default_claim_memory = claim_memory;
   c.max_processes = max_processes;
@@ -420,6 +437,7 @@ void apply_reloadable(const Config &from, Config *to) {
   to->default_claim_memory = from.default_claim_memory;
   to->default_claim_devices = from.default_claim_devices;
   to->limits = from.limits;
+  to->poll = from.poll;
 }
 
 ConfigChanges diff_config(const Config &a, const Config &b) {
@@ -439,6 +457,9 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
           &c.applied);
   compare("default_claims.devices", a.default_claim_devices, b.default_claim_devices, &c.applied);
   compare("limits", a.limits, b.limits, &c.applied);
+  compare("event_loop.poll", a.poll.mode, b.poll.mode, &c.applied);
+  compare("event_loop.poll_window_ns", a.poll.window_ns, b.poll.window_ns, &c.applied);
+  compare("event_loop.poll_cpu_percent", a.poll.cpu_percent, b.poll.cpu_percent, &c.applied);
   // What only a restart changes.
   compare("pool.buffers", a.pool_buffers, b.pool_buffers, &c.restart);
   compare("processes.max", a.max_processes, b.max_processes, &c.restart);
@@ -479,7 +500,7 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
   compare("swap.handover_timeout_ms", a.swap_handover_timeout_ms, b.swap_handover_timeout_ms,
           &c.restart);
   compare("swap.ready_timeout_ms", a.swap_ready_timeout_ms, b.swap_ready_timeout_ms, &c.restart);
-  compare("event_loop.spin_ns", a.spin_ns, b.spin_ns, &c.restart);
+  compare("event_loop.defer_taskrun", a.defer_taskrun, b.defer_taskrun, &c.restart);
   return c;
 }
 

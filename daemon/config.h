@@ -7,6 +7,7 @@
 
 #include <nucleus/wire.h>
 
+#include "poll_window.h"
 #include "process_table.h"
 
 namespace nucleus::daemon {
@@ -109,9 +110,13 @@ struct Config {
   // the state.
   uint64_t swap_handover_timeout_ms = 0;
   uint64_t swap_ready_timeout_ms = 0;
-  // How long nucleusd keeps polling a channel after its last request before
-  // it arms the doorbell and sleeps (0: never poll).
-  uint64_t spin_ns = 0;
+  // How long nucleusd keeps polling its channels after work before it arms
+  // their doorbells and sleeps (poll_window.h).
+  PollSettings poll;
+  // The ring with IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN where the
+  // kernel has them: completions are run when the loop asks, not on every
+  // return to user space.
+  bool defer_taskrun = true;
 };
 
 // What differs between two configurations, as field paths: what a reload

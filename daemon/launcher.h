@@ -1,7 +1,8 @@
 // Starting a program as a Linux process for the nucleus: clone with
 // CLONE_VM | CLONE_VFORK | CLONE_PIDFD (as posix_spawn does, plus a pidfd),
-// the child joining its cgroup before anything else (so nothing it forks
-// escapes), its own session and process group (setsid), the pre-bound
+// in cgroup mode born in its cgroup (clone3 CLONE_INTO_CGROUP; where the
+// kernel cannot, the child joins it before anything else), so nothing it
+// forks escapes, its own session and process group (setsid), the pre-bound
 // NUCLEUS_FD connection on fd 3, stdout and stderr where the configuration
 // says, then its owner's rights (DESIGN.md, "Principals"): groups, gid and
 // uid; for a non-root owner no capabilities at all (bounding, ambient and
@@ -29,7 +30,7 @@ struct LaunchSpec {
   const Program *program = nullptr;
   int nucleus_fd = -1;        // the program's end of its bound connection (becomes fd 3)
   int output_fd = -1;         // stdout and stderr; -1: inherit nucleusd's
-  int cgroup_procs_fd = -1;   // cgroup.procs of the cgroup to start in; -1: none
+  int cgroup_fd = -1;         // the cgroup (directory) to start in; -1: none
   uint64_t memory_limit = 0;  // RLIMIT_AS when no cgroup enforces memory; 0: none
   std::string socket_path;    // NUCLEUS_SOCKET for the program
   // Whose rights it runs with. nucleusd sets them only when it is root
@@ -44,7 +45,11 @@ struct Launched {
   sys::UniqueFd pidfd;
 };
 
-// 0 and *out filled, or -errno (clone3 failed, or exec failed in the child).
+// 0 and *out filled, or -errno (clone failed, or exec failed in the child).
 int launch(const LaunchSpec &spec, Launched *out);
+// False once a launch found that clone3 cannot start a child in its cgroup
+// here (CLONE_INTO_CGROUP, Linux 5.7; x86-64 only): children then write
+// themselves into cgroup.procs before exec, which blocks nucleusd longer.
+bool starts_into_cgroup();
 
 }  // namespace nucleus::daemon

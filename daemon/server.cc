@@ -58,6 +58,7 @@ Server::Server(Config config)
     : config_(std::move(config)),
       core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
+  poll_.configure(config_.poll);
 }
 
 Server::~Server() {
@@ -117,15 +118,7 @@ bool Server::start_loop(std::string *error) {
     return false;
   }
 
-  io_uring_params params{};
-  params.flags = IORING_SETUP_CQSIZE;
-  params.cq_entries = kCqEntries;
-  int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
-  if (rc < 0) {
-    *error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
-    return false;
-  }
-  ring_ready_ = true;
+  if (!setup_ring(error)) return false;
 
   bool have_futex = probe_futex_wait(&ring_);
   switch (config_.doorbell) {
@@ -158,6 +151,50 @@ bool Server::start_loop(std::string *error) {
   arm_watchdog();
   io_uring_submit(&ring_);
   log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
+  return true;
+}
+
+bool Server::setup_ring(std::string *error) {
+  // Completions run when the loop asks for them (io_uring_enter with
+  // GETEVENTS, which io_uring_submit does when IORING_SQ_TASKRUN says some
+  // are waiting), not by interrupting the thread on every return to user
+  // space; only this thread may submit. Kernels before 6.1 refuse the
+  // flags: the ring is then set up without them.
+  constexpr unsigned kDeferFlags =
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  int rc = -EINVAL;
+  if (config_.defer_taskrun) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE | kDeferFlags;
+    params.cq_entries = kCqEntries;
+    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  }
+  bool deferred = rc == 0;
+  deferred_taskrun_ = deferred;
+  if (rc == -EINVAL) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = kCqEntries;
+    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  }
+  if (rc < 0) {
+    *error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    return false;
+  }
+  ring_ready_ = true;
+  log::info("io_uring: {}",
+            deferred ? "task work deferred to the loop (SINGLE_ISSUER, DEFER_TASKRUN)"
+            : config_.defer_taskrun ? "task work run at once (this kernel has no DEFER_TASKRUN)"
+                                    : "task work run at once (event_loop.defer_taskrun false)");
+  const PollSettings &poll = config_.poll;
+  log::info(
+      "polling: {}",
+      poll.mode == PollMode::kOff ? std::string("off")
+      : poll.mode == PollMode::kFixed
+          ? fmt::format("a fixed window of {} µs, at most {}% of a CPU", poll.window_ns / 1000,
+                        poll.cpu_percent)
+          : fmt::format("a window derived from turnarounds, up to {} µs, at most {}% of a CPU",
+                        poll.window_ns / 1000, poll.cpu_percent));
   return true;
 }
 
@@ -235,6 +272,7 @@ int Server::run() {
   notify_status();
   sd_notify("READY=1");
   while (!stopping_) {
+    int64_t turn_start = active_.empty() ? 0 : sys::monotonic_ns();
     int rc = active_.empty() ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit(&ring_);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       log::error("io_uring_submit: {}", std::strerror(-rc));
@@ -250,6 +288,7 @@ int Server::run() {
     io_uring_cq_advance(&ring_, seen);
 
     int64_t now = sys::monotonic_ns();
+    now_ns_ = now;
     scratch_.assign(active_.begin(), active_.end());
     bool worked = seen > 0;
     // Each active channel gets at most requests_per_turn requests a turn, so
@@ -258,6 +297,10 @@ int Server::run() {
     for (uint32_t id : scratch_) {
       Connection &c = connections_[id];
       if (c.live && c.active && service(id) > 0) {
+        // A request after an event we gave it: how long it took to turn
+        // around, which is what polling has to cover.
+        if (c.live && c.awaiting_turnaround) poll_.turnaround(now - c.last_event_ns);
+        c.awaiting_turnaround = false;
         c.last_request_ns = now;
         worked = true;
       }
@@ -265,15 +308,21 @@ int Server::run() {
     flush_dirty();
     if (!swaps_.empty()) advance_swaps();
     if (core_.tracing()) publish_trace();
+    // Channels with a request within the window stay polled, while this
+    // second's polling share lasts; the others sleep until they ring.
+    int64_t window = poll_.may_poll(now) ? poll_.window_ns() : 0;
     // Polling with nothing to do: give the CPU to a process we may just
     // have woken on it (on a small machine it is often this CPU).
-    if (!worked && !active_.empty()) sched_yield();
+    if (!worked && !active_.empty() && window > 0) {
+      sched_yield();
+      poll_.polled(turn_start, sys::monotonic_ns());
+    }
     scratch_.assign(active_.begin(), active_.end());
     active_.clear();
     for (uint32_t id : scratch_) {
       Connection &c = connections_[id];
       if (!c.live || !c.active) continue;
-      if (now - c.last_request_ns < static_cast<int64_t>(config_.spin_ns)) {
+      if (now - c.last_request_ns < window) {
         active_.push_back(id);  // keep polling it
       } else {
         arm_doorbell(id);
@@ -495,7 +544,11 @@ void Server::flush(uint32_t id) {
     if (ch.backlog()) break;  // the process rings when it has drained
     ch.set_backlog(true);     // then look once more after the fence
   }
-  if (pushed && ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
+  if (pushed) {
+    c.last_event_ns = now_ns_;
+    c.awaiting_turnaround = true;
+    if (ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
+  }
 }
 
 void Server::sync_slots() {

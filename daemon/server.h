@@ -10,9 +10,9 @@
 //           is outstanding; the process rings when it adds requests.
 //   active: on active_, serviced every loop turn; daemon_armed=0, so the
 //           process adds requests without a system call.
-// An active channel that has had no request for config.spin_ns is armed
-// again; under traffic the loop polls instead of sleeping, so neither side
-// pays for a wake-up.
+// An active channel that has had no request for the polling window
+// (poll_window.h) is armed again; under traffic the loop polls instead of
+// sleeping, so neither side pays for a wake-up.
 //
 // Threading: everything here runs on the one thread that calls run().
 #pragma once
@@ -99,9 +99,11 @@ class Server {
     sys::UniqueFd doorbell_fd;         // eventfd mode only
     std::shared_ptr<Channel> channel;  // device operations in flight hold it too
     pid_t pid = 0;
-    bool armed = false;           // a doorbell wait is outstanding
-    bool active = false;          // on active_
-    int64_t last_request_ns = 0;  // when service() last found requests
+    bool armed = false;                // a doorbell wait is outstanding
+    bool active = false;               // on active_
+    int64_t last_request_ns = 0;       // when service() last found requests
+    int64_t last_event_ns = 0;         // when flush() last gave it events
+    bool awaiting_turnaround = false;  // given events since its last request
     uint64_t eventfd_value = 0;
     // Replies waiting for ring space: service() takes a request only while
     // its replies fit in limits.per_connection.replies; a swap's inherit
@@ -205,6 +207,7 @@ class Server {
   static uint64_t user_data(Kind kind, uint32_t index, uint32_t generation);
   io_uring_sqe *get_sqe();
 
+  bool setup_ring(std::string *error);
   void arm_accept();
   void arm_signal();
   void arm_socket(uint32_t id);
@@ -372,6 +375,10 @@ class Server {
   io_uring ring_{};
   bool ring_ready_ = false;
   bool futex_doorbell_ = false;
+  PollWindow poll_;
+  bool deferred_taskrun_ = false;   // the ring has DEFER_TASKRUN
+  int64_t now_ns_ = 0;              // the loop turn's time
+  bool start_mode_logged_ = false;  // how programs join their cgroup, said once
   bool stopping_ = false;
   std::string socket_path_;
   sys::UniqueFd listen_fd_;

@@ -422,7 +422,7 @@ int Server::spawn(uint32_t id) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
-    spec.cgroup_procs_fd = group_fd.get();
+    spec.cgroup_fd = group_fd.get();
   }
   if (subtree_.mode() != Subtree::Mode::kCgroup || !subtree_.memory_controller()) {
     // The nearest memory claim up the tree bounds this program.
@@ -435,6 +435,12 @@ int Server::spawn(uint32_t id) {
   if (int rc = launch(spec, &launched); rc < 0) {
     log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-rc));
     return rc;
+  }
+  if (spec.cgroup_fd >= 0 && !start_mode_logged_) {
+    start_mode_logged_ = true;
+    log::info("programs start in their cgroup {}",
+              starts_into_cgroup() ? "as they are created (clone3 CLONE_INTO_CGROUP)"
+                                   : "by writing cgroup.procs before exec (no CLONE_INTO_CGROUP)");
   }
   run.pid = launched.pid;
   run.pidfd = std::move(launched.pidfd);

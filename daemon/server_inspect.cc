@@ -294,6 +294,16 @@ json Server::status_json(const Control &c) const {
       {"transport",
        {{"doorbell", futex_doorbell_ ? "futex" : "eventfd"},
         {"control", subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
+      {"event_loop",
+       {{"poll", config_.poll.mode == PollMode::kAdaptive ? "adaptive"
+                 : config_.poll.mode == PollMode::kFixed  ? "fixed"
+                                                          : "off"},
+        {"poll_window_ns", poll_.window_ns()},
+        {"polled_channels", active_.size()},
+        {"turnarounds", poll_.samples()},
+        {"polled_ns_last_second", poll_.polled_last_second_ns()},
+        {"poll_cpu_percent", config_.poll.cpu_percent},
+        {"defer_taskrun", deferred_taskrun_}}},
       {"pool",
        {{"buffers", pool.size()},
         {"in_use", in_use},

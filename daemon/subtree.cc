@@ -208,7 +208,7 @@ int Subtree::make_group(const std::string &path, uint64_t memory_max, sys::Uniqu
   }
   std::string run = dir + "/run";
   if (mkdir(run.c_str(), 0755) < 0 && errno != EEXIST) return -errno;
-  fd->reset(open((run + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  fd->reset(open(run.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!*fd) return -errno;
   return 0;
 }

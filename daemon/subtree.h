@@ -46,7 +46,7 @@ class Subtree {
 
   // cgroup mode. `path` is the entry's path under the root, from
   // group_path(). make_group creates it (parents first); the fd is the
-  // cgroup.procs its program writes itself into before exec.
+  // directory of the cgroup its program starts in (<path>/run).
   static std::string group_path(const std::vector<std::string> &names_from_top);
   int make_group(const std::string &path, uint64_t memory_max, sys::UniqueFd *fd);
   void freeze(const std::string &path, bool frozen);

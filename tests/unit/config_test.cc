@@ -208,9 +208,58 @@ void same_fields(const nlohmann::json &schema, const nlohmann::json &value,
     same_fields(schema["properties"][item.key()], item.value(), path + "." + item.key());
   }
   for (const auto &item : schema["properties"].items()) {
-    EXPECT_TRUE(value.contains(item.key()) || path == "(top)")
+    EXPECT_TRUE(value.contains(item.key()) || path == "(top)" ||
+                item.value().value("deprecated", false))
         << path << "." << item.key() << " is in the schema but not in the default";
   }
+}
+
+TEST(Config, EventLoopSection) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config("{}", &c, &error)) << error;
+  EXPECT_EQ(c.poll.mode, PollMode::kAdaptive);
+  EXPECT_EQ(c.poll.window_ns, 250000);
+  EXPECT_EQ(c.poll.cpu_percent, 50U);
+  EXPECT_TRUE(c.defer_taskrun);
+  ASSERT_TRUE(parse_config(R"({"event_loop": {"poll": "fixed", "poll_window_ns": 80000,
+      "poll_cpu_percent": 25, "defer_taskrun": false}})",
+                           &c, &error))
+      << error;
+  EXPECT_EQ(c.poll.mode, PollMode::kFixed);
+  EXPECT_EQ(c.poll.window_ns, 80000);
+  EXPECT_EQ(c.poll.cpu_percent, 25U);
+  EXPECT_FALSE(c.defer_taskrun);
+  ASSERT_TRUE(parse_config(R"({"event_loop": {"poll": "off"}})", &c, &error)) << error;
+  EXPECT_EQ(c.poll.mode, PollMode::kOff);
+  // The deprecated spin_ns: above 0 a fixed window; 0 (its old default)
+  // leaves the adaptive default.
+  ASSERT_TRUE(parse_config(R"({"event_loop": {"spin_ns": 30000}})", &c, &error)) << error;
+  EXPECT_EQ(c.poll.mode, PollMode::kFixed);
+  EXPECT_EQ(c.poll.window_ns, 30000);
+  ASSERT_TRUE(parse_config(R"({"event_loop": {"spin_ns": 0}})", &c, &error)) << error;
+  EXPECT_EQ(c.poll.mode, PollMode::kAdaptive);
+  for (const char *bad :
+       {R"({"event_loop": {"poll": "always"}})", R"({"event_loop": {"poll_cpu_percent": 0}})",
+        R"({"event_loop": {"poll_cpu_percent": 101}})", R"({"event_loop": {"poll_window_ns": -1}})",
+        R"({"event_loop": {"defer_taskrun": 1}})"}) {
+    EXPECT_FALSE(parse_config(bad, &c, &error)) << bad;
+    EXPECT_NE(error.find("event_loop."), std::string::npos) << error;
+  }
+  // Polling is applied by a reload; the ring's flags need a restart.
+  Config a, b;
+  ASSERT_TRUE(parse_config("{}", &a, &error));
+  ASSERT_TRUE(parse_config(R"({"event_loop": {"poll": "off", "poll_cpu_percent": 10,
+      "defer_taskrun": false}})",
+                           &b, &error))
+      << error;
+  ConfigChanges d = diff_config(a, b);
+  EXPECT_EQ(d.applied,
+            (std::vector<std::string>{"event_loop.poll", "event_loop.poll_cpu_percent"}));
+  EXPECT_EQ(d.restart, (std::vector<std::string>{"event_loop.defer_taskrun"}));
+  apply_reloadable(b, &a);
+  EXPECT_EQ(a.poll.mode, PollMode::kOff);
+  EXPECT_TRUE(a.defer_taskrun);
 }
 
 TEST(Config, SchemaFileMatchesTheDefault) {
