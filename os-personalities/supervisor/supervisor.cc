@@ -294,12 +294,14 @@ class Supervisor {
   bool start(size_t i) {
     const ChildSpec &c = spec_.children[i];
     ChildRun &r = runs_[i];
-    nucleus::Program program = c.program;
-    std::string env = "NUCLEUS_SUPERVISOR=" + self_;
-    program.env.push_back(env);
+    const nucleus::spec::Program &p = c.program;
+    nucleus::Program program{p.path, p.argv, p.env, p.cwd, p.user, p.group};
+    program.env.push_back("NUCLEUS_SUPERVISOR=" + self_);
+    const nucleus::spec::Claims &k = c.claims;
+    nucleus::Claims claims{k.buffers, k.processes, k.memory_bytes, k.devices, k.data_bytes};
     auto info = n_->get_process(c.name);
     if (!info) {
-      if (auto rc = n_->create_process(c.name, program, c.claims); !rc) {
+      if (auto rc = n_->create_process(c.name, program, claims); !rc) {
         log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
         return failed(i);
       }
