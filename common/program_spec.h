@@ -93,8 +93,9 @@ class Value {
     fail("one of " + names<E>());
   }
 
-  // The mapped names of E, as "\"a\", \"b\"": the values 0..63 that map
-  // back to themselves (enough for the small enums of a configuration).
+  // The mapped names of E (a scoped enum), as "\"a\", \"b\"": the values
+  // 0..63 that map back to themselves (enough for the small enums of these
+  // files).
   template <typename E>
   static std::string names() {
     std::string out;
