@@ -9,16 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "program_spec.h"
+
 namespace nucleus::ctl {
 
-struct SpawnEntry {
-  std::string where;  // its JSON path, e.g. processes[1].children[0]
-  std::string name;
-  Program program;
-  Claims claims{};
-  bool start = true;
-  std::vector<SpawnEntry> children;
-};
+// An entry of the file: the shape boot entries and supervisor specs share
+// (common/program_spec.h), with its JSON path in `where` and its children.
+using SpawnEntry = spec::Entry;
 
 // Checks the whole file before anything is created: false with a message
 // naming the JSON path, the value and what is allowed.

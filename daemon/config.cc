@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "program_spec.h"
+
 namespace nucleus::daemon {
 
 std::vector<DeviceConfig> default_devices() {
@@ -111,18 +113,14 @@ class Reader {
     *out = it->get<std::string>();
   }
 
-  void strings(const char *key, std::vector<std::string> *out) {
+  // A field read by a parser of its own, fn(value, path), which sets the
+  // error.
+  template <typename Fn>
+  void value(const char *key, Fn &&fn) {
     seen_.insert(key);
     if (!ok()) return;
     auto it = object_.find(key);
-    if (it == object_.end()) return;
-    if (!it->is_array()) return fail(field(key), "an array of strings", *it);
-    for (size_t i = 0; i < it->size(); ++i) {
-      if (!(*it)[i].is_string()) {
-        return fail(field(key) + "[" + std::to_string(i) + "]", "a string", (*it)[i]);
-      }
-      out->push_back((*it)[i].get<std::string>());
-    }
+    if (it != object_.end()) fn(*it, field(key));
   }
 
   // An array of objects, each read by fn(reader, index).
@@ -163,6 +161,38 @@ class Reader {
   std::string *error_;
   std::set<std::string> seen_;
 };
+
+// The boot section: entries of the shape the spawn file and the supervisor's
+// spec share (common/program_spec.h), owned by a user, named apart from the
+// devices.
+void read_boot(const json &list, const std::string &where, const std::vector<DeviceConfig> &devices,
+               std::vector<BootEntry> *out, std::string *error) {
+  spec::Rules rules;
+  rules.default_buffers = 32;
+  rules.zero_buffers_default = true;
+  rules.user_required = true;
+  rules.start = true;
+  spec::Names names;
+  for (const DeviceConfig &d : devices) names.emplace(d.name, "a name no device has");
+  try {
+    for (spec::Entry &e : spec::parse_entries(spec::Value(list, where), rules, &names)) {
+      BootEntry b;
+      b.name = std::move(e.name);
+      b.program.path = std::move(e.program.path);
+      b.program.argv = std::move(e.program.argv);
+      b.program.env = std::move(e.program.env);
+      b.program.cwd = std::move(e.program.cwd);
+      b.claims = {e.claims.buffers, e.claims.processes, e.claims.memory_bytes, e.claims.devices,
+                  e.claims.data_bytes};
+      b.start = e.start;
+      b.user = std::move(e.program.user);
+      b.group = std::move(e.program.group);
+      out->push_back(std::move(b));
+    }
+  } catch (const spec::Error &e) {
+    *error = e.what();
+  }
+}
 
 }  // namespace
 
@@ -273,53 +303,8 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     c.devices.push_back(std::move(d));
   });
   if (!devices_given) c.devices = default_devices();
-  top.objects("boot", [&](Reader &r, size_t i) {
-    BootEntry b;
-    std::string where = "boot[" + std::to_string(i) + "]";
-    std::vector<std::string> args;
-    r.text("name", &b.name);
-    r.text("program", &b.program.path);
-    r.strings("args", &args);
-    r.strings("env", &b.program.env);
-    r.text("cwd", &b.program.cwd);
-    r.object("claims", [&](Reader &cr) {
-      cr.integer("buffers", 0, wire::kMaxBufferClaim, &b.claims.buffers);
-      cr.integer("processes", 0, wire::kMaxProcessClaim, &b.claims.processes);
-      cr.integer("memory_bytes", 0, UINT64_MAX, &b.claims.memory);
-      cr.integer("devices", 0, wire::kMaxDeviceClaim, &b.claims.devices);
-      cr.integer("data_bytes", 0, wire::kMaxDataAreaBytes, &b.claims.data_bytes);
-    });
-    r.boolean("start", &b.start);
-    r.text("user", &b.user);
-    r.text("group", &b.group);
-    if (!r.ok()) return;
-    if (wire::name_length(b.name.c_str(), b.name.size() + 1) < 0) {
-      return r.fail(where + ".name", "1 to 31 characters of [A-Za-z0-9._-]", json(b.name));
-    }
-    for (const BootEntry &other : c.boot) {
-      if (other.name == b.name) {
-        return r.fail(where + ".name", "a name not used before", json(b.name));
-      }
-    }
-    for (const DeviceConfig &d : c.devices) {
-      if (d.name == b.name) return r.fail(where + ".name", "a name no device has", json(b.name));
-    }
-    if (b.program.path.empty() || b.program.path[0] != '/') {
-      return r.fail(where + ".program", "an absolute path", json(b.program.path));
-    }
-    for (size_t k = 0; k < b.program.env.size(); ++k) {
-      if (b.program.env[k].find('=') == std::string::npos) {
-        return r.fail(where + ".env[" + std::to_string(k) + "]", "NAME=value",
-                      json(b.program.env[k]));
-      }
-    }
-    if (b.user.empty()) {
-      return r.fail(where + ".user", "the user (name or uid) its program runs as", json());
-    }
-    b.program.argv.push_back(b.program.path.substr(b.program.path.rfind('/') + 1));
-    b.program.argv.insert(b.program.argv.end(), args.begin(), args.end());
-    if (b.claims.buffers == 0) b.claims.buffers = 32;
-    c.boot.push_back(std::move(b));
+  top.value("boot", [&](const json &list, const std::string &where) {
+    read_boot(list, where, c.devices, &c.boot, error);
   });
   top.object("limits", [&](Reader &r) {
     Limits &l = c.limits;

@@ -11,6 +11,8 @@
 
 #include <nucleus/personalities.h>
 
+#include "args.h"
+
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -231,19 +233,16 @@ class Batch {
 };
 
 int run_batch(int argc, char **argv) {
+  CLI::App app{"runs jobs from a queue as its children (docs/personalities.md)", "nucleus-batch"};
   uint64_t slots = 2;
   uint64_t version = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--slots" && i + 1 < argc) {
-      slots = std::strtoull(argv[++i], nullptr, 10);
-    } else if (a == "--version" && i + 1 < argc) {
-      version = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: nucleus-batch [--slots N] [--version N]\n");
-      return 64;
-    }
-  }
+  app.add_option("--slots", slots, "jobs run at a time (0: 1)")
+      ->check(nucleus::os::count())
+      ->capture_default_str();
+  app.add_option("--version", version, "the version it reports in a status answer")
+      ->check(nucleus::os::count())
+      ->capture_default_str();
+  if (auto status = nucleus::os::parse_args(app, argc, argv)) return *status;
   if (slots == 0) slots = 1;
   auto n = nucleus::Nucleus::attach("");
   if (!n) return 3;

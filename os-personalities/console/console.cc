@@ -20,6 +20,8 @@
 // with status 1 when any command failed.
 #include <unistd.h>
 
+#include "args.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -373,19 +375,13 @@ class Console {
 }  // namespace
 
 int main(int argc, char **argv) {
+  CLI::App app{"an operator's command interpreter (docs/personalities.md)", "nucleus-console"};
   std::string script;
   std::string device = "console";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--script" && i + 1 < argc) {
-      script = argv[++i];
-    } else if (a == "--device" && i + 1 < argc) {
-      device = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: nucleus-console [--script FILE] [--device NAME]\n");
-      return 64;
-    }
-  }
+  app.add_option("--script", script, "read commands from FILE and print to stdout");
+  app.add_option("--device", device, "the console device it reads and prints on")
+      ->capture_default_str();
+  if (auto status = nucleus::os::parse_args(app, argc, argv)) return *status;
   // Started by an OS (NUCLEUS_FD), or by hand through the socket as "operator".
   auto n = std::getenv("NUCLEUS_FD") != nullptr ? nucleus::Nucleus::attach("")
                                                 : nucleus::Nucleus::attach("operator");

@@ -5,20 +5,30 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <nucleus/nucleus.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "program_spec.h"
 
 namespace nucleus::supervisor {
 
 enum class Strategy { kOneForOne, kOneForAll, kRestForOne };
 enum class Restart { kPermanent, kTransient, kTemporary };
 
+// Their names in the spec (read through spec::Value::choice, which refuses
+// names that are not here).
+NLOHMANN_JSON_SERIALIZE_ENUM(Strategy, {{Strategy::kOneForOne, "one_for_one"},
+                                        {Strategy::kOneForAll, "one_for_all"},
+                                        {Strategy::kRestForOne, "rest_for_one"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(Restart, {{Restart::kPermanent, "permanent"},
+                                       {Restart::kTransient, "transient"},
+                                       {Restart::kTemporary, "temporary"}})
+
 struct ChildSpec {
   std::string name;
-  nucleus::Program program;
-  nucleus::Claims claims{};
+  spec::Program program;
+  spec::Claims claims;
   Restart restart = Restart::kPermanent;
   bool wait_ready = false;
 };
@@ -32,9 +42,13 @@ struct Spec {
   std::vector<ChildSpec> children;
 };
 
-// Reads a spec; throws std::runtime_error naming the field on bad input.
+// Reads a spec; throws spec::Error (a std::runtime_error) naming the JSON
+// path on bad input. A child is an entry of the shape boot entries and
+// spawn files share (common/program_spec.h) plus "restart" and
+// "wait_ready"; without claims it gets 4 buffers.
 Spec parse_spec(const nlohmann::json &j);
-// The canonical JSON of a spec: every field, in a fixed order.
+// The canonical JSON of a spec: every field, the whole argv under "argv"
+// (format 3 of the handed-over state, which every version reads).
 nlohmann::json spec_json(const Spec &s);
 // FNV-1a, 64 bits: the same on every build, so two versions agree on it.
 uint64_t fnv1a(std::string_view text);

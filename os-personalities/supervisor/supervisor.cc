@@ -13,6 +13,7 @@
 
 #include <nucleus/personalities.h>
 
+#include "args.h"
 #include "spec.h"
 
 #include <algorithm>
@@ -294,12 +295,14 @@ class Supervisor {
   bool start(size_t i) {
     const ChildSpec &c = spec_.children[i];
     ChildRun &r = runs_[i];
-    nucleus::Program program = c.program;
-    std::string env = "NUCLEUS_SUPERVISOR=" + self_;
-    program.env.push_back(env);
+    const nucleus::spec::Program &p = c.program;
+    nucleus::Program program{p.path, p.argv, p.env, p.cwd, p.user, p.group};
+    program.env.push_back("NUCLEUS_SUPERVISOR=" + self_);
+    const nucleus::spec::Claims &k = c.claims;
+    nucleus::Claims claims{k.buffers, k.processes, k.memory_bytes, k.devices, k.data_bytes};
     auto info = n_->get_process(c.name);
     if (!info) {
-      if (auto rc = n_->create_process(c.name, program, c.claims); !rc) {
+      if (auto rc = n_->create_process(c.name, program, claims); !rc) {
         log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
         return failed(i);
       }
@@ -403,26 +406,18 @@ class Supervisor {
   bool gave_up_ = false;
 };
 
-int usage() {
-  std::fprintf(stderr, "usage: nucleus-supervisor SPEC.json [--version N]\n");
-  return 64;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
+  CLI::App app{"starts children from a spec and restarts them (docs/personalities.md)",
+               "nucleus-supervisor"};
   std::string spec_path;
   uint64_t version = 1;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--version" && i + 1 < argc) {
-      version = std::strtoull(argv[++i], nullptr, 10);
-    } else if (!a.empty() && a[0] != '-' && spec_path.empty()) {
-      spec_path = a;
-    } else {
-      return usage();
-    }
-  }
+  app.add_option("spec", spec_path, "the spec (JSON); a swap's new program may go without");
+  app.add_option("--version", version, "the version it reports in a status summary")
+      ->check(nucleus::os::count())
+      ->capture_default_str();
+  if (auto status = nucleus::os::parse_args(app, argc, argv)) return *status;
   // The spec is read before attaching: a swap's new program does this while
   // the old one still serves (nucleusd asks for the handover when we
   // attach), and then needs only the short part of the state.
@@ -465,7 +460,11 @@ int main(int argc, char **argv) {
       for (auto &r : n->inherited()) backlog.push_back(r);
       return s.run(std::move(backlog));
     }
-    if (!spec) return usage();
+    if (!spec) {
+      std::fprintf(stderr, "nucleus-supervisor: a SPEC is needed (no state was handed over)\n%s",
+                   app.help().c_str());
+      return 64;
+    }
     s.prefault();
     s.adopt();
     return s.run(std::move(backlog));

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "harness.h"
+#include "run_program.h"
 
 namespace nucleus::test {
 namespace {
@@ -440,6 +441,33 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
   EXPECT_NE(text.find("error: frobnicate: unknown command"), std::string::npos) << text;
   EXPECT_NE(text.find("error: stop: needs a name"), std::string::npos) << text;
   EXPECT_NE(text.find("no children"), std::string::npos) << text;
+}
+
+// Their command lines go through CLI11: a number that is not one is an
+// error named on stderr with exit status 64 (EX_USAGE), never taken as 0
+// or 2^64-1, and nothing attaches.
+TEST(PersonalityArgs, ABadNumberIsAnErrorWithItsOption) {
+  struct Case {
+    const char *program;
+    std::vector<std::string> args;
+    const char *message;
+  } cases[] = {
+      {kBatch, {"--slots", "two"}, "--slots: expected an integer in [0, "},
+      {kBatch, {"--slots", "-1"}, "--slots: expected an integer in [0, "},
+      {kBatch, {"--version", "99999999999999999999"}, "--version: expected an integer in [0, "},
+      {kSupervisor, {"spec.json", "--version", "2x"}, "--version: expected an integer in [0, "},
+      {kSupervisor, {"a.json", "b.json"}, "b.json"},
+      {kConsole, {"--colour", "red"}, "--colour"},
+  };
+  for (const Case &c : cases) {
+    Ran r = run_program(c.program, c.args);
+    EXPECT_EQ(r.code, 64) << c.program << " " << c.args[1] << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Usage: nucleus-"), std::string::npos) << r.err;
+  }
+  Ran help = run_program(kBatch, {"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("--slots UINT=2"), std::string::npos) << help.out;
 }
 
 }  // namespace

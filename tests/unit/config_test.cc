@@ -169,6 +169,33 @@ TEST(Config, BootSection) {
   EXPECT_EQ(error, "boot[0].nice: unknown field");
 }
 
+// Boot entries are read by the parser of the spawn file and the
+// supervisor's spec (common/program_spec.h).
+TEST(Config, BootEntriesAreTheSharedProgramShape) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config(R"({"boot": [{"name": "os", "program": "/bin/sh",
+      "argv": ["-sh", "-c", "exec os"], "user": "root", "claims": {"buffers": 0}}]})",
+                           &c, &error))
+      << error;
+  EXPECT_EQ(c.boot[0].program.argv, (std::vector<std::string>{"-sh", "-c", "exec os"}));
+  EXPECT_EQ(c.boot[0].claims.buffers, 32U);  // 0: the default
+  EXPECT_EQ(error_of(R"({"boot": [{"name": "os", "program": "/bin/os", "user": "root",
+      "args": [], "argv": []}]})"),
+            "boot[0].argv: expected args or argv (deprecated), not both, got []");
+  EXPECT_EQ(error_of(R"({"boot": [{"name": "os", "program": "/bin/os", "user": "root",
+      "claims": {"buffer": 1}}]})"),
+            "boot[0].claims.buffer: unknown field (claims are buffers, processes, memory_bytes, "
+            "devices, data_bytes)");
+  EXPECT_EQ(error_of(R"({"boot": [{"name": "os", "program": "/bin/os", "user": "root",
+      "children": []}]})"),
+            "boot[0].children: unknown field");
+  EXPECT_EQ(error_of(R"({"boot": {}})"), "boot: expected an array of objects, got {}");
+  EXPECT_EQ(error_of(R"({"boot": [{"name": "os", "program": "/bin/os", "user": "root"}],
+      "doorbell": "bell"})"),
+            R"(doorbell: expected one of "auto", "futex", "eventfd", got "bell")");
+}
+
 TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
   Config a, b;
   std::string error;
