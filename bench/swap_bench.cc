@@ -33,12 +33,6 @@ struct Probe {
   bool normal;
 };
 
-// $NUCLEUS_BENCH_CONTROL picks the subtree control mode (default: auto).
-std::string control_mode() {
-  const char *m = std::getenv("NUCLEUS_BENCH_CONTROL");
-  return m != nullptr && *m != '\0' ? m : "auto";
-}
-
 nucleus::Message summary() {
   return nucleus::Message{{nucleus::os::kStatus, nucleus::os::kSummary}};
 }

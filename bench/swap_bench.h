@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 namespace nucleus::bench {
@@ -24,5 +25,11 @@ struct SwapFigures {
 // to --version 2.
 SwapFigures swap_pause(const std::string &nucleusd, const std::string &supervisor,
                        const std::string &worker, int children, const std::string &dir);
+
+// $NUCLEUS_BENCH_CONTROL picks the subtree control mode (default: auto).
+inline std::string control_mode() {
+  const char *m = std::getenv("NUCLEUS_BENCH_CONTROL");
+  return m != nullptr && *m != '\0' ? m : "auto";
+}
 
 }  // namespace nucleus::bench

@@ -5,14 +5,18 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <vector>
 
 namespace nucleus::daemon {
@@ -220,6 +224,118 @@ int launch(const LaunchSpec &spec, Launched *out) {
   out->pid = pid;
   out->pidfd.reset(pidfd);
   return 0;
+}
+
+void pidfd_kill(int pidfd) {
+  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
+void run_launch(LaunchJob *job) {
+  LaunchSpec spec;
+  spec.program = &job->program;
+  spec.owner = &job->owner;
+  spec.set_ids = job->set_ids;
+  spec.nucleus_fd = job->nucleus_fd.get();
+  spec.output_fd = job->output_fd ? job->output_fd.get() : -1;
+  spec.cgroup_fd = job->cgroup_fd ? job->cgroup_fd.get() : -1;
+  spec.memory_limit = job->memory_limit;
+  spec.socket_path = job->socket_path;
+  job->result = launch(spec, &job->launched);
+  // Its end of the connection is the program's now; ours must not keep it.
+  job->nucleus_fd.reset();
+  job->output_fd.reset();
+  job->cgroup_fd.reset();
+}
+
+bool Launcher::start(std::string *error) {
+  done_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!done_) {
+    *error = std::string("launcher eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  // No signal is for this thread: nucleusd reads them from its signalfd.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  try {
+    thread_ = std::thread([this] { work(); });
+  } catch (const std::system_error &e) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    *error = std::string("launcher thread: ") + e.what();
+    return false;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return true;
+}
+
+void Launcher::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto &job : todo_) {
+    if (job->detach_pid != 0) continue;
+    job->result = -ECANCELED;
+    done_list_.push_back(std::move(job));
+  }
+  todo_.clear();
+}
+
+void Launcher::submit(std::unique_ptr<LaunchJob> job) {
+  ++in_flight_;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    todo_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+void Launcher::detach_tracee(pid_t pid, int signal) {
+  auto job = std::make_unique<LaunchJob>();
+  job->detach_pid = pid;
+  job->detach_signal = signal;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    todo_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+std::vector<std::unique_ptr<LaunchJob>> Launcher::take_done() {
+  std::vector<std::unique_ptr<LaunchJob>> out;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto &job : done_list_) out.push_back(std::move(job));
+  done_list_.clear();
+  in_flight_ -= std::min(in_flight_, out.size());
+  return out;
+}
+
+void Launcher::work() {
+  for (;;) {
+    std::unique_ptr<LaunchJob> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !todo_.empty(); });
+      if (stopping_) return;
+      job = std::move(todo_.front());
+      todo_.pop_front();
+    }
+    if (job->detach_pid != 0) {
+      ptrace(PTRACE_DETACH, job->detach_pid, nullptr, job->detach_signal);
+      continue;
+    }
+    run_launch(job.get());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_list_.push_back(std::move(job));
+    }
+    uint64_t one = 1;
+    (void)!write(done_.get(), &one, sizeof(one));
+  }
 }
 
 }  // namespace nucleus::daemon

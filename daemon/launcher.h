@@ -11,14 +11,21 @@
 // enter its working directory (with its own rights) and exec. An exec or a
 // step that fails is reported to the caller, not as an exit.
 //
-// Threading: called on nucleusd's single thread, which is suspended while
-// the child runs before exec; the child only makes system calls.
+// Threading: launch() runs on the Launcher's thread (or on the loop's before
+// it serves, for the boot section), which is suspended while the child runs
+// before exec; the child only makes system calls.
 #pragma once
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "../client-lib/src/sys.h"
 #include "principal.h"
@@ -47,6 +54,77 @@ struct Launched {
 
 // 0 and *out filled, or -errno (clone failed, or exec failed in the child).
 int launch(const LaunchSpec &spec, Launched *out);
+// One program to start, with everything it needs copied in (the loop goes
+// on changing its tables while the launcher works), and who waits for it.
+struct LaunchJob {
+  Program program;
+  Principal owner;
+  bool set_ids = false;
+  sys::UniqueFd nucleus_fd;  // the program's end of its bound connection
+  sys::UniqueFd output_fd;   // none: inherit nucleusd's
+  sys::UniqueFd cgroup_fd;   // none: no cgroup
+  uint64_t memory_limit = 0;
+  std::string socket_path;
+  // The loop's bookkeeping: the entry, and the request to answer when done.
+  uint32_t id = 0;
+  uint32_t generation = 0;
+  uint32_t requester = UINT32_MAX;  // UINT32_MAX: nobody waits for an answer
+  uint32_t requester_serial = 0;
+  uint32_t seq = 0;
+  // The result: 0 and launched filled, or -errno.
+  int result = 0;
+  Launched launched;
+  // Not a launch: a program that made its parent its tracer
+  // (PTRACE_TRACEME) made the launcher's thread its tracer, and only that
+  // thread may detach from it. Done quietly: nothing comes back.
+  pid_t detach_pid = 0;
+  int detach_signal = 0;
+};
+
+// SIGKILL through a pidfd (what nucleusd started, whatever its group).
+void pidfd_kill(int pidfd);
+
+// Runs the job's launch() on the calling thread and fills its result.
+void run_launch(LaunchJob *job);
+
+// Starts programs on a thread of its own, so that nucleusd's loop goes on
+// serving while a start waits for the exec (or for a program path or
+// working directory on a slow or hung file system). The loop submits jobs
+// and learns of finished ones through done_fd(), an eventfd it reads in its
+// ring; it takes them with take_done(). The thread never touches the ring,
+// nucleusd's tables or its log.
+class Launcher {
+ public:
+  Launcher() = default;
+  ~Launcher() { stop(); }
+  Launcher(const Launcher &) = delete;
+  Launcher &operator=(const Launcher &) = delete;
+
+  bool start(std::string *error);
+  // Finishes the launch in progress and returns; jobs not begun come back
+  // from take_done() with -ECANCELED.
+  void stop();
+  bool running() const { return thread_.joinable(); }
+  int done_fd() const { return done_.get(); }
+  void submit(std::unique_ptr<LaunchJob> job);
+  // PTRACE_DETACH of `pid` from the launcher's thread, giving it `signal`.
+  void detach_tracee(pid_t pid, int signal);
+  std::vector<std::unique_ptr<LaunchJob>> take_done();
+  size_t in_flight() const { return in_flight_; }  // submitted, not yet taken
+
+ private:
+  void work();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<LaunchJob>> todo_;       // under mutex_
+  std::deque<std::unique_ptr<LaunchJob>> done_list_;  // under mutex_
+  bool stopping_ = false;                             // under mutex_
+  size_t in_flight_ = 0;                              // the loop's count
+  sys::UniqueFd done_;
+  std::thread thread_;
+};
+
 // False once a launch found that clone3 cannot start a child in its cgroup
 // here (CLONE_INTO_CGROUP, Linux 5.7; x86-64 only): children then write
 // themselves into cgroup.procs before exec, which blocks nucleusd longer.

@@ -143,12 +143,19 @@ bool Server::start_loop(std::string *error) {
 
   if (!create_configured_devices(error)) return false;
   if (!boot(error)) return false;
+  // From here programs start on the launcher's thread (the boot section
+  // started its own on this one, before serving).
+  if (!launcher_.start(error)) {
+    shutdown();
+    return false;
+  }
 
   attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
   attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
   arm_accept();
   arm_signal();
   arm_watchdog();
+  arm_launcher();
   io_uring_submit(&ring_);
   log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
   return true;
@@ -397,6 +404,7 @@ void Server::handle_completion(const io_uring_cqe &cqe) {
       }
       return;
     case Kind::kWatchdog: on_watchdog(); return;
+    case Kind::kLaunched: on_launched(); return;
     case Kind::kIgnore: return;
     default: break;
   }
@@ -648,6 +656,11 @@ void Server::cancel_connection_sqes(uint32_t id) {
 
 void Server::shutdown() {
   sd_notify("STOPPING=1");
+  // Launches in flight end with the rest: none starts after this.
+  launcher_.stop();
+  for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
+    if (job->result == 0) pidfd_kill(job->launched.pidfd.get());
+  }
   // The programs nucleusd started end with it.
   if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
   end_programs();

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "core.h"
 #include "device_request.h"
+#include "launcher.h"
 #include "log.h"
 #include "principal.h"
 #include "subtree.h"
@@ -74,6 +75,7 @@ class Server {
     kDevice,    // a device operation completed (index: the operation's slot)
     kControl,   // a nucleusctl control connection is readable (index: its slot)
     kWatchdog,  // time to tell the service manager we are alive
+    kLaunched,  // the launcher finished launches
   };
 
   // A control connection (server_inspect.cc): nucleusctl's inspection and
@@ -123,8 +125,9 @@ class Server {
     uint32_t generation = 0;  // the entry's
     pid_t pid = 0;            // its program now (0: none)
     sys::UniqueFd pidfd;
-    sys::UniqueFd bound;  // our end of its NUCLEUS_FD until it attaches
-    std::string group;    // cgroup path under the root (cgroup mode)
+    sys::UniqueFd bound;     // our end of its NUCLEUS_FD until it attaches
+    std::string group;       // cgroup path under the root (cgroup mode)
+    bool launching = false;  // its launch is on the launcher's thread
   };
 
   struct Watch {  // a stop waiting for the subtree to be really stopped
@@ -282,8 +285,25 @@ class Server {
   void log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name);
   // attach.* allows this uid (or primary gid).
   bool may_attach(uint32_t uid, uint32_t gid) const;
-  int start_child(uint32_t caller, uint32_t child);
-  int spawn(uint32_t id);
+  // Who waits for a start's answer: a connection's request, or nobody.
+  struct Waiter {
+    uint32_t id = kNone;
+    uint32_t serial = 0;
+    uint32_t seq = 0;
+  };
+  // A control op's result that is not an answer yet: the start is
+  // answered when its launch comes back (on_launched).
+  static constexpr int kAnswerLater = 1;
+  int start_child(uint32_t caller, uint32_t child, const Waiter &waiter);
+  // Starts the entry's program: on the launcher's thread (kAnswerLater), or
+  // at once before nucleusd serves (the boot section).
+  int spawn(uint32_t id, const Waiter &waiter);
+  void arm_launcher();
+  void on_launched();
+  // Takes a finished launch into the tables; its answer (0 or -errno).
+  int launched(LaunchJob &job);
+  // A program nucleusd started has ended with this wait status.
+  void program_ended(uint32_t id, pid_t pid, int status);
   void arm_bound(uint32_t id);
   void on_bound(uint32_t id);
   void on_sigchld();
@@ -394,6 +414,11 @@ class Server {
   Subtree subtree_;
   std::vector<Run> runs_;                       // indexed by process id
   std::unordered_map<pid_t, uint32_t> by_pid_;  // programs running, to their entries
+  Launcher launcher_;
+  uint64_t launcher_count_ = 0;  // the done eventfd's value, read by the ring
+  // Reaped while launches were in flight and not (yet) known: a program
+  // that ended before the loop took its launch.
+  std::unordered_map<pid_t, int> early_exits_;
   std::vector<Watch> stops_;
   std::vector<std::string> dead_groups_;  // cgroups to remove once empty
   bool timer_armed_ = false;

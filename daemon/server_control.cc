@@ -77,10 +77,6 @@ int open_output(const std::string &dir, const std::string &name, const Principal
   return open_beneath_as(owner, own.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 
-void sys_pidfd_kill(int pidfd) {
-  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-}
-
 }  // namespace
 
 Server::Run &Server::run_of(uint32_t id) {
@@ -142,6 +138,7 @@ void Server::control(uint32_t id, const wire::Request &request) {
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = request.seq;
   reply.result = control_op(id, request, &reply);
+  if (reply.result == kAnswerLater) return;  // a start: answered when launched
   if (connections_[id].live) connections_[id].replies.push_back(reply);
 }
 
@@ -223,11 +220,16 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     return -EPERM;
   }
   bool swapping = core_.processes().at(ch).swap_candidate != kNone;
+  // Starting on the launcher's thread: only get and remove until it is in.
+  bool launching = ch < runs_.size() &&
+                   runs_[ch].generation == core_.processes().at(ch).generation &&
+                   runs_[ch].launching;
+  if (launching && op != wire::Op::kGetProcess && op != wire::Op::kRemoveProcess) return -EBUSY;
   switch (op) {
     case wire::Op::kSwapProcess:
       if (overflow) return -E2BIG;
       return begin_swap(id, ch, r, staged);
-    case wire::Op::kStartProcess: return start_child(caller, ch);
+    case wire::Op::kStartProcess: return start_child(caller, ch, Waiter{id, c.serial, r.seq});
     case wire::Op::kStopProcess: {
       if (swapping) return -EBUSY;
       Error e = core_.begin_stop(id, ch, r.handle);
@@ -370,16 +372,21 @@ void Server::list_children(uint32_t id, uint32_t caller, const wire::Request &r)
   }
 }
 
-int Server::start_child(uint32_t caller, uint32_t child) {
+int Server::start_child(uint32_t caller, uint32_t child, const Waiter &waiter) {
+  // One start at a time: the entry is not running until its launch is taken.
+  if (child < runs_.size() && runs_[child].generation == core_.processes().at(child).generation &&
+      runs_[child].launching) {
+    return -EBUSY;
+  }
   StartPlan plan;
   Error e = core_.start(caller, child, &plan);
   if (e != Error::kNone) return -to_errno(e);
   if (plan.resume) resume_subtree(child);
   if (!plan.spawn) return 0;
-  return spawn(child);
+  return spawn(child, waiter);
 }
 
-int Server::spawn(uint32_t id) {
+int Server::spawn(uint32_t id, const Waiter &waiter) {
   const Process &p = core_.processes().at(id);
   Run &run = run_of(id);
   int sv[2];
@@ -387,7 +394,8 @@ int Server::spawn(uint32_t id) {
   // which is the program's to choose. Ours never blocks (MSG_DONTWAIT).
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   sys::UniqueFd ours(sv[0]);
-  sys::UniqueFd theirs(sv[1]);
+  auto job = std::make_unique<LaunchJob>();
+  job->nucleus_fd.reset(sv[1]);
   // It runs as its owner; a nucleusd that is not root can give it no other
   // uid than its own.
   if (geteuid() != 0 && p.uid != geteuid()) {
@@ -395,60 +403,125 @@ int Server::spawn(uint32_t id) {
               geteuid());
     return -EPERM;
   }
-  const Principal &owner = principals_.get(p.uid, p.gid);
-  sys::UniqueFd output;
+  job->owner = principals_.get(p.uid, p.gid);
   if (config_.output == OutputMode::kDiscard) {
-    output.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    job->output_fd.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
   } else {
     int fd = open_output(config_.output_dir.empty() ? runtime_dir_ + "/output" : config_.output_dir,
-                         p.name, owner);
+                         p.name, job->owner);
     if (fd < 0) {
       log::warn("process {}: cannot open its output file: {}", p.name, std::strerror(-fd));
       return fd;
     }
-    output.reset(fd);
+    job->output_fd.reset(fd);
   }
-  LaunchSpec spec;
-  spec.owner = &owner;
-  spec.set_ids = geteuid() == 0;
-  spec.program = &p.program;
-  spec.nucleus_fd = theirs.get();
-  spec.output_fd = output ? output.get() : -1;
-  spec.socket_path = socket_path_;
-  sys::UniqueFd group_fd;
+  job->set_ids = geteuid() == 0;
+  job->program = p.program;
+  job->socket_path = socket_path_;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
-    if (int rc = subtree_.make_group(run.group, p.given.memory, &group_fd); rc < 0) {
+    if (int rc = subtree_.make_group(run.group, p.given.memory, &job->cgroup_fd); rc < 0) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
-    spec.cgroup_fd = group_fd.get();
   }
   if (subtree_.mode() != Subtree::Mode::kCgroup || !subtree_.memory_controller()) {
     // The nearest memory claim up the tree bounds this program.
-    for (uint32_t i = id; i != kNone && spec.memory_limit == 0;
+    for (uint32_t i = id; i != kNone && job->memory_limit == 0;
          i = core_.processes().at(i).parent) {
-      spec.memory_limit = core_.processes().at(i).given.memory;
+      job->memory_limit = core_.processes().at(i).given.memory;
     }
   }
-  Launched launched;
-  if (int rc = launch(spec, &launched); rc < 0) {
-    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-rc));
-    return rc;
+  job->id = id;
+  job->generation = p.generation;
+  job->requester = waiter.id;
+  job->requester_serial = waiter.serial;
+  job->seq = waiter.seq;
+  run.bound = std::move(ours);
+  run.launching = true;
+  if (!launcher_.running()) {  // the boot section, before nucleusd serves
+    run_launch(job.get());
+    return launched(*job);
   }
-  if (spec.cgroup_fd >= 0 && !start_mode_logged_) {
+  // The launcher's thread waits for the exec; the loop goes on serving and
+  // answers the start when the launch comes back (on_launched).
+  launcher_.submit(std::move(job));
+  return kAnswerLater;
+}
+
+void Server::arm_launcher() {
+  io_uring_sqe *sqe = get_sqe();
+  io_uring_prep_read(sqe, launcher_.done_fd(), &launcher_count_, sizeof(launcher_count_), 0);
+  io_uring_sqe_set_data64(sqe, user_data(Kind::kLaunched, 0, 0));
+}
+
+void Server::on_launched() {
+  for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
+    int rc = launched(*job);
+    if (job->requester == kNone) continue;
+    // Answered only to the connection that asked, if it is still there.
+    if (job->requester < connections_.size() && connections_[job->requester].live &&
+        connections_[job->requester].serial == job->requester_serial) {
+      reply_failed(job->requester, job->seq, rc);
+      flush(job->requester);
+    }
+  }
+  if (!stopping_) arm_launcher();
+}
+
+int Server::launched(LaunchJob &job) {
+  uint32_t id = job.id;
+  bool current = core_.processes().live(id) &&
+                 core_.processes().at(id).generation == job.generation && id < runs_.size() &&
+                 runs_[id].generation == job.generation && runs_[id].launching;
+  if (!current) {
+    // Removed while it started: what it started ends now (reaped as a
+    // stranger), and the start is answered for an entry that is gone.
+    if (job.result == 0) pidfd_kill(job.launched.pidfd.get());
+    return -ESRCH;
+  }
+  const Process &p = core_.processes().at(id);
+  Run &run = runs_[id];
+  run.launching = false;
+  if (job.result < 0) {
+    run.bound.reset();
+    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-job.result));
+    if (p.swap_of != kNone) {
+      swap_failed(p.swap_of, wire::kSwapStartFailed, static_cast<uint64_t>(-job.result));
+    }
+    return job.result;
+  }
+  pid_t pid = job.launched.pid;
+  if (subtree_.mode() == Subtree::Mode::kCgroup && !start_mode_logged_) {
     start_mode_logged_ = true;
     log::info("programs start in their cgroup {}",
               starts_into_cgroup() ? "as they are created (clone3 CLONE_INTO_CGROUP)"
                                    : "by writing cgroup.procs before exec (no CLONE_INTO_CGROUP)");
   }
-  run.pid = launched.pid;
-  run.pidfd = std::move(launched.pidfd);
-  run.bound = std::move(ours);
-  by_pid_[launched.pid] = id;
-  core_.program_started(id, launched.pid);
+  run.pid = pid;
+  run.pidfd = std::move(job.launched.pidfd);
+  by_pid_[pid] = id;
+  core_.program_started(id, pid);
   arm_bound(id);
-  log::info("process {} started {} (pid {})", p.name, p.program.path, launched.pid);
+  log::info("process {} started {} (pid {})", p.name, p.program.path, pid);
+  // A stop of its subtree that came while it started: in signal mode
+  // nothing stopped it yet (a frozen cgroup stops it as it is born).
+  if (subtree_.mode() != Subtree::Mode::kCgroup) {
+    for (uint32_t i = id; i != kNone; i = core_.processes().at(i).parent) {
+      if (core_.processes().at(i).stop != StopState::kNone) {
+        Subtree::signal_groups({pid}, SIGSTOP);
+        break;
+      }
+    }
+  }
+  // It may have ended before the loop took its launch.
+  if (auto it = early_exits_.find(pid); it != early_exits_.end()) {
+    int status = it->second;
+    early_exits_.erase(it);
+    by_pid_.erase(pid);
+    program_ended(id, pid, status);
+    check_progress();
+  }
   return 0;
 }
 
@@ -506,38 +579,54 @@ void Server::on_sigchld() {
     if (WIFSTOPPED(status)) {
       // Without WUNTRACED only a tracee reports a stop: a program that made
       // nucleusd its tracer (PTRACE_TRACEME). It has not ended; nucleusd
-      // traces nothing, so it goes on with its signal as if untraced.
-      ptrace(PTRACE_DETACH, pid, nullptr, WSTOPSIG(status));
+      // traces nothing, so it goes on with its signal as if untraced. Its
+      // tracer is the thread that started it (this one for the boot
+      // section, else the launcher's): only that thread may detach.
+      if (ptrace(PTRACE_DETACH, pid, nullptr, WSTOPSIG(status)) < 0 && errno == ESRCH &&
+          launcher_.running()) {
+        launcher_.detach_tracee(pid, WSTOPSIG(status));
+      }
       continue;
     }
     auto it = by_pid_.find(pid);
-    if (it == by_pid_.end()) continue;  // something a program forked, or a removed one
-    uint32_t id = it->second;
-    by_pid_.erase(it);
-    if (!core_.processes().live(id) || runs_[id].pid != pid) continue;
-    if (uint32_t os = core_.processes().at(id).swap_of; os != kNone) {
-      // A swap's new program ended before it took over.
-      runs_[id].pid = 0;
-      swap_failed(os, wire::kSwapNewExited,
-                  WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
-                                      : static_cast<unsigned>(WEXITSTATUS(status)));
+    if (it == by_pid_.end()) {
+      // Something a program forked, or a removed one; or a program whose
+      // launch the loop has not taken yet, which may end first: kept
+      // until the launches in flight are taken.
+      if (launcher_.in_flight() > 0) early_exits_[pid] = status;
       continue;
     }
-    Run &run = runs_[id];
-    run.pid = 0;
-    run.pidfd.reset();
-    run.bound.reset();  // the poll on it ends with -ECANCELED or POLLHUP
-    if (id < connections_.size() && connections_[id].live) {
-      service(id, true);  // requests it wrote before it died still count
-      if (connections_[id].live) detach(id, "program exited", false);
-    }
-    wire::ExitKind kind = WIFSIGNALED(status) ? wire::ExitKind::kSignal : wire::ExitKind::kCode;
-    int value = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
-    log::info("process {} (pid {}) {} {}", core_.processes().at(id).name, pid,
-              kind == wire::ExitKind::kSignal ? "killed by signal" : "exited with", value);
-    core_.program_exited(id, kind, value);
+    uint32_t id = it->second;
+    by_pid_.erase(it);
+    program_ended(id, pid, status);
   }
+  if (launcher_.in_flight() == 0) early_exits_.clear();
   check_progress();
+}
+
+void Server::program_ended(uint32_t id, pid_t pid, int status) {
+  if (!core_.processes().live(id) || runs_[id].pid != pid) return;
+  if (uint32_t os = core_.processes().at(id).swap_of; os != kNone) {
+    // A swap's new program ended before it took over.
+    runs_[id].pid = 0;
+    swap_failed(os, wire::kSwapNewExited,
+                WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
+                                    : static_cast<unsigned>(WEXITSTATUS(status)));
+    return;
+  }
+  Run &run = runs_[id];
+  run.pid = 0;
+  run.pidfd.reset();
+  run.bound.reset();  // the poll on it ends with -ECANCELED or POLLHUP
+  if (id < connections_.size() && connections_[id].live) {
+    service(id, true);  // requests it wrote before it died still count
+    if (connections_[id].live) detach(id, "program exited", false);
+  }
+  wire::ExitKind kind = WIFSIGNALED(status) ? wire::ExitKind::kSignal : wire::ExitKind::kCode;
+  int value = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
+  log::info("process {} (pid {}) {} {}", core_.processes().at(id).name, pid,
+            kind == wire::ExitKind::kSignal ? "killed by signal" : "exited with", value);
+  core_.program_exited(id, kind, value);
 }
 
 std::vector<pid_t> Server::subtree_groups(uint32_t id, bool only_free) {
@@ -599,7 +688,7 @@ void Server::end_subtree(uint32_t id) {
     Run &run = runs_[i];
     if (run.pid != 0) {
       by_pid_.erase(run.pid);  // reaped without a notice: its entry is gone
-      if (run.pidfd) sys_pidfd_kill(run.pidfd.get());
+      if (run.pidfd) pidfd_kill(run.pidfd.get());
     }
     run = Run{};
   }
@@ -615,7 +704,7 @@ void Server::end_programs() {
     pids.push_back(run.pid);
     // By pidfd: it reaches the program whatever group it is in.
     if (run.pidfd) {
-      sys_pidfd_kill(run.pidfd.get());
+      pidfd_kill(run.pidfd.get());
       fds.push_back({run.pidfd.get(), POLLIN, 0});
     }
   }

@@ -91,7 +91,7 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
     if (os_run.group.empty()) os_run.group = group_of(child);
     run_of(cand.value()).group = os_run.group;
   }
-  if (int rc = spawn(cand.value()); rc < 0) {
+  if (int rc = spawn(cand.value(), Waiter{}); rc < 0) {
     swap_failed(child, wire::kSwapStartFailed, static_cast<uint64_t>(-rc));
   }
   arm_timer();

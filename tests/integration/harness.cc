@@ -195,6 +195,13 @@ void RawClient::push(const wire::Request &r) {
   sys::futex_wake(&header_->requests_tail, 1);
 }
 
+void RawClient::push_all(const std::vector<wire::Request> &requests) {
+  auto *ring = reinterpret_cast<wire::Request *>(base_ + header_->requests_offset);
+  for (const wire::Request &r : requests) ring[tail_++ & (header_->request_entries - 1)] = r;
+  header_->requests_tail.store(tail_, std::memory_order_release);
+  sys::futex_wake(&header_->requests_tail, 1);
+}
+
 bool RawClient::next_event(wire::Event *out, std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
   auto *ring = reinterpret_cast<wire::Event *>(base_ + header_->events_offset);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../support/daemon_process.h"
 
@@ -101,6 +102,9 @@ class RawClient {
   uint64_t slot(uint32_t i) const;
 
   void push(const wire::Request &r);
+  // Writes them all, then publishes the tail once: nucleusd takes them in
+  // one turn (as long as they are fewer than requests_per_turn).
+  void push_all(const std::vector<wire::Request> &requests);
   // The next event, waiting up to the deadline; false at the deadline.
   bool next_event(wire::Event *out, std::chrono::milliseconds deadline = kDeadline);
   // Waits until the channel state is no longer attached.
