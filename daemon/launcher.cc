@@ -178,8 +178,8 @@ int launch(const LaunchSpec &spec, Launched *out) {
 
   // posix_spawn's way: the child shares our memory and we wait until it has
   // exec'd, so no page tables are copied (measured in docs/performance.md).
-  // One stack serves every launch: we are suspended while it is in use.
-  static std::vector<char> stack(kChildStackBytes);
+  // One stack per launching thread: it is suspended while its child uses it.
+  thread_local std::vector<char> stack(kChildStackBytes);
   ChildArgs child_args{&spec, argv.data(), envp.data(), -1, 0};
   int pidfd = -1;
   pid_t pid = -1;
@@ -253,15 +253,16 @@ bool Launcher::start(std::string *error) {
     *error = std::string("launcher eventfd: ") + std::strerror(errno);
     return false;
   }
-  // No signal is for this thread: nucleusd reads them from its signalfd.
+  // No signal is for these threads: nucleusd reads them from its signalfd.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   try {
-    thread_ = std::thread([this] { work(); });
+    for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this, i] { work(i); });
   } catch (const std::system_error &e) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     *error = std::string("launcher thread: ") + e.what();
+    stop();
     return false;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -269,16 +270,16 @@ bool Launcher::start(std::string *error) {
 }
 
 void Launcher::stop() {
-  if (!thread_.joinable()) return;
+  if (threads_.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
+  wake_.notify_all();
+  for (std::thread &t : threads_) t.join();
+  threads_.clear();
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto &job : todo_) {
-    if (job->detach_pid != 0) continue;
     job->result = -ECANCELED;
     done_list_.push_back(std::move(job));
   }
@@ -295,14 +296,11 @@ void Launcher::submit(std::unique_ptr<LaunchJob> job) {
 }
 
 void Launcher::detach_tracee(pid_t pid, int signal) {
-  auto job = std::make_unique<LaunchJob>();
-  job->detach_pid = pid;
-  job->detach_signal = signal;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    todo_.push_back(std::move(job));
+    detaches_.push_back({pid, signal, 0});
   }
-  wake_.notify_one();
+  wake_.notify_all();
 }
 
 std::vector<std::unique_ptr<LaunchJob>> Launcher::take_done() {
@@ -314,25 +312,53 @@ std::vector<std::unique_ptr<LaunchJob>> Launcher::take_done() {
   return out;
 }
 
-void Launcher::work() {
+void Launcher::work(int index) {
+  const unsigned me = 1U << index;
+  const unsigned everyone = (1U << kThreads) - 1;
   for (;;) {
     std::unique_ptr<LaunchJob> job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !todo_.empty(); });
+      // The first job whose owner has no launch in progress: a start that
+      // hangs (its program on a file system that never answers) holds its
+      // owner's later starts, and one thread, not everyone's.
+      auto next = todo_.end();
+      auto mine = [&] {
+        return std::any_of(detaches_.begin(), detaches_.end(),
+                           [&](const Detach &d) { return (d.tried & me) == 0; });
+      };
+      wake_.wait(lock, [&] {
+        if (stopping_ || mine()) return true;
+        next = std::find_if(todo_.begin(), todo_.end(), [&](const auto &j) {
+          return std::find(busy_uids_.begin(), busy_uids_.end(), j->owner.uid) == busy_uids_.end();
+        });
+        return next != todo_.end();
+      });
       if (stopping_) return;
-      job = std::move(todo_.front());
-      todo_.pop_front();
-    }
-    if (job->detach_pid != 0) {
-      ptrace(PTRACE_DETACH, job->detach_pid, nullptr, job->detach_signal);
-      continue;
+      // A tracee is detached by its tracer, the thread that started it:
+      // each thread tries until one succeeds or all have tried.
+      for (auto d = detaches_.begin(); d != detaches_.end();) {
+        if ((d->tried & me) != 0) {
+          ++d;
+          continue;
+        }
+        d->tried |= me;
+        bool done = ptrace(PTRACE_DETACH, d->pid, nullptr, d->signal) == 0 || errno != ESRCH;
+        d = done || d->tried == everyone ? detaches_.erase(d) : d + 1;
+      }
+      if (next == todo_.end()) continue;
+      job = std::move(*next);
+      todo_.erase(next);
+      busy_uids_.push_back(job->owner.uid);
     }
     run_launch(job.get());
+    uint32_t uid = job->owner.uid;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_list_.push_back(std::move(job));
+      busy_uids_.erase(std::find(busy_uids_.begin(), busy_uids_.end(), uid));
     }
+    wake_.notify_all();  // that owner's next start may go
     uint64_t one = 1;
     (void)!write(done_.get(), &one, sizeof(one));
   }

@@ -74,11 +74,6 @@ struct LaunchJob {
   // The result: 0 and launched filled, or -errno.
   int result = 0;
   Launched launched;
-  // Not a launch: a program that made its parent its tracer
-  // (PTRACE_TRACEME) made the launcher's thread its tracer, and only that
-  // thread may detach from it. Done quietly: nothing comes back.
-  pid_t detach_pid = 0;
-  int detach_signal = 0;
 };
 
 // SIGKILL through a pidfd (what nucleusd started, whatever its group).
@@ -87,9 +82,10 @@ void pidfd_kill(int pidfd);
 // Runs the job's launch() on the calling thread and fills its result.
 void run_launch(LaunchJob *job);
 
-// Starts programs on a thread of its own, so that nucleusd's loop goes on
-// serving while a start waits for the exec (or for a program path or
-// working directory on a slow or hung file system). The loop submits jobs
+// Starts programs on threads of its own (kThreads), so that nucleusd's loop
+// goes on serving while a start waits for the exec (or for a program path
+// or working directory on a slow or hung file system). One owner's starts
+// run one at a time, in order: an owner whose start hangs holds one thread. The loop submits jobs
 // and learns of finished ones through done_fd(), an eventfd it reads in its
 // ring; it takes them with take_done(). The thread never touches the ring,
 // nucleusd's tables or its log.
@@ -99,21 +95,29 @@ class Launcher {
   ~Launcher() { stop(); }
   Launcher(const Launcher &) = delete;
   Launcher &operator=(const Launcher &) = delete;
+  static constexpr int kThreads = 4;
 
   bool start(std::string *error);
   // Finishes the launch in progress and returns; jobs not begun come back
   // from take_done() with -ECANCELED.
   void stop();
-  bool running() const { return thread_.joinable(); }
+  bool running() const { return !threads_.empty(); }
   int done_fd() const { return done_.get(); }
   void submit(std::unique_ptr<LaunchJob> job);
-  // PTRACE_DETACH of `pid` from the launcher's thread, giving it `signal`.
+  // PTRACE_DETACH of `pid`, giving it `signal`: a program that called
+  // PTRACE_TRACEME made the launcher thread that started it its tracer, and
+  // only that thread may detach. Done quietly: nothing comes back.
   void detach_tracee(pid_t pid, int signal);
   std::vector<std::unique_ptr<LaunchJob>> take_done();
   size_t in_flight() const { return in_flight_; }  // submitted, not yet taken
 
  private:
-  void work();
+  void work(int index);
+  struct Detach {
+    pid_t pid;
+    int signal;
+    unsigned tried;  // a bit per thread that tried
+  };
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -122,7 +126,9 @@ class Launcher {
   bool stopping_ = false;                             // under mutex_
   size_t in_flight_ = 0;                              // the loop's count
   sys::UniqueFd done_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
+  std::vector<uint32_t> busy_uids_;  // owners with a launch in progress; under mutex_
+  std::vector<Detach> detaches_;     // under mutex_
 };
 
 // False once a launch found that clone3 cannot start a child in its cgroup
