@@ -91,13 +91,11 @@ class PersonalityTest : public ::testing::Test {
   // Asks the supervisor until `pred` holds for child `index`, or the deadline.
   bool until(uint64_t index, const std::function<bool(const ChildStatus &)> &pred,
              ChildStatus *out = nullptr) {
-    auto end = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < end) {
+    return eventually([&] {
       ChildStatus s = status(index);
       if (out != nullptr) *out = s;
-      if (pred(s)) return true;
-    }
-    return false;
+      return pred(s);
+    });
   }
 
   // Running and ready (it told the supervisor so: it waits for nothing).
