@@ -177,17 +177,25 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   if (reply.status < 0) return reply.status;
   if (!fds[0] || reply.channel_bytes < wire::kHeaderBytes) return -EPROTO;
 
-  auto ch = std::unique_ptr<Channel>(new Channel());
-  void *base =
-      ::mmap(nullptr, reply.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0].get(), 0);
-  if (base == MAP_FAILED) return -errno;
-  ch->base_ = static_cast<uint8_t *>(base);
-  ch->bytes_ = reply.channel_bytes;
+  std::unique_ptr<Channel> ch;
+  if (int rc = map_channel(fds[0].get(), reply.channel_bytes, std::move(fds[1]), &ch); rc < 0)
+    return rc;
   ch->socket_ = std::move(sock);
-  ch->doorbell_fd_ = std::move(fds[1]);
   reply.name[sizeof(reply.name) - 1] = '\0';
   ch->name_ = reply.name;
   ch->successor_ = (reply.flags & wire::kAttachSuccessor) != 0;
+  *out = std::move(ch);
+  return 0;
+}
+
+int Channel::map_channel(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
+                         std::unique_ptr<Channel> *out) {
+  auto ch = std::unique_ptr<Channel>(new Channel());
+  void *base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, channel_fd, 0);
+  if (base == MAP_FAILED) return -errno;
+  ch->base_ = static_cast<uint8_t *>(base);
+  ch->bytes_ = bytes;
+  ch->doorbell_fd_ = std::move(doorbell);
   if (int rc = ch->map_layout(); rc < 0) return rc;
   *out = std::move(ch);
   return 0;

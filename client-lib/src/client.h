@@ -19,6 +19,13 @@ namespace nucleus::client {
 class Channel {
  public:
   static int attach(const char *name, std::unique_ptr<Channel> *out);
+  // A channel over a channel memfd of `bytes` bytes that the caller made,
+  // with no socket: the library's unit tests play nucleusd's half
+  // (tests/unit/client_channel_test.cc). Defined in testing.cc, which only
+  // the nucleus_client_internal target builds; the installed libraries do
+  // not have it.
+  static int for_testing(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
+                         std::unique_ptr<Channel> *out);
   ~Channel();
   Channel(const Channel &) = delete;
   Channel &operator=(const Channel &) = delete;
@@ -65,6 +72,9 @@ class Channel {
   };
 
   Channel() = default;
+  // Maps the channel memfd and checks its layout (attach, for_testing).
+  static int map_channel(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
+                         std::unique_ptr<Channel> *out);
   int map_layout();
   int closed_error() const;
   void ring_doorbell();

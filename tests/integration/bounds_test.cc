@@ -34,11 +34,7 @@ int64_t notice_free(const Daemon &d) {
 
 // Waits (with the deadline) until nucleusctl reports `want` notice buffers free.
 bool wait_notice_free(const Daemon &d, int64_t want) {
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (notice_free(d) == want) return true;
-  }
-  return false;
+  return eventually([&] { return notice_free(d) == want; });
 }
 
 // Exit notices waiting for `n` now (none is waited for).
@@ -122,15 +118,20 @@ TEST(Bounds, AParentThatNeverAnswersHoldsAtMostItsExitNotices) {
       if (!n->start_process(name)) return 13;
     }
     // Every child has exited (their state is in the table) ...
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    for (int i = 0; i < kChildren; ++i) {
-      for (;;) {
+    bool unknown = false;
+    bool exited = eventually([&] {
+      for (int i = 0; i < kChildren; ++i) {
         auto info = n->get_process("k" + std::to_string(i));
-        if (!info) return 14;
-        if (info->state == NUCLEUS_PROCESS_EXITED) break;
-        if (std::chrono::steady_clock::now() > deadline) return 15;
+        if (!info) {
+          unknown = true;  // no use trying on
+          return true;
+        }
+        if (info->state != NUCLEUS_PROCESS_EXITED) return false;
       }
-    }
+      return true;
+    });
+    if (unknown) return 14;
+    if (!exited) return 15;
     // ... and it has taken its limit of notices and answers none.
     std::vector<nucleus::Received> taken;
     for (int i = 0; i < kPerParent; ++i) {

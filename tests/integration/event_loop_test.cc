@@ -57,11 +57,7 @@ void end_echo(Nucleus &n, pid_t echo) {
 
 // Waits (with the deadline) until nucleusd polls no channel.
 bool sleeps_when_idle(const Daemon &d) {
-  auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (event_loop(d).value("polled_channels", -1) != 0) {
-    if (std::chrono::steady_clock::now() > until) return false;
-  }
-  return true;
+  return eventually([&] { return event_loop(d).value("polled_channels", -1) == 0; });
 }
 
 TEST(EventLoop, AdaptiveWindowComesFromTurnaroundsAndIdleSleeps) {

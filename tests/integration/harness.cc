@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,17 +110,28 @@ nucleus::Message words(uint64_t w0, uint64_t w1) {
   return m;
 }
 
-bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Stats &)> &pred,
-                nucleus::Stats *last) {
-  auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < until) {
-    auto s = n.get_stats();
-    if (!s.ok()) return false;
-    if (last != nullptr) *last = s.value();
-    if (pred(s.value())) return true;
+bool eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
     sched_yield();
   }
-  return false;
+}
+
+bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Stats &)> &pred,
+                nucleus::Stats *last) {
+  bool unreadable = false;
+  bool held = eventually([&] {
+    auto s = n.get_stats();
+    if (!s.ok()) {
+      unreadable = true;  // no use trying on
+      return true;
+    }
+    if (last != nullptr) *last = s.value();
+    return pred(s.value());
+  });
+  return held && !unreadable;
 }
 
 int connect_to(const std::string &socket_path) {
@@ -181,14 +193,14 @@ uint64_t RawClient::slot(uint32_t i) const {
 void RawClient::push(const wire::Request &r) {
   auto *ring = reinterpret_cast<wire::Request *>(base_ + header_->requests_offset);
   // A full ring waits for nucleusd to take entries (it needs no room in the
-  // event ring for that).
-  auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (tail_ - header_->requests_head.load(std::memory_order_acquire) >=
-             header_->request_entries &&
-         remaining_ms(until) > 0) {
+  // event ring for that); we ring its doorbell until it has.
+  eventually([&] {
+    if (tail_ - header_->requests_head.load(std::memory_order_acquire) < header_->request_entries) {
+      return true;
+    }
     sys::futex_wake(&header_->requests_tail, 1);
-    sched_yield();
-  }
+    return false;
+  });
   ring[tail_ & (header_->request_entries - 1)] = r;
   ++tail_;
   header_->requests_tail.store(tail_, std::memory_order_release);

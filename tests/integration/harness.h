@@ -20,6 +20,16 @@ namespace nucleus::test {
 
 inline constexpr std::chrono::seconds kDeadline{20};
 
+// Tries `pred` until it holds or `deadline` passes; true when it held. The
+// one polling loop of the tests, for a condition nothing signals (a counter
+// in nucleusd, what nucleusctl or a supervisor reports, a free name). It
+// never sleeps for a time: between tries it only yields the CPU
+// (sched_yield), so the wait stays a wait on the condition and ends as soon
+// as it holds; yielding lets nucleusd and the programs whose progress the
+// condition waits for run first on a machine with few cores. Most
+// predicates are themselves a round trip through nucleusd.
+bool eventually(const std::function<bool()> &pred, std::chrono::milliseconds deadline = kDeadline);
+
 class Daemon {
  public:
   // Starts nucleusd with `config_json` (empty: its built-in default) and
@@ -84,7 +94,8 @@ class Signal {
 nucleus::Nucleus attach(const std::string &name);
 nucleus::Message words(uint64_t w0, uint64_t w1 = 0);
 
-// Polls the nucleus's counters until `pred` holds or the deadline passes.
+// Polls the nucleus's counters until `pred` holds or the deadline passes
+// (eventually); false at once when they cannot be read.
 bool wait_stats(nucleus::Nucleus &n, const std::function<bool(const nucleus::Stats &)> &pred,
                 nucleus::Stats *last = nullptr);
 

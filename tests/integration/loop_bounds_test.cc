@@ -137,8 +137,9 @@ TEST(LoopBounds, UnreadRepliesHoldRequestsBackAndLoseNone) {
     bool told = false;
     // Acts for itself as fast as its request ring takes it, reading no
     // event, until told to stop.
+    auto room = [&] { return pushed - h->requests_head.load(std::memory_order_acquire) < ring; };
     for (;;) {
-      if (pushed - h->requests_head.load(std::memory_order_acquire) < ring) {
+      if (room()) {
         raw.push(act_for_self(++pushed));
         continue;
       }
@@ -146,8 +147,14 @@ TEST(LoopBounds, UnreadRepliesHoldRequestsBackAndLoseNone) {
         flooding.notify();
         told = true;
       }
-      if (stop.wait(0ms) != 0) break;
-      sched_yield();
+      // Full: until nucleusd takes one, or we are told to stop.
+      bool stopping = false;
+      bool moved = eventually([&] {
+        stopping = stop.wait(0ms) != 0;
+        return stopping || room();
+      });
+      if (!moved) return 16;
+      if (stopping) break;
     }
     // nucleusd took no more than fit in the event ring and its replies.
     uint32_t taken = h->requests_head.load(std::memory_order_acquire);

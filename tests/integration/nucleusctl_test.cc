@@ -58,14 +58,6 @@ class Ctl : public ::testing::Test {
     }
     return out;
   }
-  // Runs `pred` until it holds or the deadline passes.
-  static bool eventually(const std::function<bool()> &pred) {
-    auto until = std::chrono::steady_clock::now() + kDeadline;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-    }
-    return true;
-  }
   // The status once every nucleusctl that attached has been detached.
   json settled_status() {
     json s;

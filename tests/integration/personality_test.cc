@@ -91,13 +91,11 @@ class PersonalityTest : public ::testing::Test {
   // Asks the supervisor until `pred` holds for child `index`, or the deadline.
   bool until(uint64_t index, const std::function<bool(const ChildStatus &)> &pred,
              ChildStatus *out = nullptr) {
-    auto end = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < end) {
+    return eventually([&] {
       ChildStatus s = status(index);
       if (out != nullptr) *out = s;
-      if (pred(s)) return true;
-    }
-    return false;
+      return pred(s);
+    });
   }
 
   // Running and ready (it told the supervisor so: it waits for nothing).
@@ -132,8 +130,18 @@ int64_t uid_of(uint64_t pid) {
   return -1;
 }
 
-class StrategyTest : public PersonalityTest,
-                     public ::testing::WithParamInterface<std::pair<const char *, const char *>> {};
+// A restart strategy and which of the children a, b, c it restarts when b
+// crashes ('x' restarted, '.' left running).
+struct Strategy {
+  const char *name;
+  const char *restarted;
+};
+
+void PrintTo(const Strategy &s, std::ostream *os) {
+  *os << s.name << " restarts " << s.restarted;
+}
+
+class StrategyTest : public PersonalityTest, public ::testing::WithParamInterface<Strategy> {};
 
 TEST_P(StrategyTest, CrashOfTheMiddleChildRestarts) {
   auto [strategy, expect] = GetParam();
@@ -160,10 +168,10 @@ TEST_P(StrategyTest, CrashOfTheMiddleChildRestarts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, StrategyTest,
-                         ::testing::Values(std::make_pair("one_for_one", ".x."),
-                                           std::make_pair("one_for_all", "xxx"),
-                                           std::make_pair("rest_for_one", ".xx")),
-                         [](const auto &info) { return std::string(info.param.first); });
+                         ::testing::Values(Strategy{"one_for_one", ".x."},
+                                           Strategy{"one_for_all", "xxx"},
+                                           Strategy{"rest_for_one", ".xx"}),
+                         [](const auto &info) { return std::string(info.param.name); });
 
 TEST_F(PersonalityTest, RestartTypes) {
   start_supervisor("one_for_one",

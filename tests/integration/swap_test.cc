@@ -276,6 +276,10 @@ struct Rollback {
   uint64_t outcome;
 };
 
+void PrintTo(const Rollback &rb, std::ostream *os) {
+  *os << rb.name << " (old OS '" << rb.old_behaviour << "', expected outcome " << rb.outcome << ")";
+}
+
 class SwapRollbackTest : public ::testing::TestWithParam<Rollback> {};
 
 TEST_P(SwapRollbackTest, OldOsServesOn) {
