@@ -86,10 +86,7 @@ TEST_P(LauncherModes, WhatMeetsAStartInFlightIsAnsweredAndNothingOutlivesARemove
   nucleus_process_t gone_info{};
   EXPECT_EQ(nucleus_get_process(t.c_handle(), "s", &gone_info), -ESRCH);
   // The program it had started was ended and reaped: nucleusd has no child.
-  auto until = std::chrono::steady_clock::now() + kDeadline;
-  while (!children_of(d.pid()).empty() && std::chrono::steady_clock::now() < until) {
-  }
-  EXPECT_TRUE(children_of(d.pid()).empty()) << d.log();
+  EXPECT_TRUE(eventually([&] { return children_of(d.pid()).empty(); })) << d.log();
   // And the name is free again, for a start that goes through.
   ASSERT_EQ(nucleus_create_process(t.c_handle(), "s", &p, &c), 0);
   ASSERT_EQ(nucleus_start_process(t.c_handle(), "s"), 0);
