@@ -12,12 +12,12 @@
 // in the table but not attached keeps its queue: the messages are published
 // when a run of it attaches.
 //
-// Claims (docs/decisions.md): each entry holds its buffer claim as buffers
-// of the pool (slots); the root (the nucleus) holds the unowned ones. A
-// parent's claims pay for its children's: creating a child moves buffers out
-// of the parent's free ones and counts 1 + the child's processes claim
-// against the parent's. Removing a child moves everything of its subtree
-// back.
+// Claims (docs/decisions.md, claims.h): each entry holds its buffer claim
+// as buffers of the pool (slots); the root (the nucleus) holds the unowned
+// ones. Every entry and the root have a ClaimsAccount: a parent's claims pay
+// for its children's, so creating a child lends the child's cost out of the
+// parent's account and moves buffers out of the parent's free ones.
+// Removing a child repays it and moves everything of its subtree back.
 //
 // Bounds (DESIGN.md, "Principals, privilege and bounds"): what each uid
 // owns is counted in UidAccounts and checked against the UidBudget the
@@ -245,7 +245,11 @@ class Core {
   uint64_t &trace_dropped() { return trace_dropped_; }
   const Pool &pool() const { return pool_; }
   uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
-  const Claims &root_lent() const { return root_lent_; }
+  const Claims &root_lent() const { return root_.lent(); }
+  // The claims account of `id`, or the root's (kNone).
+  const ClaimsAccount &account(uint32_t id) const {
+    return id == kNone ? root_ : processes_.at(id).account;
+  }
   const UidAccounts &uid_accounts() const { return uid_accounts_; }
   ProcessTable &processes() { return processes_; }
   const ProcessTable &processes() const { return processes_; }
@@ -273,11 +277,10 @@ class Core {
   void adopt_buffer(uint32_t heir, uint32_t index);
   // Free buffers of its claim (the root: the pool's unowned ones).
   uint32_t free_held(uint32_t id) const;
-  Claims given_of(uint32_t parent) const;
   bool move_free_buffers(uint32_t from, uint32_t to, uint64_t count);
   void mark_slots(uint32_t id);
   std::vector<uint32_t> &children_ref(uint32_t parent);
-  Claims &lent_of(uint32_t parent);
+  ClaimsAccount &account_of(uint32_t id) { return id == kNone ? root_ : processes_.at(id).account; }
   // Sends what waits for `parent` while it is attached, under its limit,
   // and a notice buffer is free (else it joins starved_).
   void pump_notices(uint32_t parent);
@@ -316,8 +319,9 @@ class Core {
   std::vector<uint32_t> device_ids_;
   std::vector<uint32_t> removed_devices_;
   std::vector<HandoverAnswer> handovers_;
-  Claims root_lent_;
-  uint64_t root_processes_;
+  // The root's: the pool but the notice reserve, processes.max, and no
+  // memory or devices limit of its own.
+  ClaimsAccount root_;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;
   uint64_t trace_dropped_ = 0;

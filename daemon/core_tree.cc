@@ -9,14 +9,6 @@
 
 namespace nucleus::daemon {
 
-namespace {
-
-uint64_t remaining(const Claims &given, const Claims &lent, uint64_t Claims::*field) {
-  return given.*field - lent.*field;
-}
-
-}  // namespace
-
 std::vector<uint32_t> &Core::children_ref(uint32_t parent) {
   return parent == kNone ? root_children_ : processes_.at(parent).children;
 }
@@ -25,22 +17,12 @@ const std::vector<uint32_t> &Core::children_of(uint32_t caller) const {
   return caller == kNone ? root_children_ : processes_.at(caller).children;
 }
 
-Claims &Core::lent_of(uint32_t parent) {
-  return parent == kNone ? root_lent_ : processes_.at(parent).lent;
-}
-
 Result<uint32_t> Core::child(uint32_t caller, std::string_view name) const {
   uint32_t id = processes_.find(name);
   if (id == kNone || processes_.at(id).parent != caller || processes_.at(id).is_device()) {
     return Error::kNoChild;
   }
   return id;
-}
-
-Claims Core::given_of(uint32_t parent) const {
-  if (parent != kNone) return processes_.at(parent).given;
-  // The root: the whole pool and table; no memory or devices limit of its own.
-  return Claims{pool_.size(), root_processes_, 0, UINT64_MAX, 0};
 }
 
 uint32_t Core::free_held(uint32_t id) const {
@@ -109,20 +91,17 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
       e != Error::kNone) {
     return e;
   }
-  Claims given = given_of(caller);
-  const Claims &lent = lent_of(caller);
-  if (remaining(given, lent, &Claims::processes) < 1 + claims.processes ||
-      remaining(given, lent, &Claims::devices) < claims.devices ||
-      (given.memory != 0 && remaining(given, lent, &Claims::memory) < claims.memory) ||
-      free_held(caller) < claims.buffers) {
-    return Error::kNoBuffers;
-  }
+  // The caller lends it its claims; undone unless the entry is made. Its
+  // account stays where it is: the table makes room first.
+  processes_.make_room();
+  ClaimsAccount::Loan loan = account_of(caller).try_lend(child_cost(claims), free_held(caller));
+  if (!loan) return Error::kNoBuffers;
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   Process &p = processes_.at(id.value());
   p.parent = caller;
   p.origin = Origin::kNucleus;
-  p.given = claims;
+  p.account = ClaimsAccount(claims);
   p.program = std::move(program);
   // What its program runs as and whose rights open the files it names.
   p.uid = owner;
@@ -133,12 +112,8 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
-  Claims &pl = lent_of(caller);  // add() may have moved the table
-  pl.buffers += claims.buffers;
-  pl.processes += 1 + claims.processes;
-  pl.memory += claims.memory;
-  pl.devices += claims.devices;
   children_ref(caller).push_back(id.value());
+  loan.commit();
   return id;
 }
 
@@ -240,33 +215,21 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
   }
   if (claims != nullptr) {
     if (Error e = check_claims(*claims); e != Error::kNone) return e;
-    Claims given = given_of(caller);
-    const Claims &lent = lent_of(caller);
-    // Every check first: all or nothing.
-    auto grows = [](uint64_t to, uint64_t from) { return to > from ? to - from : 0; };
-    uint64_t more_buffers = grows(claims->buffers, p.given.buffers);
-    uint64_t less_buffers = grows(p.given.buffers, claims->buffers);
-    uint64_t more_processes = grows(claims->processes, p.given.processes);
-    uint64_t more_memory = grows(claims->memory, p.given.memory);
-    uint64_t more_devices = grows(claims->devices, p.given.devices);
-    if (free_held(caller) < more_buffers || free_held(id) < less_buffers ||
-        remaining(given, lent, &Claims::processes) < more_processes ||
-        claims->processes < p.lent.processes ||
-        remaining(given, lent, &Claims::devices) < more_devices ||
-        claims->devices < p.lent.devices ||
-        (given.memory != 0 && remaining(given, lent, &Claims::memory) < more_memory) ||
-        (claims->memory != 0 && claims->memory < p.lent.memory)) {
-      return Error::kNoBuffers;
+    // The caller lends the new claims in place of the old, and the child's
+    // own become them; either is undone unless both hold.
+    Claims before = p.account.given();
+    ClaimsAccount::Loan lender =
+        account_of(caller).try_relend(child_cost(before), child_cost(*claims), free_held(caller));
+    ClaimsAccount::Loan holder = p.account.try_resize(*claims, free_held(id));
+    if (!lender || !holder) return Error::kNoBuffers;
+    // Checked by the loans: free buffers move one way or the other.
+    if (claims->buffers > before.buffers) {
+      move_free_buffers(caller, id, claims->buffers - before.buffers);
+    } else {
+      move_free_buffers(id, caller, before.buffers - claims->buffers);
     }
-    move_free_buffers(caller, id, more_buffers);
-    move_free_buffers(id, caller, less_buffers);
-    Claims &pl = lent_of(caller);
-    Process &c = processes_.at(id);
-    pl.buffers = pl.buffers - c.given.buffers + claims->buffers;
-    pl.processes = pl.processes - c.given.processes + claims->processes;
-    pl.memory = pl.memory - c.given.memory + claims->memory;
-    pl.devices = pl.devices - c.given.devices + claims->devices;
-    c.given = *claims;
+    lender.commit();
+    holder.commit();
   }
   if (program != nullptr) {
     Process &c = processes_.at(id);
@@ -288,12 +251,7 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
 }
 
 Error Core::remove(uint32_t caller, uint32_t id) {
-  Process &p = processes_.at(id);
-  Claims &lent = lent_of(caller);
-  lent.buffers -= p.given.buffers;
-  lent.processes -= 1 + p.given.processes;
-  lent.memory -= p.given.memory;
-  lent.devices -= p.given.devices;
+  account_of(caller).repay(child_cost(processes_.at(id).account.given()));
   std::erase(children_ref(caller), id);
   std::vector<uint32_t> order = subtree(id);
   // Children first, so every buffer of the subtree ends with the caller.
@@ -465,16 +423,18 @@ wire::Message Core::info(uint32_t id) const {
                              (static_cast<uint64_t>(p.exit_kind) << 8) |
                              (uint64_t{static_cast<uint32_t>(p.exit_value)} << 32);
   m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid) | uint64_t{p.uid} << 32;
-  m.word[wire::kInfoGivenBuffers] = p.given.buffers;
-  m.word[wire::kInfoGivenProcesses] = p.given.processes | (p.given.devices << 32);
-  m.word[wire::kInfoGivenMemory] = p.given.memory;
+  const Claims &given = p.account.given();
+  const Claims &lent = p.account.lent();
+  m.word[wire::kInfoGivenBuffers] = given.buffers;
+  m.word[wire::kInfoGivenProcesses] = given.processes | (given.devices << 32);
+  m.word[wire::kInfoGivenMemory] = given.memory;
   uint64_t out = 0;
   for (uint32_t index : p.slots) {
     if (pool_.at(index).state != BufferState::kFree) ++out;
   }
-  m.word[wire::kInfoUsedBuffers] = out + p.lent.buffers;
-  m.word[wire::kInfoUsedProcesses] = p.lent.processes | (p.lent.devices << 32);
-  m.word[wire::kInfoUsedMemory] = p.lent.memory;
+  m.word[wire::kInfoUsedBuffers] = out + lent.buffers;
+  m.word[wire::kInfoUsedProcesses] = lent.processes | (lent.devices << 32);
+  m.word[wire::kInfoUsedMemory] = lent.memory;
   return m;
 }
 

@@ -305,7 +305,7 @@ class Server {
   Run &run_of(uint32_t id);
   // The size of its data area: its claim, else the configured default.
   uint64_t data_bytes_of(uint32_t id) const {
-    uint64_t given = core_.processes().at(id).given.data_bytes;
+    uint64_t given = core_.processes().at(id).account.given().data_bytes;
     return given != 0 ? given : config_.data_bytes;
   }
   std::string group_of(uint32_t id);

@@ -418,7 +418,7 @@ int Server::spawn(uint32_t id) {
   sys::UniqueFd group_fd;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
-    if (int rc = subtree_.make_group(run.group, p.given.memory, &group_fd); rc < 0) {
+    if (int rc = subtree_.make_group(run.group, p.account.given().memory, &group_fd); rc < 0) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
@@ -428,7 +428,7 @@ int Server::spawn(uint32_t id) {
     // The nearest memory claim up the tree bounds this program.
     for (uint32_t i = id; i != kNone && spec.memory_limit == 0;
          i = core_.processes().at(i).parent) {
-      spec.memory_limit = core_.processes().at(i).given.memory;
+      spec.memory_limit = core_.processes().at(i).account.given().memory;
     }
   }
   Launched launched;

@@ -362,7 +362,7 @@ json Server::process_json(uint32_t id) const {
                  ? p.pid
                  : static_cast<int32_t>(connections_[id].pid);
   j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
-  j["claims"] = {{"given", claims_json(p.given)}, {"lent", claims_json(p.lent)}};
+  j["claims"] = {{"given", claims_json(p.account.given())}, {"lent", claims_json(p.account.lent())}};
   j["children"] = p.children.size();
   j["swapping"] = p.swap_candidate != kNone;
   if (p.exit_kind != wire::ExitKind::kNone) {

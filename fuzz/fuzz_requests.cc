@@ -66,10 +66,10 @@ void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
     check(core.processes().live(c));
     const Process &p = core.processes().at(c);
     check(p.parent == parent && !p.is_device());
-    sum.buffers += p.given.buffers;
-    sum.processes += 1 + p.given.processes;
-    sum.memory += p.given.memory;
-    sum.devices += p.given.devices;
+    sum.buffers += p.account.given().buffers;
+    sum.processes += 1 + p.account.given().processes;
+    sum.memory += p.account.given().memory;
+    sum.devices += p.account.given().devices;
   }
   if (parent != kNone) {
     for (uint32_t d : core.processes().at(parent).devices) {
@@ -77,6 +77,8 @@ void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
       check(core.processes().at(d).parent == parent);
       sum.devices += 1;
     }
+  } else {
+    for (uint32_t d : core.devices()) sum.devices += core.processes().at(d).parent == kNone;
   }
   check(sum.buffers == lent.buffers && sum.processes == lent.processes &&
         sum.memory == lent.memory && sum.devices == lent.devices);
@@ -129,15 +131,15 @@ void check_invariants(const Core &core) {
     if (!core.processes().live(id)) continue;
     const Process &p = core.processes().at(id);
     // A claim is the buffers it holds plus what it lent its children.
-    check(p.given.buffers == p.slots.size() + p.lent.buffers);
+    check(p.account.given().buffers == p.slots.size() + p.account.lent().buffers);
     check(p.slots.size() == owned[id]);
-    check(p.lent.processes <= p.given.processes);
-    check(p.lent.devices <= p.given.devices || p.is_device());
+    check(p.account.lent().processes <= p.account.given().processes);
+    check(p.account.lent().devices <= p.account.given().devices || p.is_device());
     if (p.is_device()) {
       check(p.slots.empty() && p.children.empty() && p.devices.empty() && p.attached);
       check(p.reserver == kNone || core.processes().live(p.reserver));
     }
-    check_claims(core, id, p.lent);
+    check_claims(core, id, p.account.lent());
     if (p.hidden) {
       check(p.swap_of != kNone && core.processes().live(p.swap_of));
       check(core.processes().at(p.swap_of).swap_candidate == id);

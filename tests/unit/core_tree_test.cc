@@ -203,7 +203,7 @@ TEST_F(CoreTree, ModifyCells) {
     Claims more{3, 0, 0};
     Program p{"/bin/false", "", {}, {}};
     EXPECT_EQ(core.modify(os, c, &p, &more), error) << static_cast<int>(from);
-    EXPECT_EQ(core.processes().at(c).given.buffers, error == Error::kNone ? 3U : 2U);
+    EXPECT_EQ(core.processes().at(c).account.given().buffers, error == Error::kNone ? 3U : 2U);
     EXPECT_EQ(core.processes().at(c).program.path,
               error == Error::kNone ? "/bin/false" : "/bin/true");
     core.remove(os, c);
@@ -232,7 +232,7 @@ TEST_F(CoreTree, RemoveCells) {
 TEST_F(CoreTree, ClaimsComeOutOfTheParentAndBack) {
   uint32_t a = create("a", Claims{4, 3, 0});
   EXPECT_EQ(core.processes().at(os).slots.size(), 12U);
-  EXPECT_EQ(core.processes().at(os).lent.processes, 4U);
+  EXPECT_EQ(core.processes().at(os).account.lent().processes, 4U);
   auto g = core.create(a, "g", Program{"/bin/true", "", {}, {}}, Claims{2, 1, 0});
   ASSERT_TRUE(g.ok());
   EXPECT_EQ(core.processes().at(a).slots.size(), 2U);
@@ -248,7 +248,7 @@ TEST_F(CoreTree, ClaimsComeOutOfTheParentAndBack) {
   // Removing a returns its whole subtree's claims.
   core.remove(os, a);
   EXPECT_EQ(core.processes().at(os).slots.size(), 16U);
-  EXPECT_EQ(core.processes().at(os).lent.processes, 0U);
+  EXPECT_EQ(core.processes().at(os).account.lent().processes, 0U);
   EXPECT_EQ(core.processes().count(), 1U);
 }
 
