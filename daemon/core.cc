@@ -255,6 +255,16 @@ Error Core::send_message(uint32_t id, uint64_t handle, std::string_view receiver
   return Error::kNone;
 }
 
+void Core::set_tracing(bool on) {
+  tracing_ = on;
+  if (!on) trace_.clear();
+}
+
+Core::TraceBatch Core::take_trace() {
+  TraceBatch batch{std::exchange(trace_, {}), std::exchange(trace_dropped_, 0)};
+  return batch;
+}
+
 void Core::record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to) {
   if (trace_.size() >= kMaxTrace) {
     ++trace_dropped_;
@@ -352,6 +362,20 @@ void Core::mark_slots(uint32_t id) {
   if (!p.attached || p.slots_changed) return;
   p.slots_changed = true;
   slot_changes_.push_back(id);
+}
+
+std::vector<uint32_t> Core::take_slot_changes() {
+  for (uint32_t id : slot_changes_) {
+    if (processes_.live(id)) processes_.at(id).slots_changed = false;
+  }
+  return std::exchange(slot_changes_, {});
+}
+
+std::vector<uint32_t> Core::take_dirty() {
+  for (uint32_t id : dirty_) {
+    if (processes_.live(id)) processes_.at(id).dirty = false;
+  }
+  return std::exchange(dirty_, {});
 }
 
 bool Core::next_event(uint32_t id, wire::Event *out) const {

@@ -8,7 +8,7 @@
 // either changes nothing and returns an Error, or applies the change whole.
 // Events for a process (a message to it, an answer to it) go into that
 // process's fifo while it is attached; the server publishes them to its
-// event ring (next_event / pop_event) for the processes in dirty(). A process
+// event ring (next_event / pop_event) for the processes take_dirty() names. A process
 // in the table but not attached keeps its queue: the messages are published
 // when a run of it attaches.
 //
@@ -191,8 +191,8 @@ class Core {
   // device and answered with send_answer). A message from anyone but the
   // reserver of a reserved device is answered rejected here and skipped.
   bool take_device_message(uint32_t device, DeviceMessage *out);
-  // Devices that left the table since the last call (cleared by the caller).
-  std::vector<uint32_t> &removed_devices() { return removed_devices_; }
+  // Devices that left the table since the last call.
+  std::vector<uint32_t> take_removed_devices() { return std::exchange(removed_devices_, {}); }
   const std::vector<uint32_t> &devices() const { return device_ids_; }
 
   // ---- hot swap (core_swap.cc, docs/hot-swap.md) ----
@@ -205,8 +205,8 @@ class Core {
   // Sends the handover message from the nucleus to `id` (kBusy: no notice
   // buffer is free).
   Error request_handover(uint32_t id, uint64_t data_bytes);
-  // Handovers answered since the last call (cleared by the caller).
-  std::vector<HandoverAnswer> &handovers() { return handovers_; }
+  // Handovers answered since the last call.
+  std::vector<HandoverAnswer> take_handovers() { return std::exchange(handovers_, {}); }
   // The new program takes over `id`: its program and pid become the entry's,
   // its queue is to be published again from the start, the hidden entry
   // leaves the table. Returns what the new program inherits.
@@ -225,24 +225,32 @@ class Core {
   // The kGetProcess reply words.
   wire::Message info(uint32_t id) const;
   const std::vector<uint32_t> &children_of(uint32_t caller) const;
-  // Processes whose slot table must be written (cleared by the caller).
-  std::vector<uint32_t> &slot_changes() { return slot_changes_; }
+  // Processes whose slot table must be written since the last call: the
+  // caller writes them (each is named again when its claim changes again).
+  std::vector<uint32_t> take_slot_changes();
 
   // The first event waiting to be published to `id`, as an event record.
   bool next_event(uint32_t id, wire::Event *out) const;
   void pop_event(uint32_t id);
-  // Processes whose fifo got entries since the last call (cleared by it).
-  std::vector<uint32_t> &dirty() { return dirty_; }
+  // Processes whose fifo got entries since the last call: the caller
+  // publishes them (each is named again when its fifo gets more).
+  std::vector<uint32_t> take_dirty();
 
   ProcessStats stats(uint32_t id) const;
 
   // ---- monitor: message events while someone watches (server_inspect.cc) ----
-  void set_tracing(bool on) { tracing_ = on; }
+  // Off: the events kept are dropped (the count of those not kept stays).
+  void set_tracing(bool on);
   bool tracing() const { return tracing_; }
-  // Events since the last call (cleared by the caller); at most kMaxTrace
-  // are kept between calls, the rest counted in trace_dropped().
-  std::vector<TraceEvent> &trace() { return trace_; }
-  uint64_t &trace_dropped() { return trace_dropped_; }
+  // Events since the last take_trace(); at most kMaxTrace are kept between
+  // calls, the rest counted in trace_dropped().
+  const std::vector<TraceEvent> &trace() const { return trace_; }
+  uint64_t trace_dropped() const { return trace_dropped_; }
+  struct TraceBatch {
+    std::vector<TraceEvent> events;
+    uint64_t dropped = 0;
+  };
+  TraceBatch take_trace();
   const Pool &pool() const { return pool_; }
   uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
   const Claims &root_lent() const { return root_.lent(); }
@@ -251,8 +259,9 @@ class Core {
     return id == kNone ? root_ : processes_.at(id).account;
   }
   const UidAccounts &uid_accounts() const { return uid_accounts_; }
-  ProcessTable &processes() { return processes_; }
   const ProcessTable &processes() const { return processes_; }
+  // A malformed request of `id`'s: how many it has made now.
+  uint64_t count_protocol_error(uint32_t id) { return ++processes_.at(id).protocol_errors; }
 
  private:
   void inbox_append(Process &p, uint32_t index);

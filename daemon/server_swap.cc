@@ -131,9 +131,7 @@ int Server::swap_ready(uint32_t cand, uint32_t seq) {
 }
 
 void Server::advance_swaps() {
-  std::vector<HandoverAnswer> answers;
-  answers.swap(core_.handovers());
-  for (const HandoverAnswer &a : answers) {
+  for (const HandoverAnswer &a : core_.take_handovers()) {
     Swap *s = swap_of(a.id);
     if (s == nullptr || s->generation != a.generation || s->phase != SwapPhase::kHandover) {
       continue;  // a late answer to a swap that already ended

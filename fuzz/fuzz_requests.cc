@@ -244,7 +244,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 2: {          // takes its events
         if (for_root) {  // a monitor comes or goes
           core.set_tracing(!core.tracing());
-          core.trace().clear();
         }
         if (uint8_t b = in.byte(); b & 1) core.set_notice_limit(1 + b % 8U);  // a reload
         if (id == kNone || !core.processes().at(id).attached) break;
@@ -403,7 +402,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       case 23: {  // the new program is ready: the takeover
         if (kid == kNone || !core.processes().at(kid).handed_over) break;
-        core.handovers().clear();
+        (void)core.take_handovers();
         Inheritance inh = core.commit_swap(kid, ++next_pid);
         for (uint32_t index : inh.received)
           check(core.pool().at(index).state == BufferState::kReceived);
@@ -413,7 +412,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       case 24:  // the swap fails (any reason): the old program is served again
         if (kid != kNone && core.processes().at(kid).swap_candidate != kNone) {
-          core.handovers().clear();
+          (void)core.take_handovers();
           core.end_swap(kid, wire::kResultRejected, wire::Message{});
         }
         break;
@@ -440,22 +439,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
     }
     // The server's part: it writes slot tables and publishes events.
-    for (uint32_t i : core.slot_changes()) {
-      if (core.processes().live(i)) core.processes().at(i).slots_changed = false;
-    }
-    core.slot_changes().clear();
-    for (uint32_t i : core.dirty()) {
-      if (core.processes().live(i)) core.processes().at(i).dirty = false;
-    }
-    core.dirty().clear();
-    core.handovers().clear();  // the server looks at them each turn
+    (void)core.take_slot_changes();
+    (void)core.take_dirty();
+    (void)core.take_handovers();  // the server looks at them each turn
     check(core.trace().size() <= nucleus::daemon::kMaxTrace);
     check(core.tracing() || core.trace().empty());
-    core.trace().clear();  // the server sends them to the monitors each turn
+    (void)core.take_trace();  // the server sends them to the monitors each turn
     check_invariants(core);
   }
   // Everything removed from the top: every buffer comes back.
-  core.handovers().clear();
+  (void)core.take_handovers();
   std::vector<uint32_t> top(core.children_of(kNone));
   for (uint32_t id : top) {
     // The root's children an operator created go with their subtrees.

@@ -75,7 +75,8 @@ TEST_F(CoreDevices, NamingCostsTheDevicesClaim) {
   EXPECT_EQ(core.remove_device(a, d1.value()), Error::kNone);
   EXPECT_EQ(core.processes().at(a).account.lent().devices, 1U);
   EXPECT_TRUE(core.create_device(a, "d3", DeviceKind::kClock).ok());
-  EXPECT_EQ(core.removed_devices().size(), 1U);
+  EXPECT_EQ(core.take_removed_devices().size(), 1U);
+  EXPECT_TRUE(core.take_removed_devices().empty()) << "taken";
 }
 
 TEST_F(CoreDevices, OnlyTheCreatorFindsItsOwnDeviceAndDevicesAreNotChildren) {
@@ -168,9 +169,9 @@ TEST_F(CoreDevices, ACreatorWithDevicesStaysWhenItDiesAndGoesWhenRemoved) {
   EXPECT_EQ(core.processes().at(a).account.lent().devices, 2U);
   uint32_t cd = core.create_device(c, "cd", DeviceKind::kNull).value();
   send(b, "cd");
-  core.removed_devices().clear();
+  (void)core.take_removed_devices();
   EXPECT_EQ(core.remove(a, c), Error::kNone);
-  EXPECT_EQ(core.removed_devices(), std::vector<uint32_t>{cd});
+  EXPECT_EQ(core.take_removed_devices(), std::vector<uint32_t>{cd});
   EXPECT_EQ(answers(b), std::vector<int32_t>{wire::kResultDummy});
   EXPECT_EQ(core.processes().at(a).account.lent().devices, 1U);
 }

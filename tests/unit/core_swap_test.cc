@@ -141,11 +141,13 @@ TEST_F(CoreSwap, AnswersToTheHandoverAreRecorded) {
   ASSERT_EQ(core.request_handover(os, 4096), Error::kNone);
   answer_handover(wire::kResultNormal, 8, 100);
   EXPECT_TRUE(core.processes().at(os).handed_over);
-  ASSERT_EQ(core.handovers().size(), 1U);
-  EXPECT_EQ(core.handovers()[0].id, os);
-  EXPECT_EQ(core.handovers()[0].result, wire::kResultNormal);
-  EXPECT_EQ(core.handovers()[0].words.word[wire::kHandoverOffset], 8U);
-  EXPECT_EQ(core.handovers()[0].words.word[wire::kHandoverLength], 100U);
+  std::vector<HandoverAnswer> handovers = core.take_handovers();
+  ASSERT_EQ(handovers.size(), 1U);
+  EXPECT_EQ(handovers[0].id, os);
+  EXPECT_EQ(handovers[0].result, wire::kResultNormal);
+  EXPECT_EQ(handovers[0].words.word[wire::kHandoverOffset], 8U);
+  EXPECT_EQ(handovers[0].words.word[wire::kHandoverLength], 100U);
+  EXPECT_TRUE(core.take_handovers().empty()) << "taken";
   EXPECT_EQ(core.notice_free(), 4U) << "the handover buffer is a notice buffer again";
   (void)cand;
   (void)request;
@@ -156,8 +158,9 @@ TEST_F(CoreSwap, ARefusalIsNotAHandover) {
   ASSERT_EQ(core.request_handover(os, 4096), Error::kNone);
   answer_handover(wire::kResultRejected);
   EXPECT_FALSE(core.processes().at(os).handed_over);
-  ASSERT_EQ(core.handovers().size(), 1U);
-  EXPECT_EQ(core.handovers()[0].result, wire::kResultRejected);
+  std::vector<HandoverAnswer> handovers = core.take_handovers();
+  ASSERT_EQ(handovers.size(), 1U);
+  EXPECT_EQ(handovers[0].result, wire::kResultRejected);
   (void)cand;
   (void)request;
 }
@@ -167,8 +170,9 @@ TEST_F(CoreSwap, TheOldProgramDyingAnswersTheHandoverDummy) {
   ASSERT_EQ(core.request_handover(os, 4096), Error::kNone);
   for (const wire::Event &e : events(os)) ASSERT_EQ(core.get_event(os, e.handle), Error::kNone);
   core.program_exited(os, wire::ExitKind::kSignal, 9);
-  ASSERT_EQ(core.handovers().size(), 1U);
-  EXPECT_EQ(core.handovers()[0].result, wire::kResultDummy);
+  std::vector<HandoverAnswer> handovers = core.take_handovers();
+  ASSERT_EQ(handovers.size(), 1U);
+  EXPECT_EQ(handovers[0].result, wire::kResultDummy);
   EXPECT_FALSE(core.processes().at(os).handed_over);
   (void)cand;
   (void)request;
@@ -256,7 +260,7 @@ TEST_F(CoreSwap, ALateHandoverAnswerAfterARollbackFreesTheNoticeBuffer) {
   EXPECT_EQ(core.notice_free(), 3U);
   ASSERT_EQ(core.send_answer(os, ev[0].handle, wire::kResultNormal, wire::Message{}), Error::kNone);
   EXPECT_FALSE(core.processes().at(os).handed_over) << "too late to count";
-  EXPECT_TRUE(core.handovers().empty());
+  EXPECT_TRUE(core.take_handovers().empty());
   EXPECT_EQ(core.notice_free(), 4U);
   (void)cand;
   (void)request;
