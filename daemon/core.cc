@@ -200,11 +200,7 @@ void Core::drop_entry(uint32_t id, uint32_t heir) {
   Process &p = processes_.at(id);
   fifo_clear(p);
   p.attached = false;
-  if (p.stop_buffer != kNone) {
-    uint32_t index = p.stop_buffer;
-    p.stop_buffer = kNone;
-    dummy_answer(index);
-  }
+  enter(id, cell_of(id, ProcessEvent::kRemove));  // a stop in progress: a dummy answer
   // Messages queued to it or received by it: dummy answers to their senders
   // (orphans among them are simply freed).
   while (p.inbox_head != kNone) {

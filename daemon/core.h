@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "core_states.h"
 #include "error.h"
 #include "pool.h"
 #include "process_table.h"
@@ -126,6 +127,7 @@ class Core {
   Error release_answer(uint32_t id, uint64_t handle);
 
   // ---- process control (core_tree.cc); `id` is the caller's child ----
+  // Each step is a cell of the state table (core_states.h).
   // `caller` kNone is the root (an operator acting for it, the boot
   // section): its claims are the pool's unowned buffers and the table.
   // The caller's child of that name; kNoChild for any other name, so a
@@ -141,7 +143,8 @@ class Core {
   // or whoever acts for it) to the nucleus; answered to the requester by
   // finish_stop, or at once when nothing of it can run.
   Error begin_stop(uint32_t requester, uint32_t id, uint64_t handle);
-  void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
+  // Its subtree is really stopped: the stop is answered.
+  void finish_stop(uint32_t id);
   // A stop in progress could not complete (its deadline passed): it is
   // undone (the entry is no longer stopping; the server resumes what it
   // stopped) and answered MALFUNCTION with `words`. False, and nothing
@@ -264,6 +267,11 @@ class Core {
   uint64_t count_protocol_error(uint32_t id) { return ++processes_.at(id).protocol_errors; }
 
  private:
+  // The state table's cell for `event` in the state `id` is in.
+  const ProcessCell &cell_of(uint32_t id, ProcessEvent event) const;
+  // Does what an applying cell says of the stop (answered with `words`) and
+  // moves the entry to its state.
+  void enter(uint32_t id, const ProcessCell &cell, const wire::Message &words = {});
   void inbox_append(Process &p, uint32_t index);
   void inbox_prepend(Process &p, uint32_t index);
   // A request to the nucleus on the next use of a free buffer of the caller

@@ -1,9 +1,10 @@
 // Process control on the Core: the tree, claims, the per-process state
-// table (docs/process-control.md) and exit notices. No I/O: the server does
-// the Linux side of each step.
+// table (core_states.h, docs/process-control.md) and exit notices. No I/O:
+// the server does the Linux side of each step.
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <utility>
 
 #include "core.h"
 
@@ -124,19 +125,36 @@ bool Core::held_stopped(uint32_t id) const {
   return false;
 }
 
-// The state table of a process (docs/process-control.md): rows RunState x
-// StopState, columns start / stop / exit / modify / remove.
+const ProcessCell &Core::cell_of(uint32_t id, ProcessEvent event) const {
+  const Process &p = processes_.at(id);
+  return process_cell(p.run, p.stop, event);
+}
+
+void Core::enter(uint32_t id, const ProcessCell &cell, const wire::Message &words) {
+  assert(cell.error == Error::kNone);
+  Process &p = processes_.at(id);
+  if (cell.stop_answer != kNoStopAnswer && p.stop_buffer != kNone) {
+    uint32_t index = std::exchange(p.stop_buffer, kNone);
+    if (cell.stop_answer == wire::kResultDummy) {
+      dummy_answer(index);
+    } else {
+      answer_request(index, cell.stop_answer, words);
+    }
+  }
+  if (cell.has(kActLeave)) return;
+  Process &q = processes_.at(id);
+  q.run = cell.run;
+  q.stop = cell.stop;
+}
+
 Error Core::start(uint32_t caller, uint32_t id, StartPlan *plan) {
   (void)caller;
-  Process &p = processes_.at(id);
   *plan = StartPlan{};
-  if (p.stop != StopState::kNone) {
-    if (p.stop_buffer != kNone) finish_stop(id, wire::kResultRejected);
-    p.stop = StopState::kNone;
-    plan->resume = true;
-  }
-  plan->spawn = p.run != RunState::kRunning;
-  if (!plan->resume && !plan->spawn) return Error::kAlready;
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStart);
+  if (cell.error != Error::kNone) return cell.error;
+  enter(id, cell);
+  plan->resume = cell.has(kActResume);
+  plan->spawn = cell.has(kActSpawn);
   return Error::kNone;
 }
 
@@ -165,37 +183,25 @@ void Core::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle) {
 Error Core::begin_stop(uint32_t requester, uint32_t id, uint64_t handle) {
   Result<uint32_t> index = request_buffer(requester, handle);
   if (!index.ok()) return index.error();
-  Process &p = processes_.at(id);
-  if (p.stop_buffer != kNone) return Error::kBusy;
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStop);
+  if (cell.error != Error::kNone) return cell.error;
   send_to_nucleus(requester, index.value(), handle);
-  p.stop_buffer = index.value();
-  if (p.stop == StopState::kStopped) {
-    finish_stop(id);
-  } else {
-    p.stop = StopState::kStopping;
-  }
+  processes_.at(id).stop_buffer = index.value();
+  enter(id, cell);  // stopped already: answered at once
   return Error::kNone;
 }
 
-void Core::finish_stop(uint32_t id, int32_t result) {
-  Process &p = processes_.at(id);
-  if (result == wire::kResultNormal) p.stop = StopState::kStopped;
-  if (p.stop_buffer == kNone) return;
-  uint32_t index = p.stop_buffer;
-  p.stop_buffer = kNone;
-  answer_request(index, result, wire::Message{});
+void Core::finish_stop(uint32_t id) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStopped);
+  if (cell.error == Error::kNone) enter(id, cell);
 }
 
 bool Core::fail_stop(uint32_t id, const wire::Message &words) {
-  Process &p = processes_.at(id);
-  if (p.stop != StopState::kStopping) return false;
-  // Back to what runs: the parent was told the stop failed, so nothing of
+  // Back to what runs: the parent is told the stop failed, so nothing of
   // the subtree may stay held by it (a resume is the server's part).
-  p.stop = StopState::kNone;
-  if (p.stop_buffer == kNone) return true;
-  uint32_t index = p.stop_buffer;
-  p.stop_buffer = kNone;
-  answer_request(index, wire::kResultMalfunction, words);
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStopTimeout);
+  if (cell.error != Error::kNone) return false;
+  enter(id, cell, words);
   return true;
 }
 
@@ -208,11 +214,9 @@ void Core::answer_request(uint32_t index, int32_t result, const wire::Message &w
 }
 
 Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kModify);
+  if (cell.error != Error::kNone) return cell.error;
   Process &p = processes_.at(id);
-  if (p.stop == StopState::kStopping ||
-      (p.run == RunState::kRunning && p.stop != StopState::kStopped)) {
-    return Error::kBusy;
-  }
   if (claims != nullptr) {
     if (Error e = check_claims(*claims); e != Error::kNone) return e;
     // The caller lends the new claims in place of the old, and the child's
@@ -247,6 +251,7 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     }
     if (program->gid != kNone) c.gid = program->gid;
   }
+  enter(id, cell);
   return Error::kNone;
 }
 
@@ -260,22 +265,26 @@ Error Core::remove(uint32_t caller, uint32_t id) {
 }
 
 void Core::program_started(uint32_t id, int32_t pid) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kSpawned);
+  if (cell.error != Error::kNone) return;
+  enter(id, cell);
   Process &p = processes_.at(id);
-  p.run = RunState::kRunning;
   p.pid = pid;
   p.exit_kind = wire::ExitKind::kNone;
   p.exit_value = 0;
 }
 
 void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
-  Process &p = processes_.at(id);
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kExit);
+  if (cell.error != Error::kNone) return;
   end_attachment(id);
-  p.run = RunState::kExited;
-  p.exit_kind = kind;
-  p.exit_value = value;
   // A stop waiting for it stays: its children may run on, and the server
   // answers it once they are stopped too (at once when there are none).
-  if (p.parent == kNone) return;
+  enter(id, cell);
+  Process &p = processes_.at(id);
+  p.exit_kind = kind;
+  p.exit_value = value;
+  if (!cell.has(kActNotice) || p.parent == kNone) return;
   uint32_t parent = p.parent;
   processes_.at(parent).notices_waiting.push_back({id, p.generation, kind, value});
   pump_notices(parent);
@@ -403,17 +412,7 @@ std::vector<uint32_t> Core::subtree(uint32_t id) const {
 
 wire::ProcessState Core::state(uint32_t id) const {
   const Process &p = processes_.at(id);
-  if (p.stop == StopState::kStopping) return wire::ProcessState::kStopping;
-  // A stopped child whose program then died says exited: start runs it anew.
-  if (p.stop == StopState::kStopped && p.run != RunState::kExited) {
-    return wire::ProcessState::kStopped;
-  }
-  switch (p.run) {
-    case RunState::kCreated: return wire::ProcessState::kCreated;
-    case RunState::kRunning: return wire::ProcessState::kRunning;
-    case RunState::kExited: return wire::ProcessState::kExited;
-  }
-  return wire::ProcessState::kExited;
+  return shown_state(p.run, p.stop);
 }
 
 wire::Message Core::info(uint32_t id) const {
