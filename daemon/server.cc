@@ -628,8 +628,8 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   // What devices were doing for it ends; its data area stays mapped until
   // each operation's completion has come back.
   cancel_device_ops_of(id, generation);
-  if (old_os) swap_failed(id, wire::kSwapOldExited, 0);
-  if (taken_over != kNone) swap_failed(taken_over, wire::kSwapNewExited, 0);
+  if (old_os) swap_event(id, SwapEvent::kOldExited);
+  if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
 }
 
 void Server::cancel_connection_sqes(uint32_t id) {

@@ -518,9 +518,9 @@ void Server::on_sigchld() {
     if (uint32_t os = core_.processes().at(id).swap_of; os != kNone) {
       // A swap's new program ended before it took over.
       runs_[id].pid = 0;
-      swap_failed(os, wire::kSwapNewExited,
-                  WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
-                                      : static_cast<unsigned>(WEXITSTATUS(status)));
+      swap_event(os, SwapEvent::kNewExited,
+                 WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
+                                     : static_cast<unsigned>(WEXITSTATUS(status)));
       continue;
     }
     Run &run = runs_[id];
@@ -591,7 +591,7 @@ void Server::end_subtree(uint32_t id) {
   // here, but cheap) and the process groups in signal mode.
   Subtree::signal_groups(groups, SIGKILL);
   for (uint32_t i : ids) {
-    if (core_.processes().at(i).swap_candidate != kNone) swap_failed(i, wire::kSwapCancelled, 0);
+    if (core_.processes().at(i).swap_candidate != kNone) swap_event(i, SwapEvent::kRemoved);
   }
   for (uint32_t i : ids) {
     if (i < connections_.size() && connections_[i].live) detach(i, "removed", false);
