@@ -8,9 +8,11 @@
 // either changes nothing and returns an Error, or applies the change whole.
 // Events for a process (a message to it, an answer to it) go into that
 // process's fifo while it is attached; the server publishes them to its
-// event ring (next_event / pop_event) for the processes take_dirty() names. A process
-// in the table but not attached keeps its queue: the messages are published
-// when a run of it attaches.
+// event ring (next_event / pop_event) for the processes take_dirty() names.
+// A process in the table but not attached keeps its queue: the messages are
+// published when a run of it attaches. What the server takes each turn
+// (take_*) comes out by value; it changes the Core only through its
+// methods.
 //
 // Claims (docs/decisions.md, claims.h): each entry holds its buffer claim
 // as buffers of the pool (slots); the root (the nucleus) holds the unowned
