@@ -8,11 +8,12 @@
 namespace nucleus::daemon {
 
 Core::Core(uint32_t pool_buffers, uint32_t notice_buffers, uint64_t root_processes)
-    : pool_(pool_buffers), root_processes_(root_processes) {
+    : pool_(pool_buffers) {
   notice_buffers = std::min(notice_buffers, pool_buffers);
   bool taken = pool_.take(notice_buffers, kNoticeOwner, &notice_free_);
   assert(taken);
   (void)taken;
+  root_ = ClaimsAccount(Claims{pool_.free_count(), root_processes, 0, UINT64_MAX, 0});
   // A sixteenth of the reserve is for swaps' handovers only: parents that
   // never answer their notices cannot make every swap fail.
   handover_reserve_ = notice_buffers / 16;
@@ -62,8 +63,9 @@ Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint3
       e != Error::kNone) {
     return e;
   }
-  if (claims.buffers > pool_.free_count()) return Error::kNoBuffers;
-  if (root_lent_.processes + 1 + claims.processes > root_processes_) return Error::kNoBuffers;
+  // The root lends it its claims; undone unless the entry is made.
+  ClaimsAccount::Loan loan = root_.try_lend(child_cost(claims), free_held(kNone));
+  if (!loan) return Error::kNoBuffers;
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   uid_accounts_.add_entry(uid, true);
@@ -73,17 +75,14 @@ Result<uint32_t> Core::attach(std::string_view name, const Claims &claims, uint3
   bool taken = pool_.take(static_cast<uint32_t>(claims.buffers), id.value(), &p.slots);
   assert(taken);
   (void)taken;
-  p.given = claims;
+  p.account = ClaimsAccount(claims);
   p.uid = uid;
   p.gid = gid;
   p.origin = Origin::kSocket;
   p.run = RunState::kRunning;
   p.attached = true;
-  root_lent_.buffers += claims.buffers;
-  root_lent_.processes += 1 + claims.processes;
-  root_lent_.memory += claims.memory;
-  root_lent_.devices += claims.devices;
   root_children_.push_back(id.value());
+  loan.commit();
   return id;
 }
 
@@ -153,10 +152,7 @@ void Core::detach(uint32_t id) {
     p.run = RunState::kExited;  // its children and devices stay; a new run owns them
     return;
   }
-  root_lent_.buffers -= p.given.buffers;
-  root_lent_.processes -= 1 + p.given.processes;
-  root_lent_.memory -= p.given.memory;
-  root_lent_.devices -= p.given.devices;
+  root_.repay(child_cost(p.account.given()));
   std::erase(root_children_, id);
   drop_entry(id, kNone);
 }
@@ -204,11 +200,7 @@ void Core::drop_entry(uint32_t id, uint32_t heir) {
   Process &p = processes_.at(id);
   fifo_clear(p);
   p.attached = false;
-  if (p.stop_buffer != kNone) {
-    uint32_t index = p.stop_buffer;
-    p.stop_buffer = kNone;
-    dummy_answer(index);
-  }
+  enter(id, cell_of(id, ProcessEvent::kRemove));  // a stop in progress: a dummy answer
   // Messages queued to it or received by it: dummy answers to their senders
   // (orphans among them are simply freed).
   while (p.inbox_head != kNone) {
@@ -257,6 +249,16 @@ Error Core::send_message(uint32_t id, uint64_t handle, std::string_view receiver
   fifo_push(to, *index);
   if (tracing_) record(TraceKind::kMessage, *index, sender.name, processes_.at(to).name);
   return Error::kNone;
+}
+
+void Core::set_tracing(bool on) {
+  tracing_ = on;
+  if (!on) trace_.clear();
+}
+
+Core::TraceBatch Core::take_trace() {
+  TraceBatch batch{std::exchange(trace_, {}), std::exchange(trace_dropped_, 0)};
+  return batch;
 }
 
 void Core::record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to) {
@@ -356,6 +358,20 @@ void Core::mark_slots(uint32_t id) {
   if (!p.attached || p.slots_changed) return;
   p.slots_changed = true;
   slot_changes_.push_back(id);
+}
+
+std::vector<uint32_t> Core::take_slot_changes() {
+  for (uint32_t id : slot_changes_) {
+    if (processes_.live(id)) processes_.at(id).slots_changed = false;
+  }
+  return std::exchange(slot_changes_, {});
+}
+
+std::vector<uint32_t> Core::take_dirty() {
+  for (uint32_t id : dirty_) {
+    if (processes_.live(id)) processes_.at(id).dirty = false;
+  }
+  return std::exchange(dirty_, {});
 }
 
 bool Core::next_event(uint32_t id, wire::Event *out) const {

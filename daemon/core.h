@@ -8,16 +8,18 @@
 // either changes nothing and returns an Error, or applies the change whole.
 // Events for a process (a message to it, an answer to it) go into that
 // process's fifo while it is attached; the server publishes them to its
-// event ring (next_event / pop_event) for the processes in dirty(). A process
-// in the table but not attached keeps its queue: the messages are published
-// when a run of it attaches.
+// event ring (next_event / pop_event) for the processes take_dirty() names.
+// A process in the table but not attached keeps its queue: the messages are
+// published when a run of it attaches. What the server takes each turn
+// (take_*) comes out by value; it changes the Core only through its
+// methods.
 //
-// Claims (docs/decisions.md): each entry holds its buffer claim as buffers
-// of the pool (slots); the root (the nucleus) holds the unowned ones. A
-// parent's claims pay for its children's: creating a child moves buffers out
-// of the parent's free ones and counts 1 + the child's processes claim
-// against the parent's. Removing a child moves everything of its subtree
-// back.
+// Claims (docs/decisions.md, claims.h): each entry holds its buffer claim
+// as buffers of the pool (slots); the root (the nucleus) holds the unowned
+// ones. Every entry and the root have a ClaimsAccount: a parent's claims pay
+// for its children's, so creating a child lends the child's cost out of the
+// parent's account and moves buffers out of the parent's free ones.
+// Removing a child repays it and moves everything of its subtree back.
 //
 // Bounds (DESIGN.md, "Principals, privilege and bounds"): what each uid
 // owns is counted in UidAccounts and checked against the UidBudget the
@@ -36,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "core_states.h"
 #include "error.h"
 #include "pool.h"
 #include "process_table.h"
@@ -126,6 +129,7 @@ class Core {
   Error release_answer(uint32_t id, uint64_t handle);
 
   // ---- process control (core_tree.cc); `id` is the caller's child ----
+  // Each step is a cell of the state table (core_states.h).
   // `caller` kNone is the root (an operator acting for it, the boot
   // section): its claims are the pool's unowned buffers and the table.
   // The caller's child of that name; kNoChild for any other name, so a
@@ -141,7 +145,8 @@ class Core {
   // or whoever acts for it) to the nucleus; answered to the requester by
   // finish_stop, or at once when nothing of it can run.
   Error begin_stop(uint32_t requester, uint32_t id, uint64_t handle);
-  void finish_stop(uint32_t id, int32_t result = wire::kResultNormal);
+  // Its subtree is really stopped: the stop is answered.
+  void finish_stop(uint32_t id);
   // A stop in progress could not complete (its deadline passed): it is
   // undone (the entry is no longer stopping; the server resumes what it
   // stopped) and answered MALFUNCTION with `words`. False, and nothing
@@ -191,8 +196,8 @@ class Core {
   // device and answered with send_answer). A message from anyone but the
   // reserver of a reserved device is answered rejected here and skipped.
   bool take_device_message(uint32_t device, DeviceMessage *out);
-  // Devices that left the table since the last call (cleared by the caller).
-  std::vector<uint32_t> &removed_devices() { return removed_devices_; }
+  // Devices that left the table since the last call.
+  std::vector<uint32_t> take_removed_devices() { return std::exchange(removed_devices_, {}); }
   const std::vector<uint32_t> &devices() const { return device_ids_; }
 
   // ---- hot swap (core_swap.cc, docs/hot-swap.md) ----
@@ -205,8 +210,8 @@ class Core {
   // Sends the handover message from the nucleus to `id` (kBusy: no notice
   // buffer is free).
   Error request_handover(uint32_t id, uint64_t data_bytes);
-  // Handovers answered since the last call (cleared by the caller).
-  std::vector<HandoverAnswer> &handovers() { return handovers_; }
+  // Handovers answered since the last call.
+  std::vector<HandoverAnswer> take_handovers() { return std::exchange(handovers_, {}); }
   // The new program takes over `id`: its program and pid become the entry's,
   // its queue is to be published again from the start, the hidden entry
   // leaves the table. Returns what the new program inherits.
@@ -225,32 +230,50 @@ class Core {
   // The kGetProcess reply words.
   wire::Message info(uint32_t id) const;
   const std::vector<uint32_t> &children_of(uint32_t caller) const;
-  // Processes whose slot table must be written (cleared by the caller).
-  std::vector<uint32_t> &slot_changes() { return slot_changes_; }
+  // Processes whose slot table must be written since the last call: the
+  // caller writes them (each is named again when its claim changes again).
+  std::vector<uint32_t> take_slot_changes();
 
   // The first event waiting to be published to `id`, as an event record.
   bool next_event(uint32_t id, wire::Event *out) const;
   void pop_event(uint32_t id);
-  // Processes whose fifo got entries since the last call (cleared by it).
-  std::vector<uint32_t> &dirty() { return dirty_; }
+  // Processes whose fifo got entries since the last call: the caller
+  // publishes them (each is named again when its fifo gets more).
+  std::vector<uint32_t> take_dirty();
 
   ProcessStats stats(uint32_t id) const;
 
   // ---- monitor: message events while someone watches (server_inspect.cc) ----
-  void set_tracing(bool on) { tracing_ = on; }
+  // Off: the events kept are dropped (the count of those not kept stays).
+  void set_tracing(bool on);
   bool tracing() const { return tracing_; }
-  // Events since the last call (cleared by the caller); at most kMaxTrace
-  // are kept between calls, the rest counted in trace_dropped().
-  std::vector<TraceEvent> &trace() { return trace_; }
-  uint64_t &trace_dropped() { return trace_dropped_; }
+  // Events since the last take_trace(); at most kMaxTrace are kept between
+  // calls, the rest counted in trace_dropped().
+  const std::vector<TraceEvent> &trace() const { return trace_; }
+  uint64_t trace_dropped() const { return trace_dropped_; }
+  struct TraceBatch {
+    std::vector<TraceEvent> events;
+    uint64_t dropped = 0;
+  };
+  TraceBatch take_trace();
   const Pool &pool() const { return pool_; }
   uint32_t notice_free() const { return static_cast<uint32_t>(notice_free_.size()); }
-  const Claims &root_lent() const { return root_lent_; }
+  const Claims &root_lent() const { return root_.lent(); }
+  // The claims account of `id`, or the root's (kNone).
+  const ClaimsAccount &account(uint32_t id) const {
+    return id == kNone ? root_ : processes_.at(id).account;
+  }
   const UidAccounts &uid_accounts() const { return uid_accounts_; }
-  ProcessTable &processes() { return processes_; }
   const ProcessTable &processes() const { return processes_; }
+  // A malformed request of `id`'s: how many it has made now.
+  uint64_t count_protocol_error(uint32_t id) { return ++processes_.at(id).protocol_errors; }
 
  private:
+  // The state table's cell for `event` in the state `id` is in.
+  const ProcessCell &cell_of(uint32_t id, ProcessEvent event) const;
+  // Does what an applying cell says of the stop (answered with `words`) and
+  // moves the entry to its state.
+  void enter(uint32_t id, const ProcessCell &cell, const wire::Message &words = {});
   void inbox_append(Process &p, uint32_t index);
   void inbox_prepend(Process &p, uint32_t index);
   // A request to the nucleus on the next use of a free buffer of the caller
@@ -273,11 +296,10 @@ class Core {
   void adopt_buffer(uint32_t heir, uint32_t index);
   // Free buffers of its claim (the root: the pool's unowned ones).
   uint32_t free_held(uint32_t id) const;
-  Claims given_of(uint32_t parent) const;
   bool move_free_buffers(uint32_t from, uint32_t to, uint64_t count);
   void mark_slots(uint32_t id);
   std::vector<uint32_t> &children_ref(uint32_t parent);
-  Claims &lent_of(uint32_t parent);
+  ClaimsAccount &account_of(uint32_t id) { return id == kNone ? root_ : processes_.at(id).account; }
   // Sends what waits for `parent` while it is attached, under its limit,
   // and a notice buffer is free (else it joins starved_).
   void pump_notices(uint32_t parent);
@@ -316,8 +338,9 @@ class Core {
   std::vector<uint32_t> device_ids_;
   std::vector<uint32_t> removed_devices_;
   std::vector<HandoverAnswer> handovers_;
-  Claims root_lent_;
-  uint64_t root_processes_;
+  // The root's: the pool but the notice reserve, processes.max, and no
+  // memory or devices limit of its own.
+  ClaimsAccount root_;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;
   uint64_t trace_dropped_ = 0;

@@ -11,10 +11,14 @@ namespace nucleus::daemon {
 Result<uint32_t> Core::create_device(uint32_t caller, std::string_view name, wire::DeviceKind kind,
                                      const UidBudget &budget) {
   if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
+  // The caller's account pays one device claim; undone unless the entry is
+  // made. Its account stays where it is: the table makes room first.
+  processes_.make_room();
+  ClaimsAccount::Loan loan = account_of(caller).try_lend(kDeviceCost, 0);
+  if (!loan) return Error::kNoBuffers;
   uint32_t owner = 0, group = 0;
   if (caller != kNone) {
     const Process &c = processes_.at(caller);
-    if (c.given.devices - c.lent.devices < 1) return Error::kNoBuffers;
     owner = c.uid;
     group = c.gid;
     if (Error e = uid_accounts_.fits(owner, UidUsage{0, 1, 0}, budget); e != Error::kNone) {
@@ -35,11 +39,10 @@ Result<uint32_t> Core::create_device(uint32_t caller, std::string_view name, wir
   if (caller == kNone) {
     root_devices_.push_back(id.value());
   } else {
-    Process &c = processes_.at(caller);
-    c.lent.devices += 1;
-    c.devices.push_back(id.value());
+    processes_.at(caller).devices.push_back(id.value());
   }
   device_ids_.push_back(id.value());
+  loan.commit();
   return id;
 }
 
@@ -59,13 +62,8 @@ Result<uint32_t> Core::find_device(std::string_view name) const {
 }
 
 Error Core::remove_device(uint32_t caller, uint32_t id) {
-  if (caller == kNone) {
-    std::erase(root_devices_, id);
-  } else {
-    Process &c = processes_.at(caller);
-    c.lent.devices -= 1;
-    std::erase(c.devices, id);
-  }
+  account_of(caller).repay(kDeviceCost);
+  std::erase(caller == kNone ? root_devices_ : processes_.at(caller).devices, id);
   drop_device(id);
   return Error::kNone;
 }

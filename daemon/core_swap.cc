@@ -35,12 +35,15 @@ Result<uint32_t> Core::begin_swap(uint32_t requester, uint32_t id, uint64_t hand
   c.origin = Origin::kNucleus;
   c.uid = os.uid;
   c.gid = os.gid;
-  c.given.data_bytes = os.given.data_bytes;  // the same data area: the state fits
-  // The nearest memory claim up the tree bounds the new program as it
-  // bounds the old one.
-  for (uint32_t i = id; i != kNone && c.given.memory == 0; i = processes_.at(i).parent) {
-    c.given.memory = processes_.at(i).given.memory;
+  // It holds no claims: the same data area (so the state fits), and the
+  // nearest memory claim up the tree bounds the new program as it bounds
+  // the old one.
+  Claims given;
+  given.data_bytes = os.account.given().data_bytes;
+  for (uint32_t i = id; i != kNone && given.memory == 0; i = processes_.at(i).parent) {
+    given.memory = processes_.at(i).account.given().memory;
   }
+  c.account = ClaimsAccount(given);
   c.program = std::move(program);
   c.swap_of = id;
   os.swap_buffer = index.value();

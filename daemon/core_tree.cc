@@ -1,21 +1,14 @@
 // Process control on the Core: the tree, claims, the per-process state
-// table (docs/process-control.md) and exit notices. No I/O: the server does
-// the Linux side of each step.
+// table (core_states.h, docs/process-control.md) and exit notices. No I/O:
+// the server does the Linux side of each step.
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <utility>
 
 #include "core.h"
 
 namespace nucleus::daemon {
-
-namespace {
-
-uint64_t remaining(const Claims &given, const Claims &lent, uint64_t Claims::*field) {
-  return given.*field - lent.*field;
-}
-
-}  // namespace
 
 std::vector<uint32_t> &Core::children_ref(uint32_t parent) {
   return parent == kNone ? root_children_ : processes_.at(parent).children;
@@ -25,22 +18,12 @@ const std::vector<uint32_t> &Core::children_of(uint32_t caller) const {
   return caller == kNone ? root_children_ : processes_.at(caller).children;
 }
 
-Claims &Core::lent_of(uint32_t parent) {
-  return parent == kNone ? root_lent_ : processes_.at(parent).lent;
-}
-
 Result<uint32_t> Core::child(uint32_t caller, std::string_view name) const {
   uint32_t id = processes_.find(name);
   if (id == kNone || processes_.at(id).parent != caller || processes_.at(id).is_device()) {
     return Error::kNoChild;
   }
   return id;
-}
-
-Claims Core::given_of(uint32_t parent) const {
-  if (parent != kNone) return processes_.at(parent).given;
-  // The root: the whole pool and table; no memory or devices limit of its own.
-  return Claims{pool_.size(), root_processes_, 0, UINT64_MAX, 0};
 }
 
 uint32_t Core::free_held(uint32_t id) const {
@@ -109,20 +92,17 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
       e != Error::kNone) {
     return e;
   }
-  Claims given = given_of(caller);
-  const Claims &lent = lent_of(caller);
-  if (remaining(given, lent, &Claims::processes) < 1 + claims.processes ||
-      remaining(given, lent, &Claims::devices) < claims.devices ||
-      (given.memory != 0 && remaining(given, lent, &Claims::memory) < claims.memory) ||
-      free_held(caller) < claims.buffers) {
-    return Error::kNoBuffers;
-  }
+  // The caller lends it its claims; undone unless the entry is made. Its
+  // account stays where it is: the table makes room first.
+  processes_.make_room();
+  ClaimsAccount::Loan loan = account_of(caller).try_lend(child_cost(claims), free_held(caller));
+  if (!loan) return Error::kNoBuffers;
   Result<uint32_t> id = processes_.add(name);
   if (!id.ok()) return id;
   Process &p = processes_.at(id.value());
   p.parent = caller;
   p.origin = Origin::kNucleus;
-  p.given = claims;
+  p.account = ClaimsAccount(claims);
   p.program = std::move(program);
   // What its program runs as and whose rights open the files it names.
   p.uid = owner;
@@ -133,12 +113,8 @@ Result<uint32_t> Core::create(uint32_t caller, std::string_view name, Program pr
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
-  Claims &pl = lent_of(caller);  // add() may have moved the table
-  pl.buffers += claims.buffers;
-  pl.processes += 1 + claims.processes;
-  pl.memory += claims.memory;
-  pl.devices += claims.devices;
   children_ref(caller).push_back(id.value());
+  loan.commit();
   return id;
 }
 
@@ -149,19 +125,36 @@ bool Core::held_stopped(uint32_t id) const {
   return false;
 }
 
-// The state table of a process (docs/process-control.md): rows RunState x
-// StopState, columns start / stop / exit / modify / remove.
+const ProcessCell &Core::cell_of(uint32_t id, ProcessEvent event) const {
+  const Process &p = processes_.at(id);
+  return process_cell(p.run, p.stop, event);
+}
+
+void Core::enter(uint32_t id, const ProcessCell &cell, const wire::Message &words) {
+  assert(cell.error == Error::kNone);
+  Process &p = processes_.at(id);
+  if (cell.stop_answer != kNoStopAnswer && p.stop_buffer != kNone) {
+    uint32_t index = std::exchange(p.stop_buffer, kNone);
+    if (cell.stop_answer == wire::kResultDummy) {
+      dummy_answer(index);
+    } else {
+      answer_request(index, cell.stop_answer, words);
+    }
+  }
+  if (cell.has(kActLeave)) return;
+  Process &q = processes_.at(id);
+  q.run = cell.run;
+  q.stop = cell.stop;
+}
+
 Error Core::start(uint32_t caller, uint32_t id, StartPlan *plan) {
   (void)caller;
-  Process &p = processes_.at(id);
   *plan = StartPlan{};
-  if (p.stop != StopState::kNone) {
-    if (p.stop_buffer != kNone) finish_stop(id, wire::kResultRejected);
-    p.stop = StopState::kNone;
-    plan->resume = true;
-  }
-  plan->spawn = p.run != RunState::kRunning;
-  if (!plan->resume && !plan->spawn) return Error::kAlready;
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStart);
+  if (cell.error != Error::kNone) return cell.error;
+  enter(id, cell);
+  plan->resume = cell.has(kActResume);
+  plan->spawn = cell.has(kActSpawn);
   return Error::kNone;
 }
 
@@ -190,37 +183,25 @@ void Core::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle) {
 Error Core::begin_stop(uint32_t requester, uint32_t id, uint64_t handle) {
   Result<uint32_t> index = request_buffer(requester, handle);
   if (!index.ok()) return index.error();
-  Process &p = processes_.at(id);
-  if (p.stop_buffer != kNone) return Error::kBusy;
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStop);
+  if (cell.error != Error::kNone) return cell.error;
   send_to_nucleus(requester, index.value(), handle);
-  p.stop_buffer = index.value();
-  if (p.stop == StopState::kStopped) {
-    finish_stop(id);
-  } else {
-    p.stop = StopState::kStopping;
-  }
+  processes_.at(id).stop_buffer = index.value();
+  enter(id, cell);  // stopped already: answered at once
   return Error::kNone;
 }
 
-void Core::finish_stop(uint32_t id, int32_t result) {
-  Process &p = processes_.at(id);
-  if (result == wire::kResultNormal) p.stop = StopState::kStopped;
-  if (p.stop_buffer == kNone) return;
-  uint32_t index = p.stop_buffer;
-  p.stop_buffer = kNone;
-  answer_request(index, result, wire::Message{});
+void Core::finish_stop(uint32_t id) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStopped);
+  if (cell.error == Error::kNone) enter(id, cell);
 }
 
 bool Core::fail_stop(uint32_t id, const wire::Message &words) {
-  Process &p = processes_.at(id);
-  if (p.stop != StopState::kStopping) return false;
-  // Back to what runs: the parent was told the stop failed, so nothing of
+  // Back to what runs: the parent is told the stop failed, so nothing of
   // the subtree may stay held by it (a resume is the server's part).
-  p.stop = StopState::kNone;
-  if (p.stop_buffer == kNone) return true;
-  uint32_t index = p.stop_buffer;
-  p.stop_buffer = kNone;
-  answer_request(index, wire::kResultMalfunction, words);
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStopTimeout);
+  if (cell.error != Error::kNone) return false;
+  enter(id, cell, words);
   return true;
 }
 
@@ -233,40 +214,26 @@ void Core::answer_request(uint32_t index, int32_t result, const wire::Message &w
 }
 
 Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const Claims *claims) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kModify);
+  if (cell.error != Error::kNone) return cell.error;
   Process &p = processes_.at(id);
-  if (p.stop == StopState::kStopping ||
-      (p.run == RunState::kRunning && p.stop != StopState::kStopped)) {
-    return Error::kBusy;
-  }
   if (claims != nullptr) {
     if (Error e = check_claims(*claims); e != Error::kNone) return e;
-    Claims given = given_of(caller);
-    const Claims &lent = lent_of(caller);
-    // Every check first: all or nothing.
-    auto grows = [](uint64_t to, uint64_t from) { return to > from ? to - from : 0; };
-    uint64_t more_buffers = grows(claims->buffers, p.given.buffers);
-    uint64_t less_buffers = grows(p.given.buffers, claims->buffers);
-    uint64_t more_processes = grows(claims->processes, p.given.processes);
-    uint64_t more_memory = grows(claims->memory, p.given.memory);
-    uint64_t more_devices = grows(claims->devices, p.given.devices);
-    if (free_held(caller) < more_buffers || free_held(id) < less_buffers ||
-        remaining(given, lent, &Claims::processes) < more_processes ||
-        claims->processes < p.lent.processes ||
-        remaining(given, lent, &Claims::devices) < more_devices ||
-        claims->devices < p.lent.devices ||
-        (given.memory != 0 && remaining(given, lent, &Claims::memory) < more_memory) ||
-        (claims->memory != 0 && claims->memory < p.lent.memory)) {
-      return Error::kNoBuffers;
+    // The caller lends the new claims in place of the old, and the child's
+    // own become them; either is undone unless both hold.
+    Claims before = p.account.given();
+    ClaimsAccount::Loan lender =
+        account_of(caller).try_relend(child_cost(before), child_cost(*claims), free_held(caller));
+    ClaimsAccount::Loan holder = p.account.try_resize(*claims, free_held(id));
+    if (!lender || !holder) return Error::kNoBuffers;
+    // Checked by the loans: free buffers move one way or the other.
+    if (claims->buffers > before.buffers) {
+      move_free_buffers(caller, id, claims->buffers - before.buffers);
+    } else {
+      move_free_buffers(id, caller, before.buffers - claims->buffers);
     }
-    move_free_buffers(caller, id, more_buffers);
-    move_free_buffers(id, caller, less_buffers);
-    Claims &pl = lent_of(caller);
-    Process &c = processes_.at(id);
-    pl.buffers = pl.buffers - c.given.buffers + claims->buffers;
-    pl.processes = pl.processes - c.given.processes + claims->processes;
-    pl.memory = pl.memory - c.given.memory + claims->memory;
-    pl.devices = pl.devices - c.given.devices + claims->devices;
-    c.given = *claims;
+    lender.commit();
+    holder.commit();
   }
   if (program != nullptr) {
     Process &c = processes_.at(id);
@@ -284,16 +251,12 @@ Error Core::modify(uint32_t caller, uint32_t id, const Program *program, const C
     }
     if (program->gid != kNone) c.gid = program->gid;
   }
+  enter(id, cell);
   return Error::kNone;
 }
 
 Error Core::remove(uint32_t caller, uint32_t id) {
-  Process &p = processes_.at(id);
-  Claims &lent = lent_of(caller);
-  lent.buffers -= p.given.buffers;
-  lent.processes -= 1 + p.given.processes;
-  lent.memory -= p.given.memory;
-  lent.devices -= p.given.devices;
+  account_of(caller).repay(child_cost(processes_.at(id).account.given()));
   std::erase(children_ref(caller), id);
   std::vector<uint32_t> order = subtree(id);
   // Children first, so every buffer of the subtree ends with the caller.
@@ -302,22 +265,26 @@ Error Core::remove(uint32_t caller, uint32_t id) {
 }
 
 void Core::program_started(uint32_t id, int32_t pid) {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kSpawned);
+  if (cell.error != Error::kNone) return;
+  enter(id, cell);
   Process &p = processes_.at(id);
-  p.run = RunState::kRunning;
   p.pid = pid;
   p.exit_kind = wire::ExitKind::kNone;
   p.exit_value = 0;
 }
 
 void Core::program_exited(uint32_t id, wire::ExitKind kind, int32_t value) {
-  Process &p = processes_.at(id);
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kExit);
+  if (cell.error != Error::kNone) return;
   end_attachment(id);
-  p.run = RunState::kExited;
-  p.exit_kind = kind;
-  p.exit_value = value;
   // A stop waiting for it stays: its children may run on, and the server
   // answers it once they are stopped too (at once when there are none).
-  if (p.parent == kNone) return;
+  enter(id, cell);
+  Process &p = processes_.at(id);
+  p.exit_kind = kind;
+  p.exit_value = value;
+  if (!cell.has(kActNotice) || p.parent == kNone) return;
   uint32_t parent = p.parent;
   processes_.at(parent).notices_waiting.push_back({id, p.generation, kind, value});
   pump_notices(parent);
@@ -445,17 +412,7 @@ std::vector<uint32_t> Core::subtree(uint32_t id) const {
 
 wire::ProcessState Core::state(uint32_t id) const {
   const Process &p = processes_.at(id);
-  if (p.stop == StopState::kStopping) return wire::ProcessState::kStopping;
-  // A stopped child whose program then died says exited: start runs it anew.
-  if (p.stop == StopState::kStopped && p.run != RunState::kExited) {
-    return wire::ProcessState::kStopped;
-  }
-  switch (p.run) {
-    case RunState::kCreated: return wire::ProcessState::kCreated;
-    case RunState::kRunning: return wire::ProcessState::kRunning;
-    case RunState::kExited: return wire::ProcessState::kExited;
-  }
-  return wire::ProcessState::kExited;
+  return shown_state(p.run, p.stop);
 }
 
 wire::Message Core::info(uint32_t id) const {
@@ -465,16 +422,18 @@ wire::Message Core::info(uint32_t id) const {
                              (static_cast<uint64_t>(p.exit_kind) << 8) |
                              (uint64_t{static_cast<uint32_t>(p.exit_value)} << 32);
   m.word[wire::kInfoPid] = static_cast<uint32_t>(p.pid) | uint64_t{p.uid} << 32;
-  m.word[wire::kInfoGivenBuffers] = p.given.buffers;
-  m.word[wire::kInfoGivenProcesses] = p.given.processes | (p.given.devices << 32);
-  m.word[wire::kInfoGivenMemory] = p.given.memory;
+  const Claims &given = p.account.given();
+  const Claims &lent = p.account.lent();
+  m.word[wire::kInfoGivenBuffers] = given.buffers;
+  m.word[wire::kInfoGivenProcesses] = given.processes | (given.devices << 32);
+  m.word[wire::kInfoGivenMemory] = given.memory;
   uint64_t out = 0;
   for (uint32_t index : p.slots) {
     if (pool_.at(index).state != BufferState::kFree) ++out;
   }
-  m.word[wire::kInfoUsedBuffers] = out + p.lent.buffers;
-  m.word[wire::kInfoUsedProcesses] = p.lent.processes | (p.lent.devices << 32);
-  m.word[wire::kInfoUsedMemory] = p.lent.memory;
+  m.word[wire::kInfoUsedBuffers] = out + lent.buffers;
+  m.word[wire::kInfoUsedProcesses] = lent.processes | (lent.devices << 32);
+  m.word[wire::kInfoUsedMemory] = lent.memory;
   return m;
 }
 

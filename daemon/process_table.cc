@@ -17,6 +17,12 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
   return id;
 }
 
+void ProcessTable::make_room() {
+  if (free_ids_.empty() && processes_.size() == processes_.capacity()) {
+    processes_.reserve(processes_.empty() ? 16 : processes_.size() * 2);
+  }
+}
+
 uint32_t ProcessTable::add_hidden(std::string_view name) {
   uint32_t id = add_entry(name);
   processes_[id].hidden = true;

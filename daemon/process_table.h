@@ -13,19 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "claims.h"
 #include "error.h"
 #include "pool.h"
 
 namespace nucleus::daemon {
-
-// What a parent gives a child, and what the child lends its own children.
-struct Claims {
-  uint64_t buffers = 0;
-  uint64_t processes = 0;   // descendants it may create
-  uint64_t memory = 0;      // bytes; 0: no limit of its own
-  uint64_t devices = 0;     // devices it may name (lent: 1 per device it named)
-  uint64_t data_bytes = 0;  // its data area; 0: the configured default (not lent)
-};
 
 // The program a process runs (validated when staged).
 struct Program {
@@ -80,8 +72,9 @@ struct Process {
   // else whose principal created it, or the user its creator named. Its
   // program runs as this uid and gid, and files it names are opened so.
   uint32_t uid = 0;
-  Claims given;  // by its parent; buffers = slots held + lent
-  Claims lent;   // to its children; processes counts 1 per child on top
+  // Given by its parent (buffers = slots held + lent); lent to its children
+  // (processes: 1 per child on top) and its devices (1 each).
+  ClaimsAccount account;
   RunState run = RunState::kCreated;
   StopState stop = StopState::kNone;
   uint32_t stop_buffer = kNone;  // the parent's stop, answered when stopped
@@ -125,8 +118,11 @@ struct NameHash {
 
 class ProcessTable {
  public:
+  // Grows the table now if the next add would: until then, entries (and
+  // references to them) stay where they are.
+  void make_room();
   // Adds a process under a valid, unused name (the nucleus's own name is
-  // taken).
+  // taken). Entries may move unless make_room came first.
   Result<uint32_t> add(std::string_view name);
   // Adds an entry that find() never returns (the new program of a swap,
   // which bears no name until it takes over); `name` is for logs.

@@ -560,12 +560,9 @@ void Server::flush(uint32_t id) {
 }
 
 void Server::sync_slots() {
-  std::vector<uint32_t> changed;
-  changed.swap(core_.slot_changes());
-  for (uint32_t id : changed) {
+  for (uint32_t id : core_.take_slot_changes()) {
     if (!core_.processes().live(id)) continue;
-    Process &p = core_.processes().at(id);
-    p.slots_changed = false;
+    const Process &p = core_.processes().at(id);
     if (id >= connections_.size() || !connections_[id].live) continue;
     Channel &ch = *connections_[id].channel;
     std::vector<SlotEntry> visible;
@@ -581,13 +578,11 @@ void Server::sync_slots() {
 void Server::flush_dirty() {
   drop_removed_devices();
   sync_slots();
-  while (!core_.dirty().empty()) {
-    std::vector<uint32_t> dirty;
-    dirty.swap(core_.dirty());
+  for (std::vector<uint32_t> dirty = core_.take_dirty(); !dirty.empty();
+       dirty = core_.take_dirty()) {
     for (uint32_t id : dirty) {
       if (!core_.processes().live(id)) continue;
-      Process &p = core_.processes().at(id);
-      p.dirty = false;
+      const Process &p = core_.processes().at(id);
       if (p.is_device()) {
         if (device_state(id, p.generation) != nullptr) serve_device(id);
       } else if (id < connections_.size() && connections_[id].live) {
@@ -599,12 +594,12 @@ void Server::flush_dirty() {
 
 void Server::protocol_error(uint32_t id, const wire::Request &request, Error error) {
   Connection &c = connections_[id];
-  Process &p = core_.processes().at(id);
-  ++p.protocol_errors;
+  uint64_t errors = core_.count_protocol_error(id);
+  const Process &p = core_.processes().at(id);
   log::debug("process {}: request op {} buffer {:#x} refused: {}", p.name, request.op,
              request.handle, std::strerror(to_errno(error)));
-  if (p.protocol_errors > config_.max_protocol_errors) {
-    log::warn("process {}: {} malformed requests; detaching it", p.name, p.protocol_errors);
+  if (errors > config_.max_protocol_errors) {
+    log::warn("process {}: {} malformed requests; detaching it", p.name, errors);
     detach(id, "too many malformed requests", true);
     return;
   }
@@ -641,8 +636,8 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   // What devices were doing for it ends; its data area stays mapped until
   // each operation's completion has come back.
   cancel_device_ops_of(id, generation);
-  if (old_os) swap_failed(id, wire::kSwapOldExited, 0);
-  if (taken_over != kNone) swap_failed(taken_over, wire::kSwapNewExited, 0);
+  if (old_os) swap_event(id, SwapEvent::kOldExited);
+  if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
 }
 
 void Server::cancel_connection_sqes(uint32_t id) {

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "principal.h"
 #include "subtree.h"
+#include "swap_phases.h"
 
 namespace nucleus::daemon {
 
@@ -176,12 +177,8 @@ class Server {
     std::vector<char> fill;  // console input fill
   };
 
-  // A swap in progress (server_swap.cc, docs/hot-swap.md).
-  enum class SwapPhase : uint8_t {
-    kStarting,  // the new program runs and has not attached yet
-    kHandover,  // it attached; the old OS was asked for its state
-    kReady,     // it has the state; waiting for it to say ready
-  };
+  // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
+  // the table in swap_phases.h.
   struct Swap {
     uint32_t id = kNone;  // the OS
     uint32_t generation = 0;
@@ -193,8 +190,7 @@ class Server {
     int64_t handed_ns = 0;  // when the old OS answered the handover
     pid_t old_pid = 0;
     uint64_t state_bytes = 0;
-    bool ready = false;  // it sent kSwapReady (seq ready_seq)
-    uint32_t ready_seq = 0;
+    uint32_t ready_seq = 0;  // its kSwapReady (phase committing)
   };
 
   struct Pending {
@@ -325,7 +321,7 @@ class Server {
   Run &run_of(uint32_t id);
   // The size of its data area: its claim, else the configured default.
   uint64_t data_bytes_of(uint32_t id) const {
-    uint64_t given = core_.processes().at(id).given.data_bytes;
+    uint64_t given = core_.processes().at(id).account.given().data_bytes;
     return given != 0 ? given : config_.data_bytes;
   }
   std::string group_of(uint32_t id);
@@ -341,6 +337,9 @@ class Server {
   int swap_ready(uint32_t cand, uint32_t seq);
   // Handovers answered, ready programs to commit, deadlines passed.
   void advance_swaps();
+  // Does what the phase table says of `event` for the swap of `id` (none:
+  // nothing) and returns it.
+  SwapAction swap_event(uint32_t id, SwapEvent event, uint64_t detail = 0);
   void commit_swap(Swap &s);
   // Ends the swap without changing the OS; the request is answered.
   void swap_failed(uint32_t id, uint64_t outcome, uint64_t detail);

@@ -286,8 +286,9 @@ int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {
       slots.push_back({index, core_.pool().handle(index)});
     }
   }
-  ChannelSizes sizes{config_.request_entries, config_.event_entries,
-                     proc.given.data_bytes != 0 ? proc.given.data_bytes : config_.data_bytes};
+  ChannelSizes sizes{
+      config_.request_entries, config_.event_entries,
+      proc.account.given().data_bytes != 0 ? proc.account.given().data_bytes : config_.data_bytes};
   auto channel = Channel::create(
       proc.name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, slots);
   if (!channel.ok()) return -to_errno(channel.error());

@@ -420,7 +420,7 @@ int Server::spawn(uint32_t id, const Waiter &waiter) {
   job->socket_path = socket_path_;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
-    if (int rc = subtree_.make_group(run.group, p.given.memory, &job->cgroup_fd); rc < 0) {
+    if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd); rc < 0) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
@@ -429,7 +429,7 @@ int Server::spawn(uint32_t id, const Waiter &waiter) {
     // The nearest memory claim up the tree bounds this program.
     for (uint32_t i = id; i != kNone && job->memory_limit == 0;
          i = core_.processes().at(i).parent) {
-      job->memory_limit = core_.processes().at(i).given.memory;
+      job->memory_limit = core_.processes().at(i).account.given().memory;
     }
   }
   job->id = id;
@@ -487,7 +487,7 @@ int Server::launched(LaunchJob &job) {
     run.bound.reset();
     log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-job.result));
     if (p.swap_of != kNone) {
-      swap_failed(p.swap_of, wire::kSwapStartFailed, static_cast<uint64_t>(-job.result));
+      swap_event(p.swap_of, SwapEvent::kStartFailed, static_cast<uint64_t>(-job.result));
     }
     return job.result;
   }
@@ -609,9 +609,9 @@ void Server::program_ended(uint32_t id, pid_t pid, int status) {
   if (uint32_t os = core_.processes().at(id).swap_of; os != kNone) {
     // A swap's new program ended before it took over.
     runs_[id].pid = 0;
-    swap_failed(os, wire::kSwapNewExited,
-                WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
-                                    : static_cast<unsigned>(WEXITSTATUS(status)));
+    swap_event(os, SwapEvent::kNewExited,
+               WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
+                                   : static_cast<unsigned>(WEXITSTATUS(status)));
     return;
   }
   Run &run = runs_[id];
@@ -680,7 +680,7 @@ void Server::end_subtree(uint32_t id) {
   // here, but cheap) and the process groups in signal mode.
   Subtree::signal_groups(groups, SIGKILL);
   for (uint32_t i : ids) {
-    if (core_.processes().at(i).swap_candidate != kNone) swap_failed(i, wire::kSwapCancelled, 0);
+    if (core_.processes().at(i).swap_candidate != kNone) swap_event(i, SwapEvent::kRemoved);
   }
   for (uint32_t i : ids) {
     if (i < connections_.size() && connections_[i].live) detach(i, "removed", false);

@@ -182,9 +182,7 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
 }
 
 void Server::drop_removed_devices() {
-  std::vector<uint32_t> removed;
-  removed.swap(core_.removed_devices());
-  for (uint32_t id : removed) {
+  for (uint32_t id : core_.take_removed_devices()) {
     if (id >= device_states_.size() || !device_states_[id].live) continue;
     DeviceState &d = device_states_[id];
     // The messages it held got dummy answers from the core; its operations

@@ -211,8 +211,7 @@ void Server::close_control(uint32_t index) {
     bool any = std::any_of(controls_.begin(), controls_.end(),
                            [](const Control &o) { return o.live && o.monitor; });
     if (!any) {
-      core_.set_tracing(false);
-      core_.trace().clear();
+      core_.set_tracing(false);  // drops the events kept
     }
   }
 }
@@ -362,7 +361,8 @@ json Server::process_json(uint32_t id) const {
                  ? p.pid
                  : static_cast<int32_t>(connections_[id].pid);
   j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
-  j["claims"] = {{"given", claims_json(p.given)}, {"lent", claims_json(p.lent)}};
+  j["claims"] = {{"given", claims_json(p.account.given())},
+                 {"lent", claims_json(p.account.lent())}};
   j["children"] = p.children.size();
   j["swapping"] = p.swap_candidate != kNone;
   if (p.exit_kind != wire::ExitKind::kNone) {
@@ -416,9 +416,10 @@ json Server::devices_json() const {
 }
 
 void Server::publish_trace() {
-  std::vector<TraceEvent> &events = core_.trace();
-  uint64_t &dropped = core_.trace_dropped();
-  if (events.empty() && dropped == 0) return;
+  if (core_.trace().empty() && core_.trace_dropped() == 0) return;
+  Core::TraceBatch taken = core_.take_trace();
+  const std::vector<TraceEvent> &events = taken.events;
+  uint64_t &dropped = taken.dropped;
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   int64_t t = now.tv_sec * 1000000000LL + now.tv_nsec;
@@ -446,7 +447,6 @@ void Server::publish_trace() {
     if (bytes >= kMonitorPacketBytes) flush();
   }
   flush();
-  events.clear();
   for (uint32_t index = 0; index < controls_.size(); ++index) {
     Control &c = controls_[index];
     if (!c.live || !c.monitor) continue;

@@ -6,14 +6,9 @@
 // the event loop. Until then the old OS is untouched: every failure ends the
 // new program and serves the old OS again (swap_failed).
 //
-// Phases and what ends each (a row per phase, the answer's SwapOutcome):
-//   starting  attach (-> handover; it runs and may prepare) | exit: kSwapNewExited |
-//             deadline: kSwapNotReady
-//   handover  answer normal (-> ready) | other answer: kSwapRefused |
-//             deadline: kSwapNoHandover | exit: kSwapNewExited
-//   ready     kSwapReady (-> commit: kSwapDone) | exit: kSwapNewExited |
-//             deadline: kSwapNotReady
-//   any       the OS exits: kSwapOldExited | it is removed: kSwapCancelled
+// The phases and what each event does in each are the table in
+// swap_phases.h: every event of a swap goes through swap_event, which does
+// what its cell says (on to the next phase, roll back, commit).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -48,6 +43,17 @@ const char *outcome_name(uint64_t outcome) {
   }
 }
 
+int64_t deadline_after(const Config &config, SwapPhase phase, int64_t from_ns) {
+  switch (swap_timer(phase)) {
+    case SwapTimer::kReady:
+      return from_ns + static_cast<int64_t>(config.swap_ready_timeout_ms) * 1000000;
+    case SwapTimer::kHandover:
+      return from_ns + static_cast<int64_t>(config.swap_handover_timeout_ms) * 1000000;
+    case SwapTimer::kNone: break;
+  }
+  return INT64_MAX;
+}
+
 }  // namespace
 
 Server::Swap *Server::swap_of(uint32_t id) {
@@ -77,7 +83,7 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
   s->cand = cand.value();
   s->cand_generation = core_.processes().at(cand.value()).generation;
   s->began_ns = sys::monotonic_ns();
-  s->deadline_ns = s->began_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
+  s->deadline_ns = deadline_after(config_, s->phase, s->began_ns);
   s->old_pid = run_of(child).pid;
   swaps_.push_back(std::move(s));
   const Process &os = core_.processes().at(child);
@@ -92,7 +98,7 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
     run_of(cand.value()).group = os_run.group;
   }
   if (int rc = spawn(cand.value(), Waiter{}); rc < 0) {
-    swap_failed(child, wire::kSwapStartFailed, static_cast<uint64_t>(-rc));
+    swap_event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
   }
   arm_timer();
   return 0;  // the request is taken: its buffer is answered when the swap ends
@@ -101,20 +107,18 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
 void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
   uint32_t id = core_.processes().at(cand).swap_of;
   Swap *s = swap_of(id);
-  if (s == nullptr || s->cand != cand) return;
+  if (s == nullptr || s->cand != cand || !swap_expects(s->phase, SwapEvent::kAttached)) return;
   // It runs from here, bearing no name, and may prepare while the old OS
   // hands over; its state comes as a kHandover event.
   wire::AttachReply reply{};
   reply.flags = wire::kAttachSuccessor;
   bool sent = send_attach_reply(socket.get(), &reply, cand);
   // begin_serving detaches it when the reply could not be sent, which ends
-  // the swap (detach -> swap_failed).
+  // the swap (detach -> swap_event).
   if (!begin_serving(cand, std::move(socket), sent)) return;
-  s->phase = SwapPhase::kHandover;
-  s->deadline_ns =
-      sys::monotonic_ns() + static_cast<int64_t>(config_.swap_handover_timeout_ms) * 1000000;
+  swap_event(id, SwapEvent::kAttached);
   if (core_.request_handover(id, data_bytes_of(id)) != Error::kNone) {
-    swap_failed(id, wire::kSwapNoHandover, EBUSY);  // no notice buffer free
+    swap_event(id, SwapEvent::kNoNoticeBuffer, EBUSY);
     return;
   }
   log::debug("process {}: new program attached; handover asked", core_.processes().at(id).name);
@@ -123,19 +127,19 @@ void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
 int Server::swap_ready(uint32_t cand, uint32_t seq) {
   uint32_t id = core_.processes().at(cand).swap_of;
   Swap *s = id == kNone ? nullptr : swap_of(id);
-  if (s == nullptr || s->cand != cand || s->phase != SwapPhase::kReady) return -EINVAL;
-  if (s->ready) return -EALREADY;
-  s->ready = true;
+  if (s == nullptr || s->cand != cand) return -EINVAL;
+  const SwapStep &step = swap_step(s->phase, SwapEvent::kReadyAsked);
+  if (step.action == SwapAction::kRefuse) return -step.error;
   s->ready_seq = seq;
+  swap_event(id, SwapEvent::kReadyAsked);  // committed at the end of this turn
   return 0;
 }
 
 void Server::advance_swaps() {
-  std::vector<HandoverAnswer> answers;
-  answers.swap(core_.handovers());
-  for (const HandoverAnswer &a : answers) {
+  for (const HandoverAnswer &a : core_.take_handovers()) {
     Swap *s = swap_of(a.id);
-    if (s == nullptr || s->generation != a.generation || s->phase != SwapPhase::kHandover) {
+    if (s == nullptr || s->generation != a.generation ||
+        !swap_expects(s->phase, SwapEvent::kHandedOver)) {
       continue;  // a late answer to a swap that already ended
     }
     Connection &old = connections_[a.id];
@@ -143,7 +147,7 @@ void Server::advance_swaps() {
     uint64_t offset = a.words.word[wire::kHandoverOffset];
     uint64_t length = a.words.word[wire::kHandoverLength];
     if (a.result != wire::kResultNormal) {
-      swap_failed(a.id, wire::kSwapRefused, static_cast<uint64_t>(a.result));
+      swap_event(a.id, SwapEvent::kRefused, static_cast<uint64_t>(a.result));
       continue;
     }
     // The OS's words are untrusted: offset and length are checked against
@@ -152,14 +156,13 @@ void Server::advance_swaps() {
     uint64_t new_bytes = fresh.live ? fresh.channel->data_bytes() : 0;
     if (!old.live || !fresh.live || offset > old_bytes || length > old_bytes - offset ||
         length > new_bytes) {
-      swap_failed(a.id, wire::kSwapRefused, EFAULT);
+      swap_event(a.id, SwapEvent::kRefused, EFAULT);
       continue;
     }
     if (length != 0) fresh.channel->write_data(0, old.channel->data() + offset, length);
     s->state_bytes = length;
     s->handed_ns = sys::monotonic_ns();
-    s->phase = SwapPhase::kReady;
-    s->deadline_ns = s->handed_ns + static_cast<int64_t>(config_.swap_ready_timeout_ms) * 1000000;
+    swap_event(a.id, SwapEvent::kHandedOver);
     wire::Event handover{};
     handover.kind = static_cast<uint32_t>(wire::EventKind::kHandover);
     handover.extra = length;
@@ -171,17 +174,30 @@ void Server::advance_swaps() {
   int64_t now = sys::monotonic_ns();
   for (size_t i = 0; i < swaps_.size();) {
     Swap &s = *swaps_[i];
-    if (s.ready) {
-      commit_swap(s);
-    } else if (now >= s.deadline_ns) {
-      swap_failed(s.id,
-                  s.phase == SwapPhase::kHandover ? wire::kSwapNoHandover : wire::kSwapNotReady, 0);
-    } else {
-      ++i;
-      continue;
-    }
-    // commit_swap and swap_failed took it off swaps_; look at the same place.
+    SwapAction done =
+        swap_event(s.id, now >= s.deadline_ns ? SwapEvent::kDeadline : SwapEvent::kTurn);
+    // A commit or a rollback took it off swaps_: look at the same place.
+    if (done != SwapAction::kCommit && done != SwapAction::kFail) ++i;
   }
+}
+
+SwapAction Server::swap_event(uint32_t id, SwapEvent event, uint64_t detail) {
+  Swap *s = swap_of(id);
+  if (s == nullptr) return SwapAction::kNone;
+  const SwapStep &step = swap_step(s->phase, event);
+  switch (step.action) {
+    case SwapAction::kNone:
+    case SwapAction::kRefuse: break;
+    case SwapAction::kAdvance:
+      s->phase = step.next;
+      if (swap_timer(step.next) != SwapTimer::kNone) {
+        s->deadline_ns = deadline_after(config_, step.next, sys::monotonic_ns());
+      }
+      break;
+    case SwapAction::kFail: swap_failed(id, step.outcome, detail); break;
+    case SwapAction::kCommit: commit_swap(*s); break;
+  }
+  return step.action;
 }
 
 void Server::retire_connection(uint32_t id) {

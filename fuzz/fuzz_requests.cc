@@ -66,10 +66,10 @@ void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
     check(core.processes().live(c));
     const Process &p = core.processes().at(c);
     check(p.parent == parent && !p.is_device());
-    sum.buffers += p.given.buffers;
-    sum.processes += 1 + p.given.processes;
-    sum.memory += p.given.memory;
-    sum.devices += p.given.devices;
+    sum.buffers += p.account.given().buffers;
+    sum.processes += 1 + p.account.given().processes;
+    sum.memory += p.account.given().memory;
+    sum.devices += p.account.given().devices;
   }
   if (parent != kNone) {
     for (uint32_t d : core.processes().at(parent).devices) {
@@ -77,6 +77,8 @@ void check_claims(const Core &core, uint32_t parent, const Claims &lent) {
       check(core.processes().at(d).parent == parent);
       sum.devices += 1;
     }
+  } else {
+    for (uint32_t d : core.devices()) sum.devices += core.processes().at(d).parent == kNone;
   }
   check(sum.buffers == lent.buffers && sum.processes == lent.processes &&
         sum.memory == lent.memory && sum.devices == lent.devices);
@@ -129,15 +131,15 @@ void check_invariants(const Core &core) {
     if (!core.processes().live(id)) continue;
     const Process &p = core.processes().at(id);
     // A claim is the buffers it holds plus what it lent its children.
-    check(p.given.buffers == p.slots.size() + p.lent.buffers);
+    check(p.account.given().buffers == p.slots.size() + p.account.lent().buffers);
     check(p.slots.size() == owned[id]);
-    check(p.lent.processes <= p.given.processes);
-    check(p.lent.devices <= p.given.devices || p.is_device());
+    check(p.account.lent().processes <= p.account.given().processes);
+    check(p.account.lent().devices <= p.account.given().devices || p.is_device());
     if (p.is_device()) {
       check(p.slots.empty() && p.children.empty() && p.devices.empty() && p.attached);
       check(p.reserver == kNone || core.processes().live(p.reserver));
     }
-    check_claims(core, id, p.lent);
+    check_claims(core, id, p.account.lent());
     if (p.hidden) {
       check(p.swap_of != kNone && core.processes().live(p.swap_of));
       check(core.processes().at(p.swap_of).swap_candidate == id);
@@ -242,7 +244,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 2: {          // takes its events
         if (for_root) {  // a monitor comes or goes
           core.set_tracing(!core.tracing());
-          core.trace().clear();
         }
         if (uint8_t b = in.byte(); b & 1) core.set_notice_limit(1 + b % 8U);  // a reload
         if (id == kNone || !core.processes().at(id).attached) break;
@@ -401,7 +402,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       case 23: {  // the new program is ready: the takeover
         if (kid == kNone || !core.processes().at(kid).handed_over) break;
-        core.handovers().clear();
+        (void)core.take_handovers();
         Inheritance inh = core.commit_swap(kid, ++next_pid);
         for (uint32_t index : inh.received)
           check(core.pool().at(index).state == BufferState::kReceived);
@@ -411,7 +412,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       case 24:  // the swap fails (any reason): the old program is served again
         if (kid != kNone && core.processes().at(kid).swap_candidate != kNone) {
-          core.handovers().clear();
+          (void)core.take_handovers();
           core.end_swap(kid, wire::kResultRejected, wire::Message{});
         }
         break;
@@ -438,22 +439,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
     }
     // The server's part: it writes slot tables and publishes events.
-    for (uint32_t i : core.slot_changes()) {
-      if (core.processes().live(i)) core.processes().at(i).slots_changed = false;
-    }
-    core.slot_changes().clear();
-    for (uint32_t i : core.dirty()) {
-      if (core.processes().live(i)) core.processes().at(i).dirty = false;
-    }
-    core.dirty().clear();
-    core.handovers().clear();  // the server looks at them each turn
+    (void)core.take_slot_changes();
+    (void)core.take_dirty();
+    (void)core.take_handovers();  // the server looks at them each turn
     check(core.trace().size() <= nucleus::daemon::kMaxTrace);
     check(core.tracing() || core.trace().empty());
-    core.trace().clear();  // the server sends them to the monitors each turn
+    (void)core.take_trace();  // the server sends them to the monitors each turn
     check_invariants(core);
   }
   // Everything removed from the top: every buffer comes back.
-  core.handovers().clear();
+  (void)core.take_handovers();
   std::vector<uint32_t> top(core.children_of(kNone));
   for (uint32_t id : top) {
     // The root's children an operator created go with their subtrees.

@@ -68,14 +68,15 @@ TEST_F(CoreDevices, NamingCostsTheDevicesClaim) {
   auto d2 = core.create_device(a, "d2", DeviceKind::kDisk);
   ASSERT_TRUE(d2.ok());
   EXPECT_EQ(core.create_device(a, "d3", DeviceKind::kClock).error(), Error::kNoBuffers);
-  EXPECT_EQ(core.processes().at(a).lent.devices, 2U);
+  EXPECT_EQ(core.processes().at(a).account.lent().devices, 2U);
   EXPECT_EQ(core.info(a).word[wire::kInfoUsedProcesses] >> 32, 2U);
   // Removing gives the claim back.
   EXPECT_EQ(core.own_device(a, "d1").value(), d1.value());
   EXPECT_EQ(core.remove_device(a, d1.value()), Error::kNone);
-  EXPECT_EQ(core.processes().at(a).lent.devices, 1U);
+  EXPECT_EQ(core.processes().at(a).account.lent().devices, 1U);
   EXPECT_TRUE(core.create_device(a, "d3", DeviceKind::kClock).ok());
-  EXPECT_EQ(core.removed_devices().size(), 1U);
+  EXPECT_EQ(core.take_removed_devices().size(), 1U);
+  EXPECT_TRUE(core.take_removed_devices().empty()) << "taken";
 }
 
 TEST_F(CoreDevices, OnlyTheCreatorFindsItsOwnDeviceAndDevicesAreNotChildren) {
@@ -165,14 +166,14 @@ TEST_F(CoreDevices, ACreatorWithDevicesStaysWhenItDiesAndGoesWhenRemoved) {
   // A child that named a device: removing the child removes the device.
   Program p{"/bin/true", "", {}, {}};
   uint32_t c = core.create(a, "c", p, Claims{1, 0, 0, 1, 0}).value();
-  EXPECT_EQ(core.processes().at(a).lent.devices, 2U);
+  EXPECT_EQ(core.processes().at(a).account.lent().devices, 2U);
   uint32_t cd = core.create_device(c, "cd", DeviceKind::kNull).value();
   send(b, "cd");
-  core.removed_devices().clear();
+  (void)core.take_removed_devices();
   EXPECT_EQ(core.remove(a, c), Error::kNone);
-  EXPECT_EQ(core.removed_devices(), std::vector<uint32_t>{cd});
+  EXPECT_EQ(core.take_removed_devices(), std::vector<uint32_t>{cd});
   EXPECT_EQ(answers(b), std::vector<int32_t>{wire::kResultDummy});
-  EXPECT_EQ(core.processes().at(a).lent.devices, 1U);
+  EXPECT_EQ(core.processes().at(a).account.lent().devices, 1U);
 }
 
 TEST_F(CoreDevices, ClaimsOutsideEveryLimitAreInvalid) {

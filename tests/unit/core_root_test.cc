@@ -99,7 +99,7 @@ TEST_F(CoreRoot, TheTraceRecordsMessagesAndAnswersOnlyWhileOn) {
   ASSERT_EQ(core.send_answer(b.value(), h, wire::kResultRejected, wire::Message{}), Error::kNone);
   uint64_t h2 = testing::free_handle(core, a.value());
   ASSERT_EQ(core.send_message(a.value(), h2, "nobody", wire::Message{}), Error::kNone);
-  auto &t = core.trace();
+  const auto &t = core.trace();
   ASSERT_EQ(t.size(), 4U);
   EXPECT_EQ(t[0].kind, TraceKind::kMessage);
   EXPECT_STREQ(t[0].from, "a");
@@ -113,7 +113,10 @@ TEST_F(CoreRoot, TheTraceRecordsMessagesAndAnswersOnlyWhileOn) {
   EXPECT_EQ(t[3].kind, TraceKind::kAnswer);
   EXPECT_STREQ(t[3].from, "nucleus");  // the dummy answer
   EXPECT_EQ(t[3].result, wire::kResultDummy);
-  t.clear();
+  Core::TraceBatch taken = core.take_trace();
+  EXPECT_EQ(taken.events.size(), 4U);
+  EXPECT_EQ(taken.dropped, 0U);
+  EXPECT_TRUE(t.empty()) << "taken";
   // Bounded: past kMaxTrace events are counted, not kept.
   for (size_t i = 0; i < kMaxTrace + 3; ++i) {
     uint64_t hh = testing::free_handle(core, a.value());
@@ -123,6 +126,16 @@ TEST_F(CoreRoot, TheTraceRecordsMessagesAndAnswersOnlyWhileOn) {
   }
   EXPECT_EQ(t.size(), kMaxTrace);
   EXPECT_EQ(core.trace_dropped(), (kMaxTrace + 3) * 2 - kMaxTrace);
+  taken = core.take_trace();
+  EXPECT_EQ(taken.events.size(), kMaxTrace);
+  EXPECT_EQ(taken.dropped, (kMaxTrace + 3) * 2 - kMaxTrace);
+  EXPECT_EQ(core.trace_dropped(), 0U);
+  // Turned off, it drops what it kept.
+  h = testing::free_handle(core, a.value());
+  ASSERT_EQ(core.send_message(a.value(), h, "nobody", wire::Message{}), Error::kNone);
+  EXPECT_FALSE(t.empty());
+  core.set_tracing(false);
+  EXPECT_TRUE(t.empty());
 }
 
 }  // namespace

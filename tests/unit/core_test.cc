@@ -211,5 +211,39 @@ TEST_F(CoreTest, AttachNeedsTheWholeClaim) {
   EXPECT_EQ(core.attach("b", 0).error(), Error::kNameTaken);
 }
 
+// What the server takes each loop turn: named once per change, and named
+// again when it changes again after it was taken.
+TEST_F(CoreTest, DirtyProcessesAreTakenOnceUntilTheyChangeAgain) {
+  uint32_t a = attach("a");
+  uint32_t b = attach("b");
+  (void)core.take_dirty();
+  send(a, "b", 1);
+  send(a, "b", 2);
+  EXPECT_EQ(core.take_dirty(), std::vector<uint32_t>{b}) << "once for both";
+  EXPECT_TRUE(core.take_dirty().empty());
+  send(a, "b", 3);
+  EXPECT_EQ(core.take_dirty(), std::vector<uint32_t>{b}) << "again after it was taken";
+  EXPECT_EQ(events(b).size(), 3U);
+}
+
+TEST_F(CoreTest, SlotChangesAreTakenOnceUntilTheClaimChangesAgain) {
+  uint32_t a = core.attach("a", Claims{8, 2, 0}).value();
+  (void)core.take_slot_changes();
+  Program program{"/bin/true", "", {}, {}};
+  auto c = core.create(a, "c", program, Claims{2, 0, 0});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(core.take_slot_changes(), std::vector<uint32_t>{a}) << "c is not attached";
+  EXPECT_TRUE(core.take_slot_changes().empty());
+  ASSERT_TRUE(core.create(a, "d", program, Claims{1, 0, 0}).ok());
+  EXPECT_EQ(core.take_slot_changes(), std::vector<uint32_t>{a});
+}
+
+TEST_F(CoreTest, ProtocolErrorsAreCounted) {
+  uint32_t a = attach("a");
+  EXPECT_EQ(core.count_protocol_error(a), 1U);
+  EXPECT_EQ(core.count_protocol_error(a), 2U);
+  EXPECT_EQ(core.processes().at(a).protocol_errors, 2U);
+}
+
 }  // namespace
 }  // namespace nucleus::daemon

@@ -1,17 +1,24 @@
 // Process control on the core, without Linux: the state table of a child
-// (every cell), claims arithmetic, exit notices, and what a parent's death
-// leaves.
+// (every cell of core_states.h, and that it is the documented one), claims
+// arithmetic, exit notices, and what a parent's death leaves.
 #include <gtest/gtest.h>
 
-#include <map>
+#include <cctype>
+#include <ostream>
+#include <string>
+#include <vector>
 
 #include "core.h"
 #include "core_helpers.h"
+#include "core_states.h"
 
 namespace nucleus::daemon {
 namespace {
 
 using PS = wire::ProcessState;
+using RS = RunState;
+using SS = StopState;
+using PE = ProcessEvent;
 
 class CoreTree : public ::testing::Test {
  protected:
@@ -38,25 +45,33 @@ class CoreTree : public ::testing::Test {
     }
     return n;
   }
-  // Brings a new child to `state` the way the server would.
-  uint32_t child_in(PS state, Claims claims = Claims{2, 0, 0}) {
+  // Brings a new child to (run, stop) the way the server would; what that
+  // told its parent (a notice, a stop's answer) is taken.
+  uint32_t child_in(RS run, SS stop, Claims claims = Claims{2, 0, 0}) {
     uint32_t c = create("c", claims);
     StartPlan plan;
-    if (state == PS::kCreated) return c;
-    EXPECT_EQ(core.start(os, c, &plan), Error::kNone);
-    core.program_started(c, 1234);
-    if (state == PS::kRunning) return c;
-    if (state == PS::kExited) {
-      core.program_exited(c, wire::ExitKind::kCode, 0);
-      events(os);
-      return c;
+    if (run != RS::kCreated) {
+      EXPECT_EQ(core.start(os, c, &plan), Error::kNone);
+      core.program_started(c, 1234);
     }
-    EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), Error::kNone);
-    if (state == PS::kStopped) {
-      core.finish_stop(c);
-      events(os);
+    if (run == RS::kExited) core.program_exited(c, wire::ExitKind::kCode, 0);
+    if (stop != SS::kNone) {
+      EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), Error::kNone);
     }
+    if (stop == SS::kStopped) core.finish_stop(c);
+    events(os);
     return c;
+  }
+  // The same for a state as its parent sees it.
+  uint32_t child_in(PS state, Claims claims = Claims{2, 0, 0}) {
+    switch (state) {
+      case PS::kCreated: return child_in(RS::kCreated, SS::kNone, claims);
+      case PS::kRunning: return child_in(RS::kRunning, SS::kNone, claims);
+      case PS::kStopping: return child_in(RS::kRunning, SS::kStopping, claims);
+      case PS::kStopped: return child_in(RS::kRunning, SS::kStopped, claims);
+      case PS::kExited: return child_in(RS::kExited, SS::kNone, claims);
+    }
+    return kNone;
   }
 
   Core core{kPool, 4, 100};
@@ -65,95 +80,260 @@ class CoreTree : public ::testing::Test {
 
 // ---- the state table, cell by cell ------------------------------------------
 
-TEST_F(CoreTree, StartCells) {
-  struct Cell {
-    PS from;
-    Error error;
-    bool resume, spawn;
-  };
-  for (Cell cell : {Cell{PS::kCreated, Error::kNone, false, true},
-                    Cell{PS::kRunning, Error::kAlready, false, false},
-                    Cell{PS::kStopping, Error::kNone, true, false},
-                    Cell{PS::kStopped, Error::kNone, true, false},
-                    Cell{PS::kExited, Error::kNone, false, true}}) {
-    fresh();
-    uint32_t c = child_in(cell.from);
-    StartPlan plan;
-    EXPECT_EQ(core.start(os, c, &plan), cell.error) << static_cast<int>(cell.from);
-    EXPECT_EQ(plan.resume, cell.resume) << static_cast<int>(cell.from);
-    EXPECT_EQ(plan.spawn, cell.spawn) << static_cast<int>(cell.from);
-    if (cell.spawn) core.program_started(c, 99);
-    EXPECT_EQ(core.state(c), cell.from == PS::kCreated && cell.error != Error::kNone
-                                 ? PS::kCreated
-                                 : PS::kRunning);
-    if (cell.from == PS::kStopping) {  // the stop is answered rejected
-      auto ev = events(os);
-      ASSERT_EQ(ev.size(), 1U);
-      EXPECT_EQ(ev[0].result, wire::kResultRejected);
+struct CellAt {
+  RS run;
+  SS stop;
+  PE event;
+};
+
+std::vector<CellAt> every_cell() {
+  std::vector<CellAt> cells;
+  for (int r = 0; r < kRunStateCount; ++r) {
+    for (int s = 0; s < kStopStateCount; ++s) {
+      for (int e = 0; e < kProcessEventCount; ++e) {
+        cells.push_back({static_cast<RS>(r), static_cast<SS>(s), static_cast<PE>(e)});
+      }
     }
-    core.remove(os, c);
   }
+  return cells;
 }
 
-TEST_F(CoreTree, StopCells) {
-  std::map<PS, std::pair<Error, PS>> table{
-      {PS::kCreated, {Error::kNone, PS::kStopping}},  // the server finds nothing running
-      {PS::kRunning, {Error::kNone, PS::kStopping}},
-      {PS::kStopping, {Error::kBusy, PS::kStopping}},  // one stop at a time
-      {PS::kStopped, {Error::kNone, PS::kStopped}},    // answered at once
-      {PS::kExited, {Error::kNone, PS::kStopping}},
-  };
-  for (auto [from, expect] : table) {
-    fresh();
-    uint32_t c = child_in(from);
-    events(os);
-    EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), expect.first) << static_cast<int>(from);
-    EXPECT_EQ(core.state(c), expect.second) << static_cast<int>(from);
-    if (from == PS::kStopped) {
-      EXPECT_EQ(events(os).size(), 1U);  // the answer
-    }
-    core.remove(os, c);
-  }
+void PrintTo(const CellAt &c, std::ostream *out) {
+  *out << "(" << to_string(c.run) << ", " << to_string(c.stop) << ") " << to_string(c.event);
 }
 
-// A stop that times out: only a stop in progress fails; it is answered
-// MALFUNCTION with the server's words and the entry runs (or stays exited)
-// as if it had never been stopped, so a start finds nothing to resume.
-TEST_F(CoreTree, FailStopCells) {
-  struct Cell {
-    PS from;
-    bool failed;
-    PS to;
-  };
-  for (Cell cell :
-       {Cell{PS::kCreated, false, PS::kCreated}, Cell{PS::kRunning, false, PS::kRunning},
-        Cell{PS::kStopping, true, PS::kRunning}, Cell{PS::kStopped, false, PS::kStopped},
-        Cell{PS::kExited, false, PS::kExited}}) {
-    fresh();
-    uint32_t c = child_in(cell.from);
-    events(os);
-    wire::Message words{};
-    words.word[0] = 110;  // what the server says: ETIMEDOUT
-    EXPECT_EQ(core.fail_stop(c, words), cell.failed) << static_cast<int>(cell.from);
-    EXPECT_EQ(core.state(c), cell.to) << static_cast<int>(cell.from);
-    auto ev = events(os);
-    ASSERT_EQ(ev.size(), cell.failed ? 1U : 0U) << static_cast<int>(cell.from);
-    if (cell.failed) {
-      EXPECT_EQ(ev[0].result, wire::kResultMalfunction);
-      EXPECT_EQ(ev[0].message.word[0], 110U);
+// "stop-timeout" -> "StopTimeout"
+std::string camel(const char *name) {
+  std::string out;
+  bool up = true;
+  for (const char *c = name; *c != 0; ++c) {
+    if (*c == '-') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
+    up = false;
+  }
+  return out;
+}
+
+// RunningStopping_Stop: the event stop in state (running, stopping).
+std::string cell_name(const ::testing::TestParamInfo<CellAt> &info) {
+  const CellAt &c = info.param;
+  return camel(to_string(c.run)) + (c.stop == SS::kNone ? "" : camel(to_string(c.stop))) + "_" +
+         camel(to_string(c.event));
+}
+
+class StateCell : public CoreTree, public ::testing::WithParamInterface<CellAt> {};
+
+// The Core does what the cell says, as the server calls it: the error, the
+// state after, the stop's answer and the notice (and nothing else to the
+// parent), what start asks the server to do, and for a refused cell that
+// nothing changed.
+TEST_P(StateCell, DoesWhatItSays) {
+  const auto [run, stop, event] = GetParam();
+  const ProcessCell &cell = process_cell(run, stop, event);
+  uint32_t held_before = free_held(os);
+  uint32_t c = child_in(run, stop);
+  ASSERT_EQ(core.processes().at(c).run, run);
+  ASSERT_EQ(core.processes().at(c).stop, stop);
+  ASSERT_EQ(core.state(c), shown_state(run, stop));
+
+  Program other{"/bin/false", "", {}, {}};
+  Claims more{3, 0, 0};
+  wire::Message words{};
+  words.word[0] = 110;  // what the server says of a stop that timed out: ETIMEDOUT
+  StartPlan plan;
+  Error error = Error::kNone;
+  bool returns_error = true;  // else a refusal shows only as nothing changed
+  switch (event) {
+    case PE::kStart: error = core.start(os, c, &plan); break;
+    case PE::kSpawned:
+      core.program_started(c, 99);
+      returns_error = false;
+      break;
+    case PE::kStop: error = core.begin_stop(os, c, free_handle(os)); break;
+    case PE::kStopped:
+      core.finish_stop(c);
+      returns_error = false;
+      break;
+    case PE::kStopTimeout: error = core.fail_stop(c, words) ? Error::kNone : Error::kInvalid; break;
+    case PE::kModify: error = core.modify(os, c, &other, &more); break;
+    case PE::kRemove: error = core.remove(os, c); break;
+    case PE::kExit:
+      core.program_exited(c, wire::ExitKind::kSignal, 9);
+      returns_error = false;
+      break;
+  }
+  std::vector<wire::Event> told = events(os);
+
+  if (cell.error != Error::kNone) {
+    if (returns_error) {
+      EXPECT_EQ(error, cell.error);
+    }
+    EXPECT_EQ(core.processes().at(c).run, run);
+    EXPECT_EQ(core.processes().at(c).stop, stop);
+    EXPECT_TRUE(told.empty());
+    EXPECT_FALSE(plan.resume || plan.spawn);
+    EXPECT_EQ(core.processes().at(c).account.given().buffers, 2U);
+    EXPECT_EQ(core.processes().at(c).program.path, "/bin/true");
+    return;
+  }
+  EXPECT_EQ(error, Error::kNone);
+  // The parent is told what the cell says, and nothing else.
+  size_t notices = 0, answers = 0;
+  for (const wire::Event &e : told) {
+    if (e.kind == static_cast<uint32_t>(wire::EventKind::kMessage)) {
+      EXPECT_STREQ(e.sender, wire::kNucleusName);
+      EXPECT_EQ(e.message.word[wire::kNoticeKind], wire::kNoticeChildExited);
+      ++notices;
+    } else {
+      EXPECT_EQ(e.kind, static_cast<uint32_t>(wire::EventKind::kAnswer));
+      EXPECT_EQ(e.result, cell.stop_answer);
+      if (e.result == wire::kResultMalfunction) {
+        EXPECT_EQ(e.message.word[0], 110U);
+      }
+      ++answers;
+    }
+  }
+  EXPECT_EQ(notices, cell.has(kActNotice) ? 1U : 0U);
+  EXPECT_EQ(answers, cell.stop_answer != kNoStopAnswer ? 1U : 0U);
+
+  if (cell.has(kActLeave)) {
+    // Gone, and every buffer it had is the parent's again.
+    EXPECT_FALSE(core.child(os, "c").ok());
+    for (uint32_t index : core.processes().at(os).slots) {
+      if (core.pool().at(index).state == BufferState::kAnswered) {
+        core.release_answer(os, core.pool().handle(index));
+      }
+    }
+    EXPECT_EQ(free_held(os), held_before);
+    return;
+  }
+  const Process &p = core.processes().at(c);
+  EXPECT_EQ(p.run, cell.run);
+  EXPECT_EQ(p.stop, cell.stop);
+  EXPECT_EQ(core.state(c), shown_state(cell.run, cell.stop));
+  EXPECT_EQ(p.stop_buffer != kNone, cell.stop == SS::kStopping) << "a stop in progress waits";
+  switch (event) {
+    case PE::kStart:
+      EXPECT_EQ(plan.resume, cell.has(kActResume));
+      EXPECT_EQ(plan.spawn, cell.has(kActSpawn));
+      if (plan.spawn) core.program_started(c, 99);
+      EXPECT_EQ(core.state(c), PS::kRunning);
+      break;
+    case PE::kModify:
+      EXPECT_EQ(p.account.given().buffers, 3U);
+      EXPECT_EQ(p.program.path, "/bin/false");
+      break;
+    case PE::kStopTimeout: {
+      // As if it had never been stopped: nothing held, nothing for a start
+      // to resume, and the next stop is taken and can complete.
       EXPECT_FALSE(core.held_stopped(c));
-      EXPECT_EQ(core.processes().at(c).stop_buffer, kNone);
-      StartPlan plan;  // running, nothing held: start has nothing to do
-      EXPECT_EQ(core.start(os, c, &plan), Error::kAlready);
-      EXPECT_FALSE(plan.resume);
-      // The next stop is taken (not kBusy) and can complete.
+      StartPlan again;
+      EXPECT_EQ(core.start(os, c, &again), run == RS::kRunning ? Error::kAlready : Error::kNone);
+      EXPECT_FALSE(again.resume);
       EXPECT_EQ(core.begin_stop(os, c, free_handle(os)), Error::kNone);
       EXPECT_EQ(core.state(c), PS::kStopping);
       core.finish_stop(c);
-      EXPECT_EQ(core.state(c), PS::kStopped);
-      events(os);
+      EXPECT_EQ(core.processes().at(c).stop, SS::kStopped);
+      EXPECT_EQ(events(os).size(), 1U);
+      break;
     }
-    core.remove(os, c);
+    default: break;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Every, StateCell, ::testing::ValuesIn(every_cell()), cell_name);
+
+// The code's table is the documented one (docs/process-control.md,
+// "States"), row by row as a parent sees the state.
+TEST(ProcessTable, IsTheDocumentedTable) {
+  struct Row {
+    PS shown;
+    RS run;
+    SS stop;
+    Error start;  // and what it asks the server to do
+    bool resume, spawn;
+    Error stop_error;  // and the state after
+    PS after_stop;
+    bool timeout_fails;  // and the state after
+    PS after_timeout;
+    Error modify;
+  };
+  const Row rows[] = {
+      {PS::kCreated, RS::kCreated, SS::kNone, Error::kNone, false, true, Error::kNone,
+       PS::kStopping,  // the server finds nothing running
+       false, PS::kCreated, Error::kNone},
+      {PS::kRunning, RS::kRunning, SS::kNone, Error::kAlready, false, false, Error::kNone,
+       PS::kStopping, false, PS::kRunning, Error::kBusy},
+      {PS::kStopping, RS::kRunning, SS::kStopping, Error::kNone, true, false, Error::kBusy,
+       PS::kStopping,  // one stop at a time
+       true, PS::kRunning, Error::kBusy},
+      {PS::kStopped, RS::kRunning, SS::kStopped, Error::kNone, true, false, Error::kNone,
+       PS::kStopped,  // answered at once
+       false, PS::kStopped, Error::kNone},
+      {PS::kExited, RS::kExited, SS::kNone, Error::kNone, false, true, Error::kNone, PS::kStopping,
+       false, PS::kExited, Error::kNone},
+  };
+  for (const Row &r : rows) {
+    SCOPED_TRACE(to_string(r.run) + std::string(" ") + to_string(r.stop));
+    EXPECT_EQ(shown_state(r.run, r.stop), r.shown);
+    const ProcessCell &start = process_cell(r.run, r.stop, PE::kStart);
+    EXPECT_EQ(start.error, r.start);
+    EXPECT_EQ(start.has(kActResume), r.resume);
+    EXPECT_EQ(start.has(kActSpawn), r.spawn);
+    EXPECT_EQ(start.stop_answer, r.shown == PS::kStopping ? wire::kResultRejected : kNoStopAnswer);
+    const ProcessCell &stop = process_cell(r.run, r.stop, PE::kStop);
+    EXPECT_EQ(stop.error, r.stop_error);
+    // A stop's answer is NORMAL, when the subtree is stopped (at once if it is).
+    EXPECT_EQ(stop.stop_answer, r.shown == PS::kStopped ? wire::kResultNormal : kNoStopAnswer);
+    if (r.shown == PS::kStopping) {
+      EXPECT_EQ(process_cell(r.run, r.stop, PE::kStopped).stop_answer, wire::kResultNormal);
+    }
+    if (stop.error == Error::kNone) {
+      EXPECT_EQ(shown_state(stop.run, stop.stop), r.after_stop);
+    }
+    const ProcessCell &timeout = process_cell(r.run, r.stop, PE::kStopTimeout);
+    EXPECT_EQ(timeout.error == Error::kNone, r.timeout_fails);
+    if (r.timeout_fails) {
+      EXPECT_EQ(shown_state(timeout.run, timeout.stop), r.after_timeout);
+      EXPECT_EQ(timeout.stop_answer, wire::kResultMalfunction);
+    }
+    EXPECT_EQ(process_cell(r.run, r.stop, PE::kModify).error, r.modify);
+    const ProcessCell &remove = process_cell(r.run, r.stop, PE::kRemove);
+    EXPECT_EQ(remove.error, Error::kNone);
+    EXPECT_TRUE(remove.has(kActLeave));
+    EXPECT_EQ(remove.stop_answer, r.shown == PS::kStopping ? wire::kResultDummy : kNoStopAnswer);
+    // A program exits only where it runs: exited and a notice; a stop in
+    // progress waits for the rest of the subtree.
+    const ProcessCell &exit = process_cell(r.run, r.stop, PE::kExit);
+    EXPECT_EQ(exit.reachable, r.run == RS::kRunning);
+    if (exit.reachable) {
+      EXPECT_TRUE(exit.has(kActNotice));
+      EXPECT_EQ(shown_state(exit.run, exit.stop),
+                r.shown == PS::kStopping ? PS::kStopping : PS::kExited);
+    }
+  }
+}
+
+// What nucleusd never brings about is refused and changes nothing: a
+// program exits only while it runs, starts only when it does not, and a
+// stop completes or times out only while in progress.
+TEST(ProcessTable, CellsThatCannotHappenAreRefused) {
+  for (const CellAt &c : every_cell()) {
+    const ProcessCell &cell = process_cell(c.run, c.stop, c.event);
+    bool reachable = true;
+    if (c.event == PE::kExit) reachable = c.run == RS::kRunning;
+    if (c.event == PE::kSpawned) reachable = c.run != RS::kRunning && c.stop == SS::kNone;
+    if (c.event == PE::kStopped || c.event == PE::kStopTimeout) reachable = c.stop == SS::kStopping;
+    SCOPED_TRACE(cell_name(::testing::TestParamInfo<CellAt>(c, 0)));
+    EXPECT_EQ(cell.reachable, reachable);
+    if (!reachable) {
+      EXPECT_EQ(cell.error, Error::kInvalid);
+      EXPECT_EQ(cell.actions, 0);
+      EXPECT_EQ(cell.stop_answer, kNoStopAnswer);
+    }
   }
 }
 
@@ -169,62 +349,17 @@ TEST_F(CoreTree, FailStopOfAnExitedEntryLeavesItExited) {
   EXPECT_EQ(ev[0].result, wire::kResultMalfunction);
 }
 
-TEST_F(CoreTree, ExitCells) {
-  for (PS from : {PS::kRunning, PS::kStopping, PS::kStopped}) {
-    fresh();
-    uint32_t c = child_in(from);
-    events(os);
-    core.program_exited(c, wire::ExitKind::kSignal, 9);
-    EXPECT_EQ(core.state(c), from == PS::kStopping ? PS::kStopping : PS::kExited)
-        << static_cast<int>(from);
-    auto ev = events(os);
-    // The notice only: a stop in progress waits for the rest of the subtree
-    // (its children may run on), which the server looks at next.
-    EXPECT_EQ(ev.size(), 1U);
-    if (from == PS::kStopping) {
-      EXPECT_EQ(core.processes().at(c).stop, StopState::kStopping);
-      core.finish_stop(c);
-      EXPECT_EQ(events(os).size(), 1U);  // the answer
-      EXPECT_EQ(core.state(c), PS::kExited);
-    }
-    core.remove(os, c);
-  }
-}
-
-TEST_F(CoreTree, ModifyCells) {
-  std::map<PS, Error> table{{PS::kCreated, Error::kNone},
-                            {PS::kRunning, Error::kBusy},
-                            {PS::kStopping, Error::kBusy},
-                            {PS::kStopped, Error::kNone},
-                            {PS::kExited, Error::kNone}};
-  for (auto [from, error] : table) {
-    fresh();
-    uint32_t c = child_in(from);
-    Claims more{3, 0, 0};
-    Program p{"/bin/false", "", {}, {}};
-    EXPECT_EQ(core.modify(os, c, &p, &more), error) << static_cast<int>(from);
-    EXPECT_EQ(core.processes().at(c).given.buffers, error == Error::kNone ? 3U : 2U);
-    EXPECT_EQ(core.processes().at(c).program.path,
-              error == Error::kNone ? "/bin/false" : "/bin/true");
-    core.remove(os, c);
-  }
-}
-
-TEST_F(CoreTree, RemoveCells) {
-  for (PS from : {PS::kCreated, PS::kRunning, PS::kStopping, PS::kStopped, PS::kExited}) {
-    fresh();
-    uint32_t before = free_held(os);
-    uint32_t c = child_in(from);
-    EXPECT_EQ(core.remove(os, c), Error::kNone);
-    EXPECT_FALSE(core.child(os, "c").ok());
-    events(os);  // a stop in progress is answered with a dummy answer
-    for (uint32_t index : core.processes().at(os).slots) {
-      if (core.pool().at(index).state == BufferState::kAnswered) {
-        core.release_answer(os, core.pool().handle(index));
-      }
-    }
-    EXPECT_EQ(free_held(os), before) << static_cast<int>(from);
-  }
+// A stop in progress when the program exits waits for the rest of the
+// subtree, and is then answered; the entry shows exited.
+TEST_F(CoreTree, AStopInProgressOutlivesTheExit) {
+  uint32_t c = child_in(PS::kStopping);
+  core.program_exited(c, wire::ExitKind::kSignal, 9);
+  EXPECT_EQ(core.state(c), PS::kStopping);
+  EXPECT_EQ(events(os).size(), 1U);  // the notice only
+  EXPECT_EQ(core.processes().at(c).stop, StopState::kStopping);
+  core.finish_stop(c);
+  EXPECT_EQ(events(os).size(), 1U);  // the answer
+  EXPECT_EQ(core.state(c), PS::kExited);
 }
 
 // ---- claims --------------------------------------------------------------------
@@ -232,7 +367,7 @@ TEST_F(CoreTree, RemoveCells) {
 TEST_F(CoreTree, ClaimsComeOutOfTheParentAndBack) {
   uint32_t a = create("a", Claims{4, 3, 0});
   EXPECT_EQ(core.processes().at(os).slots.size(), 12U);
-  EXPECT_EQ(core.processes().at(os).lent.processes, 4U);
+  EXPECT_EQ(core.processes().at(os).account.lent().processes, 4U);
   auto g = core.create(a, "g", Program{"/bin/true", "", {}, {}}, Claims{2, 1, 0});
   ASSERT_TRUE(g.ok());
   EXPECT_EQ(core.processes().at(a).slots.size(), 2U);
@@ -248,7 +383,7 @@ TEST_F(CoreTree, ClaimsComeOutOfTheParentAndBack) {
   // Removing a returns its whole subtree's claims.
   core.remove(os, a);
   EXPECT_EQ(core.processes().at(os).slots.size(), 16U);
-  EXPECT_EQ(core.processes().at(os).lent.processes, 0U);
+  EXPECT_EQ(core.processes().at(os).account.lent().processes, 0U);
   EXPECT_EQ(core.processes().count(), 1U);
 }
 
