@@ -7,9 +7,9 @@
 // window is the gap that covers nine in ten of the recent samples, doubled;
 // no longer than the configured bound; 0 (no polling) while most gaps are
 // longer than that bound, since then a wake-up is cheap next to the wait.
-// Polling time (loop turns that found no work, wall clock, so an upper
-// bound of the CPU it took) is capped per second at a share of one CPU;
-// past the cap every channel sleeps until the next second. With no traffic
+// Polling time (loop turns that found no work, less what their
+// sched_yield gave to other tasks) is capped per second at a share of one
+// CPU; past the cap every channel sleeps until the next second. With no traffic
 // nothing is polled: the loop sleeps in io_uring_enter.
 //
 // Threading: nucleusd's loop thread only. Pure: times are passed in.

@@ -395,6 +395,9 @@ class Server {
   bool ring_ready_ = false;
   bool futex_doorbell_ = false;
   PollWindow poll_;
+  // Longer than a sched_yield that found nobody else to run (about 1 µs
+  // here): the rest of a longer one was another task's CPU.
+  static constexpr int64_t kBareYieldNs = 3000;
   bool deferred_taskrun_ = false;   // the ring has DEFER_TASKRUN
   int64_t now_ns_ = 0;              // the loop turn's time
   bool start_mode_logged_ = false;  // how programs join their cgroup, said once
