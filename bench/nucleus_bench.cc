@@ -462,7 +462,8 @@ std::string daemon_config(const Options &o, const DiskFile &disk) {
   std::string config =
       R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
       R"( "processes": {"max": 10000, "output": "discard", "control": ")" +
-      nucleus::bench::control_mode() + R"("}, "channel": {"data_bytes": 262144},)"
+      nucleus::bench::control_mode() +
+      R"("}, "channel": {"data_bytes": 262144},)"
       R"( "devices": )" +
       devices;
   if (!o.event_loop.empty()) config += R"(, "event_loop": )" + o.event_loop;

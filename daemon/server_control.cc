@@ -420,7 +420,8 @@ int Server::spawn(uint32_t id, const Waiter &waiter) {
   job->socket_path = socket_path_;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
-    if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd); rc < 0) {
+    if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd);
+        rc < 0) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
       return rc;
     }
