@@ -60,6 +60,20 @@ bool sleeps_when_idle(const Daemon &d) {
   return eventually([&] { return event_loop(d).value("polled_channels", -1) == 0; });
 }
 
+// `rounds` round trips between a client and an echo; what nucleusd reports
+// right after them. Every channel must go back to sleep afterwards.
+json after_round_trips(const Daemon &d, uint64_t rounds) {
+  Signal up;
+  pid_t echo = spawn_echo(&up);
+  EXPECT_EQ(up.wait(), 'x');
+  auto n = attach("client");
+  round_trips(n, rounds);
+  json after = event_loop(d);
+  EXPECT_TRUE(sleeps_when_idle(d));
+  end_echo(n, echo);
+  return after;
+}
+
 TEST(EventLoop, AdaptiveWindowComesFromTurnaroundsAndIdleSleeps) {
   // A bound of 10 ms, so that turnarounds on a loaded machine still count.
   Daemon d(R"({"event_loop": {"poll": "adaptive", "poll_window_ns": 10000000}})");
@@ -89,54 +103,34 @@ TEST(EventLoop, AdaptiveWindowComesFromTurnaroundsAndIdleSleeps) {
 TEST(EventLoop, OffNeverPolls) {
   Daemon d(R"({"event_loop": {"poll": "off"}})");
   ASSERT_TRUE(d.ready());
-  Signal up;
-  pid_t echo = spawn_echo(&up);
-  ASSERT_EQ(up.wait(), 'x');
-  auto n = attach("client");
-  round_trips(n, 200);
-  json after = event_loop(d);
+  json after = after_round_trips(d, 200);
   EXPECT_EQ(after["poll"], "off");
   EXPECT_EQ(after["poll_window_ns"], 0);
   EXPECT_EQ(after["polled_ns_last_second"], 0);
-  EXPECT_TRUE(sleeps_when_idle(d));
-  end_echo(n, echo);
 }
 
 TEST(EventLoop, FixedWindowIsTheConfiguredOne) {
   Daemon d(R"({"event_loop": {"poll": "fixed", "poll_window_ns": 50000, "poll_cpu_percent": 10}})");
   ASSERT_TRUE(d.ready());
-  Signal up;
-  pid_t echo = spawn_echo(&up);
-  ASSERT_EQ(up.wait(), 'x');
-  auto n = attach("client");
-  round_trips(n, 100);
-  json after = event_loop(d);
+  json after = after_round_trips(d, 100);
   EXPECT_EQ(after["poll"], "fixed");
   EXPECT_EQ(after["poll_window_ns"], 50000);
   EXPECT_EQ(after["poll_cpu_percent"], 10);
-  EXPECT_TRUE(sleeps_when_idle(d));
-  end_echo(n, echo);
 }
 
 TEST(EventLoop, TheRingSaysHowItRunsTaskWork) {
   for (const char *flag : {"true", "false"}) {
     Daemon d(std::string(R"({"event_loop": {"defer_taskrun": )") + flag + "}}");
     ASSERT_TRUE(d.ready());
-    json loop = event_loop(d);
     // Linux 6.1 has DEFER_TASKRUN; an older kernel falls back and says so.
     if (std::string(flag) == "false") {
-      EXPECT_EQ(loop["defer_taskrun"], false);
+      EXPECT_EQ(event_loop(d)["defer_taskrun"], false);
       EXPECT_NE(d.log().find("event_loop.defer_taskrun false"), std::string::npos) << d.log();
     } else {
       EXPECT_NE(d.log().find("io_uring: task work"), std::string::npos) << d.log();
     }
     // Either way messages flow.
-    Signal up;
-    pid_t echo = spawn_echo(&up);
-    ASSERT_EQ(up.wait(), 'x');
-    auto n = attach("client");
-    round_trips(n, 50);
-    end_echo(n, echo);
+    after_round_trips(d, 50);
   }
 }
 
