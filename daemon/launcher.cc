@@ -351,7 +351,11 @@ void Launcher::work(int index) {
       todo_.erase(next);
       busy_uids_.push_back(job->owner.uid);
     }
-    run_launch(job.get());
+    if (job->chore) {
+      job->chore_ok = job->chore();
+    } else {
+      run_launch(job.get());
+    }
     uint32_t uid = job->owner.uid;
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +75,11 @@ struct LaunchJob {
   // The result: 0 and launched filled, or -errno.
   int result = 0;
   Launched launched;
+  // Not a launch but a chore off the loop (removing an emptied cgroup):
+  // run instead of launching; its return value in chore_ok.
+  std::function<bool()> chore;
+  std::string chore_name;
+  bool chore_ok = false;
 };
 
 // SIGKILL through a pidfd (what nucleusd started, whatever its group).

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "../client-lib/src/sys.h"
@@ -317,6 +318,9 @@ class Server {
   // did not stop), logged, and what it stopped resumed.
   void fail_stop(uint32_t id, pid_t running);
   void on_timer();
+  // Removes the dead groups that are empty (on a launcher thread once
+  // nucleusd serves); the others stay for the next tick.
+  void remove_dead_groups();
   void arm_timer();
   Run &run_of(uint32_t id);
   // The size of its data area: its claim, else the configured default.
@@ -422,7 +426,8 @@ class Server {
   // that ended before the loop took its launch.
   std::unordered_map<pid_t, int> early_exits_;
   std::vector<Watch> stops_;
-  std::vector<std::string> dead_groups_;  // cgroups to remove once empty
+  std::vector<std::string> dead_groups_;             // cgroups to remove once empty
+  std::unordered_set<std::string> removing_groups_;  // of those, on a launcher thread now
   bool timer_armed_ = false;
   __kernel_timespec tick_{};
   // The timer's back-off while something is pending: 1 ms after a new stop

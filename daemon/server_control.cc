@@ -458,6 +458,11 @@ void Server::arm_launcher() {
 
 void Server::on_launched() {
   for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
+    if (job->chore) {  // a cgroup removed, or not yet (still populated)
+      removing_groups_.erase(job->chore_name);
+      if (job->chore_ok) std::erase(dead_groups_, job->chore_name);
+      continue;
+    }
     int rc = launched(*job);
     if (job->requester == kNone) continue;
     // Answered only to the connection that asked, if it is still there.
@@ -745,11 +750,29 @@ void Server::check_progress() {
     }
   }
   stops_.swap(still);
-  std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
+  remove_dead_groups();
   if (!stops_.empty() || !dead_groups_.empty() || !swaps_.empty()) {
     arm_timer();
   } else {
     tick_ns_ = kTickNs;
+  }
+}
+
+void Server::remove_dead_groups() {
+  if (!launcher_.running()) {  // before serving, or at the end
+    std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
+    return;
+  }
+  // On a launcher thread: a remove is answered without waiting for the
+  // rmdirs, and a group still populated is tried again on the next tick.
+  for (const std::string &g : dead_groups_) {
+    if (!removing_groups_.insert(g).second) continue;
+    auto job = std::make_unique<LaunchJob>();
+    job->owner.uid = kNone;  // chores go one at a time, apart from any owner's starts
+    job->chore_name = g;
+    Subtree *subtree = &subtree_;
+    job->chore = [subtree, g] { return subtree->remove_group(g); };
+    launcher_.submit(std::move(job));
   }
 }
 
