@@ -9,7 +9,7 @@
 #include <random>
 #include <unordered_map>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
 
 namespace nucleus::bench {
 

@@ -13,7 +13,8 @@
 #include <new>
 #include <string>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "measure.h"
 
 namespace nucleus::bench {

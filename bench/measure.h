@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "figure.h"
 #include "placement.h"
 

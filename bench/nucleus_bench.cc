@@ -41,8 +41,9 @@
 #include <string>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
-#include "../tests/support/daemon_process.h"
+#include <nucleus_internal/sys.h>
+
+#include "daemon_process.h"
 #include "device_bench.h"
 #include "figure.h"
 #include "kernel_bench.h"

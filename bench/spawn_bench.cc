@@ -5,7 +5,7 @@
 
 #include <cstdio>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
 
 extern char **environ;
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "../tests/support/daemon_process.h"
+#include "daemon_process.h"
 
 namespace nucleus::bench {
 

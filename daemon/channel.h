@@ -19,7 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "error.h"
 
 namespace nucleus::daemon {

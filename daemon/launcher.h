@@ -28,7 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "principal.h"
 #include "process_table.h"
 

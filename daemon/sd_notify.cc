@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
 
 namespace nucleus::daemon {
 

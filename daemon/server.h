@@ -31,7 +31,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "channel.h"
 #include "config.h"
 #include "core.h"

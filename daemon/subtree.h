@@ -26,7 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "config.h"
 
 namespace nucleus::daemon {

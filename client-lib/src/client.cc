@@ -21,7 +21,7 @@
 #include <cstring>
 #include <string>
 
-#include "sys.h"
+#include <nucleus_internal/sys.h>
 
 namespace nucleus::client {
 

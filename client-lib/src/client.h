@@ -12,7 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "sys.h"
+#include <nucleus_internal/sys.h>
 
 namespace nucleus::client {
 

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string>
 
-#include "../support/test_program.h"
 #include "harness.h"
+#include "test_program.h"
 
 namespace nucleus::test {
 

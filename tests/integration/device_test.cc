@@ -12,8 +12,8 @@
 #include <sstream>
 #include <vector>
 
-#include "../support/test_program.h"
 #include "harness.h"
+#include "test_program.h"
 
 namespace nucleus::test {
 namespace {

@@ -15,7 +15,7 @@
 
 #include <cstring>
 
-#include "../../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
 
 namespace nucleus::test {
 

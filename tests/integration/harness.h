@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../support/daemon_process.h"
+#include "daemon_process.h"
 
 namespace nucleus::test {
 

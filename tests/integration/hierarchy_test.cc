@@ -11,9 +11,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "../support/test_program.h"
 #include "commands.h"
 #include "harness.h"
+#include "test_program.h"
 
 namespace nucleus::test {
 namespace {

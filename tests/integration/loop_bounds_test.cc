@@ -25,7 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "../../client-lib/src/sys.h"
+#include <nucleus_internal/sys.h>
+
 #include "harness.h"
 #include "run_program.h"
 

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../support/daemon_process.h"
+#include "daemon_process.h"
 
 namespace nucleus::test {
 

@@ -14,9 +14,9 @@
 #include <deque>
 #include <vector>
 
-#include "../support/test_program.h"
 #include "commands.h"
 #include "harness.h"
+#include "test_program.h"
 
 namespace nucleus::test {
 namespace {
