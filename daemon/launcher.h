@@ -11,7 +11,7 @@
 // enter its working directory (with its own rights) and exec. An exec or a
 // step that fails is reported to the caller, not as an exit.
 //
-// Threading: launch() runs on the Launcher's thread (or on the loop's before
+// Threading: launch() runs on a Launcher thread (or on the loop's before
 // it serves, for the boot section), which is suspended while the child runs
 // before exec; the child only makes system calls.
 #pragma once

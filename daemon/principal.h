@@ -3,7 +3,7 @@
 // database gives that user. nucleusd acts with these rights, never with its
 // own, when it opens a file a client named or starts a program.
 //
-// Threading: nucleusd's single thread. open_as() changes that thread's file
+// Threading: nucleusd's loop thread. open_as() changes that thread's file
 // system ids and groups for the length of one open (raw system calls, which
 // change the calling thread only) and restores them before it returns.
 #pragma once

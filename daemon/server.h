@@ -15,6 +15,8 @@
 // sleeping, so neither side pays for a wake-up.
 //
 // Threading: everything here runs on the one thread that calls run().
+// Programs start on the Launcher's threads (launcher.h), which see none
+// of it: a job carries copies, and comes back through an eventfd.
 #pragma once
 
 #include <liburing.h>

@@ -17,7 +17,8 @@
 // the groups. A process that leaves its group (setsid, setpgid) escapes;
 // memory claims become RLIMIT_AS per program.
 //
-// Threading: nucleusd's single thread only.
+// Threading: nucleusd's loop thread; remove_group() also runs on a launcher
+// thread (it reads only root_, fixed after init()).
 #pragma once
 
 #include <sys/types.h>
