@@ -415,7 +415,10 @@ TEST_P(Hierarchy, AThousandProcessesLeaveNothingBehind) {
     round(i);
     if (HasFatalFailure()) return;
   }
-  EXPECT_EQ(fd_count(daemon->pid()), fds);
+  // No more than before: emptied cgroups are removed on a launcher thread,
+  // whose open directory may be counted at either moment.
+  EXPECT_TRUE(eventually([&] { return fd_count(daemon->pid()) <= fds; }))
+      << fd_count(daemon->pid()) << " descriptors, " << fds << " before";
   Stats after = stats();
   EXPECT_EQ(after.pool_free, before.pool_free);
   EXPECT_EQ(after.pool_free, after.pool_buffers - 64U);
