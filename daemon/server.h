@@ -428,6 +428,7 @@ class Server {
   // Reaped while launches were in flight and not (yet) known: a program
   // that ended before the loop took its launch.
   std::unordered_map<pid_t, int> early_exits_;
+  static constexpr size_t kMaxEarlyExits = 4096;
   std::vector<Watch> stops_;
   std::vector<std::string> dead_groups_;             // cgroups to remove once empty
   std::unordered_set<std::string> removing_groups_;  // of those, on a launcher thread now

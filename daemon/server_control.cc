@@ -520,10 +520,28 @@ int Server::launched(LaunchJob &job) {
       }
     }
   }
-  // It may have ended before the loop took its launch.
+  // It may have ended, and been reaped, before the loop took its launch:
+  // its status was kept, or (when the keeping was full) its pidfd says
+  // there is nothing left to wait for, and the status is lost.
+  int status = 0;
+  bool ended = false;
   if (auto it = early_exits_.find(pid); it != early_exits_.end()) {
-    int status = it->second;
+    status = it->second;
     early_exits_.erase(it);
+    ended = true;
+  } else {
+    siginfo_t info{};
+    constexpr idtype_t kPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux 5.4
+    ended = waitid(kPidfd, static_cast<id_t>(run.pidfd.get()), &info, WEXITED | WNOHANG | WNOWAIT) <
+                0 &&
+            errno == ECHILD;
+    if (ended) {
+      log::warn("process {} (pid {}) ended before its start was taken; its exit status is lost",
+                p.name, pid);
+      status = W_EXITCODE(255, 0);
+    }
+  }
+  if (ended) {
     by_pid_.erase(pid);
     program_ended(id, pid, status);
     check_progress();
@@ -599,7 +617,11 @@ void Server::on_sigchld() {
       // Something a program forked, or a removed one; or a program whose
       // launch the loop has not taken yet, which may end first: kept
       // until the launches in flight are taken.
-      if (launcher_.in_flight() > 0) early_exits_[pid] = status;
+      // Bounded: programs can make nucleusd reap any number of strangers
+      // while a launch hangs; past the bound launched() asks the pidfd.
+      if (launcher_.in_flight() > 0 && early_exits_.size() < kMaxEarlyExits) {
+        early_exits_[pid] = status;
+      }
       continue;
     }
     uint32_t id = it->second;
