@@ -29,19 +29,8 @@ namespace {
 constexpr uint8_t kOpFutexWait = 51;
 constexpr int kFutex2SizeU32 = 0x02;
 constexpr uint64_t kFutexMaskAny = 0xffffffffULL;
-constexpr unsigned kSqEntries = 1024;
-constexpr unsigned kCqEntries = 16384;
 // The most replies one request makes (list_children: a page of children).
 constexpr size_t kMaxRepliesPerRequest = wire::kListPage;
-
-bool probe_futex_wait(io_uring *ring) {
-  io_uring_probe *probe = io_uring_get_probe_ring(ring);
-  if (probe == nullptr) return false;
-  bool ok =
-      probe->last_op >= kOpFutexWait && (probe->ops[kOpFutexWait].flags & IO_URING_OP_SUPPORTED);
-  io_uring_free_probe(probe);
-  return ok;
-}
 
 bool make_dirs(const std::string &path) {
   for (size_t pos = 1; pos <= path.size(); ++pos) {
@@ -62,23 +51,7 @@ Server::Server(Config config)
   poll_.configure(config_.poll);
 }
 
-Server::~Server() {
-  if (ring_ready_) io_uring_queue_exit(&ring_);
-}
-
-uint64_t Server::user_data(Kind kind, uint32_t index, uint32_t generation) {
-  return (uint64_t{static_cast<uint8_t>(kind)} << 56) | (uint64_t{index & 0xffffffU} << 32) |
-         generation;
-}
-
-io_uring_sqe *Server::get_sqe() {
-  io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
-  return sqe;
-}
+Server::~Server() = default;
 
 bool Server::start(const std::string &runtime_dir, std::string *error) {
   if (!make_dirs(runtime_dir)) {
@@ -119,9 +92,11 @@ bool Server::start_loop(std::string *error) {
     return false;
   }
 
-  if (!setup_ring(error)) return false;
+  if (!loop_.setup(config_.defer_taskrun, error)) return false;
+  log_polling();
+  route_completions();
 
-  bool have_futex = probe_futex_wait(&ring_);
+  bool have_futex = loop_.has_futex_wait();
   switch (config_.doorbell) {
     case DoorbellMode::kFutex:
       if (!have_futex) {
@@ -157,43 +132,12 @@ bool Server::start_loop(std::string *error) {
   arm_signal();
   arm_watchdog();
   arm_launcher();
-  io_uring_submit(&ring_);
+  loop_.submit();
   log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
   return true;
 }
 
-bool Server::setup_ring(std::string *error) {
-  // Completions run when the loop asks for them (io_uring_enter with
-  // GETEVENTS, which io_uring_submit does when IORING_SQ_TASKRUN says some
-  // are waiting), not by interrupting the thread on every return to user
-  // space; only this thread may submit. Kernels before 6.1 refuse the
-  // flags: the ring is then set up without them.
-  constexpr unsigned kDeferFlags =
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  int rc = -EINVAL;
-  if (config_.defer_taskrun) {
-    io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE | kDeferFlags;
-    params.cq_entries = kCqEntries;
-    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
-  }
-  bool deferred = rc == 0;
-  deferred_taskrun_ = deferred;
-  if (rc == -EINVAL) {
-    io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = kCqEntries;
-    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
-  }
-  if (rc < 0) {
-    *error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
-    return false;
-  }
-  ring_ready_ = true;
-  log::info("io_uring: {}",
-            deferred ? "task work deferred to the loop (SINGLE_ISSUER, DEFER_TASKRUN)"
-            : config_.defer_taskrun ? "task work run at once (this kernel has no DEFER_TASKRUN)"
-                                    : "task work run at once (event_loop.defer_taskrun false)");
+void Server::log_polling() const {
   const PollSettings &poll = config_.poll;
   log::info(
       "polling: {}",
@@ -203,33 +147,32 @@ bool Server::setup_ring(std::string *error) {
                         poll.cpu_percent)
           : fmt::format("a window derived from turnarounds, up to {} µs, at most {}% of a CPU",
                         poll.window_ns / 1000, poll.cpu_percent));
-  return true;
 }
 
 void Server::arm_accept() {
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_accept(sqe, listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kAccept, 0, 0));
+  Loop::set_tag(sqe, Kind::kAccept, 0, 0);
 }
 
 void Server::arm_signal() {
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_read(sqe, signal_fd_.get(), signal_buffer_, sizeof(signal_buffer_), 0);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kSignal, 0, 0));
+  Loop::set_tag(sqe, Kind::kSignal, 0, 0);
 }
 
 void Server::arm_socket(uint32_t id) {
   Connection &c = connections_[id];
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kSocket, id, c.serial));
+  Loop::set_tag(sqe, Kind::kSocket, id, c.serial);
 }
 
 void Server::arm_pidfd(uint32_t id) {
   Connection &c = connections_[id];
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, c.pidfd.get(), POLLIN);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kPidfd, id, c.serial));
+  Loop::set_tag(sqe, Kind::kPidfd, id, c.serial);
 }
 
 void Server::arm_doorbell(uint32_t id) {
@@ -251,7 +194,7 @@ void Server::arm_doorbell(uint32_t id) {
     return;
   }
   if (c.armed) return;
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   if (futex_doorbell_) {
     // Blocked, it waits on the tail as it is now (the requests it has not
     // taken are below it), so that only a ring or a new request wakes it.
@@ -261,7 +204,7 @@ void Server::arm_doorbell(uint32_t id) {
   } else {
     io_uring_prep_read(sqe, c.doorbell_fd.get(), &c.eventfd_value, sizeof(c.eventfd_value), 0);
   }
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kDoorbell, id, c.serial));
+  Loop::set_tag(sqe, Kind::kDoorbell, id, c.serial);
   c.armed = true;
 }
 
@@ -281,19 +224,7 @@ int Server::run() {
   sd_notify("READY=1");
   while (!stopping_) {
     int64_t turn_start = active_.empty() ? 0 : sys::monotonic_ns();
-    int rc = active_.empty() ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit(&ring_);
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-      log::error("io_uring_submit: {}", std::strerror(-rc));
-    }
-    unsigned head = 0;
-    unsigned seen = 0;
-    io_uring_cqe *cqe = nullptr;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      io_uring_cqe copy = *cqe;
-      ++seen;
-      handle_completion(copy);
-    }
-    io_uring_cq_advance(&ring_, seen);
+    unsigned seen = loop_.turn(active_.empty());
 
     int64_t now = sys::monotonic_ns();
     now_ns_ = now;
@@ -346,88 +277,92 @@ int Server::run() {
   return 0;
 }
 
-void Server::handle_completion(const io_uring_cqe &cqe) {
-  auto kind = static_cast<Kind>(cqe.user_data >> 56);
-  auto index = static_cast<uint32_t>((cqe.user_data >> 32) & 0xffffffU);
-  auto generation = static_cast<uint32_t>(cqe.user_data);
-  switch (kind) {
-    case Kind::kAccept:
-      if (index == kAcceptRetry) {
-        if (!stopping_) arm_accept();
-      } else {
-        on_accept(cqe.res);
-      }
+void Server::route_completions() {
+  loop_.route(Kind::kAccept, [this](const Completion &c) {
+    if (c.index == kAcceptRetry) {
+      if (!stopping_) arm_accept();
+    } else {
+      on_accept(c.result);
+    }
+  });
+  loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
+  loop_.route(Kind::kProgress, [this](const Completion &) { on_progress_tick(); });
+  loop_.route(Kind::kBound, [this](const Completion &c) {
+    if (c.index < runs_.size() && runs_[c.index].generation == c.generation &&
+        core_.processes().live(c.index) &&
+        core_.processes().at(c.index).generation == c.generation && c.result > 0) {
+      on_bound(c.index);
+    }
+  });
+  loop_.route(Kind::kHandshake, [this](const Completion &c) {
+    if (c.index >= pending_.size() || !pending_[c.index].live ||
+        pending_[c.index].generation != c.generation) {
       return;
-    case Kind::kSignal:
-      if (cqe.res > 0) {
-        signalfd_siginfo info{};
-        std::memcpy(&info, signal_buffer_, sizeof(info));
-        if (info.ssi_signo == SIGCHLD) {
-          on_sigchld();
-          arm_signal();
-          return;
-        }
-        if (info.ssi_signo == SIGHUP) {
-          reload();
-          arm_signal();
-          return;
-        }
-        log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
-        stopping_ = true;
-      } else {
-        arm_signal();
-      }
-      return;
-    case Kind::kTimer: on_timer(); return;
-    case Kind::kBound:
-      if (index < runs_.size() && runs_[index].generation == generation &&
-          core_.processes().live(index) && core_.processes().at(index).generation == generation) {
-        if (cqe.res > 0) on_bound(index);
-      }
-      return;
-    case Kind::kHandshake:
-      if (index < pending_.size() && pending_[index].live &&
-          pending_[index].generation == generation) {
-        if (cqe.res == -ECANCELED) {
-          log::info("a connection (pid {} uid {}) sent no attach request in {} ms; closed",
-                    pending_[index].cred.pid, pending_[index].cred.uid, config_.attach_timeout_ms);
-          release_pending(index);
-        } else {
-          on_handshake(index);
-        }
-      }
-      return;
-    case Kind::kDevice:
-      if (index < device_ops_.size() && device_ops_[index]->live &&
-          device_ops_[index]->generation == generation) {
-        on_device_op(index, cqe.res);
-      }
-      return;
-    case Kind::kControl:
-      if (index < controls_.size() && controls_[index].live &&
-          controls_[index].generation == generation) {
-        on_control(index, cqe.res);
-      }
-      return;
-    case Kind::kWatchdog: on_watchdog(); return;
-    case Kind::kLaunched: on_launched(); return;
-    case Kind::kIgnore: return;
-    default: break;
+    }
+    if (c.result == -ECANCELED) {
+      log::info("a connection (pid {} uid {}) sent no attach request in {} ms; closed",
+                pending_[c.index].cred.pid, pending_[c.index].cred.uid, config_.attach_timeout_ms);
+      release_pending(c.index);
+    } else {
+      on_handshake(c.index);
+    }
+  });
+  loop_.route(Kind::kDevice, [this](const Completion &c) {
+    if (c.index < device_ops_.size() && device_ops_[c.index]->live &&
+        device_ops_[c.index]->generation == c.generation) {
+      on_device_op(c.index, c.result);
+    }
+  });
+  loop_.route(Kind::kInspect, [this](const Completion &c) {
+    if (c.index < controls_.size() && controls_[c.index].live &&
+        controls_[c.index].generation == c.generation) {
+      on_control(c.index, c.result);
+    }
+  });
+  loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
+  loop_.route(Kind::kLaunched, [this](const Completion &) { on_launched(); });
+  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
+    loop_.route(kind, [this, kind](const Completion &c) { on_connection(kind, c); });
   }
+}
+
+void Server::on_signal(int result) {
+  if (result <= 0) {
+    arm_signal();
+    return;
+  }
+  signalfd_siginfo info{};
+  std::memcpy(&info, signal_buffer_, sizeof(info));
+  if (info.ssi_signo == SIGCHLD) {
+    reap_children();
+    arm_signal();
+    return;
+  }
+  if (info.ssi_signo == SIGHUP) {
+    reload();
+    arm_signal();
+    return;
+  }
+  log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
+  stopping_ = true;
+}
+
+void Server::on_connection(Kind kind, const Completion &done) {
+  uint32_t index = done.index;
   if (index >= connections_.size()) return;
   Connection &c = connections_[index];
-  if (!c.live || c.serial != generation) return;  // an old connection at this index
+  if (!c.live || c.serial != done.generation) return;  // an old connection at this index
   switch (kind) {
-    case Kind::kSocket: on_socket(index, cqe.res); break;
+    case Kind::kSocket: on_socket(index, done.result); break;
     case Kind::kPidfd:
       service(index, true);  // requests it wrote before it died still count
       if (c.live) detach(index, "process exited", false);
       break;
     case Kind::kDoorbell:
       c.armed = false;
-      if (cqe.res < 0 && cqe.res != -EAGAIN && cqe.res != -EINTR) {
+      if (done.result < 0 && done.result != -EAGAIN && done.result != -EINTR) {
         log::warn("process {}: doorbell wait failed: {}", core_.processes().at(index).name,
-                  std::strerror(-cqe.res));
+                  std::strerror(-done.result));
       }
       activate(index);
       break;
@@ -648,11 +583,7 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
 
 void Server::cancel_connection_sqes(uint32_t id) {
   const Connection &c = connections_[id];
-  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
-    io_uring_sqe *sqe = get_sqe();
-    io_uring_prep_cancel64(sqe, user_data(kind, id, c.serial), 0);
-    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
-  }
+  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) loop_.cancel(kind, id, c.serial);
 }
 
 void Server::shutdown() {

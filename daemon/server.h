@@ -1,9 +1,9 @@
 // nucleusd's event loop: one thread, one io_uring for everything.
 //
 // Owns the listening socket, the signalfd, one Connection per attached
-// process (its socket, pidfd, channel and doorbell) and the Core. Every
-// completion carries (kind, index, generation) in user_data; a completion for
-// a generation that is gone is dropped, so nothing points into freed memory.
+// process (its socket, pidfd, channel and doorbell) and the Core. The ring
+// is the Loop's (loop.h), which hands each completion to the handler
+// route_completions() gave its kind.
 //
 // Connection doorbell states (per attached process):
 //   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
@@ -41,6 +41,7 @@
 #include "device_request.h"
 #include "launcher.h"
 #include "log.h"
+#include "loop.h"
 #include "principal.h"
 #include "subtree.h"
 #include "swap_phases.h"
@@ -67,22 +68,6 @@ class Server {
   }
 
  private:
-  enum class Kind : uint8_t {
-    kAccept = 1,
-    kSignal,
-    kHandshake,
-    kSocket,
-    kPidfd,
-    kDoorbell,
-    kIgnore,
-    kBound,     // a started program's NUCLEUS_FD connection has its attach request
-    kTimer,     // look at stops and cgroups in progress
-    kDevice,    // a device operation completed (index: the operation's slot)
-    kControl,   // a nucleusctl control connection is readable (index: its slot)
-    kWatchdog,  // time to tell the service manager we are alive
-    kLaunched,  // the launcher finished launches
-  };
-
   // A control connection (server_inspect.cc): nucleusctl's inspection and
   // monitor, as JSON.
   struct Control {
@@ -207,10 +192,12 @@ class Server {
 
   bool listen_socket(const std::string &runtime_dir, std::string *error);
   bool start_loop(std::string *error);
-  static uint64_t user_data(Kind kind, uint32_t index, uint32_t generation);
-  io_uring_sqe *get_sqe();
-
-  bool setup_ring(std::string *error);
+  void log_polling() const;
+  // The completions of each kind, to their handlers.
+  void route_completions();
+  void on_signal(int result);
+  // A completion for an attached process's socket, pidfd or doorbell.
+  void on_connection(Kind kind, const Completion &done);
   void arm_accept();
   void arm_signal();
   void arm_socket(uint32_t id);
@@ -219,7 +206,6 @@ class Server {
   // process added requests meanwhile.
   void arm_doorbell(uint32_t id);
 
-  void handle_completion(const io_uring_cqe &cqe);
   void on_accept(int result);
   // A failed accept is tried again after a back-off, not at once: a kAccept
   // timeout with this index.
@@ -306,7 +292,8 @@ class Server {
   void program_ended(uint32_t id, pid_t pid, int status);
   void arm_bound(uint32_t id);
   void on_bound(uint32_t id);
-  void on_sigchld();
+  // Reaps the programs that ended, then looks at stops and cgroups.
+  void reap_children();
   void stop_subtree(uint32_t id);
   void resume_subtree(uint32_t id);
   void end_subtree(uint32_t id);
@@ -320,7 +307,8 @@ class Server {
   // A stop past its deadline: answered MALFUNCTION (ETIMEDOUT, the pid that
   // did not stop), logged, and what it stopped resumed.
   void fail_stop(uint32_t id, pid_t running);
-  void on_timer();
+  // The progress timer fired: reap, look again, and back off.
+  void on_progress_tick();
   // Removes the dead groups that are empty (on a launcher thread once
   // nucleusd serves); the others stay for the next tick.
   void remove_dead_groups();
@@ -398,14 +386,12 @@ class Server {
 
   Config config_;
   Core core_;
-  io_uring ring_{};
-  bool ring_ready_ = false;
+  Loop loop_;
   bool futex_doorbell_ = false;
   PollWindow poll_;
   // Longer than a sched_yield that found nobody else to run (about 1 µs
   // here): the rest of a longer one was another task's CPU.
   static constexpr int64_t kBareYieldNs = 3000;
-  bool deferred_taskrun_ = false;   // the ring has DEFER_TASKRUN
   int64_t now_ns_ = 0;              // the loop turn's time
   bool start_mode_logged_ = false;  // how programs join their cgroup, said once
   bool stopping_ = false;

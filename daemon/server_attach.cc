@@ -124,22 +124,22 @@ void Server::on_accept(int result) {
   p.op = op;
   // A connection that does not send its attach request in time is closed:
   // the poll is linked to a timeout that cancels it.
-  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
-  io_uring_sqe *sqe = get_sqe();
+  loop_.reserve(2);
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, p.socket.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kHandshake, index, p.generation));
+  Loop::set_tag(sqe, Kind::kHandshake, index, p.generation);
   sqe->flags |= IOSQE_IO_LINK;
-  io_uring_sqe *timeout = get_sqe();
+  io_uring_sqe *timeout = loop_.sqe();
   io_uring_prep_link_timeout(timeout, &attach_timeout_, 0);
-  io_uring_sqe_set_data64(timeout, user_data(Kind::kIgnore, 0, 0));
+  Loop::set_tag(timeout, Kind::kIgnore, 0, 0);
 }
 
 void Server::arm_accept_retry() {
   accept_retry_.tv_sec = static_cast<int64_t>(accept_backoff_ms_ / 1000);
   accept_retry_.tv_nsec = static_cast<int64_t>(accept_backoff_ms_ % 1000) * 1000000;
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_timeout(sqe, &accept_retry_, 0, 0);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kAccept, kAcceptRetry, 0));
+  Loop::set_tag(sqe, Kind::kAccept, kAcceptRetry, 0);
 }
 
 void Server::release_pending(uint32_t index) {

@@ -451,9 +451,9 @@ int Server::spawn(uint32_t id, const Waiter &waiter) {
 }
 
 void Server::arm_launcher() {
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_read(sqe, launcher_.done_fd(), &launcher_count_, sizeof(launcher_count_), 0);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kLaunched, 0, 0));
+  Loop::set_tag(sqe, Kind::kLaunched, 0, 0);
 }
 
 void Server::on_launched() {
@@ -551,9 +551,9 @@ int Server::launched(LaunchJob &job) {
 
 void Server::arm_bound(uint32_t id) {
   Run &run = runs_[id];
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, run.bound.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kBound, id, run.generation));
+  Loop::set_tag(sqe, Kind::kBound, id, run.generation);
 }
 
 void Server::on_bound(uint32_t id) {
@@ -595,7 +595,7 @@ void Server::on_bound(uint32_t id) {
   log::info("process {} attached (pid {}, claim {} buffers)", p.name, run.pid, p.slots.size());
 }
 
-void Server::on_sigchld() {
+void Server::reap_children() {
   for (;;) {
     int status = 0;
     pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -815,10 +815,10 @@ void Server::fail_stop(uint32_t id, pid_t running) {
   resume_subtree(id);
 }
 
-void Server::on_timer() {
+void Server::on_progress_tick() {
   timer_armed_ = false;
   tick_ns_ = std::min(tick_ns_ * 2, kMaxTickNs);
-  on_sigchld();  // reaps nothing new, then looks at stops and cgroups
+  reap_children();  // a stop that no SIGCHLD reports, and cgroups to remove
 }
 
 void Server::arm_timer() {
@@ -834,17 +834,17 @@ void Server::arm_timer() {
     // A new stop while the timer backs off: bring it forward.
     timer_update_.tv_sec = (due - now) / 1000000000;
     timer_update_.tv_nsec = (due - now) % 1000000000;
-    io_uring_sqe *sqe = get_sqe();
-    io_uring_prep_timeout_update(sqe, &timer_update_, user_data(Kind::kTimer, 0, 0), 0);
-    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
+    io_uring_sqe *sqe = loop_.sqe();
+    io_uring_prep_timeout_update(sqe, &timer_update_, Loop::tag(Kind::kProgress, 0, 0), 0);
+    Loop::set_tag(sqe, Kind::kIgnore, 0, 0);
     timer_due_ns_ = due;
     return;
   }
   tick_.tv_sec = (due - now) / 1000000000;
   tick_.tv_nsec = (due - now) % 1000000000;
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_timeout(sqe, &tick_, 0, 0);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kTimer, 0, 0));
+  Loop::set_tag(sqe, Kind::kProgress, 0, 0);
   timer_armed_ = true;
   timer_due_ns_ = due;
 }

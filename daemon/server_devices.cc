@@ -272,7 +272,7 @@ void Server::serve_device(uint32_t id) {
 void Server::submit_device_op(uint32_t index) {
   DeviceOp &op = *device_ops_[index];
   const DeviceRequest &r = op.request;
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   switch (r.action) {
     case DeviceAction::kClockWait:
       op.timeout.tv_sec = static_cast<int64_t>(r.nanoseconds / 1000000000);
@@ -298,7 +298,7 @@ void Server::submit_device_op(uint32_t index) {
       break;
     default: break;
   }
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kDevice, index, op.generation));
+  Loop::set_tag(sqe, Kind::kDevice, index, op.generation);
   op.submitted = true;
 }
 
@@ -429,9 +429,7 @@ void Server::cancel_device_op(uint32_t index) {
   DeviceOp &op = *device_ops_[index];
   if (op.submitted) {
     // Its completion (-ECANCELED, or done after all) ends it.
-    io_uring_sqe *sqe = get_sqe();
-    io_uring_prep_cancel64(sqe, user_data(Kind::kDevice, index, op.generation), 0);
-    io_uring_sqe_set_data64(sqe, user_data(Kind::kIgnore, 0, 0));
+    loop_.cancel(Kind::kDevice, index, op.generation);
     return;
   }
   // Waiting in a console's queue: it ends now.

@@ -160,9 +160,9 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
 
 void Server::arm_control(uint32_t index) {
   Control &c = controls_[index];
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kControl, index, c.generation));
+  Loop::set_tag(sqe, Kind::kInspect, index, c.generation);
 }
 
 void Server::on_control(uint32_t index, int result) {
@@ -302,7 +302,7 @@ json Server::status_json(const Control &c) const {
         {"turnarounds", poll_.samples()},
         {"polled_ns_last_second", poll_.polled_last_second_ns()},
         {"poll_cpu_percent", config_.poll.cpu_percent},
-        {"defer_taskrun", deferred_taskrun_}}},
+        {"defer_taskrun", loop_.deferred_taskrun()}}},
       {"pool",
        {{"buffers", pool.size()},
         {"in_use", in_use},

@@ -167,9 +167,9 @@ void Server::arm_watchdog() {
     log::info("watchdog: every {} ms", half_ns / 1000000);
   }
   // A timeout on the ring: if the loop hangs, the pings stop.
-  io_uring_sqe *sqe = get_sqe();
+  io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_timeout(sqe, &watchdog_interval_, 0, 0);
-  io_uring_sqe_set_data64(sqe, user_data(Kind::kWatchdog, 0, 0));
+  Loop::set_tag(sqe, Kind::kWatchdog, 0, 0);
 }
 
 void Server::on_watchdog() {
