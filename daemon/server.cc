@@ -16,7 +16,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "dispatch.h"
 #include "log.h"
 #include "sd_notify.h"
 
@@ -46,7 +45,15 @@ bool make_dirs(const std::string &path) {
 
 Server::Server(Config config)
     : config_(std::move(config)),
-      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {
+      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes),
+      policy_(config_, core_),
+      requests_(core_, config_, policy_, *this, [this](uint32_t id, const wire::Event &event) {
+        // A request's reply; its requester may have gone meanwhile (a
+        // remove can end the subtree it is in).
+        if (id < connections_.size() && connections_[id].live) {
+          connections_[id].replies.push_back(event);
+        }
+      }) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
   poll_.configure(config_.poll);
 }
@@ -426,19 +433,11 @@ int64_t Server::service(uint32_t id, bool final) {
     }
     wire::Request request = c.channel->take_request();
     ++taken;
-    if (request.op >= static_cast<uint32_t>(wire::Op::kStageProgram) &&
-        request.op < wire::kOpCount) {
-      control(id, request);
+    Error error = requests_.handle(id, c.serial, c.session, request);
+    if (!c.live) return 0;
+    if (error != Error::kNone) {
+      protocol_error(id, request, error);
       if (!c.live) return 0;
-      continue;
-    }
-    wire::Event reply;
-    DispatchResult r = dispatch_request(core_, id, request, &reply);
-    if (r.error != Error::kNone) {
-      protocol_error(id, request, r.error);
-      if (!c.live) return 0;
-    } else if (r.has_reply) {
-      c.replies.push_back(reply);
     }
     if (core_.processes().at(id).handed_over)
       break;  // that answer was its handover: the rest waits

@@ -42,13 +42,15 @@
 #include "launcher.h"
 #include "log.h"
 #include "loop.h"
+#include "policy.h"
 #include "principal.h"
+#include "requests.h"
 #include "subtree.h"
 #include "swap_phases.h"
 
 namespace nucleus::daemon {
 
-class Server {
+class Server : private LinuxSide {
  public:
   explicit Server(Config config);
   ~Server();
@@ -101,14 +103,8 @@ class Server {
     // its replies fit in limits.per_connection.replies; a swap's inherit
     // events, which nucleusd must deliver, are queued beyond it.
     std::deque<wire::Event> replies;
-    std::string staged;  // program bytes for the next create / modify
-    bool staged_overflow = false;
-    // Whose children its process control acts on (kActFor): kActSelf, kNone
-    // (the root) or a process (with its generation).
-    uint32_t acting = kActSelf;
-    uint32_t acting_generation = 0;
+    Session session;  // staged program bytes, whom it acts for
   };
-  static constexpr uint32_t kActSelf = kNone - 2;
 
   // The Linux side of a process entry nucleusd started (server_control.cc).
   struct Run {
@@ -251,39 +247,14 @@ class Server {
   void notify_status();
   void reload();
 
-  // Process control (server_control.cc).
-  void control(uint32_t id, const wire::Request &request);
-  int control_op(uint32_t id, const wire::Request &request, wire::Event *reply);
-  // A control request's reply with only a result (-errno).
-  void reply_failed(uint32_t id, uint32_t seq, int rc);
-  void list_children(uint32_t id, uint32_t caller, const wire::Request &request);
-  // Whose children `id`'s process control acts on: itself, the root (kNone)
-  // or another (kNoChild when that one is gone).
-  Result<uint32_t> authority(uint32_t id) const;
-  std::string acting_note(uint32_t id) const;
-  int act_for(uint32_t id, int64_t how, std::string_view name);
-  bool is_operator(uint32_t uid, uint32_t gid) const;
-  // What a requester with this uid may make its owner hold (limits.uid_*);
-  // operators are not bounded.
-  UidBudget uid_budget(uint32_t uid, uint32_t gid) const;
-  // A refusal for a per-uid bound or a name that is not the requester's,
-  // logged at most once per limits.log_interval_ms.
-  void log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name);
-  // attach.* allows this uid (or primary gid).
-  bool may_attach(uint32_t uid, uint32_t gid) const;
-  // Who waits for a start's answer: a connection's request, or nobody.
-  struct Waiter {
-    uint32_t id = kNone;
-    uint32_t serial = 0;
-    uint32_t seq = 0;
-  };
-  // A control op's result that is not an answer yet: the start is
-  // answered when its launch comes back (on_launched).
-  static constexpr int kAnswerLater = 1;
-  int start_child(uint32_t caller, uint32_t child, const Waiter &waiter);
+  // Process control (server_control.cc): the Linux side the decoder
+  // (requests.h) asks for.
+  bool launching(uint32_t child) const override;
+  // Answers a start's waiter, if its connection is still there.
+  void answer(const Waiter &waiter, int result);
   // Starts the entry's program: on the launcher's thread (kAnswerLater), or
   // at once before nucleusd serves (the boot section).
-  int spawn(uint32_t id, const Waiter &waiter);
+  int spawn(uint32_t id, const Waiter &waiter) override;
   void arm_launcher();
   void on_launched();
   // Takes a finished launch into the tables; its answer (0 or -errno).
@@ -294,9 +265,9 @@ class Server {
   void on_bound(uint32_t id);
   // Reaps the programs that ended, then looks at stops and cgroups.
   void reap_children();
-  void stop_subtree(uint32_t id);
-  void resume_subtree(uint32_t id);
-  void end_subtree(uint32_t id);
+  void stop_subtree(uint32_t id) override;
+  void resume_subtree(uint32_t id) override;
+  void end_subtree(uint32_t id) override;
   // At exit: SIGKILL to every program (its pidfd) and its group, then reaps
   // them with a deadline, so that no program can make nucleusd hang.
   void end_programs();
@@ -314,22 +285,18 @@ class Server {
   void remove_dead_groups();
   void arm_timer();
   Run &run_of(uint32_t id);
-  // The size of its data area: its claim, else the configured default.
-  uint64_t data_bytes_of(uint32_t id) const {
-    uint64_t given = core_.processes().at(id).account.given().data_bytes;
-    return given != 0 ? given : config_.data_bytes;
-  }
+  uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
   std::string group_of(uint32_t id);
 
   // Hot swap (server_swap.cc).
   int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
-                 const std::string &staged);
+                 const std::string &staged) override;
   // The new program attached through its bound connection: serve it (it
   // bears no name yet) and ask the old OS for its state.
   void swap_attached(uint32_t cand, sys::UniqueFd socket);
   // kSwapReady from `cand`: 0, or -errno when it is not a swap's new program
   // that has its state.
-  int swap_ready(uint32_t cand, uint32_t seq);
+  int swap_ready(uint32_t cand, uint32_t seq) override;
   // Handovers answered, ready programs to commit, deadlines passed.
   void advance_swaps();
   // Does what the phase table says of `event` for the swap of `id` (none:
@@ -346,7 +313,7 @@ class Server {
   // Devices (server_devices.cc).
   bool create_configured_devices(std::string *error);
   int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
-                      const std::string &staged);
+                      const std::string &staged) override;
   // Opens a device's files with the rights of `who` (open_as); `std_streams`
   // lets "stdin", "stdout" and "stderr" name nucleusd's own (configuration
   // only).
@@ -386,6 +353,8 @@ class Server {
 
   Config config_;
   Core core_;
+  Policy policy_;
+  Requests requests_;
   Loop loop_;
   bool futex_doorbell_ = false;
   PollWindow poll_;
@@ -451,8 +420,6 @@ class Server {
   log::RateLimited pending_log_;
   log::RateLimited controls_log_;
   log::RateLimited replies_log_;
-  log::RateLimited uid_quota_log_;
-  log::RateLimited name_right_log_;
 };
 
 }  // namespace nucleus::daemon

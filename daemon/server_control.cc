@@ -26,36 +26,12 @@ namespace nucleus::daemon {
 
 namespace {
 
-Claims claims_from(const wire::Message &m) {
-  return Claims{m.word[wire::kClaimBuffers], m.word[wire::kClaimProcesses],
-                m.word[wire::kClaimMemory], m.word[wire::kClaimDevices],
-                m.word[wire::kClaimDataBytes]};
-}
-
 // How often stops and cgroups in progress are looked at: 1 ms after
 // something new, doubling to 100 ms (in signal mode SIGCHLD says when a
 // program stops; the timer only catches what no signal reports).
 constexpr int64_t kTickNs = 1000000;
 constexpr int64_t kMaxTickNs = 100000000;
 constexpr int64_t kReapDeadlineNs = 5000000000;  // programs killed at exit, to end
-
-// The owner a staged program names, checked against the principal that
-// asks (DESIGN.md: only a root-owned creator may name another user or
-// group), with a named user's primary group filled in. 0 or -errno.
-int settle_owner(const Process &requester, Program *program) {
-  if (program->uid == kNone && program->gid == kNone) return 0;
-  if (requester.uid != 0 && ((program->uid != kNone && program->uid != requester.uid) ||
-                             (program->gid != kNone && program->gid != requester.gid))) {
-    return -EPERM;
-  }
-  if (program->uid != kNone && program->gid == kNone) {
-    uint32_t uid = program->uid;
-    uint32_t gid = kNoGroup;
-    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
-    program->gid = gid;
-  }
-  return 0;
-}
 
 // Where a started program's stdout and stderr go: <dir>/<uid>/<name>.log, a
 // directory per owner that only it (and root) may read, the
@@ -102,288 +78,24 @@ std::string Server::group_of(uint32_t id) {
   return Subtree::group_path(names);
 }
 
-void Server::control(uint32_t id, const wire::Request &request) {
-  Connection &c = connections_[id];
-  if (request.op == static_cast<uint32_t>(wire::Op::kStageProgram)) {
-    // At most limits.per_connection.staged_bytes (<= kMaxProgramBytes); past
-    // it the next create, modify or swap is -E2BIG and nothing more is kept.
-    if (request.arg <= 0 || request.arg > static_cast<int64_t>(wire::kStageChunkBytes) ||
-        c.staged.size() + static_cast<size_t>(request.arg) >
-            config_.limits.connection_staged_bytes) {
-      c.staged_overflow = true;
-      return;
-    }
-    // The chunk is the name field followed by the message field.
-    char chunk[wire::kStageChunkBytes];
-    std::memcpy(chunk, request.name, sizeof(request.name));
-    std::memcpy(chunk + sizeof(request.name), &request.message, sizeof(request.message));
-    c.staged.append(chunk, static_cast<size_t>(request.arg));
-    return;
-  }
-  if (request.op == static_cast<uint32_t>(wire::Op::kListChildren)) {
-    Result<uint32_t> caller = authority(id);
-    if (!caller.ok()) {
-      reply_failed(id, request.seq, -to_errno(caller.error()));
-      return;
-    }
-    list_children(id, caller.value(), request);
-    return;
-  }
-  if (request.op == static_cast<uint32_t>(wire::Op::kSwapReady)) {
-    // Replied when it has taken over (commit_swap), or now when it may not.
-    if (int rc = swap_ready(id, request.seq); rc < 0) reply_failed(id, request.seq, rc);
+bool Server::launching(uint32_t child) const {
+  return child < runs_.size() &&
+         runs_[child].generation == core_.processes().at(child).generation &&
+         runs_[child].launching;
+}
+
+void Server::answer(const Waiter &waiter, int result) {
+  // Answered only to the connection that asked, if it is still there.
+  if (waiter.id >= connections_.size() || !connections_[waiter.id].live ||
+      connections_[waiter.id].serial != waiter.serial) {
     return;
   }
   wire::Event reply{};
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-  reply.seq = request.seq;
-  reply.result = control_op(id, request, &reply);
-  if (reply.result == kAnswerLater) return;  // a start: answered when launched
-  if (connections_[id].live) connections_[id].replies.push_back(reply);
-}
-
-void Server::reply_failed(uint32_t id, uint32_t seq, int rc) {
-  wire::Event reply{};
-  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-  reply.seq = seq;
-  reply.result = rc;
-  connections_[id].replies.push_back(reply);
-}
-
-int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) {
-  Connection &c = connections_[id];
-  std::string staged = std::move(c.staged);
-  bool overflow = c.staged_overflow;
-  c.staged.clear();
-  c.staged_overflow = false;
-  auto op = static_cast<wire::Op>(r.op);
-  int len = wire::name_length(r.name, sizeof(r.name));
-  if (op == wire::Op::kActFor && r.arg != wire::kActForProcess) return act_for(id, r.arg, {});
-  if (len < 0) return -EINVAL;
-  std::string_view name(r.name, static_cast<size_t>(len));
-  if (op == wire::Op::kActFor) return act_for(id, r.arg, name);
-  switch (op) {
-    case wire::Op::kCreateExternal:
-      if (overflow) return -E2BIG;
-      return create_external(id, name, r, staged);
-    case wire::Op::kRemoveExternal: {
-      Result<uint32_t> device = core_.own_device(id, name);
-      if (!device.ok()) return -to_errno(device.error());
-      log::info("process {} removes device {}", core_.processes().at(id).name, name);
-      return -to_errno(core_.remove_device(id, device.value()));
-    }
-    case wire::Op::kReserveProcess:
-    case wire::Op::kReleaseProcess: {
-      Result<uint32_t> device = core_.find_device(name);
-      if (!device.ok()) return -to_errno(device.error());
-      const Process &self = core_.processes().at(id);
-      Error e = op == wire::Op::kReserveProcess
-                    ? core_.reserve(id, device.value(), is_operator(self.uid, self.gid))
-                    : core_.release(id, device.value());
-      if (op == wire::Op::kReserveProcess && e == Error::kNotPermitted) {
-        log_uid_refusal(e, self.uid, "reserve", name);
-      }
-      return -to_errno(e);
-    }
-    default: break;
-  }
-  // Process control: for the caller's children, or for whoever it acts for.
-  Result<uint32_t> authority_id = authority(id);
-  if (!authority_id.ok()) return -to_errno(authority_id.error());
-  uint32_t caller = authority_id.value();
-  if (op == wire::Op::kCreateProcess) {
-    if (overflow) return -E2BIG;
-    Result<Program> program = parse_program(staged);
-    if (!program.ok()) return -to_errno(program.error());
-    if (int rc = settle_owner(core_.processes().at(id), &program.value()); rc < 0) return rc;
-    // A child of the root is owned by the uid of whoever acts for the root.
-    // The bound is the requester's: an operator acting for another is not
-    // bounded (acting for the root must always work).
-    uint32_t uid = core_.processes().at(id).uid;
-    uint32_t gid = core_.processes().at(id).gid;
-    Result<uint32_t> child = core_.create(caller, name, std::move(program.value()),
-                                          claims_from(r.message), uid, gid, uid_budget(uid, gid));
-    if (!child.ok()) {
-      log_uid_refusal(child.error(), uid, "create", name);
-      return -to_errno(child.error());
-    }
-    log::info("process {} created {}{}", core_.processes().at(id).name, name, acting_note(id));
-    return 0;
-  }
-  Result<uint32_t> child = core_.child(caller, name);
-  if (!child.ok()) return -to_errno(child.error());
-  uint32_t ch = child.value();
-  // The root's children that attached through the socket are programs the
-  // nucleus did not start: nobody controls them but themselves.
-  if (caller == kNone && core_.processes().at(ch).origin == Origin::kSocket &&
-      op != wire::Op::kGetProcess) {
-    return -EPERM;
-  }
-  bool swapping = core_.processes().at(ch).swap_candidate != kNone;
-  // Starting on the launcher's thread: only get and remove until it is in.
-  bool launching = ch < runs_.size() &&
-                   runs_[ch].generation == core_.processes().at(ch).generation &&
-                   runs_[ch].launching;
-  if (launching && op != wire::Op::kGetProcess && op != wire::Op::kRemoveProcess) return -EBUSY;
-  switch (op) {
-    case wire::Op::kSwapProcess:
-      if (overflow) return -E2BIG;
-      return begin_swap(id, ch, r, staged);
-    case wire::Op::kStartProcess: return start_child(caller, ch, Waiter{id, c.serial, r.seq});
-    case wire::Op::kStopProcess: {
-      if (swapping) return -EBUSY;
-      Error e = core_.begin_stop(id, ch, r.handle);
-      if (e != Error::kNone) return -to_errno(e);
-      stop_subtree(ch);
-      return 0;
-    }
-    case wire::Op::kModifyProcess: {
-      if (swapping) return -EBUSY;
-      if ((r.arg & ~int64_t{wire::kModifyProgram | wire::kModifyClaims}) != 0) return -EINVAL;
-      if (overflow) return -E2BIG;
-      Program program;
-      if ((r.arg & wire::kModifyProgram) != 0) {
-        Result<Program> parsed = parse_program(staged);
-        if (!parsed.ok()) return -to_errno(parsed.error());
-        program = std::move(parsed.value());
-        if (int rc = settle_owner(core_.processes().at(id), &program); rc < 0) return rc;
-      }
-      Claims claims = claims_from(r.message);
-      Error e = core_.modify(caller, ch, (r.arg & wire::kModifyProgram) != 0 ? &program : nullptr,
-                             (r.arg & wire::kModifyClaims) != 0 ? &claims : nullptr);
-      return -to_errno(e);
-    }
-    case wire::Op::kRemoveProcess:
-      log::info("process {} removes {}{}", core_.processes().at(id).name, name, acting_note(id));
-      end_subtree(ch);
-      return -to_errno(core_.remove(caller, ch));
-    case wire::Op::kGetProcess: {
-      reply->message = core_.info(ch);
-      reply->extra = data_bytes_of(ch) | uint64_t{core_.processes().at(ch).gid} << 32;
-      std::memcpy(reply->sender, name.data(), name.size());
-      return 0;
-    }
-    default: return -EPROTO;
-  }
-}
-
-Result<uint32_t> Server::authority(uint32_t id) const {
-  const Connection &c = connections_[id];
-  if (c.acting == kActSelf) return id;
-  if (c.acting == kNone) {  // the root: only while its uid is an operator's (a reload may end it)
-    const Process &p = core_.processes().at(id);
-    if (!is_operator(p.uid, p.gid)) return Error::kDenied;
-    return kNone;
-  }
-  if (!core_.processes().live(c.acting) ||
-      core_.processes().at(c.acting).generation != c.acting_generation) {
-    return Error::kNoChild;  // the process it acted for is gone
-  }
-  return c.acting;
-}
-
-std::string Server::acting_note(uint32_t id) const {
-  const Connection &c = connections_[id];
-  if (c.acting == kActSelf) return {};
-  if (c.acting == kNone) return " for the root";
-  return " for " + core_.processes().at(c.acting).name;
-}
-
-bool Server::is_operator(uint32_t uid, uint32_t gid) const {
-  if (config_.operators_own_uid && uid == geteuid()) return true;
-  return std::find(config_.operator_uids.begin(), config_.operator_uids.end(), uid) !=
-             config_.operator_uids.end() ||
-         std::find(config_.operator_gids.begin(), config_.operator_gids.end(), gid) !=
-             config_.operator_gids.end();
-}
-
-UidBudget Server::uid_budget(uint32_t uid, uint32_t gid) const {
-  if (is_operator(uid, gid)) return UidBudget::unbounded();
-  const Limits &l = config_.limits;
-  return UidBudget{l.uid_processes, l.uid_names, l.uid_buffers};
-}
-
-void Server::log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name) {
-  auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
-  if (e == Error::kUidQuota) {
-    const UidUsage u = core_.uid_accounts().usage(uid);
-    uid_quota_log_.warn(sys::monotonic_ns(), interval,
-                        "uid {} refused ({} {}): at its limit (limits.uid_processes {}, "
-                        "uid_names {}, uid_buffers {}; it owns {} processes, {} names, {} buffers)",
-                        uid, what, name, config_.limits.uid_processes, config_.limits.uid_names,
-                        config_.limits.uid_buffers, u.processes, u.names, u.buffers);
-  } else if (e == Error::kNotPermitted) {
-    name_right_log_.warn(sys::monotonic_ns(), interval, "uid {} refused ({} {}): not its to take",
-                         uid, what, name);
-  }
-}
-
-int Server::act_for(uint32_t id, int64_t how, std::string_view name) {
-  Connection &c = connections_[id];
-  const Process &self = core_.processes().at(id);
-  if (how == wire::kActForSelf) {
-    c.acting = kActSelf;
-    return 0;
-  }
-  // The uid that counts is the one SO_PEERCRED gave: only processes that
-  // attached through the socket have one of their own.
-  if (self.origin != Origin::kSocket) return -EACCES;
-  bool op = is_operator(self.uid, self.gid);
-  if (how == wire::kActForRoot) {
-    if (!op) {
-      log::info("process {} (uid {}) may not act for the root: not an operator", self.name,
-                self.uid);
-      return -EACCES;
-    }
-    c.acting = kNone;
-    return 0;
-  }
-  if (how != wire::kActForProcess) return -EINVAL;
-  uint32_t target = core_.processes().find(name);
-  if (target == kNone || core_.processes().at(target).is_device()) return -ESRCH;
-  const Process &t = core_.processes().at(target);
-  if (!op && t.uid != self.uid) return -EACCES;
-  c.acting = target;
-  c.acting_generation = t.generation;
-  return 0;
-}
-
-void Server::list_children(uint32_t id, uint32_t caller, const wire::Request &r) {
-  const std::vector<uint32_t> &kids = core_.children_of(caller);
-  uint64_t first = r.arg < 0 ? 0 : static_cast<uint64_t>(r.arg);
-  Connection &c = connections_[id];
-  wire::Event reply{};
-  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-  reply.seq = r.seq;
-  reply.handle = kids.size();
-  if (first >= kids.size()) {  // one reply that says how many there are
-    reply.reserved0 = UINT32_MAX;
-    c.replies.push_back(reply);
-    return;
-  }
-  for (uint64_t i = first; i < kids.size() && i < first + wire::kListPage; ++i) {
-    const Process &p = core_.processes().at(kids[i]);
-    reply.reserved0 = static_cast<uint32_t>(i);
-    reply.message = core_.info(kids[i]);
-    reply.extra = data_bytes_of(kids[i]) | uint64_t{p.gid} << 32;
-    std::memset(reply.sender, 0, sizeof(reply.sender));
-    std::memcpy(reply.sender, p.name.c_str(), p.name.size());
-    c.replies.push_back(reply);
-  }
-}
-
-int Server::start_child(uint32_t caller, uint32_t child, const Waiter &waiter) {
-  // One start at a time: the entry is not running until its launch is taken.
-  if (child < runs_.size() && runs_[child].generation == core_.processes().at(child).generation &&
-      runs_[child].launching) {
-    return -EBUSY;
-  }
-  StartPlan plan;
-  Error e = core_.start(caller, child, &plan);
-  if (e != Error::kNone) return -to_errno(e);
-  if (plan.resume) resume_subtree(child);
-  if (!plan.spawn) return 0;
-  return spawn(child, waiter);
+  reply.seq = waiter.seq;
+  reply.result = result;
+  connections_[waiter.id].replies.push_back(reply);
+  flush(waiter.id);
 }
 
 int Server::spawn(uint32_t id, const Waiter &waiter) {
@@ -464,13 +176,8 @@ void Server::on_launched() {
       continue;
     }
     int rc = launched(*job);
-    if (job->requester == kNone) continue;
-    // Answered only to the connection that asked, if it is still there.
-    if (job->requester < connections_.size() && connections_[job->requester].live &&
-        connections_[job->requester].serial == job->requester_serial) {
-      reply_failed(job->requester, job->seq, rc);
-      flush(job->requester);
-    }
+    if (job->requester != kNone)
+      answer(Waiter{job->requester, job->requester_serial, job->seq}, rc);
   }
   if (!stopping_) arm_launcher();
 }

@@ -138,7 +138,7 @@ bool Server::boot(std::string *error) {
     }
     Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
     int rc = id.ok() ? 0 : -to_errno(id.error());
-    if (rc == 0 && b.start) rc = start_child(kNone, id.value(), Waiter{});
+    if (rc == 0 && b.start) rc = requests_.start(kNone, id.value(), Waiter{});
     if (rc < 0) {
       *error = where + ": cannot " + (id.ok() ? "start " + b.program.path : std::string("create")) +
                ": " + std::strerror(-rc) +
@@ -238,7 +238,7 @@ void Server::reload() {
   for (uint32_t i = 0; i < controls_.size(); ++i) {
     Control &c = controls_[i];
     if (!c.live) continue;
-    c.op = is_operator(c.uid, c.gid);
+    c.op = policy_.is_operator(c.uid, c.gid);
     if (c.monitor && !c.op) {
       log::info("control connection (pid {} uid {}) no longer an operator: monitor closed", c.pid,
                 c.uid);

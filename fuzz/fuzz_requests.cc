@@ -1,13 +1,15 @@
-// Fuzzes the decode layer and the core with sequences of requests and process
-// control from processes that attach, send, take, answer, release, die and
-// come back, and create, start, stop, modify and remove children whose
-// programs start, attach, exit and detach, and name, reserve, serve and
-// remove devices, under per-uid budgets and a per-parent limit of exit
-// notices; a created child's program is parsed from the input as nucleusd
-// parses a client's staged program (and may name another owner). After
-// every step the pool's, the claims', the uids' and the
-// notices' accounting must hold; when everything is removed and detached
-// every buffer must be back and no uid owns anything.
+// Fuzzes the decoder (requests.h) and the core with sequences of requests
+// from processes that attach, send, take, answer, release, die and come
+// back; every request goes through the one decoder nucleusd uses, with a
+// fake Linux side: children are created, started (their launches come back
+// when the input says, or fail), stopped, modified, removed, listed and
+// swapped; devices are named, reserved, served and removed; processes act
+// for the root or for another; staged programs are untrusted bytes (and may
+// name another owner); raw requests of any op and any fields come too.
+// The uids have per-uid budgets (one of them an operator's) and parents a
+// limit of exit notices. After every step the pool's, the claims', the
+// uids' and the notices' accounting must hold; when everything is removed
+// and detached every buffer must be back and no uid owns anything.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -15,26 +17,35 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "core.h"
-#include "dispatch.h"
+#include "log.h"
+#include "policy.h"
 #include "program.h"
+#include "requests.h"
 
 namespace {
 
 using nucleus::daemon::BufferState;
 using nucleus::daemon::Claims;
+using nucleus::daemon::Config;
 using nucleus::daemon::Core;
+using nucleus::daemon::Error;
 using nucleus::daemon::Inheritance;
 using nucleus::daemon::kNone;
 using nucleus::daemon::kNoticeOwner;
 using nucleus::daemon::Origin;
+using nucleus::daemon::Policy;
 using nucleus::daemon::Process;
 using nucleus::daemon::Program;
+using nucleus::daemon::Requests;
+using nucleus::daemon::Result;
 using nucleus::daemon::RunState;
-using nucleus::daemon::StartPlan;
+using nucleus::daemon::Session;
 using nucleus::daemon::StopState;
 using nucleus::daemon::UidBudget;
 using nucleus::daemon::UidUsage;
+using nucleus::daemon::Waiter;
 namespace wire = nucleus::wire;
 
 constexpr uint32_t kPool = 64;
@@ -45,16 +56,12 @@ constexpr int kProcs = 4;
 const char *const kNames[] = {"p0", "p1", "p2", "p3", "c0", "c1", "c2", "c3", "c4", "nobody"};
 constexpr int kNameCount = 10;
 constexpr int kFirstChildName = 4;
-// Two uids share a small budget; a byte picks an operator (unbounded) instead.
+// Two uids: the first is held to a small budget, the second is an operator's.
 constexpr uint32_t kUids[] = {1000, 2000};
 constexpr UidBudget kBudget{5, 7, 20};
 // The name nucleusd hands out to the peer with pid 7 (nucleusctl's).
 const char *const kCtlName = "nucleusctl-7";
 constexpr int32_t kCtlPid = 7;
-
-UidBudget budget_of(uint8_t byte) {
-  return byte & 128 ? UidBudget::unbounded() : kBudget;
-}
 
 void check(bool ok) {
   if (!ok) std::abort();
@@ -181,6 +188,94 @@ std::vector<uint32_t> live_ids(const Core &core) {
   return ids;
 }
 
+// nucleusd's Linux side as the fuzzer plays it: a start's launch is in
+// flight until the input says it came back (or failed); a swap begins in
+// the Core as the server begins it; a device is named in the Core (its
+// files are not opened). The server's other reactions are the driver's
+// steps below.
+class FakeLinux : public nucleus::daemon::LinuxSide {
+ public:
+  FakeLinux(Core &core, Policy &policy) : core_(core), policy_(policy) {}
+
+  bool launching(uint32_t child) const override {
+    auto it = launches.find(child);
+    return it != launches.end() && core_.processes().live(child) &&
+           core_.processes().at(child).generation == it->second.generation;
+  }
+  int spawn(uint32_t id, const Waiter &waiter) override {
+    launches[id] = Launch{core_.processes().at(id).generation, waiter};
+    return nucleus::daemon::kAnswerLater;
+  }
+  void stop_subtree(uint32_t) override {}
+  void resume_subtree(uint32_t) override {}
+  void end_subtree(uint32_t) override {}
+  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &r,
+                 const std::string &staged) override {
+    Result<Program> program = nucleus::daemon::parse_program(staged);
+    if (!program.ok()) return -to_errno(program.error());
+    Result<uint32_t> cand =
+        core_.begin_swap(requester, child, r.handle, std::move(program.value()));
+    if (!cand.ok()) return -to_errno(cand.error());
+    spawn(cand.value(), Waiter{});
+    return 0;
+  }
+  int swap_ready(uint32_t cand, uint32_t) override {
+    const Process &p = core_.processes().at(cand);
+    return p.swap_of != kNone && core_.processes().at(p.swap_of).handed_over ? 0 : -EINVAL;
+  }
+  int create_external(uint32_t caller, std::string_view name, const wire::Request &r,
+                      const std::string &) override {
+    if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
+    const Process &namer = core_.processes().at(caller);
+    Result<uint32_t> id = core_.create_device(caller, name, static_cast<wire::DeviceKind>(r.arg),
+                                              policy_.uid_budget(namer.uid, namer.gid));
+    return id.ok() ? 0 : -to_errno(id.error());
+  }
+
+  struct Launch {
+    uint32_t generation;
+    Waiter waiter;
+  };
+  std::map<uint32_t, Launch> launches;
+
+ private:
+  Core &core_;
+  Policy &policy_;
+};
+
+// A request as a byte picks it: the fields the op reads, with a name from
+// the list (or none).
+wire::Request make_request(wire::Op op, const char *name, int64_t arg = 0) {
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(op);
+  r.arg = arg;
+  if (name != nullptr) std::strcpy(r.name, name);
+  return r;
+}
+
+// The handle of the next use of one of `id`'s own buffers, or a forged one.
+uint64_t own_or_forged(const Core &core, uint32_t id, Input &in) {
+  const auto &slots = core.processes().at(id).slots;
+  uint64_t handle = in.byte();
+  if (!slots.empty() && (handle & 1)) {
+    handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
+  }
+  return handle;
+}
+
+// A program as a client stages it: a header (sometimes naming another
+// owner, as a root-owned creator may) and untrusted bytes.
+std::string staged_program(Input &in) {
+  uint8_t shape = in.byte();
+  wire::ProgramHeader header{shape % 3U, (shape >> 2) % 2U};
+  if ((shape & 16) != 0) header.uid = kUids[(shape >> 5) & 1];
+  std::string staged(reinterpret_cast<const char *>(&header), sizeof(header));
+  std::string strings(in.byte() % 40U, '\0');
+  in.bytes(strings.data(), strings.size());
+  if ((shape & 128) != 0) strings = std::string("/bin/os2\0\0", 10);
+  return staged + strings;
+}
+
 // Removes every child and device of `id`, attaching a dead socket-born
 // entry again first (only its own run may remove them), then detaches it.
 void tear_down(Core &core, uint32_t id) {
@@ -198,272 +293,396 @@ void tear_down(Core &core, uint32_t id) {
   core.detach(id);
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  Core core(kPool + kNotices, kNotices, kRootProcesses);
-  for (int i = 0; i < kProcs; ++i) {
-    check(core.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}, kUids[i % 2], 0).ok());
-  }
-  core.set_notice_limit(2);
-  check(core.create_device(kNone, "d0", nucleus::wire::DeviceKind::kNull).ok());
-  std::vector<std::pair<uint32_t, uint64_t>> held;  // messages devices took, not yet answered
-  std::vector<uint64_t> seen;  // handles that were really in use, to reach deep states
-  int32_t next_pid = 100;
-  Input in(data, size);
-  while (!in.empty()) {
-    uint8_t op = in.byte();
-    std::vector<uint32_t> ids = live_ids(core);
-    uint32_t id = ids.empty() ? kNone : ids[in.byte() % ids.size()];
-    // An operator acting for the root (nucleusctl's act_for): process control
-    // with the root's authority, requests on the requester's (id's) buffers.
-    bool for_root = op / 25 == 9 && id != kNone && core.processes().at(id).attached &&
-                    core.processes().at(id).origin == Origin::kSocket;
-    uint32_t caller = for_root ? kNone : id;
-    const std::vector<uint32_t> *kids =
-        for_root ? &core.children_of(kNone) : (id == kNone ? nullptr : &core.children_of(id));
-    uint32_t kid = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
-    // The root's children that attached through the socket are nobody's to
-    // control (the server refuses with EPERM).
-    if (for_root && kid != kNone && core.processes().at(kid).origin == Origin::kSocket) {
-      kid = kNone;
+// nucleusd as the fuzzer drives it: the Core, the decoder and a fake
+// Linux side; one method a step.
+class Driver {
+ public:
+  Driver() : policy_(config_, core_), linux_(core_, policy_), requests_(make_requests()) {
+    // uid 2000 is an operator's (unbounded, may act for the root); 1000 is
+    // held to a small budget.
+    config_.operators_own_uid = false;
+    config_.operator_uids = {kUids[1]};
+    config_.limits.uid_processes = kBudget.processes;
+    config_.limits.uid_names = kBudget.names;
+    config_.limits.uid_buffers = kBudget.buffers;
+    config_.limits.connection_staged_bytes = 256;
+    config_.data_bytes = 4096;
+    for (int i = 0; i < kProcs; ++i) {
+      check(core_.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}, kUids[i % 2], 0).ok());
     }
-    if (core.tracing()) check(core.trace().size() <= nucleus::daemon::kMaxTrace);
+    core_.set_notice_limit(2);
+    check(core_.create_device(kNone, "d0", nucleus::wire::DeviceKind::kNull).ok());
+  }
+
+  void step(Input &in) {
+    uint8_t op = in.byte();
+    std::vector<uint32_t> ids = live_ids(core_);
+    id_ = ids.empty() ? kNone : ids[in.byte() % ids.size()];
+    // An operator acting for the root (nucleusctl's act_for): process
+    // control with the root's authority, requests on the requester's
+    // buffers.
+    for_root_ = op / 25 == 9 && attached(id_) &&
+                core_.processes().at(id_).origin == Origin::kSocket &&
+                core_.processes().at(id_).uid == kUids[1];
+    uint32_t caller = for_root_ ? kNone : id_;
+    const std::vector<uint32_t> *kids =
+        caller == kNone && !for_root_ ? nullptr : &core_.children_of(caller);
+    kid_ = (kids == nullptr || kids->empty()) ? kNone : (*kids)[in.byte() % kids->size()];
+    // The root's children that attached through the socket are nobody's to
+    // control (the decoder refuses with EPERM).
+    if (for_root_ && kid_ != kNone && core_.processes().at(kid_).origin == Origin::kSocket) {
+      kid_ = kNone;
+    }
+    check(core_.trace().size() <= nucleus::daemon::kMaxTrace);
     switch (op % 25) {
-      case 0: {  // a socket process comes (back), maybe as nucleusctl, maybe not its pid
-        uint8_t who = in.byte();
-        const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
-        Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
-        (void)core.attach(name, c, kUids[(who >> 4) & 1], 0, who & 32 ? kCtlPid : 9,
-                          budget_of(who));
-        break;
-      }
-      case 1:  // its connection closes
-        if (id != kNone) core.detach(id);
-        break;
-      case 2: {          // takes its events
-        if (for_root) {  // a monitor comes or goes
-          core.set_tracing(!core.tracing());
-        }
-        if (uint8_t b = in.byte(); b & 1) core.set_notice_limit(1 + b % 8U);  // a reload
-        if (id == kNone || !core.processes().at(id).attached) break;
-        wire::Event e;
-        while (core.next_event(id, &e)) {
-          seen.push_back(e.handle);
-          core.pop_event(id);
-        }
-        break;
-      }
-      case 3: {  // create
-        if (id == kNone) break;
-        Claims c{in.byte() % 5U, in.byte() % 4U, in.byte() % 3U * 4096U};
-        c.devices = in.byte() % 3U;
-        uint8_t b = in.byte();
-        const char *name = b & 64 ? kCtlName : kNames[kFirstChildName + b % 6];
-        // The program as a client stages it: a header (sometimes naming
-        // another owner, as a root-owned creator may) and untrusted bytes.
-        uint8_t shape = in.byte();
-        wire::ProgramHeader header{shape % 3U, (shape >> 2) % 2U};
-        if ((shape & 16) != 0) header.uid = kUids[(shape >> 5) & 1];
-        std::string staged(reinterpret_cast<const char *>(&header), sizeof(header));
-        std::string strings(in.byte() % 40U, '\0');
-        in.bytes(strings.data(), strings.size());
-        auto program = nucleus::daemon::parse_program(staged + strings);
-        (void)core.create(caller, name, program.ok() ? program.value() : Program{}, c, kUids[b & 1],
-                          0, budget_of(b));
-        break;
-      }
-      case 11: {  // name a device (a process, or the root)
-        uint8_t b = in.byte();
-        uint32_t by = b & 1 ? kNone : id;
-        if (by == kNone && id == kNone) break;
-        const char *name = (b & 64) && (b & 8) ? kCtlName : kNames[kFirstChildName + b % 6];
-        (void)core.create_device(by, name, static_cast<nucleus::wire::DeviceKind>(1 + (b >> 1) % 4),
-                                 budget_of(in.byte()));
-        break;
-      }
-      case 12: {  // remove a device it named
-        if (id == kNone) break;
-        auto d = core.own_device(id, kNames[kFirstChildName + in.byte() % 6]);
-        if (d.ok()) check(core.remove_device(id, d.value()) == nucleus::daemon::Error::kNone);
-        break;
-      }
-      case 13: {  // reserve or release
-        if (id == kNone || !core.processes().at(id).attached) break;
-        uint8_t b = in.byte();
-        auto d = core.find_device(b & 1 ? "d0" : kNames[kFirstChildName + (b >> 1) % 6]);
-        if (d.ok()) {
-          (void)(b & 16 ? core.release(id, d.value()) : core.reserve(id, d.value(), b & 32));
-        }
-        break;
-      }
-      case 14: {  // a device takes what is queued to it
-        if (core.devices().empty()) break;
-        uint32_t dev = core.devices()[in.byte() % core.devices().size()];
-        nucleus::daemon::DeviceMessage m;
-        while (core.take_device_message(dev, &m)) held.emplace_back(dev, m.handle);
-        break;
-      }
-      case 15: {  // and answers one (its device may be gone)
-        if (held.empty()) break;
-        size_t i = in.byte() % held.size();
-        (void)core.send_answer(held[i].first, held[i].second, 1 + in.byte() % 4, wire::Message{});
-        held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
-        break;
-      }
-      case 4: {  // start; the program starts at once
-        if (kid == kNone) break;
-        StartPlan plan;
-        if (core.start(caller, kid, &plan) == nucleus::daemon::Error::kNone && plan.spawn) {
-          core.program_started(kid, ++next_pid);
-        }
-        break;
-      }
-      case 5: {  // the started program attaches on its bound connection
-        if (kid == kNone) break;
-        const Process &p = core.processes().at(kid);
-        if (p.origin == Origin::kNucleus && p.run == RunState::kRunning && !p.attached) {
-          core.attach_run(kid);
-        }
-        break;
-      }
-      case 6: {  // the program exits or is killed
-        if (kid == kNone) break;
-        const Process &p = core.processes().at(kid);
-        if (p.origin == Origin::kNucleus && p.run == RunState::kRunning) {
-          // The server ends a swap of it first (OLD_EXITED).
-          if (p.swap_candidate != kNone) core.end_swap(kid, wire::kResultRejected, wire::Message{});
-          uint8_t how = in.byte();
-          core.program_exited(kid, how & 1 ? wire::ExitKind::kSignal : wire::ExitKind::kCode,
-                              how >> 1);
-        }
-        break;
-      }
-      case 7: {  // stop with one of its own buffers (or a forged one)
-        // A request: only a process with a channel makes one.
-        if (kid == kNone || !core.processes().at(id).attached) break;
-        const auto &slots = core.processes().at(id).slots;
-        uint64_t handle = in.byte();
-        if (!slots.empty() && (handle & 1)) {
-          handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
-        }
-        (void)core.begin_stop(id, kid, handle);
-        break;
-      }
-      case 8:  // the subtree has really stopped
-        if (kid != kNone && core.processes().at(kid).stop == StopState::kStopping) {
-          core.finish_stop(kid);
-        }
-        break;
-      case 9: {  // modify
-        if (kid == kNone) break;
-        Claims c{in.byte() % 6U, in.byte() % 4U, in.byte() % 3U * 4096U};
-        Program program;
-        uint8_t what = in.byte();
-        (void)core.modify(caller, kid, what & 1 ? &program : nullptr, what & 2 ? &c : nullptr);
-        break;
-      }
-      case 10:  // remove
-        if (kid != kNone) check(core.remove(caller, kid) == nucleus::daemon::Error::kNone);
-        break;
-      case 21: {  // swap a child, with one of its own buffers (or a forged one)
-        if (kid == kNone || !core.processes().at(id).attached) break;
-        const auto &slots = core.processes().at(id).slots;
-        uint64_t handle = in.byte();
-        if (!slots.empty() && (handle & 1)) {
-          handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
-        }
-        (void)core.begin_swap(id, kid, handle, Program{"/bin/os2", "", {}, {}});
-        break;
-      }
-      case 22: {  // the new program attached: the nucleus asks for the handover
-        if (kid == kNone || core.processes().at(kid).swap_candidate == kNone ||
-            core.processes().at(kid).handed_over) {
-          break;
-        }
-        if (core.processes().at(kid).handover_buffer == kNone) {
-          (void)core.request_handover(kid, 4096);
-        }
-        uint8_t how = in.byte();
-        uint32_t index = core.processes().at(kid).handover_buffer;
-        if ((how & 1) == 0 || index == kNone || !core.processes().at(kid).attached) break;
-        // ... and the OS answers it at once (normal, or a refusal).
-        uint64_t handle = core.pool().handle(index);
-        wire::Event e;
-        while (!core.pool().at(index).published && core.next_event(kid, &e)) {
-          seen.push_back(e.handle);
-          core.pop_event(kid);
-        }
-        if (core.get_event(kid, handle) == nucleus::daemon::Error::kNone) {
-          check(core.send_answer(kid, handle, (how & 2) ? 1 : 2, wire::Message{}) ==
-                nucleus::daemon::Error::kNone);
-        }
-        break;
-      }
-      case 23: {  // the new program is ready: the takeover
-        if (kid == kNone || !core.processes().at(kid).handed_over) break;
-        (void)core.take_handovers();
-        Inheritance inh = core.commit_swap(kid, ++next_pid);
-        for (uint32_t index : inh.received)
-          check(core.pool().at(index).state == BufferState::kReceived);
-        for (uint32_t index : inh.out) check(core.pool().at(index).state != BufferState::kFree);
-        core.end_swap(kid, wire::kResultNormal, wire::Message{});
-        break;
-      }
-      case 24:  // the swap fails (any reason): the old program is served again
-        if (kid != kNone && core.processes().at(kid).swap_candidate != kNone) {
-          (void)core.take_handovers();
-          core.end_swap(kid, wire::kResultRejected, wire::Message{});
-        }
-        break;
-      default: {  // a request on its channel, well-formed or not
-        if (id == kNone || !core.processes().at(id).attached) break;
-        wire::Request r{};
-        uint8_t shape = in.byte();
-        in.bytes(&r, (shape & 16) ? sizeof(r) : 8);
-        if (shape & 1) r.op = (shape >> 5) % 6;  // the ops dispatch serves
-        if ((shape & 2) && !seen.empty()) r.handle = seen[in.byte() % seen.size()];
-        if (shape & 4) {
-          const auto &slots = core.processes().at(id).slots;
-          if (!slots.empty()) {
-            r.handle = wire::next_handle(core.pool().handle(slots[in.byte() % slots.size()]));
-          }
-        }
-        if (shape & 8) {
-          std::strcpy(r.name, kNames[in.byte() % kNameCount]);
-          r.arg = 1 + in.byte() % 4;
-        }
-        wire::Event reply;
-        nucleus::daemon::dispatch_request(core, id, r, &reply);
-        break;
-      }
+      case 0: attach(in); break;
+      case 1: detach(); break;
+      case 2: take_events(in); break;
+      case 3: create(in); break;
+      case 4: control(wire::Op::kStartProcess); break;
+      case 5: program_attaches(); break;
+      case 6: program_exits(in); break;
+      case 7: stop(in); break;
+      case 8: stop_completes(); break;
+      case 9: modify(in); break;
+      case 10: remove(); break;
+      case 11: name_device(in); break;
+      case 12: remove_device(in); break;
+      case 13: reserve_or_release(in); break;
+      case 14: device_takes(in); break;
+      case 15: device_answers(in); break;
+      case 16: launch_comes_back(in); break;
+      case 17: get_or_list(in); break;
+      case 18: act_for(in); break;
+      case 21: swap(in); break;
+      case 22: handover(in); break;
+      case 23: take_over(); break;
+      case 24: swap_fails(); break;
+      default: raw_request(in); break;
     }
     // The server's part: it writes slot tables and publishes events.
-    (void)core.take_slot_changes();
-    (void)core.take_dirty();
-    (void)core.take_handovers();  // the server looks at them each turn
-    check(core.trace().size() <= nucleus::daemon::kMaxTrace);
-    check(core.tracing() || core.trace().empty());
-    (void)core.take_trace();  // the server sends them to the monitors each turn
-    check_invariants(core);
+    (void)core_.take_slot_changes();
+    (void)core_.take_dirty();
+    (void)core_.take_handovers();  // the server looks at them each turn
+    check(core_.trace().size() <= nucleus::daemon::kMaxTrace);
+    check(core_.tracing() || core_.trace().empty());
+    (void)core_.take_trace();  // the server sends them to the monitors each turn
+    check_invariants(core_);
   }
+
   // Everything removed from the top: every buffer comes back.
-  (void)core.take_handovers();
-  std::vector<uint32_t> top(core.children_of(kNone));
-  for (uint32_t id : top) {
-    // The root's children an operator created go with their subtrees.
-    if (core.processes().at(id).origin == Origin::kNucleus) {
-      check(core.remove(kNone, id) == nucleus::daemon::Error::kNone);
-    } else {
-      tear_down(core, id);
+  void tear_down_all() {
+    (void)core_.take_handovers();
+    std::vector<uint32_t> top(core_.children_of(kNone));
+    for (uint32_t id : top) {
+      // The root's children an operator created go with their subtrees.
+      if (core_.processes().at(id).origin == Origin::kNucleus) {
+        check(core_.remove(kNone, id) == Error::kNone);
+      } else {
+        tear_down(core_, id);
+      }
+    }
+    while (!core_.devices().empty()) {  // the root's own devices
+      check(core_.processes().at(core_.devices().front()).parent == kNone);
+      check(core_.remove_device(kNone, core_.devices().front()) == Error::kNone);
+    }
+    check(core_.processes().count() == 0);
+    check(core_.uid_accounts().size() == 0);
+    check(core_.pool().free_count() + core_.notice_free() == kPool + kNotices);
+  }
+
+ private:
+  Requests make_requests() {
+    return Requests(core_, config_, policy_, linux_, [this](uint32_t id, const wire::Event &e) {
+      check(e.kind == static_cast<uint32_t>(wire::EventKind::kReply));
+      replies_.emplace_back(id, e);
+    });
+  }
+  bool attached(uint32_t id) const { return id != kNone && core_.processes().at(id).attached; }
+
+  // One request of `id_` through the decoder, as its connection's service
+  // does; for the root when for_root_. Returns its one reply's result, or
+  // 1 when there was no reply (or more than one).
+  int32_t request(wire::Request r) {
+    replies_.clear();
+    Session &session = sessions_[id_];
+    if (for_root_) session.acting = kNone;
+    Error e = requests_.handle(id_, serial_of(id_), session, r);
+    if (for_root_) session.acting = Session::kActSelf;
+    if (e != Error::kNone) (void)core_.count_protocol_error(id_);
+    return replies_.size() == 1 ? replies_[0].second.result : 1;
+  }
+  uint32_t serial_of(uint32_t id) const { return core_.processes().at(id).generation; }
+  // Process control of `kid_` by name.
+  int32_t control(wire::Op op, int64_t arg = 0, uint64_t handle = 0) {
+    if (kid_ == kNone || !attached(id_)) return 1;
+    wire::Request r = make_request(op, core_.processes().at(kid_).name.c_str(), arg);
+    r.handle = handle;
+    return request(r);
+  }
+  void stage(const std::string &bytes) {
+    for (size_t at = 0; at < bytes.size(); at += wire::kStageChunkBytes) {
+      size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - at);
+      char chunk[wire::kStageChunkBytes] = {};
+      std::memcpy(chunk, bytes.data() + at, n);
+      wire::Request r = make_request(wire::Op::kStageProgram, nullptr, static_cast<int64_t>(n));
+      std::memcpy(r.name, chunk, sizeof(r.name));
+      std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
+      request(r);
     }
   }
-  while (!core.devices().empty()) {  // the root's own devices
-    check(core.processes().at(core.devices().front()).parent == kNone);
-    check(core.remove_device(kNone, core.devices().front()) == nucleus::daemon::Error::kNone);
+
+  void attach(Input &in) {  // a socket process comes (back), maybe as nucleusctl, maybe not its pid
+    uint8_t who = in.byte();
+    const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
+    Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
+    uint32_t uid = kUids[(who >> 4) & 1];
+    Result<uint32_t> id =
+        core_.attach(name, c, uid, 0, who & 32 ? kCtlPid : 9, policy_.uid_budget(uid, 0));
+    if (id.ok()) sessions_[id.value()] = Session{};
   }
-  check(core.processes().count() == 0);
-  check(core.uid_accounts().size() == 0);
-  check(core.pool().free_count() + core.notice_free() == kPool + kNotices);
+  void detach() {  // its connection closes
+    if (id_ == kNone) return;
+    core_.detach(id_);
+    sessions_.erase(id_);
+  }
+  void take_events(Input &in) {
+    if (for_root_) core_.set_tracing(!core_.tracing());  // a monitor comes or goes
+    if (uint8_t b = in.byte(); b & 1) {                  // a reload
+      core_.set_notice_limit(1 + b % 8U);
+      config_.limits.connection_staged_bytes = b & 2 ? 256 : 48;
+    }
+    if (!attached(id_)) return;
+    wire::Event e;
+    while (core_.next_event(id_, &e)) {
+      seen_.push_back(e.handle);
+      core_.pop_event(id_);
+    }
+  }
+  void create(Input &in) {
+    if (!attached(id_)) return;
+    stage(staged_program(in));
+    uint8_t b = in.byte();
+    const char *name = b & 64 ? kCtlName : kNames[kFirstChildName + b % 6];
+    wire::Request r = make_request(wire::Op::kCreateProcess, name);
+    r.message.word[wire::kClaimBuffers] = in.byte() % 5U;
+    r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
+    r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
+    r.message.word[wire::kClaimDevices] = in.byte() % 3U;
+    request(r);
+  }
+  void launch_comes_back(Input &in) {  // a start's launch comes back: started, or not
+    if (linux_.launches.empty()) return;
+    auto it = linux_.launches.begin();
+    std::advance(it, in.byte() % linux_.launches.size());
+    uint32_t id = it->first;
+    FakeLinux::Launch launch = it->second;
+    linux_.launches.erase(it);
+    bool current =
+        core_.processes().live(id) && core_.processes().at(id).generation == launch.generation;
+    bool ok = (in.byte() & 3) != 0;
+    if (current && ok) core_.program_started(id, ++next_pid_);
+    if (current && !ok && core_.processes().at(id).swap_of != kNone) {
+      (void)core_.take_handovers();  // the swap ends (START_FAILED)
+      core_.end_swap(core_.processes().at(id).swap_of, wire::kResultRejected, wire::Message{});
+    }
+  }
+  void program_attaches() {  // the started program attaches on its bound connection
+    if (kid_ == kNone) return;
+    const Process &p = core_.processes().at(kid_);
+    if (p.origin == Origin::kNucleus && p.run == RunState::kRunning && !p.attached) {
+      core_.attach_run(kid_);
+      sessions_[kid_] = Session{};
+    }
+  }
+  void program_exits(Input &in) {  // the program exits or is killed
+    if (kid_ == kNone) return;
+    const Process &p = core_.processes().at(kid_);
+    if (p.origin != Origin::kNucleus || p.run != RunState::kRunning) return;
+    // The server ends a swap of it first (OLD_EXITED).
+    if (p.swap_candidate != kNone) core_.end_swap(kid_, wire::kResultRejected, wire::Message{});
+    uint8_t how = in.byte();
+    core_.program_exited(kid_, how & 1 ? wire::ExitKind::kSignal : wire::ExitKind::kCode, how >> 1);
+    sessions_.erase(kid_);
+  }
+  void stop(Input &in) {  // with one of its own buffers (or a forged one)
+    if (kid_ == kNone || !attached(id_)) return;
+    control(wire::Op::kStopProcess, 0, own_or_forged(core_, id_, in));
+  }
+  void stop_completes() {  // the subtree has really stopped
+    if (kid_ != kNone && core_.processes().at(kid_).stop == StopState::kStopping) {
+      core_.finish_stop(kid_);
+    }
+  }
+  void modify(Input &in) {
+    if (kid_ == kNone || !attached(id_)) return;
+    uint8_t what = in.byte();
+    if (what & 1) stage(staged_program(in));
+    wire::Request r =
+        make_request(wire::Op::kModifyProcess, core_.processes().at(kid_).name.c_str(), what & 7);
+    r.message.word[wire::kClaimBuffers] = in.byte() % 6U;
+    r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
+    r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
+    request(r);
+  }
+  void remove() {
+    if (kid_ == kNone || !attached(id_)) return;
+    // A remove of a child it may control always works, launching or not
+    // (acting for another, its own children are not the ones it controls).
+    bool own = for_root_ || sessions_[id_].acting == Session::kActSelf;
+    int32_t result = control(wire::Op::kRemoveProcess);
+    check(!own || result == 0);
+    linux_.launches.erase(kid_);  // its launch is answered for an entry that is gone
+  }
+  void name_device(Input &in) {  // by a process (a request), or by the configuration
+    uint8_t b = in.byte();
+    const char *name = (b & 64) && (b & 8) ? kCtlName : kNames[kFirstChildName + b % 6];
+    auto kind = static_cast<int64_t>(1 + (b >> 1) % 4);
+    if (b & 1) {
+      (void)core_.create_device(kNone, name, static_cast<wire::DeviceKind>(kind));
+    } else if (attached(id_)) {
+      request(make_request(wire::Op::kCreateExternal, name, (b & 128) ? in.byte() : kind));
+    }
+  }
+  void remove_device(Input &in) {  // one it named
+    if (!attached(id_)) return;
+    request(make_request(wire::Op::kRemoveExternal, kNames[kFirstChildName + in.byte() % 6]));
+  }
+  void reserve_or_release(Input &in) {
+    if (!attached(id_)) return;
+    uint8_t b = in.byte();
+    request(make_request(b & 16 ? wire::Op::kReleaseProcess : wire::Op::kReserveProcess,
+                         b & 1 ? "d0" : kNames[kFirstChildName + (b >> 1) % 6]));
+  }
+  void device_takes(Input &in) {  // a device takes what is queued to it
+    if (core_.devices().empty()) return;
+    uint32_t dev = core_.devices()[in.byte() % core_.devices().size()];
+    nucleus::daemon::DeviceMessage m;
+    while (core_.take_device_message(dev, &m)) held_.emplace_back(dev, m.handle);
+  }
+  void device_answers(Input &in) {  // and answers one (its device may be gone)
+    if (held_.empty()) return;
+    size_t i = in.byte() % held_.size();
+    (void)core_.send_answer(held_[i].first, held_[i].second, 1 + in.byte() % 4, wire::Message{});
+    held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  void get_or_list(Input &in) {
+    uint8_t b = in.byte();
+    if (b & 1) {
+      control(wire::Op::kGetProcess);
+    } else if (attached(id_)) {
+      request(make_request(wire::Op::kListChildren, nullptr, b >> 1));
+    }
+  }
+  void act_for(Input &in) {  // for itself, the root or another, from then on
+    if (!attached(id_)) return;
+    uint8_t b = in.byte();
+    request(make_request(wire::Op::kActFor, kNames[b % kNameCount], b % 4));
+  }
+  void swap(Input &in) {  // a child, with one of its own buffers (or a forged one)
+    if (kid_ == kNone || !attached(id_)) return;
+    uint64_t handle = own_or_forged(core_, id_, in);
+    stage(staged_program(in));
+    control(wire::Op::kSwapProcess, 0, handle);
+  }
+  void handover(Input &in) {  // the new program attached: the nucleus asks for the handover
+    if (kid_ == kNone || core_.processes().at(kid_).swap_candidate == kNone ||
+        core_.processes().at(kid_).handed_over) {
+      return;
+    }
+    if (core_.processes().at(kid_).handover_buffer == kNone) {
+      (void)core_.request_handover(kid_, 4096);
+    }
+    uint8_t how = in.byte();
+    uint32_t index = core_.processes().at(kid_).handover_buffer;
+    if ((how & 1) == 0 || index == kNone || !attached(kid_)) return;
+    // ... and the OS answers it at once (normal, or a refusal).
+    uint64_t handle = core_.pool().handle(index);
+    wire::Event e;
+    while (!core_.pool().at(index).published && core_.next_event(kid_, &e)) {
+      seen_.push_back(e.handle);
+      core_.pop_event(kid_);
+    }
+    if (core_.get_event(kid_, handle) == Error::kNone) {
+      check(core_.send_answer(kid_, handle, (how & 2) ? 1 : 2, wire::Message{}) == Error::kNone);
+    }
+  }
+  void take_over() {  // the new program is ready: the takeover
+    if (kid_ == kNone || !core_.processes().at(kid_).handed_over) return;
+    uint32_t cand = core_.processes().at(kid_).swap_candidate;
+    if (attached(cand)) {  // it asks (the fake answers later: no reply now)
+      uint32_t requester = id_;
+      id_ = cand;
+      check(request(make_request(wire::Op::kSwapReady, nullptr)) == 1);
+      id_ = requester;
+    }
+    (void)core_.take_handovers();
+    Inheritance inh = core_.commit_swap(kid_, ++next_pid_);
+    for (uint32_t index : inh.received)
+      check(core_.pool().at(index).state == BufferState::kReceived);
+    for (uint32_t index : inh.out) check(core_.pool().at(index).state != BufferState::kFree);
+    core_.end_swap(kid_, wire::kResultNormal, wire::Message{});
+    linux_.launches.erase(cand);
+  }
+  void swap_fails() {  // any reason: the old program is served again
+    if (kid_ == kNone || core_.processes().at(kid_).swap_candidate == kNone) return;
+    linux_.launches.erase(core_.processes().at(kid_).swap_candidate);
+    (void)core_.take_handovers();
+    core_.end_swap(kid_, wire::kResultRejected, wire::Message{});
+  }
+  void raw_request(Input &in) {  // a request on its channel, well-formed or not, of any op
+    if (!attached(id_)) return;
+    wire::Request r{};
+    uint8_t shape = in.byte();
+    in.bytes(&r, (shape & 16) ? sizeof(r) : 8);
+    if (shape & 1) r.op = in.byte() % (wire::kOpCount + 1);
+    if ((shape & 2) && !seen_.empty()) r.handle = seen_[in.byte() % seen_.size()];
+    if (shape & 4) {
+      const auto &slots = core_.processes().at(id_).slots;
+      if (!slots.empty()) {
+        r.handle = wire::next_handle(core_.pool().handle(slots[in.byte() % slots.size()]));
+      }
+    }
+    if (shape & 8) {
+      std::strcpy(r.name, kNames[in.byte() % kNameCount]);
+      r.arg = 1 + in.byte() % 4;
+    }
+    // A remove by a raw request: its launch, if any, is answered as gone.
+    uint32_t named =
+        r.op == static_cast<uint32_t>(wire::Op::kRemoveProcess)
+            ? core_.processes().find(std::string_view(r.name, strnlen(r.name, sizeof(r.name))))
+            : kNone;
+    request(r);
+    if (named != kNone && !core_.processes().live(named)) linux_.launches.erase(named);
+  }
+
+  Config config_;
+  Core core_{kPool + kNotices, kNotices, kRootProcesses};
+  Policy policy_;
+  FakeLinux linux_;
+  Requests requests_;
+  std::map<uint32_t, Session> sessions_;
+  std::vector<std::pair<uint32_t, wire::Event>> replies_;
+  std::vector<std::pair<uint32_t, uint64_t>> held_;  // messages devices took, not yet answered
+  std::vector<uint64_t> seen_;  // handles that were really in use, to reach deep states
+  int32_t next_pid_ = 100;
+  uint32_t id_ = kNone;
+  uint32_t kid_ = kNone;
+  bool for_root_ = false;
+};
+
+}  // namespace
+
+// The decoder logs what it does, as nucleusd does; not here.
+extern "C" int LLVMFuzzerInitialize(int *, char ***) {
+  nucleus::daemon::log::setup("off");
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  Driver driver;
+  Input in(data, size);
+  while (!in.empty()) driver.step(in);
+  driver.tear_down_all();
   return 0;
 }

@@ -1,0 +1,43 @@
+// Who may do what, from the configuration: operators, the uids and groups
+// that may attach, and the per-uid bounds a requester's owner is held to.
+// Refusals for a bound or a name that is not the requester's are logged at
+// most once per limits.log_interval_ms each.
+//
+// Reads the Config it is given (reassigned in place on reload) and the
+// Core's uid accounts for its log lines.
+//
+// Threading: nucleusd's loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "config.h"
+#include "core.h"
+#include "error.h"
+#include "log.h"
+
+namespace nucleus::daemon {
+
+class Policy {
+ public:
+  Policy(const Config &config, const Core &core) : config_(config), core_(core) {}
+
+  bool is_operator(uint32_t uid, uint32_t gid) const;
+  // attach.* allows this uid (or primary gid).
+  bool may_attach(uint32_t uid, uint32_t gid) const;
+  // What a requester with this uid may make its owner hold (limits.uid_*);
+  // operators are not bounded.
+  UidBudget uid_budget(uint32_t uid, uint32_t gid) const;
+  // A refusal for a per-uid bound (kUidQuota) or a name that is not the
+  // requester's (kNotPermitted), rate-limited; other errors are not logged.
+  void log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name);
+
+ private:
+  const Config &config_;
+  const Core &core_;
+  log::RateLimited uid_quota_log_;
+  log::RateLimited name_right_log_;
+};
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,434 @@
+#include "requests.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "log.h"
+#include "principal.h"
+#include "program.h"
+
+namespace nucleus::daemon {
+
+namespace {
+
+Claims claims_from(const wire::Message &m) {
+  return Claims{m.word[wire::kClaimBuffers], m.word[wire::kClaimProcesses],
+                m.word[wire::kClaimMemory], m.word[wire::kClaimDevices],
+                m.word[wire::kClaimDataBytes]};
+}
+
+// The owner a staged program names, checked against the principal that
+// asks (DESIGN.md: only a root-owned creator may name another user or
+// group), with a named user's primary group filled in. 0 or -errno.
+int settle_owner(const Process &requester, Program *program) {
+  if (program->uid == kNone && program->gid == kNone) return 0;
+  if (requester.uid != 0 && ((program->uid != kNone && program->uid != requester.uid) ||
+                             (program->gid != kNone && program->gid != requester.gid))) {
+    return -EPERM;
+  }
+  if (program->uid != kNone && program->gid == kNone) {
+    uint32_t uid = program->uid;
+    uint32_t gid = kNoGroup;
+    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
+    program->gid = gid;
+  }
+  return 0;
+}
+
+wire::Event reply_to(const wire::Request &r) {
+  wire::Event reply{};
+  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
+  reply.seq = r.seq;
+  return reply;
+}
+
+constexpr size_t op_index(wire::Op op) {
+  return static_cast<size_t>(op);
+}
+
+}  // namespace
+
+// The table: one handler an op, in wire.h's order.
+const Requests::Handler Requests::kHandlers[wire::kOpCount] = {
+    &Requests::nop,                                   // kNop
+    &Requests::send_message,                          // kSendMessage
+    &Requests::get_event,                             // kGetEvent
+    &Requests::send_answer,                           // kSendAnswer
+    &Requests::release_answer,                        // kReleaseAnswer
+    &Requests::get_stats,                             // kGetStats
+    &Requests::stage_program,                         // kStageProgram
+    &Requests::answered<&Requests::create_process>,   // kCreateProcess
+    &Requests::answered<&Requests::start_process>,    // kStartProcess
+    &Requests::answered<&Requests::stop_process>,     // kStopProcess
+    &Requests::answered<&Requests::modify_process>,   // kModifyProcess
+    &Requests::answered<&Requests::remove_process>,   // kRemoveProcess
+    &Requests::answered<&Requests::get_process>,      // kGetProcess
+    &Requests::list_children,                         // kListChildren
+    &Requests::answered<&Requests::create_external>,  // kCreateExternal
+    &Requests::answered<&Requests::remove_external>,  // kRemoveExternal
+    &Requests::answered<&Requests::reserve_process>,  // kReserveProcess
+    &Requests::answered<&Requests::release_process>,  // kReleaseProcess
+    &Requests::answered<&Requests::swap_process>,     // kSwapProcess
+    &Requests::swap_ready,                            // kSwapReady
+    &Requests::answered<&Requests::act_for>,          // kActFor
+};
+static_assert(op_index(wire::Op::kActFor) + 1 == wire::kOpCount,
+              "a new op needs its handler in Requests::kHandlers");
+
+bool Requests::every_op_handled() {
+  for (Handler h : kHandlers) {
+    if (h == nullptr) return false;
+  }
+  return true;
+}
+
+Error Requests::handle(uint32_t id, uint32_t serial, Session &session,
+                       const wire::Request &request) {
+  if (request.op >= wire::kOpCount) return Error::kProtocol;
+  Call call{id, serial, session, request};
+  return (this->*kHandlers[request.op])(call);
+}
+
+void Requests::reply_result(const Call &call, int result) {
+  wire::Event reply = reply_to(call.r);
+  reply.result = result;
+  reply_(call.id, reply);
+}
+
+template <Requests::ControlOp op>
+Error Requests::answered(Call &call) {
+  // Every process-control op takes what was staged for it, even one that
+  // is refused: the next op starts from nothing.
+  call.staged = std::move(call.session.staged);
+  call.staged_overflow = call.session.staged_overflow;
+  call.session.staged.clear();
+  call.session.staged_overflow = false;
+  int len = wire::name_length(call.r.name, sizeof(call.r.name));
+  call.name_ok = len >= 0;
+  if (call.name_ok) call.name = std::string_view(call.r.name, static_cast<size_t>(len));
+  wire::Event reply = reply_to(call.r);
+  reply.result = (this->*op)(call, &reply);
+  if (reply.result != kAnswerLater) reply_(call.id, reply);
+  return Error::kNone;
+}
+
+// ---- message primitives --------------------------------------------------
+
+Error Requests::nop(Call &) {
+  return Error::kNone;
+}
+
+Error Requests::send_message(Call &call) {
+  int len = wire::name_length(call.r.name, sizeof(call.r.name));
+  if (len < 0) return Error::kInvalid;
+  return core_.send_message(call.id, call.r.handle,
+                            std::string_view(call.r.name, static_cast<size_t>(len)),
+                            call.r.message);
+}
+
+Error Requests::get_event(Call &call) {
+  return core_.get_event(call.id, call.r.handle);
+}
+
+Error Requests::send_answer(Call &call) {
+  if (call.r.arg < wire::kResultNormal || call.r.arg > wire::kResultMalfunction) {
+    return Error::kInvalid;
+  }
+  return core_.send_answer(call.id, call.r.handle, static_cast<int32_t>(call.r.arg),
+                           call.r.message);
+}
+
+Error Requests::release_answer(Call &call) {
+  return core_.release_answer(call.id, call.r.handle);
+}
+
+Error Requests::get_stats(Call &call) {
+  ProcessStats s = core_.stats(call.id);
+  wire::Event reply = reply_to(call.r);
+  uint64_t *w = reply.message.word;
+  w[wire::kStatsPoolBuffers] = core_.pool().size();
+  w[wire::kStatsPoolFree] = core_.pool().free_count() + core_.notice_free();
+  w[wire::kStatsProcesses] = core_.processes().count() - core_.devices().size();
+  w[wire::kStatsDevices] = core_.devices().size();
+  w[wire::kStatsClaimBuffers] = s.claim_buffers;
+  w[wire::kStatsClaimUsed] = s.claim_used;
+  w[wire::kStatsProtocolErrors] = core_.processes().at(call.id).protocol_errors;
+  w[wire::kStatsQueueLength] = s.queue_length;
+  reply_(call.id, reply);
+  return Error::kNone;
+}
+
+// ---- process control -----------------------------------------------------
+
+Error Requests::stage_program(Call &call) {
+  Session &s = call.session;
+  const wire::Request &r = call.r;
+  // At most limits.per_connection.staged_bytes (<= kMaxProgramBytes); past
+  // it the next create, modify or swap is -E2BIG and nothing more is kept.
+  if (r.arg <= 0 || r.arg > static_cast<int64_t>(wire::kStageChunkBytes) ||
+      s.staged.size() + static_cast<size_t>(r.arg) > config_.limits.connection_staged_bytes) {
+    s.staged_overflow = true;
+    return Error::kNone;
+  }
+  // The chunk is the name field followed by the message field.
+  char chunk[wire::kStageChunkBytes];
+  std::memcpy(chunk, r.name, sizeof(r.name));
+  std::memcpy(chunk + sizeof(r.name), &r.message, sizeof(r.message));
+  s.staged.append(chunk, static_cast<size_t>(r.arg));
+  return Error::kNone;
+}
+
+Error Requests::list_children(Call &call) {
+  Result<uint32_t> caller = authority(call.id, call.session);
+  if (!caller.ok()) {
+    reply_result(call, -to_errno(caller.error()));
+    return Error::kNone;
+  }
+  const std::vector<uint32_t> &kids = core_.children_of(caller.value());
+  uint64_t first = call.r.arg < 0 ? 0 : static_cast<uint64_t>(call.r.arg);
+  wire::Event reply = reply_to(call.r);
+  reply.handle = kids.size();
+  if (first >= kids.size()) {  // one reply that says how many there are
+    reply.reserved0 = UINT32_MAX;
+    reply_(call.id, reply);
+    return Error::kNone;
+  }
+  for (uint64_t i = first; i < kids.size() && i < first + wire::kListPage; ++i) {
+    const Process &p = core_.processes().at(kids[i]);
+    reply.reserved0 = static_cast<uint32_t>(i);
+    reply.message = core_.info(kids[i]);
+    reply.extra = data_bytes_of(kids[i]) | uint64_t{p.gid} << 32;
+    std::memset(reply.sender, 0, sizeof(reply.sender));
+    std::memcpy(reply.sender, p.name.c_str(), p.name.size());
+    reply_(call.id, reply);
+  }
+  return Error::kNone;
+}
+
+Error Requests::swap_ready(Call &call) {
+  // Replied when it has taken over, or now when it may not.
+  if (int rc = linux_.swap_ready(call.id, call.r.seq); rc < 0) reply_result(call, rc);
+  return Error::kNone;
+}
+
+int Requests::create_external(Call &call, wire::Event *) {
+  if (!call.name_ok) return -EINVAL;
+  if (call.staged_overflow) return -E2BIG;
+  return linux_.create_external(call.id, call.name, call.r, call.staged);
+}
+
+int Requests::remove_external(Call &call, wire::Event *) {
+  if (!call.name_ok) return -EINVAL;
+  Result<uint32_t> device = core_.own_device(call.id, call.name);
+  if (!device.ok()) return -to_errno(device.error());
+  log::info("process {} removes device {}", core_.processes().at(call.id).name, call.name);
+  return -to_errno(core_.remove_device(call.id, device.value()));
+}
+
+int Requests::reserve_process(Call &call, wire::Event *) {
+  if (!call.name_ok) return -EINVAL;
+  Result<uint32_t> device = core_.find_device(call.name);
+  if (!device.ok()) return -to_errno(device.error());
+  const Process &self = core_.processes().at(call.id);
+  Error e = core_.reserve(call.id, device.value(), policy_.is_operator(self.uid, self.gid));
+  if (e == Error::kNotPermitted) policy_.log_uid_refusal(e, self.uid, "reserve", call.name);
+  return -to_errno(e);
+}
+
+int Requests::release_process(Call &call, wire::Event *) {
+  if (!call.name_ok) return -EINVAL;
+  Result<uint32_t> device = core_.find_device(call.name);
+  if (!device.ok()) return -to_errno(device.error());
+  return -to_errno(core_.release(call.id, device.value()));
+}
+
+int Requests::create_process(Call &call, wire::Event *) {
+  if (!call.name_ok) return -EINVAL;
+  // For the caller's children, or for whoever it acts for.
+  Result<uint32_t> caller = authority(call.id, call.session);
+  if (!caller.ok()) return -to_errno(caller.error());
+  if (call.staged_overflow) return -E2BIG;
+  Result<Program> program = parse_program(call.staged);
+  if (!program.ok()) return -to_errno(program.error());
+  const Process &self = core_.processes().at(call.id);
+  if (int rc = settle_owner(self, &program.value()); rc < 0) return rc;
+  // A child of the root is owned by the uid of whoever acts for the root.
+  // The bound is the requester's: an operator acting for another is not
+  // bounded (acting for the root must always work).
+  uint32_t uid = self.uid;
+  uint32_t gid = self.gid;
+  Result<uint32_t> child =
+      core_.create(caller.value(), call.name, std::move(program.value()),
+                   claims_from(call.r.message), uid, gid, policy_.uid_budget(uid, gid));
+  if (!child.ok()) {
+    policy_.log_uid_refusal(child.error(), uid, "create", call.name);
+    return -to_errno(child.error());
+  }
+  log::info("process {} created {}{}", core_.processes().at(call.id).name, call.name,
+            acting_note(call.session));
+  return 0;
+}
+
+Result<uint32_t> Requests::child_named(Call &call, uint32_t *caller) const {
+  if (!call.name_ok) return Error::kInvalid;
+  Result<uint32_t> authority_id = authority(call.id, call.session);
+  if (!authority_id.ok()) return authority_id.error();
+  *caller = authority_id.value();
+  Result<uint32_t> child = core_.child(*caller, call.name);
+  if (!child.ok()) return child.error();
+  auto op = static_cast<wire::Op>(call.r.op);
+  // The root's children that attached through the socket are programs the
+  // nucleus did not start: nobody controls them but themselves.
+  if (*caller == kNone && core_.processes().at(child.value()).origin == Origin::kSocket &&
+      op != wire::Op::kGetProcess) {
+    return Error::kNotPermitted;
+  }
+  // Starting on a launcher thread: only get and remove until it is in.
+  if (linux_.launching(child.value()) && op != wire::Op::kGetProcess &&
+      op != wire::Op::kRemoveProcess) {
+    return Error::kBusy;
+  }
+  return child;
+}
+
+int Requests::start_process(Call &call, wire::Event *) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  return start(caller, child.value(), Waiter{call.id, call.serial, call.r.seq});
+}
+
+int Requests::start(uint32_t caller, uint32_t child, const Waiter &waiter) {
+  // One start at a time: the entry is not running until its launch is taken.
+  if (linux_.launching(child)) return -EBUSY;
+  StartPlan plan;
+  Error e = core_.start(caller, child, &plan);
+  if (e != Error::kNone) return -to_errno(e);
+  if (plan.resume) linux_.resume_subtree(child);
+  if (!plan.spawn) return 0;
+  return linux_.spawn(child, waiter);
+}
+
+int Requests::stop_process(Call &call, wire::Event *) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  if (core_.processes().at(child.value()).swap_candidate != kNone) return -EBUSY;
+  Error e = core_.begin_stop(call.id, child.value(), call.r.handle);
+  if (e != Error::kNone) return -to_errno(e);
+  linux_.stop_subtree(child.value());
+  return 0;
+}
+
+int Requests::modify_process(Call &call, wire::Event *) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  if (core_.processes().at(child.value()).swap_candidate != kNone) return -EBUSY;
+  int64_t what = call.r.arg;
+  if ((what & ~int64_t{wire::kModifyProgram | wire::kModifyClaims}) != 0) return -EINVAL;
+  if (call.staged_overflow) return -E2BIG;
+  Program program;
+  if ((what & wire::kModifyProgram) != 0) {
+    Result<Program> parsed = parse_program(call.staged);
+    if (!parsed.ok()) return -to_errno(parsed.error());
+    program = std::move(parsed.value());
+    if (int rc = settle_owner(core_.processes().at(call.id), &program); rc < 0) return rc;
+  }
+  Claims claims = claims_from(call.r.message);
+  return -to_errno(core_.modify(caller, child.value(),
+                                (what & wire::kModifyProgram) != 0 ? &program : nullptr,
+                                (what & wire::kModifyClaims) != 0 ? &claims : nullptr));
+}
+
+int Requests::remove_process(Call &call, wire::Event *) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  log::info("process {} removes {}{}", core_.processes().at(call.id).name, call.name,
+            acting_note(call.session));
+  linux_.end_subtree(child.value());
+  return -to_errno(core_.remove(caller, child.value()));
+}
+
+int Requests::get_process(Call &call, wire::Event *reply) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  reply->message = core_.info(child.value());
+  reply->extra = data_bytes_of(child.value()) | uint64_t{core_.processes().at(child.value()).gid}
+                                                    << 32;
+  std::memcpy(reply->sender, call.name.data(), call.name.size());
+  return 0;
+}
+
+int Requests::swap_process(Call &call, wire::Event *) {
+  uint32_t caller = kNone;
+  Result<uint32_t> child = child_named(call, &caller);
+  if (!child.ok()) return -to_errno(child.error());
+  if (call.staged_overflow) return -E2BIG;
+  return linux_.begin_swap(call.id, child.value(), call.r, call.staged);
+}
+
+int Requests::act_for(Call &call, wire::Event *) {
+  Session &s = call.session;
+  const Process &self = core_.processes().at(call.id);
+  int64_t how = call.r.arg;
+  if (how != wire::kActForProcess) {
+    if (how == wire::kActForSelf) {
+      s.acting = Session::kActSelf;
+      return 0;
+    }
+  } else if (!call.name_ok) {
+    return -EINVAL;
+  }
+  // The uid that counts is the one SO_PEERCRED gave: only processes that
+  // attached through the socket have one of their own.
+  if (self.origin != Origin::kSocket) return -EACCES;
+  bool op = policy_.is_operator(self.uid, self.gid);
+  if (how == wire::kActForRoot) {
+    if (!op) {
+      log::info("process {} (uid {}) may not act for the root: not an operator", self.name,
+                self.uid);
+      return -EACCES;
+    }
+    s.acting = kNone;
+    return 0;
+  }
+  if (how != wire::kActForProcess) return -EINVAL;
+  uint32_t target = core_.processes().find(call.name);
+  if (target == kNone || core_.processes().at(target).is_device()) return -ESRCH;
+  const Process &t = core_.processes().at(target);
+  if (!op && t.uid != self.uid) return -EACCES;
+  s.acting = target;
+  s.acting_generation = t.generation;
+  return 0;
+}
+
+Result<uint32_t> Requests::authority(uint32_t id, const Session &session) const {
+  if (session.acting == Session::kActSelf) return id;
+  if (session.acting == kNone) {
+    // The root: only while its uid is an operator's (a reload may end it).
+    const Process &p = core_.processes().at(id);
+    if (!policy_.is_operator(p.uid, p.gid)) return Error::kDenied;
+    return kNone;
+  }
+  if (!core_.processes().live(session.acting) ||
+      core_.processes().at(session.acting).generation != session.acting_generation) {
+    return Error::kNoChild;  // the process it acted for is gone
+  }
+  return session.acting;
+}
+
+std::string Requests::acting_note(const Session &session) const {
+  if (session.acting == Session::kActSelf) return {};
+  if (session.acting == kNone) return " for the root";
+  return " for " + core_.processes().at(session.acting).name;
+}
+
+uint64_t Requests::data_bytes_of(uint32_t id) const {
+  uint64_t given = core_.processes().at(id).account.given().data_bytes;
+  return given != 0 ? given : config_.data_bytes;
+}
+
+}  // namespace nucleus::daemon

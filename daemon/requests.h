@@ -1,0 +1,168 @@
+// The one decoder: every request a process wrote in its channel, copied out
+// once, is decoded here through a table of one handler an op (requests.cc).
+// A handler checks the request's fields and the requester's authority,
+// applies policy, and calls the object that owns the state: the Core for
+// the rules (message primitives, the process tree, devices' names), and the
+// Linux side through LinuxSide (programs, subtrees, swaps, device files).
+//
+// Message primitives that fail are protocol errors (the caller sends a
+// kError event and counts them); process control is always answered, by a
+// kReply whose result is 0 or -errno: at once, or later for a start (when
+// its launch comes back) and a swap's ready (when it has taken over).
+//
+// Threading: nucleusd's loop thread only.
+#pragma once
+
+#include <nucleus/wire.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "config.h"
+#include "core.h"
+#include "error.h"
+#include "policy.h"
+
+namespace nucleus::daemon {
+
+// Who waits for a start's answer: a connection's request, or nobody (the
+// boot section, a swap's new program).
+struct Waiter {
+  uint32_t id = kNone;
+  uint32_t serial = 0;  // the connection's (a later one at that id is not it)
+  uint32_t seq = 0;
+};
+
+// A handler's result that is not an answer yet (never a -errno).
+inline constexpr int kAnswerLater = 1;
+
+// What process control needs that the Core, being pure, does not do.
+// nucleusd's Programs, Swaps and Devices implement it; unit tests and
+// fuzz_requests use a fake.
+class LinuxSide {
+ public:
+  virtual ~LinuxSide() = default;
+  // A start of `child` (Core::start said so) is in flight on a launcher
+  // thread: only get and remove until it is taken.
+  virtual bool launching(uint32_t child) const = 0;
+  // Runs the entry's program: 0, -errno, or kAnswerLater (the waiter is
+  // answered when the launch comes back).
+  virtual int spawn(uint32_t id, const Waiter &waiter) = 0;
+  virtual void stop_subtree(uint32_t id) = 0;
+  virtual void resume_subtree(uint32_t id) = 0;
+  // Ends every program of the subtree and what is attached of it, before
+  // the Core removes the entries.
+  virtual void end_subtree(uint32_t id) = 0;
+  // Swaps `child`'s program to the staged one: 0 (answered when the swap
+  // ends, through its buffer) or -errno.
+  virtual int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
+                         const std::string &staged) = 0;
+  // kSwapReady from `cand`: 0 (answered when it has taken over) or -errno.
+  virtual int swap_ready(uint32_t cand, uint32_t seq) = 0;
+  // Names a device `caller` serves the files of (staged paths): 0 or -errno.
+  virtual int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
+                              const std::string &staged) = 0;
+};
+
+// One connection's request state between requests.
+struct Session {
+  std::string staged;  // program bytes for the next create, modify or swap
+  bool staged_overflow = false;
+  // Whose children its process control acts on (kActFor): kActSelf, kNone
+  // (the root) or a process (with its generation).
+  uint32_t acting = kActSelf;
+  uint32_t acting_generation = 0;
+  static constexpr uint32_t kActSelf = kNone - 2;
+};
+
+class Requests {
+ public:
+  // Where a reply goes: the requester's queue, if it is still attached.
+  using Reply = std::function<void(uint32_t id, const wire::Event &event)>;
+
+  Requests(Core &core, const Config &config, Policy &policy, LinuxSide &linux_side, Reply reply)
+      : core_(core),
+        config_(config),
+        policy_(policy),
+        linux_(linux_side),
+        reply_(std::move(reply)) {}
+
+  // Decodes and performs one request of attached process `id` (connection
+  // `serial`). Error::kNone, or the error of a refused message primitive
+  // (or an op out of range), which the caller reports as a protocol error.
+  Error handle(uint32_t id, uint32_t serial, Session &session, const wire::Request &request);
+
+  // Starts `child` for `caller` (kNone: the root): resumes a stopped
+  // subtree, runs the program. 0, -errno or kAnswerLater.
+  int start(uint32_t caller, uint32_t child, const Waiter &waiter);
+
+  // The size of an entry's data area: its claim, else the configured default.
+  uint64_t data_bytes_of(uint32_t id) const;
+
+  // Every op has a handler (checked by the unit tests).
+  static bool every_op_handled();
+
+ private:
+  struct Call {
+    uint32_t id;
+    uint32_t serial;
+    Session &session;
+    const wire::Request &r;
+    // Process control: the staged bytes taken from the session, and the
+    // name field (name_ok: NUL-terminated within it).
+    std::string staged;
+    bool staged_overflow = false;
+    std::string_view name;
+    bool name_ok = false;
+  };
+  using Handler = Error (Requests::*)(Call &);
+  // A process-control op: its reply's result (0 or -errno, or
+  // kAnswerLater); it may fill the reply's other fields.
+  using ControlOp = int (Requests::*)(Call &, wire::Event *);
+  template <ControlOp op>
+  Error answered(Call &call);
+  static const Handler kHandlers[wire::kOpCount];
+
+  // Message primitives (to the Core).
+  Error nop(Call &call);
+  Error send_message(Call &call);
+  Error get_event(Call &call);
+  Error send_answer(Call &call);
+  Error release_answer(Call &call);
+  Error get_stats(Call &call);
+  // Process control.
+  Error stage_program(Call &call);
+  Error list_children(Call &call);
+  Error swap_ready(Call &call);
+  int create_process(Call &call, wire::Event *reply);
+  int start_process(Call &call, wire::Event *reply);
+  int stop_process(Call &call, wire::Event *reply);
+  int modify_process(Call &call, wire::Event *reply);
+  int remove_process(Call &call, wire::Event *reply);
+  int get_process(Call &call, wire::Event *reply);
+  int swap_process(Call &call, wire::Event *reply);
+  int create_external(Call &call, wire::Event *reply);
+  int remove_external(Call &call, wire::Event *reply);
+  int reserve_process(Call &call, wire::Event *reply);
+  int release_process(Call &call, wire::Event *reply);
+  int act_for(Call &call, wire::Event *reply);
+
+  // Whose children `id`'s process control acts on: itself, the root (kNone)
+  // or another (kNoChild when that one is gone).
+  Result<uint32_t> authority(uint32_t id, const Session &session) const;
+  // The child a process-control op names, with the op's checks; *caller:
+  // whose child it is.
+  Result<uint32_t> child_named(Call &call, uint32_t *caller) const;
+  std::string acting_note(const Session &session) const;
+  void reply_result(const Call &call, int result);
+
+  Core &core_;
+  const Config &config_;
+  Policy &policy_;
+  LinuxSide &linux_;
+  Reply reply_;
+};
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,328 @@
+// The decoder (requests.h): every op through the one table, with a fake
+// Linux side that records what process control asked of it.
+#include "requests.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core_helpers.h"
+
+namespace nucleus::daemon {
+namespace {
+
+using namespace std::string_literals;
+
+// Records every call and answers what the test set.
+class FakeLinux : public LinuxSide {
+ public:
+  bool launching(uint32_t child) const override { return child == launching_id; }
+  int spawn(uint32_t id, const Waiter &waiter) override {
+    calls.push_back("spawn " + std::to_string(id));
+    last_waiter = waiter;
+    return spawn_result;
+  }
+  void stop_subtree(uint32_t id) override { calls.push_back("stop " + std::to_string(id)); }
+  void resume_subtree(uint32_t id) override { calls.push_back("resume " + std::to_string(id)); }
+  void end_subtree(uint32_t id) override { calls.push_back("end " + std::to_string(id)); }
+  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &,
+                 const std::string &staged) override {
+    calls.push_back("swap " + std::to_string(requester) + " " + std::to_string(child));
+    last_staged = staged;
+    return 0;
+  }
+  int swap_ready(uint32_t cand, uint32_t) override {
+    calls.push_back("ready " + std::to_string(cand));
+    return ready_result;
+  }
+  int create_external(uint32_t caller, std::string_view name, const wire::Request &,
+                      const std::string &staged) override {
+    calls.push_back("external " + std::to_string(caller) + " " + std::string(name));
+    last_staged = staged;
+    return 0;
+  }
+
+  uint32_t launching_id = kNone;
+  int spawn_result = 0;
+  int ready_result = -EINVAL;
+  Waiter last_waiter;
+  std::string last_staged;
+  std::vector<std::string> calls;
+};
+
+std::string program_bytes(const std::string &path) {
+  wire::ProgramHeader h{0, 0};
+  return std::string(reinterpret_cast<const char *>(&h), sizeof(h)) + path + "\0\0"s;
+}
+
+class RequestsTest : public ::testing::Test {
+ protected:
+  RequestsTest()
+      : core_(64, 4, 64),
+        policy_(config_, core_),
+        requests_(core_, config_, policy_, linux_,
+                  [this](uint32_t id, const wire::Event &e) { replies_.emplace_back(id, e); }) {
+    config_.operators_own_uid = false;
+    config_.operator_uids = {0};
+    config_.data_bytes = 4096;
+    os_ = core_.attach("os", Claims{8, 6, 0, 2, 0}, 1000, 1000, 9).value();
+  }
+
+  wire::Request request(wire::Op op, const std::string &name = "", int64_t arg = 0) {
+    wire::Request r{};
+    r.op = static_cast<uint32_t>(op);
+    r.seq = ++seq_;
+    std::strncpy(r.name, name.c_str(), sizeof(r.name) - 1);
+    r.arg = arg;
+    return r;
+  }
+  Error handle(const wire::Request &r, uint32_t id = kNone) {
+    return requests_.handle(id == kNone ? os_ : id, 7, session_, r);
+  }
+  // Stages `bytes` as the library does: chunks of the name and message fields.
+  void stage(const std::string &bytes) {
+    for (size_t at = 0; at < bytes.size(); at += wire::kStageChunkBytes) {
+      wire::Request r = request(wire::Op::kStageProgram);
+      size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - at);
+      char chunk[wire::kStageChunkBytes] = {};
+      std::memcpy(chunk, bytes.data() + at, n);
+      std::memcpy(r.name, chunk, sizeof(r.name));
+      std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
+      r.arg = static_cast<int64_t>(n);
+      ASSERT_EQ(handle(r), Error::kNone);
+    }
+  }
+  // The result of the one reply the last request had.
+  int32_t answer() {
+    EXPECT_EQ(replies_.size(), 1U);
+    if (replies_.empty()) return INT32_MIN;
+    int32_t result = replies_.back().second.result;
+    EXPECT_EQ(replies_.back().second.seq, seq_);
+    EXPECT_EQ(replies_.back().second.kind, static_cast<uint32_t>(wire::EventKind::kReply));
+    replies_.clear();
+    return result;
+  }
+  int32_t control(const wire::Request &r) {
+    EXPECT_EQ(handle(r), Error::kNone);
+    return answer();
+  }
+  uint32_t create_child(const std::string &name) {
+    stage(program_bytes("/bin/true"));
+    EXPECT_EQ(control(request(wire::Op::kCreateProcess, name)), 0);
+    return core_.child(os_, name).value();
+  }
+
+  Config config_;
+  Core core_;
+  FakeLinux linux_;
+  Policy policy_;
+  Requests requests_;
+  Session session_;
+  std::vector<std::pair<uint32_t, wire::Event>> replies_;
+  uint32_t os_ = kNone;
+  uint32_t seq_ = 0;
+};
+
+TEST(RequestsTable, EveryOpHasAHandler) {
+  EXPECT_TRUE(Requests::every_op_handled());
+}
+
+TEST_F(RequestsTest, AnOpOutOfRangeIsAProtocolErrorAndChangesNothing) {
+  wire::Request r{};
+  r.op = wire::kOpCount;
+  EXPECT_EQ(handle(r), Error::kProtocol);
+  r.op = UINT32_MAX;
+  EXPECT_EQ(handle(r), Error::kProtocol);
+  EXPECT_TRUE(replies_.empty());
+  EXPECT_TRUE(linux_.calls.empty());
+}
+
+TEST_F(RequestsTest, MessagePrimitivesReachTheCore) {
+  uint32_t peer = core_.attach("peer", 4).value();
+  wire::Request send = request(wire::Op::kSendMessage, "peer");
+  send.handle = testing::free_handle(core_, os_);
+  EXPECT_EQ(handle(send), Error::kNone);
+  EXPECT_EQ(testing::take_events(core_, peer).size(), 1U);
+  // A receiver name without its NUL, a forged handle, an answer kind out
+  // of range: refused, as protocol errors, with no reply.
+  wire::Request bad = request(wire::Op::kSendMessage);
+  std::memset(bad.name, 'x', sizeof(bad.name));
+  bad.handle = testing::free_handle(core_, os_);
+  EXPECT_EQ(handle(bad), Error::kInvalid);
+  wire::Request forged = request(wire::Op::kGetEvent);
+  forged.handle = 12345;
+  EXPECT_EQ(handle(forged), Error::kBadHandle);
+  wire::Request answer_kind = request(wire::Op::kSendAnswer, "", 5);
+  EXPECT_EQ(handle(answer_kind), Error::kInvalid);
+  EXPECT_EQ(handle(request(wire::Op::kNop)), Error::kNone);
+  EXPECT_TRUE(replies_.empty());
+}
+
+TEST_F(RequestsTest, StatsAreAReplyWithThePoolAndTheCallersClaim) {
+  EXPECT_EQ(handle(request(wire::Op::kGetStats)), Error::kNone);
+  ASSERT_EQ(replies_.size(), 1U);
+  const wire::Message &m = replies_[0].second.message;
+  EXPECT_EQ(m.word[wire::kStatsPoolBuffers], core_.pool().size());
+  EXPECT_EQ(m.word[wire::kStatsClaimBuffers], 8U);
+  EXPECT_EQ(m.word[wire::kStatsProcesses], 1U);
+}
+
+TEST_F(RequestsTest, CreateAndStartAskTheLinuxSideToSpawnWithTheWaiter) {
+  uint32_t child = create_child("c");
+  linux_.spawn_result = kAnswerLater;
+  EXPECT_EQ(handle(request(wire::Op::kStartProcess, "c")), Error::kNone);
+  EXPECT_TRUE(replies_.empty());  // answered when the launch comes back
+  EXPECT_EQ(linux_.calls, std::vector<std::string>{"spawn " + std::to_string(child)});
+  EXPECT_EQ(linux_.last_waiter.id, os_);
+  EXPECT_EQ(linux_.last_waiter.serial, 7U);
+  EXPECT_EQ(linux_.last_waiter.seq, seq_);
+}
+
+TEST_F(RequestsTest, ASpawnThatFailsIsTheStartsAnswer) {
+  create_child("c");
+  linux_.spawn_result = -ENOENT;
+  EXPECT_EQ(control(request(wire::Op::kStartProcess, "c")), -ENOENT);
+}
+
+TEST_F(RequestsTest, WhileLaunchingOnlyGetAndRemoveAreServed) {
+  uint32_t child = create_child("c");
+  linux_.launching_id = child;
+  EXPECT_EQ(control(request(wire::Op::kStartProcess, "c")), -EBUSY);
+  EXPECT_EQ(control(request(wire::Op::kModifyProcess, "c", wire::kModifyClaims)), -EBUSY);
+  EXPECT_EQ(control(request(wire::Op::kStopProcess, "c")), -EBUSY);
+  EXPECT_EQ(control(request(wire::Op::kGetProcess, "c")), 0);
+  EXPECT_EQ(control(request(wire::Op::kRemoveProcess, "c")), 0);
+  EXPECT_EQ(linux_.calls, std::vector<std::string>{"end " + std::to_string(child)});
+  EXPECT_FALSE(core_.child(os_, "c").ok());
+}
+
+TEST_F(RequestsTest, StopAsksTheLinuxSideToStopTheSubtree) {
+  uint32_t child = create_child("c");
+  ASSERT_EQ(control(request(wire::Op::kStartProcess, "c")), 0);
+  core_.program_started(child, 4242);
+  wire::Request stop = request(wire::Op::kStopProcess, "c");
+  stop.handle = testing::free_handle(core_, os_);
+  EXPECT_EQ(control(stop), 0);
+  EXPECT_EQ(linux_.calls.back(), "stop " + std::to_string(child));
+  EXPECT_EQ(core_.processes().at(child).stop, StopState::kStopping);
+}
+
+TEST_F(RequestsTest, GetProcessFillsTheReplyWithTheEntry) {
+  create_child("c");
+  EXPECT_EQ(handle(request(wire::Op::kGetProcess, "c")), Error::kNone);
+  ASSERT_EQ(replies_.size(), 1U);
+  EXPECT_EQ(replies_[0].second.result, 0);
+  EXPECT_STREQ(replies_[0].second.sender, "c");
+  EXPECT_EQ(replies_[0].second.extra & 0xffffffffU, 4096U);  // the default data area
+}
+
+TEST_F(RequestsTest, ListChildrenPagesAndCountsThem) {
+  for (int i = 0; i < 3; ++i) create_child("c" + std::to_string(i));
+  EXPECT_EQ(handle(request(wire::Op::kListChildren, "", 1)), Error::kNone);
+  ASSERT_EQ(replies_.size(), 2U);
+  EXPECT_EQ(replies_[0].second.handle, 3U);
+  EXPECT_EQ(replies_[0].second.reserved0, 1U);
+  EXPECT_STREQ(replies_[1].second.sender, "c2");
+  replies_.clear();
+  EXPECT_EQ(handle(request(wire::Op::kListChildren, "", 3)), Error::kNone);
+  ASSERT_EQ(replies_.size(), 1U);
+  EXPECT_EQ(replies_[0].second.reserved0, UINT32_MAX);
+}
+
+TEST_F(RequestsTest, StagedBytesOverTheLimitMakeTheNextOpTooBigAndAreDropped) {
+  config_.limits.connection_staged_bytes = 64;
+  stage(program_bytes("/bin/" + std::string(80, 'x')));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "c")), -E2BIG);
+  // The op took them: the next create starts from nothing (an empty
+  // program is malformed, not too big).
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "c")), -EINVAL);
+  EXPECT_FALSE(core_.child(os_, "c").ok());
+}
+
+TEST_F(RequestsTest, ARefusedOpStillTakesWhatWasStaged) {
+  stage(program_bytes("/bin/true"));
+  EXPECT_EQ(control(request(wire::Op::kStartProcess, "nobody")), -ESRCH);
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "c")), -EINVAL);
+}
+
+TEST_F(RequestsTest, SwapHandsTheStagedProgramToTheLinuxSide) {
+  uint32_t child = create_child("c");
+  stage(program_bytes("/bin/os2"));
+  wire::Request swap = request(wire::Op::kSwapProcess, "c");
+  EXPECT_EQ(control(swap), 0);
+  EXPECT_EQ(linux_.calls.back(), "swap " + std::to_string(os_) + " " + std::to_string(child));
+  EXPECT_EQ(linux_.last_staged, program_bytes("/bin/os2"));
+}
+
+TEST_F(RequestsTest, SwapReadyIsAnsweredNowOnlyWhenRefused) {
+  linux_.ready_result = 0;
+  EXPECT_EQ(handle(request(wire::Op::kSwapReady)), Error::kNone);
+  EXPECT_TRUE(replies_.empty());
+  linux_.ready_result = -EINVAL;
+  EXPECT_EQ(control(request(wire::Op::kSwapReady)), -EINVAL);
+}
+
+TEST_F(RequestsTest, CreateExternalGoesToTheLinuxSideWithItsPaths) {
+  stage("/tmp/disk\0\0"s);
+  EXPECT_EQ(control(request(wire::Op::kCreateExternal, "d", 0)), 0);
+  EXPECT_EQ(linux_.calls.back(), "external " + std::to_string(os_) + " d");
+  EXPECT_EQ(linux_.last_staged, "/tmp/disk\0\0"s);
+}
+
+TEST_F(RequestsTest, ActingForTheRootNeedsAnOperator) {
+  EXPECT_EQ(control(request(wire::Op::kActFor, "", wire::kActForRoot)), -EACCES);
+  config_.operator_uids = {1000};
+  EXPECT_EQ(control(request(wire::Op::kActFor, "", wire::kActForRoot)), 0);
+  EXPECT_EQ(session_.acting, kNone);
+  // A reload that ends its operator status ends its authority.
+  config_.operator_uids = {};
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "c")), -EACCES);
+  EXPECT_EQ(control(request(wire::Op::kActFor, "", wire::kActForSelf)), 0);
+  EXPECT_EQ(session_.acting, Session::kActSelf);
+  EXPECT_EQ(control(request(wire::Op::kActFor, "", 7)), -EINVAL);
+}
+
+TEST_F(RequestsTest, ActingForAnotherUidsProcessIsRefused) {
+  core_.attach("stranger", Claims{2, 1, 0}, 2000, 2000, 11);
+  EXPECT_EQ(control(request(wire::Op::kActFor, "stranger", wire::kActForProcess)), -EACCES);
+  EXPECT_EQ(control(request(wire::Op::kActFor, "nobody", wire::kActForProcess)), -ESRCH);
+  core_.attach("mine", Claims{2, 1, 0}, 1000, 1000, 12);
+  EXPECT_EQ(control(request(wire::Op::kActFor, "mine", wire::kActForProcess)), 0);
+}
+
+TEST_F(RequestsTest, TheRootsSocketChildrenAreNobodysToControl) {
+  config_.operator_uids = {1000};
+  ASSERT_EQ(control(request(wire::Op::kActFor, "", wire::kActForRoot)), 0);
+  core_.attach("other", Claims{2, 1, 0}, 1000, 1000, 12);
+  EXPECT_EQ(control(request(wire::Op::kStopProcess, "other")), -EPERM);
+  EXPECT_EQ(control(request(wire::Op::kRemoveProcess, "other")), -EPERM);
+  EXPECT_EQ(control(request(wire::Op::kGetProcess, "other")), 0);
+  EXPECT_TRUE(linux_.calls.empty());
+}
+
+// Every process-control op that names an entry refuses a name field
+// without its NUL the same way, before it looks at anything else.
+class UnterminatedName : public RequestsTest, public ::testing::WithParamInterface<wire::Op> {};
+
+TEST_P(UnterminatedName, IsInvalid) {
+  wire::Request r = request(GetParam(), "", wire::kActForProcess);
+  std::memset(r.name, 'x', sizeof(r.name));
+  EXPECT_EQ(control(r), -EINVAL);
+  EXPECT_TRUE(linux_.calls.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryNamingOp, UnterminatedName,
+                         ::testing::Values(wire::Op::kCreateProcess, wire::Op::kStartProcess,
+                                           wire::Op::kStopProcess, wire::Op::kModifyProcess,
+                                           wire::Op::kRemoveProcess, wire::Op::kGetProcess,
+                                           wire::Op::kCreateExternal, wire::Op::kRemoveExternal,
+                                           wire::Op::kReserveProcess, wire::Op::kReleaseProcess,
+                                           wire::Op::kSwapProcess, wire::Op::kActFor),
+                         [](const ::testing::TestParamInfo<wire::Op> &info) {
+                           return "Op" + std::to_string(static_cast<uint32_t>(info.param));
+                         });
+
+}  // namespace
+}  // namespace nucleus::daemon
