@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "client.h"
+#include "testing.h"
 
 namespace nucleus::client {
 namespace {
@@ -67,8 +67,8 @@ class FakeNucleus {
   // The library's half over this channel, as attach would make it (with or
   // without the doorbell eventfd nucleusd sends with the memfd).
   int attach(std::unique_ptr<Channel> *out, bool doorbell = true) {
-    return Channel::for_testing(memfd_.get(), layout_.channel_bytes,
-                                sys::UniqueFd(doorbell ? dup(doorbell_.get()) : -1), out);
+    return ChannelForTesting::open(memfd_.get(), layout_.channel_bytes,
+                                   sys::UniqueFd(doorbell ? dup(doorbell_.get()) : -1), out);
   }
 
   // ---- slot table ----
