@@ -1,7 +1,7 @@
 // The seam for the library's unit tests (tests/unit/client_channel_test.cc):
-// a Channel over a channel memfd the test made, with no socket, so that the
-// test plays nucleusd's half. Only the nucleus_client_internal target builds
-// testing.cc; the installed libraries do not have it.
+// a Channel over a channel memfd with no socket, so that the test drives
+// nucleusd's half (daemon::Channel) itself. Only the nucleus_client_internal
+// target builds testing.cc; the installed libraries do not have it.
 #pragma once
 
 #include <cstdint>
