@@ -1,9 +1,11 @@
-// The C API (nucleus.h) over client::Channel.
+// The C API (nucleus.h) over client::Channel and its process control
+// requests (process_control.h).
 #include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "client.h"
+#include "process_control.h"
 
 // The C header's device constants are the wire's.
 namespace wire_check = nucleus::wire;
@@ -99,28 +101,28 @@ void *nucleus_data_area(nucleus_t *n, size_t *size) {
 int nucleus_create_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                            const nucleus_claims_t *claims) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->create_process(name, program, claims);
+  return nucleus::client::create_process(*n->channel, name, program, claims);
 }
 
 int nucleus_act_for(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->act_for(name);
+  return nucleus::client::act_for(*n->channel, name);
 }
 
 int nucleus_start_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->start_process(name);
+  return nucleus::client::start_process(*n->channel, name);
 }
 
 int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->stop_process(name, out);
+  return nucleus::client::stop_process(*n->channel, name, out);
 }
 
 int nucleus_swap_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                          nucleus_buffer_t *out) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->swap_process(name, program, out);
+  return nucleus::client::swap_process(*n->channel, name, program, out);
 }
 
 int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state, size_t size) {
@@ -150,43 +152,43 @@ int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity, size_
 int nucleus_modify_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                            const nucleus_claims_t *claims) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->modify_process(name, program, claims);
+  return nucleus::client::modify_process(*n->channel, name, program, claims);
 }
 
 int nucleus_remove_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->remove_process(name);
+  return nucleus::client::remove_process(*n->channel, name);
 }
 
 int nucleus_list_children(nucleus_t *n, nucleus_process_t *out, size_t capacity, size_t *count) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->list_children(out, capacity, count);
+  return nucleus::client::list_children(*n->channel, out, capacity, count);
 }
 
 int nucleus_get_process(nucleus_t *n, const char *name, nucleus_process_t *out) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->get_process(name, out);
+  return nucleus::client::get_process(*n->channel, name, out);
 }
 
 int nucleus_create_external_process(nucleus_t *n, const char *name, int kind,
                                     const nucleus_device_parameters_t *parameters) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->create_external_process(name, kind, parameters);
+  return nucleus::client::create_external_process(*n->channel, name, kind, parameters);
 }
 
 int nucleus_remove_external_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->device_request(nucleus::wire::Op::kRemoveExternal, name);
+  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kRemoveExternal, name);
 }
 
 int nucleus_reserve_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->device_request(nucleus::wire::Op::kReserveProcess, name);
+  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReserveProcess, name);
 }
 
 int nucleus_release_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return n->channel->device_request(nucleus::wire::Op::kReleaseProcess, name);
+  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReleaseProcess, name);
 }
 
 int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,

@@ -262,7 +262,7 @@ void Channel::rescan_slots() {
   std::reverse(free_slots_.begin(), free_slots_.end());
 }
 
-int Channel::take_free_slot(uint32_t *slot) {
+int Channel::find_free_slot(uint32_t *slot) {
   rescan_slots();
   if (free_slots_.empty()) return -ENOBUFS;
   *slot = free_slots_.back();
@@ -421,7 +421,7 @@ int Channel::send_message(const char *receiver, const nucleus_message_t *message
   int len = wire::name_length(receiver, std::strlen(receiver) + 1);
   if (len < 0) return -EINVAL;
   uint32_t slot = 0;
-  if (int rc = take_free_slot(&slot); rc < 0) return rc;
+  if (int rc = find_free_slot(&slot); rc < 0) return rc;
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kSendMessage);
   r.handle = wire::next_handle(slots_[slot].handle);
@@ -569,7 +569,7 @@ int Channel::get_stats(nucleus_stats_t *out) {
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kGetStats);
   wire::Event reply{};
-  if (int rc = control(r, &reply); rc < 0) return rc;
+  if (int rc = call(r, &reply); rc < 0) return rc;
   const uint64_t *w = reply.message.word;
   out->pool_buffers = w[wire::kStatsPoolBuffers];
   out->pool_free = w[wire::kStatsPoolFree];
@@ -579,6 +579,61 @@ int Channel::get_stats(nucleus_stats_t *out) {
   out->protocol_errors = w[wire::kStatsProtocolErrors];
   out->queue_length = w[wire::kStatsQueueLength];
   out->devices = w[wire::kStatsDevices];
+  return 0;
+}
+
+int Channel::call(wire::Request r, wire::Event *reply) {
+  wire::Event got{};
+  bool seen = false;
+  int rc = call_each(
+      r,
+      [&](const wire::Event &e) {
+        got = e;
+        seen = true;
+      },
+      [&] { return seen; });
+  if (rc < 0) return rc;
+  if (reply != nullptr) *reply = got;
+  return got.result;
+}
+
+int Channel::call_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out) {
+  r.handle = wire::next_handle(slots_[slot].handle);
+  if (int rc = call(r, nullptr); rc < 0) return rc;
+  // The answer comes on this buffer like any answer.
+  std::erase(free_slots_, slot);
+  slots_[slot].handle = r.handle;
+  slots_[slot].out = true;
+  *out = r.handle;
+  return 0;
+}
+
+int Channel::hand_over(nucleus_buffer_t handover, const void *state, size_t size) {
+  if (state == nullptr && size != 0) return -EINVAL;
+  if (received_.count(handover) == 0) return -EBADF;
+  if (size > hdr_->data_bytes) return -ENOSPC;
+  if (size != 0) std::memmove(base_ + hdr_->data_offset, state, size);
+  nucleus_message_t answer{};
+  answer.word[wire::kHandoverOffset] = 0;
+  answer.word[wire::kHandoverLength] = size;
+  return send_answer(handover, NUCLEUS_RESULT_NORMAL, &answer);
+}
+
+const void *Channel::handover_state(size_t *size) {
+  if (!successor_) return nullptr;
+  // The old OS hands over while we wait (or the swap fails and we are ended).
+  if (wait_for(-1, [&]() { return have_state_ ? 0 : 1; }) < 0) return nullptr;
+  if (size != nullptr) *size = handover_bytes_;
+  return base_ + hdr_->data_offset;
+}
+
+int Channel::swap_ready() {
+  if (!successor_) return -EINVAL;
+  if (handover_state(nullptr) == nullptr) return closed_error() < 0 ? closed_error() : -EPROTO;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kSwapReady);
+  if (int rc = call(r, nullptr); rc < 0) return rc;
+  successor_ = false;  // it bears the name now; the kInherit events came first
   return 0;
 }
 

@@ -16,16 +16,15 @@
 
 namespace nucleus::client {
 
+// The process's half of one channel: its mapping, the two rings, the mirror
+// of its slot table (the claim), the events published to it and the replies
+// to its requests. The message primitives are its own; requests about
+// other processes (process_control.h) are built on call() and call_on_slot().
+//
+// Threading: one thread at a time (nucleus.h).
 class Channel {
  public:
   static int attach(const char *name, std::unique_ptr<Channel> *out);
-  // A channel over a channel memfd of `bytes` bytes that the caller made,
-  // with no socket: the library's unit tests play nucleusd's half
-  // (tests/unit/client_channel_test.cc). Defined in testing.cc, which only
-  // the nucleus_client_internal target builds; the installed libraries do
-  // not have it.
-  static int for_testing(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
-                         std::unique_ptr<Channel> *out);
   ~Channel();
   Channel(const Channel &) = delete;
   Channel &operator=(const Channel &) = delete;
@@ -40,29 +39,35 @@ class Channel {
   int get_event(nucleus_buffer_t buffer);
   int get_stats(nucleus_stats_t *out);
   void *data_area(size_t *size);
+  const std::string &name() const { return name_; }
 
-  // Process control (control.cc).
-  int create_process(const char *name, const nucleus_program_t *program,
-                     const nucleus_claims_t *claims);
-  int act_for(const char *name);
-  int start_process(const char *name);
-  int stop_process(const char *name, nucleus_buffer_t *out);
-  int modify_process(const char *name, const nucleus_program_t *program,
-                     const nucleus_claims_t *claims);
-  int remove_process(const char *name);
-  int get_process(const char *name, nucleus_process_t *out);
-  int list_children(nucleus_process_t *out, size_t capacity, size_t *count);
-  int create_external_process(const char *name, int kind,
-                              const nucleus_device_parameters_t *parameters);
-  // Hot swap (control.cc).
-  int swap_process(const char *name, const nucleus_program_t *program, nucleus_buffer_t *out);
+  // Hot swap, the old program's side: answers the handover message with
+  // `state` in the data area.
   int hand_over(nucleus_buffer_t handover, const void *state, size_t size);
+  // Hot swap, the new program's side (a successor, until swap_ready).
   const void *handover_state(size_t *size);
   int swap_ready();
   const std::vector<nucleus_event_t> &inherited() const { return inherited_; }
-  // kRemoveExternal, kReserveProcess or kReleaseProcess of `name`.
-  int device_request(wire::Op op, const char *name);
-  const std::string &name() const { return name_; }
+
+  // ---- requests (process_control.cc builds on these) ----
+  // 0 while attached; -ESHUTDOWN or -ECONNRESET once the channel closed.
+  int closed_error() const;
+  // Sends a request and waits for its kReply: the reply's result (0 or
+  // -errno), or the channel's error.
+  int call(wire::Request r, wire::Event *reply);
+  // Sends a request that nucleusd replies to with several kReply events:
+  // hands each to take(const wire::Event &) as it comes, until complete()
+  // says the last has come. 0 or the channel's error.
+  template <typename Take, typename Complete>
+  int call_each(wire::Request r, Take take, Complete complete);
+  // A free buffer of the claim for call_on_slot; -ENOBUFS when none is.
+  int find_free_slot(uint32_t *slot);
+  // call() on the next use of the free buffer in `slot` (stop, swap):
+  // nucleusd answers that buffer later, like any message.
+  int call_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out);
+  // Queues a request nucleusd does not reply to (a staged chunk): it
+  // reads it with the next request that rings.
+  int push(const wire::Request &r) { return push_request(r, false); }
 
  private:
   struct Slot {
@@ -71,12 +76,13 @@ class Channel {
     bool present = false;  // the slot table shows it (part of the claim)
   };
 
+  friend class ChannelForTesting;  // testing.h: a channel with no socket
+
   Channel() = default;
-  // Maps the channel memfd and checks its layout (attach, for_testing).
+  // Maps the channel memfd and checks its layout (attach, ChannelForTesting).
   static int map_channel(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
                          std::unique_ptr<Channel> *out);
   int map_layout();
-  int closed_error() const;
   void ring_doorbell();
   int push_request(const wire::Request &r, bool doorbell);
   void drain();
@@ -90,15 +96,6 @@ class Channel {
   void inherit(const wire::Event &e);
   // Re-reads the slot table when nucleusd says it changed.
   void rescan_slots();
-  int take_free_slot(uint32_t *slot);
-  // Sends a control request and waits for its kReply; 0 or -errno.
-  int control(wire::Request r, wire::Event *reply);
-  // A control request on the next use of the free buffer in `slot` (stop,
-  // swap): nucleusd answers that buffer later, like any message.
-  int control_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out);
-  int stage_program(const nucleus_program_t *program);
-  int stage_bytes(const std::string &bytes);
-  int checked_name(const char *name, wire::Request *r);
 
   uint8_t *base_ = nullptr;
   size_t bytes_ = 0;
@@ -146,6 +143,23 @@ int Channel::wait_for(int64_t timeout_ns, Pred pred) {
     if (timeout_ns == 0) return -ETIMEDOUT;
     if (int rc = wait_progress(dl, -1); rc < 0) return rc;
   }
+}
+
+template <typename Take, typename Complete>
+int Channel::call_each(wire::Request r, Take take, Complete complete) {
+  r.seq = ++seq_;
+  if (int rc = push_request(r, true); rc < 0) return rc;
+  return wait_for(-1, [&]() -> int {
+    for (auto it = replies_.begin(); it != replies_.end();) {
+      if (it->seq != r.seq) {
+        ++it;
+        continue;
+      }
+      take(static_cast<const wire::Event &>(*it));
+      it = replies_.erase(it);
+    }
+    return complete() ? 0 : 1;
+  });
 }
 
 }  // namespace nucleus::client

@@ -1,115 +1,96 @@
-// The library's half of a channel (client-lib/src/client.cc) against a
-// nucleusd half the test plays itself: a memfd laid out as wire.h says, with
-// no daemon and no socket. The fake writes every word as nucleusd's
-// daemon/channel.cc does (entries, then slot_high, then slots_version, each
-// with release; events, then events_tail) and reads what the library wrote:
-// its requests, its events_head, and its doorbell (an eventfd, so a ring is
-// counted).
+// The library's half of a channel (client-lib/src/client.cc) against
+// nucleusd's half, daemon::Channel (daemon/channel.cc) itself, with no
+// server and no socket: the test drives nucleusd's half by hand (its slot
+// table, its events, the requests it takes) and reads what the library
+// wrote: its requests, its events_head, and its doorbell (an eventfd, so a
+// ring is counted). What nucleusd never writes (a header that disagrees
+// with wire.h, a slot entry not yet announced) the test writes through a
+// mapping of its own.
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <initializer_list>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
-#include "client.h"
+#include "channel.h"
+#include "testing.h"
 
 namespace nucleus::client {
 namespace {
 
-// Small, so that the rings wrap and the table's end is near.
-constexpr uint32_t kSlotCount = 16;
+// Small rings, so that they wrap.
 constexpr uint32_t kRequestEntries = 8;
 constexpr uint32_t kEventEntries = 4;
 constexpr uint64_t kDataBytes = 4096;
 
-// nucleusd's half of one channel.
-class FakeNucleus {
+// nucleusd's half of one channel, as nucleusd makes it for an attach with an
+// eventfd doorbell.
+class Nucleusd {
  public:
-  FakeNucleus() {
-    layout_ = wire::compute_layout(kSlotCount, kRequestEntries, kEventEntries, kDataBytes);
-    memfd_ = sys::UniqueFd(memfd_create("fake-nucleus", MFD_CLOEXEC));
-    EXPECT_TRUE(memfd_);
-    EXPECT_EQ(ftruncate(memfd_.get(), static_cast<off_t>(layout_.channel_bytes)), 0);
-    void *base =
-        mmap(nullptr, layout_.channel_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_.get(), 0);
-    EXPECT_NE(base, MAP_FAILED);
-    base_ = static_cast<uint8_t *>(base);
-    header_ = new (base_) wire::ChannelHeader{};
-    wire::ChannelHeader &h = *header_;
-    h.magic = wire::kMagic;
-    h.abi_version = wire::kAbiVersion;
-    h.doorbell = static_cast<uint32_t>(wire::Doorbell::kEventfd);
-    h.request_entries = kRequestEntries;
-    h.event_entries = kEventEntries;
-    h.slot_count = kSlotCount;
-    h.channel_bytes = layout_.channel_bytes;
-    h.slots_offset = layout_.slots_offset;
-    h.requests_offset = layout_.requests_offset;
-    h.events_offset = layout_.events_offset;
-    h.data_offset = layout_.data_offset;
-    h.data_bytes = kDataBytes;
-    h.daemon_armed.store(1, std::memory_order_relaxed);
-    h.state.store(static_cast<uint32_t>(wire::ChannelState::kAttached), std::memory_order_relaxed);
+  Nucleusd() {
+    auto made = daemon::Channel::create("client-test", {kRequestEntries, kEventEntries, kDataBytes},
+                                        wire::Doorbell::kEventfd, {});
+    EXPECT_TRUE(made.ok());
+    channel_ = std::move(made.value());
+    void *view =
+        mmap(nullptr, channel_->bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, channel_->fd(), 0);
+    EXPECT_NE(view, MAP_FAILED);
+    view_ = static_cast<uint8_t *>(view);
     doorbell_ = sys::UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     EXPECT_TRUE(doorbell_);
   }
-  ~FakeNucleus() { munmap(base_, layout_.channel_bytes); }
-  FakeNucleus(const FakeNucleus &) = delete;
-  FakeNucleus &operator=(const FakeNucleus &) = delete;
+  ~Nucleusd() { munmap(view_, channel_->bytes()); }
+  Nucleusd(const Nucleusd &) = delete;
+  Nucleusd &operator=(const Nucleusd &) = delete;
 
-  wire::ChannelHeader &header() { return *header_; }
+  daemon::Channel &channel() { return *channel_; }
+  // The header through the test's own mapping: for reading what the library
+  // wrote, and for writing what nucleusd never would.
+  wire::ChannelHeader &header() { return *reinterpret_cast<wire::ChannelHeader *>(view_); }
 
-  // The library's half over this channel, as attach would make it (with or
-  // without the doorbell eventfd nucleusd sends with the memfd).
+  // The library's half over this channel, as attach would make it from the
+  // memfd and (with or without) the doorbell eventfd nucleusd sends.
   int attach(std::unique_ptr<Channel> *out, bool doorbell = true) {
-    return Channel::for_testing(memfd_.get(), layout_.channel_bytes,
-                                sys::UniqueFd(doorbell ? dup(doorbell_.get()) : -1), out);
+    return ChannelForTesting::open(channel_->fd(), channel_->bytes(),
+                                   sys::UniqueFd(doorbell ? dup(doorbell_.get()) : -1), out);
   }
 
   // ---- slot table ----
-  // Writes entry `position` (0: the buffer is taken from the claim). The
-  // library sees it only once announce() moves slots_version.
+  // Shows exactly these buffers as the claim, as nucleusd does after a
+  // change to it: entries first, then slot_high and slots_version.
+  void show(std::initializer_list<uint64_t> handles) {
+    std::vector<daemon::SlotEntry> visible;
+    for (uint64_t h : handles) visible.push_back({wire::handle_index(h), h});
+    channel_->sync_slots(visible);
+  }
+  // Writes the word at `position` of the slot table (at slot_count: the
+  // word after it) and nothing else: slots_version does not move.
   void write_slot(uint32_t position, uint64_t handle) {
-    ASSERT_LT(position * sizeof(uint64_t), layout_.requests_offset - layout_.slots_offset);
-    // Release pairs with the library's acquire load when it rescans.
-    __atomic_store_n(&slots()[position], handle, __ATOMIC_RELEASE);
-    if (handle != 0) slot_high_ = std::max(slot_high_, position + 1);
-  }
-  void announce() {
-    header_->slot_high.store(slot_high_, std::memory_order_release);
-    // Release pairs with the library's acquire load of slots_version.
-    header_->slots_version.fetch_add(1, std::memory_order_release);
-  }
-  void set_slot(uint32_t position, uint64_t handle) {
-    write_slot(position, handle);
-    announce();
+    auto *slots = reinterpret_cast<uint64_t *>(view_ + header().slots_offset);
+    __atomic_store_n(&slots[position], handle, __ATOMIC_RELEASE);
   }
 
   // ---- events (nucleus -> process) ----
   void publish(const wire::Event &e) {
-    ASSERT_LT(event_tail_ - header_->events_head.load(std::memory_order_acquire), kEventEntries)
-        << "the test overfills the event ring";
-    events()[event_tail_ & (kEventEntries - 1)] = e;
-    ++event_tail_;
-    // Release pairs with the library's acquire load of events_tail.
-    header_->events_tail.store(event_tail_, std::memory_order_release);
+    ASSERT_GT(channel_->event_space(), 0) << "the test overfills the event ring";
+    channel_->push_event(e);
+    channel_->commit_events();
   }
-  uint32_t events_head() const { return header_->events_head.load(std::memory_order_acquire); }
+  uint32_t events_head() { return header().events_head.load(std::memory_order_acquire); }
 
   // ---- requests (process -> nucleus) ----
   // Takes every request the library published, in order.
   std::vector<wire::Request> take_requests() {
     std::vector<wire::Request> out;
-    uint32_t tail = header_->requests_tail.load(std::memory_order_acquire);
-    for (; request_head_ != tail; ++request_head_) {
-      out.push_back(requests()[request_head_ & (kRequestEntries - 1)]);
-    }
-    header_->requests_head.store(request_head_, std::memory_order_release);
+    int64_t pending = channel_->pending_requests();
+    EXPECT_GE(pending, 0) << "the library wrote an impossible tail";
+    for (int64_t i = 0; i < pending; ++i) out.push_back(channel_->take_request());
+    channel_->commit_requests();
     return out;
   }
 
@@ -120,20 +101,9 @@ class FakeNucleus {
   }
 
  private:
-  uint64_t *slots() { return reinterpret_cast<uint64_t *>(base_ + layout_.slots_offset); }
-  wire::Request *requests() {
-    return reinterpret_cast<wire::Request *>(base_ + layout_.requests_offset);
-  }
-  wire::Event *events() { return reinterpret_cast<wire::Event *>(base_ + layout_.events_offset); }
-
-  wire::Layout layout_{};
-  sys::UniqueFd memfd_;
+  std::shared_ptr<daemon::Channel> channel_;
+  uint8_t *view_ = nullptr;
   sys::UniqueFd doorbell_;
-  uint8_t *base_ = nullptr;
-  wire::ChannelHeader *header_ = nullptr;
-  uint32_t slot_high_ = 0;
-  uint32_t event_tail_ = 0;
-  uint32_t request_head_ = 0;
 };
 
 wire::Event message_event(uint64_t handle, const char *sender, uint64_t word0) {
@@ -173,7 +143,7 @@ const uint64_t kBufferC = wire::make_handle(9, 2);
 
 class ClientChannelTest : public ::testing::Test {
  protected:
-  void attach() { ASSERT_EQ(fake.attach(&ch), 0); }
+  void attach() { ASSERT_EQ(nucleusd.attach(&ch), 0); }
   // Sends a message to "peer" on a free buffer of the claim.
   int send(nucleus_buffer_t *out, uint64_t word0 = 0) {
     nucleus_message_t m{};
@@ -181,7 +151,7 @@ class ClientChannelTest : public ::testing::Test {
     return ch->send_message("peer", &m, out);
   }
 
-  FakeNucleus fake;
+  Nucleusd nucleusd;
   std::unique_ptr<Channel> ch;
 };
 
@@ -200,24 +170,22 @@ TEST_F(ClientChannelTest, RefusesAHeaderThatDisagreesWithWireH) {
       {"size", [](wire::ChannelHeader &h) { h.data_bytes += 4096; }},
   };
   for (const Case &c : cases) {
-    FakeNucleus f;
-    c.spoil(f.header());
+    Nucleusd n;
+    c.spoil(n.header());
     std::unique_ptr<Channel> refused;
-    EXPECT_EQ(f.attach(&refused), -EPROTO) << c.what;
+    EXPECT_EQ(n.attach(&refused), -EPROTO) << c.what;
     EXPECT_FALSE(refused) << c.what;
   }
   // An eventfd doorbell, and no eventfd came with the memfd.
   std::unique_ptr<Channel> refused;
-  EXPECT_EQ(fake.attach(&refused, false), -EPROTO);
+  EXPECT_EQ(nucleusd.attach(&refused, false), -EPROTO);
   EXPECT_FALSE(refused);
 }
 
 // ---- slot mirroring ------------------------------------------------------
 
 TEST_F(ClientChannelTest, MirrorsTheSlotTableItFindsAtAttach) {
-  fake.write_slot(0, kBufferA);
-  fake.write_slot(1, kBufferB);
-  fake.announce();
+  nucleusd.show({kBufferA, kBufferB});
   attach();
   // Each send is the next use of a buffer of the claim, in table order.
   nucleus_buffer_t a = 0, b = 0, none = 0;
@@ -226,7 +194,7 @@ TEST_F(ClientChannelTest, MirrorsTheSlotTableItFindsAtAttach) {
   EXPECT_EQ(a, wire::next_handle(kBufferA));
   EXPECT_EQ(b, wire::next_handle(kBufferB));
   EXPECT_EQ(send(&none), -ENOBUFS) << "two buffers, both out";
-  auto requests = fake.take_requests();
+  auto requests = nucleusd.take_requests();
   ASSERT_EQ(requests.size(), 2U);
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(op_of(requests[i]), wire::Op::kSendMessage);
@@ -238,28 +206,28 @@ TEST_F(ClientChannelTest, MirrorsTheSlotTableItFindsAtAttach) {
 }
 
 TEST_F(ClientChannelTest, SeesANewEntryOnlyOnceTheVersionMoves) {
-  fake.set_slot(0, kBufferA);
+  nucleusd.show({kBufferA});
   attach();
   nucleus_buffer_t a = 0, b = 0;
   ASSERT_EQ(send(&a), 0);
   // Written, slot_high too, but slots_version has not moved: not yet the
-  // process's.
-  fake.write_slot(1, kBufferB);
-  fake.header().slot_high.store(2, std::memory_order_release);
+  // process's (the library looks between nucleusd's writes).
+  nucleusd.write_slot(1, kBufferB);
+  nucleusd.header().slot_high.store(2, std::memory_order_release);
   EXPECT_EQ(send(&b), -ENOBUFS);
-  fake.announce();
+  nucleusd.show({kBufferA, kBufferB});  // the same entry, and the version moves
   ASSERT_EQ(send(&b), 0);
   EXPECT_EQ(b, wire::next_handle(kBufferB));
 }
 
 TEST_F(ClientChannelTest, ReadsNoEntryPastTheTable) {
-  fake.set_slot(0, kBufferA);
+  nucleusd.show({kBufferA});
   attach();
   // A slot_high past the table's capacity: the library reads slot_count
-  // entries, not the word after them (the table's page goes on).
-  fake.write_slot(kSlotCount, kBufferB);
-  fake.header().slot_high.store(UINT32_MAX);
-  fake.header().slots_version.fetch_add(1);
+  // entries, not the word after them (the request ring's first).
+  nucleusd.write_slot(nucleusd.header().slot_count, kBufferB);
+  nucleusd.header().slot_high.store(UINT32_MAX);
+  nucleusd.header().slots_version.fetch_add(1);
   nucleus_buffer_t a = 0, none = 0;
   ASSERT_EQ(send(&a), 0);
   EXPECT_EQ(a, wire::next_handle(kBufferA));
@@ -267,9 +235,9 @@ TEST_F(ClientChannelTest, ReadsNoEntryPastTheTable) {
 }
 
 TEST_F(ClientChannelTest, AnEntryThatNowNamesAnotherBufferIsThatBuffer) {
-  fake.set_slot(0, kBufferA);
+  nucleusd.show({kBufferA});
   attach();
-  fake.set_slot(0, kBufferC);  // A taken away, C given, in the same entry
+  nucleusd.show({kBufferC});  // A taken away, C given, in the same entry
   nucleus_buffer_t c = 0, none = 0;
   ASSERT_EQ(send(&c), 0);
   EXPECT_EQ(c, wire::next_handle(kBufferC));
@@ -279,11 +247,9 @@ TEST_F(ClientChannelTest, AnEntryThatNowNamesAnotherBufferIsThatBuffer) {
 // ---- withdrawn buffers ---------------------------------------------------
 
 TEST_F(ClientChannelTest, AFreeBufferWithdrawnIsNotUsed) {
-  fake.write_slot(0, kBufferA);
-  fake.write_slot(1, kBufferB);
-  fake.announce();
+  nucleusd.show({kBufferA, kBufferB});
   attach();
-  fake.set_slot(0, 0);  // A taken from the claim
+  nucleusd.show({kBufferB});  // A taken from the claim
   nucleus_buffer_t b = 0, none = 0;
   ASSERT_EQ(send(&b), 0);
   EXPECT_EQ(b, wire::next_handle(kBufferB));
@@ -291,33 +257,33 @@ TEST_F(ClientChannelTest, AFreeBufferWithdrawnIsNotUsed) {
 }
 
 TEST_F(ClientChannelTest, ABufferWithdrawnUnderASendGetsADummyAnswerAndIsNotReused) {
-  fake.set_slot(0, kBufferA);
+  nucleusd.show({kBufferA});
   attach();
   nucleus_buffer_t a = 0;
   ASSERT_EQ(send(&a), 0);
   // The buffer was taken from the claim as the send went: nucleusd refuses
   // the send.
-  fake.set_slot(0, 0);
-  fake.publish(error_event(a));
-  ASSERT_EQ(fake.take_requests().size(), 1U);
+  nucleusd.show({});
+  nucleusd.publish(error_event(a));
+  ASSERT_EQ(nucleusd.take_requests().size(), 1U);
   int result = 0;
   nucleus_message_t answer{};
   ASSERT_EQ(ch->wait_answer(a, 0, &result, &answer), 0);
   EXPECT_EQ(result, NUCLEUS_RESULT_DUMMY);
   // Nothing to release on a buffer that is no longer ours, nothing to send on.
-  EXPECT_TRUE(fake.take_requests().empty());
+  EXPECT_TRUE(nucleusd.take_requests().empty());
   EXPECT_EQ(ch->wait_answer(a, 0, &result, &answer), -EBADF);
   nucleus_buffer_t none = 0;
   EXPECT_EQ(send(&none), -ENOBUFS);
 }
 
 TEST_F(ClientChannelTest, ARefusalOfNoBufferOutIsIgnored) {
-  fake.set_slot(0, kBufferA);
+  nucleusd.show({kBufferA});
   attach();
-  fake.publish(error_event(wire::next_handle(kBufferA)));  // never sent
+  nucleusd.publish(error_event(wire::next_handle(kBufferA)));  // never sent
   nucleus_event_t e{};
   EXPECT_EQ(ch->wait_event(0, 0, &e), -ETIMEDOUT);
-  EXPECT_EQ(fake.events_head(), 1U) << "drained all the same";
+  EXPECT_EQ(nucleusd.events_head(), 1U) << "drained all the same";
 }
 
 // ---- draining ------------------------------------------------------------
@@ -326,14 +292,14 @@ TEST_F(ClientChannelTest, MessagesAreTakenInTheOrderTheyCame) {
   attach();
   const uint64_t m1 = wire::make_handle(20, 1), m2 = wire::make_handle(21, 1),
                  m3 = wire::make_handle(22, 1);
-  fake.publish(message_event(m1, "a", 1));
-  fake.publish(message_event(m2, "b", 2));
-  fake.publish(message_event(m3, "c", 3));
+  nucleusd.publish(message_event(m1, "a", 1));
+  nucleusd.publish(message_event(m2, "b", 2));
+  nucleusd.publish(message_event(m3, "c", 3));
   // Looking takes nothing: wait_event walks the queue from `previous`.
   nucleus_event_t e{};
   ASSERT_EQ(ch->wait_event(0, 0, &e), 0);
   EXPECT_EQ(e.buffer, m1);
-  EXPECT_EQ(fake.events_head(), 3U) << "all three drained";
+  EXPECT_EQ(nucleusd.events_head(), 3U) << "all three drained";
   ASSERT_EQ(ch->wait_event(m1, 0, &e), 0);
   EXPECT_EQ(e.buffer, m2);
   ASSERT_EQ(ch->wait_event(m2, 0, &e), 0);
@@ -353,7 +319,7 @@ TEST_F(ClientChannelTest, MessagesAreTakenInTheOrderTheyCame) {
   }
   nucleus_buffer_t b = 0;
   EXPECT_EQ(ch->wait_message(0, nullptr, nullptr, &b), -ETIMEDOUT);
-  auto requests = fake.take_requests();
+  auto requests = nucleusd.take_requests();
   ASSERT_EQ(requests.size(), 3U);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(op_of(requests[i]), wire::Op::kGetEvent);
@@ -366,7 +332,7 @@ TEST_F(ClientChannelTest, DrainsInOrderAcrossTheRingsWrap) {
   uint64_t next = 0;
   for (int round = 0; round < 5; ++round) {  // 15 events through a ring of 4
     for (int i = 0; i < 3; ++i) {
-      fake.publish(
+      nucleusd.publish(
           message_event(wire::make_handle(static_cast<uint32_t>(100 + next), 1), "s", next));
       ++next;
     }
@@ -376,22 +342,20 @@ TEST_F(ClientChannelTest, DrainsInOrderAcrossTheRingsWrap) {
       ASSERT_EQ(ch->wait_message(0, nullptr, &m, &b), 0);
       EXPECT_EQ(m.word[0], want);
     }
-    fake.take_requests();
+    nucleusd.take_requests();
   }
-  EXPECT_EQ(fake.events_head(), 15U);
+  EXPECT_EQ(nucleusd.events_head(), 15U);
 }
 
 TEST_F(ClientChannelTest, AnAnswerGoesToItsBufferWhicheverCameFirst) {
-  fake.write_slot(0, kBufferA);
-  fake.write_slot(1, kBufferB);
-  fake.announce();
+  nucleusd.show({kBufferA, kBufferB});
   attach();
   nucleus_buffer_t a = 0, b = 0;
   ASSERT_EQ(send(&a), 0);
   ASSERT_EQ(send(&b), 0);
-  fake.take_requests();
-  fake.publish(answer_event(b, NUCLEUS_RESULT_REJECTED, 22));
-  fake.publish(answer_event(a, NUCLEUS_RESULT_NORMAL, 11));
+  nucleusd.take_requests();
+  nucleusd.publish(answer_event(b, NUCLEUS_RESULT_REJECTED, 22));
+  nucleusd.publish(answer_event(a, NUCLEUS_RESULT_NORMAL, 11));
   int result = 0;
   nucleus_message_t answer{};
   ASSERT_EQ(ch->wait_answer(a, 0, &result, &answer), 0);
@@ -401,7 +365,7 @@ TEST_F(ClientChannelTest, AnAnswerGoesToItsBufferWhicheverCameFirst) {
   EXPECT_EQ(result, NUCLEUS_RESULT_REJECTED);
   EXPECT_EQ(answer.word[0], 22U);
   // Each answer taken is released, and its buffer is free for its next use.
-  auto requests = fake.take_requests();
+  auto requests = nucleusd.take_requests();
   ASSERT_EQ(requests.size(), 2U);
   EXPECT_EQ(op_of(requests[0]), wire::Op::kReleaseAnswer);
   EXPECT_EQ(requests[0].handle, a);
@@ -416,13 +380,13 @@ TEST_F(ClientChannelTest, AnswersOnlyWhatItReceived) {
   attach();
   nucleus_message_t m{};
   EXPECT_EQ(ch->send_answer(wire::make_handle(20, 1), NUCLEUS_RESULT_NORMAL, &m), -EBADF);
-  fake.publish(message_event(wire::make_handle(20, 1), "a", 0));
+  nucleusd.publish(message_event(wire::make_handle(20, 1), "a", 0));
   nucleus_buffer_t b = 0;
   ASSERT_EQ(ch->wait_message(0, nullptr, nullptr, &b), 0);
   m.word[0] = 5;
   ASSERT_EQ(ch->send_answer(b, NUCLEUS_RESULT_NORMAL, &m), 0);
   EXPECT_EQ(ch->send_answer(b, NUCLEUS_RESULT_NORMAL, &m), -EBADF) << "answered twice";
-  auto requests = fake.take_requests();
+  auto requests = nucleusd.take_requests();
   ASSERT_EQ(requests.size(), 2U);
   EXPECT_EQ(op_of(requests[1]), wire::Op::kSendAnswer);
   EXPECT_EQ(requests[1].handle, b);
@@ -435,49 +399,47 @@ TEST_F(ClientChannelTest, AnswersOnlyWhatItReceived) {
 TEST_F(ClientChannelTest, BacklogRingsTheDoorbellOnceDrained) {
   attach();
   // Events wait for room in nucleusd: once the library has made room it rings.
-  fake.header().backlog.store(1);
-  fake.publish(message_event(wire::make_handle(20, 1), "a", 0));
+  nucleusd.channel().set_backlog(true);
+  nucleusd.publish(message_event(wire::make_handle(20, 1), "a", 0));
   nucleus_event_t e{};
   ASSERT_EQ(ch->wait_event(0, 0, &e), 0);
-  EXPECT_EQ(fake.rings(), 1U);
+  EXPECT_EQ(nucleusd.rings(), 1U);
   // Nothing new drained: nothing to say, even with the backlog bit still set.
   ASSERT_EQ(ch->wait_event(0, 0, &e), 0);
-  EXPECT_EQ(fake.rings(), 0U);
+  EXPECT_EQ(nucleusd.rings(), 0U);
   // No backlog: draining rings nothing.
-  fake.header().backlog.store(0);
-  fake.publish(message_event(wire::make_handle(21, 1), "a", 0));
+  nucleusd.channel().set_backlog(false);
+  nucleusd.publish(message_event(wire::make_handle(21, 1), "a", 0));
   ASSERT_EQ(ch->wait_event(e.buffer, 0, &e), 0);
-  EXPECT_EQ(fake.rings(), 0U);
+  EXPECT_EQ(nucleusd.rings(), 0U);
 }
 
 TEST_F(ClientChannelTest, RingsOnlyANucleusThatAskedForIt) {
-  fake.write_slot(0, kBufferA);
-  fake.write_slot(1, kBufferB);
-  fake.announce();
+  nucleusd.show({kBufferA, kBufferB});
   attach();
   nucleus_buffer_t b = 0;
-  fake.header().daemon_armed.store(0);  // nucleusd is polling the ring
+  nucleusd.channel().set_armed(false);  // nucleusd is polling the ring
   ASSERT_EQ(send(&b), 0);
-  EXPECT_EQ(fake.rings(), 0U);
-  fake.header().backlog.store(1);
-  fake.publish(message_event(wire::make_handle(20, 1), "a", 0));
+  EXPECT_EQ(nucleusd.rings(), 0U);
+  nucleusd.channel().set_backlog(true);
+  nucleusd.publish(message_event(wire::make_handle(20, 1), "a", 0));
   nucleus_event_t e{};
   ASSERT_EQ(ch->wait_event(0, 0, &e), 0);
-  EXPECT_EQ(fake.rings(), 0U);
-  fake.header().daemon_armed.store(1);  // nucleusd sleeps
+  EXPECT_EQ(nucleusd.rings(), 0U);
+  nucleusd.channel().set_armed(true);  // nucleusd sleeps
   ASSERT_EQ(send(&b), 0);
-  EXPECT_EQ(fake.rings(), 1U);
+  EXPECT_EQ(nucleusd.rings(), 1U);
 }
 
 // ---- closing -------------------------------------------------------------
 
 TEST_F(ClientChannelTest, AClosedChannelRefusesEveryCall) {
   for (auto state : {wire::ChannelState::kShutdown, wire::ChannelState::kDetached}) {
-    FakeNucleus f;
-    f.set_slot(0, kBufferA);
+    Nucleusd n;
+    n.show({kBufferA});
     std::unique_ptr<Channel> c;
-    ASSERT_EQ(f.attach(&c), 0);
-    f.header().state.store(static_cast<uint32_t>(state));
+    ASSERT_EQ(n.attach(&c), 0);
+    n.channel().close(state);
     nucleus_message_t m{};
     nucleus_buffer_t b = 0;
     EXPECT_EQ(c->send_message("peer", &m, &b), -ESHUTDOWN);
@@ -485,7 +447,7 @@ TEST_F(ClientChannelTest, AClosedChannelRefusesEveryCall) {
     EXPECT_EQ(c->wait_event(0, 0, &e), -ESHUTDOWN);
     EXPECT_EQ(c->wait_message(0, nullptr, nullptr, &b), -ESHUTDOWN);
     EXPECT_EQ(c->get_event(wire::make_handle(20, 1)), -ESHUTDOWN);
-    EXPECT_TRUE(f.take_requests().empty());
+    EXPECT_TRUE(n.take_requests().empty());
   }
 }
 

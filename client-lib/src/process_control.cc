@@ -1,13 +1,14 @@
-// libnucleus: process control requests (create, start, stop, modify,
-// remove, get, list). Each is one request and one reply from nucleusd; a
-// program travels first as kStageProgram chunks in the same ring.
+// libnucleus: process control requests (process_control.h). Each is one
+// request and one reply from nucleusd; a program travels first as
+// kStageProgram chunks in the same ring.
+#include "process_control.h"
+
 #include <grp.h>
 #include <pwd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
-
-#include "client.h"
 
 namespace nucleus::client {
 
@@ -84,31 +85,31 @@ void fill_process(const wire::Event &e, nucleus_process_t *out) {
                0};
 }
 
-}  // namespace
-
-int Channel::checked_name(const char *name, wire::Request *r) {
+// Copies a valid name into the request; then the channel's error, if any.
+int checked_name(Channel &ch, const char *name, wire::Request *r) {
   if (name == nullptr) return -EINVAL;
   int len = wire::name_length(name, std::strlen(name) + 1);
   if (len < 0) return -EINVAL;
   std::memcpy(r->name, name, static_cast<size_t>(len));
-  return closed_error();
+  return ch.closed_error();
 }
 
-int Channel::control(wire::Request r, wire::Event *reply) {
-  r.seq = ++seq_;
-  if (int rc = push_request(r, true); rc < 0) return rc;
-  return wait_for(-1, [&]() -> int {
-    auto it = std::find_if(replies_.begin(), replies_.end(),
-                           [&](const wire::Event &e) { return e.seq == r.seq; });
-    if (it == replies_.end()) return 1;
-    if (reply != nullptr) *reply = *it;
-    int rc = it->result;
-    replies_.erase(it);
-    return rc;
-  });
+int stage_bytes(Channel &ch, const std::string &bytes) {
+  for (size_t pos = 0; pos < bytes.size(); pos += wire::kStageChunkBytes) {
+    size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - pos);
+    wire::Request r{};
+    r.op = static_cast<uint32_t>(wire::Op::kStageProgram);
+    r.arg = static_cast<int64_t>(n);
+    char chunk[wire::kStageChunkBytes] = {};
+    bytes.copy(chunk, n, pos);
+    std::memcpy(r.name, chunk, sizeof(r.name));
+    std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
+    if (int rc = ch.push(r); rc < 0) return rc;
+  }
+  return 0;
 }
 
-int Channel::stage_program(const nucleus_program_t *program) {
+int stage_program(Channel &ch, const nucleus_program_t *program) {
   if (program == nullptr || program->path == nullptr || program->path[0] == '\0') return -EINVAL;
   wire::ProgramHeader header{};
   header.uid = wire::kOwnerDefault;
@@ -137,36 +138,23 @@ int Channel::stage_program(const nucleus_program_t *program) {
   }
   std::string bytes(reinterpret_cast<const char *>(&header), sizeof(header));
   bytes += strings;
-  return stage_bytes(bytes);
+  return stage_bytes(ch, bytes);
 }
 
-int Channel::stage_bytes(const std::string &bytes) {
-  for (size_t pos = 0; pos < bytes.size(); pos += wire::kStageChunkBytes) {
-    size_t n = std::min<size_t>(wire::kStageChunkBytes, bytes.size() - pos);
-    wire::Request r{};
-    r.op = static_cast<uint32_t>(wire::Op::kStageProgram);
-    r.arg = static_cast<int64_t>(n);
-    char chunk[wire::kStageChunkBytes] = {};
-    bytes.copy(chunk, n, pos);
-    std::memcpy(r.name, chunk, sizeof(r.name));
-    std::memcpy(&r.message, chunk + sizeof(r.name), sizeof(r.message));
-    if (int rc = push_request(r, false); rc < 0) return rc;
-  }
-  return 0;
-}
+}  // namespace
 
-int Channel::create_process(const char *name, const nucleus_program_t *program,
-                            const nucleus_claims_t *claims) {
+int create_process(Channel &ch, const char *name, const nucleus_program_t *program,
+                   const nucleus_claims_t *claims) {
   wire::Request r{};
   if (claims == nullptr) return -EINVAL;
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
-  if (int rc = stage_program(program); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
+  if (int rc = stage_program(ch, program); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kCreateProcess);
   fill_claims(claims, &r.message);
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::act_for(const char *name) {
+int act_for(Channel &ch, const char *name) {
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kActFor);
   if (name == nullptr) {
@@ -174,87 +162,47 @@ int Channel::act_for(const char *name) {
   } else if (name[0] == '\0') {
     r.arg = wire::kActForRoot;
   } else {
-    if (int rc = checked_name(name, &r); rc < 0) return rc;
+    if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
     r.arg = wire::kActForProcess;
   }
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::start_process(const char *name) {
+int start_process(Channel &ch, const char *name) {
   wire::Request r{};
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kStartProcess);
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::stop_process(const char *name, nucleus_buffer_t *out) {
+int stop_process(Channel &ch, const char *name, nucleus_buffer_t *out) {
   wire::Request r{};
   if (out == nullptr) return -EINVAL;
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   uint32_t slot = 0;
-  if (int rc = take_free_slot(&slot); rc < 0) return rc;
+  if (int rc = ch.find_free_slot(&slot); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kStopProcess);
-  return control_on_slot(r, slot, out);
+  return ch.call_on_slot(r, slot, out);
 }
 
-int Channel::control_on_slot(wire::Request r, uint32_t slot, nucleus_buffer_t *out) {
-  r.handle = wire::next_handle(slots_[slot].handle);
-  if (int rc = control(r, nullptr); rc < 0) return rc;
-  // The answer comes on this buffer like any answer.
-  std::erase(free_slots_, slot);
-  slots_[slot].handle = r.handle;
-  slots_[slot].out = true;
-  *out = r.handle;
-  return 0;
-}
-
-int Channel::swap_process(const char *name, const nucleus_program_t *program,
-                          nucleus_buffer_t *out) {
+int swap_process(Channel &ch, const char *name, const nucleus_program_t *program,
+                 nucleus_buffer_t *out) {
   wire::Request r{};
   if (out == nullptr || program == nullptr) return -EINVAL;
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   uint32_t slot = 0;
-  if (int rc = take_free_slot(&slot); rc < 0) return rc;
-  if (int rc = stage_program(program); rc < 0) return rc;
+  if (int rc = ch.find_free_slot(&slot); rc < 0) return rc;
+  if (int rc = stage_program(ch, program); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kSwapProcess);
-  return control_on_slot(r, slot, out);
+  return ch.call_on_slot(r, slot, out);
 }
 
-int Channel::hand_over(nucleus_buffer_t handover, const void *state, size_t size) {
-  if (state == nullptr && size != 0) return -EINVAL;
-  if (received_.count(handover) == 0) return -EBADF;
-  if (size > hdr_->data_bytes) return -ENOSPC;
-  if (size != 0) std::memmove(base_ + hdr_->data_offset, state, size);
-  nucleus_message_t answer{};
-  answer.word[wire::kHandoverOffset] = 0;
-  answer.word[wire::kHandoverLength] = size;
-  return send_answer(handover, NUCLEUS_RESULT_NORMAL, &answer);
-}
-
-const void *Channel::handover_state(size_t *size) {
-  if (!successor_) return nullptr;
-  // The old OS hands over while we wait (or the swap fails and we are ended).
-  if (wait_for(-1, [&]() { return have_state_ ? 0 : 1; }) < 0) return nullptr;
-  if (size != nullptr) *size = handover_bytes_;
-  return base_ + hdr_->data_offset;
-}
-
-int Channel::swap_ready() {
-  if (!successor_) return -EINVAL;
-  if (handover_state(nullptr) == nullptr) return closed_error() < 0 ? closed_error() : -EPROTO;
+int modify_process(Channel &ch, const char *name, const nucleus_program_t *program,
+                   const nucleus_claims_t *claims) {
   wire::Request r{};
-  r.op = static_cast<uint32_t>(wire::Op::kSwapReady);
-  if (int rc = control(r, nullptr); rc < 0) return rc;
-  successor_ = false;  // it bears the name now; the kInherit events came first
-  return 0;
-}
-
-int Channel::modify_process(const char *name, const nucleus_program_t *program,
-                            const nucleus_claims_t *claims) {
-  wire::Request r{};
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   if (program != nullptr) {
-    if (int rc = stage_program(program); rc < 0) return rc;
+    if (int rc = stage_program(ch, program); rc < 0) return rc;
     r.arg |= wire::kModifyProgram;
   }
   if (claims != nullptr) {
@@ -262,60 +210,55 @@ int Channel::modify_process(const char *name, const nucleus_program_t *program,
     r.arg |= wire::kModifyClaims;
   }
   r.op = static_cast<uint32_t>(wire::Op::kModifyProcess);
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::remove_process(const char *name) {
+int remove_process(Channel &ch, const char *name) {
   wire::Request r{};
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kRemoveProcess);
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::get_process(const char *name, nucleus_process_t *out) {
+int get_process(Channel &ch, const char *name, nucleus_process_t *out) {
   wire::Request r{};
   if (out == nullptr) return -EINVAL;
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kGetProcess);
   wire::Event reply{};
-  if (int rc = control(r, &reply); rc < 0) return rc;
+  if (int rc = ch.call(r, &reply); rc < 0) return rc;
   fill_process(reply, out);
   return 0;
 }
 
-int Channel::list_children(nucleus_process_t *out, size_t capacity, size_t *count) {
+int list_children(Channel &ch, nucleus_process_t *out, size_t capacity, size_t *count) {
   if (count == nullptr || (out == nullptr && capacity > 0)) return -EINVAL;
-  if (int rc = closed_error(); rc < 0) return rc;
+  if (int rc = ch.closed_error(); rc < 0) return rc;
   size_t total = 0;
   size_t first = 0;
   do {
     wire::Request r{};
     r.op = static_cast<uint32_t>(wire::Op::kListChildren);
-    r.seq = ++seq_;
     r.arg = static_cast<int64_t>(first);
-    if (int rc = push_request(r, true); rc < 0) return rc;
     // One reply per child from `first` (up to a page), or one that only
     // says how many there are.
     size_t got = 0;
     bool seen = false;
-    int rc = wait_for(-1, [&]() -> int {
-      for (auto it = replies_.begin(); it != replies_.end();) {
-        if (it->seq != r.seq) {
-          ++it;
-          continue;
-        }
-        seen = true;
-        total = it->handle;
-        if (it->reserved0 != UINT32_MAX) {
-          if (it->reserved0 < capacity) fill_process(*it, &out[it->reserved0]);
-          ++got;
-        }
-        it = replies_.erase(it);
-      }
-      if (!seen) return 1;
-      size_t want = first < total ? std::min<size_t>(wire::kListPage, total - first) : 0;
-      return got >= want ? 0 : 1;
-    });
+    int rc = ch.call_each(
+        r,
+        [&](const wire::Event &e) {
+          seen = true;
+          total = e.handle;
+          if (e.reserved0 != UINT32_MAX) {
+            if (e.reserved0 < capacity) fill_process(e, &out[e.reserved0]);
+            ++got;
+          }
+        },
+        [&] {
+          if (!seen) return false;
+          size_t want = first < total ? std::min<size_t>(wire::kListPage, total - first) : 0;
+          return got >= want;
+        });
     if (rc < 0) return rc;
     first += got;
     if (got == 0) break;
@@ -324,10 +267,10 @@ int Channel::list_children(nucleus_process_t *out, size_t capacity, size_t *coun
   return 0;
 }
 
-int Channel::create_external_process(const char *name, int kind,
-                                     const nucleus_device_parameters_t *parameters) {
+int create_external_process(Channel &ch, const char *name, int kind,
+                            const nucleus_device_parameters_t *parameters) {
   wire::Request r{};
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   if (kind < 1 || kind >= static_cast<int>(wire::kDeviceKindCount)) return -EINVAL;
   std::string paths;
   if (parameters != nullptr && (parameters->path != nullptr || parameters->input_path != nullptr)) {
@@ -335,21 +278,21 @@ int Channel::create_external_process(const char *name, int kind,
     append(&paths, parameters->input_path);
   }
   if (paths.size() > wire::kMaxProgramBytes) return -E2BIG;
-  if (int rc = stage_bytes(paths); rc < 0) return rc;
+  if (int rc = stage_bytes(ch, paths); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kCreateExternal);
   r.arg = kind;
   if (parameters != nullptr) {
     r.message.word[wire::kDeviceBlockSize] = parameters->block_size;
     r.message.word[wire::kDeviceFlags] = parameters->flags;
   }
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
-int Channel::device_request(wire::Op op, const char *name) {
+int device_request(Channel &ch, wire::Op op, const char *name) {
   wire::Request r{};
-  if (int rc = checked_name(name, &r); rc < 0) return rc;
+  if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   r.op = static_cast<uint32_t>(op);
-  return control(r, nullptr);
+  return ch.call(r, nullptr);
 }
 
 }  // namespace nucleus::client
