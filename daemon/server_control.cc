@@ -165,7 +165,7 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
   switch (op) {
     case wire::Op::kCreateExternal:
       if (overflow) return -E2BIG;
-      return create_external(id, name, r, staged);
+      return devices_.create_external(id, name, r, staged);
     case wire::Op::kRemoveExternal: {
       Result<uint32_t> device = core_.own_device(id, name);
       if (!device.ok()) return -to_errno(device.error());
