@@ -1,6 +1,6 @@
 // External processes on the Core: naming and removing devices, reserve and
-// release, and taking messages off a device's queue. No I/O: the server
-// serves each message (server_devices.cc) and answers with send_answer.
+// release, and taking messages off a device's queue. No I/O: Devices
+// serves each message (devices.cc) and answers with send_answer.
 #include <algorithm>
 #include <cassert>
 

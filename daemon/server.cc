@@ -47,18 +47,37 @@ Server::Server(Config config)
     : config_(std::move(config)),
       core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes),
       policy_(config_, core_),
-      requests_(core_, config_, policy_, *this, [this](uint32_t id, const wire::Event &event) {
-        // A request's reply; its requester may have gone meanwhile (a
-        // remove can end the subtree it is in).
-        if (id < connections_.size() && connections_[id].live) {
-          connections_[id].replies.push_back(event);
-        }
-      }) {
+      requests_(core_, config_, policy_, *this,
+                [this](uint32_t id, const wire::Event &event) {
+                  // A request's reply; its requester may have gone meanwhile (a
+                  // remove can end the subtree it is in).
+                  if (id < connections_.size() && connections_[id].live) {
+                    connections_[id].replies.push_back(event);
+                  }
+                }),
+      devices_(loop_, core_, config_, policy_, devices_needs()) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
   poll_.configure(config_.poll);
 }
 
 Server::~Server() = default;
+
+Devices::Needs Server::devices_needs() {
+  return Devices::Needs{
+      .channel_of =
+          [this](uint32_t id, uint32_t generation) {
+            std::shared_ptr<Channel> channel;
+            if (id < connections_.size() && connections_[id].live &&
+                connections_[id].generation == generation) {
+              channel = connections_[id].channel;
+            }
+            return channel;
+          },
+      .principal = [this](uint32_t uid, uint32_t gid) -> const Principal & {
+        return principals_.get(uid, gid);
+      },
+  };
+}
 
 bool Server::start(const std::string &runtime_dir, std::string *error) {
   if (!make_dirs(runtime_dir)) {
@@ -124,7 +143,7 @@ bool Server::start_loop(std::string *error) {
       config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
       config_.event_entries, config_.data_bytes);
 
-  if (!create_configured_devices(error)) return false;
+  if (!devices_.create_configured(error)) return false;
   if (!boot(error)) return false;
   // From here programs start on the launcher's thread (the boot section
   // started its own on this one, before serving).
@@ -312,12 +331,6 @@ void Server::route_completions() {
       release_pending(c.index);
     } else {
       on_handshake(c.index);
-    }
-  });
-  loop_.route(Kind::kDevice, [this](const Completion &c) {
-    if (c.index < device_ops_.size() && device_ops_[c.index]->live &&
-        device_ops_[c.index]->generation == c.generation) {
-      on_device_op(c.index, c.result);
     }
   });
   loop_.route(Kind::kInspect, [this](const Completion &c) {
@@ -516,7 +529,7 @@ void Server::sync_slots() {
 }
 
 void Server::flush_dirty() {
-  drop_removed_devices();
+  devices_.drop_removed();
   sync_slots();
   for (std::vector<uint32_t> dirty = core_.take_dirty(); !dirty.empty();
        dirty = core_.take_dirty()) {
@@ -524,7 +537,7 @@ void Server::flush_dirty() {
       if (!core_.processes().live(id)) continue;
       const Process &p = core_.processes().at(id);
       if (p.is_device()) {
-        if (device_state(id, p.generation) != nullptr) serve_device(id);
+        devices_.serve(id, p.generation);
       } else if (id < connections_.size() && connections_[id].live) {
         flush(id);
       }
@@ -575,7 +588,7 @@ void Server::detach(uint32_t id, const char *reason, bool violation) {
   c.generation = generation;
   // What devices were doing for it ends; its data area stays mapped until
   // each operation's completion has come back.
-  cancel_device_ops_of(id, generation);
+  devices_.cancel_ops_of(id, generation);
   if (old_os) swap_event(id, SwapEvent::kOldExited);
   if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
 }

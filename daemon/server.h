@@ -3,7 +3,8 @@
 // Owns the listening socket, the signalfd, one Connection per attached
 // process (its socket, pidfd, channel and doorbell) and the Core. The ring
 // is the Loop's (loop.h), which hands each completion to the handler
-// route_completions() gave its kind.
+// route_completions() or the object of its kind gave it; the Linux side of
+// device entries is the Devices' (devices.h).
 //
 // Connection doorbell states (per attached process):
 //   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
@@ -38,7 +39,7 @@
 #include "channel.h"
 #include "config.h"
 #include "core.h"
-#include "device_request.h"
+#include "devices.h"
 #include "launcher.h"
 #include "log.h"
 #include "loop.h"
@@ -122,46 +123,6 @@ class Server : private LinuxSide {
     int64_t deadline_ns;  // then it fails (limits.stop_timeout_ms)
   };
 
-  // A device's file, shared with the operations in flight on it so that its
-  // descriptor outlives every SQE that names it.
-  using DeviceFile = std::shared_ptr<sys::UniqueFd>;
-
-  // The Linux side of a device entry (server_devices.cc).
-  struct DeviceState {
-    bool live = false;
-    uint32_t generation = 0;  // the entry's
-    wire::DeviceKind kind{};
-    DeviceFile out;  // disk: the backing file; console: output
-    DeviceFile in;   // console: input (none: reads answer end of input)
-    DeviceGeometry geometry;
-    // console: one write at a time, in arrival order; reads wait for lines.
-    std::deque<uint32_t> writes;
-    uint32_t writer = kNone;  // the write in flight
-    std::deque<uint32_t> readers;
-    std::string input;  // read from the input, not yet given to a reader
-    bool input_end = false;
-    int input_error = 0;
-    bool filling = false;  // a read of the input is in flight
-  };
-
-  // One message a device is serving, or the console's read of its input.
-  struct DeviceOp {
-    bool live = false;
-    uint32_t generation = 0;
-    uint32_t device = 0;
-    uint32_t device_generation = 0;
-    uint64_t handle = 0;  // the buffer the device received (0: an input fill)
-    uint32_t sender = kNone;
-    uint32_t sender_generation = 0;
-    DeviceRequest request;
-    std::shared_ptr<Channel> channel;  // the sender's data area stays mapped while in flight
-    DeviceFile file;
-    __kernel_timespec timeout{};
-    bool submitted = false;  // an SQE names it
-    uint64_t done = 0;       // console write: bytes written so far
-    std::vector<char> fill;  // console input fill
-  };
-
   // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
   // the table in swap_phases.h.
   struct Swap {
@@ -186,6 +147,9 @@ class Server : private LinuxSide {
     bool op = false;  // an operator's: not counted in pending_by_uid_
   };
 
+  // What devices_ asks of the server: senders' channels and owners'
+  // principals.
+  Devices::Needs devices_needs();
   bool listen_socket(const std::string &runtime_dir, std::string *error);
   bool start_loop(std::string *error);
   void log_polling() const;
@@ -250,6 +214,10 @@ class Server : private LinuxSide {
   // Process control (server_control.cc): the Linux side the decoder
   // (requests.h) asks for.
   bool launching(uint32_t child) const override;
+  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
+                      const std::string &staged) override {
+    return devices_.create_external(caller, name, request, staged);
+  }
   // Answers a start's waiter, if its connection is still there.
   void answer(const Waiter &waiter, int result);
   // Starts the entry's program: on the launcher's thread (kAnswerLater), or
@@ -309,30 +277,6 @@ class Server : private LinuxSide {
   // Ends a connection without the death of its entry (a swap's old program).
   void retire_connection(uint32_t id);
   void cancel_connection_sqes(uint32_t id);
-
-  // Devices (server_devices.cc).
-  bool create_configured_devices(std::string *error);
-  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
-                      const std::string &staged) override;
-  // Opens a device's files with the rights of `who` (open_as); `std_streams`
-  // lets "stdin", "stdout" and "stderr" name nucleusd's own (configuration
-  // only).
-  static int open_device(const DeviceConfig &spec, const Principal &who, bool std_streams,
-                         DeviceState *out);
-  void install_device(uint32_t id, DeviceState state);
-  void serve_device(uint32_t id);
-  uint32_t new_device_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
-  void submit_device_op(uint32_t index);
-  void on_device_op(uint32_t index, int result);
-  void finish_device_op(uint32_t index, int32_t result, const wire::Message &answer);
-  void next_console_write(uint32_t device);
-  void serve_console_readers(uint32_t device);
-  void cancel_device_op(uint32_t index);
-  // Ends what devices were doing for a process that detached.
-  void cancel_device_ops_of(uint32_t sender, uint32_t generation);
-  // Cancels the operations of devices that left the table.
-  void drop_removed_devices();
-  DeviceState *device_state(uint32_t id, uint32_t generation);
 
   void activate(uint32_t id);
   // Serves the requests in a channel, at most limits.per_connection.
@@ -395,8 +339,7 @@ class Server : private LinuxSide {
   int64_t timer_due_ns_ = 0;          // when the armed timer fires
   __kernel_timespec timer_update_{};  // a timeout update's (read at submit)
   log::RateLimited stop_timeouts_;
-  std::vector<DeviceState> device_states_;  // indexed by process id
-  std::vector<std::unique_ptr<DeviceOp>> device_ops_;
+  Devices devices_;  // the Linux side of device entries
   std::vector<std::unique_ptr<Swap>> swaps_;
   uint32_t connection_serial_ = 0;
   std::vector<Control> controls_;
@@ -408,7 +351,6 @@ class Server : private LinuxSide {
   __kernel_timespec watchdog_interval_{};
   bool watchdog_ = false;
   std::string last_status_;
-  std::vector<uint32_t> free_device_ops_;
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
   // Bounds (config_.limits): pending attaches per uid (operators are not
   // counted), the accept back-off, and one rate-limited log line per kind.

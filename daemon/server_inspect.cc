@@ -407,9 +407,7 @@ json Server::devices_json() const {
     json d = process_json(id);
     d["owner"] = p.parent == kNone ? wire::kNucleusName : core_.processes().at(p.parent).name;
     d.erase("parent");
-    if (id < device_states_.size() && device_states_[id].live) {
-      d["block_size"] = device_states_[id].geometry.block_size;
-    }
+    if (std::optional<DeviceGeometry> g = devices_.geometry(id)) d["block_size"] = g->block_size;
     list.push_back(std::move(d));
   }
   return json{{"ok", true}, {"devices", std::move(list)}};

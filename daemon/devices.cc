@@ -1,14 +1,8 @@
-// External processes in nucleusd's Server: devices named by the
-// configuration or by processes, and serving their messages with io_uring.
-// (Split from server.cc; same class.) The rules (names, claims, reserve)
-// are in Core (core_devices.cc); what a message asks for is decoded in
-// device_request.cc.
-//
-// Memory: an operation that reads into or writes from a data area holds a
-// reference to the sender's Channel, so the mapping stays until the
-// operation's completion arrives, even when the sender dies or the device is
-// removed first; its descriptor is shared the same way. A completion whose
-// device or buffer is gone is dropped.
+// The Linux side of device entries (devices.h): opening their files,
+// serving their messages with io_uring, and ending what is in flight when a
+// device or a sender goes.
+#include "devices.h"
+
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -21,7 +15,6 @@
 
 #include "log.h"
 #include "principal.h"
-#include "server.h"
 
 namespace nucleus::daemon {
 
@@ -65,25 +58,43 @@ bool split_paths(const std::string &staged, std::string *path, std::string *inpu
 
 }  // namespace
 
-Server::DeviceState *Server::device_state(uint32_t id, uint32_t generation) {
-  if (id >= device_states_.size()) return nullptr;
-  DeviceState &d = device_states_[id];
+Devices::Devices(Loop &loop, Core &core, const Config &config, Policy &policy, Needs needs)
+    : loop_(loop), core_(core), config_(config), policy_(policy), needs_(std::move(needs)) {
+  loop_.route(Kind::kDevice, [this](const Completion &c) {
+    if (c.index < ops_.size() && ops_[c.index]->live && ops_[c.index]->generation == c.generation) {
+      on_op(c.index, c.result);
+    }
+  });
+}
+
+void Devices::serve(uint32_t id, uint32_t generation) {
+  if (state(id, generation) != nullptr) serve_messages(id);
+}
+
+std::optional<DeviceGeometry> Devices::geometry(uint32_t id) const {
+  if (id < states_.size() && states_[id].live) return states_[id].geometry;
+  return std::nullopt;
+}
+
+Devices::State *Devices::state(uint32_t id, uint32_t generation) {
+  if (id >= states_.size()) return nullptr;
+  State &d = states_[id];
   return d.live && d.generation == generation ? &d : nullptr;
 }
 
-void Server::install_device(uint32_t id, DeviceState state) {
-  drop_removed_devices();  // an old device at this index gives up its state first
-  if (device_states_.size() < core_.processes().capacity()) {
-    device_states_.resize(core_.processes().capacity());
+void Devices::install(uint32_t id, State state) {
+  drop_removed();  // an old device at this index gives up its state first
+  if (states_.size() < core_.processes().capacity()) {
+    states_.resize(core_.processes().capacity());
   }
   state.live = true;
   state.generation = core_.processes().at(id).generation;
-  device_states_[id] = std::move(state);
+  states_[id] = std::move(state);
 }
 
-int Server::open_device(const DeviceConfig &spec, const Principal &who, bool std_streams,
-                        DeviceState *out) {
-  *out = DeviceState{};
+int Devices::open_files(const DeviceConfig &spec, const Principal &who, bool std_streams,
+                        State *out) {
+  *out = State{};
   out->kind = spec.kind;
   // nucleusd's own stdin, stdout and stderr: only the configuration names them.
   auto open_file = [&](const std::string &path, int flags) -> int {
@@ -118,10 +129,10 @@ int Server::open_device(const DeviceConfig &spec, const Principal &who, bool std
   return 0;
 }
 
-bool Server::create_configured_devices(std::string *error) {
+bool Devices::create_configured(std::string *error) {
   for (const DeviceConfig &c : config_.devices) {
-    DeviceState state;
-    if (int rc = open_device(c, Principal{geteuid(), getegid(), {}}, true, &state); rc < 0) {
+    State state;
+    if (int rc = open_files(c, Principal{geteuid(), getegid(), {}}, true, &state); rc < 0) {
       *error = "devices: " + c.name + ": cannot open " + c.path + ": " + std::strerror(-rc);
       return false;
     }
@@ -130,14 +141,14 @@ bool Server::create_configured_devices(std::string *error) {
       *error = "devices: " + c.name + ": " + std::strerror(to_errno(id.error()));
       return false;
     }
-    install_device(id.value(), std::move(state));
+    install(id.value(), std::move(state));
     log::info("device {} ({})", c.name, c.path.empty() ? "built in" : c.path);
   }
   return true;
 }
 
-int Server::create_external(uint32_t caller, std::string_view name, const wire::Request &r,
-                            const std::string &staged) {
+int Devices::create_external(uint32_t caller, std::string_view name, const wire::Request &r,
+                             const std::string &staged) {
   if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
   DeviceConfig spec;
   spec.name = name;
@@ -169,45 +180,45 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
     return -to_errno(id.error());
   }
   const Process &p = core_.processes().at(caller);
-  DeviceState state;
-  if (int rc = open_device(spec, principals_.get(p.uid, p.gid), false, &state); rc < 0) {
+  State state;
+  if (int rc = open_files(spec, needs_.principal(p.uid, p.gid), false, &state); rc < 0) {
     core_.remove_device(caller, id.value());
     return rc;
   }
-  install_device(id.value(), std::move(state));
+  install(id.value(), std::move(state));
   log::info("process {} named device {} ({}{})", p.name, name,
             spec.path.empty() ? "built in" : spec.path,
             spec.input.empty() ? "" : ", input " + spec.input);
   return 0;
 }
 
-void Server::drop_removed_devices() {
+void Devices::drop_removed() {
   for (uint32_t id : core_.take_removed_devices()) {
-    if (id >= device_states_.size() || !device_states_[id].live) continue;
-    DeviceState &d = device_states_[id];
+    if (id >= states_.size() || !states_[id].live) continue;
+    State &d = states_[id];
     // The messages it held got dummy answers from the core; its operations
     // end here (their completions find no device and are dropped).
     uint32_t generation = d.generation;
-    for (uint32_t i = 0; i < device_ops_.size(); ++i) {
-      DeviceOp &op = *device_ops_[i];
-      if (op.live && op.device == id && op.device_generation == generation) cancel_device_op(i);
+    for (uint32_t i = 0; i < ops_.size(); ++i) {
+      Op &op = *ops_[i];
+      if (op.live && op.device == id && op.device_generation == generation) cancel_op(i);
     }
-    device_states_[id] = DeviceState{};
+    states_[id] = State{};
   }
 }
 
-uint32_t Server::new_device_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r) {
+uint32_t Devices::new_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r) {
   uint32_t index = 0;
-  if (!free_device_ops_.empty()) {
-    index = free_device_ops_.back();
-    free_device_ops_.pop_back();
+  if (!free_ops_.empty()) {
+    index = free_ops_.back();
+    free_ops_.pop_back();
   } else {
-    index = static_cast<uint32_t>(device_ops_.size());
-    device_ops_.push_back(std::make_unique<DeviceOp>());
+    index = static_cast<uint32_t>(ops_.size());
+    ops_.push_back(std::make_unique<Op>());
   }
-  DeviceOp &op = *device_ops_[index];
+  Op &op = *ops_[index];
   uint32_t generation = op.generation + 1;
-  op = DeviceOp{};
+  op = Op{};
   op.live = true;
   op.generation = generation;
   op.device = device;
@@ -219,16 +230,12 @@ uint32_t Server::new_device_op(uint32_t device, const DeviceMessage &m, const De
   return index;
 }
 
-void Server::serve_device(uint32_t id) {
+void Devices::serve_messages(uint32_t id) {
   DeviceMessage m;
   while (core_.take_device_message(id, &m)) {
-    DeviceState &d = device_states_[id];
+    State &d = states_[id];
     // The sender's data area, if it is still attached (an orphan has none).
-    std::shared_ptr<Channel> channel;
-    if (m.sender < connections_.size() && connections_[m.sender].live &&
-        connections_[m.sender].generation == m.sender_generation) {
-      channel = connections_[m.sender].channel;
-    }
+    std::shared_ptr<Channel> channel = needs_.channel_of(m.sender, m.sender_generation);
     DeviceRequest r =
         decode_device_request(d.kind, m.words, channel ? channel->data_bytes() : 0, d.geometry);
     switch (r.action) {
@@ -254,9 +261,9 @@ void Server::serve_device(uint32_t id) {
       core_.send_answer(id, m.handle, wire::kResultNormal, end);
       continue;
     }
-    uint32_t op = new_device_op(id, m, r);
-    device_ops_[op]->channel = std::move(channel);
-    device_ops_[op]->file = d.out;
+    uint32_t op = new_op(id, m, r);
+    ops_[op]->channel = std::move(channel);
+    ops_[op]->file = d.out;
     if (r.action == DeviceAction::kConsoleWrite) {
       d.writes.push_back(op);
       next_console_write(id);
@@ -264,13 +271,13 @@ void Server::serve_device(uint32_t id) {
       d.readers.push_back(op);
       serve_console_readers(id);
     } else {
-      submit_device_op(op);
+      submit_op(op);
     }
   }
 }
 
-void Server::submit_device_op(uint32_t index) {
-  DeviceOp &op = *device_ops_[index];
+void Devices::submit_op(uint32_t index) {
+  Op &op = *ops_[index];
   const DeviceRequest &r = op.request;
   io_uring_sqe *sqe = loop_.sqe();
   switch (r.action) {
@@ -302,10 +309,10 @@ void Server::submit_device_op(uint32_t index) {
   op.submitted = true;
 }
 
-void Server::on_device_op(uint32_t index, int result) {
-  DeviceOp &op = *device_ops_[index];
+void Devices::on_op(uint32_t index, int result) {
+  Op &op = *ops_[index];
   op.submitted = false;
-  DeviceState *d = device_state(op.device, op.device_generation);
+  State *d = state(op.device, op.device_generation);
   wire::Message answer{};
   if (op.handle == 0) {  // the console's input fill
     uint32_t device = op.device;
@@ -320,9 +327,9 @@ void Server::on_device_op(uint32_t index, int result) {
       }
     }
     uint32_t generation = op.generation;
-    op = DeviceOp{};
+    op = Op{};
     op.generation = generation;
-    free_device_ops_.push_back(index);
+    free_ops_.push_back(index);
     if (d != nullptr) serve_console_readers(device);
     return;
   }
@@ -330,60 +337,60 @@ void Server::on_device_op(uint32_t index, int result) {
     case DeviceAction::kClockWait:
       // -ETIME: the time passed. -ECANCELED: device or sender gone.
       answer.word[0] = static_cast<uint64_t>(clock_ns(CLOCK_MONOTONIC));
-      finish_device_op(
-          index, result == -ETIME || result == 0 ? wire::kResultNormal : wire::kResultMalfunction,
-          answer);
+      finish_op(index,
+                result == -ETIME || result == 0 ? wire::kResultNormal : wire::kResultMalfunction,
+                answer);
       return;
     case DeviceAction::kConsoleWrite:
       if (result > 0 && op.done + static_cast<uint64_t>(result) < op.request.length && d) {
         op.done += static_cast<uint64_t>(result);  // a short write: the rest
-        submit_device_op(index);
+        submit_op(index);
         return;
       }
       [[fallthrough]];
     default:
       if (result < 0) {
         answer.word[0] = static_cast<uint64_t>(-result);
-        finish_device_op(index, wire::kResultMalfunction, answer);
+        finish_op(index, wire::kResultMalfunction, answer);
       } else {
         answer.word[0] = op.done + static_cast<uint64_t>(result);
-        finish_device_op(index, wire::kResultNormal, answer);
+        finish_op(index, wire::kResultNormal, answer);
       }
       return;
   }
 }
 
-void Server::finish_device_op(uint32_t index, int32_t result, const wire::Message &answer) {
-  DeviceOp &op = *device_ops_[index];
+void Devices::finish_op(uint32_t index, int32_t result, const wire::Message &answer) {
+  Op &op = *ops_[index];
   uint32_t device = op.device;
-  DeviceState *d = device_state(device, op.device_generation);
+  State *d = state(device, op.device_generation);
   // The device may be gone (its messages got dummy answers) or the buffer
   // answered otherwise: send_answer refuses a handle it no longer has.
   if (d != nullptr) core_.send_answer(device, op.handle, result, answer);
   uint32_t generation = op.generation;
-  op = DeviceOp{};
+  op = Op{};
   op.generation = generation;
-  free_device_ops_.push_back(index);
+  free_ops_.push_back(index);
   if (d != nullptr && d->writer == index) {
     d->writer = kNone;
     next_console_write(device);
   }
 }
 
-void Server::next_console_write(uint32_t device) {
-  DeviceState &d = device_states_[device];
+void Devices::next_console_write(uint32_t device) {
+  State &d = states_[device];
   if (d.writer != kNone || d.writes.empty()) return;
   uint32_t op = d.writes.front();
   d.writes.pop_front();
   d.writer = op;
-  submit_device_op(op);
+  submit_op(op);
 }
 
-void Server::serve_console_readers(uint32_t device) {
-  DeviceState &d = device_states_[device];
+void Devices::serve_console_readers(uint32_t device) {
+  State &d = states_[device];
   while (!d.readers.empty()) {
     uint32_t index = d.readers.front();
-    DeviceOp &op = *device_ops_[index];
+    Op &op = *ops_[index];
     size_t capacity = op.request.length;
     size_t newline = d.input.find('\n');
     size_t n = 0;
@@ -396,7 +403,7 @@ void Server::serve_console_readers(uint32_t device) {
       wire::Message answer{};
       answer.word[0] = static_cast<uint64_t>(d.input_error);
       d.readers.pop_front();
-      finish_device_op(index, wire::kResultMalfunction, answer);
+      finish_op(index, wire::kResultMalfunction, answer);
       continue;
     } else if (d.input_end) {
       n = d.input.size();  // the last line without its newline, or nothing
@@ -405,13 +412,13 @@ void Server::serve_console_readers(uint32_t device) {
       if (!d.filling) {
         // One read of the input at a time, into a buffer of nucleusd's.
         DeviceMessage none;
-        uint32_t fill = new_device_op(device, none, DeviceRequest{});
-        DeviceOp &f = *device_ops_[fill];
+        uint32_t fill = new_op(device, none, DeviceRequest{});
+        Op &f = *ops_[fill];
         f.request.action = DeviceAction::kConsoleRead;
         f.file = d.in;
         f.fill.resize(kConsoleFillBytes);
         d.filling = true;
-        submit_device_op(fill);
+        submit_op(fill);
       }
       return;
     }
@@ -421,32 +428,32 @@ void Server::serve_console_readers(uint32_t device) {
     wire::Message answer{};
     answer.word[0] = n;
     answer.word[1] = end ? 1 : 0;
-    finish_device_op(index, wire::kResultNormal, answer);
+    finish_op(index, wire::kResultNormal, answer);
   }
 }
 
-void Server::cancel_device_op(uint32_t index) {
-  DeviceOp &op = *device_ops_[index];
+void Devices::cancel_op(uint32_t index) {
+  Op &op = *ops_[index];
   if (op.submitted) {
     // Its completion (-ECANCELED, or done after all) ends it.
     loop_.cancel(Kind::kDevice, index, op.generation);
     return;
   }
   // Waiting in a console's queue: it ends now.
-  if (DeviceState *d = device_state(op.device, op.device_generation)) {
+  if (State *d = state(op.device, op.device_generation)) {
     std::erase(d->writes, index);
     std::erase(d->readers, index);
   }
   wire::Message answer{};
   answer.word[0] = ECANCELED;
-  finish_device_op(index, wire::kResultMalfunction, answer);
+  finish_op(index, wire::kResultMalfunction, answer);
 }
 
-void Server::cancel_device_ops_of(uint32_t sender, uint32_t generation) {
-  for (uint32_t i = 0; i < device_ops_.size(); ++i) {
-    DeviceOp &op = *device_ops_[i];
+void Devices::cancel_ops_of(uint32_t sender, uint32_t generation) {
+  for (uint32_t i = 0; i < ops_.size(); ++i) {
+    Op &op = *ops_[i];
     if (op.live && op.handle != 0 && op.sender == sender && op.sender_generation == generation) {
-      cancel_device_op(i);
+      cancel_op(i);
     }
   }
 }

@@ -1,0 +1,153 @@
+// The Linux side of device entries (docs/devices.md): each device's files
+// and geometry, the console's queues of writes and readers and its input,
+// and every operation in flight (an io_uring timeout, read or write). The
+// rules (names, claims, reserve) are Core's (core_devices.cc); what a
+// message asks for is decoded in device_request.cc.
+//
+// Owns: the state of each device nucleusd serves (indexed by process id,
+// with the entry's generation), the operations in flight and the Loop's
+// Kind::kDevice route, whose completions it takes.
+// Asks of others: the Loop for SQEs and cancels; the Core for device
+// entries, their messages and answers; the Config for the configured
+// devices; the Policy for a requester's per-uid budget and refusal log;
+// and, through Needs, the channel of an attached sender and a requester's
+// principal (whose rights open its files).
+//
+// Memory: an operation that reads into or writes from a data area holds a
+// reference to the sender's Channel, so the mapping stays until the
+// operation's completion arrives, even when the sender dies or the device is
+// removed first; its descriptor is shared the same way. A completion whose
+// device or buffer is gone is dropped.
+//
+// Threading: nucleusd's loop thread only.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nucleus/wire.h>
+#include <nucleus_internal/sys.h>
+
+#include "channel.h"
+#include "config.h"
+#include "core.h"
+#include "device_request.h"
+#include "error.h"
+#include "loop.h"
+#include "policy.h"
+#include "principal.h"
+#include "uid_accounts.h"
+
+namespace nucleus::daemon {
+
+class Devices {
+ public:
+  // What Devices asks of the rest of nucleusd, called on the loop thread.
+  struct Needs {
+    // The channel of process `id` while it is attached with `generation`
+    // (null otherwise: an orphan's messages have no data area).
+    std::function<std::shared_ptr<Channel>(uint32_t id, uint32_t generation)> channel_of;
+    // Whose rights a requester's files are opened with.
+    std::function<const Principal &(uint32_t uid, uint32_t gid)> principal;
+  };
+
+  // Registers the Kind::kDevice route on `loop`; keeps the references.
+  Devices(Loop &loop, Core &core, const Config &config, Policy &policy, Needs needs);
+  Devices(const Devices &) = delete;
+  Devices &operator=(const Devices &) = delete;
+
+  // Creates the configuration's devices as entries of nucleusd's and opens
+  // their files. False with a message naming the device on failure.
+  bool create_configured(std::string *error);
+  // kCreateExternal from `caller`: names a device `name` of the kind, block
+  // size and flags `request` says, with the paths in `staged`; checks the
+  // name and claim before it opens any file, with the caller's rights.
+  // 0 or -errno.
+  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
+                      const std::string &staged);
+  // Serves the messages waiting for device `id` if nucleusd holds its Linux
+  // side with this generation (else leaves them).
+  void serve(uint32_t id, uint32_t generation);
+  // Cancels the operations of devices that left the table and forgets them.
+  void drop_removed();
+  // Ends what devices were doing for a process that detached.
+  void cancel_ops_of(uint32_t sender, uint32_t generation);
+  // The geometry of device `id` while nucleusd holds its Linux side.
+  std::optional<DeviceGeometry> geometry(uint32_t id) const;
+
+ private:
+  // A device's file, shared with the operations in flight on it so that its
+  // descriptor outlives every SQE that names it.
+  using File = std::shared_ptr<sys::UniqueFd>;
+
+  // The Linux side of a device entry.
+  struct State {
+    bool live = false;
+    uint32_t generation = 0;  // the entry's
+    wire::DeviceKind kind{};
+    File out;  // disk: the backing file; console: output
+    File in;   // console: input (none: reads answer end of input)
+    DeviceGeometry geometry;
+    // console: one write at a time, in arrival order; reads wait for lines.
+    std::deque<uint32_t> writes;
+    uint32_t writer = kNone;  // the write in flight
+    std::deque<uint32_t> readers;
+    std::string input;  // read from the input, not yet given to a reader
+    bool input_end = false;
+    int input_error = 0;
+    bool filling = false;  // a read of the input is in flight
+  };
+
+  // One message a device is serving, or the console's read of its input.
+  struct Op {
+    bool live = false;
+    uint32_t generation = 0;
+    uint32_t device = 0;
+    uint32_t device_generation = 0;
+    uint64_t handle = 0;  // the buffer the device received (0: an input fill)
+    uint32_t sender = kNone;
+    uint32_t sender_generation = 0;
+    DeviceRequest request;
+    std::shared_ptr<Channel> channel;  // the sender's data area stays mapped while in flight
+    File file;
+    __kernel_timespec timeout{};
+    bool submitted = false;  // an SQE names it
+    uint64_t done = 0;       // console write: bytes written so far
+    std::vector<char> fill;  // console input fill
+  };
+
+  // Opens a device's files with the rights of `who` (open_as); `std_streams`
+  // lets "stdin", "stdout" and "stderr" name nucleusd's own (configuration
+  // only).
+  static int open_files(const DeviceConfig &spec, const Principal &who, bool std_streams,
+                        State *out);
+  void install(uint32_t id, State state);
+  void serve_messages(uint32_t id);
+  uint32_t new_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
+  void submit_op(uint32_t index);
+  void on_op(uint32_t index, int result);
+  void finish_op(uint32_t index, int32_t result, const wire::Message &answer);
+  void next_console_write(uint32_t device);
+  void serve_console_readers(uint32_t device);
+  void cancel_op(uint32_t index);
+  State *state(uint32_t id, uint32_t generation);
+
+  Loop &loop_;
+  Core &core_;
+  const Config &config_;
+  Policy &policy_;
+  Needs needs_;
+  std::vector<State> states_;  // indexed by process id
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<uint32_t> free_ops_;
+};
+
+}  // namespace nucleus::daemon
