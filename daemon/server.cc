@@ -55,7 +55,8 @@ Server::Server(Config config)
                     connections_[id].replies.push_back(event);
                   }
                 }),
-      devices_(loop_, core_, config_, policy_, devices_needs()) {
+      devices_(loop_, core_, config_, policy_, devices_needs()),
+      programs_(config_, core_, loop_, principals_, *this) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
   poll_.configure(config_.poll);
 }
@@ -105,12 +106,7 @@ bool Server::start_loop(std::string *error) {
     *error = std::string("PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno);
     return false;
   }
-  std::string control;
-  if (!subtree_.init(config_.control, config_.cgroup_root, &control)) {
-    *error = "processes.control: \"cgroup\" configured, but " + control;
-    return false;
-  }
-  log::info("subtree control: {}", control);
+  if (!programs_.init(error)) return false;
   signal(SIGPIPE, SIG_IGN);
   signal_fd_.reset(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd_) {
@@ -143,11 +139,12 @@ bool Server::start_loop(std::string *error) {
       config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
       config_.event_entries, config_.data_bytes);
 
+  programs_.serve_at(runtime_dir_, socket_path_);
   if (!devices_.create_configured(error)) return false;
   if (!boot(error)) return false;
   // From here programs start on the launcher's thread (the boot section
   // started its own on this one, before serving).
-  if (!launcher_.start(error)) {
+  if (!programs_.start_launcher(error)) {
     shutdown();
     return false;
   }
@@ -157,7 +154,6 @@ bool Server::start_loop(std::string *error) {
   arm_accept();
   arm_signal();
   arm_watchdog();
-  arm_launcher();
   loop_.submit();
   log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
   return true;
@@ -312,14 +308,6 @@ void Server::route_completions() {
     }
   });
   loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
-  loop_.route(Kind::kProgress, [this](const Completion &) { on_progress_tick(); });
-  loop_.route(Kind::kBound, [this](const Completion &c) {
-    if (c.index < runs_.size() && runs_[c.index].generation == c.generation &&
-        core_.processes().live(c.index) &&
-        core_.processes().at(c.index).generation == c.generation && c.result > 0) {
-      on_bound(c.index);
-    }
-  });
   loop_.route(Kind::kHandshake, [this](const Completion &c) {
     if (c.index >= pending_.size() || !pending_[c.index].live ||
         pending_[c.index].generation != c.generation) {
@@ -340,7 +328,6 @@ void Server::route_completions() {
     }
   });
   loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
-  loop_.route(Kind::kLaunched, [this](const Completion &) { on_launched(); });
   for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
     loop_.route(kind, [this, kind](const Completion &c) { on_connection(kind, c); });
   }
@@ -354,7 +341,7 @@ void Server::on_signal(int result) {
   signalfd_siginfo info{};
   std::memcpy(&info, signal_buffer_, sizeof(info));
   if (info.ssi_signo == SIGCHLD) {
-    reap_children();
+    programs_.reap();
     arm_signal();
     return;
   }
@@ -600,15 +587,7 @@ void Server::cancel_connection_sqes(uint32_t id) {
 
 void Server::shutdown() {
   sd_notify("STOPPING=1");
-  // Launches in flight end with the rest: none starts after this.
-  launcher_.stop();
-  for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
-    if (job->result == 0) pidfd_kill(job->launched.pidfd.get());
-  }
-  // The programs nucleusd started end with it.
-  if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
-  end_programs();
-  subtree_.cleanup();
+  programs_.shutdown();  // the programs nucleusd started end with it
   // A socket from socket activation belongs to the service manager.
   if (!socket_activated_) unlink(socket_path_.c_str());
   listen_fd_.reset();

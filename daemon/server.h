@@ -45,13 +45,15 @@
 #include "loop.h"
 #include "policy.h"
 #include "principal.h"
+#include "programs.h"
+#include "reactions.h"
 #include "requests.h"
 #include "subtree.h"
 #include "swap_phases.h"
 
 namespace nucleus::daemon {
 
-class Server : private LinuxSide {
+class Server : private LinuxSide, private Reactions {
  public:
   explicit Server(Config config);
   ~Server();
@@ -105,22 +107,6 @@ class Server : private LinuxSide {
     // events, which nucleusd must deliver, are queued beyond it.
     std::deque<wire::Event> replies;
     Session session;  // staged program bytes, whom it acts for
-  };
-
-  // The Linux side of a process entry nucleusd started (server_control.cc).
-  struct Run {
-    uint32_t generation = 0;  // the entry's
-    pid_t pid = 0;            // its program now (0: none)
-    sys::UniqueFd pidfd;
-    sys::UniqueFd bound;     // our end of its NUCLEUS_FD until it attaches
-    std::string group;       // cgroup path under the root (cgroup mode)
-    bool launching = false;  // its launch is on the launcher's thread
-  };
-
-  struct Watch {  // a stop waiting for the subtree to be really stopped
-    uint32_t id;
-    uint32_t generation;
-    int64_t deadline_ns;  // then it fails (limits.stop_timeout_ms)
   };
 
   // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
@@ -211,50 +197,25 @@ class Server : private LinuxSide {
   void notify_status();
   void reload();
 
-  // Process control (server_control.cc): the Linux side the decoder
-  // (requests.h) asks for.
-  bool launching(uint32_t child) const override;
+  // Process control (server_control.cc). The Linux side the decoder
+  // (requests.h) asks for: programs_, devices_ and the swaps.
+  bool launching(uint32_t child) const override { return programs_.launching(child); }
+  int spawn(uint32_t id, const Waiter &waiter) override { return programs_.spawn(id, waiter); }
+  void stop_subtree(uint32_t id) override { programs_.stop_subtree(id); }
+  void resume_subtree(uint32_t id) override { programs_.resume_subtree(id); }
+  void end_subtree(uint32_t id) override { programs_.end_subtree(id); }
   int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
                       const std::string &staged) override {
     return devices_.create_external(caller, name, request, staged);
   }
-  // Answers a start's waiter, if its connection is still there.
-  void answer(const Waiter &waiter, int result);
-  // Starts the entry's program: on the launcher's thread (kAnswerLater), or
-  // at once before nucleusd serves (the boot section).
-  int spawn(uint32_t id, const Waiter &waiter) override;
-  void arm_launcher();
-  void on_launched();
-  // Takes a finished launch into the tables; its answer (0 or -errno).
-  int launched(LaunchJob &job);
-  // A program nucleusd started has ended with this wait status.
-  void program_ended(uint32_t id, pid_t pid, int status);
-  void arm_bound(uint32_t id);
-  void on_bound(uint32_t id);
-  // Reaps the programs that ended, then looks at stops and cgroups.
-  void reap_children();
-  void stop_subtree(uint32_t id) override;
-  void resume_subtree(uint32_t id) override;
-  void end_subtree(uint32_t id) override;
-  // At exit: SIGKILL to every program (its pidfd) and its group, then reaps
-  // them with a deadline, so that no program can make nucleusd hang.
-  void end_programs();
-  // *running: a program that has not stopped (signal mode), else 0.
-  bool subtree_stopped(uint32_t id, pid_t *running);
-  std::vector<pid_t> subtree_groups(uint32_t id, bool only_free);
-  void check_progress();
-  // A stop past its deadline: answered MALFUNCTION (ETIMEDOUT, the pid that
-  // did not stop), logged, and what it stopped resumed.
-  void fail_stop(uint32_t id, pid_t running);
-  // The progress timer fired: reap, look again, and back off.
-  void on_progress_tick();
-  // Removes the dead groups that are empty (on a launcher thread once
-  // nucleusd serves); the others stay for the next tick.
-  void remove_dead_groups();
-  void arm_timer();
-  Run &run_of(uint32_t id);
+  // What the objects tell each other (reactions.h).
+  void answer(const Waiter &waiter, int result) override;
+  void program_ended(uint32_t id) override;
+  void removed(uint32_t id) override;
+  void bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int pidfd) override;
+  void tell_swap(uint32_t os, SwapEvent event, uint64_t detail) override;
+  int64_t swap_deadline() const override;
   uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
-  std::string group_of(uint32_t id);
 
   // Hot swap (server_swap.cc).
   int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
@@ -305,8 +266,7 @@ class Server : private LinuxSide {
   // Longer than a sched_yield that found nobody else to run (about 1 µs
   // here): the rest of a longer one was another task's CPU.
   static constexpr int64_t kBareYieldNs = 3000;
-  int64_t now_ns_ = 0;              // the loop turn's time
-  bool start_mode_logged_ = false;  // how programs join their cgroup, said once
+  int64_t now_ns_ = 0;  // the loop turn's time
   bool stopping_ = false;
   std::string socket_path_;
   sys::UniqueFd listen_fd_;
@@ -319,27 +279,8 @@ class Server : private LinuxSide {
   std::vector<uint32_t> active_;
   std::vector<uint32_t> scratch_;
   std::string runtime_dir_;
-  Subtree subtree_;
-  std::vector<Run> runs_;                       // indexed by process id
-  std::unordered_map<pid_t, uint32_t> by_pid_;  // programs running, to their entries
-  Launcher launcher_;
-  uint64_t launcher_count_ = 0;  // the done eventfd's value, read by the ring
-  // Reaped while launches were in flight and not (yet) known: a program
-  // that ended before the loop took its launch.
-  std::unordered_map<pid_t, int> early_exits_;
-  static constexpr size_t kMaxEarlyExits = 4096;
-  std::vector<Watch> stops_;
-  std::vector<std::string> dead_groups_;             // cgroups to remove once empty
-  std::unordered_set<std::string> removing_groups_;  // of those, on a launcher thread now
-  bool timer_armed_ = false;
-  __kernel_timespec tick_{};
-  // The timer's back-off while something is pending: 1 ms after a new stop
-  // or removal, doubling to 100 ms (SIGCHLD reports most stops sooner).
-  int64_t tick_ns_ = 0;
-  int64_t timer_due_ns_ = 0;          // when the armed timer fires
-  __kernel_timespec timer_update_{};  // a timeout update's (read at submit)
-  log::RateLimited stop_timeouts_;
-  Devices devices_;  // the Linux side of device entries
+  Devices devices_;    // the Linux side of device entries
+  Programs programs_;  // the Linux side of the programs nucleusd starts
   std::vector<std::unique_ptr<Swap>> swaps_;
   uint32_t connection_serial_ = 0;
   std::vector<Control> controls_;

@@ -292,7 +292,7 @@ json Server::status_json(const Control &c) const {
       {"socket_activated", socket_activated_},
       {"transport",
        {{"doorbell", futex_doorbell_ ? "futex" : "eventfd"},
-        {"control", subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
+        {"control", programs_.subtree().mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
       {"event_loop",
        {{"poll", config_.poll.mode == PollMode::kAdaptive ? "adaptive"
                  : config_.poll.mode == PollMode::kFixed  ? "fixed"

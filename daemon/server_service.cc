@@ -186,7 +186,7 @@ void Server::notify_status() {
       "STATUS=" + std::to_string(core_.processes().count()) + " processes, " +
       std::to_string(core_.devices().size()) + " devices; " + std::to_string(in_use) + " of " +
       std::to_string(core_.pool().size()) + " buffers held; " +
-      (subtree_.mode() == Subtree::Mode::kCgroup ? "cgroup" : "signal") + " control";
+      (programs_.subtree().mode() == Subtree::Mode::kCgroup ? "cgroup" : "signal") + " control";
   if (status == last_status_) return;
   last_status_ = status;
   sd_notify(status.c_str());

@@ -25,10 +25,6 @@ namespace nucleus::daemon {
 
 namespace {
 
-void kill_pidfd(int pidfd) {
-  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-}
-
 const char *outcome_name(uint64_t outcome) {
   switch (outcome) {
     case wire::kSwapDone: return "swapped";
@@ -84,23 +80,16 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
   s->cand_generation = core_.processes().at(cand.value()).generation;
   s->began_ns = sys::monotonic_ns();
   s->deadline_ns = deadline_after(config_, s->phase, s->began_ns);
-  s->old_pid = run_of(child).pid;
-  swaps_.push_back(std::move(s));
+  s->old_pid = programs_.pid_of(child);
   const Process &os = core_.processes().at(child);
   log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(requester).name,
-            os.name, run_of(child).pid, core_.processes().at(cand.value()).program.path);
-  // The new program runs in the OS's own group, so whatever stops or ends
-  // the OS's subtree reaches it too.
-  if (subtree_.mode() == Subtree::Mode::kCgroup) {
-    run_of(cand.value());  // sizes runs_ for both
-    Run &os_run = run_of(child);
-    if (os_run.group.empty()) os_run.group = group_of(child);
-    run_of(cand.value()).group = os_run.group;
-  }
-  if (int rc = spawn(cand.value(), Waiter{}); rc < 0) {
+            os.name, s->old_pid, core_.processes().at(cand.value()).program.path);
+  swaps_.push_back(std::move(s));
+  programs_.share_group(child, cand.value());
+  if (int rc = programs_.spawn(cand.value(), Waiter{}); rc < 0) {
     swap_event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
   }
-  arm_timer();
+  programs_.tick_soon();
   return 0;  // the request is taken: its buffer is answered when the swap ends
 }
 
@@ -217,19 +206,10 @@ void Server::commit_swap(Swap &s) {
   uint32_t cand = s.cand;
   uint32_t seq = s.ready_seq;
   int64_t now = sys::monotonic_ns();
-  run_of(cand);  // sizes runs_ for both
-  Run &os_run = run_of(id);
-  Run &new_run = run_of(cand);
-  pid_t old_pid = os_run.pid;
-  pid_t new_pid = new_run.pid;
-
   // The old program ends: what it wrote after its handover is dropped (its
   // state said where it was), and so is anything it forked.
-  if (old_pid != 0) {
-    by_pid_.erase(old_pid);  // reaped without a notice: the entry lives on
-    kill_pidfd(os_run.pidfd.get());
-    kill(-old_pid, SIGKILL);
-  }
+  pid_t new_pid = 0;
+  pid_t old_pid = programs_.take_over(id, cand, s.cand_generation, &new_pid);
   retire_connection(id);
 
   // The new program's connection and run become the entry's.
@@ -243,11 +223,6 @@ void Server::commit_swap(Swap &s) {
   moved.armed = false;
   moved.active = false;
   connections_[id] = std::move(moved);
-  os_run.pid = new_pid;
-  os_run.pidfd = std::move(new_run.pidfd);
-  new_run = Run{};
-  new_run.generation = s.cand_generation;
-  by_pid_[new_pid] = id;
 
   Inheritance inherited = core_.commit_swap(id, new_pid);
   Connection &c = connections_[id];
@@ -306,16 +281,8 @@ void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
   log::warn("process {}: swap not done: {} ({}); the old program runs on",
             core_.processes().at(id).name, outcome_name(outcome), detail);
   if (cand_live) {
-    run_of(id);
-    Run &run = run_of(cand);
-    words.word[wire::kSwapNewPid] = static_cast<uint64_t>(run.pid);
-    if (run.pid != 0) {
-      by_pid_.erase(run.pid);
-      kill_pidfd(run.pidfd.get());
-      kill(-run.pid, SIGKILL);
-    }
-    run = Run{};
-    run.generation = cand_generation;
+    words.word[wire::kSwapNewPid] =
+        static_cast<uint64_t>(programs_.end_candidate(cand, cand_generation));
     if (cand < connections_.size() && connections_[cand].live) retire_connection(cand);
   }
   core_.end_swap(id, wire::kResultRejected, words);  // drops the hidden entry
