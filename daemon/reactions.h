@@ -26,6 +26,10 @@ class Reactions {
   // The program of `id` ended: what it wrote before still counts, then its
   // connection ends.
   virtual void program_ended(uint32_t id) = 0;
+  // The connection of `id` (of `generation`) ended: `old_os`, it was an OS
+  // being swapped; `taken_over` (kNone: none), it was the new program of
+  // that OS's swap.
+  virtual void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) = 0;
   // `id`'s subtree is being removed: its connection ends.
   virtual void removed(uint32_t id) = 0;
   // A program nucleusd started (`pid`, `pidfd`) sent its attach request on

@@ -23,14 +23,6 @@ namespace nucleus::daemon {
 
 namespace {
 
-// Debian 12's liburing (2.3) predates the futex operations: our own names
-// for the kernel's opcode and flags (see shared/notes/linux-facts.md).
-constexpr uint8_t kOpFutexWait = 51;
-constexpr int kFutex2SizeU32 = 0x02;
-constexpr uint64_t kFutexMaskAny = 0xffffffffULL;
-// The most replies one request makes (list_children: a page of children).
-constexpr size_t kMaxRepliesPerRequest = wire::kListPage;
-
 bool make_dirs(const std::string &path) {
   for (size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos == path.size() || path[pos] == '/') {
@@ -51,29 +43,20 @@ Server::Server(Config config)
                 [this](uint32_t id, const wire::Event &event) {
                   // A request's reply; its requester may have gone meanwhile (a
                   // remove can end the subtree it is in).
-                  if (id < connections_.size() && connections_[id].live) {
-                    connections_[id].replies.push_back(event);
-                  }
+                  connections_.push(id, event);
                 }),
+      connections_(config_, core_, loop_, requests_, *this),
       devices_(loop_, core_, config_, policy_, devices_needs()),
       programs_(config_, core_, loop_, principals_, *this) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
-  poll_.configure(config_.poll);
 }
 
 Server::~Server() = default;
 
 Devices::Needs Server::devices_needs() {
   return Devices::Needs{
-      .channel_of =
-          [this](uint32_t id, uint32_t generation) {
-            std::shared_ptr<Channel> channel;
-            if (id < connections_.size() && connections_[id].live &&
-                connections_[id].generation == generation) {
-              channel = connections_[id].channel;
-            }
-            return channel;
-          },
+      .channel_of = [this](uint32_t id,
+                           uint32_t generation) { return connections_.channel(id, generation); },
       .principal = [this](uint32_t uid, uint32_t gid) -> const Principal & {
         return principals_.get(uid, gid);
       },
@@ -125,13 +108,13 @@ bool Server::start_loop(std::string *error) {
         *error = "doorbell: \"futex\" configured but this kernel's io_uring has no FUTEX_WAIT";
         return false;
       }
-      futex_doorbell_ = true;
+      connections_.use_futex_doorbells(true);
       break;
-    case DoorbellMode::kEventfd: futex_doorbell_ = false; break;
-    case DoorbellMode::kAuto: futex_doorbell_ = have_futex; break;
+    case DoorbellMode::kEventfd: connections_.use_futex_doorbells(false); break;
+    case DoorbellMode::kAuto: connections_.use_futex_doorbells(have_futex); break;
   }
   log::info("doorbells: {} (io_uring FUTEX_WAIT {})",
-            futex_doorbell_ ? "futex words in the channel" : "eventfd per process",
+            connections_.futex_doorbells() ? "futex words in the channel" : "eventfd per process",
             have_futex ? "available" : "not available");
   log::info(
       "pool of {} message buffers; default claim {} buffers; channel rings {}/{} entries, "
@@ -183,117 +166,20 @@ void Server::arm_signal() {
   Loop::set_tag(sqe, Kind::kSignal, 0, 0);
 }
 
-void Server::arm_socket(uint32_t id) {
-  Connection &c = connections_[id];
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
-  Loop::set_tag(sqe, Kind::kSocket, id, c.serial);
-}
-
-void Server::arm_pidfd(uint32_t id) {
-  Connection &c = connections_[id];
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, c.pidfd.get(), POLLIN);
-  Loop::set_tag(sqe, Kind::kPidfd, id, c.serial);
-}
-
-void Server::arm_doorbell(uint32_t id) {
-  Connection &c = connections_[id];
-  c.active = false;
-  // An OS that handed over waits, unserved, for its swap to end
-  // (swap_failed activates it again).
-  if (core_.processes().at(id).handed_over) return;
-  c.channel->set_armed(true);
-  // Re-check after the fence in set_armed: requests added, or events
-  // drained, before the process could see daemon_armed=1 would otherwise
-  // wait for no doorbell. Requests of a connection whose replies are at
-  // their bound wait until it drains its event ring (it rings then: it sees
-  // backlog), so they do not keep it active.
-  int64_t pending = c.channel->pending_requests();
-  bool blocked = replies_full(c);
-  if ((pending != 0 && !blocked) || (has_output(id) && c.channel->event_space() != 0)) {
-    activate(id);
-    return;
-  }
-  if (c.armed) return;
-  io_uring_sqe *sqe = loop_.sqe();
-  if (futex_doorbell_) {
-    // Blocked, it waits on the tail as it is now (the requests it has not
-    // taken are below it), so that only a ring or a new request wakes it.
-    uint32_t expected = c.channel->requests_tail_seen() + static_cast<uint32_t>(pending);
-    io_uring_prep_rw(kOpFutexWait, sqe, kFutex2SizeU32, c.channel->doorbell_word(), 0, expected);
-    sqe->addr3 = kFutexMaskAny;
-  } else {
-    io_uring_prep_read(sqe, c.doorbell_fd.get(), &c.eventfd_value, sizeof(c.eventfd_value), 0);
-  }
-  Loop::set_tag(sqe, Kind::kDoorbell, id, c.serial);
-  c.armed = true;
-}
-
-void Server::activate(uint32_t id) {
-  Connection &c = connections_[id];
-  if (c.active) return;
-  c.active = true;
-  c.last_request_ns = sys::monotonic_ns();
-  // No fence: a process that still sees daemon_armed=1 only rings once more.
-  c.channel->set_armed(false);
-  active_.push_back(id);
-}
-
 int Server::run() {
   log::info("ready");
   notify_status();
   sd_notify("READY=1");
   while (!stopping_) {
-    int64_t turn_start = active_.empty() ? 0 : sys::monotonic_ns();
-    unsigned seen = loop_.turn(active_.empty());
-
+    bool polling = connections_.any_active();
+    int64_t turn_start = polling ? sys::monotonic_ns() : 0;
+    unsigned seen = loop_.turn(!polling);
     int64_t now = sys::monotonic_ns();
-    now_ns_ = now;
-    scratch_.assign(active_.begin(), active_.end());
-    bool worked = seen > 0;
-    // Each active channel gets at most requests_per_turn requests a turn, so
-    // a flood on one does not starve the others; one with more left stays
-    // active (arm_doorbell sees its requests) and is served next turn.
-    for (uint32_t id : scratch_) {
-      Connection &c = connections_[id];
-      if (c.live && c.active && service(id) > 0) {
-        // A request after an event we gave it: how long it took to turn
-        // around, which is what polling has to cover.
-        if (c.live && c.awaiting_turnaround) poll_.turnaround(now - c.last_event_ns);
-        c.awaiting_turnaround = false;
-        c.last_request_ns = now;
-        worked = true;
-      }
-    }
+    bool worked = connections_.serve_active(now) || seen > 0;
     flush_dirty();
     if (!swaps_.empty()) advance_swaps();
     if (core_.tracing()) publish_trace();
-    // Channels with a request within the window stay polled, while this
-    // second's polling share lasts; the others sleep until they ring.
-    int64_t window = poll_.may_poll(now) ? poll_.window_ns() : 0;
-    // Polling with nothing to do: give the CPU to a process we may just
-    // have woken on it (on a small machine it is often this CPU).
-    if (!worked && !active_.empty() && window > 0) {
-      int64_t before = sys::monotonic_ns();
-      sched_yield();
-      int64_t after = sys::monotonic_ns();
-      // What sched_yield took beyond a bare system call, another task ran
-      // on this CPU: not nucleusd's polling.
-      int64_t others = std::max<int64_t>(after - before - kBareYieldNs, 0);
-      poll_.polled(turn_start, after - others);
-    }
-    scratch_.assign(active_.begin(), active_.end());
-    active_.clear();
-    for (uint32_t id : scratch_) {
-      Connection &c = connections_[id];
-      if (!c.live || !c.active) continue;
-      if (now - c.last_request_ns < window) {
-        active_.push_back(id);  // keep polling it
-      } else {
-        arm_doorbell(id);
-      }
-    }
+    connections_.poll_or_arm(turn_start, now, worked);
   }
   shutdown();
   return 0;
@@ -328,9 +214,6 @@ void Server::route_completions() {
     }
   });
   loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
-  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) {
-    loop_.route(kind, [this, kind](const Completion &c) { on_connection(kind, c); });
-  }
 }
 
 void Server::on_signal(int result) {
@@ -354,170 +237,9 @@ void Server::on_signal(int result) {
   stopping_ = true;
 }
 
-void Server::on_connection(Kind kind, const Completion &done) {
-  uint32_t index = done.index;
-  if (index >= connections_.size()) return;
-  Connection &c = connections_[index];
-  if (!c.live || c.serial != done.generation) return;  // an old connection at this index
-  switch (kind) {
-    case Kind::kSocket: on_socket(index, done.result); break;
-    case Kind::kPidfd:
-      service(index, true);  // requests it wrote before it died still count
-      if (c.live) detach(index, "process exited", false);
-      break;
-    case Kind::kDoorbell:
-      c.armed = false;
-      if (done.result < 0 && done.result != -EAGAIN && done.result != -EINTR) {
-        log::warn("process {}: doorbell wait failed: {}", core_.processes().at(index).name,
-                  std::strerror(-done.result));
-      }
-      activate(index);
-      break;
-    default: break;
-  }
-}
-
-void Server::on_socket(uint32_t id, int result) {
-  Connection &c = connections_[id];
-  if (result < 0) {
-    if (result != -ECANCELED) detach(id, "socket poll failed", false);
-    return;
-  }
-  char byte = 0;
-  ssize_t n = recv(c.socket.get(), &byte, 1, MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (result & (POLLHUP | POLLERR))) {
-    service(id, true);  // requests it wrote before it hung up still count
-    if (c.live) detach(id, "socket closed", false);
-    return;
-  }
-  if (n > 0) {
-    wire::Request none{};
-    protocol_error(id, none, Error::kProtocol);
-    if (!c.live) return;
-  }
-  arm_socket(id);
-}
-
-bool Server::replies_full(const Connection &c) const {
-  return c.replies.size() + kMaxRepliesPerRequest > config_.limits.connection_replies;
-}
-
-bool Server::has_output(uint32_t id) const {
-  return !connections_[id].replies.empty() || core_.processes().at(id).fifo_head != kNone;
-}
-
-int64_t Server::service(uint32_t id, bool final) {
-  Connection &c = connections_[id];
-  // An OS that handed its state over is not served until its swap ends.
-  if (core_.processes().at(id).handed_over) return 0;
-  int64_t count = c.channel->pending_requests();
-  if (count < 0) {
-    detach(id, "wrote a request ring tail out of range", true);
-    return 0;
-  }
-  // A process that is gone has its last requests (at most a ring) served
-  // whole; their replies end with it.
-  int64_t budget = final ? count : config_.limits.connection_requests_per_turn;
-  int64_t taken = 0;
-  while (taken < count && taken < budget) {
-    // Back-pressure: a process that does not drain its event ring has its
-    // requests wait in its request ring (none is dropped) until the
-    // replies queued for it fit again.
-    if (!final && replies_full(c)) {
-      replies_log_.warn(sys::monotonic_ns(),
-                        static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000,
-                        "process {}: {} replies wait for room in its event ring "
-                        "(limits.per_connection.replies); its requests wait until it drains it",
-                        core_.processes().at(id).name, c.replies.size());
-      break;
-    }
-    wire::Request request = c.channel->take_request();
-    ++taken;
-    Error error = requests_.handle(id, c.serial, c.session, request);
-    if (!c.live) return 0;
-    if (error != Error::kNone) {
-      protocol_error(id, request, error);
-      if (!c.live) return 0;
-    }
-    if (core_.processes().at(id).handed_over)
-      break;  // that answer was its handover: the rest waits
-  }
-  if (taken > 0) {
-    c.channel->commit_requests();
-    sync_slots();
-  }
-  // Also with nothing taken: the process may have drained its event ring
-  // and rung for the replies and events that wait (backlog).
-  flush(id);
-  if (!c.live) return 0;
-  // A process blocked on a full request ring waits for this head; one that
-  // waits for an answer must not be woken for nothing.
-  if (taken > 0 && c.channel->process_waiting() == wire::kWaitingForRequestSpace) {
-    c.channel->wake_process();
-  }
-  return taken;
-}
-
-void Server::flush(uint32_t id) {
-  Connection &c = connections_[id];
-  // Nothing new reaches an OS that handed over: the new program gets it all.
-  if (core_.processes().at(id).handed_over) return;
-  Channel &ch = *c.channel;
-  bool pushed = false;
-  for (;;) {
-    int64_t space = ch.event_space();
-    if (space < 0) {
-      detach(id, "wrote an event ring head out of range", true);
-      return;
-    }
-    bool wrote = false;
-    for (; space > 0 && !c.replies.empty(); --space) {
-      ch.push_event(c.replies.front());
-      c.replies.pop_front();
-      wrote = true;
-    }
-    wire::Event event;
-    for (; space > 0 && core_.next_event(id, &event); --space) {
-      ch.push_event(event);
-      core_.pop_event(id);
-      wrote = true;
-    }
-    if (wrote) ch.commit_events();
-    pushed = pushed || wrote;
-    bool more = !c.replies.empty() || core_.processes().at(id).fifo_head != kNone;
-    if (!more) {
-      if (ch.backlog()) ch.set_backlog(false);
-      break;
-    }
-    if (ch.backlog()) break;  // the process rings when it has drained
-    ch.set_backlog(true);     // then look once more after the fence
-  }
-  if (pushed) {
-    c.last_event_ns = now_ns_;
-    c.awaiting_turnaround = true;
-    if (ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
-  }
-}
-
-void Server::sync_slots() {
-  for (uint32_t id : core_.take_slot_changes()) {
-    if (!core_.processes().live(id)) continue;
-    const Process &p = core_.processes().at(id);
-    if (id >= connections_.size() || !connections_[id].live) continue;
-    Channel &ch = *connections_[id].channel;
-    std::vector<SlotEntry> visible;
-    for (uint32_t index : p.slots) {
-      if (core_.pool().at(index).state == BufferState::kFree || ch.shows(index)) {
-        visible.push_back({index, core_.pool().handle(index)});
-      }
-    }
-    ch.sync_slots(visible);
-  }
-}
-
 void Server::flush_dirty() {
   devices_.drop_removed();
-  sync_slots();
+  connections_.sync_slots();
   for (std::vector<uint32_t> dirty = core_.take_dirty(); !dirty.empty();
        dirty = core_.take_dirty()) {
     for (uint32_t id : dirty) {
@@ -525,64 +247,11 @@ void Server::flush_dirty() {
       const Process &p = core_.processes().at(id);
       if (p.is_device()) {
         devices_.serve(id, p.generation);
-      } else if (id < connections_.size() && connections_[id].live) {
-        flush(id);
+      } else {
+        connections_.flush(id);
       }
     }
   }
-}
-
-void Server::protocol_error(uint32_t id, const wire::Request &request, Error error) {
-  Connection &c = connections_[id];
-  uint64_t errors = core_.count_protocol_error(id);
-  const Process &p = core_.processes().at(id);
-  log::debug("process {}: request op {} buffer {:#x} refused: {}", p.name, request.op,
-             request.handle, std::strerror(to_errno(error)));
-  if (errors > config_.max_protocol_errors) {
-    log::warn("process {}: {} malformed requests; detaching it", p.name, errors);
-    detach(id, "too many malformed requests", true);
-    return;
-  }
-  // Never dropped: service() takes a request only while its replies fit,
-  // and stray socket bytes are bounded by max_protocol_errors.
-  wire::Event e{};
-  e.kind = static_cast<uint32_t>(wire::EventKind::kError);
-  e.seq = request.seq;
-  e.handle = request.handle;
-  e.result = to_errno(error);
-  c.replies.push_back(e);
-}
-
-void Server::detach(uint32_t id, const char *reason, bool violation) {
-  Connection &c = connections_[id];
-  if (!c.live) return;
-  const std::string &name = core_.processes().at(id).name;
-  if (violation) {
-    log::warn("process {} (pid {}) broke the channel protocol: {}; detached", name, c.pid, reason);
-    c.channel->close(wire::ChannelState::kDetached);
-  } else {
-    log::info("process {} (pid {}) detached: {}", name, c.pid, reason);
-  }
-  cancel_connection_sqes(id);
-  // A swap of it, or the swap it was the new program of, cannot go on.
-  bool old_os = core_.processes().at(id).swap_candidate != kNone;
-  uint32_t taken_over = core_.processes().at(id).swap_of;
-  core_.detach(id);
-  uint32_t generation = c.generation;
-  // Its queued replies' memory goes back now, not at the next attach here.
-  std::deque<wire::Event>().swap(c.replies);
-  c = Connection{};
-  c.generation = generation;
-  // What devices were doing for it ends; its data area stays mapped until
-  // each operation's completion has come back.
-  devices_.cancel_ops_of(id, generation);
-  if (old_os) swap_event(id, SwapEvent::kOldExited);
-  if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
-}
-
-void Server::cancel_connection_sqes(uint32_t id) {
-  const Connection &c = connections_[id];
-  for (Kind kind : {Kind::kSocket, Kind::kPidfd, Kind::kDoorbell}) loop_.cancel(kind, id, c.serial);
 }
 
 void Server::shutdown() {
@@ -592,13 +261,8 @@ void Server::shutdown() {
   if (!socket_activated_) unlink(socket_path_.c_str());
   listen_fd_.reset();
   for (Control &c : controls_) c.socket.reset();
-  size_t count = 0;
-  for (Connection &c : connections_) {
-    if (!c.live) continue;
-    c.channel->close(wire::ChannelState::kShutdown);
-    c.socket.reset();
-    ++count;
-  }
+  size_t count = connections_.count();
+  connections_.shutdown();
   for (Pending &p : pending_) p.socket.reset();
   log::info("stopped; {} processes were attached", count);
 }

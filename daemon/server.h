@@ -38,6 +38,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "connections.h"
 #include "core.h"
 #include "devices.h"
 #include "launcher.h"
@@ -87,28 +88,6 @@ class Server : private LinuxSide, private Reactions {
     uint64_t dropped = 0;  // monitor packets it did not take
   };
 
-  struct Connection {
-    bool live = false;
-    uint32_t generation = 0;  // the entry's
-    uint32_t serial = 0;      // this connection's: its SQEs carry it (a swap moves connections)
-    sys::UniqueFd socket;
-    sys::UniqueFd pidfd;
-    sys::UniqueFd doorbell_fd;         // eventfd mode only
-    std::shared_ptr<Channel> channel;  // device operations in flight hold it too
-    pid_t pid = 0;
-    bool armed = false;                // a doorbell wait is outstanding
-    bool active = false;               // on active_
-    int64_t last_request_ns = 0;       // when service() last found requests
-    int64_t last_event_ns = 0;         // when flush() last gave it events
-    bool awaiting_turnaround = false;  // given events since its last request
-    uint64_t eventfd_value = 0;
-    // Replies waiting for ring space: service() takes a request only while
-    // its replies fit in limits.per_connection.replies; a swap's inherit
-    // events, which nucleusd must deliver, are queued beyond it.
-    std::deque<wire::Event> replies;
-    Session session;  // staged program bytes, whom it acts for
-  };
-
   // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
   // the table in swap_phases.h.
   struct Swap {
@@ -142,15 +121,8 @@ class Server : private LinuxSide, private Reactions {
   // The completions of each kind, to their handlers.
   void route_completions();
   void on_signal(int result);
-  // A completion for an attached process's socket, pidfd or doorbell.
-  void on_connection(Kind kind, const Completion &done);
   void arm_accept();
   void arm_signal();
-  void arm_socket(uint32_t id);
-  void arm_pidfd(uint32_t id);
-  // Arms the doorbell of an active connection, or keeps it active when the
-  // process added requests meanwhile.
-  void arm_doorbell(uint32_t id);
 
   void on_accept(int result);
   // A failed accept is tried again after a back-off, not at once: a kAccept
@@ -162,13 +134,7 @@ class Server : private LinuxSide, private Reactions {
   void on_handshake(uint32_t index);
   int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
              std::string *name, uint32_t *id_out);
-  void on_socket(uint32_t id, int result);
-  // Creates the channel of an entry now attached and its Connection.
-  int open_channel(uint32_t id, int pidfd, pid_t pid);
   bool send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id);
-  // After an accepted attach: the connection is served (false: the reply
-  // could not be sent and it was detached).
-  bool begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent);
 
   // Control connections (server_inspect.cc).
   void begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred);
@@ -210,6 +176,7 @@ class Server : private LinuxSide, private Reactions {
   }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result) override;
+  void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;
   void program_ended(uint32_t id) override;
   void removed(uint32_t id) override;
   void bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int pidfd) override;
@@ -235,25 +202,8 @@ class Server : private LinuxSide, private Reactions {
   // Ends the swap without changing the OS; the request is answered.
   void swap_failed(uint32_t id, uint64_t outcome, uint64_t detail);
   Swap *swap_of(uint32_t id);
-  // Ends a connection without the death of its entry (a swap's old program).
-  void retire_connection(uint32_t id);
-  void cancel_connection_sqes(uint32_t id);
 
-  void activate(uint32_t id);
-  // Serves the requests in a channel, at most limits.per_connection.
-  // requests_per_turn and only while its queued replies leave room for one
-  // more request's (replies_full); `final`: the process is gone, take all
-  // it wrote. Returns how many it took.
-  int64_t service(uint32_t id, bool final = false);
-  bool replies_full(const Connection &c) const;
-  // Replies or events wait for room in its event ring.
-  bool has_output(uint32_t id) const;
-  void flush(uint32_t id);
   void flush_dirty();
-  // Writes the slot tables of the processes whose claims changed.
-  void sync_slots();
-  void protocol_error(uint32_t id, const wire::Request &request, Error error);
-  void detach(uint32_t id, const char *reason, bool violation);
   void shutdown();
 
   Config config_;
@@ -261,28 +211,19 @@ class Server : private LinuxSide, private Reactions {
   Policy policy_;
   Requests requests_;
   Loop loop_;
-  bool futex_doorbell_ = false;
-  PollWindow poll_;
-  // Longer than a sched_yield that found nobody else to run (about 1 µs
-  // here): the rest of a longer one was another task's CPU.
-  static constexpr int64_t kBareYieldNs = 3000;
-  int64_t now_ns_ = 0;  // the loop turn's time
+  Connections connections_;  // the attached processes' channels
   bool stopping_ = false;
   std::string socket_path_;
   sys::UniqueFd listen_fd_;
   sys::UniqueFd signal_fd_;
   uint8_t signal_buffer_[128] = {};
-  __kernel_timespec attach_timeout_{};   // linked to every handshake poll
-  std::vector<Connection> connections_;  // indexed by process id
+  __kernel_timespec attach_timeout_{};  // linked to every handshake poll
   std::vector<Pending> pending_;
   std::vector<uint32_t> free_pending_;
-  std::vector<uint32_t> active_;
-  std::vector<uint32_t> scratch_;
   std::string runtime_dir_;
   Devices devices_;    // the Linux side of device entries
   Programs programs_;  // the Linux side of the programs nucleusd starts
   std::vector<std::unique_ptr<Swap>> swaps_;
-  uint32_t connection_serial_ = 0;
   std::vector<Control> controls_;
   std::vector<uint32_t> free_controls_;
   int64_t started_ns_ = 0;
@@ -302,7 +243,6 @@ class Server : private LinuxSide, private Reactions {
   log::RateLimited refused_log_;
   log::RateLimited pending_log_;
   log::RateLimited controls_log_;
-  log::RateLimited replies_log_;
 };
 
 }  // namespace nucleus::daemon

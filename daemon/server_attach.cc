@@ -189,7 +189,7 @@ void Server::on_handshake(uint32_t index) {
     return;
   }
   bool sent = send_attach_reply(socket.get(), &reply, id);
-  if (!begin_serving(id, std::move(socket), sent)) return;
+  if (!connections_.serve(id, std::move(socket), sent)) return;
   log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
             core_.processes().at(id).slots.size());
 }
@@ -200,12 +200,12 @@ bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t
   int fds[2] = {-1, -1};
   unsigned fd_count = 0;
   if (reply->status == 0) {
-    Connection &c = connections_[id];
+    const Channel &channel = *connections_.channel(id);
     const std::string &name = core_.processes().at(id).name;
-    reply->channel_bytes = c.channel->bytes();
+    reply->channel_bytes = channel.bytes();
     std::memcpy(reply->name, name.c_str(), name.size() + 1);
-    fds[fd_count++] = c.channel->fd();
-    if (c.doorbell_fd) fds[fd_count++] = c.doorbell_fd.get();
+    fds[fd_count++] = channel.fd();
+    if (int doorbell = connections_.doorbell_fd(id); doorbell >= 0) fds[fd_count++] = doorbell;
   }
   reply->fd_count = fd_count;
   iovec iov{reply, sizeof(*reply)};
@@ -250,59 +250,12 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   if (getsockopt(socket_fd, SOL_SOCKET, kSoPeerPidfd, &pidfd, &plen) < 0) {
     pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
   }
-  int rc = pidfd < 0 ? -ESRCH : open_channel(id.value(), pidfd, cred.pid);
+  int rc = pidfd < 0 ? -ESRCH : connections_.open(id.value(), pidfd, cred.pid);
   if (rc < 0) {
     core_.detach(id.value());
     return rc;
   }
   *id_out = id.value();
-  return 0;
-}
-
-bool Server::begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent) {
-  connections_[id].socket = std::move(socket);
-  if (!reply_sent) {
-    detach(id, "could not send the attach reply", false);
-    return false;
-  }
-  arm_socket(id);
-  arm_pidfd(id);
-  arm_doorbell(id);
-  return true;
-}
-
-int Server::open_channel(uint32_t id, int pidfd, pid_t pid) {
-  sys::UniqueFd pidfd_owner(pidfd);
-  const Process &proc = core_.processes().at(id);
-  std::vector<SlotEntry> slots;
-  for (uint32_t index : proc.slots) {
-    if (core_.pool().at(index).state == BufferState::kFree) {
-      slots.push_back({index, core_.pool().handle(index)});
-    }
-  }
-  ChannelSizes sizes{
-      config_.request_entries, config_.event_entries,
-      proc.account.given().data_bytes != 0 ? proc.account.given().data_bytes : config_.data_bytes};
-  auto channel = Channel::create(
-      proc.name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, slots);
-  if (!channel.ok()) return -to_errno(channel.error());
-  sys::UniqueFd doorbell;
-  if (!futex_doorbell_) {
-    doorbell.reset(eventfd(0, EFD_CLOEXEC));
-    if (!doorbell) return -ENOMEM;
-  }
-  if (connections_.size() < core_.processes().capacity()) {
-    connections_.resize(core_.processes().capacity());
-  }
-  Connection &c = connections_[id];
-  c = Connection{};
-  c.live = true;
-  c.generation = proc.generation;
-  c.serial = ++connection_serial_;
-  c.pidfd = std::move(pidfd_owner);
-  c.doorbell_fd = std::move(doorbell);
-  c.channel = std::move(channel.value());
-  c.pid = pid;
   return 0;
 }
 

@@ -13,28 +13,23 @@
 namespace nucleus::daemon {
 
 void Server::answer(const Waiter &waiter, int result) {
-  // Answered only to the connection that asked, if it is still there.
-  if (waiter.id >= connections_.size() || !connections_[waiter.id].live ||
-      connections_[waiter.id].serial != waiter.serial) {
-    return;
-  }
-  wire::Event reply{};
-  reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
-  reply.seq = waiter.seq;
-  reply.result = result;
-  connections_[waiter.id].replies.push_back(reply);
-  flush(waiter.id);
+  connections_.answer(waiter, result);
+}
+
+void Server::detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) {
+  // What devices were doing for it ends; its data area stays mapped until
+  // each operation's completion has come back.
+  devices_.cancel_ops_of(id, generation);
+  if (old_os) swap_event(id, SwapEvent::kOldExited);
+  if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
 }
 
 void Server::program_ended(uint32_t id) {
-  if (id < connections_.size() && connections_[id].live) {
-    service(id, true);  // requests it wrote before it died still count
-    if (connections_[id].live) detach(id, "program exited", false);
-  }
+  connections_.end(id, "program exited");
 }
 
 void Server::removed(uint32_t id) {
-  if (id < connections_.size() && connections_[id].live) detach(id, "removed", false);
+  if (connections_.live(id)) connections_.detach(id, "removed", false);
 }
 
 void Server::tell_swap(uint32_t os, SwapEvent event, uint64_t detail) {
@@ -67,7 +62,7 @@ void Server::bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int program_pid
   } else {
     int pidfd = fcntl(program_pidfd, F_DUPFD_CLOEXEC, 0);
     core_.attach_run(id);
-    reply.status = pidfd < 0 ? -errno : open_channel(id, pidfd, pid);
+    reply.status = pidfd < 0 ? -errno : connections_.open(id, pidfd, pid);
     if (reply.status < 0) core_.detach(id);
   }
   if (reply.status == 0 && p.swap_of != kNone) {
@@ -79,8 +74,8 @@ void Server::bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int program_pid
     log::info("process {} (pid {}): attach refused: {}", p.name, pid, std::strerror(-reply.status));
     return;
   }
-  if (!begin_serving(id, std::move(socket), sent)) return;
-  flush(id);  // messages that waited for it
+  if (!connections_.serve(id, std::move(socket), sent)) return;
+  connections_.flush(id);  // messages that waited for it
   log::info("process {} attached (pid {}, claim {} buffers)", p.name, pid, p.slots.size());
 }
 

@@ -281,7 +281,7 @@ json Server::status_json(const Control &c) const {
     if (pool.at(i).state != BufferState::kFree) ++in_use;
   }
   uint64_t attached = 0;
-  for (const Connection &conn : connections_) attached += conn.live ? 1 : 0;
+  attached = connections_.count();
   return json{
       {"ok", true},
       {"version", NUCLEUS_VERSION},
@@ -291,16 +291,16 @@ json Server::status_json(const Control &c) const {
       {"socket", socket_path_},
       {"socket_activated", socket_activated_},
       {"transport",
-       {{"doorbell", futex_doorbell_ ? "futex" : "eventfd"},
+       {{"doorbell", connections_.futex_doorbells() ? "futex" : "eventfd"},
         {"control", programs_.subtree().mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
       {"event_loop",
        {{"poll", config_.poll.mode == PollMode::kAdaptive ? "adaptive"
                  : config_.poll.mode == PollMode::kFixed  ? "fixed"
                                                           : "off"},
-        {"poll_window_ns", poll_.window_ns()},
-        {"polled_channels", active_.size()},
-        {"turnarounds", poll_.samples()},
-        {"polled_ns_last_second", poll_.polled_last_second_ns()},
+        {"poll_window_ns", connections_.poll().window_ns()},
+        {"polled_channels", connections_.active_count()},
+        {"turnarounds", connections_.poll().samples()},
+        {"polled_ns_last_second", connections_.poll().polled_last_second_ns()},
         {"poll_cpu_percent", config_.poll.cpu_percent},
         {"defer_taskrun", loop_.deferred_taskrun()}}},
       {"pool",
@@ -357,9 +357,7 @@ json Server::process_json(uint32_t id) const {
   j["state"] = state_name(core_.state(id));
   j["attached"] = p.attached;
   // A program that attached by itself: the pid its socket gave.
-  j["pid"] = p.pid != 0 || id >= connections_.size() || !connections_[id].live
-                 ? p.pid
-                 : static_cast<int32_t>(connections_[id].pid);
+  j["pid"] = p.pid != 0 ? p.pid : static_cast<int32_t>(connections_.pid(id));
   j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
   j["claims"] = {{"given", claims_json(p.account.given())},
                  {"lent", claims_json(p.account.lent())}};

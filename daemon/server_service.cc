@@ -225,7 +225,7 @@ void Server::reload() {
   std::string level = config_.log_level;
   apply_reloadable(next, &config_);
   core_.set_notice_limit(config_.limits.parent_exit_notices);
-  poll_.configure(config_.poll);
+  connections_.poll().configure(config_.poll);
   if (!log_level_fixed_) {
     spdlog::set_level(spdlog::level::from_str(config_.log_level));
   } else if (std::erase(changes.applied, "log.level") != 0) {

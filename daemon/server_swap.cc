@@ -102,9 +102,9 @@ void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
   wire::AttachReply reply{};
   reply.flags = wire::kAttachSuccessor;
   bool sent = send_attach_reply(socket.get(), &reply, cand);
-  // begin_serving detaches it when the reply could not be sent, which ends
-  // the swap (detach -> swap_event).
-  if (!begin_serving(cand, std::move(socket), sent)) return;
+  // It is detached when the reply could not be sent, which ends the swap
+  // (detached -> swap_event).
+  if (!connections_.serve(cand, std::move(socket), sent)) return;
   swap_event(id, SwapEvent::kAttached);
   if (core_.request_handover(id, data_bytes_of(id)) != Error::kNone) {
     swap_event(id, SwapEvent::kNoNoticeBuffer, EBUSY);
@@ -131,8 +131,8 @@ void Server::advance_swaps() {
         !swap_expects(s->phase, SwapEvent::kHandedOver)) {
       continue;  // a late answer to a swap that already ended
     }
-    Connection &old = connections_[a.id];
-    Connection &fresh = connections_[s->cand];
+    Channel *old = connections_.channel(a.id);
+    Channel *fresh = connections_.channel(s->cand);
     uint64_t offset = a.words.word[wire::kHandoverOffset];
     uint64_t length = a.words.word[wire::kHandoverLength];
     if (a.result != wire::kResultNormal) {
@@ -141,22 +141,22 @@ void Server::advance_swaps() {
     }
     // The OS's words are untrusted: offset and length are checked against
     // nucleusd's own record of both data areas.
-    uint64_t old_bytes = old.live ? old.channel->data_bytes() : 0;
-    uint64_t new_bytes = fresh.live ? fresh.channel->data_bytes() : 0;
-    if (!old.live || !fresh.live || offset > old_bytes || length > old_bytes - offset ||
+    uint64_t old_bytes = old != nullptr ? old->data_bytes() : 0;
+    uint64_t new_bytes = fresh != nullptr ? fresh->data_bytes() : 0;
+    if (old == nullptr || fresh == nullptr || offset > old_bytes || length > old_bytes - offset ||
         length > new_bytes) {
       swap_event(a.id, SwapEvent::kRefused, EFAULT);
       continue;
     }
-    if (length != 0) fresh.channel->write_data(0, old.channel->data() + offset, length);
+    if (length != 0) fresh->write_data(0, old->data() + offset, length);
     s->state_bytes = length;
     s->handed_ns = sys::monotonic_ns();
     swap_event(a.id, SwapEvent::kHandedOver);
     wire::Event handover{};
     handover.kind = static_cast<uint32_t>(wire::EventKind::kHandover);
     handover.extra = length;
-    fresh.replies.push_back(handover);
-    flush(s->cand);
+    connections_.push(s->cand, handover);
+    connections_.flush(s->cand);
     log::debug("process {}: {} bytes of state handed over", core_.processes().at(a.id).name,
                length);
   }
@@ -189,18 +189,6 @@ SwapAction Server::swap_event(uint32_t id, SwapEvent event, uint64_t detail) {
   return step.action;
 }
 
-void Server::retire_connection(uint32_t id) {
-  Connection &c = connections_[id];
-  if (!c.live) return;
-  cancel_connection_sqes(id);
-  c.channel->close(wire::ChannelState::kDetached);
-  uint32_t generation = c.generation;
-  std::deque<wire::Event>().swap(c.replies);  // its memory goes back now
-  c = Connection{};
-  c.generation = generation;
-  std::erase(active_, id);
-}
-
 void Server::commit_swap(Swap &s) {
   uint32_t id = s.id;
   uint32_t cand = s.cand;
@@ -210,39 +198,29 @@ void Server::commit_swap(Swap &s) {
   // state said where it was), and so is anything it forked.
   pid_t new_pid = 0;
   pid_t old_pid = programs_.take_over(id, cand, s.cand_generation, &new_pid);
-  retire_connection(id);
+  connections_.retire(id);
 
   // The new program's connection and run become the entry's.
-  cancel_connection_sqes(cand);
-  Connection moved = std::move(connections_[cand]);
-  connections_[cand] = Connection{};
-  connections_[cand].generation = moved.generation;
-  std::erase(active_, cand);
-  moved.generation = core_.processes().at(id).generation;
-  moved.serial = ++connection_serial_;
-  moved.armed = false;
-  moved.active = false;
-  connections_[id] = std::move(moved);
-
+  connections_.move(cand, id);
   Inheritance inherited = core_.commit_swap(id, new_pid);
-  Connection &c = connections_[id];
+  Channel &channel = *connections_.channel(id);
   // Its slot table shows the whole claim, the buffers out included (the
   // kInherit events say which are out).
   std::vector<SlotEntry> slots;
   for (uint32_t index : core_.processes().at(id).slots) {
     slots.push_back({index, core_.pool().handle(index)});
   }
-  c.channel->sync_slots(slots);
+  channel.sync_slots(slots);
   for (uint32_t index : inherited.received) {
-    c.replies.push_back(core_.inherit_event(index, wire::kInheritReceived));
+    connections_.push(id, core_.inherit_event(index, wire::kInheritReceived));
   }
   for (uint32_t index : inherited.out) {
-    c.replies.push_back(core_.inherit_event(index, wire::kInheritOut));
+    connections_.push(id, core_.inherit_event(index, wire::kInheritOut));
   }
   wire::Event reply{};
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = seq;
-  c.replies.push_back(reply);
+  connections_.push(id, reply);
 
   wire::Message words{};
   words.word[wire::kSwapOutcome] = wire::kSwapDone;
@@ -259,10 +237,7 @@ void Server::commit_swap(Swap &s) {
   std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p.get() == &s; });
   core_.end_swap(id, wire::kResultNormal, words);
 
-  arm_socket(id);
-  arm_pidfd(id);
-  activate(id);
-  flush(id);
+  connections_.resume(id);
 }
 
 void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
@@ -283,12 +258,12 @@ void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
   if (cand_live) {
     words.word[wire::kSwapNewPid] =
         static_cast<uint64_t>(programs_.end_candidate(cand, cand_generation));
-    if (cand < connections_.size() && connections_[cand].live) retire_connection(cand);
+    connections_.retire(cand);
   }
   core_.end_swap(id, wire::kResultRejected, words);  // drops the hidden entry
-  if (id < connections_.size() && connections_[id].live) {
-    activate(id);  // served again: what it wrote since its handover, then on as before
-    flush(id);
+  if (connections_.live(id)) {
+    connections_.activate(id);  // served again: what it wrote since its handover, then on as before
+    connections_.flush(id);
   }
 }
 
