@@ -46,7 +46,8 @@ bool make_dirs(const std::string &path) {
 
 Server::Server(Config config)
     : config_(std::move(config)),
-      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes) {
+      core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes),
+      policy_(config_, core_) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
   poll_.configure(config_.poll);
 }

@@ -42,6 +42,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "loop.h"
+#include "policy.h"
 #include "principal.h"
 #include "subtree.h"
 #include "swap_phases.h"
@@ -262,15 +263,6 @@ class Server {
   Result<uint32_t> authority(uint32_t id) const;
   std::string acting_note(uint32_t id) const;
   int act_for(uint32_t id, int64_t how, std::string_view name);
-  bool is_operator(uint32_t uid, uint32_t gid) const;
-  // What a requester with this uid may make its owner hold (limits.uid_*);
-  // operators are not bounded.
-  UidBudget uid_budget(uint32_t uid, uint32_t gid) const;
-  // A refusal for a per-uid bound or a name that is not the requester's,
-  // logged at most once per limits.log_interval_ms.
-  void log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name);
-  // attach.* allows this uid (or primary gid).
-  bool may_attach(uint32_t uid, uint32_t gid) const;
   // Who waits for a start's answer: a connection's request, or nobody.
   struct Waiter {
     uint32_t id = kNone;
@@ -386,6 +378,7 @@ class Server {
 
   Config config_;
   Core core_;
+  Policy policy_;
   Loop loop_;
   bool futex_doorbell_ = false;
   PollWindow poll_;
@@ -451,8 +444,6 @@ class Server {
   log::RateLimited pending_log_;
   log::RateLimited controls_log_;
   log::RateLimited replies_log_;
-  log::RateLimited uid_quota_log_;
-  log::RateLimited name_right_log_;
 };
 
 }  // namespace nucleus::daemon

@@ -78,8 +78,8 @@ void Server::on_accept(int result) {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
-  bool op = is_operator(cred.uid, cred.gid);
-  if (!op && !may_attach(cred.uid, cred.gid)) {
+  bool op = policy_.is_operator(cred.uid, cred.gid);
+  if (!op && !policy_.may_attach(cred.uid, cred.gid)) {
     refused_log_.warn(now, interval,
                       "attach refused (pid {} uid {}): not allowed to attach (attach.uids, "
                       "attach.gids)",
@@ -228,7 +228,7 @@ bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t
 int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
                    std::string *name, uint32_t *id_out) {
   if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
-  if (!may_attach(cred.uid, cred.gid)) return -EACCES;
+  if (!policy_.may_attach(cred.uid, cred.gid)) return -EACCES;
   // An empty name is for connections nucleusd bound when it started a
   // program (NUCLEUS_FD); this one came through the socket.
   int len = wire::name_length(request.name, sizeof(request.name));
@@ -237,10 +237,10 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
                 config_.default_claim_memory, config_.default_claim_devices, 0};
-  Result<uint32_t> id =
-      core_.attach(*name, claims, cred.uid, cred.gid, cred.pid, uid_budget(cred.uid, cred.gid));
+  Result<uint32_t> id = core_.attach(*name, claims, cred.uid, cred.gid, cred.pid,
+                                     policy_.uid_budget(cred.uid, cred.gid));
   if (!id.ok()) {
-    log_uid_refusal(id.error(), cred.uid, "attach as", *name);
+    policy_.log_uid_refusal(id.error(), cred.uid, "attach as", *name);
     return -to_errno(id.error());
   }
   // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get
@@ -257,12 +257,6 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   }
   *id_out = id.value();
   return 0;
-}
-
-bool Server::may_attach(uint32_t uid, uint32_t gid) const {
-  if (config_.allow_own_uid && uid == geteuid()) return true;
-  return std::find(config_.uids.begin(), config_.uids.end(), uid) != config_.uids.end() ||
-         std::find(config_.gids.begin(), config_.gids.end(), gid) != config_.gids.end();
 }
 
 bool Server::begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent) {

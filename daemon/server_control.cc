@@ -178,10 +178,10 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
       if (!device.ok()) return -to_errno(device.error());
       const Process &self = core_.processes().at(id);
       Error e = op == wire::Op::kReserveProcess
-                    ? core_.reserve(id, device.value(), is_operator(self.uid, self.gid))
+                    ? core_.reserve(id, device.value(), policy_.is_operator(self.uid, self.gid))
                     : core_.release(id, device.value());
       if (op == wire::Op::kReserveProcess && e == Error::kNotPermitted) {
-        log_uid_refusal(e, self.uid, "reserve", name);
+        policy_.log_uid_refusal(e, self.uid, "reserve", name);
       }
       return -to_errno(e);
     }
@@ -201,10 +201,11 @@ int Server::control_op(uint32_t id, const wire::Request &r, wire::Event *reply) 
     // bounded (acting for the root must always work).
     uint32_t uid = core_.processes().at(id).uid;
     uint32_t gid = core_.processes().at(id).gid;
-    Result<uint32_t> child = core_.create(caller, name, std::move(program.value()),
-                                          claims_from(r.message), uid, gid, uid_budget(uid, gid));
+    Result<uint32_t> child =
+        core_.create(caller, name, std::move(program.value()), claims_from(r.message), uid, gid,
+                     policy_.uid_budget(uid, gid));
     if (!child.ok()) {
-      log_uid_refusal(child.error(), uid, "create", name);
+      policy_.log_uid_refusal(child.error(), uid, "create", name);
       return -to_errno(child.error());
     }
     log::info("process {} created {}{}", core_.processes().at(id).name, name, acting_note(id));
@@ -272,7 +273,7 @@ Result<uint32_t> Server::authority(uint32_t id) const {
   if (c.acting == kActSelf) return id;
   if (c.acting == kNone) {  // the root: only while its uid is an operator's (a reload may end it)
     const Process &p = core_.processes().at(id);
-    if (!is_operator(p.uid, p.gid)) return Error::kDenied;
+    if (!policy_.is_operator(p.uid, p.gid)) return Error::kDenied;
     return kNone;
   }
   if (!core_.processes().live(c.acting) ||
@@ -289,35 +290,6 @@ std::string Server::acting_note(uint32_t id) const {
   return " for " + core_.processes().at(c.acting).name;
 }
 
-bool Server::is_operator(uint32_t uid, uint32_t gid) const {
-  if (config_.operators_own_uid && uid == geteuid()) return true;
-  return std::find(config_.operator_uids.begin(), config_.operator_uids.end(), uid) !=
-             config_.operator_uids.end() ||
-         std::find(config_.operator_gids.begin(), config_.operator_gids.end(), gid) !=
-             config_.operator_gids.end();
-}
-
-UidBudget Server::uid_budget(uint32_t uid, uint32_t gid) const {
-  if (is_operator(uid, gid)) return UidBudget::unbounded();
-  const Limits &l = config_.limits;
-  return UidBudget{l.uid_processes, l.uid_names, l.uid_buffers};
-}
-
-void Server::log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name) {
-  auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
-  if (e == Error::kUidQuota) {
-    const UidUsage u = core_.uid_accounts().usage(uid);
-    uid_quota_log_.warn(sys::monotonic_ns(), interval,
-                        "uid {} refused ({} {}): at its limit (limits.uid_processes {}, "
-                        "uid_names {}, uid_buffers {}; it owns {} processes, {} names, {} buffers)",
-                        uid, what, name, config_.limits.uid_processes, config_.limits.uid_names,
-                        config_.limits.uid_buffers, u.processes, u.names, u.buffers);
-  } else if (e == Error::kNotPermitted) {
-    name_right_log_.warn(sys::monotonic_ns(), interval, "uid {} refused ({} {}): not its to take",
-                         uid, what, name);
-  }
-}
-
 int Server::act_for(uint32_t id, int64_t how, std::string_view name) {
   Connection &c = connections_[id];
   const Process &self = core_.processes().at(id);
@@ -328,7 +300,7 @@ int Server::act_for(uint32_t id, int64_t how, std::string_view name) {
   // The uid that counts is the one SO_PEERCRED gave: only processes that
   // attached through the socket have one of their own.
   if (self.origin != Origin::kSocket) return -EACCES;
-  bool op = is_operator(self.uid, self.gid);
+  bool op = policy_.is_operator(self.uid, self.gid);
   if (how == wire::kActForRoot) {
     if (!op) {
       log::info("process {} (uid {}) may not act for the root: not an operator", self.name,

@@ -163,9 +163,9 @@ int Server::create_external(uint32_t caller, std::string_view name, const wire::
   // opened (or created) for the caller.
   const Process &namer = core_.processes().at(caller);
   Result<uint32_t> id =
-      core_.create_device(caller, name, spec.kind, uid_budget(namer.uid, namer.gid));
+      core_.create_device(caller, name, spec.kind, policy_.uid_budget(namer.uid, namer.gid));
   if (!id.ok()) {
-    log_uid_refusal(id.error(), namer.uid, "name device", name);
+    policy_.log_uid_refusal(id.error(), namer.uid, "name device", name);
     return -to_errno(id.error());
   }
   const Process &p = core_.processes().at(caller);

@@ -96,12 +96,12 @@ json error_reply(int err, const std::string &message) {
 }  // namespace
 
 void Server::begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred) {
-  bool op = is_operator(cred.uid, cred.gid);
+  bool op = policy_.is_operator(cred.uid, cred.gid);
   auto refuse = [&](int err, const std::string &why) {
     std::string reply = json_text(error_reply(err, why));
     send(socket.get(), reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   };
-  if (!may_attach(cred.uid, cred.gid) && !op) {
+  if (!policy_.may_attach(cred.uid, cred.gid) && !op) {
     log::info("control connection refused (pid {} uid {}): not allowed to attach", cred.pid,
               cred.uid);
     refuse(EACCES, "uid " + std::to_string(cred.uid) + " may not use this nucleus (attach.uids)");

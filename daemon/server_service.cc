@@ -238,7 +238,7 @@ void Server::reload() {
   for (uint32_t i = 0; i < controls_.size(); ++i) {
     Control &c = controls_[i];
     if (!c.live) continue;
-    c.op = is_operator(c.uid, c.gid);
+    c.op = policy_.is_operator(c.uid, c.gid);
     if (c.monitor && !c.op) {
       log::info("control connection (pid {} uid {}) no longer an operator: monitor closed", c.pid,
                 c.uid);
