@@ -47,7 +47,35 @@ bool make_dirs(const std::string &path) {
 Server::Server(Config config)
     : config_(std::move(config)),
       core_(config_.pool_buffers, config_.notice_buffers, config_.max_processes),
-      policy_(config_, core_) {
+      policy_(config_, core_),
+      inspector_(loop_, core_, config_, policy_,
+                 Inspector::View{
+                     .socket_path = socket_path_,
+                     .socket_activated = socket_activated_,
+                     .started_ns = started_ns_,
+                     .futex_doorbell = futex_doorbell_,
+                     .subtree = subtree_,
+                     .poll = poll_,
+                     .polled_channels = [this] { return active_.size(); },
+                     .attached =
+                         [this] {
+                           uint64_t attached = 0;
+                           for (const Connection &conn : connections_) {
+                             attached += conn.live ? 1 : 0;
+                           }
+                           return attached;
+                         },
+                     .attached_pid = [this](uint32_t id) -> std::optional<pid_t> {
+                       if (id >= connections_.size() || !connections_[id].live) return std::nullopt;
+                       return connections_[id].pid;
+                     },
+                     .block_size = [this](uint32_t id) -> std::optional<uint32_t> {
+                       if (id >= device_states_.size() || !device_states_[id].live) {
+                         return std::nullopt;
+                       }
+                       return device_states_[id].geometry.block_size;
+                     },
+                 }) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
   poll_.configure(config_.poll);
 }
@@ -247,7 +275,7 @@ int Server::run() {
     }
     flush_dirty();
     if (!swaps_.empty()) advance_swaps();
-    if (core_.tracing()) publish_trace();
+    if (core_.tracing()) inspector_.publish_trace();
     // Channels with a request within the window stay polled, while this
     // second's polling share lasts; the others sleep until they ring.
     int64_t window = poll_.may_poll(now) ? poll_.window_ns() : 0;
@@ -312,12 +340,6 @@ void Server::route_completions() {
     if (c.index < device_ops_.size() && device_ops_[c.index]->live &&
         device_ops_[c.index]->generation == c.generation) {
       on_device_op(c.index, c.result);
-    }
-  });
-  loop_.route(Kind::kInspect, [this](const Completion &c) {
-    if (c.index < controls_.size() && controls_[c.index].live &&
-        controls_[c.index].generation == c.generation) {
-      on_control(c.index, c.result);
     }
   });
   loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
@@ -601,7 +623,7 @@ void Server::shutdown() {
   // A socket from socket activation belongs to the service manager.
   if (!socket_activated_) unlink(socket_path_.c_str());
   listen_fd_.reset();
-  for (Control &c : controls_) c.socket.reset();
+  inspector_.close_all();
   size_t count = 0;
   for (Connection &c : connections_) {
     if (!c.live) continue;

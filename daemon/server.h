@@ -3,7 +3,9 @@
 // Owns the listening socket, the signalfd, one Connection per attached
 // process (its socket, pidfd, channel and doorbell) and the Core. The ring
 // is the Loop's (loop.h), which hands each completion to the handler
-// route_completions() gave its kind.
+// route_completions() gave its kind. Who may do what is the Policy's
+// (policy.h); nucleusctl's inspection connections and the monitor are the
+// Inspector's (inspector.h), which routes its own kind.
 //
 // Connection doorbell states (per attached process):
 //   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
@@ -26,7 +28,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,7 @@
 #include "config.h"
 #include "core.h"
 #include "device_request.h"
+#include "inspector.h"
 #include "launcher.h"
 #include "log.h"
 #include "loop.h"
@@ -69,20 +71,6 @@ class Server {
   }
 
  private:
-  // A control connection (server_inspect.cc): nucleusctl's inspection and
-  // monitor, as JSON.
-  struct Control {
-    bool live = false;
-    uint32_t generation = 0;
-    sys::UniqueFd socket;
-    uint32_t uid = 0;
-    uint32_t gid = 0;
-    pid_t pid = 0;
-    bool op = false;       // an operator
-    bool monitor = false;  // gets the message events
-    uint64_t dropped = 0;  // monitor packets it did not take
-  };
-
   struct Connection {
     bool live = false;
     uint32_t generation = 0;  // the entry's
@@ -224,22 +212,6 @@ class Server {
   // After an accepted attach: the connection is served (false: the reply
   // could not be sent and it was detached).
   bool begin_serving(uint32_t id, sys::UniqueFd socket, bool reply_sent);
-
-  // Control connections (server_inspect.cc).
-  void begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred);
-  void arm_control(uint32_t index);
-  void on_control(uint32_t index, int result);
-  void close_control(uint32_t index);
-  void control_request(uint32_t index, std::string_view text);  // never throws
-  void answer_control(uint32_t index, std::string_view text);
-  void reply_control(uint32_t index, const std::string &text);
-  nlohmann::json status_json(const Control &c) const;
-  nlohmann::json processes_json(const Control &c, const nlohmann::json &request) const;
-  nlohmann::json process_json(uint32_t id) const;
-  nlohmann::json devices_json() const;
-  bool visible_to(const Control &c, uint32_t id) const;
-  // Sends the message events of this loop turn to the monitors.
-  void publish_trace();
 
   // The service manager (server_service.cc): socket activation, watchdog,
   // status, reload.
@@ -423,8 +395,6 @@ class Server {
   std::vector<std::unique_ptr<DeviceOp>> device_ops_;
   std::vector<std::unique_ptr<Swap>> swaps_;
   uint32_t connection_serial_ = 0;
-  std::vector<Control> controls_;
-  std::vector<uint32_t> free_controls_;
   int64_t started_ns_ = 0;
   bool socket_activated_ = false;  // the listening socket came from LISTEN_FDS
   std::string config_path_;
@@ -442,8 +412,10 @@ class Server {
   log::RateLimited accept_log_;
   log::RateLimited refused_log_;
   log::RateLimited pending_log_;
-  log::RateLimited controls_log_;
   log::RateLimited replies_log_;
+  // Last: its View refers to the members above, and it routes its kind on
+  // loop_.
+  Inspector inspector_;
 };
 
 }  // namespace nucleus::daemon
