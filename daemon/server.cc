@@ -47,7 +47,16 @@ Server::Server(Config config)
                 }),
       connections_(config_, core_, loop_, requests_, *this),
       devices_(loop_, core_, config_, policy_, devices_needs()),
-      programs_(config_, core_, loop_, principals_, *this) {
+      programs_(config_, core_, loop_, principals_, *this),
+      inspector_(loop_, core_, config_, policy_,
+                 Inspector::View{
+                     .socket_path = socket_path_,
+                     .socket_activated = socket_activated_,
+                     .started_ns = started_ns_,
+                     .connections = connections_,
+                     .programs = programs_,
+                     .devices = devices_,
+                 }) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
 }
 
@@ -178,7 +187,7 @@ int Server::run() {
     bool worked = connections_.serve_active(now) || seen > 0;
     flush_dirty();
     if (!swaps_.empty()) advance_swaps();
-    if (core_.tracing()) publish_trace();
+    if (core_.tracing()) inspector_.publish_trace();
     connections_.poll_or_arm(turn_start, now, worked);
   }
   shutdown();
@@ -205,12 +214,6 @@ void Server::route_completions() {
       release_pending(c.index);
     } else {
       on_handshake(c.index);
-    }
-  });
-  loop_.route(Kind::kInspect, [this](const Completion &c) {
-    if (c.index < controls_.size() && controls_[c.index].live &&
-        controls_[c.index].generation == c.generation) {
-      on_control(c.index, c.result);
     }
   });
   loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
@@ -260,7 +263,7 @@ void Server::shutdown() {
   // A socket from socket activation belongs to the service manager.
   if (!socket_activated_) unlink(socket_path_.c_str());
   listen_fd_.reset();
-  for (Control &c : controls_) c.socket.reset();
+  inspector_.close_all();
   size_t count = connections_.count();
   connections_.shutdown();
   for (Pending &p : pending_) p.socket.reset();

@@ -4,7 +4,9 @@
 // process (its socket, pidfd, channel and doorbell) and the Core. The ring
 // is the Loop's (loop.h), which hands each completion to the handler
 // route_completions() or the object of its kind gave it; the Linux side of
-// device entries is the Devices' (devices.h).
+// device entries is the Devices' (devices.h). Who may do what is the
+// Policy's (policy.h); nucleusctl's inspection connections and the monitor
+// are the Inspector's (inspector.h).
 //
 // Connection doorbell states (per attached process):
 //   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
@@ -27,7 +29,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,6 +42,7 @@
 #include "connections.h"
 #include "core.h"
 #include "devices.h"
+#include "inspector.h"
 #include "launcher.h"
 #include "log.h"
 #include "loop.h"
@@ -74,20 +76,6 @@ class Server : private LinuxSide, private Reactions {
   }
 
  private:
-  // A control connection (server_inspect.cc): nucleusctl's inspection and
-  // monitor, as JSON.
-  struct Control {
-    bool live = false;
-    uint32_t generation = 0;
-    sys::UniqueFd socket;
-    uint32_t uid = 0;
-    uint32_t gid = 0;
-    pid_t pid = 0;
-    bool op = false;       // an operator
-    bool monitor = false;  // gets the message events
-    uint64_t dropped = 0;  // monitor packets it did not take
-  };
-
   // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
   // the table in swap_phases.h.
   struct Swap {
@@ -135,22 +123,6 @@ class Server : private LinuxSide, private Reactions {
   int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
              std::string *name, uint32_t *id_out);
   bool send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id);
-
-  // Control connections (server_inspect.cc).
-  void begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred);
-  void arm_control(uint32_t index);
-  void on_control(uint32_t index, int result);
-  void close_control(uint32_t index);
-  void control_request(uint32_t index, std::string_view text);  // never throws
-  void answer_control(uint32_t index, std::string_view text);
-  void reply_control(uint32_t index, const std::string &text);
-  nlohmann::json status_json(const Control &c) const;
-  nlohmann::json processes_json(const Control &c, const nlohmann::json &request) const;
-  nlohmann::json process_json(uint32_t id) const;
-  nlohmann::json devices_json() const;
-  bool visible_to(const Control &c, uint32_t id) const;
-  // Sends the message events of this loop turn to the monitors.
-  void publish_trace();
 
   // The service manager (server_service.cc): socket activation, watchdog,
   // status, reload.
@@ -224,8 +196,6 @@ class Server : private LinuxSide, private Reactions {
   Devices devices_;    // the Linux side of device entries
   Programs programs_;  // the Linux side of the programs nucleusd starts
   std::vector<std::unique_ptr<Swap>> swaps_;
-  std::vector<Control> controls_;
-  std::vector<uint32_t> free_controls_;
   int64_t started_ns_ = 0;
   bool socket_activated_ = false;  // the listening socket came from LISTEN_FDS
   std::string config_path_;
@@ -242,7 +212,9 @@ class Server : private LinuxSide, private Reactions {
   log::RateLimited accept_log_;
   log::RateLimited refused_log_;
   log::RateLimited pending_log_;
-  log::RateLimited controls_log_;
+  // Last: its View refers to the members above, and it routes its kind on
+  // loop_.
+  Inspector inspector_;
 };
 
 }  // namespace nucleus::daemon

@@ -158,13 +158,13 @@ void Server::on_handshake(uint32_t index) {
   ucred cred = p.cred;
   release_pending(index);
 
-  // An attach request (a binary record), or a control connection's first
+  // An attach request (a binary record), or an inspection connection's first
   // request (a JSON object: nucleusctl).
   char first[4096];
   ssize_t n = recv(socket.get(), first, sizeof(first), MSG_DONTWAIT | MSG_TRUNC);
   if (n <= 0) return;  // hung up before attaching
   if (first[0] == '{' && static_cast<size_t>(n) <= sizeof(first)) {
-    begin_control(std::move(socket), std::string_view(first, static_cast<size_t>(n)), cred);
+    inspector_.begin(std::move(socket), std::string_view(first, static_cast<size_t>(n)), cred);
     return;
   }
 

@@ -235,16 +235,7 @@ void Server::reload() {
   }
   // Who is an operator may have changed: a monitor that no longer may
   // watch is closed (acting for the root is checked on every request).
-  for (uint32_t i = 0; i < controls_.size(); ++i) {
-    Control &c = controls_[i];
-    if (!c.live) continue;
-    c.op = policy_.is_operator(c.uid, c.gid);
-    if (c.monitor && !c.op) {
-      log::info("control connection (pid {} uid {}) no longer an operator: monitor closed", c.pid,
-                c.uid);
-      close_control(i);
-    }
-  }
+  inspector_.operators_changed();
   // "reloaded" comes last: who waits for it finds the whole reload logged.
   if (!changes.restart.empty()) {
     log::warn("reload: {} changed; kept as they were until nucleusd restarts",

@@ -1,13 +1,7 @@
-// Control connections of nucleusd's Server (nucleusctl): read-only
-// inspection (status, processes, devices) and the monitor stream, as JSON
-// over the socket (docs/nucleusctl.md). What changes the system goes
-// through an attached channel (kActFor), never through here. (Split from
-// server.cc; same class.)
-//
-// A control connection's first packet is a JSON object (an attach request
-// is a binary record starting with kMagic). Every packet is untrusted: it is
-// parsed from a copy, bounded, and answered with an error object when it
-// makes no sense; a client that does not read its replies is closed.
+// nucleusctl's inspection connections: the connections, their requests
+// and replies, the monitor stream (inspector.h).
+#include "inspector.h"
+
 #include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -19,7 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "log.h"
-#include "server.h"
 
 namespace nucleus::daemon {
 
@@ -27,14 +20,14 @@ namespace {
 
 using nlohmann::json;
 
-// Control connections of non-operators, all uids together (each uid also
-// has limits.per_uid.control_connections).
-constexpr size_t kMaxControls = 64;
-constexpr size_t kMaxControlRequestBytes = 4096;
+// Inspection connections of non-operators, all uids together (each uid
+// also has limits.per_uid.control_connections).
+constexpr size_t kMaxInspections = 64;
+constexpr size_t kMaxRequestBytes = 4096;
 constexpr uint64_t kDefaultPage = 100;
 constexpr uint64_t kMaxPage = 500;
 constexpr size_t kMonitorPacketBytes = size_t{32} * 1024;
-constexpr int kControlSendBuffer = 1 << 20;
+constexpr int kSendBuffer = 1 << 20;
 
 const char *state_name(wire::ProcessState s) {
   switch (s) {
@@ -95,7 +88,17 @@ json error_reply(int err, const std::string &message) {
 
 }  // namespace
 
-void Server::begin_control(sys::UniqueFd socket, std::string_view first, const ucred &cred) {
+Inspector::Inspector(Loop &loop, Core &core, const Config &config, const Policy &policy, View view)
+    : loop_(loop), core_(core), config_(config), policy_(policy), view_(std::move(view)) {
+  loop_.route(Kind::kInspect, [this](const Completion &c) {
+    if (c.index < inspections_.size() && inspections_[c.index].live &&
+        inspections_[c.index].generation == c.generation) {
+      on_readable(c.index, c.result);
+    }
+  });
+}
+
+void Inspector::begin(sys::UniqueFd socket, std::string_view first, const ucred &cred) {
   bool op = policy_.is_operator(cred.uid, cred.gid);
   auto refuse = [&](int err, const std::string &why) {
     std::string reply = json_text(error_reply(err, why));
@@ -111,7 +114,7 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
   // and of operators always gets in.
   if (!op) {
     size_t mine = 0, all = 0;
-    for (const Control &c : controls_) {
+    for (const Inspection &c : inspections_) {
       if (!c.live || c.op) continue;
       ++all;
       mine += c.uid == cred.uid ? 1 : 0;
@@ -119,32 +122,32 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
     int64_t now = sys::monotonic_ns();
     auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
     if (mine >= config_.limits.uid_control_connections) {
-      controls_log_.warn(now, interval,
-                         "control connection refused (pid {} uid {}): it has {} open "
-                         "(limits.per_uid.control_connections)",
-                         cred.pid, cred.uid, mine);
+      refused_log_.warn(now, interval,
+                        "control connection refused (pid {} uid {}): it has {} open "
+                        "(limits.per_uid.control_connections)",
+                        cred.pid, cred.uid, mine);
       refuse(EUSERS, "uid " + std::to_string(cred.uid) + " has " + std::to_string(mine) +
                          " control connections open (limits.per_uid.control_connections)");
       return;
     }
-    if (all >= kMaxControls) {
-      controls_log_.warn(now, interval, "control connection refused (pid {} uid {}): {} are open",
-                         cred.pid, cred.uid, all);
+    if (all >= kMaxInspections) {
+      refused_log_.warn(now, interval, "control connection refused (pid {} uid {}): {} are open",
+                        cred.pid, cred.uid, all);
       refuse(EAGAIN, "too many control connections open; try again later");
       return;
     }
   }
-  int size = kControlSendBuffer;
+  int size = kSendBuffer;
   setsockopt(socket.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
   uint32_t index = 0;
-  if (!free_controls_.empty()) {
-    index = free_controls_.back();
-    free_controls_.pop_back();
+  if (!free_inspections_.empty()) {
+    index = free_inspections_.back();
+    free_inspections_.pop_back();
   } else {
-    index = static_cast<uint32_t>(controls_.size());
-    controls_.emplace_back();
+    index = static_cast<uint32_t>(inspections_.size());
+    inspections_.emplace_back();
   }
-  Control &c = controls_[index];
+  Inspection &c = inspections_[index];
   c.live = true;
   ++c.generation;
   c.socket = std::move(socket);
@@ -154,22 +157,22 @@ void Server::begin_control(sys::UniqueFd socket, std::string_view first, const u
   c.op = op;
   c.monitor = false;
   c.dropped = 0;
-  control_request(index, first);
-  if (c.live) arm_control(index);
+  serve(index, first);
+  if (c.live) arm(index);
 }
 
-void Server::arm_control(uint32_t index) {
-  Control &c = controls_[index];
+void Inspector::arm(uint32_t index) {
+  Inspection &c = inspections_[index];
   io_uring_sqe *sqe = loop_.sqe();
   io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
   Loop::set_tag(sqe, Kind::kInspect, index, c.generation);
 }
 
-void Server::on_control(uint32_t index, int result) {
-  Control &c = controls_[index];
+void Inspector::on_readable(uint32_t index, int result) {
+  Inspection &c = inspections_[index];
   if (result < 0 || (result & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
     if (!(result > 0 && (result & POLLIN) != 0)) {
-      close_control(index);
+      close_connection(index);
       return;
     }
   }
@@ -177,89 +180,89 @@ void Server::on_control(uint32_t index, int result) {
   // so that a client that always has one waiting does not keep nucleusd
   // here. The poll armed again completes at once if more wait, and they
   // are read next turn, after everyone else's.
-  std::vector<char> packet(kMaxControlRequestBytes + 1);
+  std::vector<char> packet(kMaxRequestBytes + 1);
   for (uint32_t served = 0; served < config_.limits.connection_requests_per_turn; ++served) {
     ssize_t n = recv(c.socket.get(), packet.data(), packet.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
     if (n <= 0) {
-      close_control(index);
+      close_connection(index);
       return;
     }
-    if (static_cast<size_t>(n) > kMaxControlRequestBytes) {
-      reply_control(index, json_text(error_reply(
-                               EMSGSIZE, "request longer than " +
-                                             std::to_string(kMaxControlRequestBytes) + " bytes")));
+    if (static_cast<size_t>(n) > kMaxRequestBytes) {
+      send_reply(index,
+                 json_text(error_reply(EMSGSIZE, "request longer than " +
+                                                     std::to_string(kMaxRequestBytes) + " bytes")));
     } else {
-      control_request(index, std::string_view(packet.data(), static_cast<size_t>(n)));
+      serve(index, std::string_view(packet.data(), static_cast<size_t>(n)));
     }
     if (!c.live) return;
   }
-  arm_control(index);
+  arm(index);
 }
 
-void Server::close_control(uint32_t index) {
-  Control &c = controls_[index];
+void Inspector::close_connection(uint32_t index) {
+  Inspection &c = inspections_[index];
   if (!c.live) return;
   c.live = false;
   // The poll in flight holds the file open: shut it down so that the
   // client sees the end now (the poll completes for a gone generation).
   ::shutdown(c.socket.get(), SHUT_RDWR);
   c.socket.reset();
-  free_controls_.push_back(index);
+  free_inspections_.push_back(index);
   if (c.monitor) {
     c.monitor = false;
-    bool any = std::any_of(controls_.begin(), controls_.end(),
-                           [](const Control &o) { return o.live && o.monitor; });
+    bool any = std::any_of(inspections_.begin(), inspections_.end(),
+                           [](const Inspection &o) { return o.live && o.monitor; });
     if (!any) {
       core_.set_tracing(false);  // drops the events kept
     }
   }
 }
 
-void Server::reply_control(uint32_t index, const std::string &text) {
-  Control &c = controls_[index];
+void Inspector::send_reply(uint32_t index, const std::string &text) {
+  Inspection &c = inspections_[index];
   ssize_t n = send(c.socket.get(), text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n != static_cast<ssize_t>(text.size())) {
     // It does not read its replies (or the reply does not fit): it is
     // closed rather than let it hold nucleusd's memory.
     log::info("control connection (pid {}): reply not sent ({}); closed", c.pid,
               n < 0 ? std::strerror(errno) : "short");
-    close_control(index);
+    close_connection(index);
   }
 }
 
-void Server::control_request(uint32_t index, std::string_view text) {
+void Inspector::serve(uint32_t index, std::string_view text) {
   // A reply built from client text must never take the loop down: what the
   // checks miss is answered as an error, not thrown on.
   try {
-    answer_control(index, text);
+    answer(index, text);
   } catch (const std::exception &e) {
-    log::warn("control connection (pid {}): request failed: {}", controls_[index].pid, e.what());
-    reply_control(index, json_text(error_reply(EPROTO, "request failed")));
+    log::warn("control connection (pid {}): request failed: {}", inspections_[index].pid, e.what());
+    send_reply(index, json_text(error_reply(EPROTO, "request failed")));
   }
 }
 
-void Server::answer_control(uint32_t index, std::string_view text) {
+void Inspector::answer(uint32_t index, std::string_view text) {
   json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) {
-    reply_control(index, json_text(error_reply(EPROTO, "a request is one JSON object")));
+    send_reply(index, json_text(error_reply(EPROTO, "a request is one JSON object")));
     return;
   }
   auto it = request.find("op");
   if (it == request.end() || !it->is_string()) {
-    reply_control(index, json_text(error_reply(EPROTO, "request without \"op\"")));
+    send_reply(index, json_text(error_reply(EPROTO, "request without \"op\"")));
     return;
   }
   std::string op = it->get<std::string>();
   json reply;
   if (op == "status") {
-    reply = status_json(controls_[index]);
+    reply = status_json(inspections_[index]);
   } else if (op == "processes") {
-    reply = processes_json(controls_[index], request);
+    reply = processes_json(inspections_[index], request);
   } else if (op == "devices") {
     reply = devices_json();
   } else if (op == "monitor") {
-    Control &c = controls_[index];
+    Inspection &c = inspections_[index];
     if (!c.op) {
       reply = error_reply(EACCES, "only an operator may monitor (operators in the configuration)");
     } else {
@@ -271,36 +274,36 @@ void Server::answer_control(uint32_t index, std::string_view text) {
   } else {
     reply = error_reply(EINVAL, "unknown op \"" + op + "\"");
   }
-  reply_control(index, json_text(reply));
+  send_reply(index, json_text(reply));
 }
 
-json Server::status_json(const Control &c) const {
+json Inspector::status_json(const Inspection &c) const {
   const Pool &pool = core_.pool();
   uint64_t in_use = 0;
   for (uint32_t i = 0; i < pool.size(); ++i) {
     if (pool.at(i).state != BufferState::kFree) ++in_use;
   }
-  uint64_t attached = 0;
-  attached = connections_.count();
+  uint64_t attached = view_.connections.count();
   return json{
       {"ok", true},
       {"version", NUCLEUS_VERSION},
       {"abi", wire::kAbiVersion},
       {"pid", getpid()},
-      {"uptime_s", static_cast<double>(sys::monotonic_ns() - started_ns_) / 1e9},
-      {"socket", socket_path_},
-      {"socket_activated", socket_activated_},
+      {"uptime_s", static_cast<double>(sys::monotonic_ns() - view_.started_ns) / 1e9},
+      {"socket", view_.socket_path},
+      {"socket_activated", view_.socket_activated},
       {"transport",
-       {{"doorbell", connections_.futex_doorbells() ? "futex" : "eventfd"},
-        {"control", programs_.subtree().mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
+       {{"doorbell", view_.connections.futex_doorbells() ? "futex" : "eventfd"},
+        {"control",
+         view_.programs.subtree().mode() == Subtree::Mode::kCgroup ? "cgroup" : "signals"}}},
       {"event_loop",
        {{"poll", config_.poll.mode == PollMode::kAdaptive ? "adaptive"
                  : config_.poll.mode == PollMode::kFixed  ? "fixed"
                                                           : "off"},
-        {"poll_window_ns", connections_.poll().window_ns()},
-        {"polled_channels", connections_.active_count()},
-        {"turnarounds", connections_.poll().samples()},
-        {"polled_ns_last_second", connections_.poll().polled_last_second_ns()},
+        {"poll_window_ns", view_.connections.poll().window_ns()},
+        {"polled_channels", view_.connections.active_count()},
+        {"turnarounds", view_.connections.poll().samples()},
+        {"polled_ns_last_second", view_.connections.poll().polled_last_second_ns()},
         {"poll_cpu_percent", config_.poll.cpu_percent},
         {"defer_taskrun", loop_.deferred_taskrun()}}},
       {"pool",
@@ -320,7 +323,7 @@ json Server::status_json(const Control &c) const {
   };
 }
 
-bool Server::visible_to(const Control &c, uint32_t id) const {
+bool Inspector::visible_to(const Inspection &c, uint32_t id) const {
   if (c.op) return true;
   // The processes a uid owns: those it attached and what they (and the
   // operator, for it) created under them.
@@ -330,7 +333,7 @@ bool Server::visible_to(const Control &c, uint32_t id) const {
   return false;
 }
 
-json Server::process_json(uint32_t id) const {
+json Inspector::process_json(uint32_t id) const {
   const Process &p = core_.processes().at(id);
   const Pool &pool = core_.pool();
   uint64_t out = 0;
@@ -357,7 +360,7 @@ json Server::process_json(uint32_t id) const {
   j["state"] = state_name(core_.state(id));
   j["attached"] = p.attached;
   // A program that attached by itself: the pid its socket gave.
-  j["pid"] = p.pid != 0 ? p.pid : static_cast<int32_t>(connections_.pid(id));
+  j["pid"] = p.pid != 0 ? p.pid : static_cast<int32_t>(view_.connections.pid(id));
   j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
   j["claims"] = {{"given", claims_json(p.account.given())},
                  {"lent", claims_json(p.account.lent())}};
@@ -370,7 +373,7 @@ json Server::process_json(uint32_t id) const {
   return j;
 }
 
-json Server::processes_json(const Control &c, const json &request) const {
+json Inspector::processes_json(const Inspection &c, const json &request) const {
   uint64_t from = 0, limit = kDefaultPage;
   if (auto it = request.find("from"); it != request.end()) {
     if (!it->is_number_unsigned()) return error_reply(EINVAL, "\"from\": expected an index");
@@ -398,20 +401,22 @@ json Server::processes_json(const Control &c, const json &request) const {
   return reply;
 }
 
-json Server::devices_json() const {
+json Inspector::devices_json() const {
   json list = json::array();
   for (uint32_t id : core_.devices()) {
     const Process &p = core_.processes().at(id);
     json d = process_json(id);
     d["owner"] = p.parent == kNone ? wire::kNucleusName : core_.processes().at(p.parent).name;
     d.erase("parent");
-    if (std::optional<DeviceGeometry> g = devices_.geometry(id)) d["block_size"] = g->block_size;
+    if (std::optional<DeviceGeometry> geometry = view_.devices.geometry(id)) {
+      d["block_size"] = geometry->block_size;
+    }
     list.push_back(std::move(d));
   }
   return json{{"ok", true}, {"devices", std::move(list)}};
 }
 
-void Server::publish_trace() {
+void Inspector::publish_trace() {
   if (core_.trace().empty() && core_.trace_dropped() == 0) return;
   Core::TraceBatch taken = core_.take_trace();
   const std::vector<TraceEvent> &events = taken.events;
@@ -443,15 +448,15 @@ void Server::publish_trace() {
     if (bytes >= kMonitorPacketBytes) flush();
   }
   flush();
-  for (uint32_t index = 0; index < controls_.size(); ++index) {
-    Control &c = controls_[index];
+  for (uint32_t index = 0; index < inspections_.size(); ++index) {
+    Inspection &c = inspections_[index];
     if (!c.live || !c.monitor) continue;
     for (const std::string &p : packets) {
       // A monitor that does not keep up loses events, never nucleusd's
       // time: they are counted and it is told.
       if (send(c.socket.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         if (errno != EAGAIN) {
-          close_control(index);
+          close_connection(index);
           break;
         }
         c.dropped += 1;
@@ -464,6 +469,23 @@ void Server::publish_trace() {
       }
     }
   }
+}
+
+void Inspector::operators_changed() {
+  for (uint32_t i = 0; i < inspections_.size(); ++i) {
+    Inspection &c = inspections_[i];
+    if (!c.live) continue;
+    c.op = policy_.is_operator(c.uid, c.gid);
+    if (c.monitor && !c.op) {
+      log::info("control connection (pid {} uid {}) no longer an operator: monitor closed", c.pid,
+                c.uid);
+      close_connection(i);
+    }
+  }
+}
+
+void Inspector::close_all() {
+  for (Inspection &c : inspections_) c.socket.reset();
 }
 
 }  // namespace nucleus::daemon
