@@ -23,9 +23,7 @@ class CoreTree : public ::testing::Test {
  protected:
   static constexpr uint32_t kPool = 64;
 
-  void SetUp() override { fresh(); }
-  void fresh() {
-    core = Core{kPool, 4, 100};
+  void SetUp() override {
     auto r = core.attach("os", Claims{16, 8, 0});
     ASSERT_TRUE(r.ok());
     os = r.value();
