@@ -31,10 +31,10 @@
 //   the server must publish or write each turn;
 // - Notices (notices.h): the nucleus's own messages (exit notices, a swap's
 //   handover) and the reserve of buffers they travel on;
-// - Devices (devices.h): the devices, their reservers and their queues;
+// - CoreDevices (devices.h): the devices, their reservers and their queues;
 // - ProcessTree (process_tree.h): entries coming and going, claims, the
 //   state table, what each uid owns;
-// - Swaps (swaps.h): hot swap's bookkeeping;
+// - CoreSwaps (swaps.h): hot swap's bookkeeping;
 // - Trace (trace.h): what the monitor sees.
 // Its methods hand each call to the part that owns what it changes; where
 // one part's step needs another built on it (an answered notice, an entry
@@ -54,14 +54,14 @@
 #include "claims.h"
 #include "core_reactions.h"
 #include "core_states.h"
-#include "devices.h"
+#include "core_devices.h"
 #include "error.h"
 #include "messages.h"
 #include "notices.h"
 #include "pool.h"
 #include "process_table.h"
 #include "process_tree.h"
-#include "swaps.h"
+#include "core_swaps.h"
 #include "trace.h"
 #include "uid_accounts.h"
 
@@ -167,7 +167,7 @@ class Core : private CoreReactions {
   // table (Process::notices_waiting) and are sent as the parent answers.
   void set_notice_limit(uint32_t per_parent) { notices_.set_limit(per_parent); }
 
-  // ---- external processes (Devices; their entries: ProcessTree) ----
+  // ---- external processes (CoreDevices; their entries: ProcessTree) ----
   // Names a device; `caller` kNone is the root (the configuration). Costs
   // one of the caller's devices claim and one of its owner's names
   // (`budget`, kUidQuota).
@@ -200,11 +200,11 @@ class Core : private CoreReactions {
   bool take_device_message(uint32_t device, DeviceMessage *out) {
     return devices_.take_device_message(device, out);
   }
-  // Devices that left the table since the last call.
+  // CoreDevices that left the table since the last call.
   std::vector<uint32_t> take_removed_devices() { return devices_.take_removed(); }
   const std::vector<uint32_t> &devices() const { return devices_.list(); }
 
-  // ---- hot swap (Swaps, docs/hot-swap.md) ----
+  // ---- hot swap (CoreSwaps, docs/hot-swap.md) ----
   // Takes `handle` (next use of a free buffer of `requester`) as the
   // request to swap `id` (a child of the caller or of whoever the requester
   // acts for) to `program`, and adds the hidden entry of the new program
@@ -288,9 +288,9 @@ class Core : private CoreReactions {
   Trace trace_;
   Messages messages_;
   Notices notices_;
-  Devices devices_;
+  CoreDevices devices_;
   ProcessTree tree_;
-  Swaps swaps_;
+  CoreSwaps swaps_;
 };
 
 }  // namespace nucleus::daemon

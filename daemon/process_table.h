@@ -101,7 +101,7 @@ struct Process {
   uint32_t reserver = kNone;       // a device: the process that reserved it
   bool is_device() const { return origin == Origin::kDevice; }
 
-  // Hot swap (Swaps, docs/hot-swap.md).
+  // Hot swap (CoreSwaps, docs/hot-swap.md).
   bool hidden = false;               // not in the name space: a swap's new program
   uint32_t swap_buffer = kNone;      // its parent's swap request, answered when done or not
   uint32_t swap_candidate = kNone;   // the hidden entry of the new program

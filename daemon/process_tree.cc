@@ -8,7 +8,7 @@
 namespace nucleus::daemon {
 
 ProcessTree::ProcessTree(Pool &pool, ProcessTable &processes, Messages &messages, Notices &notices,
-                         Devices &devices, CoreReactions &reactions, uint64_t root_processes)
+                         CoreDevices &devices, CoreReactions &reactions, uint64_t root_processes)
     : pool_(pool),
       processes_(processes),
       messages_(messages),

@@ -25,7 +25,7 @@
 #include "claims.h"
 #include "core_reactions.h"
 #include "core_states.h"
-#include "devices.h"
+#include "core_devices.h"
 #include "error.h"
 #include "messages.h"
 #include "notices.h"
@@ -46,7 +46,7 @@ class ProcessTree {
   // The root's account: the pool's unowned buffers now (the notice reserve
   // taken first), `root_processes`, no memory or devices limit of its own.
   ProcessTree(Pool &pool, ProcessTable &processes, Messages &messages, Notices &notices,
-              Devices &devices, CoreReactions &reactions, uint64_t root_processes);
+              CoreDevices &devices, CoreReactions &reactions, uint64_t root_processes);
   ProcessTree(const ProcessTree &) = delete;
   ProcessTree &operator=(const ProcessTree &) = delete;
 
@@ -84,7 +84,7 @@ class ProcessTree {
   }
   const UidAccounts &uid_accounts() const { return uid_accounts_; }
 
-  // For a swap (Swaps): the run of `id` ends (its channel is gone): its
+  // For a swap (CoreSwaps): the run of `id` ends (its channel is gone): its
   // fifo, reservations and notices out; what it received gets dummy answers.
   void end_attachment(uint32_t id);
   // Frees an entry of the table; its buffers go to `heir` (kNone: the root).
@@ -112,7 +112,7 @@ class ProcessTree {
   ProcessTable &processes_;
   Messages &messages_;
   Notices &notices_;
-  Devices &devices_;
+  CoreDevices &devices_;
   CoreReactions &reactions_;
   UidAccounts uid_accounts_;
   std::vector<uint32_t> root_children_;

@@ -30,12 +30,12 @@ struct DeviceMessage {
   wire::Message words{};
 };
 
-class Devices {
+class CoreDevices {
  public:
-  Devices(Pool &pool, ProcessTable &processes, Messages &messages)
+  CoreDevices(Pool &pool, ProcessTable &processes, Messages &messages)
       : pool_(pool), processes_(processes), messages_(messages) {}
-  Devices(const Devices &) = delete;
-  Devices &operator=(const Devices &) = delete;
+  CoreDevices(const CoreDevices &) = delete;
+  CoreDevices &operator=(const CoreDevices &) = delete;
 
   // `id` was named by `namer` (kNone: the root).
   void named(uint32_t namer, uint32_t id);
@@ -51,7 +51,7 @@ class Devices {
   Result<uint32_t> find_device(std::string_view name) const;
   Error reserve(uint32_t caller, uint32_t device, bool as_operator);
   Error release(uint32_t caller, uint32_t device);
-  // Devices reserved by `id` are free again.
+  // CoreDevices reserved by `id` are free again.
   void release_all(uint32_t id);
   bool take_device_message(uint32_t device, DeviceMessage *out);
   std::vector<uint32_t> take_removed() { return std::exchange(removed_, {}); }

@@ -1,11 +1,11 @@
-#include "swaps.h"
+#include "core_swaps.h"
 
 #include <cassert>
 #include <cstring>
 
 namespace nucleus::daemon {
 
-Result<uint32_t> Swaps::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
+Result<uint32_t> CoreSwaps::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
                                    Program program) {
   Process &p = processes_.at(id);
   if (p.swap_buffer != kNone) return Error::kBusy;
@@ -41,14 +41,14 @@ Result<uint32_t> Swaps::begin_swap(uint32_t requester, uint32_t id, uint64_t han
   return cand;
 }
 
-Error Swaps::request_handover(uint32_t id, uint64_t data_bytes) {
+Error CoreSwaps::request_handover(uint32_t id, uint64_t data_bytes) {
   uint32_t index = notices_.send_handover(id, data_bytes);
   if (index == kNone) return Error::kBusy;
   processes_.at(id).handover_buffer = index;
   return Error::kNone;
 }
 
-void Swaps::handover_answered(uint32_t index) {
+void CoreSwaps::handover_answered(uint32_t index) {
   const Buffer &b = pool_.at(index);
   uint32_t from = b.receiver;
   if (from == kNone || !processes_.live(from) || processes_.at(from).handover_buffer != index) {
@@ -63,7 +63,7 @@ void Swaps::handover_answered(uint32_t index) {
   handovers_.push_back({from, os.generation, b.result, b.words});
 }
 
-Inheritance Swaps::commit_swap(uint32_t id, int32_t pid) {
+Inheritance CoreSwaps::commit_swap(uint32_t id, int32_t pid) {
   Process &p = processes_.at(id);
   uint32_t cand = p.swap_candidate;
   assert(cand != kNone);
@@ -103,7 +103,7 @@ Inheritance Swaps::commit_swap(uint32_t id, int32_t pid) {
   return out;
 }
 
-void Swaps::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
+void CoreSwaps::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
   Process &p = processes_.at(id);
   if (p.swap_candidate != kNone && processes_.live(p.swap_candidate) &&
       processes_.at(p.swap_candidate).swap_of == id) {
@@ -122,7 +122,7 @@ void Swaps::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
   messages_.answer(index, result, words);
 }
 
-void Swaps::leaving(uint32_t id) {
+void CoreSwaps::leaving(uint32_t id) {
   if (processes_.at(id).swap_candidate == kNone) return;
   // Removed during a swap (the server ends the swap first; this keeps the
   // core whole on its own): the request is answered, the new one dropped.
@@ -131,7 +131,7 @@ void Swaps::leaving(uint32_t id) {
   end_swap(id, wire::kResultRejected, why);
 }
 
-wire::Event Swaps::inherit_event(uint32_t index, int32_t kind) const {
+wire::Event CoreSwaps::inherit_event(uint32_t index, int32_t kind) const {
   const Buffer &b = pool_.at(index);
   wire::Event e{};
   e.kind = static_cast<uint32_t>(wire::EventKind::kInherit);

@@ -44,13 +44,13 @@ struct Inheritance {
   std::vector<uint32_t> out;
 };
 
-class Swaps {
+class CoreSwaps {
  public:
-  Swaps(Pool &pool, ProcessTable &processes, Messages &messages, Notices &notices,
+  CoreSwaps(Pool &pool, ProcessTable &processes, Messages &messages, Notices &notices,
         ProcessTree &tree)
       : pool_(pool), processes_(processes), messages_(messages), notices_(notices), tree_(tree) {}
-  Swaps(const Swaps &) = delete;
-  Swaps &operator=(const Swaps &) = delete;
+  CoreSwaps(const CoreSwaps &) = delete;
+  CoreSwaps &operator=(const CoreSwaps &) = delete;
 
   // The operations are documented on the Core's surface (core.h).
   Result<uint32_t> begin_swap(uint32_t requester, uint32_t id, uint64_t handle, Program program);

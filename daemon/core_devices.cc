@@ -1,10 +1,10 @@
-#include "devices.h"
+#include "core_devices.h"
 
 #include <cassert>
 
 namespace nucleus::daemon {
 
-void Devices::named(uint32_t namer, uint32_t id) {
+void CoreDevices::named(uint32_t namer, uint32_t id) {
   if (namer == kNone) {
     root_named_.push_back(id);
   } else {
@@ -13,20 +13,20 @@ void Devices::named(uint32_t namer, uint32_t id) {
   ids_.push_back(id);
 }
 
-void Devices::unnamed(uint32_t namer, uint32_t id) {
+void CoreDevices::unnamed(uint32_t namer, uint32_t id) {
   std::erase(namer == kNone ? root_named_ : processes_.at(namer).devices, id);
 }
 
-std::vector<uint32_t> Devices::take_named(uint32_t id) {
+std::vector<uint32_t> CoreDevices::take_named(uint32_t id) {
   return std::exchange(processes_.at(id).devices, {});
 }
 
-void Devices::dropped(uint32_t id) {
+void CoreDevices::dropped(uint32_t id) {
   std::erase(ids_, id);
   removed_.push_back(id);
 }
 
-Result<uint32_t> Devices::own_device(uint32_t caller, std::string_view name) const {
+Result<uint32_t> CoreDevices::own_device(uint32_t caller, std::string_view name) const {
   uint32_t id = processes_.find(name);
   if (id == kNone || !processes_.at(id).is_device() || processes_.at(id).parent != caller) {
     return Error::kNoChild;
@@ -34,14 +34,14 @@ Result<uint32_t> Devices::own_device(uint32_t caller, std::string_view name) con
   return id;
 }
 
-Result<uint32_t> Devices::find_device(std::string_view name) const {
+Result<uint32_t> CoreDevices::find_device(std::string_view name) const {
   uint32_t id = processes_.find(name);
   if (id == kNone) return Error::kNoChild;
   if (!processes_.at(id).is_device()) return Error::kInvalid;
   return id;
 }
 
-Error Devices::reserve(uint32_t caller, uint32_t device, bool as_operator) {
+Error CoreDevices::reserve(uint32_t caller, uint32_t device, bool as_operator) {
   Process &d = processes_.at(device);
   // Whoever may reserve a device can take it from everyone else, so it
   // needs the right to it: it is the namer's, the namer lends it to its
@@ -65,20 +65,20 @@ Error Devices::reserve(uint32_t caller, uint32_t device, bool as_operator) {
   return Error::kNone;
 }
 
-Error Devices::release(uint32_t caller, uint32_t device) {
+Error CoreDevices::release(uint32_t caller, uint32_t device) {
   Process &d = processes_.at(device);
   if (d.reserver != caller) return Error::kNotReserver;
   d.reserver = kNone;
   return Error::kNone;
 }
 
-void Devices::release_all(uint32_t id) {
+void CoreDevices::release_all(uint32_t id) {
   for (uint32_t d : ids_) {
     if (processes_.at(d).reserver == id) processes_.at(d).reserver = kNone;
   }
 }
 
-bool Devices::take_device_message(uint32_t device, DeviceMessage *out) {
+bool CoreDevices::take_device_message(uint32_t device, DeviceMessage *out) {
   for (;;) {
     Process &d = processes_.at(device);
     uint32_t index = d.fifo_head;
