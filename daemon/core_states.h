@@ -1,7 +1,7 @@
 // The state table of a process (docs/process-control.md, "States"): what
 // each event does in each state, where a state is its program's RunState
 // and the StopState its parent asked for. The Core's process control
-// (core_tree.cc) looks every step up here and does what the cell says; the
+// (ProcessTree) looks every step up here and does what the cell says; the
 // unit tests run every cell (core_tree_test.cc).
 //
 // A refused cell changes nothing and its error is the request's. A cell

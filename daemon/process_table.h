@@ -88,10 +88,10 @@ struct Process {
 
   // Exit notices of its children: out (sent, not answered) at most the
   // parent's limit; the rest wait here, in exit order, for an answer, a free
-  // notice buffer or its next run (Core::pump_notices).
+  // notice buffer or its next run (Notices::pump).
   uint32_t notices_out = 0;
   std::deque<ExitNotice> notices_waiting;
-  bool notice_starved = false;  // in Core::starved_: waits for a notice buffer
+  bool notice_starved = false;  // in Notices::starved_: waits for a notice buffer
 
   // External processes. A device's parent is the process that named it
   // (kNone: the configuration); it is in that process's `devices`, not in
@@ -101,7 +101,7 @@ struct Process {
   uint32_t reserver = kNone;       // a device: the process that reserved it
   bool is_device() const { return origin == Origin::kDevice; }
 
-  // Hot swap (core_swap.cc, docs/hot-swap.md).
+  // Hot swap (CoreSwaps, docs/hot-swap.md).
   bool hidden = false;               // not in the name space: a swap's new program
   uint32_t swap_buffer = kNone;      // its parent's swap request, answered when done or not
   uint32_t swap_candidate = kNone;   // the hidden entry of the new program

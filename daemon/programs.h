@@ -2,7 +2,7 @@
 // launching them (on the Launcher's threads), their bound NUCLEUS_FD
 // connections until they attach, reaping them, and stopping, resuming and
 // ending subtrees with cgroups or signals. The rules are the Core's
-// (core_tree.cc); this object does what the Core decided.
+// (process_tree.cc); this object does what the Core decided.
 //
 // Owns: a Run per entry it started (pid, pidfd, bound socket, cgroup), the
 // pids it reaps, the Launcher and the launches in flight, the exits reaped

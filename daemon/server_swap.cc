@@ -1,5 +1,5 @@
 // Hot swap in nucleusd's Server: the Linux side of the protocol in
-// docs/hot-swap.md. The Core keeps the rules (core_swap.cc); this starts the
+// docs/hot-swap.md. The Core keeps the rules (core_swaps.cc); this starts the
 // new program as a hidden entry, holds its attach reply until the old OS has
 // handed over its state, copies the state across, and in commit_swap moves
 // the new program's connection and run onto the OS's entry in one step of

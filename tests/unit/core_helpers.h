@@ -1,6 +1,9 @@
-// Helpers the Core's unit tests share: what the server would do for them.
+// Helpers the Core's unit tests share: what the server would do for them,
+// and the names of parametrized tests.
 #pragma once
 
+#include <cctype>
+#include <string>
 #include <vector>
 
 #include "core.h"
@@ -24,6 +27,22 @@ inline std::vector<wire::Event> take_events(Core &core, uint32_t id) {
   while (core.next_event(id, &e)) {
     out.push_back(e);
     core.pop_event(id);
+  }
+  return out;
+}
+
+// A state's or an event's name as part of a parametrized test's name, which
+// takes letters, digits and '_' only: "stop-timeout" -> "StopTimeout".
+inline std::string camel(const char *name) {
+  std::string out;
+  bool up = true;
+  for (const char *c = name; *c != 0; ++c) {
+    if (*c == '-') {
+      up = true;
+      continue;
+    }
+    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
+    up = false;
   }
   return out;
 }

@@ -5,7 +5,6 @@
 // is run here against the Core as the server drives it.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <map>
 #include <ostream>
 #include <string>
@@ -313,24 +312,10 @@ std::vector<SwapCellAt> every_swap_cell() {
   return cells;
 }
 
-// "old-exited" -> "OldExited"
-std::string camel(const char *name) {
-  std::string out;
-  bool up = true;
-  for (const char *c = name; *c != 0; ++c) {
-    if (*c == '-') {
-      up = true;
-      continue;
-    }
-    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
-    up = false;
-  }
-  return out;
-}
-
 // Handover_OldExited: the event old-exited in the phase handover.
 std::string swap_cell_name(const ::testing::TestParamInfo<SwapCellAt> &info) {
-  return camel(to_string(info.param.phase)) + "_" + camel(to_string(info.param.event));
+  return testing::camel(to_string(info.param.phase)) + "_" +
+         testing::camel(to_string(info.param.event));
 }
 
 // The table is the protocol and the failure table of docs/hot-swap.md; every

@@ -3,7 +3,6 @@
 // arithmetic, exit notices, and what a parent's death leaves.
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -24,9 +23,7 @@ class CoreTree : public ::testing::Test {
  protected:
   static constexpr uint32_t kPool = 64;
 
-  void SetUp() override { fresh(); }
-  void fresh() {
-    core = Core{kPool, 4, 100};
+  void SetUp() override {
     auto r = core.attach("os", Claims{16, 8, 0});
     ASSERT_TRUE(r.ok());
     os = r.value();
@@ -102,26 +99,12 @@ void PrintTo(const CellAt &c, std::ostream *out) {
   *out << "(" << to_string(c.run) << ", " << to_string(c.stop) << ") " << to_string(c.event);
 }
 
-// "stop-timeout" -> "StopTimeout"
-std::string camel(const char *name) {
-  std::string out;
-  bool up = true;
-  for (const char *c = name; *c != 0; ++c) {
-    if (*c == '-') {
-      up = true;
-      continue;
-    }
-    out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
-    up = false;
-  }
-  return out;
-}
-
 // RunningStopping_Stop: the event stop in state (running, stopping).
 std::string cell_name(const ::testing::TestParamInfo<CellAt> &info) {
   const CellAt &c = info.param;
-  return camel(to_string(c.run)) + (c.stop == SS::kNone ? "" : camel(to_string(c.stop))) + "_" +
-         camel(to_string(c.event));
+  return testing::camel(to_string(c.run)) +
+         (c.stop == SS::kNone ? "" : testing::camel(to_string(c.stop))) + "_" +
+         testing::camel(to_string(c.event));
 }
 
 class StateCell : public CoreTree, public ::testing::WithParamInterface<CellAt> {};

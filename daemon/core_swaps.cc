@@ -1,33 +1,23 @@
-// Hot swap in the Core: the parent's request, the hidden entry of the new
-// program, the handover message, and the one step in which the new program
-// takes over the entry. The Linux side (starting the new program, its
-// channel, ending the old one, deadlines) is in server_swap.cc; the protocol
-// is in docs/hot-swap.md.
-//
-// The entry itself never moves: its name, children, devices, claims, queue
-// and every buffer it holds stay where they are, so "moving them to the new
-// program" is rebinding the entry to the new program's channel and pid, and
-// telling the new program what it inherits.
+#include "core_swaps.h"
+
 #include <cassert>
 #include <cstring>
 
-#include "core.h"
-
 namespace nucleus::daemon {
 
-Result<uint32_t> Core::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
-                                  Program program) {
+Result<uint32_t> CoreSwaps::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
+                                   Program program) {
   Process &p = processes_.at(id);
   if (p.swap_buffer != kNone) return Error::kBusy;
   if (p.is_device() || p.run != RunState::kRunning || !p.attached || p.stop != StopState::kNone ||
-      held_stopped(id)) {
+      tree_.held_stopped(id)) {
     return Error::kInvalid;
   }
-  Result<uint32_t> index = request_buffer(requester, handle);
+  Result<uint32_t> index = messages_.request_buffer(requester, handle);
   if (!index.ok()) return index.error();
   // The request is a message to the nucleus, received by it at once and
   // answered when the swap is done or not (like a stop).
-  send_to_nucleus(requester, index.value(), handle);
+  messages_.send_to_nucleus(requester, index.value(), handle);
 
   uint32_t cand = processes_.add_hidden(p.name);
   Process &os = processes_.at(id);  // add_hidden may have moved the table
@@ -51,30 +41,29 @@ Result<uint32_t> Core::begin_swap(uint32_t requester, uint32_t id, uint64_t hand
   return cand;
 }
 
-Error Core::request_handover(uint32_t id, uint64_t data_bytes) {
-  if (notice_free_.empty()) return Error::kBusy;
-  uint32_t index = notice_free_.back();
-  notice_free_.pop_back();
-  Buffer &b = pool_.at(index);
-  b.generation = wire::handle_generation(wire::next_handle(pool_.handle(index)));
-  b.words = wire::Message{};
-  b.words.word[wire::kNoticeKind] = wire::kNoticeHandover;
-  b.words.word[wire::kHandoverDataBytes] = data_bytes;
-  std::memcpy(b.sender_name, wire::kNucleusName, sizeof(wire::kNucleusName));
-  b.published = false;
-  b.sender_gone = false;
-  pool_.apply(index, BufferEvent::kSend);
-  b.receiver = id;
-  Process &p = processes_.at(id);
-  p.handover_buffer = index;
-  // First in its queue: the pause a swap makes is the handover, not the
-  // backlog before it (which the old OS serves first otherwise).
-  inbox_prepend(p, index);
-  fifo_push(id, index);
+Error CoreSwaps::request_handover(uint32_t id, uint64_t data_bytes) {
+  uint32_t index = notices_.send_handover(id, data_bytes);
+  if (index == kNone) return Error::kBusy;
+  processes_.at(id).handover_buffer = index;
   return Error::kNone;
 }
 
-Inheritance Core::commit_swap(uint32_t id, int32_t pid) {
+void CoreSwaps::handover_answered(uint32_t index) {
+  const Buffer &b = pool_.at(index);
+  uint32_t from = b.receiver;
+  if (from == kNone || !processes_.live(from) || processes_.at(from).handover_buffer != index) {
+    return;  // an exit notice, or a handover answered after its swap ended
+  }
+  // The OS being swapped answered the handover: when it handed over, its
+  // requests wait from here (the server serves no more of them) until the
+  // swap ends.
+  Process &os = processes_.at(from);
+  os.handover_buffer = kNone;
+  os.handed_over = b.result == wire::kResultNormal;
+  handovers_.push_back({from, os.generation, b.result, b.words});
+}
+
+Inheritance CoreSwaps::commit_swap(uint32_t id, int32_t pid) {
   Process &p = processes_.at(id);
   uint32_t cand = p.swap_candidate;
   assert(cand != kNone);
@@ -86,14 +75,14 @@ Inheritance Core::commit_swap(uint32_t id, int32_t pid) {
   // Everything is published again to the new channel: messages queued (in
   // queue order) and answers not yet taken. What the old program took is
   // inherited instead.
-  fifo_clear(p);
+  messages_.fifo_clear(p);
   for (uint32_t i = p.inbox_head; i != kNone; i = pool_.at(i).inbox_next) {
     Buffer &b = pool_.at(i);
     if (b.state == BufferState::kReceived) {
       out.received.push_back(i);
     } else {
       b.published = false;
-      fifo_push(id, i);
+      messages_.fifo_push(id, i);
     }
   }
   for (uint32_t index : p.slots) {
@@ -102,25 +91,25 @@ Inheritance Core::commit_swap(uint32_t id, int32_t pid) {
     out.out.push_back(index);
     if (b.state == BufferState::kAnswered) {
       b.published = false;
-      fifo_push(id, index);
+      messages_.fifo_push(id, index);
     }
   }
   // The candidate entry held nothing (it had no name, claims or buffers).
   Process &c = processes_.at(cand);
   c.attached = false;
-  fifo_clear(c);
+  messages_.fifo_clear(c);
   processes_.remove(cand);
   processes_.at(id).swap_candidate = kNone;
   return out;
 }
 
-void Core::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
+void CoreSwaps::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
   Process &p = processes_.at(id);
   if (p.swap_candidate != kNone && processes_.live(p.swap_candidate) &&
       processes_.at(p.swap_candidate).swap_of == id) {
     uint32_t cand = p.swap_candidate;
-    end_attachment(cand);
-    drop_entry(cand, kNone);
+    tree_.end_attachment(cand);
+    tree_.drop_entry(cand, kNone);
   }
   Process &os = processes_.at(id);
   os.swap_candidate = kNone;
@@ -130,10 +119,19 @@ void Core::end_swap(uint32_t id, int32_t result, const wire::Message &words) {
   if (os.swap_buffer == kNone) return;
   uint32_t index = os.swap_buffer;
   os.swap_buffer = kNone;
-  answer_request(index, result, words);
+  messages_.answer(index, result, words);
 }
 
-wire::Event Core::inherit_event(uint32_t index, int32_t kind) const {
+void CoreSwaps::leaving(uint32_t id) {
+  if (processes_.at(id).swap_candidate == kNone) return;
+  // Removed during a swap (the server ends the swap first; this keeps the
+  // core whole on its own): the request is answered, the new one dropped.
+  wire::Message why{};
+  why.word[wire::kSwapOutcome] = wire::kSwapCancelled;
+  end_swap(id, wire::kResultRejected, why);
+}
+
+wire::Event CoreSwaps::inherit_event(uint32_t index, int32_t kind) const {
   const Buffer &b = pool_.at(index);
   wire::Event e{};
   e.kind = static_cast<uint32_t>(wire::EventKind::kInherit);

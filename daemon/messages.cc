@@ -1,0 +1,322 @@
+#include "messages.h"
+
+#include <cassert>
+#include <cstring>
+#include <utility>
+
+namespace nucleus::daemon {
+
+Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view receiver,
+                             const wire::Message &message) {
+  auto index = pool_.resolve_next(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.owner != id || b.state != BufferState::kFree) return Error::kBadHandle;
+  uint32_t to = processes_.find(receiver);
+  Process &sender = processes_.at(id);
+  b.generation = wire::handle_generation(handle);
+  b.words = message;
+  std::memcpy(b.sender_name, sender.name.c_str(), sender.name.size() + 1);
+  b.published = false;
+  b.sender_gone = false;
+  if (to == kNone) {
+    pool_.apply(*index, BufferEvent::kSendUndeliverable);
+    b.receiver = kNone;
+    b.result = wire::kResultDummy;
+    b.words = wire::Message{};
+    fifo_push(id, *index);
+    if (trace_.on()) {
+      trace_.record(TraceKind::kMessage, *index, sender.name, receiver);
+      trace_.record(TraceKind::kAnswer, *index, wire::kNucleusName, sender.name);
+    }
+    return Error::kNone;
+  }
+  pool_.apply(*index, BufferEvent::kSend);
+  b.receiver = to;
+  inbox_append(processes_.at(to), *index);
+  fifo_push(to, *index);
+  if (trace_.on()) {
+    trace_.record(TraceKind::kMessage, *index, sender.name, processes_.at(to).name);
+  }
+  return Error::kNone;
+}
+
+Error Messages::get_event(uint32_t id, uint64_t handle) {
+  auto index = pool_.resolve(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.receiver != id || b.state != BufferState::kQueued || !b.published) {
+    return Error::kBadHandle;
+  }
+  pool_.apply(*index, BufferEvent::kTake);
+  return Error::kNone;
+}
+
+Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
+                            const wire::Message &words) {
+  if (result < wire::kResultNormal || result > wire::kResultMalfunction) return Error::kInvalid;
+  auto index = pool_.resolve(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.receiver != id || b.state != BufferState::kReceived) return Error::kBadHandle;
+  inbox_remove(processes_.at(id), *index);
+  answer(*index, result, words);
+  return Error::kNone;
+}
+
+Error Messages::release_answer(uint32_t id, uint64_t handle) {
+  auto index = pool_.resolve(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.owner != id || b.state != BufferState::kAnswered || !b.published) {
+    return Error::kBadHandle;
+  }
+  pool_.apply(*index, BufferEvent::kRelease);
+  b.receiver = kNone;
+  return Error::kNone;
+}
+
+Result<uint32_t> Messages::request_buffer(uint32_t caller, uint64_t handle) const {
+  auto index = pool_.resolve_next(handle);
+  if (!index) return Error::kBadHandle;
+  const Buffer &b = pool_.at(*index);
+  if (b.owner != caller || b.state != BufferState::kFree) return Error::kBadHandle;
+  return *index;
+}
+
+void Messages::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle) {
+  Buffer &b = pool_.at(index);
+  b.generation = wire::handle_generation(handle);
+  b.words = wire::Message{};
+  std::memcpy(b.sender_name, processes_.at(caller).name.c_str(),
+              processes_.at(caller).name.size() + 1);
+  b.published = false;
+  b.sender_gone = false;
+  b.receiver = kNone;  // the nucleus
+  pool_.apply(index, BufferEvent::kSend);
+  pool_.apply(index, BufferEvent::kTake);
+  if (trace_.on()) trace_.record(TraceKind::kMessage, index, b.sender_name, wire::kNucleusName);
+}
+
+void Messages::answer(uint32_t index, int32_t result, const wire::Message &words) {
+  Buffer &b = pool_.at(index);
+  pool_.apply(index, BufferEvent::kAnswer);
+  b.result = result;
+  b.words = words;
+  deliver_answer(index);
+}
+
+void Messages::dummy_answer(uint32_t index) {
+  Buffer &b = pool_.at(index);
+  bool ok = pool_.apply(index, BufferEvent::kReceiverGone);
+  assert(ok);
+  (void)ok;
+  b.result = wire::kResultDummy;
+  b.words = wire::Message{};
+  deliver_answer(index);
+}
+
+void Messages::disown(uint32_t index) {
+  Buffer &b = pool_.at(index);
+  if (b.state == BufferState::kAnswered) {
+    pool_.apply(index, BufferEvent::kSenderGone);
+    b.receiver = kNone;
+  } else if (b.state != BufferState::kFree) {
+    b.sender_gone = true;
+  }
+}
+
+void Messages::deliver_answer(uint32_t index) {
+  Buffer &b = pool_.at(index);
+  b.published = false;
+  if (trace_.on()) {
+    // A dummy answer (5) is the nucleus's; stop and swap requests are
+    // answered by the nucleus too (receiver none).
+    bool by_nucleus =
+        b.result == wire::kResultDummy || b.receiver == kNone || !processes_.live(b.receiver);
+    trace_.record(
+        TraceKind::kAnswer, index,
+        by_nucleus ? std::string_view(wire::kNucleusName) : processes_.at(b.receiver).name,
+        b.sender_name);
+  }
+  if (b.owner == kNoticeOwner) {
+    reactions_.nucleus_buffer_answered(index);
+    return;
+  }
+  if (b.sender_gone) {
+    pool_.apply(index, BufferEvent::kSenderGone);
+    b.receiver = kNone;
+    b.sender_gone = false;
+    if (b.owner == kNone) {
+      pool_.give_back(index);
+    } else {
+      mark_slots(b.owner);  // back in its owner's claim
+    }
+    return;
+  }
+  fifo_push(b.owner, index);
+}
+
+void Messages::inbox_append(Process &p, uint32_t index) {
+  Buffer &b = pool_.at(index);
+  b.inbox_prev = p.inbox_tail;
+  b.inbox_next = kNone;
+  if (p.inbox_tail != kNone) {
+    pool_.at(p.inbox_tail).inbox_next = index;
+  } else {
+    p.inbox_head = index;
+  }
+  p.inbox_tail = index;
+  ++p.inbox_count;
+}
+
+void Messages::inbox_prepend(Process &p, uint32_t index) {
+  Buffer &b = pool_.at(index);
+  b.inbox_prev = kNone;
+  b.inbox_next = p.inbox_head;
+  if (p.inbox_head != kNone) {
+    pool_.at(p.inbox_head).inbox_prev = index;
+  } else {
+    p.inbox_tail = index;
+  }
+  p.inbox_head = index;
+  ++p.inbox_count;
+}
+
+void Messages::inbox_remove(Process &p, uint32_t index) {
+  Buffer &b = pool_.at(index);
+  if (b.inbox_prev != kNone) {
+    pool_.at(b.inbox_prev).inbox_next = b.inbox_next;
+  } else {
+    p.inbox_head = b.inbox_next;
+  }
+  if (b.inbox_next != kNone) {
+    pool_.at(b.inbox_next).inbox_prev = b.inbox_prev;
+  } else {
+    p.inbox_tail = b.inbox_prev;
+  }
+  b.inbox_prev = b.inbox_next = kNone;
+  --p.inbox_count;
+}
+
+void Messages::fifo_push(uint32_t id, uint32_t index) {
+  Process &p = processes_.at(id);
+  if (!p.attached) return;  // published when a run of it attaches
+  Buffer &b = pool_.at(index);
+  assert(!b.in_fifo);
+  b.in_fifo = true;
+  b.fifo_next = kNone;
+  if (p.fifo_tail != kNone) {
+    pool_.at(p.fifo_tail).fifo_next = index;
+  } else {
+    p.fifo_head = index;
+  }
+  p.fifo_tail = index;
+  if (!p.dirty) {
+    p.dirty = true;
+    dirty_.push_back(id);
+  }
+}
+
+void Messages::fifo_clear(Process &p) {
+  for (uint32_t i = p.fifo_head; i != kNone;) {
+    Buffer &b = pool_.at(i);
+    i = b.fifo_next;
+    b.fifo_next = kNone;
+    b.in_fifo = false;
+  }
+  p.fifo_head = p.fifo_tail = kNone;
+}
+
+void Messages::publish_inbox(uint32_t id) {
+  for (uint32_t i = processes_.at(id).inbox_head; i != kNone; i = pool_.at(i).inbox_next) {
+    pool_.at(i).published = false;
+    fifo_push(id, i);
+  }
+}
+
+void Messages::dummy_answer_received(uint32_t id) {
+  Process &p = processes_.at(id);
+  for (uint32_t i = p.inbox_head; i != kNone;) {
+    uint32_t index = i;
+    i = pool_.at(i).inbox_next;
+    if (pool_.at(index).state == BufferState::kReceived) {
+      inbox_remove(p, index);
+      dummy_answer(index);
+    } else {
+      pool_.at(index).published = false;
+    }
+  }
+}
+
+void Messages::dummy_answer_inbox(uint32_t id) {
+  Process &p = processes_.at(id);
+  while (p.inbox_head != kNone) {
+    uint32_t index = p.inbox_head;
+    inbox_remove(p, index);
+    dummy_answer(index);
+  }
+}
+
+bool Messages::next_event(uint32_t id, wire::Event *out) const {
+  const Process &p = processes_.at(id);
+  if (p.fifo_head == kNone) return false;
+  const Buffer &b = pool_.at(p.fifo_head);
+  *out = wire::Event{};
+  out->handle = pool_.handle(p.fifo_head);
+  out->message = b.words;
+  if (b.state == BufferState::kAnswered) {
+    out->kind = static_cast<uint32_t>(wire::EventKind::kAnswer);
+    out->result = b.result;
+  } else {
+    out->kind = static_cast<uint32_t>(wire::EventKind::kMessage);
+    std::memcpy(out->sender, b.sender_name, sizeof(out->sender));
+  }
+  return true;
+}
+
+void Messages::pop_event(uint32_t id) {
+  Process &p = processes_.at(id);
+  uint32_t index = p.fifo_head;
+  if (index == kNone) return;
+  Buffer &b = pool_.at(index);
+  p.fifo_head = b.fifo_next;
+  if (p.fifo_head == kNone) p.fifo_tail = kNone;
+  b.fifo_next = kNone;
+  b.in_fifo = false;
+  b.published = true;
+}
+
+std::vector<uint32_t> Messages::take_dirty() {
+  for (uint32_t id : dirty_) {
+    if (processes_.live(id)) processes_.at(id).dirty = false;
+  }
+  return std::exchange(dirty_, {});
+}
+
+void Messages::mark_slots(uint32_t id) {
+  Process &p = processes_.at(id);
+  if (!p.attached || p.slots_changed) return;
+  p.slots_changed = true;
+  slot_changes_.push_back(id);
+}
+
+std::vector<uint32_t> Messages::take_slot_changes() {
+  for (uint32_t id : slot_changes_) {
+    if (processes_.live(id)) processes_.at(id).slots_changed = false;
+  }
+  return std::exchange(slot_changes_, {});
+}
+
+ProcessStats Messages::stats(uint32_t id) const {
+  ProcessStats s;
+  const Process &p = processes_.at(id);
+  s.claim_buffers = static_cast<uint32_t>(p.slots.size());
+  for (uint32_t index : p.slots) {
+    if (pool_.at(index).state != BufferState::kFree) ++s.claim_used;
+  }
+  s.queue_length = p.inbox_count;
+  return s;
+}
+
+}  // namespace nucleus::daemon

@@ -1,0 +1,116 @@
+// Messages between processes, and the queues they wait in: the nucleus's
+// side of the six message primitives (send, take, answer, release; the
+// waits are the library's), the nucleus as a party to messages (requests to
+// it, its answers, dummy answers), and each process's two queues. Owns
+// those queues and the lists of processes the server must look at each
+// turn:
+// - its inbox: messages queued to it or received by it and not yet answered,
+//   in arrival order (linked through Buffer::inbox_*);
+// - its fifo: events for it (a message to it, an answer to it) not yet
+//   published to its event ring, in order (linked through Buffer::fifo_next);
+// - take_dirty(): processes whose fifo got entries; take_slot_changes():
+//   processes whose slot table must be written.
+//
+// Events go into a process's fifo only while it is attached; one that is
+// not attached keeps its inbox, published again when a run of it attaches.
+// An answer on one of the nucleus's own buffers (owner kNoticeOwner: an
+// exit notice, a handover) goes to CoreReactions::nucleus_buffer_answered.
+//
+// Threading: nucleusd's loop thread only.
+#pragma once
+
+#include <nucleus/wire.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core_reactions.h"
+#include "error.h"
+#include "pool.h"
+#include "process_table.h"
+#include "trace.h"
+
+namespace nucleus::daemon {
+
+inline constexpr uint32_t kNoticeOwner = kNone - 1;  // owner of the nucleus's notice buffers
+
+struct ProcessStats {
+  uint32_t claim_buffers = 0;
+  uint32_t claim_used = 0;
+  uint32_t queue_length = 0;
+};
+
+class Messages {
+ public:
+  Messages(Pool &pool, ProcessTable &processes, Trace &trace, CoreReactions &reactions)
+      : pool_(pool), processes_(processes), trace_(trace), reactions_(reactions) {}
+  Messages(const Messages &) = delete;
+  Messages &operator=(const Messages &) = delete;
+
+  // ---- the primitives (Core's) ----
+  Error send_message(uint32_t id, uint64_t handle, std::string_view receiver,
+                     const wire::Message &message);
+  Error get_event(uint32_t id, uint64_t handle);
+  Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &words);
+  Error release_answer(uint32_t id, uint64_t handle);
+
+  // ---- the nucleus as a party ----
+  // A request to the nucleus on the next use of a free buffer of the caller
+  // (a stop, a swap): request_buffer checks `handle` and changes nothing;
+  // send_to_nucleus sends on it and the nucleus takes it at once (received,
+  // answered when what it asks for is done).
+  Result<uint32_t> request_buffer(uint32_t caller, uint64_t handle) const;
+  void send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle);
+  // The message received on `index` is answered (by the nucleus, or by a
+  // receiver whose inbox it has left) and the answer delivered.
+  void answer(uint32_t index, int32_t result, const wire::Message &words);
+  // Its receiver will never answer: the nucleus does, with a dummy answer.
+  void dummy_answer(uint32_t index);
+  // Its owner's run ended: an answer not taken is dropped, a buffer still
+  // out comes back when it is answered.
+  void disown(uint32_t index);
+
+  // ---- queues ----
+  void inbox_append(Process &p, uint32_t index);
+  void inbox_prepend(Process &p, uint32_t index);
+  void inbox_remove(Process &p, uint32_t index);
+  void fifo_push(uint32_t id, uint32_t index);
+  void fifo_clear(Process &p);
+  // A run of `id` attached: the messages that waited for it are published
+  // to it, in queue order.
+  void publish_inbox(uint32_t id);
+  // The run of `id` ended: messages it received get dummy answers (nobody
+  // will answer them); those still queued wait for its next run.
+  void dummy_answer_received(uint32_t id);
+  // `id` leaves the table: every message in its inbox gets a dummy answer
+  // (orphans among them are simply freed).
+  void dummy_answer_inbox(uint32_t id);
+
+  // The first event waiting to be published to `id`, as an event record.
+  bool next_event(uint32_t id, wire::Event *out) const;
+  void pop_event(uint32_t id);
+  // Processes whose fifo got entries since the last call: the caller
+  // publishes them (each is named again when its fifo gets more).
+  std::vector<uint32_t> take_dirty();
+  // Its slot table must be written (its claim changed).
+  void mark_slots(uint32_t id);
+  // Processes whose slot table must be written since the last call: the
+  // caller writes them (each is named again when its claim changes again).
+  std::vector<uint32_t> take_slot_changes();
+
+  ProcessStats stats(uint32_t id) const;
+
+ private:
+  // After an answer (or dummy answer): to the sender, or freed if it is gone.
+  void deliver_answer(uint32_t index);
+
+  Pool &pool_;
+  ProcessTable &processes_;
+  Trace &trace_;
+  CoreReactions &reactions_;
+  std::vector<uint32_t> dirty_;
+  std::vector<uint32_t> slot_changes_;
+};
+
+}  // namespace nucleus::daemon
