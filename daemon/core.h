@@ -52,16 +52,16 @@
 #include <vector>
 
 #include "claims.h"
+#include "core_devices.h"
 #include "core_reactions.h"
 #include "core_states.h"
-#include "core_devices.h"
+#include "core_swaps.h"
 #include "error.h"
 #include "messages.h"
 #include "notices.h"
 #include "pool.h"
 #include "process_table.h"
 #include "process_tree.h"
-#include "core_swaps.h"
 #include "trace.h"
 #include "uid_accounts.h"
 

@@ -6,7 +6,7 @@
 namespace nucleus::daemon {
 
 Result<uint32_t> CoreSwaps::begin_swap(uint32_t requester, uint32_t id, uint64_t handle,
-                                   Program program) {
+                                       Program program) {
   Process &p = processes_.at(id);
   if (p.swap_buffer != kNone) return Error::kBusy;
   if (p.is_device() || p.run != RunState::kRunning || !p.attached || p.stop != StopState::kNone ||

@@ -47,7 +47,7 @@ struct Inheritance {
 class CoreSwaps {
  public:
   CoreSwaps(Pool &pool, ProcessTable &processes, Messages &messages, Notices &notices,
-        ProcessTree &tree)
+            ProcessTree &tree)
       : pool_(pool), processes_(processes), messages_(messages), notices_(notices), tree_(tree) {}
   CoreSwaps(const CoreSwaps &) = delete;
   CoreSwaps &operator=(const CoreSwaps &) = delete;

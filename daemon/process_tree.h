@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "claims.h"
+#include "core_devices.h"
 #include "core_reactions.h"
 #include "core_states.h"
-#include "core_devices.h"
 #include "error.h"
 #include "messages.h"
 #include "notices.h"

@@ -35,6 +35,9 @@ class Reactions {
   // A program nucleusd started (`pid`, `pidfd`) sent its attach request on
   // its bound NUCLEUS_FD connection.
   virtual void bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int pidfd) = 0;
+  // A swap's new program `cand` attached on its bound connection: its reply
+  // waits for the old OS's state.
+  virtual void candidate_attached(uint32_t cand, sys::UniqueFd socket) = 0;
   // The swap of OS `os` hears of `event` (swap_phases.h).
   virtual void tell_swap(uint32_t os, SwapEvent event, uint64_t detail) = 0;
   // The earliest deadline of a swap in progress (0: none): the progress

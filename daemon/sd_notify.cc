@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,17 @@
 #include <nucleus_internal/sys.h>
 
 namespace nucleus::daemon {
+
+bool env_number(const char *name, uint64_t *out) {
+  const char *text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return false;
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
 
 void sd_notify(const char *state) {
   const char *path = std::getenv("NOTIFY_SOCKET");

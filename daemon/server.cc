@@ -48,10 +48,11 @@ Server::Server(Config config)
       connections_(config_, core_, loop_, requests_, *this),
       devices_(loop_, core_, config_, policy_, devices_needs()),
       programs_(config_, core_, loop_, principals_, *this),
+      attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
       inspector_(loop_, core_, config_, policy_,
                  Inspector::View{
-                     .socket_path = socket_path_,
-                     .socket_activated = socket_activated_,
+                     .socket_path = attach_.socket_path(),
+                     .socket_activated = attach_.socket_activated(),
                      .started_ns = started_ns_,
                      .connections = connections_,
                      .programs = programs_,
@@ -79,8 +80,7 @@ bool Server::start(const std::string &runtime_dir, std::string *error) {
   }
   runtime_dir_ = runtime_dir;
   started_ns_ = sys::monotonic_ns();
-  if (!take_listen_fd(error)) return false;
-  if (!socket_activated_ && !listen_socket(runtime_dir, error)) return false;
+  if (!attach_.listen(runtime_dir, error)) return false;
   return start_loop(error);
 }
 
@@ -131,7 +131,7 @@ bool Server::start_loop(std::string *error) {
       config_.pool_buffers, config_.default_claim_buffers, config_.request_entries,
       config_.event_entries, config_.data_bytes);
 
-  programs_.serve_at(runtime_dir_, socket_path_);
+  programs_.serve_at(runtime_dir_, attach_.socket_path());
   if (!devices_.create_configured(error)) return false;
   if (!boot(error)) return false;
   // From here programs start on the launcher's thread (the boot section
@@ -141,13 +141,12 @@ bool Server::start_loop(std::string *error) {
     return false;
   }
 
-  attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
-  attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
-  arm_accept();
+  attach_.serve();
   arm_signal();
   arm_watchdog();
   loop_.submit();
-  log::info("listening on {}{}", socket_path_, socket_activated_ ? " (socket activation)" : "");
+  log::info("listening on {}{}", attach_.socket_path(),
+            attach_.socket_activated() ? " (socket activation)" : "");
   return true;
 }
 
@@ -161,12 +160,6 @@ void Server::log_polling() const {
                         poll.cpu_percent)
           : fmt::format("a window derived from turnarounds, up to {} µs, at most {}% of a CPU",
                         poll.window_ns / 1000, poll.cpu_percent));
-}
-
-void Server::arm_accept() {
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_accept(sqe, listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  Loop::set_tag(sqe, Kind::kAccept, 0, 0);
 }
 
 void Server::arm_signal() {
@@ -195,27 +188,7 @@ int Server::run() {
 }
 
 void Server::route_completions() {
-  loop_.route(Kind::kAccept, [this](const Completion &c) {
-    if (c.index == kAcceptRetry) {
-      if (!stopping_) arm_accept();
-    } else {
-      on_accept(c.result);
-    }
-  });
   loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
-  loop_.route(Kind::kHandshake, [this](const Completion &c) {
-    if (c.index >= pending_.size() || !pending_[c.index].live ||
-        pending_[c.index].generation != c.generation) {
-      return;
-    }
-    if (c.result == -ECANCELED) {
-      log::info("a connection (pid {} uid {}) sent no attach request in {} ms; closed",
-                pending_[c.index].cred.pid, pending_[c.index].cred.uid, config_.attach_timeout_ms);
-      release_pending(c.index);
-    } else {
-      on_handshake(c.index);
-    }
-  });
   loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
 }
 
@@ -238,6 +211,7 @@ void Server::on_signal(int result) {
   }
   log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
   stopping_ = true;
+  attach_.stop();
 }
 
 void Server::flush_dirty() {
@@ -260,13 +234,10 @@ void Server::flush_dirty() {
 void Server::shutdown() {
   sd_notify("STOPPING=1");
   programs_.shutdown();  // the programs nucleusd started end with it
-  // A socket from socket activation belongs to the service manager.
-  if (!socket_activated_) unlink(socket_path_.c_str());
-  listen_fd_.reset();
+  attach_.shutdown();
   inspector_.close_all();
   size_t count = connections_.count();
   connections_.shutdown();
-  for (Pending &p : pending_) p.socket.reset();
   log::info("stopped; {} processes were attached", count);
 }
 

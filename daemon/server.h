@@ -37,6 +37,7 @@
 
 #include <nucleus_internal/sys.h>
 
+#include "attach.h"
 #include "channel.h"
 #include "config.h"
 #include "connections.h"
@@ -92,41 +93,18 @@ class Server : private LinuxSide, private Reactions {
     uint32_t ready_seq = 0;  // its kSwapReady (phase committing)
   };
 
-  struct Pending {
-    bool live = false;
-    uint32_t generation = 0;
-    sys::UniqueFd socket;
-    ucred cred{};     // SO_PEERCRED, read at accept
-    bool op = false;  // an operator's: not counted in pending_by_uid_
-  };
-
   // What devices_ asks of the server: senders' channels and owners'
   // principals.
   Devices::Needs devices_needs();
-  bool listen_socket(const std::string &runtime_dir, std::string *error);
   bool start_loop(std::string *error);
   void log_polling() const;
   // The completions of each kind, to their handlers.
   void route_completions();
   void on_signal(int result);
-  void arm_accept();
   void arm_signal();
-
-  void on_accept(int result);
-  // A failed accept is tried again after a back-off, not at once: a kAccept
-  // timeout with this index.
-  static constexpr uint32_t kAcceptRetry = 1;
-  void arm_accept_retry();
-  // Frees a pending slot and its place in its uid's count.
-  void release_pending(uint32_t index);
-  void on_handshake(uint32_t index);
-  int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
-             std::string *name, uint32_t *id_out);
-  bool send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id);
 
   // The service manager (server_service.cc): socket activation, watchdog,
   // status, reload.
-  bool take_listen_fd(std::string *error);
   // Creates and starts the configuration's boot section as the root's
   // children; on failure ends what it started and says which entry.
   bool boot(std::string *error);
@@ -151,7 +129,12 @@ class Server : private LinuxSide, private Reactions {
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;
   void program_ended(uint32_t id) override;
   void removed(uint32_t id) override;
-  void bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int pidfd) override;
+  void bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int pidfd) override {
+    attach_.attach_bound(id, std::move(socket), pid, pidfd);
+  }
+  void candidate_attached(uint32_t cand, sys::UniqueFd socket) override {
+    swap_attached(cand, std::move(socket));
+  }
   void tell_swap(uint32_t os, SwapEvent event, uint64_t detail) override;
   int64_t swap_deadline() const override;
   uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
@@ -185,33 +168,20 @@ class Server : private LinuxSide, private Reactions {
   Loop loop_;
   Connections connections_;  // the attached processes' channels
   bool stopping_ = false;
-  std::string socket_path_;
-  sys::UniqueFd listen_fd_;
   sys::UniqueFd signal_fd_;
   uint8_t signal_buffer_[128] = {};
-  __kernel_timespec attach_timeout_{};  // linked to every handshake poll
-  std::vector<Pending> pending_;
-  std::vector<uint32_t> free_pending_;
   std::string runtime_dir_;
   Devices devices_;    // the Linux side of device entries
   Programs programs_;  // the Linux side of the programs nucleusd starts
   std::vector<std::unique_ptr<Swap>> swaps_;
   int64_t started_ns_ = 0;
-  bool socket_activated_ = false;  // the listening socket came from LISTEN_FDS
   std::string config_path_;
   bool log_level_fixed_ = false;
   __kernel_timespec watchdog_interval_{};
   bool watchdog_ = false;
   std::string last_status_;
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
-  // Bounds (config_.limits): pending attaches per uid (operators are not
-  // counted), the accept back-off, and one rate-limited log line per kind.
-  std::unordered_map<uint32_t, uint32_t> pending_by_uid_;
-  uint64_t accept_backoff_ms_ = 0;  // 0: the last accept worked
-  __kernel_timespec accept_retry_{};
-  log::RateLimited accept_log_;
-  log::RateLimited refused_log_;
-  log::RateLimited pending_log_;
+  Attach attach_;              // the listening socket and the attach handshake
   // Last: its View refers to the members above, and it routes its kind on
   // loop_.
   Inspector inspector_;

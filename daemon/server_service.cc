@@ -24,20 +24,6 @@ namespace nucleus::daemon {
 
 namespace {
 
-constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
-
-// A decimal environment variable, or false.
-bool env_number(const char *name, uint64_t *out) {
-  const char *text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return false;
-  char *end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
 std::string join(const std::vector<std::string> &items) {
   std::string out;
   for (const std::string &s : items) out += (out.empty() ? "" : ", ") + s;
@@ -45,73 +31,6 @@ std::string join(const std::vector<std::string> &items) {
 }
 
 }  // namespace
-
-// Without socket activation: its own socket in the runtime directory.
-bool Server::listen_socket(const std::string &runtime_dir, std::string *error) {
-  socket_path_ = runtime_dir + "/nucleus.sock";
-  sockaddr_un addr{};
-  if (socket_path_.size() >= sizeof(addr.sun_path)) {
-    *error = "socket path too long: " + socket_path_;
-    return false;
-  }
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
-
-  // A socket left by a nucleusd that died is removed; a live one is not.
-  {
-    sys::UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-    if (connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
-      *error = "another nucleusd is listening on " + socket_path_;
-      return false;
-    }
-    unlink(socket_path_.c_str());
-  }
-  listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listen_fd_ ||
-      bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
-      chmod(socket_path_.c_str(), 0666) < 0 || listen(listen_fd_.get(), SOMAXCONN) < 0) {
-    *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
-bool Server::take_listen_fd(std::string *error) {
-  uint64_t pid = 0, count = 0;
-  // Only for us: $LISTEN_PID names the process the fds were passed to.
-  if (!env_number("LISTEN_PID", &pid) || pid != static_cast<uint64_t>(getpid()) ||
-      !env_number("LISTEN_FDS", &count) || count == 0) {
-    return true;
-  }
-  // Programs nucleusd starts must not think the fds are theirs.
-  unsetenv("LISTEN_PID");
-  unsetenv("LISTEN_FDS");
-  unsetenv("LISTEN_FDNAMES");
-  if (count != 1) {
-    *error = "socket activation: expected 1 socket in LISTEN_FDS, got " + std::to_string(count);
-    return false;
-  }
-  int fd = kListenFdsStart;
-  int type = 0, listening = 0;
-  socklen_t len = sizeof(type);
-  sockaddr_un addr{};
-  socklen_t alen = sizeof(addr);
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET ||
-      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(len = sizeof(listening))) < 0 ||
-      listening == 0 || getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &alen) < 0 ||
-      addr.sun_family != AF_UNIX) {
-    *error =
-        "socket activation: fd 3 is not a listening AF_UNIX SOCK_SEQPACKET socket "
-        "(ListenSequentialPacket= in nucleusd.socket)";
-    return false;
-  }
-  fcntl(fd, F_SETFD, FD_CLOEXEC);
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  listen_fd_.reset(fd);
-  socket_path_ = std::string(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
-  socket_activated_ = true;
-  return true;
-}
 
 bool Server::boot(std::string *error) {
   for (size_t i = 0; i < config_.boot.size(); ++i) {

@@ -101,7 +101,7 @@ void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
   // hands over; its state comes as a kHandover event.
   wire::AttachReply reply{};
   reply.flags = wire::kAttachSuccessor;
-  bool sent = send_attach_reply(socket.get(), &reply, cand);
+  bool sent = attach_.send_reply(socket.get(), &reply, cand);
   // It is detached when the reply could not be sent, which ends the swap
   // (detached -> swap_event).
   if (!connections_.serve(cand, std::move(socket), sent)) return;

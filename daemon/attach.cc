@@ -1,24 +1,26 @@
-// The attach handshake of nucleusd's Server: accepting a connection, reading
-// its AttachRequest, checking credentials, name and claim, and sending the
-// channel. (Split from server.cc; same class.)
+#include "attach.h"
+
+#include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
-#include "log.h"
-#include "server.h"
+#include "sd_notify.h"
 
 namespace nucleus::daemon {
 
 namespace {
 
-constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD, Linux 6.5
+constexpr int kSoPeerPidfd = 77;    // SO_PEERPIDFD, Linux 6.5
+constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
 // Connections of non-operators accepted and not yet attached, all uids
 // together (each uid also has limits.per_uid.pending_attaches).
 constexpr size_t kMaxPending = 256;
@@ -50,8 +52,135 @@ void refuse(int fd, int status) {
 
 }  // namespace
 
-void Server::on_accept(int result) {
-  if (stopping_) return;
+Attach::Attach(const Config &config, Core &core, Loop &loop, Policy &policy,
+               Connections &connections, Inspector &inspector, Reactions &reactions)
+    : config_(config),
+      core_(core),
+      loop_(loop),
+      policy_(policy),
+      connections_(connections),
+      inspector_(inspector),
+      reactions_(reactions) {
+  loop_.route(Kind::kAccept, [this](const Completion &c) {
+    if (c.index == kAcceptRetry) {
+      if (!closed_) arm_accept();
+    } else {
+      on_accept(c.result);
+    }
+  });
+  loop_.route(Kind::kHandshake, [this](const Completion &c) {
+    if (c.index >= pending_.size() || !pending_[c.index].live ||
+        pending_[c.index].generation != c.generation) {
+      return;
+    }
+    if (c.result == -ECANCELED) {
+      log::info("a connection (pid {} uid {}) sent no attach request in {} ms; closed",
+                pending_[c.index].cred.pid, pending_[c.index].cred.uid, config_.attach_timeout_ms);
+      release_pending(c.index);
+    } else {
+      on_handshake(c.index);
+    }
+  });
+}
+
+bool Attach::listen(const std::string &runtime_dir, std::string *error) {
+  if (!take_listen_fd(error)) return false;
+  return socket_activated_ || listen_socket(runtime_dir, error);
+}
+
+void Attach::serve() {
+  attach_timeout_.tv_sec = static_cast<int64_t>(config_.attach_timeout_ms / 1000);
+  attach_timeout_.tv_nsec = static_cast<int64_t>(config_.attach_timeout_ms % 1000) * 1000000;
+  arm_accept();
+}
+
+void Attach::stop() {
+  closed_ = true;
+}
+
+void Attach::shutdown() {
+  closed_ = true;
+  // A socket from socket activation belongs to the service manager.
+  if (!socket_activated_) unlink(socket_path_.c_str());
+  listen_fd_.reset();
+  for (Pending &p : pending_) p.socket.reset();
+}
+
+// Without socket activation: its own socket in the runtime directory.
+bool Attach::listen_socket(const std::string &runtime_dir, std::string *error) {
+  socket_path_ = runtime_dir + "/nucleus.sock";
+  sockaddr_un addr{};
+  if (socket_path_.size() >= sizeof(addr.sun_path)) {
+    *error = "socket path too long: " + socket_path_;
+    return false;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path_.c_str(), socket_path_.size() + 1);
+
+  // A socket left by a nucleusd that died is removed; a live one is not.
+  {
+    sys::UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (connect(probe.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0) {
+      *error = "another nucleusd is listening on " + socket_path_;
+      return false;
+    }
+    unlink(socket_path_.c_str());
+  }
+  listen_fd_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listen_fd_ ||
+      bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0 ||
+      chmod(socket_path_.c_str(), 0666) < 0 || ::listen(listen_fd_.get(), SOMAXCONN) < 0) {
+    *error = "cannot listen on " + socket_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool Attach::take_listen_fd(std::string *error) {
+  uint64_t pid = 0, count = 0;
+  // Only for us: $LISTEN_PID names the process the fds were passed to.
+  if (!env_number("LISTEN_PID", &pid) || pid != static_cast<uint64_t>(getpid()) ||
+      !env_number("LISTEN_FDS", &count) || count == 0) {
+    return true;
+  }
+  // Programs nucleusd starts must not think the fds are theirs.
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  if (count != 1) {
+    *error = "socket activation: expected 1 socket in LISTEN_FDS, got " + std::to_string(count);
+    return false;
+  }
+  int fd = kListenFdsStart;
+  int type = 0, listening = 0;
+  socklen_t len = sizeof(type);
+  sockaddr_un addr{};
+  socklen_t alen = sizeof(addr);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET ||
+      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(len = sizeof(listening))) < 0 ||
+      listening == 0 || getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &alen) < 0 ||
+      addr.sun_family != AF_UNIX) {
+    *error =
+        "socket activation: fd 3 is not a listening AF_UNIX SOCK_SEQPACKET socket "
+        "(ListenSequentialPacket= in nucleusd.socket)";
+    return false;
+  }
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  listen_fd_.reset(fd);
+  socket_path_ = std::string(addr.sun_path, strnlen(addr.sun_path, sizeof(addr.sun_path)));
+  socket_activated_ = true;
+  return true;
+}
+
+void Attach::arm_accept() {
+  io_uring_sqe *sqe = loop_.sqe();
+  io_uring_prep_accept(sqe, listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  Loop::set_tag(sqe, Kind::kAccept, 0, 0);
+}
+
+void Attach::on_accept(int result) {
+  if (closed_) return;
   int64_t now = sys::monotonic_ns();
   auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
   if (result < 0) {
@@ -134,7 +263,7 @@ void Server::on_accept(int result) {
   Loop::set_tag(timeout, Kind::kIgnore, 0, 0);
 }
 
-void Server::arm_accept_retry() {
+void Attach::arm_accept_retry() {
   accept_retry_.tv_sec = static_cast<int64_t>(accept_backoff_ms_ / 1000);
   accept_retry_.tv_nsec = static_cast<int64_t>(accept_backoff_ms_ % 1000) * 1000000;
   io_uring_sqe *sqe = loop_.sqe();
@@ -142,7 +271,7 @@ void Server::arm_accept_retry() {
   Loop::set_tag(sqe, Kind::kAccept, kAcceptRetry, 0);
 }
 
-void Server::release_pending(uint32_t index) {
+void Attach::release_pending(uint32_t index) {
   Pending &p = pending_[index];
   p.socket.reset();
   p.live = false;
@@ -152,7 +281,7 @@ void Server::release_pending(uint32_t index) {
   if (it != pending_by_uid_.end() && --it->second == 0) pending_by_uid_.erase(it);
 }
 
-void Server::on_handshake(uint32_t index) {
+void Attach::on_handshake(uint32_t index) {
   Pending &p = pending_[index];
   sys::UniqueFd socket = std::move(p.socket);
   ucred cred = p.cred;
@@ -185,16 +314,16 @@ void Server::on_handshake(uint32_t index) {
       log::info("attach refused (pid {} uid {}): {}", cred.pid, cred.uid,
                 std::strerror(-reply.status));
     }
-    send_attach_reply(socket.get(), &reply, id);
+    send_reply(socket.get(), &reply, id);
     return;
   }
-  bool sent = send_attach_reply(socket.get(), &reply, id);
+  bool sent = send_reply(socket.get(), &reply, id);
   if (!connections_.serve(id, std::move(socket), sent)) return;
   log::info("process {} attached (pid {} uid {}, claim {} buffers)", name, cred.pid, cred.uid,
             core_.processes().at(id).slots.size());
 }
 
-bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t id) {
+bool Attach::send_reply(int socket_fd, wire::AttachReply *reply, uint32_t id) {
   reply->magic = wire::kMagic;
   reply->abi_version = wire::kAbiVersion;
   int fds[2] = {-1, -1};
@@ -225,7 +354,7 @@ bool Server::send_attach_reply(int socket_fd, wire::AttachReply *reply, uint32_t
   return sendmsg(socket_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(*reply);
 }
 
-int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
+int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
                    std::string *name, uint32_t *id_out) {
   if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
   if (!policy_.may_attach(cred.uid, cred.gid)) return -EACCES;
@@ -257,6 +386,41 @@ int Server::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   }
   *id_out = id.value();
   return 0;
+}
+
+void Attach::attach_bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int program_pidfd) {
+  const Process &p = core_.processes().at(id);
+  wire::AttachRequest request{};
+  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
+  if (n <= 0) return;  // closed without attaching
+  wire::AttachReply reply{};
+  int len = wire::name_length(request.name, sizeof(request.name));
+  if (static_cast<size_t>(n) != sizeof(request) || request.magic != wire::kMagic ||
+      request.abi_version != wire::kAbiVersion) {
+    reply.status = -EPROTO;
+  } else if (request.name[0] != '\0' &&
+             (len < 0 || p.name != std::string_view(request.name, static_cast<size_t>(len)))) {
+    reply.status = -EINVAL;  // only the name its parent gave
+  } else if (p.attached) {
+    reply.status = -EEXIST;
+  } else {
+    int pidfd = fcntl(program_pidfd, F_DUPFD_CLOEXEC, 0);
+    core_.attach_run(id);
+    reply.status = pidfd < 0 ? -errno : connections_.open(id, pidfd, pid);
+    if (reply.status < 0) core_.detach(id);
+  }
+  if (reply.status == 0 && p.swap_of != kNone) {
+    reactions_.candidate_attached(id, std::move(socket));  // its reply waits for the old OS's state
+    return;
+  }
+  bool sent = send_reply(socket.get(), &reply, id);
+  if (reply.status != 0) {
+    log::info("process {} (pid {}): attach refused: {}", p.name, pid, std::strerror(-reply.status));
+    return;
+  }
+  if (!connections_.serve(id, std::move(socket), sent)) return;
+  connections_.flush(id);  // messages that waited for it
+  log::info("process {} attached (pid {}, claim {} buffers)", p.name, pid, p.slots.size());
 }
 
 }  // namespace nucleus::daemon
