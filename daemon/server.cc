@@ -49,6 +49,7 @@ Server::Server(Config config)
       devices_(loop_, core_, config_, policy_, devices_needs()),
       programs_(config_, core_, loop_, principals_, *this),
       attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
+      swaps_(config_, core_, requests_, programs_, connections_, attach_),
       inspector_(loop_, core_, config_, policy_,
                  Inspector::View{
                      .socket_path = attach_.socket_path(),
@@ -179,7 +180,7 @@ int Server::run() {
     int64_t now = sys::monotonic_ns();
     bool worked = connections_.serve_active(now) || seen > 0;
     flush_dirty();
-    if (!swaps_.empty()) advance_swaps();
+    if (swaps_.any()) swaps_.advance();
     if (core_.tracing()) inspector_.publish_trace();
     connections_.poll_or_arm(turn_start, now, worked);
   }

@@ -54,6 +54,7 @@
 #include "requests.h"
 #include "subtree.h"
 #include "swap_phases.h"
+#include "swaps.h"
 
 namespace nucleus::daemon {
 
@@ -77,22 +78,6 @@ class Server : private LinuxSide, private Reactions {
   }
 
  private:
-  // A swap in progress (server_swap.cc, docs/hot-swap.md); its phases are
-  // the table in swap_phases.h.
-  struct Swap {
-    uint32_t id = kNone;  // the OS
-    uint32_t generation = 0;
-    uint32_t cand = kNone;  // the hidden entry of the new program
-    uint32_t cand_generation = 0;
-    SwapPhase phase = SwapPhase::kStarting;
-    int64_t began_ns = 0;
-    int64_t deadline_ns = 0;
-    int64_t handed_ns = 0;  // when the old OS answered the handover
-    pid_t old_pid = 0;
-    uint64_t state_bytes = 0;
-    uint32_t ready_seq = 0;  // its kSwapReady (phase committing)
-  };
-
   // What devices_ asks of the server: senders' channels and owners'
   // principals.
   Devices::Needs devices_needs();
@@ -133,30 +118,18 @@ class Server : private LinuxSide, private Reactions {
     attach_.attach_bound(id, std::move(socket), pid, pidfd);
   }
   void candidate_attached(uint32_t cand, sys::UniqueFd socket) override {
-    swap_attached(cand, std::move(socket));
+    swaps_.attached(cand, std::move(socket));
   }
-  void tell_swap(uint32_t os, SwapEvent event, uint64_t detail) override;
-  int64_t swap_deadline() const override;
-  uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
-
-  // Hot swap (server_swap.cc).
+  void tell_swap(uint32_t os, SwapEvent event, uint64_t detail) override {
+    swaps_.event(os, event, detail);
+  }
+  int64_t swap_deadline() const override { return swaps_.next_deadline(); }
   int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
-                 const std::string &staged) override;
-  // The new program attached through its bound connection: serve it (it
-  // bears no name yet) and ask the old OS for its state.
-  void swap_attached(uint32_t cand, sys::UniqueFd socket);
-  // kSwapReady from `cand`: 0, or -errno when it is not a swap's new program
-  // that has its state.
-  int swap_ready(uint32_t cand, uint32_t seq) override;
-  // Handovers answered, ready programs to commit, deadlines passed.
-  void advance_swaps();
-  // Does what the phase table says of `event` for the swap of `id` (none:
-  // nothing) and returns it.
-  SwapAction swap_event(uint32_t id, SwapEvent event, uint64_t detail = 0);
-  void commit_swap(Swap &s);
-  // Ends the swap without changing the OS; the request is answered.
-  void swap_failed(uint32_t id, uint64_t outcome, uint64_t detail);
-  Swap *swap_of(uint32_t id);
+                 const std::string &staged) override {
+    return swaps_.begin(requester, child, request, staged);
+  }
+  int swap_ready(uint32_t cand, uint32_t seq) override { return swaps_.ready(cand, seq); }
+  uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
 
   void flush_dirty();
   void shutdown();
@@ -173,7 +146,6 @@ class Server : private LinuxSide, private Reactions {
   std::string runtime_dir_;
   Devices devices_;    // the Linux side of device entries
   Programs programs_;  // the Linux side of the programs nucleusd starts
-  std::vector<std::unique_ptr<Swap>> swaps_;
   int64_t started_ns_ = 0;
   std::string config_path_;
   bool log_level_fixed_ = false;
@@ -182,6 +154,7 @@ class Server : private LinuxSide, private Reactions {
   std::string last_status_;
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
   Attach attach_;              // the listening socket and the attach handshake
+  Swaps swaps_;                // swaps in progress
   // Last: its View refers to the members above, and it routes its kind on
   // loop_.
   Inspector inspector_;

@@ -20,8 +20,8 @@ void Server::detached(uint32_t id, uint32_t generation, bool old_os, uint32_t ta
   // What devices were doing for it ends; its data area stays mapped until
   // each operation's completion has come back.
   devices_.cancel_ops_of(id, generation);
-  if (old_os) swap_event(id, SwapEvent::kOldExited);
-  if (taken_over != kNone) swap_event(taken_over, SwapEvent::kNewExited);
+  if (old_os) swaps_.event(id, SwapEvent::kOldExited);
+  if (taken_over != kNone) swaps_.event(taken_over, SwapEvent::kNewExited);
 }
 
 void Server::program_ended(uint32_t id) {
@@ -30,18 +30,6 @@ void Server::program_ended(uint32_t id) {
 
 void Server::removed(uint32_t id) {
   if (connections_.live(id)) connections_.detach(id, "removed", false);
-}
-
-void Server::tell_swap(uint32_t os, SwapEvent event, uint64_t detail) {
-  swap_event(os, event, detail);
-}
-
-int64_t Server::swap_deadline() const {
-  int64_t due = 0;
-  for (const auto &s : swaps_) {
-    if (due == 0 || s->deadline_ns < due) due = s->deadline_ns;
-  }
-  return due;
 }
 
 }  // namespace nucleus::daemon

@@ -1,14 +1,5 @@
-// Hot swap in nucleusd's Server: the Linux side of the protocol in
-// docs/hot-swap.md. The Core keeps the rules (core_swaps.cc); this starts the
-// new program as a hidden entry, holds its attach reply until the old OS has
-// handed over its state, copies the state across, and in commit_swap moves
-// the new program's connection and run onto the OS's entry in one step of
-// the event loop. Until then the old OS is untouched: every failure ends the
-// new program and serves the old OS again (swap_failed).
-//
-// The phases and what each event does in each are the table in
-// swap_phases.h: every event of a swap goes through swap_event, which does
-// what its cell says (on to the next phase, roll back, commit).
+#include "swaps.h"
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,7 +10,6 @@
 
 #include "log.h"
 #include "program.h"
-#include "server.h"
 
 namespace nucleus::daemon {
 
@@ -52,15 +42,15 @@ int64_t deadline_after(const Config &config, SwapPhase phase, int64_t from_ns) {
 
 }  // namespace
 
-Server::Swap *Server::swap_of(uint32_t id) {
+Swaps::Swap *Swaps::swap_of(uint32_t id) {
   for (auto &s : swaps_) {
     if (s->id == id) return s.get();
   }
   return nullptr;
 }
 
-int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &r,
-                       const std::string &staged) {
+int Swaps::begin(uint32_t requester, uint32_t child, const wire::Request &r,
+                 const std::string &staged) {
   Result<Program> program = parse_program(staged);
   if (!program.ok()) return -to_errno(program.error());
   // The new program takes over the OS's entry, owner included: it runs as
@@ -87,13 +77,13 @@ int Server::begin_swap(uint32_t requester, uint32_t child, const wire::Request &
   swaps_.push_back(std::move(s));
   programs_.share_group(child, cand.value());
   if (int rc = programs_.spawn(cand.value(), Waiter{}); rc < 0) {
-    swap_event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
+    event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
   }
   programs_.tick_soon();
   return 0;  // the request is taken: its buffer is answered when the swap ends
 }
 
-void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
+void Swaps::attached(uint32_t cand, sys::UniqueFd socket) {
   uint32_t id = core_.processes().at(cand).swap_of;
   Swap *s = swap_of(id);
   if (s == nullptr || s->cand != cand || !swap_expects(s->phase, SwapEvent::kAttached)) return;
@@ -105,26 +95,26 @@ void Server::swap_attached(uint32_t cand, sys::UniqueFd socket) {
   // It is detached when the reply could not be sent, which ends the swap
   // (detached -> swap_event).
   if (!connections_.serve(cand, std::move(socket), sent)) return;
-  swap_event(id, SwapEvent::kAttached);
-  if (core_.request_handover(id, data_bytes_of(id)) != Error::kNone) {
-    swap_event(id, SwapEvent::kNoNoticeBuffer, EBUSY);
+  event(id, SwapEvent::kAttached);
+  if (core_.request_handover(id, requests_.data_bytes_of(id)) != Error::kNone) {
+    event(id, SwapEvent::kNoNoticeBuffer, EBUSY);
     return;
   }
   log::debug("process {}: new program attached; handover asked", core_.processes().at(id).name);
 }
 
-int Server::swap_ready(uint32_t cand, uint32_t seq) {
+int Swaps::ready(uint32_t cand, uint32_t seq) {
   uint32_t id = core_.processes().at(cand).swap_of;
   Swap *s = id == kNone ? nullptr : swap_of(id);
   if (s == nullptr || s->cand != cand) return -EINVAL;
   const SwapStep &step = swap_step(s->phase, SwapEvent::kReadyAsked);
   if (step.action == SwapAction::kRefuse) return -step.error;
   s->ready_seq = seq;
-  swap_event(id, SwapEvent::kReadyAsked);  // committed at the end of this turn
+  event(id, SwapEvent::kReadyAsked);  // committed at the end of this turn
   return 0;
 }
 
-void Server::advance_swaps() {
+void Swaps::advance() {
   for (const HandoverAnswer &a : core_.take_handovers()) {
     Swap *s = swap_of(a.id);
     if (s == nullptr || s->generation != a.generation ||
@@ -136,7 +126,7 @@ void Server::advance_swaps() {
     uint64_t offset = a.words.word[wire::kHandoverOffset];
     uint64_t length = a.words.word[wire::kHandoverLength];
     if (a.result != wire::kResultNormal) {
-      swap_event(a.id, SwapEvent::kRefused, static_cast<uint64_t>(a.result));
+      event(a.id, SwapEvent::kRefused, static_cast<uint64_t>(a.result));
       continue;
     }
     // The OS's words are untrusted: offset and length are checked against
@@ -145,13 +135,13 @@ void Server::advance_swaps() {
     uint64_t new_bytes = fresh != nullptr ? fresh->data_bytes() : 0;
     if (old == nullptr || fresh == nullptr || offset > old_bytes || length > old_bytes - offset ||
         length > new_bytes) {
-      swap_event(a.id, SwapEvent::kRefused, EFAULT);
+      event(a.id, SwapEvent::kRefused, EFAULT);
       continue;
     }
     if (length != 0) fresh->write_data(0, old->data() + offset, length);
     s->state_bytes = length;
     s->handed_ns = sys::monotonic_ns();
-    swap_event(a.id, SwapEvent::kHandedOver);
+    event(a.id, SwapEvent::kHandedOver);
     wire::Event handover{};
     handover.kind = static_cast<uint32_t>(wire::EventKind::kHandover);
     handover.extra = length;
@@ -163,17 +153,16 @@ void Server::advance_swaps() {
   int64_t now = sys::monotonic_ns();
   for (size_t i = 0; i < swaps_.size();) {
     Swap &s = *swaps_[i];
-    SwapAction done =
-        swap_event(s.id, now >= s.deadline_ns ? SwapEvent::kDeadline : SwapEvent::kTurn);
+    SwapAction done = event(s.id, now >= s.deadline_ns ? SwapEvent::kDeadline : SwapEvent::kTurn);
     // A commit or a rollback took it off swaps_: look at the same place.
     if (done != SwapAction::kCommit && done != SwapAction::kFail) ++i;
   }
 }
 
-SwapAction Server::swap_event(uint32_t id, SwapEvent event, uint64_t detail) {
+SwapAction Swaps::event(uint32_t id, SwapEvent what, uint64_t detail) {
   Swap *s = swap_of(id);
   if (s == nullptr) return SwapAction::kNone;
-  const SwapStep &step = swap_step(s->phase, event);
+  const SwapStep &step = swap_step(s->phase, what);
   switch (step.action) {
     case SwapAction::kNone:
     case SwapAction::kRefuse: break;
@@ -183,13 +172,13 @@ SwapAction Server::swap_event(uint32_t id, SwapEvent event, uint64_t detail) {
         s->deadline_ns = deadline_after(config_, step.next, sys::monotonic_ns());
       }
       break;
-    case SwapAction::kFail: swap_failed(id, step.outcome, detail); break;
-    case SwapAction::kCommit: commit_swap(*s); break;
+    case SwapAction::kFail: fail(id, step.outcome, detail); break;
+    case SwapAction::kCommit: commit(*s); break;
   }
   return step.action;
 }
 
-void Server::commit_swap(Swap &s) {
+void Swaps::commit(Swap &s) {
   uint32_t id = s.id;
   uint32_t cand = s.cand;
   uint32_t seq = s.ready_seq;
@@ -240,7 +229,7 @@ void Server::commit_swap(Swap &s) {
   connections_.resume(id);
 }
 
-void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
+void Swaps::fail(uint32_t id, uint64_t outcome, uint64_t detail) {
   Swap *s = swap_of(id);
   if (s == nullptr) return;
   uint32_t cand = s->cand;
@@ -265,6 +254,14 @@ void Server::swap_failed(uint32_t id, uint64_t outcome, uint64_t detail) {
     connections_.activate(id);  // served again: what it wrote since its handover, then on as before
     connections_.flush(id);
   }
+}
+
+int64_t Swaps::next_deadline() const {
+  int64_t due = 0;
+  for (const auto &s : swaps_) {
+    if (due == 0 || s->deadline_ns < due) due = s->deadline_ns;
+  }
+  return due;
 }
 
 }  // namespace nucleus::daemon
