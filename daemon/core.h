@@ -257,7 +257,7 @@ class Core : private CoreReactions {
 
   ProcessStats stats(uint32_t id) const { return messages_.stats(id); }
 
-  // ---- monitor: message events while someone watches (server_inspect.cc) ----
+  // ---- monitor: message events while someone watches (inspector.cc) ----
   // Off: the events kept are dropped (the count of those not kept stays).
   void set_tracing(bool on) { trace_.set_on(on); }
   bool tracing() const { return trace_.on(); }

@@ -1,5 +1,5 @@
 // External processes (devices): which there are, who reserved each, and
-// the messages queued to them, which the server serves (server_devices.cc)
+// the messages queued to them, which Devices serves (devices.cc)
 // and answers with send_answer. Owns the list of devices, the root's named
 // devices, the devices removed since the server last looked, and each
 // device's reserver. A device's entry in the table is named and removed by

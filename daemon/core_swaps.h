@@ -1,7 +1,7 @@
 // Hot swap (docs/hot-swap.md): the parent's request, the hidden entry of
 // the new program, the handover, and the one step in which the new program
 // takes over the entry. The Linux side (starting the new program, its
-// channel, ending the old one, deadlines) is the server's (server_swap.cc).
+// channel, ending the old one, deadlines) is Swaps' (swaps.cc).
 // Owns the handovers answered since the server last looked; each entry's
 // swap fields (Process::swap_*, handover_buffer, handed_over) change here.
 //

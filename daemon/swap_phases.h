@@ -1,5 +1,5 @@
 // The phases of a hot swap (docs/hot-swap.md) as a table: what each event
-// does in each phase. The Server (server_swap.cc) looks every event of a
+// does in each phase. Swaps (swaps.cc) looks every event of a
 // swap up here and does what the cell says; the unit tests run every cell
 // (core_swap_test.cc). Pure: no Server, no Core.
 //

@@ -1,4 +1,4 @@
-// What the monitor sees (`nucleusctl monitor`, server_inspect.cc): while
+// What the monitor sees (`nucleusctl monitor`, inspector.cc): while
 // someone watches, each message sent and each answer delivered (by its
 // receiver, or a dummy answer by the nucleus) is kept as an event until the
 // server takes them. Owns the events kept and the count of those not kept:
