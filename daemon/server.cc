@@ -50,6 +50,15 @@ Server::Server(Config config)
       programs_(config_, core_, loop_, principals_, *this),
       attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
       swaps_(config_, core_, requests_, programs_, connections_, attach_),
+      service_(config_, core_, loop_, requests_, programs_,
+               [this] {
+                 core_.set_notice_limit(config_.limits.parent_exit_notices);
+                 connections_.poll().configure(config_.poll);
+                 // Who is an operator may have changed: a monitor that no
+                 // longer may watch is closed (acting for the root is
+                 // checked on every request).
+                 inspector_.operators_changed();
+               }),
       inspector_(loop_, core_, config_, policy_,
                  Inspector::View{
                      .socket_path = attach_.socket_path(),
@@ -60,6 +69,7 @@ Server::Server(Config config)
                      .devices = devices_,
                  }) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
+  loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
 }
 
 Server::~Server() = default;
@@ -109,7 +119,6 @@ bool Server::start_loop(std::string *error) {
 
   if (!loop_.setup(config_.defer_taskrun, error)) return false;
   log_polling();
-  route_completions();
 
   bool have_futex = loop_.has_futex_wait();
   switch (config_.doorbell) {
@@ -134,7 +143,10 @@ bool Server::start_loop(std::string *error) {
 
   programs_.serve_at(runtime_dir_, attach_.socket_path());
   if (!devices_.create_configured(error)) return false;
-  if (!boot(error)) return false;
+  if (!service_.boot(error)) {
+    shutdown();  // what it started before ends with it
+    return false;
+  }
   // From here programs start on the launcher's thread (the boot section
   // started its own on this one, before serving).
   if (!programs_.start_launcher(error)) {
@@ -144,7 +156,6 @@ bool Server::start_loop(std::string *error) {
 
   attach_.serve();
   arm_signal();
-  arm_watchdog();
   loop_.submit();
   log::info("listening on {}{}", attach_.socket_path(),
             attach_.socket_activated() ? " (socket activation)" : "");
@@ -170,9 +181,7 @@ void Server::arm_signal() {
 }
 
 int Server::run() {
-  log::info("ready");
-  notify_status();
-  sd_notify("READY=1");
+  service_.ready();
   while (!stopping_) {
     bool polling = connections_.any_active();
     int64_t turn_start = polling ? sys::monotonic_ns() : 0;
@@ -188,11 +197,6 @@ int Server::run() {
   return 0;
 }
 
-void Server::route_completions() {
-  loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
-  loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
-}
-
 void Server::on_signal(int result) {
   if (result <= 0) {
     arm_signal();
@@ -206,13 +210,15 @@ void Server::on_signal(int result) {
     return;
   }
   if (info.ssi_signo == SIGHUP) {
-    reload();
+    principals_.clear();  // group memberships may have changed too
+    service_.reload();
     arm_signal();
     return;
   }
   log::info("signal {}: shutting down", strsignal(static_cast<int>(info.ssi_signo)));
   stopping_ = true;
   attach_.stop();
+  service_.stop();
 }
 
 void Server::flush_dirty() {
@@ -240,6 +246,28 @@ void Server::shutdown() {
   size_t count = connections_.count();
   connections_.shutdown();
   log::info("stopped; {} processes were attached", count);
+}
+
+// ---- what the objects tell each other (reactions.h) ----
+
+void Server::answer(const Waiter &waiter, int result) {
+  connections_.answer(waiter, result);
+}
+
+void Server::detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) {
+  // What devices were doing for it ends; its data area stays mapped until
+  // each operation's completion has come back.
+  devices_.cancel_ops_of(id, generation);
+  if (old_os) swaps_.event(id, SwapEvent::kOldExited);
+  if (taken_over != kNone) swaps_.event(taken_over, SwapEvent::kNewExited);
+}
+
+void Server::program_ended(uint32_t id) {
+  connections_.end(id, "program exited");
+}
+
+void Server::removed(uint32_t id) {
+  if (connections_.live(id)) connections_.detach(id, "removed", false);
 }
 
 }  // namespace nucleus::daemon

@@ -52,6 +52,7 @@
 #include "programs.h"
 #include "reactions.h"
 #include "requests.h"
+#include "service.h"
 #include "subtree.h"
 #include "swap_phases.h"
 #include "swaps.h"
@@ -73,8 +74,7 @@ class Server : private LinuxSide, private Reactions {
   // Where SIGHUP reloads the configuration from ("": the built-in default);
   // `log_level_fixed`: --log-level was given and wins over the file's.
   void set_config_source(std::string path, bool log_level_fixed) {
-    config_path_ = std::move(path);
-    log_level_fixed_ = log_level_fixed;
+    service_.set_config_source(std::move(path), log_level_fixed);
   }
 
  private:
@@ -83,22 +83,10 @@ class Server : private LinuxSide, private Reactions {
   Devices::Needs devices_needs();
   bool start_loop(std::string *error);
   void log_polling() const;
-  // The completions of each kind, to their handlers.
-  void route_completions();
   void on_signal(int result);
   void arm_signal();
 
-  // The service manager (server_service.cc): socket activation, watchdog,
-  // status, reload.
-  // Creates and starts the configuration's boot section as the root's
-  // children; on failure ends what it started and says which entry.
-  bool boot(std::string *error);
-  void arm_watchdog();
-  void on_watchdog();
-  void notify_status();
-  void reload();
-
-  // Process control (server_control.cc). The Linux side the decoder
+  // The Linux side the decoder
   // (requests.h) asks for: programs_, devices_ and the swaps.
   bool launching(uint32_t child) const override { return programs_.launching(child); }
   int spawn(uint32_t id, const Waiter &waiter) override { return programs_.spawn(id, waiter); }
@@ -147,14 +135,10 @@ class Server : private LinuxSide, private Reactions {
   Devices devices_;    // the Linux side of device entries
   Programs programs_;  // the Linux side of the programs nucleusd starts
   int64_t started_ns_ = 0;
-  std::string config_path_;
-  bool log_level_fixed_ = false;
-  __kernel_timespec watchdog_interval_{};
-  bool watchdog_ = false;
-  std::string last_status_;
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
   Attach attach_;              // the listening socket and the attach handshake
-  Swaps swaps_;                // swaps in progress
+  Swaps swaps_;
+  Service service_;  // boot, watchdog, status, reload                // swaps in progress
   // Last: its View refers to the members above, and it routes its kind on
   // loop_.
   Inspector inspector_;

@@ -1,8 +1,5 @@
-// nucleusd under a service manager (systemd): the listening socket from
-// socket activation ($LISTEN_FDS), the watchdog ($WATCHDOG_USEC), STATUS=
-// lines, and reloading the configuration on SIGHUP. Tested without systemd
-// by giving nucleusd the same environment (shared/notes/linux-facts.md).
-// (Split from server.cc; same class.)
+#include "service.h"
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,7 +15,6 @@
 #include "log.h"
 #include "principal.h"
 #include "sd_notify.h"
-#include "server.h"
 
 namespace nucleus::daemon {
 
@@ -32,7 +28,25 @@ std::string join(const std::vector<std::string> &items) {
 
 }  // namespace
 
-bool Server::boot(std::string *error) {
+Service::Service(Config &config, Core &core, Loop &loop, Requests &requests,
+                 const Programs &programs, std::function<void()> reloaded)
+    : config_(config),
+      core_(core),
+      loop_(loop),
+      requests_(requests),
+      programs_(programs),
+      reloaded_(std::move(reloaded)) {
+  loop_.route(Kind::kWatchdog, [this](const Completion &) { on_watchdog(); });
+}
+
+void Service::ready() {
+  log::info("ready");
+  notify_status();
+  sd_notify("READY=1");
+  arm_watchdog();
+}
+
+bool Service::boot(std::string *error) {
   for (size_t i = 0; i < config_.boot.size(); ++i) {
     const BootEntry &b = config_.boot[i];
     std::string where = "boot[" + std::to_string(i) + "] (" + b.name + ")";
@@ -41,18 +55,15 @@ bool Server::boot(std::string *error) {
     uint32_t gid = kNoGroup;
     if (!b.group.empty() && lookup_group(b.group, &gid) < 0) {
       *error = where + ": no such group " + b.group;
-      shutdown();
       return false;
     }
     if (lookup_user(b.user, &uid, &gid) < 0) {
       *error = where + ": no such user " + b.user;
-      shutdown();
       return false;
     }
     if (geteuid() != 0 && uid != geteuid()) {
       *error = where + ": nucleusd is not root: it runs programs only as its own uid " +
                std::to_string(geteuid()) + ", not as " + b.user;
-      shutdown();
       return false;
     }
     Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
@@ -62,7 +73,6 @@ bool Server::boot(std::string *error) {
       *error = where + ": cannot " + (id.ok() ? "start " + b.program.path : std::string("create")) +
                ": " + std::strerror(-rc) +
                (rc == -ENOBUFS ? " (its claims exceed pool.buffers or processes.max)" : "");
-      shutdown();  // what it started before ends with it
       return false;
     }
     log::info("boot: {} {} ({}, as uid {} gid {})", b.start ? "started" : "created", b.name,
@@ -71,7 +81,7 @@ bool Server::boot(std::string *error) {
   return true;
 }
 
-void Server::arm_watchdog() {
+void Service::arm_watchdog() {
   uint64_t usec = 0, pid = 0;
   if (!watchdog_) {
     if (!env_number("WATCHDOG_USEC", &usec) || usec == 0) return;
@@ -91,14 +101,14 @@ void Server::arm_watchdog() {
   Loop::set_tag(sqe, Kind::kWatchdog, 0, 0);
 }
 
-void Server::on_watchdog() {
+void Service::on_watchdog() {
   if (stopping_) return;
   sd_notify("WATCHDOG=1");
   notify_status();
   arm_watchdog();
 }
 
-void Server::notify_status() {
+void Service::notify_status() {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
   uint64_t in_use = core_.pool().size() - core_.pool().free_count();
   std::string status =
@@ -111,7 +121,7 @@ void Server::notify_status() {
   sd_notify(status.c_str());
 }
 
-void Server::reload() {
+void Service::reload() {
   std::string source = config_path_.empty() ? "built-in default configuration" : config_path_;
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -119,7 +129,6 @@ void Server::reload() {
       "RELOADING=1\nMONOTONIC_USEC=" +
       std::to_string(static_cast<uint64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000);
   sd_notify(reloading.c_str());
-  principals_.clear();  // group memberships may have changed too
   std::string text = default_config_text();
   if (!config_path_.empty()) {
     std::ifstream in(config_path_);
@@ -143,8 +152,6 @@ void Server::reload() {
   // What can change at run time (docs/configuration.md).
   std::string level = config_.log_level;
   apply_reloadable(next, &config_);
-  core_.set_notice_limit(config_.limits.parent_exit_notices);
-  connections_.poll().configure(config_.poll);
   if (!log_level_fixed_) {
     spdlog::set_level(spdlog::level::from_str(config_.log_level));
   } else if (std::erase(changes.applied, "log.level") != 0) {
@@ -152,9 +159,9 @@ void Server::reload() {
     log::info("reload: log.level changed; --log-level keeps {}",
               spdlog::level::to_string_view(spdlog::get_level()));
   }
-  // Who is an operator may have changed: a monitor that no longer may
-  // watch is closed (acting for the root is checked on every request).
-  inspector_.operators_changed();
+  // The rest of nucleusd: bounds, polling, who is an operator, owners'
+  // groups.
+  reloaded_();
   // "reloaded" comes last: who waits for it finds the whole reload logged.
   if (!changes.restart.empty()) {
     log::warn("reload: {} changed; kept as they were until nucleusd restarts",
