@@ -44,22 +44,10 @@ std::shared_ptr<sys::UniqueFd> shared_fd(int fd) {
   return std::make_shared<sys::UniqueFd>(fd);
 }
 
-// The strings of a kCreateExternal: path and input path, NUL-terminated.
-bool split_paths(const std::string &staged, std::string *path, std::string *input) {
-  if (staged.empty()) return true;
-  size_t first = staged.find('\0');
-  if (first == std::string::npos) return false;
-  size_t second = staged.find('\0', first + 1);
-  if (second == std::string::npos || second + 1 != staged.size()) return false;
-  *path = staged.substr(0, first);
-  *input = staged.substr(first + 1, second - first - 1);
-  return true;
-}
-
 }  // namespace
 
-Devices::Devices(Loop &loop, Core &core, const Config &config, Policy &policy, Needs needs)
-    : loop_(loop), core_(core), config_(config), policy_(policy), needs_(std::move(needs)) {
+Devices::Devices(Loop &loop, Core &core, const Config &config, Needs needs)
+    : loop_(loop), core_(core), config_(config), needs_(std::move(needs)) {
   loop_.route(Kind::kDevice, [this](const Completion &c) {
     if (c.index < ops_.size() && ops_[c.index]->live && ops_[c.index]->generation == c.generation) {
       on_op(c.index, c.result);
@@ -147,46 +135,12 @@ bool Devices::create_configured(std::string *error) {
   return true;
 }
 
-int Devices::create_external(uint32_t caller, std::string_view name, const wire::Request &r,
-                             const std::string &staged) {
-  if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
-  DeviceConfig spec;
-  spec.name = name;
-  spec.kind = static_cast<wire::DeviceKind>(r.arg);
-  if (!split_paths(staged, &spec.path, &spec.input)) return -EINVAL;
-  uint64_t flags = r.message.word[wire::kDeviceFlags];
-  uint64_t block_size = r.message.word[wire::kDeviceBlockSize];
-  if (block_size == 0) block_size = wire::kMinBlockSize;
-  if ((flags & ~uint64_t{wire::kDeviceDirect}) != 0 || block_size < wire::kMinBlockSize ||
-      block_size > wire::kMaxBlockSize ||
-      !wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
-    return -EINVAL;
-  }
-  spec.block_size = static_cast<uint32_t>(block_size);
-  spec.direct = (flags & wire::kDeviceDirect) != 0;
-  bool disk = spec.kind == wire::DeviceKind::kDisk;
-  bool files = disk || spec.kind == wire::DeviceKind::kConsole;
-  if (files ? spec.path.empty() : !(spec.path.empty() && spec.input.empty())) return -EINVAL;
-  if ((disk && !spec.input.empty()) || (spec.direct && !disk)) return -EINVAL;
-  if (spec.kind == wire::DeviceKind::kConsole && spec.input.empty()) spec.input = spec.path;
-
-  // The entry first: the name and the claim are checked before any file is
-  // opened (or created) for the caller.
-  const Process &namer = core_.processes().at(caller);
-  Result<uint32_t> id =
-      core_.create_device(caller, name, spec.kind, policy_.uid_budget(namer.uid, namer.gid));
-  if (!id.ok()) {
-    policy_.log_uid_refusal(id.error(), namer.uid, "name device", name);
-    return -to_errno(id.error());
-  }
+int Devices::open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec) {
   const Process &p = core_.processes().at(caller);
   State state;
-  if (int rc = open_files(spec, needs_.principal(p.uid, p.gid), false, &state); rc < 0) {
-    core_.remove_device(caller, id.value());
-    return rc;
-  }
-  install(id.value(), std::move(state));
-  log::info("process {} named device {} ({}{})", p.name, name,
+  if (int rc = open_files(spec, needs_.principal(p.uid, p.gid), false, &state); rc < 0) return rc;
+  install(id, std::move(state));
+  log::info("process {} named device {} ({}{})", p.name, spec.name,
             spec.path.empty() ? "built in" : spec.path,
             spec.input.empty() ? "" : ", input " + spec.input);
   return 0;

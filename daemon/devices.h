@@ -9,9 +9,10 @@
 // Kind::kDevice route, whose completions it takes.
 // Asks of others: the Loop for SQEs and cancels; the Core for device
 // entries, their messages and answers; the Config for the configured
-// devices; the Policy for a requester's per-uid budget and refusal log;
-// and, through Needs, the channel of an attached sender and a requester's
-// principal (whose rights open its files).
+// devices; and, through Needs, the channel of an attached sender and a
+// requester's principal (whose rights open its files). A device a process
+// names is decoded and entered by the decoder (requests.h), which then asks
+// open_device for its files.
 //
 // Memory: an operation that reads into or writes from a data area holds a
 // reference to the sender's Channel, so the mapping stays until the
@@ -42,7 +43,6 @@
 #include "device_request.h"
 #include "error.h"
 #include "loop.h"
-#include "policy.h"
 #include "principal.h"
 #include "uid_accounts.h"
 
@@ -60,19 +60,17 @@ class Devices {
   };
 
   // Registers the Kind::kDevice route on `loop`; keeps the references.
-  Devices(Loop &loop, Core &core, const Config &config, Policy &policy, Needs needs);
+  Devices(Loop &loop, Core &core, const Config &config, Needs needs);
   Devices(const Devices &) = delete;
   Devices &operator=(const Devices &) = delete;
 
   // Creates the configuration's devices as entries of nucleusd's and opens
   // their files. False with a message naming the device on failure.
   bool create_configured(std::string *error);
-  // kCreateExternal from `caller`: names a device `name` of the kind, block
-  // size and flags `request` says, with the paths in `staged`; checks the
-  // name and claim before it opens any file, with the caller's rights.
-  // 0 or -errno.
-  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
-                      const std::string &staged);
+  // Device `id`, which `caller` just named (kCreateExternal, decoded and
+  // checked by the decoder): opens its files with the caller's rights and
+  // serves it from now on. 0 or -errno.
+  int open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec);
   // Serves the messages waiting for device `id` if nucleusd holds its Linux
   // side with this generation (else leaves them).
   void serve(uint32_t id, uint32_t generation);
@@ -143,7 +141,6 @@ class Devices {
   Loop &loop_;
   Core &core_;
   const Config &config_;
-  Policy &policy_;
   Needs needs_;
   std::vector<State> states_;  // indexed by process id
   std::vector<std::unique_ptr<Op>> ops_;

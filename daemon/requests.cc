@@ -42,6 +42,18 @@ wire::Event reply_to(const wire::Request &r) {
   return reply;
 }
 
+// The strings of a kCreateExternal: path and input path, NUL-terminated.
+bool split_paths(const std::string &staged, std::string *path, std::string *input) {
+  if (staged.empty()) return true;
+  size_t first = staged.find('\0');
+  if (first == std::string::npos) return false;
+  size_t second = staged.find('\0', first + 1);
+  if (second == std::string::npos || second + 1 != staged.size()) return false;
+  *path = staged.substr(0, first);
+  *input = staged.substr(first + 1, second - first - 1);
+  return true;
+}
+
 constexpr size_t op_index(wire::Op op) {
   return static_cast<size_t>(op);
 }
@@ -214,7 +226,48 @@ Error Requests::swap_ready(Call &call) {
 int Requests::create_external(Call &call, wire::Event *) {
   if (!call.name_ok) return -EINVAL;
   if (call.staged_overflow) return -E2BIG;
-  return linux_.create_external(call.id, call.name, call.r, call.staged);
+  DeviceConfig spec;
+  if (int rc = device_spec(call, &spec); rc < 0) return rc;
+  // The entry first: the name and the claim are checked before any file is
+  // opened (or created) for the caller.
+  // (A copy of the namer's uid: adding an entry may move the table.)
+  uint32_t uid = core_.processes().at(call.id).uid;
+  uint32_t gid = core_.processes().at(call.id).gid;
+  Result<uint32_t> device =
+      core_.create_device(call.id, call.name, spec.kind, policy_.uid_budget(uid, gid));
+  if (!device.ok()) {
+    policy_.log_uid_refusal(device.error(), uid, "name device", call.name);
+    return -to_errno(device.error());
+  }
+  if (int rc = linux_.open_device(call.id, device.value(), spec); rc < 0) {
+    core_.remove_device(call.id, device.value());
+    return rc;
+  }
+  return 0;
+}
+
+int Requests::device_spec(const Call &call, DeviceConfig *spec) {
+  const wire::Request &r = call.r;
+  if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
+  spec->name = call.name;
+  spec->kind = static_cast<wire::DeviceKind>(r.arg);
+  if (!split_paths(call.staged, &spec->path, &spec->input)) return -EINVAL;
+  uint64_t flags = r.message.word[wire::kDeviceFlags];
+  uint64_t block_size = r.message.word[wire::kDeviceBlockSize];
+  if (block_size == 0) block_size = wire::kMinBlockSize;
+  if ((flags & ~uint64_t{wire::kDeviceDirect}) != 0 || block_size < wire::kMinBlockSize ||
+      block_size > wire::kMaxBlockSize ||
+      !wire::is_power_of_two(static_cast<uint32_t>(block_size))) {
+    return -EINVAL;
+  }
+  spec->block_size = static_cast<uint32_t>(block_size);
+  spec->direct = (flags & wire::kDeviceDirect) != 0;
+  bool disk = spec->kind == wire::DeviceKind::kDisk;
+  bool files = disk || spec->kind == wire::DeviceKind::kConsole;
+  if (files ? spec->path.empty() : !(spec->path.empty() && spec->input.empty())) return -EINVAL;
+  if ((disk && !spec->input.empty()) || (spec->direct && !disk)) return -EINVAL;
+  if (spec->kind == wire::DeviceKind::kConsole && spec->input.empty()) spec->input = spec->path;
+  return 0;
 }
 
 int Requests::remove_external(Call &call, wire::Event *) {

@@ -61,9 +61,10 @@ class LinuxSide {
                          const std::string &staged) = 0;
   // kSwapReady from `cand`: 0 (answered when it has taken over) or -errno.
   virtual int swap_ready(uint32_t cand, uint32_t seq) = 0;
-  // Names a device `caller` serves the files of (staged paths): 0 or -errno.
-  virtual int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
-                              const std::string &staged) = 0;
+  // Opens the files of `device`, an entry `caller` just named, with the
+  // caller's rights, and serves it from now on: 0 or -errno (the decoder
+  // then removes the entry).
+  virtual int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) = 0;
 };
 
 // One connection's request state between requests.
@@ -156,6 +157,9 @@ class Requests {
   // whose child it is.
   Result<uint32_t> child_named(Call &call, uint32_t *caller) const;
   std::string acting_note(const Session &session) const;
+  // The device a kCreateExternal describes (kind, paths, block size,
+  // flags), checked; 0 or -EINVAL.
+  static int device_spec(const Call &call, DeviceConfig *spec);
   void reply_result(const Call &call, int result);
 
   Core &core_;

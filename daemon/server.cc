@@ -46,7 +46,7 @@ Server::Server(Config config)
                   connections_.push(id, event);
                 }),
       connections_(config_, core_, loop_, requests_, *this),
-      devices_(loop_, core_, config_, policy_, devices_needs()),
+      devices_(loop_, core_, config_, devices_needs()),
       programs_(config_, core_, loop_, principals_, *this),
       attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
       swaps_(config_, core_, requests_, programs_, connections_, attach_),

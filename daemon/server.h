@@ -93,9 +93,8 @@ class Server : private LinuxSide, private Reactions {
   void stop_subtree(uint32_t id) override { programs_.stop_subtree(id); }
   void resume_subtree(uint32_t id) override { programs_.resume_subtree(id); }
   void end_subtree(uint32_t id) override { programs_.end_subtree(id); }
-  int create_external(uint32_t caller, std::string_view name, const wire::Request &request,
-                      const std::string &staged) override {
-    return devices_.create_external(caller, name, request, staged);
+  int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) override {
+    return devices_.open_device(caller, device, spec);
   }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result) override;

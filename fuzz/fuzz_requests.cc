@@ -195,7 +195,7 @@ std::vector<uint32_t> live_ids(const Core &core) {
 // steps below.
 class FakeLinux : public nucleus::daemon::LinuxSide {
  public:
-  FakeLinux(Core &core, Policy &policy) : core_(core), policy_(policy) {}
+  explicit FakeLinux(Core &core) : core_(core) {}
 
   bool launching(uint32_t child) const override {
     auto it = launches.find(child);
@@ -223,13 +223,9 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
     const Process &p = core_.processes().at(cand);
     return p.swap_of != kNone && core_.processes().at(p.swap_of).handed_over ? 0 : -EINVAL;
   }
-  int create_external(uint32_t caller, std::string_view name, const wire::Request &r,
-                      const std::string &) override {
-    if (r.arg < 1 || r.arg >= static_cast<int64_t>(wire::kDeviceKindCount)) return -EINVAL;
-    const Process &namer = core_.processes().at(caller);
-    Result<uint32_t> id = core_.create_device(caller, name, static_cast<wire::DeviceKind>(r.arg),
-                                              policy_.uid_budget(namer.uid, namer.gid));
-    return id.ok() ? 0 : -to_errno(id.error());
+  int open_device(uint32_t, uint32_t, const nucleus::daemon::DeviceConfig &spec) override {
+    // A file that cannot be opened: the decoder removes the entry it named.
+    return spec.path == "/nonexistent" ? -ENOENT : 0;
   }
 
   struct Launch {
@@ -240,7 +236,6 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
 
  private:
   Core &core_;
-  Policy &policy_;
 };
 
 // A request as a byte picks it: the fields the op reads, with a name from
@@ -297,7 +292,7 @@ void tear_down(Core &core, uint32_t id) {
 // Linux side; one method a step.
 class Driver {
  public:
-  Driver() : policy_(config_, core_), linux_(core_, policy_), requests_(make_requests()) {
+  Driver() : policy_(config_, core_), linux_(core_), requests_(make_requests()) {
     // uid 2000 is an operator's (unbounded, may act for the root); 1000 is
     // held to a small budget.
     config_.operators_own_uid = false;
@@ -541,7 +536,20 @@ class Driver {
     if (b & 1) {
       (void)core_.create_device(kNone, name, static_cast<wire::DeviceKind>(kind));
     } else if (attached(id_)) {
-      request(make_request(wire::Op::kCreateExternal, name, (b & 128) ? in.byte() : kind));
+      // Its paths as a client stages them: a file, one that cannot be
+      // opened, or untrusted bytes.
+      uint8_t paths = in.byte();
+      if (paths % 4 == 1) stage(std::string("/tmp/d\0\0", 8));
+      if (paths % 4 == 2) stage(std::string("/nonexistent\0\0", 14));
+      if (paths % 4 == 3) {
+        std::string bytes(in.byte() % 16U, '\0');
+        in.bytes(bytes.data(), bytes.size());
+        stage(bytes);
+      }
+      wire::Request r = make_request(wire::Op::kCreateExternal, name, (b & 128) ? in.byte() : kind);
+      r.message.word[wire::kDeviceBlockSize] = (paths & 16) ? in.byte() * 64U : 0;
+      r.message.word[wire::kDeviceFlags] = (paths >> 5) % 3U;
+      request(r);
     }
   }
   void remove_device(Input &in) {  // one it named

@@ -37,16 +37,17 @@ class FakeLinux : public LinuxSide {
     calls.push_back("ready " + std::to_string(cand));
     return ready_result;
   }
-  int create_external(uint32_t caller, std::string_view name, const wire::Request &,
-                      const std::string &staged) override {
-    calls.push_back("external " + std::to_string(caller) + " " + std::string(name));
-    last_staged = staged;
-    return 0;
+  int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) override {
+    calls.push_back("open " + std::to_string(caller) + " " + spec.name + " " + spec.path);
+    last_device = device;
+    return open_result;
   }
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
   int ready_result = -EINVAL;
+  int open_result = 0;
+  uint32_t last_device = kNone;
   Waiter last_waiter;
   std::string last_staged;
   std::vector<std::string> calls;
@@ -264,11 +265,44 @@ TEST_F(RequestsTest, SwapReadyIsAnsweredNowOnlyWhenRefused) {
   EXPECT_EQ(control(request(wire::Op::kSwapReady)), -EINVAL);
 }
 
-TEST_F(RequestsTest, CreateExternalGoesToTheLinuxSideWithItsPaths) {
+TEST_F(RequestsTest, CreateExternalNamesTheEntryThenHasItsFilesOpened) {
   stage("/tmp/disk\0\0"s);
-  EXPECT_EQ(control(request(wire::Op::kCreateExternal, "d", 0)), 0);
-  EXPECT_EQ(linux_.calls.back(), "external " + std::to_string(os_) + " d");
-  EXPECT_EQ(linux_.last_staged, "/tmp/disk\0\0"s);
+  wire::Request r =
+      request(wire::Op::kCreateExternal, "d", static_cast<int64_t>(wire::DeviceKind::kDisk));
+  EXPECT_EQ(control(r), 0);
+  EXPECT_EQ(linux_.calls.back(), "open " + std::to_string(os_) + " d /tmp/disk");
+  EXPECT_EQ(core_.own_device(os_, "d").value(), linux_.last_device);
+}
+
+TEST_F(RequestsTest, ADeviceWhoseFilesCannotBeOpenedIsNotNamed) {
+  linux_.open_result = -EACCES;
+  stage("/tmp/disk\0\0"s);
+  wire::Request r =
+      request(wire::Op::kCreateExternal, "d", static_cast<int64_t>(wire::DeviceKind::kDisk));
+  EXPECT_EQ(control(r), -EACCES);
+  EXPECT_FALSE(core_.own_device(os_, "d").ok());
+  EXPECT_FALSE(core_.find_device("d").ok());
+}
+
+TEST_F(RequestsTest, MalformedDeviceRequestsAreRefusedBeforeAnythingIsNamed) {
+  auto external = [&](int64_t kind, const std::string &paths, uint64_t block_size, uint64_t flags) {
+    stage(paths);
+    wire::Request r = request(wire::Op::kCreateExternal, "d", kind);
+    r.message.word[wire::kDeviceBlockSize] = block_size;
+    r.message.word[wire::kDeviceFlags] = flags;
+    return control(r);
+  };
+  auto disk = static_cast<int64_t>(wire::DeviceKind::kDisk);
+  auto null = static_cast<int64_t>(wire::DeviceKind::kNull);
+  EXPECT_EQ(external(0, "/tmp/disk\0\0"s, 0, 0), -EINVAL);        // no such kind
+  EXPECT_EQ(external(disk, ""s, 0, 0), -EINVAL);                  // a disk needs a file
+  EXPECT_EQ(external(disk, "/tmp/disk\0"s, 0, 0), -EINVAL);       // one NUL short
+  EXPECT_EQ(external(disk, "/tmp/disk\0in\0"s, 0, 0), -EINVAL);   // a disk has no input
+  EXPECT_EQ(external(disk, "/tmp/disk\0\0"s, 3000, 0), -EINVAL);  // not a power of two
+  EXPECT_EQ(external(disk, "/tmp/disk\0\0"s, 0, 2), -EINVAL);     // an unknown flag
+  EXPECT_EQ(external(null, "/tmp/x\0\0"s, 0, 0), -EINVAL);        // built in: no file
+  EXPECT_TRUE(linux_.calls.empty());
+  EXPECT_FALSE(core_.find_device("d").ok());
 }
 
 TEST_F(RequestsTest, ActingForTheRootNeedsAnOperator) {
