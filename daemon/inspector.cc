@@ -89,7 +89,7 @@ json error_reply(int err, const std::string &message) {
 }  // namespace
 
 Inspector::Inspector(Loop &loop, Core &core, const Config &config, const Policy &policy, View view)
-    : loop_(loop), core_(core), config_(config), policy_(policy), view_(std::move(view)) {
+    : loop_(loop), core_(core), config_(config), policy_(policy), view_(view) {
   loop_.route(Kind::kInspect, [this](const Completion &c) {
     if (c.index < inspections_.size() && inspections_[c.index].live &&
         inspections_[c.index].generation == c.generation) {

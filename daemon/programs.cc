@@ -308,7 +308,7 @@ int Programs::launched(LaunchJob &job) {
     ended = true;
   } else {
     siginfo_t info{};
-    constexpr idtype_t kPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux 5.4
+    constexpr auto kPidfd = static_cast<idtype_t>(3);  // P_PIDFD, Linux 5.4
     ended = waitid(kPidfd, static_cast<id_t>(run.pidfd.get()), &info, WEXITED | WNOHANG | WNOWAIT) <
                 0 &&
             errno == ECHILD;

@@ -62,7 +62,7 @@ namespace nucleus::daemon {
 class Server : private LinuxSide, private Reactions {
  public:
   explicit Server(Config config);
-  ~Server();
+  ~Server() override;
   Server(const Server &) = delete;
   Server &operator=(const Server &) = delete;
 

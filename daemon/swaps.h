@@ -67,7 +67,7 @@ class Swaps {
   void advance();
   // Does what the phase table says of `event` for the swap of `id` (none:
   // nothing) and returns it.
-  SwapAction event(uint32_t id, SwapEvent event, uint64_t detail = 0);
+  SwapAction event(uint32_t id, SwapEvent what, uint64_t detail = 0);
   // The earliest deadline of a swap in progress (0: none).
   int64_t next_deadline() const;
 
