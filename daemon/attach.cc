@@ -254,9 +254,8 @@ void Attach::on_accept(int result) {
   // A connection that does not send its attach request in time is closed:
   // the poll is linked to a timeout that cancels it.
   loop_.reserve(2);
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, p.socket.get(), POLLIN | POLLRDHUP);
-  Loop::set_tag(sqe, Kind::kHandshake, index, p.generation);
+  io_uring_sqe *sqe =
+      loop_.poll(p.socket.get(), POLLIN | POLLRDHUP, Kind::kHandshake, index, p.generation);
   sqe->flags |= IOSQE_IO_LINK;
   io_uring_sqe *timeout = loop_.sqe();
   io_uring_prep_link_timeout(timeout, &attach_timeout_, 0);

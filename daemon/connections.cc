@@ -131,16 +131,12 @@ void Connections::shutdown() {
 
 void Connections::arm_socket(uint32_t id) {
   Connection &c = connections_[id];
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, c.socket.get(), POLLIN | POLLRDHUP);
-  Loop::set_tag(sqe, Kind::kSocket, id, c.serial);
+  loop_.poll(c.socket.get(), POLLIN | POLLRDHUP, Kind::kSocket, id, c.serial);
 }
 
 void Connections::arm_pidfd(uint32_t id) {
   Connection &c = connections_[id];
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, c.pidfd.get(), POLLIN);
-  Loop::set_tag(sqe, Kind::kPidfd, id, c.serial);
+  loop_.poll(c.pidfd.get(), POLLIN, Kind::kPidfd, id, c.serial);
 }
 
 void Connections::arm_doorbell(uint32_t id) {

@@ -82,6 +82,13 @@ uint64_t Loop::tag(Kind kind, uint32_t index, uint32_t generation) {
          generation;
 }
 
+io_uring_sqe *Loop::poll(int fd, unsigned events, Kind kind, uint32_t index, uint32_t generation) {
+  io_uring_sqe *s = sqe();
+  io_uring_prep_poll_add(s, fd, events);
+  set_tag(s, kind, index, generation);
+  return s;
+}
+
 void Loop::cancel(Kind kind, uint32_t index, uint32_t generation) {
   io_uring_sqe *s = sqe();
   io_uring_prep_cancel64(s, tag(kind, index, generation), 0);

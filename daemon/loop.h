@@ -72,6 +72,8 @@ class Loop {
   static void set_tag(io_uring_sqe *sqe, Kind kind, uint32_t index, uint32_t generation) {
     io_uring_sqe_set_data64(sqe, tag(kind, index, generation));
   }
+  // A poll of `fd` for `events`, tagged so; returns its SQE (to link).
+  io_uring_sqe *poll(int fd, unsigned events, Kind kind, uint32_t index, uint32_t generation);
   // Cancels the SQE tagged so, if it is still in flight.
   void cancel(Kind kind, uint32_t index, uint32_t generation);
 

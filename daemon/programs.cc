@@ -328,9 +328,7 @@ int Programs::launched(LaunchJob &job) {
 
 void Programs::arm_bound(uint32_t id) {
   Run &run = runs_[id];
-  io_uring_sqe *sqe = loop_.sqe();
-  io_uring_prep_poll_add(sqe, run.bound.get(), POLLIN | POLLRDHUP);
-  Loop::set_tag(sqe, Kind::kBound, id, run.generation);
+  loop_.poll(run.bound.get(), POLLIN | POLLRDHUP, Kind::kBound, id, run.generation);
 }
 
 void Programs::on_bound(uint32_t id) {
