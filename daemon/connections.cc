@@ -32,6 +32,33 @@ Connections::Connections(const Config &config, Core &core, Loop &loop, Requests 
   }
 }
 
+bool Connections::setup(bool have_futex_wait, std::string *error) {
+  switch (config_.doorbell) {
+    case DoorbellMode::kFutex:
+      if (!have_futex_wait) {
+        *error = "doorbell: \"futex\" configured but this kernel's io_uring has no FUTEX_WAIT";
+        return false;
+      }
+      futex_doorbell_ = true;
+      break;
+    case DoorbellMode::kEventfd: futex_doorbell_ = false; break;
+    case DoorbellMode::kAuto: futex_doorbell_ = have_futex_wait; break;
+  }
+  log::info("doorbells: {} (io_uring FUTEX_WAIT {})",
+            futex_doorbell_ ? "futex words in the channel" : "eventfd per process",
+            have_futex_wait ? "available" : "not available");
+  const PollSettings &poll = config_.poll;
+  log::info(
+      "polling: {}",
+      poll.mode == PollMode::kOff ? std::string("off")
+      : poll.mode == PollMode::kFixed
+          ? fmt::format("a fixed window of {} µs, at most {}% of a CPU", poll.window_ns / 1000,
+                        poll.cpu_percent)
+          : fmt::format("a window derived from turnarounds, up to {} µs, at most {}% of a CPU",
+                        poll.window_ns / 1000, poll.cpu_percent));
+  return true;
+}
+
 size_t Connections::count() const {
   return static_cast<size_t>(std::count_if(connections_.begin(), connections_.end(),
                                            [](const Connection &c) { return c.live; }));

@@ -48,8 +48,11 @@ class Connections {
   Connections(const Connections &) = delete;
   Connections &operator=(const Connections &) = delete;
 
-  // Doorbells are futex words in the channel (else an eventfd each).
-  void use_futex_doorbells(bool futex) { futex_doorbell_ = futex; }
+  // Picks the doorbells the configuration asks for (futex words in the
+  // channel when this kernel's io_uring has FUTEX_WAIT, else an eventfd
+  // each) and says how it will poll. False with a message when futex
+  // doorbells are demanded and not available.
+  bool setup(bool have_futex_wait, std::string *error);
   bool futex_doorbells() const { return futex_doorbell_; }
   PollWindow &poll() { return poll_; }
   const PollWindow &poll() const { return poll_; }

@@ -118,23 +118,8 @@ bool Server::start_loop(std::string *error) {
   }
 
   if (!loop_.setup(config_.defer_taskrun, error)) return false;
-  log_polling();
 
-  bool have_futex = loop_.has_futex_wait();
-  switch (config_.doorbell) {
-    case DoorbellMode::kFutex:
-      if (!have_futex) {
-        *error = "doorbell: \"futex\" configured but this kernel's io_uring has no FUTEX_WAIT";
-        return false;
-      }
-      connections_.use_futex_doorbells(true);
-      break;
-    case DoorbellMode::kEventfd: connections_.use_futex_doorbells(false); break;
-    case DoorbellMode::kAuto: connections_.use_futex_doorbells(have_futex); break;
-  }
-  log::info("doorbells: {} (io_uring FUTEX_WAIT {})",
-            connections_.futex_doorbells() ? "futex words in the channel" : "eventfd per process",
-            have_futex ? "available" : "not available");
+  if (!connections_.setup(loop_.has_futex_wait(), error)) return false;
   log::info(
       "pool of {} message buffers; default claim {} buffers; channel rings {}/{} entries, "
       "data area {} bytes",
@@ -160,18 +145,6 @@ bool Server::start_loop(std::string *error) {
   log::info("listening on {}{}", attach_.socket_path(),
             attach_.socket_activated() ? " (socket activation)" : "");
   return true;
-}
-
-void Server::log_polling() const {
-  const PollSettings &poll = config_.poll;
-  log::info(
-      "polling: {}",
-      poll.mode == PollMode::kOff ? std::string("off")
-      : poll.mode == PollMode::kFixed
-          ? fmt::format("a fixed window of {} µs, at most {}% of a CPU", poll.window_ns / 1000,
-                        poll.cpu_percent)
-          : fmt::format("a window derived from turnarounds, up to {} µs, at most {}% of a CPU",
-                        poll.window_ns / 1000, poll.cpu_percent));
 }
 
 void Server::arm_signal() {

@@ -82,7 +82,6 @@ class Server : private LinuxSide, private Reactions {
   // principals.
   Devices::Needs devices_needs();
   bool start_loop(std::string *error);
-  void log_polling() const;
   void on_signal(int result);
   void arm_signal();
 
