@@ -1,7 +1,8 @@
 // The nucleus's rules without I/O: the pool, the queues and the process
 // table (a tree), the six message primitives and process control on them.
-// The server decodes requests from channels, calls these, and does the Linux
-// side (programs, cgroups, signals); tests call them directly.
+// The decoder (requests.h) calls these for the requests it copied out of
+// channels; nucleusd's other objects do the Linux side (programs, cgroups,
+// signals, device files); tests call them directly.
 //
 // Every method takes the calling process's id and arguments already copied
 // out of its channel; it checks them (roles, states, generations, claims) and
@@ -31,10 +32,10 @@
 //   the server must publish or write each turn;
 // - Notices (notices.h): the nucleus's own messages (exit notices, a swap's
 //   handover) and the reserve of buffers they travel on;
-// - CoreDevices (devices.h): the devices, their reservers and their queues;
+// - CoreDevices (core_devices.h): the devices, their reservers and their queues;
 // - ProcessTree (process_tree.h): entries coming and going, claims, the
 //   state table, what each uid owns;
-// - CoreSwaps (swaps.h): hot swap's bookkeeping;
+// - CoreSwaps (core_swaps.h): hot swap's bookkeeping;
 // - Trace (trace.h): what the monitor sees.
 // Its methods hand each call to the part that owns what it changes; where
 // one part's step needs another built on it (an answered notice, an entry

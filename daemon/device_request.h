@@ -1,6 +1,6 @@
 // Decoding a message to a device (docs/devices.md): what the words ask for,
 // checked against the device and the sender's data area. Pure: no I/O, so
-// every malformed case is unit-tested. The server carries the result out.
+// every malformed case is unit-tested. Devices carries the result out.
 #pragma once
 
 #include <nucleus/wire.h>

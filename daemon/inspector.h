@@ -45,7 +45,7 @@ namespace nucleus::daemon {
 class Inspector {
  public:
   // What the replies read of the rest of nucleusd, read-only: references to
-  // what lives as long as the Inspector, and getters for what is computed.
+  // what lives as long as the Inspector.
   struct View {
     const std::string &socket_path;
     const bool &socket_activated;    // the listening socket came from LISTEN_FDS

@@ -44,7 +44,7 @@ struct LaunchSpec {
   std::string socket_path;    // NUCLEUS_SOCKET for the program
   // Whose rights it runs with. nucleusd sets them only when it is root
   // (`set_ids`); a nucleusd that is not root starts programs only as its own
-  // uid (the server refuses any other owner before it gets here).
+  // uid (Programs::spawn refuses any other owner before it gets here).
   const Principal *owner = nullptr;
   bool set_ids = false;
 };

@@ -7,7 +7,8 @@
 // completion for something that is gone, so nothing points into freed
 // memory.
 //
-// Threading: nucleusd's loop thread only (the ring is SINGLE_ISSUER).
+// Threading: nucleusd's loop thread only (the ring is SINGLE_ISSUER when
+// the kernel has it).
 #pragma once
 
 #include <liburing.h>

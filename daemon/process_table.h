@@ -1,8 +1,9 @@
-// The nucleus's process table: attached processes by index and by name.
+// The nucleus's process table: every entry (attached, created, exited,
+// devices, a swap's hidden new program) by index and by name.
 //
 // An index is reused after remove(); its generation tells uses apart, so an
 // io_uring completion that names an old use is recognised and dropped.
-// Threading: nucleusd's single thread only.
+// Threading: nucleusd's loop thread only.
 #pragma once
 
 #include <cstdint>

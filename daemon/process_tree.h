@@ -12,7 +12,7 @@
 // parent's free ones; removing a child repays it and moves everything of
 // its subtree back.
 //
-// No I/O: the server does the Linux side of each step.
+// No I/O: Programs (programs.h) does the Linux side of each step.
 // Threading: nucleusd's loop thread only.
 #pragma once
 
@@ -35,7 +35,7 @@
 
 namespace nucleus::daemon {
 
-// What start_process asks the server to do.
+// What a start asks the Linux side to do (Requests::start).
 struct StartPlan {
   bool resume = false;  // the subtree was stopped: let it run
   bool spawn = false;   // run the program (first start, or after it exited)

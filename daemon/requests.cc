@@ -209,7 +209,7 @@ Error Requests::list_children(Call &call) {
     const Process &p = core_.processes().at(kids[i]);
     reply.reserved0 = static_cast<uint32_t>(i);
     reply.message = core_.info(kids[i]);
-    reply.extra = data_bytes_of(kids[i]) | uint64_t{p.gid} << 32;
+    reply.extra = data_area_bytes(core_, config_, kids[i]) | uint64_t{p.gid} << 32;
     std::memset(reply.sender, 0, sizeof(reply.sender));
     std::memcpy(reply.sender, p.name.c_str(), p.name.size());
     reply_(call.id, reply);
@@ -409,8 +409,8 @@ int Requests::get_process(Call &call, wire::Event *reply) {
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
   reply->message = core_.info(child.value());
-  reply->extra = data_bytes_of(child.value()) | uint64_t{core_.processes().at(child.value()).gid}
-                                                    << 32;
+  reply->extra = data_area_bytes(core_, config_, child.value()) |
+                 uint64_t{core_.processes().at(child.value()).gid} << 32;
   std::memcpy(reply->sender, call.name.data(), call.name.size());
   return 0;
 }
@@ -420,7 +420,20 @@ int Requests::swap_process(Call &call, wire::Event *) {
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
   if (call.staged_overflow) return -E2BIG;
-  return linux_.begin_swap(call.id, child.value(), call.r, call.staged);
+  Result<Program> program = parse_program(call.staged);
+  if (!program.ok()) return -to_errno(program.error());
+  // The new program takes over the OS's entry, owner included: it runs as
+  // the OS's owner. Naming another is a modify's business, not a swap's.
+  const Process &os = core_.processes().at(child.value());
+  if ((program.value().uid != kNone && program.value().uid != os.uid) ||
+      (program.value().gid != kNone && program.value().gid != os.gid)) {
+    return -EPERM;
+  }
+  Result<uint32_t> cand =
+      core_.begin_swap(call.id, child.value(), call.r.handle, std::move(program.value()));
+  if (!cand.ok()) return -to_errno(cand.error());
+  linux_.begin_swap(call.id, child.value(), cand.value());
+  return 0;  // the request is taken: its buffer is answered when the swap ends
 }
 
 int Requests::act_for(Call &call, wire::Event *) {
@@ -477,11 +490,6 @@ std::string Requests::acting_note(const Session &session) const {
   if (session.acting == Session::kActSelf) return {};
   if (session.acting == kNone) return " for the root";
   return " for " + core_.processes().at(session.acting).name;
-}
-
-uint64_t Requests::data_bytes_of(uint32_t id) const {
-  uint64_t given = core_.processes().at(id).account.given().data_bytes;
-  return given != 0 ? given : config_.data_bytes;
 }
 
 }  // namespace nucleus::daemon

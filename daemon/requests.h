@@ -39,8 +39,8 @@ struct Waiter {
 inline constexpr int kAnswerLater = 1;
 
 // What process control needs that the Core, being pure, does not do.
-// nucleusd's Programs, Swaps and Devices implement it; unit tests and
-// fuzz_requests use a fake.
+// nucleusd's Server implements it, forwarding to Programs, Swaps and
+// Devices; unit tests and fuzz_requests use a fake.
 class LinuxSide {
  public:
   virtual ~LinuxSide() = default;
@@ -55,10 +55,10 @@ class LinuxSide {
   // Ends every program of the subtree and what is attached of it, before
   // the Core removes the entries.
   virtual void end_subtree(uint32_t id) = 0;
-  // Swaps `child`'s program to the staged one: 0 (answered when the swap
-  // ends, through its buffer) or -errno.
-  virtual int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
-                         const std::string &staged) = 0;
+  // The Core began a swap of `child` to the hidden entry `cand` (the
+  // request is answered through its buffer when the swap ends): start the
+  // new program and watch the swap's phases.
+  virtual void begin_swap(uint32_t requester, uint32_t child, uint32_t cand) = 0;
   // kSwapReady from `cand`: 0 (answered when it has taken over) or -errno.
   virtual int swap_ready(uint32_t cand, uint32_t seq) = 0;
   // Opens the files of `device`, an entry `caller` just named, with the
@@ -66,6 +66,12 @@ class LinuxSide {
   // then removes the entry).
   virtual int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) = 0;
 };
+
+// The size of an entry's data area: its claim, else the configured default.
+inline uint64_t data_area_bytes(const Core &core, const Config &config, uint32_t id) {
+  uint64_t given = core.processes().at(id).account.given().data_bytes;
+  return given != 0 ? given : config.data_bytes;
+}
 
 // One connection's request state between requests.
 struct Session {
@@ -98,9 +104,6 @@ class Requests {
   // Starts `child` for `caller` (kNone: the root): resumes a stopped
   // subtree, runs the program. 0, -errno or kAnswerLater.
   int start(uint32_t caller, uint32_t child, const Waiter &waiter);
-
-  // The size of an entry's data area: its claim, else the configured default.
-  uint64_t data_bytes_of(uint32_t id) const;
 
   // Every op has a handler (checked by the unit tests).
   static bool every_op_handled();

@@ -49,7 +49,7 @@ Server::Server(Config config)
       devices_(loop_, core_, config_, devices_needs()),
       programs_(config_, core_, loop_, principals_, *this),
       attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
-      swaps_(config_, core_, requests_, programs_, connections_, attach_),
+      swaps_(config_, core_, programs_, connections_, attach_),
       service_(config_, core_, loop_, requests_, programs_,
                [this] {
                  core_.set_notice_limit(config_.limits.parent_exit_notices);

@@ -1,21 +1,20 @@
-// nucleusd's event loop: one thread, one io_uring for everything.
+// nucleusd: the objects that own its state, wired together, and the loop
+// turn (docs/architecture.md, "Objects").
 //
-// Owns the listening socket, the signalfd, one Connection per attached
-// process (its socket, pidfd, channel and doorbell) and the Core. The ring
-// is the Loop's (loop.h), which hands each completion to the handler
-// route_completions() or the object of its kind gave it; the Linux side of
-// device entries is the Devices' (devices.h). Who may do what is the
-// Policy's (policy.h); nucleusctl's inspection connections and the monitor
-// are the Inspector's (inspector.h).
+// Owns: the Config, the Core, the Loop (the ring) and the objects built on
+// them (Policy, Requests, Connections, Devices, Programs, Attach, Swaps,
+// Service, Inspector), the owners' principals, and the signalfd. It gives
+// each object references to the others it needs, forwards the Linux side
+// the decoder asks for (LinuxSide, requests.h) to Programs, Devices and
+// Swaps, and routes what the objects tell each other (Reactions,
+// reactions.h). A turn: the Loop hands completions to their objects;
+// Connections serves the active channels; the events the Core queued are
+// published; swaps advance; the monitors get the trace; channels stay
+// polled or are armed.
 //
-// Connection doorbell states (per attached process):
-//   armed:  channel says daemon_armed=1 and a FUTEX_WAIT (or eventfd read)
-//           is outstanding; the process rings when it adds requests.
-//   active: on active_, serviced every loop turn; daemon_armed=0, so the
-//           process adds requests without a system call.
-// An active channel that has had no request for the polling window
-// (poll_window.h) is armed again; under traffic the loop polls instead of
-// sleeping, so neither side pays for a wake-up.
+// Construction: members are built in the order declared; an object may
+// keep a reference to one declared after it (Attach to the Inspector,
+// Programs to the principals) but uses it only once serving.
 //
 // Threading: everything here runs on the one thread that calls run().
 // Programs start on the Launcher's threads (launcher.h), which see none
@@ -27,24 +26,18 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
-#include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <nucleus_internal/sys.h>
 
 #include "attach.h"
-#include "channel.h"
 #include "config.h"
 #include "connections.h"
 #include "core.h"
 #include "devices.h"
 #include "inspector.h"
-#include "launcher.h"
 #include "log.h"
 #include "loop.h"
 #include "policy.h"
@@ -53,7 +46,6 @@
 #include "reactions.h"
 #include "requests.h"
 #include "service.h"
-#include "subtree.h"
 #include "swap_phases.h"
 #include "swaps.h"
 
@@ -110,12 +102,10 @@ class Server : private LinuxSide, private Reactions {
     swaps_.event(os, event, detail);
   }
   int64_t swap_deadline() const override { return swaps_.next_deadline(); }
-  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &request,
-                 const std::string &staged) override {
-    return swaps_.begin(requester, child, request, staged);
+  void begin_swap(uint32_t requester, uint32_t child, uint32_t cand) override {
+    swaps_.begin(requester, child, cand);
   }
   int swap_ready(uint32_t cand, uint32_t seq) override { return swaps_.ready(cand, seq); }
-  uint64_t data_bytes_of(uint32_t id) const { return requests_.data_bytes_of(id); }
 
   void flush_dirty();
   void shutdown();
@@ -136,7 +126,7 @@ class Server : private LinuxSide, private Reactions {
   PrincipalCache principals_;  // owners' groups, read once (cleared on reload)
   Attach attach_;              // the listening socket and the attach handshake
   Swaps swaps_;
-  Service service_;  // boot, watchdog, status, reload                // swaps in progress
+  Service service_;  // boot, watchdog, status, reload
   // Last: its View refers to the members above, and it routes its kind on
   // loop_.
   Inspector inspector_;

@@ -2,7 +2,8 @@
 //
 // cgroup mode: a cgroup v2 directory per process entry, nested as the
 // process tree is (<root>/p_<name>/p_<child>/...). A program starts in its
-// entry's cgroup (it joins before exec), so whatever it forks stays there.
+// entry's cgroup (born in it by clone3 CLONE_INTO_CGROUP, or joining it
+// before exec), so whatever it forks stays there.
 // Stop writes cgroup.freeze and is complete when cgroup.events says
 // "frozen 1"; remove writes cgroup.kill; memory claims go to memory.max when
 // the memory controller is enabled.

@@ -49,38 +49,24 @@ Swaps::Swap *Swaps::swap_of(uint32_t id) {
   return nullptr;
 }
 
-int Swaps::begin(uint32_t requester, uint32_t child, const wire::Request &r,
-                 const std::string &staged) {
-  Result<Program> program = parse_program(staged);
-  if (!program.ok()) return -to_errno(program.error());
-  // The new program takes over the OS's entry, owner included: it runs as
-  // the OS's owner. Naming another is a modify's business, not a swap's.
-  uint32_t os_uid = core_.processes().at(child).uid;
-  uint32_t os_gid = core_.processes().at(child).gid;
-  if ((program.value().uid != kNone && program.value().uid != os_uid) ||
-      (program.value().gid != kNone && program.value().gid != os_gid)) {
-    return -EPERM;
-  }
-  Result<uint32_t> cand = core_.begin_swap(requester, child, r.handle, std::move(program.value()));
-  if (!cand.ok()) return -to_errno(cand.error());
+void Swaps::begin(uint32_t requester, uint32_t child, uint32_t cand) {
   auto s = std::make_unique<Swap>();
   s->id = child;
   s->generation = core_.processes().at(child).generation;
-  s->cand = cand.value();
-  s->cand_generation = core_.processes().at(cand.value()).generation;
+  s->cand = cand;
+  s->cand_generation = core_.processes().at(cand).generation;
   s->began_ns = sys::monotonic_ns();
   s->deadline_ns = deadline_after(config_, s->phase, s->began_ns);
   s->old_pid = programs_.pid_of(child);
   const Process &os = core_.processes().at(child);
   log::info("process {} asks to swap {} (pid {}) to {}", core_.processes().at(requester).name,
-            os.name, s->old_pid, core_.processes().at(cand.value()).program.path);
+            os.name, s->old_pid, core_.processes().at(cand).program.path);
   swaps_.push_back(std::move(s));
-  programs_.share_group(child, cand.value());
-  if (int rc = programs_.spawn(cand.value(), Waiter{}); rc < 0) {
+  programs_.share_group(child, cand);
+  if (int rc = programs_.spawn(cand, Waiter{}); rc < 0) {
     event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
   }
   programs_.tick_soon();
-  return 0;  // the request is taken: its buffer is answered when the swap ends
 }
 
 void Swaps::attached(uint32_t cand, sys::UniqueFd socket) {
@@ -93,10 +79,10 @@ void Swaps::attached(uint32_t cand, sys::UniqueFd socket) {
   reply.flags = wire::kAttachSuccessor;
   bool sent = attach_.send_reply(socket.get(), &reply, cand);
   // It is detached when the reply could not be sent, which ends the swap
-  // (detached -> swap_event).
+  // (Reactions::detached -> Swaps::event).
   if (!connections_.serve(cand, std::move(socket), sent)) return;
   event(id, SwapEvent::kAttached);
-  if (core_.request_handover(id, requests_.data_bytes_of(id)) != Error::kNone) {
+  if (core_.request_handover(id, data_area_bytes(core_, config_, id)) != Error::kNone) {
     event(id, SwapEvent::kNoNoticeBuffer, EBUSY);
     return;
   }

@@ -11,7 +11,8 @@
 // its cell says (on to the next phase, roll back, commit).
 //
 // Owns: the swaps in progress (their phase, deadline and figures).
-// Asks of others: the Core (begin, handover, commit, end); Programs for the
+// Asks of others: the Core (handover, commit, end; the decoder began the
+// swap in it); Programs for the
 // new program's run; Connections for the channels; Attach for the new
 // program's attach reply.
 //
@@ -40,21 +41,19 @@ namespace nucleus::daemon {
 
 class Swaps {
  public:
-  Swaps(const Config &config, Core &core, Requests &requests, Programs &programs,
-        Connections &connections, Attach &attach)
+  Swaps(const Config &config, Core &core, Programs &programs, Connections &connections,
+        Attach &attach)
       : config_(config),
         core_(core),
-        requests_(requests),
         programs_(programs),
         connections_(connections),
         attach_(attach) {}
   Swaps(const Swaps &) = delete;
   Swaps &operator=(const Swaps &) = delete;
 
-  // kSwapProcess of `child` by `requester` with the staged program: 0 (the
-  // request is answered through its buffer when the swap ends) or -errno.
-  int begin(uint32_t requester, uint32_t child, const wire::Request &request,
-            const std::string &staged);
+  // The Core began a swap of `child` to the hidden entry `cand` (the
+  // decoder parsed and checked the new program): starts the new program.
+  void begin(uint32_t requester, uint32_t child, uint32_t cand);
   // The new program attached through its bound connection: serve it (it
   // bears no name yet) and ask the old OS for its state.
   void attached(uint32_t cand, sys::UniqueFd socket);
@@ -93,7 +92,6 @@ class Swaps {
 
   const Config &config_;
   Core &core_;
-  Requests &requests_;
   Programs &programs_;
   Connections &connections_;
   Attach &attach_;

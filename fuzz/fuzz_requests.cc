@@ -188,11 +188,10 @@ std::vector<uint32_t> live_ids(const Core &core) {
   return ids;
 }
 
-// nucleusd's Linux side as the fuzzer plays it: a start's launch is in
-// flight until the input says it came back (or failed); a swap begins in
-// the Core as the server begins it; a device is named in the Core (its
-// files are not opened). The server's other reactions are the driver's
-// steps below.
+// nucleusd's Linux side as the fuzzer plays it: a start's launch (a swap's
+// new program's too) is in flight until the input says it came back (or
+// failed); a device's files open unless its path is /nonexistent. The
+// server's other reactions are the driver's steps below.
 class FakeLinux : public nucleus::daemon::LinuxSide {
  public:
   explicit FakeLinux(Core &core) : core_(core) {}
@@ -209,16 +208,7 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
-  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &r,
-                 const std::string &staged) override {
-    Result<Program> program = nucleus::daemon::parse_program(staged);
-    if (!program.ok()) return -to_errno(program.error());
-    Result<uint32_t> cand =
-        core_.begin_swap(requester, child, r.handle, std::move(program.value()));
-    if (!cand.ok()) return -to_errno(cand.error());
-    spawn(cand.value(), Waiter{});
-    return 0;
-  }
+  void begin_swap(uint32_t, uint32_t, uint32_t cand) override { spawn(cand, Waiter{}); }
   int swap_ready(uint32_t cand, uint32_t) override {
     const Process &p = core_.processes().at(cand);
     return p.swap_of != kNone && core_.processes().at(p.swap_of).handed_over ? 0 : -EINVAL;

@@ -27,11 +27,9 @@ class FakeLinux : public LinuxSide {
   void stop_subtree(uint32_t id) override { calls.push_back("stop " + std::to_string(id)); }
   void resume_subtree(uint32_t id) override { calls.push_back("resume " + std::to_string(id)); }
   void end_subtree(uint32_t id) override { calls.push_back("end " + std::to_string(id)); }
-  int begin_swap(uint32_t requester, uint32_t child, const wire::Request &,
-                 const std::string &staged) override {
-    calls.push_back("swap " + std::to_string(requester) + " " + std::to_string(child));
-    last_staged = staged;
-    return 0;
+  void begin_swap(uint32_t requester, uint32_t child, uint32_t cand) override {
+    calls.push_back("swap " + std::to_string(requester) + " " + std::to_string(child) + " " +
+                    std::to_string(cand));
   }
   int swap_ready(uint32_t cand, uint32_t) override {
     calls.push_back("ready " + std::to_string(cand));
@@ -49,7 +47,6 @@ class FakeLinux : public LinuxSide {
   int open_result = 0;
   uint32_t last_device = kNone;
   Waiter last_waiter;
-  std::string last_staged;
   std::vector<std::string> calls;
 };
 
@@ -248,13 +245,34 @@ TEST_F(RequestsTest, ARefusedOpStillTakesWhatWasStaged) {
   EXPECT_EQ(control(request(wire::Op::kCreateProcess, "c")), -EINVAL);
 }
 
-TEST_F(RequestsTest, SwapHandsTheStagedProgramToTheLinuxSide) {
+TEST_F(RequestsTest, SwapBeginsInTheCoreAndStartsTheNewProgramOnTheLinuxSide) {
   uint32_t child = create_child("c");
+  ASSERT_EQ(control(request(wire::Op::kStartProcess, "c")), 0);
+  core_.program_started(child, 4242);
+  core_.attach_run(child);
   stage(program_bytes("/bin/os2"));
   wire::Request swap = request(wire::Op::kSwapProcess, "c");
+  swap.handle = testing::free_handle(core_, os_);
   EXPECT_EQ(control(swap), 0);
-  EXPECT_EQ(linux_.calls.back(), "swap " + std::to_string(os_) + " " + std::to_string(child));
-  EXPECT_EQ(linux_.last_staged, program_bytes("/bin/os2"));
+  uint32_t cand = core_.processes().at(child).swap_candidate;
+  ASSERT_NE(cand, kNone);
+  EXPECT_EQ(core_.processes().at(cand).program.path, "/bin/os2");
+  EXPECT_EQ(linux_.calls.back(), "swap " + std::to_string(os_) + " " + std::to_string(child) + " " +
+                                     std::to_string(cand));
+}
+
+TEST_F(RequestsTest, ASwapsNewProgramRunsAsTheOsOwnerAndNoOther) {
+  uint32_t child = create_child("c");
+  ASSERT_EQ(control(request(wire::Op::kStartProcess, "c")), 0);
+  core_.program_started(child, 4242);
+  core_.attach_run(child);
+  wire::ProgramHeader h{0, 0, 0, 0};  // root's
+  stage(std::string(reinterpret_cast<const char *>(&h), sizeof(h)) + "/bin/os2\0\0"s);
+  wire::Request swap = request(wire::Op::kSwapProcess, "c");
+  swap.handle = testing::free_handle(core_, os_);
+  EXPECT_EQ(control(swap), -EPERM);
+  EXPECT_EQ(core_.processes().at(child).swap_candidate, kNone);
+  EXPECT_EQ(linux_.calls.back(), "spawn " + std::to_string(child));  // nothing after the start
 }
 
 TEST_F(RequestsTest, SwapReadyIsAnsweredNowOnlyWhenRefused) {
