@@ -463,7 +463,7 @@ std::string daemon_config(const Options &o, const DiskFile &disk) {
   std::string config =
       R"({"pool": {"buffers": 131072}, "default_claims": {"buffers": 64, "processes": 4},)"
       R"( "processes": {"max": 10000, "output": "discard", "control": ")" +
-      nucleus::bench::control_mode() +
+      nucleus::bench::subtree_mode() +
       R"("}, "channel": {"data_bytes": 262144},)"
       R"( "devices": )" +
       devices;

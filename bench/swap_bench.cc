@@ -49,7 +49,7 @@ SwapFigures swap_pause(const std::string &nucleusd, const std::string &superviso
       std::to_string(children + 16) + R"(}, "processes": {"max": )" +
       std::to_string(2 * children + 64) + R"(, "output": ")" +
       std::string(std::getenv("NUCLEUS_BENCH_LOG") != nullptr ? "file" : "discard") +
-      R"(", "control": ")" + control_mode() + R"("}, "swap": {"ready_timeout_ms": 30000}})";
+      R"(", "control": ")" + subtree_mode() + R"("}, "swap": {"ready_timeout_ms": 30000}})";
   nucleus::support::DaemonProcess daemon;
   const char *level = std::getenv("NUCLEUS_BENCH_LOG");
   if (!daemon.start(nucleusd, config, level != nullptr ? level : "warn",

@@ -26,8 +26,9 @@ struct SwapFigures {
 SwapFigures swap_pause(const std::string &nucleusd, const std::string &supervisor,
                        const std::string &worker, int children, const std::string &dir);
 
-// $NUCLEUS_BENCH_CONTROL picks the subtree control mode (default: auto).
-inline std::string control_mode() {
+// $NUCLEUS_BENCH_CONTROL picks the subtree mode: processes.control's cgroup,
+// signals or auto (the default).
+inline std::string subtree_mode() {
   const char *m = std::getenv("NUCLEUS_BENCH_CONTROL");
   return m != nullptr && *m != '\0' ? m : "auto";
 }

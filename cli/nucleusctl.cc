@@ -1,7 +1,7 @@
 // nucleusctl: inspect and drive a running nucleus (docs/nucleusctl.md).
 //
 // What it reads (status, tree, ps, stats, devices, monitor) comes over a
-// control connection as JSON; what it changes (spawn, start, stop, remove,
+// JSON inspection connection; what it changes (spawn, start, stop, remove,
 // swap, send) goes through an attached channel like any process's, acting
 // for the root (operators) or for a process the caller owns.
 #include <unistd.h>
@@ -13,14 +13,14 @@
 #include <iostream>
 #include <optional>
 
-#include "control_client.h"
+#include "inspect_client.h"
 #include "render.h"
 #include "spawn.h"
 
 namespace {
 
 using nlohmann::json;
-using nucleus::ctl::ControlClient;
+using nucleus::ctl::InspectClient;
 
 struct Options {
   std::string socket;
@@ -77,19 +77,19 @@ void print_json(const json &j) {
   std::cout << j.dump(2) << "\n";
 }
 
-bool connect(const Options &o, ControlClient *c, std::string *error) {
+bool connect(const Options &o, InspectClient *c, std::string *error) {
   return c->connect(nucleus::ctl::socket_path(o.socket), error);
 }
 
-// One control request on a connection of its own.
+// One inspection request on a connection of its own.
 bool ask(const Options &o, const json &request, json *reply, std::string *error) {
-  ControlClient c;
+  InspectClient c;
   return connect(o, &c, error) && c.request(request, reply, error);
 }
 
 // Every process the caller may see.
 bool list_processes(const Options &o, json *list, std::string *error) {
-  ControlClient c;
+  InspectClient c;
   return connect(o, &c, error) && c.processes(list, error);
 }
 
@@ -179,7 +179,7 @@ int cmd_ps(const Options &o) {
 }
 
 int cmd_stats(const Options &o) {
-  ControlClient c;
+  InspectClient c;
   json status, list;
   std::string error;
   if (!connect(o, &c, &error) || !c.request({{"op", "status"}}, &status, &error) ||
@@ -217,7 +217,7 @@ int cmd_devices(const Options &o) {
 }
 
 int cmd_monitor(const Options &o, int64_t count) {
-  ControlClient c;
+  InspectClient c;
   json reply;
   std::string error;
   if (!connect(o, &c, &error) || !c.request({{"op", "monitor"}}, &reply, &error)) {

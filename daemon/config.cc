@@ -213,7 +213,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   uint64_t handover_timeout_ms = 2000, ready_timeout_ms = 5000;
   std::string doorbell = "auto";
   uint64_t claim_processes = 0, claim_memory = 0, max_processes = 16384, notices = 256;
-  std::string control = "auto", output = "file";
+  std::string subtree_mode = "auto", output = "file";
   Reader top(j, "", error);
   top.object("pool", [&](Reader &r) { r.integer("buffers", 1, wire::kMaxPoolBuffers, &pool); });
   top.object("default_claims", [&](Reader &r) {
@@ -225,7 +225,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   top.object("processes", [&](Reader &r) {
     r.integer("max", 1, 1U << 20, &max_processes);
     r.integer("notice_buffers", 1, 65536, &notices);
-    r.choice("control", {"auto", "cgroup", "signals"}, &control);
+    r.choice("control", {"auto", "cgroup", "signals"}, &subtree_mode);
     r.text("cgroup_root", &c.cgroup_root);
     // "inherit" (nucleusd's own stderr) is refused: a program's lines would
     // land unmarked in nucleusd's log (docs/security.md).
@@ -317,7 +317,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
       u32(u, "processes", 1, 1U << 20, &l.uid_processes);
       u32(u, "names", 1, 1U << 20, &l.uid_names);
       u32(u, "buffers", 1, wire::kMaxPoolBuffers, &l.uid_buffers);
-      u32(u, "control_connections", 1, 65536, &l.uid_control_connections);
+      u32(u, "control_connections", 1, 65536, &l.uid_inspection_connections);
       u32(u, "pending_attaches", 1, 256, &l.uid_pending_attaches);
     });
     r.object("per_connection", [&](Reader &u) {
@@ -381,9 +381,9 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
   c.default_claim_memory = claim_memory;
   c.max_processes = max_processes;
   c.notice_buffers = static_cast<uint32_t>(notices);
-  c.control = control == "cgroup"    ? ControlMode::kCgroup
-              : control == "signals" ? ControlMode::kSignals
-                                     : ControlMode::kAuto;
+  c.subtree_mode = subtree_mode == "cgroup"    ? SubtreeMode::kCgroup
+                   : subtree_mode == "signals" ? SubtreeMode::kSignals
+                                               : SubtreeMode::kAuto;
   c.output = output == "discard" ? OutputMode::kDiscard : OutputMode::kFile;
   c.attach_timeout_ms = attach_timeout_ms;
   c.swap_handover_timeout_ms = handover_timeout_ms;
@@ -449,7 +449,7 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
   compare("pool.buffers", a.pool_buffers, b.pool_buffers, &c.restart);
   compare("processes.max", a.max_processes, b.max_processes, &c.restart);
   compare("processes.notice_buffers", a.notice_buffers, b.notice_buffers, &c.restart);
-  compare("processes.control", a.control, b.control, &c.restart);
+  compare("processes.control", a.subtree_mode, b.subtree_mode, &c.restart);
   compare("processes.cgroup_root", a.cgroup_root, b.cgroup_root, &c.restart);
   compare("processes.output", a.output, b.output, &c.restart);
   compare("processes.output_dir", a.output_dir, b.output_dir, &c.restart);

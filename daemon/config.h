@@ -13,8 +13,10 @@
 namespace nucleus::daemon {
 
 enum class DoorbellMode { kAuto, kFutex, kEventfd };
-// How stop, start and remove reach a whole subtree of Linux processes.
-enum class ControlMode { kAuto, kCgroup, kSignals };
+// How stop, start and remove reach a whole subtree of Linux processes
+// (processes.control): a cgroup per entry, signals to process groups, or
+// cgroup when usable.
+enum class SubtreeMode { kAuto, kCgroup, kSignals };
 // Where started programs' stdout and stderr go.
 enum class OutputMode { kInherit, kFile, kDiscard };
 
@@ -47,14 +49,14 @@ struct BootEntry {
 // always still attach and act.
 struct Limits {
   // Per uid, over every entry it owns.
-  uint32_t uid_processes = 64;  // process entries (attached or created)
-  uint32_t uid_names = 128;     // names: processes and devices
-  uint32_t uid_buffers = 2048;  // buffers held by its processes' claims
-  uint32_t uid_control_connections = 8;
-  uint32_t uid_pending_attaches = 4;  // accepted connections not yet attached
+  uint32_t uid_processes = 64;              // process entries (attached or created)
+  uint32_t uid_names = 128;                 // names: processes and devices
+  uint32_t uid_buffers = 2048;              // buffers held by its processes' claims
+  uint32_t uid_inspection_connections = 8;  // nucleusctl's JSON connections (Inspector)
+  uint32_t uid_pending_attaches = 4;        // accepted connections not yet attached
   // Per connection.
   uint32_t connection_replies = 256;           // replies queued for a full event ring
-  uint32_t connection_requests_per_turn = 64;  // requests (or control packets) per loop turn
+  uint32_t connection_requests_per_turn = 64;  // requests (or inspection packets) per loop turn
   uint32_t connection_staged_bytes = wire::kMaxProgramBytes;
   // Per parent: exit notices out and unanswered; later ones wait in the
   // table and are sent when the parent takes one.
@@ -82,8 +84,8 @@ struct Config {
   uint64_t max_processes = 0;
   // Buffers of the pool the nucleus keeps for exit notices.
   uint32_t notice_buffers = 0;
-  ControlMode control = ControlMode::kAuto;
-  std::string cgroup_root;  // empty: under nucleusd's own cgroup
+  SubtreeMode subtree_mode = SubtreeMode::kAuto;  // processes.control
+  std::string cgroup_root;                        // empty: under nucleusd's own cgroup
   OutputMode output = OutputMode::kFile;
   // Where "file" output goes: <output_dir>/<uid>/<name>.log ("": the runtime
   // directory's output/). The runtime directory is usually a tmpfs.

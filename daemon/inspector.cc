@@ -121,7 +121,7 @@ void Inspector::begin(sys::UniqueFd socket, std::string_view first, const ucred 
     }
     int64_t now = sys::monotonic_ns();
     auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
-    if (mine >= config_.limits.uid_control_connections) {
+    if (mine >= config_.limits.uid_inspection_connections) {
       refused_log_.warn(now, interval,
                         "control connection refused (pid {} uid {}): it has {} open "
                         "(limits.per_uid.control_connections)",

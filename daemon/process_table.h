@@ -34,7 +34,7 @@ struct Program {
 
 // Its program: never run, running (from start to exit), exited.
 enum class RunState : uint8_t { kCreated, kRunning, kExited };
-// Subtree control asked for by its parent.
+// A stop of its subtree asked for by its parent.
 enum class StopState : uint8_t { kNone, kStopping, kStopped };
 // How it came into the table.
 enum class Origin : uint8_t { kSocket, kNucleus, kDevice };

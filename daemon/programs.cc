@@ -67,7 +67,7 @@ Programs::Programs(const Config &config, Core &core, Loop &loop, PrincipalCache 
 
 bool Programs::init(std::string *error) {
   std::string summary;
-  if (!subtree_.init(config_.control, config_.cgroup_root, &summary)) {
+  if (!subtree_.init(config_.subtree_mode, config_.cgroup_root, &summary)) {
     *error = "processes.control: \"cgroup\" configured, but " + summary;
     return false;
   }

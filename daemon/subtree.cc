@@ -114,7 +114,7 @@ bool Subtree::write_file(const std::string &file, const std::string &value) {
   return write(fd.get(), value.data(), value.size()) == static_cast<ssize_t>(value.size());
 }
 
-bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::string *summary) {
+bool Subtree::init(SubtreeMode wanted, const std::string &cgroup_root, std::string *summary) {
   mode_ = Mode::kSignals;
   // Without the children lists a stop waits only for the programs
   // themselves (what they forked still gets SIGSTOP): say so.
@@ -122,7 +122,7 @@ bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::stri
                            ? ""
                            : " (no /proc/<pid>/task/<tid>/children: a stop waits for the "
                              "programs only, not what they forked)";
-  if (wanted == ControlMode::kSignals) {
+  if (wanted == SubtreeMode::kSignals) {
     *summary =
         "signals (configured): SIGSTOP/SIGCONT/SIGKILL to each program's process group" + forked;
     return true;
@@ -167,7 +167,7 @@ bool Subtree::init(ControlMode wanted, const std::string &cgroup_root, std::stri
     root_.clear();
     *summary = "signals (no usable cgroup v2: " + why +
                "): SIGSTOP/SIGCONT/SIGKILL to each program's process group" + forked;
-    return wanted != ControlMode::kCgroup;
+    return wanted != SubtreeMode::kCgroup;
   }
   memory_controller_ = has_word(read_file(root_ + "/cgroup.controllers"), "memory") &&
                        write_file(root_ + "/cgroup.subtree_control", "+memory");

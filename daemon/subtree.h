@@ -41,7 +41,7 @@ class Subtree {
   // Picks the mode (probing cgroup v2 when asked or auto) and says in
   // *summary what it found, for the log. False: cgroup mode was demanded and
   // is not available (*summary says why).
-  bool init(ControlMode wanted, const std::string &cgroup_root, std::string *summary);
+  bool init(SubtreeMode wanted, const std::string &cgroup_root, std::string *summary);
   // Removes nucleusd's cgroup directory (at exit; empty groups only).
   void cleanup();
   Mode mode() const { return mode_; }

@@ -1,5 +1,6 @@
 // Process control against a real nucleusd: trees of real programs
-// (nucleus-test-program) driven by messages, in both subtree-control modes.
+// (nucleus-test-program) driven by messages, in both subtree modes
+// (cgroup, signals).
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,10 +1,11 @@
 // Bounds of nucleusd's event loop against a client of another uid
 // (DESIGN.md, "Principals, privilege and bounds"): replies queued per
-// connection, work per loop turn, pending attaches and control connections
-// per uid, and accept when nucleusd has no descriptor left. Each attacker
-// runs as uid 65534 against a root nucleusd; the tests assert on effects
-// (the victim's round trips complete, nucleusd's memory and descriptors
-// stay bounded, nothing is lost), never on time.
+// connection, work per loop turn, pending attaches and inspection
+// connections (nucleusctl's JSON ones) per uid, and accept when nucleusd
+// has no descriptor left. Each attacker runs as uid 65534 against a root
+// nucleusd; the tests assert on effects (the victim's round trips complete,
+// nucleusd's memory and descriptors stay bounded, nothing is lost), never
+// on time.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -185,10 +186,10 @@ TEST(LoopBounds, UnreadRepliesHoldRequestsBackAndLoseNone) {
   EXPECT_TRUE(round_trip(victim, "victim", 1));
 }
 
-// A control connection that always has a request waiting (JSON status):
+// An inspection connection that always has a request waiting (JSON status):
 // one thread sends as fast as nucleusd takes them, another reads the
 // replies, so that its socket never runs dry.
-int flood_control(const std::string &socket_path, Signal *flooding, Signal *stop) {
+int flood_inspection(const std::string &socket_path, Signal *flooding, Signal *stop) {
   const std::string request = R"({"op":"status"})";
   int fd = connect_to(socket_path);
   if (fd < 0) return 20;
@@ -241,31 +242,31 @@ int flood_channel(const std::string &socket_path, Signal *flooding, Signal *stop
 
 TEST(LoopBounds, FloodingConnectionsDoNotStarveOthers) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to attack as another uid";
-  // Before: one control connection with a packet always waiting kept
+  // Before: one inspection connection with a packet always waiting kept
   // nucleusd in its receive loop, and a channel was served to its last
   // request, while others waited.
   Daemon d(R"({"attach": {"uids": [65534]}})");
   ASSERT_TRUE(d.ready());
   d.let_others_in();
   auto victim = attach("victim");
-  Signal control_flooding, channel_flooding, stop_control, stop_channel;
+  Signal inspection_flooding, channel_flooding, stop_inspection, stop_channel;
   std::string path = d.socket_path();
-  pid_t control = spawn([&]() {
+  pid_t inspection = spawn([&]() {
     if (!become()) return 10;
-    return flood_control(path, &control_flooding, &stop_control);
+    return flood_inspection(path, &inspection_flooding, &stop_inspection);
   });
   pid_t channel = spawn([&]() {
     if (!become()) return 10;
     return flood_channel(path, &channel_flooding, &stop_channel);
   });
-  ASSERT_EQ(control_flooding.wait(), 'x');
+  ASSERT_EQ(inspection_flooding.wait(), 'x');
   ASSERT_EQ(channel_flooding.wait(), 'x');
   // Progress, not time: the victim's round trips all complete while both
   // floods go on.
   for (uint64_t i = 0; i < 200; ++i) ASSERT_TRUE(round_trip(victim, "victim", i)) << i;
-  stop_control.notify();
+  stop_inspection.notify();
   stop_channel.notify();
-  EXPECT_EQ(exit_code(wait_exit(control)), 0);
+  EXPECT_EQ(exit_code(wait_exit(inspection)), 0);
   EXPECT_EQ(exit_code(wait_exit(channel)), 0);
 }
 
@@ -385,9 +386,9 @@ TEST(LoopBounds, PendingAttachesAreBoundedPerUid) {
   EXPECT_EQ(exit_code(wait_exit(holder)), 0);
 }
 
-TEST(LoopBounds, ControlConnectionsAreBoundedPerUid) {
+TEST(LoopBounds, InspectionConnectionsAreBoundedPerUid) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to attack as another uid";
-  // Before: 64 control connections in all, whoever held them: 70 idle ones
+  // Before: 64 inspection connections in all, whoever held them: 70 idle ones
   // of one uid locked nucleusctl out.
   Daemon d(R"({"attach": {"uids": [65534]},
                "limits": {"per_uid": {"control_connections": 3}}})");

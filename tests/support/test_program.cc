@@ -1,7 +1,7 @@
 // nucleus-test-program: a program the integration tests start through the
 // nucleus. It attaches from NUCLEUS_FD and then does what messages ask, so a
-// test can drive every level of a process tree ("remote control"), and
-// keeps the exit notices it receives for the test to collect.
+// test can drive every level of a process tree, and keeps the exit
+// notices it receives for the test to collect.
 //
 //   nucleus-test-program serve        attach, then serve commands (below)
 //   nucleus-test-program exit N       attach, then exit(N)

@@ -1,6 +1,6 @@
 // nucleus wire ABI: the channel that nucleusd and one attached process share,
-// and the records on the control socket. Daemon and client-lib both include
-// this file; nothing else defines a byte of the protocol.
+// and the attach records on nucleusd's socket. Daemon and client-lib both
+// include this file; nothing else defines a byte of the protocol.
 //
 // Channel (one memfd per attached process, mapped only by that process and
 // nucleusd):
@@ -325,7 +325,8 @@ enum class EventKind : uint32_t {
   kMessage = 1,  // a message arrived: handle, sender, message
   kAnswer = 2,   // an answer arrived: handle, result, message
   kError = 3,    // a request was refused: seq, code (errno), handle
-  kReply = 4,    // reply to a control request: seq, code, message
+  kReply = 4,    // reply to a request that is not messaging (stats, process control,
+                 // devices): seq, code, message
   kClosed = 5,   // the channel is closed: header.state says why
   // After a swap, before the kSwapReady reply: a buffer the new program
   // inherits. result kInheritReceived: a message received and not answered
@@ -432,7 +433,7 @@ static_assert(offsetof(ChannelHeader, requests_tail) == 128);
 static_assert(offsetof(ChannelHeader, requests_head) == 192);
 static_assert(sizeof(ChannelHeader) <= kHeaderBytes);
 
-// ---- control socket records -----------------------------------------------
+// ---- attach records (nucleusd's socket) -----------------------------------
 // The process sends AttachRequest as one SOCK_SEQPACKET record; nucleusd
 // answers with one AttachReply and, on success, the channel memfd (and the
 // doorbell eventfd when header.doorbell is kEventfd) as SCM_RIGHTS.

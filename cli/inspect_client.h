@@ -1,4 +1,5 @@
-// nucleusctl's side of nucleusd's control connection (docs/nucleusctl.md):
+// nucleusctl's side of an inspection connection to nucleusd's Inspector
+// (docs/nucleusctl.md calls it a control connection):
 // one JSON request, one JSON reply, on a SOCK_SEQPACKET connection to the
 // nucleus's socket; and the monitor stream on such a connection.
 #pragma once
@@ -12,7 +13,7 @@ namespace nucleus::ctl {
 // (the same rule as libnucleus).
 std::string socket_path(const std::string &given);
 
-class ControlClient {
+class InspectClient {
  public:
   // false with a one-line message when nucleusd cannot be reached.
   bool connect(const std::string &path, std::string *error);
@@ -26,7 +27,7 @@ class ControlClient {
   // (*error empty on timeout).
   bool next_packet(int timeout_ms, nlohmann::json *out, std::string *error);
   int fd() const { return fd_; }
-  ~ControlClient();
+  ~InspectClient();
 
  private:
   int fd_ = -1;

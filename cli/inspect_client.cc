@@ -1,4 +1,4 @@
-#include "control_client.h"
+#include "inspect_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -31,11 +31,11 @@ std::string socket_path(const std::string &given) {
   return "/run/nucleus/nucleus.sock";
 }
 
-ControlClient::~ControlClient() {
+InspectClient::~InspectClient() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool ControlClient::connect(const std::string &path, std::string *error) {
+bool InspectClient::connect(const std::string &path, std::string *error) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) {
     *error = "socket path too long: " + path;
@@ -52,7 +52,7 @@ bool ControlClient::connect(const std::string &path, std::string *error) {
   return true;
 }
 
-bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string *error) {
+bool InspectClient::next_packet(int timeout_ms, nlohmann::json *out, std::string *error) {
   error->clear();
   pollfd p{fd_, POLLIN, 0};
   int rc = poll(&p, 1, timeout_ms);
@@ -85,7 +85,7 @@ bool ControlClient::next_packet(int timeout_ms, nlohmann::json *out, std::string
   return true;
 }
 
-bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply, std::string *error) {
+bool InspectClient::request(const nlohmann::json &req, nlohmann::json *reply, std::string *error) {
   std::string text = req.dump();
   bool sent =
       send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
@@ -107,7 +107,7 @@ bool ControlClient::request(const nlohmann::json &req, nlohmann::json *reply, st
   return true;
 }
 
-bool ControlClient::processes(nlohmann::json *out, std::string *error) {
+bool InspectClient::processes(nlohmann::json *out, std::string *error) {
   *out = nlohmann::json::array();
   nlohmann::json req{{"op", "processes"}, {"from", 0}, {"limit", 200}};
   for (;;) {
