@@ -470,8 +470,10 @@ bool Connections::serve(uint32_t id, sys::UniqueFd socket, bool reply_sent) {
 }
 
 void Connections::retire(uint32_t id) {
+  // A swap's new program that never attached has no connection: its hidden
+  // entry may even lie past every connection opened so far.
+  if (!live(id)) return;
   Connection &c = connections_[id];
-  if (!c.live) return;
   cancel_sqes(id);
   c.channel->close(wire::ChannelState::kDetached);
   uint32_t generation = c.generation;

@@ -91,7 +91,8 @@ class Connections {
   // Ends the connection and the entry's attachment; `violation`: it broke
   // the channel protocol (the channel says so).
   void detach(uint32_t id, const char *reason, bool violation);
-  // Ends a connection without the death of its entry (a swap's old program).
+  // Ends a connection without the death of its entry (a swap's old program,
+  // or its new one when the swap fails); nothing when `id` has none.
   void retire(uint32_t id);
   // A swap's takeover: the new program's connection becomes the entry's
   // (a new serial; its old SQEs are cancelled). Then resume() serves it.

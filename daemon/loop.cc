@@ -18,7 +18,13 @@ constexpr unsigned kCqEntries = 16384;
 }  // namespace
 
 Loop::~Loop() {
-  if (ready_) io_uring_queue_exit(&ring_);
+  close();
+}
+
+void Loop::close() {
+  if (!ready_) return;
+  io_uring_queue_exit(&ring_);
+  ready_ = false;
 }
 
 bool Loop::setup(bool defer_taskrun, std::string *error) {

@@ -83,6 +83,11 @@ class Loop {
   unsigned turn(bool wait);
   // Submits what is queued without waiting.
   void submit() { io_uring_submit(&ring_); }
+  // Ends the ring (the destructor does too): what is in flight is
+  // cancelled and nothing completes any more, so the memory its SQEs name
+  // (read buffers, eventfd counters) may be freed after, not before. Once
+  // closed, no SQE may be asked for.
+  void close();
 
  private:
   io_uring ring_{};

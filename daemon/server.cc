@@ -72,7 +72,14 @@ Server::Server(Config config)
   loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  // The ring first, as before nucleusd's objects were split out of Server:
+  // SQEs still in flight name memory that connections_ (a doorbell's
+  // eventfd read), devices_ (a console's input read, the data areas) and
+  // programs_ own, and those are destroyed before loop_, which is declared
+  // before them because their constructors route their kinds on it.
+  loop_.close();
+}
 
 Devices::Needs Server::devices_needs() {
   return Devices::Needs{

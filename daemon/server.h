@@ -114,6 +114,8 @@ class Server : private LinuxSide, private Reactions {
   Core core_;
   Policy policy_;
   Requests requests_;
+  // Before the objects that route their kinds on it; closed first by
+  // ~Server, since their memory is what its SQEs in flight name.
   Loop loop_;
   Connections connections_;  // the attached processes' channels
   bool stopping_ = false;
