@@ -23,9 +23,7 @@ class NoLinux : public LinuxSide {
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
-  int begin_swap(uint32_t, uint32_t, const wire::Request &, const std::string &) override {
-    return -ENOSYS;
-  }
+  void begin_swap(uint32_t, uint32_t, uint32_t) override {}
   int swap_ready(uint32_t, uint32_t) override { return -ENOSYS; }
   int open_device(uint32_t, uint32_t, const DeviceConfig &) override { return -ENOSYS; }
 };
