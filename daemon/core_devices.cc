@@ -5,16 +5,13 @@
 namespace nucleus::daemon {
 
 void CoreDevices::named(uint32_t namer, uint32_t id) {
-  if (namer == kNone) {
-    root_named_.push_back(id);
-  } else {
-    processes_.at(namer).devices.push_back(id);
-  }
+  // The root's devices (the configuration's) are only in the list of all.
+  if (namer != kNone) processes_.at(namer).devices.push_back(id);
   ids_.push_back(id);
 }
 
 void CoreDevices::unnamed(uint32_t namer, uint32_t id) {
-  std::erase(namer == kNone ? root_named_ : processes_.at(namer).devices, id);
+  if (namer != kNone) std::erase(processes_.at(namer).devices, id);
 }
 
 std::vector<uint32_t> CoreDevices::take_named(uint32_t id) {

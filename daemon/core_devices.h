@@ -1,7 +1,7 @@
 // External processes (devices): which there are, who reserved each, and
 // the messages queued to them, which Devices serves (devices.cc)
-// and answers with send_answer. Owns the list of devices, the root's named
-// devices, the devices removed since Devices last looked, and each
+// and answers with send_answer. Owns the list of devices, the devices
+// removed since Devices last looked, and each
 // device's reserver. A device's entry in the table is named and removed by
 // the tree (ProcessTree::create_device, remove_device), which tells it here.
 //
@@ -61,7 +61,6 @@ class CoreDevices {
   Pool &pool_;
   ProcessTable &processes_;
   Messages &messages_;
-  std::vector<uint32_t> root_named_;  // the root's (the configuration's)
   std::vector<uint32_t> ids_;
   std::vector<uint32_t> removed_;
 };
