@@ -393,8 +393,8 @@ void Connections::protocol_error(uint32_t id, const wire::Request &request, Erro
 }
 
 void Connections::detach(uint32_t id, const char *reason, bool violation) {
+  if (!live(id)) return;
   Connection &c = connections_[id];
-  if (!c.live) return;
   const std::string &name = core_.processes().at(id).name;
   if (violation) {
     log::warn("process {} (pid {}) broke the channel protocol: {}; detached", name, c.pid, reason);
@@ -431,9 +431,8 @@ int Connections::open(uint32_t id, int pidfd, pid_t pid) {
       slots.push_back({index, core_.pool().handle(index)});
     }
   }
-  ChannelSizes sizes{
-      config_.request_entries, config_.event_entries,
-      proc.account.given().data_bytes != 0 ? proc.account.given().data_bytes : config_.data_bytes};
+  ChannelSizes sizes{config_.request_entries, config_.event_entries,
+                     data_area_bytes(core_, config_, id)};
   auto channel = Channel::create(
       proc.name, sizes, futex_doorbell_ ? wire::Doorbell::kFutex : wire::Doorbell::kEventfd, slots);
   if (!channel.ok()) return -to_errno(channel.error());

@@ -46,8 +46,13 @@ std::shared_ptr<sys::UniqueFd> shared_fd(int fd) {
 
 }  // namespace
 
-Devices::Devices(Loop &loop, Core &core, const Config &config, Needs needs)
-    : loop_(loop), core_(core), config_(config), needs_(std::move(needs)) {
+Devices::Devices(Loop &loop, Core &core, const Config &config, const Connections &connections,
+                 PrincipalCache &principals)
+    : loop_(loop),
+      core_(core),
+      config_(config),
+      connections_(connections),
+      principals_(principals) {
   loop_.route(Kind::kDevice, [this](const Completion &c) {
     if (c.index < ops_.size() && ops_[c.index]->live && ops_[c.index]->generation == c.generation) {
       on_op(c.index, c.result);
@@ -138,7 +143,7 @@ bool Devices::create_configured(std::string *error) {
 int Devices::open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec) {
   const Process &p = core_.processes().at(caller);
   State state;
-  if (int rc = open_files(spec, needs_.principal(p.uid, p.gid), false, &state); rc < 0) return rc;
+  if (int rc = open_files(spec, principals_.get(p.uid, p.gid), false, &state); rc < 0) return rc;
   install(id, std::move(state));
   log::info("process {} named device {} ({}{})", p.name, spec.name,
             spec.path.empty() ? "built in" : spec.path,
@@ -189,7 +194,7 @@ void Devices::serve_messages(uint32_t id) {
   while (core_.take_device_message(id, &m)) {
     State &d = states_[id];
     // The sender's data area, if it is still attached (an orphan has none).
-    std::shared_ptr<Channel> channel = needs_.channel_of(m.sender, m.sender_generation);
+    std::shared_ptr<Channel> channel = connections_.channel(m.sender, m.sender_generation);
     DeviceRequest r =
         decode_device_request(d.kind, m.words, channel ? channel->data_bytes() : 0, d.geometry);
     switch (r.action) {

@@ -9,8 +9,8 @@
 // Kind::kDevice route, whose completions it takes.
 // Asks of others: the Loop for SQEs and cancels; the Core for device
 // entries, their messages and answers; the Config for the configured
-// devices; and, through Needs, the channel of an attached sender and a
-// requester's principal (whose rights open its files). A device a process
+// devices; Connections for the channel of an attached sender; the
+// PrincipalCache for a requester's principal (whose rights open its files). A device a process
 // names is decoded and entered by the decoder (requests.h), which then asks
 // open_device for its files.
 //
@@ -27,7 +27,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +38,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "connections.h"
 #include "core.h"
 #include "device_request.h"
 #include "error.h"
@@ -50,17 +50,9 @@ namespace nucleus::daemon {
 
 class Devices {
  public:
-  // What Devices asks of the rest of nucleusd, called on the loop thread.
-  struct Needs {
-    // The channel of process `id` while it is attached with `generation`
-    // (null otherwise: an orphan's messages have no data area).
-    std::function<std::shared_ptr<Channel>(uint32_t id, uint32_t generation)> channel_of;
-    // Whose rights a requester's files are opened with.
-    std::function<const Principal &(uint32_t uid, uint32_t gid)> principal;
-  };
-
   // Registers the Kind::kDevice route on `loop`; keeps the references.
-  Devices(Loop &loop, Core &core, const Config &config, Needs needs);
+  Devices(Loop &loop, Core &core, const Config &config, const Connections &connections,
+          PrincipalCache &principals);
   Devices(const Devices &) = delete;
   Devices &operator=(const Devices &) = delete;
 
@@ -141,7 +133,8 @@ class Devices {
   Loop &loop_;
   Core &core_;
   const Config &config_;
-  Needs needs_;
+  const Connections &connections_;
+  PrincipalCache &principals_;
   std::vector<State> states_;  // indexed by process id
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<uint32_t> free_ops_;

@@ -46,7 +46,7 @@ Server::Server(Config config)
                   connections_.push(id, event);
                 }),
       connections_(config_, core_, loop_, requests_, *this),
-      devices_(loop_, core_, config_, devices_needs()),
+      devices_(loop_, core_, config_, connections_, principals_),
       programs_(config_, core_, loop_, principals_, *this),
       attach_(config_, core_, loop_, policy_, connections_, inspector_, *this),
       swaps_(config_, core_, programs_, connections_, attach_),
@@ -79,16 +79,6 @@ Server::~Server() {
   // programs_ own, and those are destroyed before loop_, which is declared
   // before them because their constructors route their kinds on it.
   loop_.close();
-}
-
-Devices::Needs Server::devices_needs() {
-  return Devices::Needs{
-      .channel_of = [this](uint32_t id,
-                           uint32_t generation) { return connections_.channel(id, generation); },
-      .principal = [this](uint32_t uid, uint32_t gid) -> const Principal & {
-        return principals_.get(uid, gid);
-      },
-  };
 }
 
 bool Server::start(const std::string &runtime_dir, std::string *error) {
@@ -247,7 +237,7 @@ void Server::program_ended(uint32_t id) {
 }
 
 void Server::removed(uint32_t id) {
-  if (connections_.live(id)) connections_.detach(id, "removed", false);
+  connections_.detach(id, "removed", false);
 }
 
 }  // namespace nucleus::daemon

@@ -70,9 +70,6 @@ class Server : private LinuxSide, private Reactions {
   }
 
  private:
-  // What devices_ asks of the server: senders' channels and owners'
-  // principals.
-  Devices::Needs devices_needs();
   bool start_loop(std::string *error);
   void on_signal(int result);
   void arm_signal();

@@ -6,6 +6,7 @@
 
 #include "claims.h"
 #include "core.h"
+#include "core_helpers.h"
 
 namespace nucleus::daemon {
 namespace {
@@ -165,13 +166,7 @@ TEST(ClaimsAccount, TheTableKeepsEntriesInPlaceAfterMakeRoom) {
 
 // ---- in the Core: the root's account, and all or nothing -------------------------
 
-class CoreClaims : public ::testing::Test {
- protected:
-  static constexpr uint32_t kPool = 64;
-  static constexpr uint32_t kNotices = 4;
-  Core core{kPool, kNotices, 10};
-  Program program{"/bin/true", "", {}, {}};
-};
+class CoreClaims : public testing::SmallCore {};
 
 TEST_F(CoreClaims, TheRootIsAnAccountOfThePoolAndTheTable) {
   const ClaimsAccount &root = core.account(kNone);

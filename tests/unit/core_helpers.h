@@ -2,6 +2,8 @@
 // and the names of parametrized tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cctype>
 #include <string>
 #include <vector>
@@ -46,5 +48,15 @@ inline std::string camel(const char *name) {
   }
   return out;
 }
+
+// A small Core (64 buffers, 4 of them for notices, 10 processes at most)
+// and a program to create entries with.
+class SmallCore : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kPool = 64;
+  static constexpr uint32_t kNotices = 4;
+  Core core{kPool, kNotices, 10};
+  Program program{"/bin/true", "", {}, {}};
+};
 
 }  // namespace nucleus::daemon::testing

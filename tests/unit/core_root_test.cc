@@ -10,13 +10,7 @@
 namespace nucleus::daemon {
 namespace {
 
-class CoreRoot : public ::testing::Test {
- protected:
-  static constexpr uint32_t kPool = 64;
-  static constexpr uint32_t kNotices = 4;
-  Core core{kPool, kNotices, 10};
-  Program program{"/bin/true", "", {}, {}};
-};
+class CoreRoot : public testing::SmallCore {};
 
 TEST_F(CoreRoot, CreatesFromTheUnownedBuffersAndGivesThemBackOnRemove) {
   uint32_t unowned = core.pool().free_count();
