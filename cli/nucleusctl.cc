@@ -273,10 +273,18 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
   if (o.json) {
     json words_out = json::array();
     for (uint64_t w : a->message.word) words_out.push_back(w);
+    static const char *const kFrom[] = {"none", "process", "device", "nucleus"};
+    const nucleus::Principal &p = a->principal;
     print_json(json{{"to", name},
                     {"result", a->result},
                     {"result_name", result_name(a->result)},
-                    {"answer", words_out}});
+                    {"answer", words_out},
+                    {"from",
+                     {{"name", a->from},
+                      {"kind", p.kind < std::size(kFrom) ? kFrom[p.kind] : "unknown"},
+                      {"uid", p.uid},
+                      {"gid", p.gid},
+                      {"pid", p.pid}}}});
   } else {
     std::cout << "answer from " << name << ": result " << a->result << " ("
               << result_name(a->result) << ")\n";

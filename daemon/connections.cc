@@ -70,7 +70,19 @@ std::shared_ptr<Channel> Connections::channel(uint32_t id, uint32_t generation) 
 }
 
 void Connections::push(uint32_t id, const wire::Event &event) {
-  if (live(id)) connections_[id].replies.push_back(event);
+  if (live(id)) connections_[id].replies.push_back(from_nucleus(event));
+}
+
+wire::Event Connections::from_nucleus(wire::Event event) const {
+  // Events that carry a message's or an answer's principal (kInherit of a
+  // received message) keep it; every other one is the nucleus's own.
+  if (event.principal.kind == static_cast<uint32_t>(wire::PrincipalKind::kNone)) {
+    event.principal = core_.nucleus_principal();
+    if (event.sender[0] == '\0') {
+      std::memcpy(event.sender, wire::kNucleusName, sizeof(wire::kNucleusName));
+    }
+  }
+  return event;
 }
 
 void Connections::end(uint32_t id, const char *reason) {
@@ -389,7 +401,7 @@ void Connections::protocol_error(uint32_t id, const wire::Request &request, Erro
   e.seq = request.seq;
   e.handle = request.handle;
   e.result = to_errno(error);
-  c.replies.push_back(e);
+  c.replies.push_back(from_nucleus(e));
 }
 
 void Connections::detach(uint32_t id, const char *reason, bool violation) {
@@ -492,7 +504,7 @@ void Connections::answer(const Waiter &waiter, int result) {
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = waiter.seq;
   reply.result = result;
-  connections_[waiter.id].replies.push_back(reply);
+  connections_[waiter.id].replies.push_back(from_nucleus(reply));
   flush(waiter.id);
 }
 

@@ -77,7 +77,8 @@ class Connections {
   }
 
   // A reply or event for `id`, if attached; queued beyond its bound (the
-  // caller bounds what it adds).
+  // caller bounds what it adds). One without a principal is the nucleus's
+  // (from_nucleus).
   void push(uint32_t id, const wire::Event &event);
   // A start's answer to the connection that asked, if it is still there.
   void answer(const Waiter &waiter, int result);
@@ -110,6 +111,8 @@ class Connections {
   void shutdown();
 
  private:
+  // `event` stamped as the nucleus's, unless it carries a principal already.
+  wire::Event from_nucleus(wire::Event event) const;
   struct Connection {
     bool live = false;
     uint32_t generation = 0;  // the entry's

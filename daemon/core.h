@@ -258,6 +258,13 @@ class Core : private CoreReactions {
 
   ProcessStats stats(uint32_t id) const { return messages_.stats(id); }
 
+  // The nucleus's principal (wire::Principal) in what it sends: nucleusd's
+  // uid, gid and pid, set by the server at start.
+  void set_nucleus_principal(uint32_t uid, uint32_t gid, int32_t pid) {
+    messages_.set_nucleus_principal(uid, gid, pid);
+  }
+  const wire::Principal &nucleus_principal() const { return messages_.nucleus_principal(); }
+
   // ---- monitor: message events while someone watches (inspector.cc) ----
   // Off: the events kept are dropped (the count of those not kept stays).
   void set_tracing(bool on) { trace_.set_on(on); }

@@ -87,7 +87,7 @@ bool CoreDevices::take_device_message(uint32_t device, DeviceMessage *out) {
     Buffer &b = pool_.at(index);
     if (d.reserver != kNone && b.owner != d.reserver) {
       messages_.inbox_remove(d, index);
-      messages_.answer(index, wire::kResultRejected, wire::Message{});
+      messages_.answer(index, wire::kResultRejected, wire::Message{}, device);
       continue;
     }
     out->handle = pool_.handle(index);

@@ -119,7 +119,7 @@ void CoreSwaps::end_swap(uint32_t id, int32_t result, const wire::Message &words
   if (os.swap_buffer == kNone) return;
   uint32_t index = os.swap_buffer;
   os.swap_buffer = kNone;
-  messages_.answer(index, result, words);
+  messages_.answer(index, result, words, kNone);
 }
 
 void CoreSwaps::leaving(uint32_t id) {
@@ -138,8 +138,13 @@ wire::Event CoreSwaps::inherit_event(uint32_t index, int32_t kind) const {
   e.result = kind;
   e.handle = pool_.handle(index);
   if (kind == wire::kInheritReceived) {
-    std::memcpy(e.sender, b.sender_name, sizeof(e.sender));
+    // The message's sender, as when it was first published.
+    std::memcpy(e.sender, b.from_name, sizeof(e.sender));
+    e.principal = b.from;
     e.message = b.words;
+  } else {
+    std::memcpy(e.sender, wire::kNucleusName, sizeof(wire::kNucleusName));
+    e.principal = messages_.nucleus_principal();
   }
   return e;
 }

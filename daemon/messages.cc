@@ -16,7 +16,7 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   Process &sender = processes_.at(id);
   b.generation = wire::handle_generation(handle);
   b.words = message;
-  std::memcpy(b.sender_name, sender.name.c_str(), sender.name.size() + 1);
+  stamp(b, id);
   b.published = false;
   b.sender_gone = false;
   if (to == kNone) {
@@ -24,6 +24,7 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
     b.receiver = kNone;
     b.result = wire::kResultDummy;
     b.words = wire::Message{};
+    stamp(b, kNone);
     fifo_push(id, *index);
     if (trace_.on()) {
       trace_.record(TraceKind::kMessage, *index, sender.name, receiver);
@@ -60,7 +61,7 @@ Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
   Buffer &b = pool_.at(*index);
   if (b.receiver != id || b.state != BufferState::kReceived) return Error::kBadHandle;
   inbox_remove(processes_.at(id), *index);
-  answer(*index, result, words);
+  answer(*index, result, words, id);
   return Error::kNone;
 }
 
@@ -88,21 +89,27 @@ void Messages::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle)
   Buffer &b = pool_.at(index);
   b.generation = wire::handle_generation(handle);
   b.words = wire::Message{};
-  std::memcpy(b.sender_name, processes_.at(caller).name.c_str(),
-              processes_.at(caller).name.size() + 1);
+  stamp(b, caller);
   b.published = false;
   b.sender_gone = false;
   b.receiver = kNone;  // the nucleus
   pool_.apply(index, BufferEvent::kSend);
   pool_.apply(index, BufferEvent::kTake);
-  if (trace_.on()) trace_.record(TraceKind::kMessage, index, b.sender_name, wire::kNucleusName);
+  if (trace_.on()) trace_.record(TraceKind::kMessage, index, b.from_name, wire::kNucleusName);
 }
 
-void Messages::answer(uint32_t index, int32_t result, const wire::Message &words) {
+void Messages::answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by) {
   Buffer &b = pool_.at(index);
   pool_.apply(index, BufferEvent::kAnswer);
   b.result = result;
   b.words = words;
+  // Traced while the buffer still names the message's sender.
+  if (trace_.on()) {
+    trace_.record(TraceKind::kAnswer, index,
+                  by == kNone ? std::string_view(wire::kNucleusName) : processes_.at(by).name,
+                  b.from_name);
+  }
+  stamp(b, by);
   deliver_answer(index);
 }
 
@@ -113,7 +120,32 @@ void Messages::dummy_answer(uint32_t index) {
   (void)ok;
   b.result = wire::kResultDummy;
   b.words = wire::Message{};
+  if (trace_.on()) trace_.record(TraceKind::kAnswer, index, wire::kNucleusName, b.from_name);
+  stamp(b, kNone);
   deliver_answer(index);
+}
+
+wire::Principal Messages::principal_of(uint32_t id) const {
+  if (id == kNone) return nucleus_;
+  const Process &p = processes_.at(id);
+  if (p.is_device()) {
+    // The configuration's devices are nucleusd's own.
+    bool root_own = p.parent == kNone;
+    return wire::Principal{root_own ? nucleus_.uid : p.uid, root_own ? nucleus_.gid : p.gid,
+                           nucleus_.pid, static_cast<uint32_t>(wire::PrincipalKind::kDevice)};
+  }
+  return wire::Principal{p.uid, p.gid, p.pid, static_cast<uint32_t>(wire::PrincipalKind::kProcess)};
+}
+
+void Messages::stamp(Buffer &b, uint32_t id) const {
+  b.from = principal_of(id);
+  if (id == kNone) {
+    static_assert(sizeof(wire::kNucleusName) <= sizeof(b.from_name));
+    std::memcpy(b.from_name, wire::kNucleusName, sizeof(wire::kNucleusName));
+  } else {
+    const std::string &name = processes_.at(id).name;
+    std::memcpy(b.from_name, name.c_str(), name.size() + 1);
+  }
 }
 
 void Messages::disown(uint32_t index) {
@@ -129,16 +161,6 @@ void Messages::disown(uint32_t index) {
 void Messages::deliver_answer(uint32_t index) {
   Buffer &b = pool_.at(index);
   b.published = false;
-  if (trace_.on()) {
-    // A dummy answer (5) is the nucleus's; stop and swap requests are
-    // answered by the nucleus too (receiver none).
-    bool by_nucleus =
-        b.result == wire::kResultDummy || b.receiver == kNone || !processes_.live(b.receiver);
-    trace_.record(
-        TraceKind::kAnswer, index,
-        by_nucleus ? std::string_view(wire::kNucleusName) : processes_.at(b.receiver).name,
-        b.sender_name);
-  }
   if (b.owner == kNoticeOwner) {
     reactions_.nucleus_buffer_answered(index);
     return;
@@ -265,13 +287,11 @@ bool Messages::next_event(uint32_t id, wire::Event *out) const {
   *out = wire::Event{};
   out->handle = pool_.handle(p.fifo_head);
   out->message = b.words;
-  if (b.state == BufferState::kAnswered) {
-    out->kind = static_cast<uint32_t>(wire::EventKind::kAnswer);
-    out->result = b.result;
-  } else {
-    out->kind = static_cast<uint32_t>(wire::EventKind::kMessage);
-    std::memcpy(out->sender, b.sender_name, sizeof(out->sender));
-  }
+  out->kind = static_cast<uint32_t>(b.state == BufferState::kAnswered ? wire::EventKind::kAnswer
+                                                                      : wire::EventKind::kMessage);
+  out->result = b.state == BufferState::kAnswered ? b.result : 0;
+  std::memcpy(out->sender, b.from_name, sizeof(out->sender));
+  out->principal = b.from;
   return true;
 }
 

@@ -62,14 +62,29 @@ class Messages {
   // answered when what it asks for is done).
   Result<uint32_t> request_buffer(uint32_t caller, uint64_t handle) const;
   void send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle);
-  // The message received on `index` is answered (by the nucleus, or by a
-  // receiver whose inbox it has left) and the answer delivered.
-  void answer(uint32_t index, int32_t result, const wire::Message &words);
+  // The message received on `index` is answered by `by` (a receiver whose
+  // inbox it has left, a device; kNone: the nucleus) and the answer
+  // delivered, stamped with `by`'s principal.
+  void answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by);
   // Its receiver will never answer: the nucleus does, with a dummy answer.
   void dummy_answer(uint32_t index);
   // Its owner's run ended: an answer not taken is dropped, a buffer still
   // out comes back when it is answered.
   void disown(uint32_t index);
+
+  // ---- principals (wire::Principal) ----
+  // The nucleus's own: nucleusd's uid, gid and pid (the server sets them
+  // at start; 0 until then, as in unit tests).
+  void set_nucleus_principal(uint32_t uid, uint32_t gid, int32_t pid) {
+    nucleus_ = wire::Principal{uid, gid, pid, static_cast<uint32_t>(wire::PrincipalKind::kNucleus)};
+  }
+  const wire::Principal &nucleus_principal() const { return nucleus_; }
+  // Who `id` is to a receiver (kNone: the nucleus), from its entry: its
+  // owner and its program's pid, or a device's namer's owner.
+  wire::Principal principal_of(uint32_t id) const;
+  // Marks the event on `b` as from `id` (kNone: the nucleus): name and
+  // principal.
+  void stamp(Buffer &b, uint32_t id) const;
 
   // ---- queues ----
   void inbox_append(Process &p, uint32_t index);
@@ -109,6 +124,7 @@ class Messages {
   ProcessTable &processes_;
   Trace &trace_;
   CoreReactions &reactions_;
+  wire::Principal nucleus_{0, 0, 0, static_cast<uint32_t>(wire::PrincipalKind::kNucleus)};
   std::vector<uint32_t> dirty_;
   std::vector<uint32_t> slot_changes_;
 };

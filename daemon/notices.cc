@@ -141,7 +141,7 @@ uint32_t Notices::send(uint32_t to, const wire::Message &words, bool first) {
   Buffer &b = pool_.at(index);
   b.generation = wire::handle_generation(wire::next_handle(pool_.handle(index)));
   b.words = words;
-  std::memcpy(b.sender_name, wire::kNucleusName, sizeof(wire::kNucleusName));
+  messages_.stamp(b, kNone);
   b.published = false;
   b.sender_gone = false;
   pool_.apply(index, BufferEvent::kSend);

@@ -33,7 +33,11 @@ struct Buffer {
   uint32_t inbox_next = kNone;
   uint32_t fifo_next = kNone;  // a process's events waiting for ring space
   int32_t result = 0;
-  char sender_name[wire::kNameBytes] = {};
+  // Who the event on it is from, stamped by the nucleus: the message's
+  // sender while it is queued or received, then whoever answered it (a
+  // process, a device, or the nucleus). Name and principal go together.
+  char from_name[wire::kNameBytes] = {};
+  wire::Principal from{};
   wire::Message words{};  // the message, then the answer
 };
 

@@ -48,6 +48,7 @@ Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims
       return Error::kNameTaken;
     }
     attach_run(existing);
+    processes_.at(existing).pid = pid;  // its principal's pid (wire::Principal)
     return existing;
   }
   if (Error e = uid_accounts_.fits(uid, UidUsage{1, 1, claims.buffers}, budget);
@@ -69,6 +70,7 @@ Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims
   p.account = ClaimsAccount(claims);
   p.uid = uid;
   p.gid = gid;
+  p.pid = pid;  // the peer's: what a receiver of its messages is told
   p.origin = Origin::kSocket;
   p.run = RunState::kRunning;
   p.attached = true;
@@ -282,7 +284,7 @@ void ProcessTree::enter(uint32_t id, const ProcessCell &cell, const wire::Messag
     if (cell.stop_answer == wire::kResultDummy) {
       messages_.dummy_answer(index);
     } else {
-      messages_.answer(index, cell.stop_answer, words);
+      messages_.answer(index, cell.stop_answer, words, kNone);
     }
   }
   if (cell.has(kActLeave)) return;

@@ -69,6 +69,8 @@ Server::Server(Config config)
                      .devices = devices_,
                  }) {
   core_.set_notice_limit(config_.limits.parent_exit_notices);
+  // What the nucleus's own messages, answers and replies say of their sender.
+  core_.set_nucleus_principal(geteuid(), getegid(), getpid());
   loop_.route(Kind::kSignal, [this](const Completion &c) { on_signal(c.result); });
 }
 

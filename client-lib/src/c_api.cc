@@ -30,6 +30,11 @@ static_assert(NUCLEUS_SWAP_NEW_EXITED == wire_check::kSwapNewExited);
 static_assert(NUCLEUS_SWAP_NOT_READY == wire_check::kSwapNotReady);
 static_assert(NUCLEUS_SWAP_OLD_EXITED == wire_check::kSwapOldExited);
 static_assert(NUCLEUS_SWAP_CANCELLED == wire_check::kSwapCancelled);
+// ... and so are the principal's (client.cc copies it field by field).
+static_assert(NUCLEUS_FROM_PROCESS == static_cast<int>(wire_check::PrincipalKind::kProcess));
+static_assert(NUCLEUS_FROM_DEVICE == static_cast<int>(wire_check::PrincipalKind::kDevice));
+static_assert(NUCLEUS_FROM_NUCLEUS == static_cast<int>(wire_check::PrincipalKind::kNucleus));
+static_assert(sizeof(nucleus_principal_t) == sizeof(wire_check::Principal));
 
 struct nucleus_handle {
   std::unique_ptr<nucleus::client::Channel> channel;
@@ -62,6 +67,15 @@ int nucleus_send_message(nucleus_t *n, const char *receiver, const nucleus_messa
 int nucleus_wait_message(nucleus_t *n, int64_t timeout_ns, char sender[32],
                          nucleus_message_t *message, nucleus_buffer_t *out) {
   if (n == nullptr) return -EINVAL;
+  nucleus_sender_t from{};
+  int rc = n->channel->wait_message(timeout_ns, sender != nullptr ? &from : nullptr, message, out);
+  if (rc == 0 && sender != nullptr) std::memcpy(sender, from.name, sizeof(from.name));
+  return rc;
+}
+
+int nucleus_wait_message_from(nucleus_t *n, int64_t timeout_ns, nucleus_sender_t *sender,
+                              nucleus_message_t *message, nucleus_buffer_t *out) {
+  if (n == nullptr) return -EINVAL;
   return n->channel->wait_message(timeout_ns, sender, message, out);
 }
 
@@ -75,6 +89,12 @@ int nucleus_wait_answer(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_n
                         nucleus_message_t *answer) {
   if (n == nullptr) return -EINVAL;
   return n->channel->wait_answer(buffer, timeout_ns, result, answer);
+}
+
+int nucleus_wait_answer_from(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
+                             nucleus_message_t *answer, nucleus_sender_t *from) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->wait_answer(buffer, timeout_ns, result, answer, from);
 }
 
 int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_ns,

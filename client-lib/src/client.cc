@@ -107,6 +107,8 @@ nucleus_event_t to_public(const wire::Event &e, int kind) {
   std::memcpy(q.sender, e.sender, sizeof(q.sender));
   q.sender[sizeof(q.sender) - 1] = '\0';
   std::memcpy(&q.message, &e.message, sizeof(q.message));
+  q.principal =
+      nucleus_principal_t{e.principal.uid, e.principal.gid, e.principal.pid, e.principal.kind};
   return q;
 }
 
@@ -489,7 +491,7 @@ int Channel::take_message(nucleus_buffer_t buffer) {
   return push_request(r, false);
 }
 
-int Channel::wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t *message,
+int Channel::wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_message_t *message,
                           nucleus_buffer_t *out) {
   if (out == nullptr) return -EINVAL;
   return wait_for(timeout_ns, [&]() -> int {
@@ -499,7 +501,10 @@ int Channel::wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t
     if (it == queue_.end()) return 1;
     nucleus_event_t e = *it;
     queue_.erase(it);
-    if (sender != nullptr) std::memcpy(sender, e.sender, sizeof(e.sender));
+    if (sender != nullptr) {
+      std::memcpy(sender->name, e.sender, sizeof(sender->name));
+      sender->principal = e.principal;
+    }
     if (message != nullptr) *message = e.message;
     *out = e.buffer;
     return take_message(e.buffer);
@@ -522,7 +527,7 @@ int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_mess
 }
 
 int Channel::wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
-                         nucleus_message_t *answer) {
+                         nucleus_message_t *answer, nucleus_sender_t *from) {
   if (out_slot(buffer) == nullptr) return -EBADF;
   return wait_for(timeout_ns, [&]() -> int {
     auto it = std::find_if(queue_.begin(), queue_.end(), [&](const nucleus_event_t &e) {
@@ -531,6 +536,10 @@ int Channel::wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *resul
     if (it == queue_.end()) return 1;
     if (result != nullptr) *result = it->result;
     if (answer != nullptr) *answer = it->message;
+    if (from != nullptr) {
+      std::memcpy(from->name, it->sender, sizeof(from->name));
+      from->principal = it->principal;
+    }
     queue_.erase(it);
     return release_slot(buffer);
   });

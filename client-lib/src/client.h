@@ -30,11 +30,12 @@ class Channel {
   Channel &operator=(const Channel &) = delete;
 
   int send_message(const char *receiver, const nucleus_message_t *message, nucleus_buffer_t *out);
-  int wait_message(int64_t timeout_ns, char sender[32], nucleus_message_t *message,
+  // `sender` and `from` may be null.
+  int wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_message_t *message,
                    nucleus_buffer_t *out);
   int send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer);
   int wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
-                  nucleus_message_t *answer);
+                  nucleus_message_t *answer, nucleus_sender_t *from = nullptr);
   int wait_event(nucleus_buffer_t previous, int64_t timeout_ns, nucleus_event_t *out);
   int get_event(nucleus_buffer_t buffer);
   int get_stats(nucleus_stats_t *out);

@@ -295,5 +295,63 @@ TEST(Messaging, DataAreaIsMappedAndPrivate) {
   EXPECT_EQ(pa[0], 'a');
 }
 
+// Every message and answer says who sent it, stamped by nucleusd from the
+// peer's credentials (DESIGN.md, "An OS authorises by the sender's
+// principal"): a root receiver learns that uid 65534 sent, with its real pid,
+// and the uid 65534 sender learns who answered; the nucleus and devices say
+// so. Nothing a sender writes in its channel changes it.
+TEST(Messaging, EveryMessageAndAnswerCarriesItsSendersPrincipal) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  d.let_others_in();
+  auto root = attach("root-receiver");
+  Signal answered;
+  pid_t sender = spawn([&] {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("nobody-sender");
+    if (!n) return 11;
+    auto b = n->send_message("root-receiver", words(5));
+    if (!b) return 12;
+    auto a = n->wait_answer(b.value(), kDeadline);
+    if (!a) return 13;
+    // The answer is the root receiver's.
+    if (a->from != "root-receiver" || a->principal.kind != NUCLEUS_FROM_PROCESS ||
+        a->principal.uid != 0 || a->principal.pid != static_cast<int32_t>(a->message.word[0])) {
+      return 14;
+    }
+    // A dummy answer is the nucleus's, with nucleusd's pid.
+    auto nobody = n->send_message("no-such-process", words(1));
+    if (!nobody) return 15;
+    auto dummy = n->wait_answer(nobody.value(), kDeadline);
+    if (!dummy || dummy->result != NUCLEUS_RESULT_DUMMY ||
+        dummy->principal.kind != NUCLEUS_FROM_NUCLEUS || dummy->from != "nucleus" ||
+        dummy->principal.pid != static_cast<int32_t>(a->message.word[1])) {
+      return 16;
+    }
+    // A device of the configuration answers as a device.
+    auto tick = n->send_message("null", words(0));
+    if (!tick) return 17;
+    auto null_answer = n->wait_answer(tick.value(), kDeadline);
+    if (!null_answer || null_answer->principal.kind != NUCLEUS_FROM_DEVICE ||
+        null_answer->from != "null") {
+      return 18;
+    }
+    return 0;
+  });
+  auto m = root.wait_message(kDeadline);
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ(m->sender, "nobody-sender");
+  EXPECT_EQ(m->principal.kind, static_cast<uint32_t>(NUCLEUS_FROM_PROCESS));
+  EXPECT_EQ(m->principal.uid, kNobody);
+  EXPECT_EQ(m->principal.gid, kNobody);
+  EXPECT_EQ(m->principal.pid, sender);
+  ASSERT_TRUE(
+      root.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL,
+                       words(static_cast<uint64_t>(getpid()), static_cast<uint64_t>(d.pid())))
+          .ok());
+  EXPECT_EQ(exit_code(wait_exit(sender)), 0);
+}
+
 }  // namespace
 }  // namespace nucleus::test

@@ -247,6 +247,11 @@ TEST_F(Ctl, SendPrintsTheAnswer) {
   EXPECT_EQ(j["result_name"], "normal");
   EXPECT_EQ(j["answer"][0], processes()["w1"]["pid"]);
   EXPECT_EQ(j["answer"][1], 2);
+  // Who answered, as nucleusd stamped it: w1's program, run as root.
+  EXPECT_EQ(j["from"]["name"], "w1");
+  EXPECT_EQ(j["from"]["kind"], "process");
+  EXPECT_EQ(j["from"]["uid"], 0);
+  EXPECT_EQ(j["from"]["pid"], processes()["w1"]["pid"]);
 
   Ran dummy = ctl({"send", "nobody", "1"});
   EXPECT_EQ(dummy.code, 1);

@@ -112,6 +112,9 @@ wire::Event message_event(uint64_t handle, const char *sender, uint64_t word0) {
   e.handle = handle;
   std::strncpy(e.sender, sender, sizeof(e.sender) - 1);
   e.message.word[0] = word0;
+  // A principal the test can tell apart per message: uid = 1000 + word0.
+  e.principal = wire::Principal{static_cast<uint32_t>(1000 + word0), 7, 4000,
+                                static_cast<uint32_t>(wire::PrincipalKind::kProcess)};
   return e;
 }
 
@@ -305,16 +308,21 @@ TEST_F(ClientChannelTest, MessagesAreTakenInTheOrderTheyCame) {
   ASSERT_EQ(ch->wait_event(m2, 0, &e), 0);
   EXPECT_EQ(e.buffer, m3);
   EXPECT_EQ(ch->wait_event(m3, 0, &e), -ETIMEDOUT);
-  // Taking: in order, each with its sender and words, each told to nucleusd.
+  // Taking: in order, each with its sender, its principal as nucleusd wrote
+  // it and its words, each told to nucleusd.
   const char *senders[] = {"a", "b", "c"};
   const uint64_t handles[] = {m1, m2, m3};
   for (uint64_t i = 0; i < 3; ++i) {
-    char sender[32] = {};
+    nucleus_sender_t sender{};
     nucleus_message_t m{};
     nucleus_buffer_t b = 0;
-    ASSERT_EQ(ch->wait_message(0, sender, &m, &b), 0);
+    ASSERT_EQ(ch->wait_message(0, &sender, &m, &b), 0);
     EXPECT_EQ(b, handles[i]);
-    EXPECT_STREQ(sender, senders[i]);
+    EXPECT_STREQ(sender.name, senders[i]);
+    EXPECT_EQ(sender.principal.uid, 1001 + i);
+    EXPECT_EQ(sender.principal.gid, 7U);
+    EXPECT_EQ(sender.principal.pid, 4000);
+    EXPECT_EQ(sender.principal.kind, static_cast<uint32_t>(NUCLEUS_FROM_PROCESS));
     EXPECT_EQ(m.word[0], i + 1);
   }
   nucleus_buffer_t b = 0;

@@ -222,12 +222,14 @@ TEST_F(CoreSwap, CommitMovesEverythingToTheNewProgram) {
   EXPECT_EQ(ev[0].kind, static_cast<uint32_t>(wire::EventKind::kMessage));
   EXPECT_EQ(ev[1].handle, answered);
   EXPECT_EQ(ev[1].kind, static_cast<uint32_t>(wire::EventKind::kAnswer));
-  // The new program answers what the old one received, and takes the answer.
-  EXPECT_EQ(core.send_answer(os, received, wire::kResultNormal, wire::Message{}), Error::kNone);
-  EXPECT_EQ(core.release_answer(os, answered), Error::kNone);
+  // What it inherited names the message's sender, as the old one saw it.
   wire::Event ie = core.inherit_event(inh.received[0], wire::kInheritReceived);
   EXPECT_EQ(ie.kind, static_cast<uint32_t>(wire::EventKind::kInherit));
   EXPECT_STREQ(ie.sender, "user");
+  EXPECT_EQ(ie.principal.kind, static_cast<uint32_t>(wire::PrincipalKind::kProcess));
+  // The new program answers what the old one received, and takes the answer.
+  EXPECT_EQ(core.send_answer(os, received, wire::kResultNormal, wire::Message{}), Error::kNone);
+  EXPECT_EQ(core.release_answer(os, answered), Error::kNone);
 
   core.end_swap(os, wire::kResultNormal, wire::Message{});
   // The parent's request is answered normal.

@@ -56,12 +56,39 @@ enum {
 
 enum { NUCLEUS_EVENT_MESSAGE = 1, NUCLEUS_EVENT_ANSWER = 2 };
 
+/* Who sent a message or an answer, stamped by nucleusd from what it knows,
+ * never taken from the sender: authorise by these fields, not by a name.
+ *   NUCLEUS_FROM_PROCESS  an internal process: uid and gid are its owner's
+ *                         (what its program runs as), pid its program's
+ *   NUCLEUS_FROM_DEVICE   a device answering: uid and gid are the owner of
+ *                         whoever named it (nucleusd's for the configuration's
+ *                         devices), pid nucleusd's
+ *   NUCLEUS_FROM_NUCLEUS  the nucleus itself: exit notices, handover
+ *                         requests, dummy answers (result
+ *                         NUCLEUS_RESULT_DUMMY), the answers to stop and
+ *                         swap; uid, gid and pid are nucleusd's */
+enum { NUCLEUS_FROM_PROCESS = 1, NUCLEUS_FROM_DEVICE = 2, NUCLEUS_FROM_NUCLEUS = 3 };
 typedef struct {
-  int kind;                  /* NUCLEUS_EVENT_MESSAGE or NUCLEUS_EVENT_ANSWER */
-  int result;                /* answers: NUCLEUS_RESULT_* */
-  nucleus_buffer_t buffer;   /* the buffer the event is on */
-  char sender[32];           /* messages: the sender's name */
-  nucleus_message_t message; /* the message or the answer */
+  uint32_t uid;
+  uint32_t gid;
+  int32_t pid;
+  uint32_t kind; /* NUCLEUS_FROM_* */
+} nucleus_principal_t;
+
+/* A sender: its name (NUL-terminated; "nucleus" for the nucleus) and its
+ * principal. */
+typedef struct {
+  char name[32];
+  nucleus_principal_t principal;
+} nucleus_sender_t;
+
+typedef struct {
+  int kind;                      /* NUCLEUS_EVENT_MESSAGE or NUCLEUS_EVENT_ANSWER */
+  int result;                    /* answers: NUCLEUS_RESULT_* */
+  nucleus_buffer_t buffer;       /* the buffer the event is on */
+  char sender[32];               /* who it is from: a message's sender, an answer's answerer */
+  nucleus_message_t message;     /* the message or the answer */
+  nucleus_principal_t principal; /* and that one's principal */
 } nucleus_event_t;
 
 typedef struct {
@@ -103,6 +130,11 @@ NUCLEUS_API int nucleus_send_message(nucleus_t *n, const char *receiver,
  * *out. `sender` (may be NULL) receives the sender's name. */
 NUCLEUS_API int nucleus_wait_message(nucleus_t *n, int64_t timeout_ns, char sender[32],
                                      nucleus_message_t *message, nucleus_buffer_t *out);
+/* The same, with the sender's name and principal in *sender (may be NULL):
+ * what an OS asks before it acts for the sender. */
+NUCLEUS_API int nucleus_wait_message_from(nucleus_t *n, int64_t timeout_ns,
+                                          nucleus_sender_t *sender, nucleus_message_t *message,
+                                          nucleus_buffer_t *out);
 /* Never blocks. Answers a buffer this process received. -EBADF: a handle this
  * process did not receive (stale, forged, foreign or already answered);
  * -EINVAL: result outside 1..4 (5 is the nucleus's). */
@@ -113,6 +145,12 @@ NUCLEUS_API int nucleus_send_answer(nucleus_t *n, nucleus_buffer_t buffer, int r
  * `answer` may be NULL. */
 NUCLEUS_API int nucleus_wait_answer(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns,
                                     int *result, nucleus_message_t *answer);
+/* The same, with who answered in *from (may be NULL): the receiver, a device
+ * (NUCLEUS_FROM_DEVICE with its namer's owner), or the nucleus for a dummy
+ * answer and the answers to stop and swap. */
+NUCLEUS_API int nucleus_wait_answer_from(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns,
+                                         int *result, nucleus_message_t *answer,
+                                         nucleus_sender_t *from);
 /* Waits for the next event (message or answer) after `previous` in the queue
  * (0: from the start) without removing it. -ENOENT: `previous` is not in the
  * queue. */

@@ -23,6 +23,18 @@ using Stats = nucleus_stats_t;
 using Claims = nucleus_claims_t;
 using ProcessInfo = nucleus_process_t;
 using ExitNotice = nucleus_exit_notice_t;
+// Who sent a message or an answer (NUCLEUS_FROM_*: a process, a device or the
+// nucleus; uid, gid, pid), stamped by nucleusd: see nucleus_principal_t.
+using Principal = nucleus_principal_t;
+
+enum class From : uint32_t {
+  kProcess = NUCLEUS_FROM_PROCESS,
+  kDevice = NUCLEUS_FROM_DEVICE,
+  kNucleus = NUCLEUS_FROM_NUCLEUS,
+};
+inline From from_kind(const Principal &p) {
+  return static_cast<From>(p.kind);
+}
 
 enum class DeviceKind : int {
   kClock = NUCLEUS_DEVICE_CLOCK,
@@ -118,11 +130,14 @@ struct Received {
   std::string sender;
   Message message{};
   Buffer buffer = 0;
+  Principal principal{};  // the sender's: ask it before acting for the sender
 };
 
 struct Answer {
   int result = 0;
   Message message{};
+  std::string from;       // who answered: the receiver, a device, or "nucleus"
+  Principal principal{};  // and its principal
 };
 
 // A timeout: kForever waits forever, kPoll does not wait.
@@ -161,10 +176,11 @@ class Nucleus {
   }
   Result<Received> wait_message(Timeout timeout = kForever) {
     Received r;
-    char sender[32] = {};
-    int rc = nucleus_wait_message(n_, timeout.count(), sender, &r.message, &r.buffer);
+    nucleus_sender_t sender{};
+    int rc = nucleus_wait_message_from(n_, timeout.count(), &sender, &r.message, &r.buffer);
     if (rc < 0) return Result<Received>::failure(rc);
-    r.sender = sender;
+    r.sender = sender.name;
+    r.principal = sender.principal;
     return r;
   }
   Result<void> send_answer(Buffer buffer, int result, const Message &answer) {
@@ -173,8 +189,11 @@ class Nucleus {
   }
   Result<Answer> wait_answer(Buffer buffer, Timeout timeout = kForever) {
     Answer a;
-    int rc = nucleus_wait_answer(n_, buffer, timeout.count(), &a.result, &a.message);
+    nucleus_sender_t from{};
+    int rc = nucleus_wait_answer_from(n_, buffer, timeout.count(), &a.result, &a.message, &from);
     if (rc < 0) return Result<Answer>::failure(rc);
+    a.from = from.name;
+    a.principal = from.principal;
     return a;
   }
   Result<Event> wait_event(Buffer previous, Timeout timeout = kForever) {
@@ -283,7 +302,8 @@ class Nucleus {
   }
   // Is this the nucleus asking for our state (answer it with hand_over)?
   static bool is_handover(const Received &r) {
-    return r.sender == NUCLEUS_SENDER_NUCLEUS && r.message.word[0] == NUCLEUS_NOTICE_HANDOVER;
+    return r.principal.kind == NUCLEUS_FROM_NUCLEUS && r.sender == NUCLEUS_SENDER_NUCLEUS &&
+           r.message.word[0] == NUCLEUS_NOTICE_HANDOVER;
   }
   Result<void> hand_over(Buffer handover, std::span<const uint8_t> state) {
     return done(nucleus_hand_over(n_, handover, state.data(), state.size()));
@@ -305,7 +325,8 @@ class Nucleus {
     if (nucleus_inherited(n_, events.data(), events.size(), &count) < 0) return {};
     std::vector<Received> out;
     for (size_t i = 0; i < count && i < events.size(); ++i) {
-      out.push_back(Received{events[i].sender, events[i].message, events[i].buffer});
+      out.push_back(
+          Received{events[i].sender, events[i].message, events[i].buffer, events[i].principal});
     }
     return out;
   }

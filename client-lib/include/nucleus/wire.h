@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 6;
+inline constexpr uint32_t kAbiVersion = 7;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -320,6 +320,33 @@ struct Request {
   uint8_t reserved[8];
 };
 
+// ---- principals --------------------------------------------------------------
+// Who sent a message, an answer or any other event: stamped by nucleusd from
+// what it knows, never taken from the sender (DESIGN.md, "An OS authorises by
+// the sender's principal"). A receiver asks "may this sender do this?" of
+// these fields, not of a name.
+enum class PrincipalKind : uint32_t {
+  kNone = 0,
+  // An internal process: uid and gid are its entry's owner (what its program
+  // runs as), pid its program's (the run that sent it; 0: a run nucleusd
+  // does not know the pid of).
+  kProcess = 1,
+  // An external process (device) answering: uid and gid are the owner of the
+  // process that named it (nucleusd's own for the configuration's devices),
+  // pid nucleusd's.
+  kDevice = 2,
+  // The nucleus itself: an exit notice, a handover request, a dummy answer
+  // (result kResultDummy), the answer to a stop or a swap, a reply, an error;
+  // uid, gid and pid are nucleusd's.
+  kNucleus = 3,
+};
+struct Principal {
+  uint32_t uid;
+  uint32_t gid;
+  int32_t pid;
+  uint32_t kind;  // PrincipalKind
+};
+
 // ---- events (nucleus -> process) -----------------------------------------
 enum class EventKind : uint32_t {
   kMessage = 1,  // a message arrived: handle, sender, message
@@ -350,6 +377,12 @@ struct Event {
   Message message;
   uint64_t extra;  // kGetProcess / kListChildren replies: the data area size given
                    // (< 2^31) | owner gid << 32
+  // Who the event is from: a message's sender, an answer's answerer (a
+  // process, a device, or the nucleus for a dummy answer), the nucleus for
+  // every other kind. `sender` is that one's name (kNucleusName for the
+  // nucleus; a reply to kGetProcess / kListChildren names the child there).
+  Principal principal;
+  uint8_t reserved1[48];  // zero; keeps the record three cache lines
 };
 
 // kGetStats reply, in Event::message.word[]
@@ -421,14 +454,17 @@ static_assert(sizeof(std::atomic<uint32_t>) == 4);
 static_assert(std::is_trivially_copyable_v<Message>);
 static_assert(std::is_trivially_copyable_v<Request>);
 static_assert(std::is_trivially_copyable_v<Event>);
+static_assert(std::is_trivially_copyable_v<Principal>);
 static_assert(std::is_standard_layout_v<ChannelHeader>);
 static_assert(sizeof(Message) == 64);
 static_assert(sizeof(Request) == 128);
-static_assert(sizeof(Event) == 128);
+static_assert(sizeof(Principal) == 16);
+static_assert(sizeof(Event) == 192);
 static_assert(offsetof(Request, name) == 24);
 static_assert(offsetof(Request, message) == 56);
 static_assert(offsetof(Event, sender) == 24);
 static_assert(offsetof(Event, message) == 56);
+static_assert(offsetof(Event, principal) == 128);
 static_assert(offsetof(ChannelHeader, requests_tail) == 128);
 static_assert(offsetof(ChannelHeader, requests_head) == 192);
 static_assert(sizeof(ChannelHeader) <= kHeaderBytes);
