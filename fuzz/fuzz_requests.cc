@@ -278,6 +278,23 @@ void tear_down(Core &core, uint32_t id) {
   core.detach(id);
 }
 
+// Every event a process is given says who it is from, stamped by the Core
+// (wire::Principal): a process, a device or the nucleus, never nothing; the
+// nucleus's name goes with the nucleus's principal only, and a dummy answer
+// is the nucleus's.
+void check_principal(const wire::Event &e) {
+  using Kind = nucleus::wire::PrincipalKind;
+  uint32_t kind = e.principal.kind;
+  check(kind == static_cast<uint32_t>(Kind::kProcess) ||
+        kind == static_cast<uint32_t>(Kind::kDevice) ||
+        kind == static_cast<uint32_t>(Kind::kNucleus));
+  bool named_nucleus = std::strcmp(e.sender, wire::kNucleusName) == 0;
+  check(named_nucleus == (kind == static_cast<uint32_t>(Kind::kNucleus)));
+  if (e.kind == static_cast<uint32_t>(wire::EventKind::kAnswer) && e.result == wire::kResultDummy) {
+    check(kind == static_cast<uint32_t>(Kind::kNucleus));
+  }
+}
+
 // nucleusd as the fuzzer drives it: the Core, the decoder and a fake
 // Linux side; one method a step.
 class Driver {
@@ -440,6 +457,7 @@ class Driver {
     if (!attached(id_)) return;
     wire::Event e;
     while (core_.next_event(id_, &e)) {
+      check_principal(e);
       seen_.push_back(e.handle);
       core_.pop_event(id_);
     }
@@ -598,6 +616,7 @@ class Driver {
     uint64_t handle = core_.pool().handle(index);
     wire::Event e;
     while (!core_.pool().at(index).published && core_.next_event(kid_, &e)) {
+      check_principal(e);
       seen_.push_back(e.handle);
       core_.pop_event(kid_);
     }
