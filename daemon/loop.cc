@@ -101,6 +101,18 @@ void Loop::cancel(Kind kind, uint32_t index, uint32_t generation) {
   set_tag(s, Kind::kIgnore, 0, 0);
 }
 
+int Loop::register_credentials() {
+  return ready_ ? io_uring_register_personality(&ring_) : -EBADF;
+}
+
+void Loop::unregister_credentials(uint16_t id) {
+  if (!ready_) return;  // closed: the ring took its personalities with it
+  io_uring_submit(&ring_);
+  if (int rc = io_uring_unregister_personality(&ring_, id); rc < 0) {
+    log::error("io_uring: unregistering credentials {}: {}", id, std::strerror(-rc));
+  }
+}
+
 unsigned Loop::turn(bool wait) {
   int rc = wait ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit(&ring_);
   if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {

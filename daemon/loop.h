@@ -78,6 +78,18 @@ class Loop {
   // Cancels the SQE tagged so, if it is still in flight.
   void cancel(Kind kind, uint32_t index, uint32_t generation);
 
+  // Registers the calling thread's credentials as they are now with the
+  // ring (an io_uring "personality", Linux 5.6): an SQE whose `personality`
+  // field holds the id returned is issued with them, inline or from the
+  // kernel's workers, whatever the thread's credentials are then. Returns
+  // the id (1 to 65535; 0 is "the submitter's own") or -errno (-EBUSY when
+  // 65535 are registered).
+  int register_credentials();
+  // Gives back an id of register_credentials(). What is queued is submitted
+  // first: the kernel reads an SQE's personality when it takes the SQE, so
+  // no SQE still queued under `id` is read after the id is gone or reused.
+  void unregister_credentials(uint16_t id);
+
   // Submits what is queued and, when `wait`, waits for one completion;
   // then hands every completion to its handler. Returns how many there were.
   unsigned turn(bool wait);

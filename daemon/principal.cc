@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <pwd.h>
 #include <sys/fsuid.h>
@@ -12,6 +13,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+#include "log.h"
 
 namespace nucleus::daemon {
 
@@ -49,6 +54,23 @@ bool become_fs(const Principal &who) {
   // setfs*id return the previous id and never fail visibly: check.
   return static_cast<uint32_t>(syscall(SYS_setfsuid, -1)) == who.uid &&
          static_cast<uint32_t>(syscall(SYS_setfsgid, -1)) == who.gid;
+}
+
+// This thread's supplementary groups (getgroups reads the calling thread's).
+bool thread_groups(std::vector<gid_t> *out) {
+  int count = getgroups(0, nullptr);
+  if (count < 0) return false;
+  out->resize(static_cast<size_t>(count));
+  return count == 0 || getgroups(count, out->data()) == count;
+}
+
+// This thread has no effective capability (capget with pid 0: the caller).
+bool no_effective_capabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) < 0) return false;
+  return std::all_of(std::begin(data), std::end(data),
+                     [](const __user_cap_data_struct &d) { return d.effective == 0; });
 }
 
 void restore_fs(const std::vector<gid_t> &groups) {
@@ -162,6 +184,39 @@ int open_beneath_as(const Principal &who, int dirfd, const std::string &name, in
                     mode_t mode) {
   return open_with(who, dirfd, name, flags, mode,
                    kResolveNoMagiclinks | kResolveNoSymlinks | kResolveBeneath);
+}
+
+int run_as(const Principal &who, const std::function<int()> &fn) {
+  uid_t euid = geteuid();
+  gid_t egid = getegid();
+  std::vector<gid_t> saved;
+  if (euid != 0 || !thread_groups(&saved)) return -EPERM;
+  // Groups and gid while the thread is still root (they need CAP_SETGID),
+  // the uid last; raw system calls: glibc's wrappers would change every
+  // thread of nucleusd.
+  bool switched = syscall(SYS_setgroups, who.groups.size(), who.groups.data()) == 0 &&
+                  syscall(SYS_setresgid, -1, who.gid, -1) == 0 &&
+                  syscall(SYS_setresuid, -1, who.uid, -1) == 0;
+  int rc = -EPERM;
+  if (switched && (who.uid == 0 || no_effective_capabilities())) {
+    rc = fn();
+  } else if (switched) {
+    log::error(
+        "uid {}: the effective capabilities stayed when the effective uid left 0 "
+        "(a securebit?): nothing is done with its credentials",
+        who.uid);
+  }
+  // The uid first: root again (the real and saved uid are still 0) may set
+  // the rest.
+  bool back = syscall(SYS_setresuid, -1, euid, -1) == 0 &&
+              syscall(SYS_setresgid, -1, egid, -1) == 0 &&
+              syscall(SYS_setgroups, saved.size(), saved.data()) == 0;
+  if (!back) {
+    log::error("cannot take back nucleusd's ids after acting as uid {}: {}", who.uid,
+               std::strerror(errno));
+    std::abort();
+  }
+  return rc;
 }
 
 }  // namespace nucleus::daemon

@@ -4,13 +4,16 @@
 // own, when it opens a file a client named or starts a program.
 //
 // Threading: nucleusd's loop thread. open_as() changes that thread's file
-// system ids and groups for the length of one open (raw system calls, which
-// change the calling thread only) and restores them before it returns.
+// system ids and groups for the length of one open, and run_as() its
+// effective ids and groups for the length of one call (raw system calls,
+// which change the calling thread only); both restore them before they
+// return.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,5 +66,19 @@ int open_as(const Principal &who, const std::string &path, int flags, mode_t mod
 // may write to cannot lead nucleusd elsewhere.
 int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
                     mode_t mode);
+
+// Calls `fn` on this thread as `who`: the thread's supplementary groups and
+// its effective (hence also file-system) gid and uid become who's, and
+// nucleusd's come back before run_as returns. What `fn` lets the kernel keep
+// of the thread's credentials (an io_uring personality: Loop::
+// register_credentials) is then who's. For a uid other than 0 that holds no
+// capability of nucleusd's: the kernel clears the effective set when the
+// effective uid leaves 0, and run_as checks that it did (a securebit such as
+// SECBIT_NO_SETUID_FIXUP would keep it: then -EPERM and fn is not called).
+// Only a root nucleusd can (-EPERM otherwise, and when a switch fails).
+// Returns fn's result. Should nucleusd's ids fail to come back, which the
+// kernel allows no way for (the real and saved uid stay 0), nucleusd aborts
+// rather than go on with another uid's rights.
+int run_as(const Principal &who, const std::function<int()> &fn);
 
 }  // namespace nucleus::daemon
