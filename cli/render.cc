@@ -125,6 +125,18 @@ std::string polling(const json &loop) {
   return s + used;
 }
 
+// Whose rights device I/O has (an older nucleusd does not say).
+std::string device_io(const json &s) {
+  auto it = s.find("device_io");
+  if (it == s.end() || !it->is_object()) return "";
+  if (!it->value("as_namer", false)) {
+    return ", I/O with nucleusd's rights (only its own uid names disks and consoles)";
+  }
+  uint64_t n = it->value("credentials", uint64_t{0});
+  return ", I/O with each namer's rights (" + std::to_string(n) +
+         (n == 1 ? " namer's credentials held)" : " namers' credentials held)");
+}
+
 }  // namespace
 
 void print_status(std::ostream &out, const json &s) {
@@ -147,7 +159,7 @@ void print_status(std::ostream &out, const json &s) {
                            std::to_string(s["processes"]["attached"].get<uint64_t>()) +
                            " attached), at most " +
                            std::to_string(s["processes"]["max"].get<uint64_t>())},
-         {"devices", std::to_string(s["devices"].get<uint64_t>())},
+         {"devices", std::to_string(s["devices"].get<uint64_t>()) + device_io(s)},
          {"you", "uid " + std::to_string(s["you"]["uid"].get<uint64_t>()) +
                      (s["you"]["operator"].get<bool>() ? ", operator" : ", not an operator")}});
 }

@@ -52,7 +52,8 @@ Devices::Devices(Loop &loop, Core &core, const Config &config, const Connections
       core_(core),
       config_(config),
       connections_(connections),
-      principals_(principals) {
+      principals_(principals),
+      credentials_(loop) {
   loop_.route(Kind::kDevice, [this](const Completion &c) {
     if (c.index < ops_.size() && ops_[c.index]->live && ops_[c.index]->generation == c.generation) {
       on_op(c.index, c.result);
@@ -80,6 +81,7 @@ void Devices::install(uint32_t id, State state) {
   if (states_.size() < core_.processes().capacity()) {
     states_.resize(core_.processes().capacity());
   }
+  forget(id);  // (none is live here once drop_removed has run)
   state.live = true;
   state.generation = core_.processes().at(id).generation;
   states_[id] = std::move(state);
@@ -122,6 +124,12 @@ int Devices::open_files(const DeviceConfig &spec, const Principal &who, bool std
   return 0;
 }
 
+void Devices::forget(uint32_t id) {
+  if (id >= states_.size() || !states_[id].live) return;
+  credentials_.release(states_[id].credential);
+  states_[id] = State{};
+}
+
 bool Devices::create_configured(std::string *error) {
   for (const DeviceConfig &c : config_.devices) {
     State state;
@@ -129,6 +137,8 @@ bool Devices::create_configured(std::string *error) {
       *error = "devices: " + c.name + ": cannot open " + c.path + ": " + std::strerror(-rc);
       return false;
     }
+    // The root's devices: their I/O is nucleusd's.
+    state.credential = credentials_.own();
     Result<uint32_t> id = core_.create_device(kNone, c.name, c.kind);
     if (!id.ok()) {
       *error = "devices: " + c.name + ": " + std::strerror(to_errno(id.error()));
@@ -142,12 +152,27 @@ bool Devices::create_configured(std::string *error) {
 
 int Devices::open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec) {
   const Process &p = core_.processes().at(caller);
+  const Principal &who = principals_.get(p.uid, p.gid);
   State state;
-  if (int rc = open_files(spec, principals_.get(p.uid, p.gid), false, &state); rc < 0) return rc;
+  if (int rc = open_files(spec, who, false, &state); rc < 0) return rc;
+  // Its reads and writes run with the rights its files were opened with.
+  // A clock and a null do no I/O on files and need none.
+  if (spec.kind == wire::DeviceKind::kDisk || spec.kind == wire::DeviceKind::kConsole) {
+    int credential = credentials_.acquire(who);
+    if (credential < 0) {
+      refusals_.warn(sys::monotonic_ns(),
+                     static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000,
+                     "process {} (uid {}) may not name device {}: its I/O cannot run with its "
+                     "credentials: {}",
+                     p.name, p.uid, spec.name, std::strerror(-credential));
+      return credential;
+    }
+    state.credential = static_cast<uint16_t>(credential);
+  }
   install(id, std::move(state));
-  log::info("process {} named device {} ({}{})", p.name, spec.name,
+  log::info("process {} named device {} ({}{}), I/O as uid {} gid {}", p.name, spec.name,
             spec.path.empty() ? "built in" : spec.path,
-            spec.input.empty() ? "" : ", input " + spec.input);
+            spec.input.empty() ? "" : ", input " + spec.input, p.uid, p.gid);
   return 0;
 }
 
@@ -162,7 +187,9 @@ void Devices::drop_removed() {
       Op &op = *ops_[i];
       if (op.live && op.device == id && op.device_generation == generation) cancel_op(i);
     }
-    states_[id] = State{};
+    // Its operations in flight keep the credentials they were submitted
+    // with (the kernel holds them per request); none is submitted again.
+    forget(id);
   }
 }
 
@@ -186,6 +213,7 @@ uint32_t Devices::new_op(uint32_t device, const DeviceMessage &m, const DeviceRe
   op.sender = m.sender;
   op.sender_generation = m.sender_generation;
   op.request = r;
+  op.credential = states_[device].credential;
   return index;
 }
 
@@ -264,6 +292,9 @@ void Devices::submit_op(uint32_t index) {
       break;
     default: break;
   }
+  // Reads and writes with the rights of the device's namer (devices.h,
+  // "Rights"); a clock's timeout needs none.
+  if (r.action != DeviceAction::kClockWait) sqe->personality = op.credential;
   Loop::set_tag(sqe, Kind::kDevice, index, op.generation);
   op.submitted = true;
 }

@@ -5,14 +5,22 @@
 // message asks for is decoded in device_request.cc.
 //
 // Owns: the state of each device nucleusd serves (indexed by process id,
-// with the entry's generation), the operations in flight and the Loop's
-// Kind::kDevice route, whose completions it takes.
+// with the entry's generation), the operations in flight, the Loop's
+// Kind::kDevice route, whose completions it takes, and the io_uring
+// credentials its I/O runs with (IoCredentials: the namer's, or nucleusd's
+// for the configuration's devices).
 // Asks of others: the Loop for SQEs and cancels; the Core for device
 // entries, their messages and answers; the Config for the configured
 // devices; Connections for the channel of an attached sender; the
-// PrincipalCache for a requester's principal (whose rights open its files). A device a process
-// names is decoded and entered by the decoder (requests.h), which then asks
-// open_device for its files.
+// PrincipalCache for a requester's principal (whose rights open its files
+// and run its reads and writes). A device a process names is decoded and
+// entered by the decoder (requests.h), which then asks open_device for its
+// files.
+//
+// Rights: a disk's or console's files are opened with its namer's rights,
+// and every read and write of them names the namer's registered credentials
+// (State::credential, copied into each Op): the kernel's checks at I/O time
+// (root's reserved blocks, CAP_FSETID, quotas) see the namer, never root.
 //
 // Memory: an operation that reads into or writes from a data area holds a
 // reference to the sender's Channel, so the mapping stays until the
@@ -42,6 +50,8 @@
 #include "core.h"
 #include "device_request.h"
 #include "error.h"
+#include "io_credentials.h"
+#include "log.h"
 #include "loop.h"
 #include "principal.h"
 #include "uid_accounts.h"
@@ -56,6 +66,9 @@ class Devices {
   Devices(const Devices &) = delete;
   Devices &operator=(const Devices &) = delete;
 
+  // Once the ring is set up: registers nucleusd's own credentials for its
+  // devices' I/O and finds out whether I/O can run as a namer (io_credentials.h).
+  void setup_credentials() { credentials_.setup(); }
   // Creates the configuration's devices as entries of nucleusd's and opens
   // their files. False with a message naming the device on failure.
   bool create_configured(std::string *error);
@@ -72,6 +85,10 @@ class Devices {
   void cancel_ops_of(uint32_t sender, uint32_t generation);
   // The geometry of device `id` while nucleusd holds its Linux side.
   std::optional<DeviceGeometry> geometry(uint32_t id) const;
+  // What device I/O runs with: whether as each namer, and how many namers
+  // other than nucleusd hold registered credentials.
+  bool io_as_namer() const { return credentials_.available(); }
+  size_t namer_credentials() const { return credentials_.count(); }
 
  private:
   // A device's file, shared with the operations in flight on it so that its
@@ -86,6 +103,9 @@ class Devices {
     File out;  // disk: the backing file; console: output
     File in;   // console: input (none: reads answer end of input)
     DeviceGeometry geometry;
+    // The io_uring credentials its reads and writes run with (IoCredentials:
+    // its namer's, or nucleusd's own; 0 for a clock or null, which do none).
+    uint16_t credential = 0;
     // console: one write at a time, in arrival order; reads wait for lines.
     std::deque<uint32_t> writes;
     uint32_t writer = kNone;  // the write in flight
@@ -106,6 +126,7 @@ class Devices {
     uint32_t sender = kNone;
     uint32_t sender_generation = 0;
     DeviceRequest request;
+    uint16_t credential = 0;           // its device's, while the device lives
     std::shared_ptr<Channel> channel;  // the sender's data area stays mapped while in flight
     File file;
     __kernel_timespec timeout{};
@@ -120,6 +141,8 @@ class Devices {
   static int open_files(const DeviceConfig &spec, const Principal &who, bool std_streams,
                         State *out);
   void install(uint32_t id, State state);
+  // Ends device `id`'s Linux side: its credentials are given back.
+  void forget(uint32_t id);
   void serve_messages(uint32_t id);
   uint32_t new_op(uint32_t device, const DeviceMessage &m, const DeviceRequest &r);
   void submit_op(uint32_t index);
@@ -135,6 +158,8 @@ class Devices {
   const Config &config_;
   const Connections &connections_;
   PrincipalCache &principals_;
+  IoCredentials credentials_;
+  log::RateLimited refusals_;  // a namer whose credentials cannot be registered
   std::vector<State> states_;  // indexed by process id
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<uint32_t> free_ops_;

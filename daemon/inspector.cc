@@ -319,6 +319,9 @@ json Inspector::status_json(const Inspection &c) const {
         {"max", config_.max_processes},
         {"root_children", core_.children_of(kNone).size()}}},
       {"devices", core_.devices().size()},
+      {"device_io",
+       {{"as_namer", view_.devices.io_as_namer()},
+        {"credentials", view_.devices.namer_credentials()}}},
       {"you", {{"uid", c.uid}, {"operator", c.op}}},
   };
 }

@@ -117,6 +117,8 @@ bool Server::start_loop(std::string *error) {
   }
 
   if (!loop_.setup(config_.defer_taskrun, error)) return false;
+  // Before any device, and while this thread has nucleusd's own credentials.
+  devices_.setup_credentials();
 
   if (!connections_.setup(loop_.has_futex_wait(), error)) return false;
   log::info(
