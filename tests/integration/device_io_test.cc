@@ -8,6 +8,7 @@
 // an ext4 file system reserves for root. They need root and skip without it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -148,15 +149,18 @@ TEST(DeviceIo, AWriteThroughADeviceHasTheNamersRightsNotNucleusds) {
   struct stat st {};
   ASSERT_EQ(stat(console.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 6);
-  EXPECT_EQ(mode_of(disk), 0755U) << "the disk's write kept the set-user-ID bit: root's rights";
+  EXPECT_EQ(std::ifstream(disk, std::ios::binary).get(), 'x');
+  EXPECT_EQ(mode_of(disk), 0755U) << std::oct << mode_of(disk)
+                                  << ": the disk's write kept the set-user-ID bit: root's rights";
   EXPECT_EQ(mode_of(console), 0755U)
-      << "the console's write kept the set-user-ID bit: root's rights";
+      << std::oct << mode_of(console)
+      << ": the console's write kept the set-user-ID bit: root's rights";
   // The root's disk writes as nucleusd.
   auto n = attach("root-client");
   std::memset(n.data_area().data(), 'r', kBlock);
   EXPECT_EQ(ask(n, "root-disk", nucleus::device::disk_write(0, 1, 0)).result,
             NUCLEUS_RESULT_NORMAL);
-  EXPECT_EQ(mode_of(roots), 04755U);
+  EXPECT_EQ(mode_of(roots), 04755U) << std::oct << mode_of(roots);
   std::ifstream in(roots, std::ios::binary);
   EXPECT_EQ(in.get(), 'r');
 }
@@ -293,6 +297,34 @@ TEST(DeviceIo, AUidAtEnospcWritesNothingIntoTheBlocksReservedForRoot) {
   nucleus::Answer a = ask(n, "root-disk", nucleus::device::disk_write(0, kDiskBytes / kBlock, 0));
   EXPECT_EQ(a.result, NUCLEUS_RESULT_NORMAL) << a.message.word[0];
   EXPECT_LT(fs.blocks().f_bfree + kDiskBytes / kBlock / 2, before.f_bfree);
+}
+
+// A nucleusd that is not root has no other rights to give: it serves the
+// disks of its own uid with its own credentials, as before.
+TEST(DeviceIo, ANucleusdThatIsNotRootServesItsOwnUidsDisk) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run nucleusd as another uid";
+  pid_t owner = spawn([&]() {
+    if (!become()) return 10;
+    support::DaemonProcess nucleusd;
+    if (!nucleusd.start(NUCLEUSD_PATH, config(), "debug", kDeadline)) return 11;
+    std::string disk = nucleusd.dir() + "/disk.img";
+    if (!make_file(disk, kDiskBytes, 0600)) return 12;
+    auto n = nucleus::Nucleus::attach("owner");
+    if (!n.ok()) return 13;
+    nucleus::DeviceParameters p;
+    p.path = disk;
+    p.block_size = kBlock;
+    if (!n.value().create_external_process("mine", nucleus::DeviceKind::kDisk, p).ok()) return 14;
+    std::memset(n.value().data_area().data(), 'm', kBlock);
+    if (ask(n.value(), "mine", nucleus::device::disk_write(0, 1, 0)).result !=
+        NUCLEUS_RESULT_NORMAL) {
+      return 15;
+    }
+    std::ifstream in(disk, std::ios::binary);
+    if (in.get() != 'm') return 16;
+    return nucleusd.stop(SIGTERM, kDeadline) == 0 ? 0 : 17;
+  });
+  EXPECT_EQ(exit_code(wait_exit(owner)), 0);
 }
 
 // nucleusd registers one io_uring credential per principal that has a disk
