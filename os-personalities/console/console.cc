@@ -18,9 +18,21 @@
 //
 // Errors are one line ("error: stop os: no such process"); a script ends
 // with status 1 when any command failed.
+//
+// It acts with its owner's rights on whatever it reads, so it reads
+// commands only from a device named by its owner or by root
+// (authority.h, console_device; docs/personalities.md, "Who may ask an OS
+// what"): before it prints or reads anything it probes the device with a
+// message that has no effect, and it checks the principal of every answer
+// the device gives. A device named by another uid, or a process answering
+// under the device's name, is refused: the console says why on stderr (and
+// stdout), reads nothing more from it, writes nothing to it, and exits with
+// status 77. A script given with --script is its owner's own file.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
+#include "authority.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -67,7 +79,23 @@ const char *swap_outcome(uint64_t w) {
 class Console {
  public:
   Console(nucleus::Nucleus &n, std::string device, bool script)
-      : n_(n), device_(std::move(device)), script_(script) {}
+      : n_(n), device_(std::move(device)), script_(script), owner_uid_(getuid()) {}
+
+  // Probes the device before anything is written to it or read from it:
+  // a message no device acts on (operation 0: a console answers it
+  // unintelligible) whose answer says who serves the name. False, after
+  // saying why, when the console must not use it.
+  bool device_trusted() {
+    auto b = n_.send_message(device_, Message{});
+    if (!b) return refuse(ENXIO, "cannot send to \"" + device_ + "\": " + std::string(b.message()));
+    auto a = n_.wait_answer(b.value());
+    if (!a) return refuse(ENXIO, "no answer from \"" + device_ + "\": " + std::string(a.message()));
+    return trusted(a.value());
+  }
+
+  // Why the console stopped using its device (0: it did not): EACCES a
+  // device it may not trust, ESRCH none of that name, ENXIO unreachable.
+  int refused() const { return refused_; }
 
   // Runs one line; false when it failed.
   bool execute(const std::string &line) {
@@ -140,6 +168,7 @@ class Console {
 
   // The next line from the console device; nullopt at its end.
   std::optional<std::string> read_line() {
+    if (refused_ != 0) return std::nullopt;
     std::span<uint8_t> area = n_.data_area();
     if (area.size() < 2) return std::nullopt;
     std::string line;
@@ -148,7 +177,7 @@ class Console {
       auto b = n_.send_message(device_, nucleus::device::console_read(0, room));
       if (!b) return std::nullopt;
       auto a = n_.wait_answer(b.value());
-      if (!a || a->result != NUCLEUS_RESULT_NORMAL) return std::nullopt;
+      if (!a || !trusted(a.value()) || a->result != NUCLEUS_RESULT_NORMAL) return std::nullopt;
       line.append(reinterpret_cast<const char *>(area.data()), a->message.word[0]);
       bool end = a->message.word[1] != 0;
       if (!line.empty() && line.back() == '\n') {
@@ -358,16 +387,47 @@ class Console {
       std::fflush(stdout);
       return;
     }
+    if (refused_ != 0) return;  // nothing more to a device it refused
     std::span<uint8_t> area = n_.data_area();
     size_t len = std::min(s.size(), area.size());
     std::memcpy(area.data(), s.data(), len);
     auto b = n_.send_message(device_, nucleus::device::console_write(0, len));
-    if (b) (void)n_.wait_answer(b.value());
+    if (!b) return;
+    if (auto a = n_.wait_answer(b.value())) (void)trusted(a.value());
+  }
+
+  // Is this answer from a device the console may use? If not, it says why
+  // and uses the device no more.
+  bool trusted(const nucleus::Answer &a) {
+    if (refused_ != 0) return false;
+    nucleus::os::Decision d = nucleus::os::console_device(a.principal, owner_uid_, device_);
+    if (d) return true;
+    return refuse(d.error, d.why);
+  }
+
+  bool refuse(int error, const std::string &why) {
+    refused_ = error;
+    std::string text = "nucleus-console: not using \"" + device_ + "\": " + why +
+                       ". It reads no command from it and writes nothing to it.\n";
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+    // Its output too, when stdout is not where stderr goes already (a
+    // console started by hand prints there).
+    struct stat out {};
+    struct stat err {};
+    if (fstat(1, &out) == 0 &&
+        (fstat(2, &err) != 0 || out.st_dev != err.st_dev || out.st_ino != err.st_ino)) {
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    return false;
   }
 
   nucleus::Nucleus &n_;
   std::string device_;
   bool script_;
+  uint32_t owner_uid_;  // its own uid: who it runs as
+  int refused_ = 0;     // see refused()
   bool quit_ = false;
   std::map<std::string, std::string> notices_;  // exit notices not yet waited for
 };
@@ -403,11 +463,13 @@ int main(int argc, char **argv) {
     }
     return failed ? 1 : 0;
   }
+  if (!console.device_trusted()) return console.refused() == EACCES ? 77 : 69;
   while (!console.quit()) {
     console.prompt();
     auto line = console.read_line();
     if (!line) break;
     console.execute(*line);
   }
-  return 0;
+  // EX_NOPERM: it stopped at a device it may not use (it said why).
+  return console.refused() == EACCES ? 77 : 0;
 }

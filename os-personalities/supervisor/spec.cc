@@ -1,5 +1,7 @@
 #include "spec.h"
 
+#include "users.h"
+
 namespace nucleus::supervisor {
 
 using json = nlohmann::json;
@@ -15,13 +17,29 @@ uint64_t fnv1a(std::string_view text) {
 
 Spec parse_spec(const json &j) {
   spec::Value top(j, "");
-  top.only({"strategy", "intensity", "period_ms", "backoff_ms", "backoff_max_ms", "children"});
+  top.only({"strategy", "intensity", "period_ms", "backoff_ms", "backoff_max_ms", "controllers",
+            "children"});
   Spec s;
   if (spec::Value v = top["strategy"]; v.present()) s.strategy = v.choice<Strategy>();
   for (auto [key, out] :
        {std::pair{"intensity", &s.intensity}, std::pair{"period_ms", &s.period_ms},
         std::pair{"backoff_ms", &s.backoff_ms}, std::pair{"backoff_max_ms", &s.backoff_max_ms}}) {
     if (spec::Value v = top[key]; v.present()) *out = v.count(UINT64_MAX);
+  }
+  if (spec::Value list = top["controllers"]; list.present()) {
+    size_t count = list.array_size("an array of uids or user names");
+    for (size_t i = 0; i < count; ++i) {
+      spec::Value c = list[i];
+      uint32_t uid = 0;
+      if (c.json().is_number_unsigned()) {
+        uid = static_cast<uint32_t>(c.count(UINT32_MAX - 1));
+      } else if (c.json().is_string()) {
+        if (!os::resolve_uid(c.text(), &uid)) c.fail("a uid or a user name in the user database");
+      } else {
+        c.fail("a uid or a user name");
+      }
+      s.controllers.push_back(uid);
+    }
   }
   spec::Value kids = top["children"];
   if (!kids.present()) return s;
@@ -49,6 +67,7 @@ json spec_json(const Spec &s) {
   j["period_ms"] = s.period_ms;
   j["backoff_ms"] = s.backoff_ms;
   j["backoff_max_ms"] = s.backoff_max_ms;
+  if (!s.controllers.empty()) j["controllers"] = s.controllers;
   j["children"] = json::array();
   for (const ChildSpec &c : s.children) {
     json cj = c.program;  // program, argv, env, and cwd, user, group when set

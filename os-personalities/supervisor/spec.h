@@ -39,16 +39,24 @@ struct Spec {
   uint64_t period_ms = 5000;
   uint64_t backoff_ms = 0;  // before a restart; doubles with each restart in the period
   uint64_t backoff_max_ms = 5000;
+  // Uids besides its owner's and root's whose processes it takes control
+  // messages from (status, restart): "controllers", uids or user names,
+  // resolved when the spec is read (docs/personalities.md, "Who may ask an
+  // OS what").
+  std::vector<uint32_t> controllers;
   std::vector<ChildSpec> children;
 };
 
 // Reads a spec; throws spec::Error (a std::runtime_error) naming the JSON
 // path on bad input. A child is an entry of the shape boot entries and
 // spawn files share (common/program_spec.h) plus "restart" and
-// "wait_ready"; without claims it gets 4 buffers.
+// "wait_ready"; without claims it gets 4 buffers. "controllers" holds uids
+// or user names (a name not in the user database is an error).
 Spec parse_spec(const nlohmann::json &j);
 // The canonical JSON of a spec: every field, the whole argv under "argv"
-// (format 3 of the handed-over state, which every version reads).
+// (format 3 of the handed-over state, which every version reads), and
+// "controllers" as uids only when there are any (so that a spec without
+// them is the text an older supervisor wrote and reads).
 nlohmann::json spec_json(const Spec &s);
 // FNV-1a, 64 bits: the same on every build, so two versions agree on it.
 uint64_t fnv1a(std::string_view text);

@@ -9,11 +9,20 @@
 // when it is swapped, and what a new supervisor program takes over; a
 // supervisor that crashed and is started again instead finds its running
 // children with list_children and adopts them.
+//
+// Who may ask it what (docs/personalities.md, "Who may ask an OS what"): its
+// control messages (status, restart) only a process of its owner's uid,
+// root's, or a uid its spec's "controllers" names; a ready message only the
+// child's own program. A child whose name another process holds is that
+// child's failure, retried with back-off: it never ends the other children
+// nor counts against the intensity, and no message makes it retry sooner.
 #include <unistd.h>
 
 #include <nucleus/personalities.h>
 
 #include "args.h"
+#include "authority.h"
+#include "refusal_log.h"
 #include "spec.h"
 
 #include <algorithm>
@@ -49,7 +58,20 @@ struct ChildRun {
   bool done = false;  // ended for good (temporary, or transient that exited normally)
   uint64_t restarts = 0;
   int64_t pid = 0;
+  uint64_t held = 0;   // tries in a row that found its name held by another process
+  int last_error = 0;  // of its last create or start that failed (not handed over)
 };
+
+// A start that failed (not for a held name) with no backoff is tried again
+// after this long.
+constexpr int64_t kFailedRetryNs = 1000000;  // 1 ms
+
+// A wait of the spec's (up to 2^64-1 ms) in ns, at most about 292 years'
+// worth halved, so that now + the wait does not overflow.
+int64_t ms_to_ns(uint64_t ms) {
+  constexpr uint64_t kMaxMs = static_cast<uint64_t>(INT64_MAX / 2) / 1000000;
+  return static_cast<int64_t>(std::min(ms, kMaxMs)) * 1000000;
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -67,7 +89,9 @@ class Supervisor {
  public:
   // Built before it attaches (the canonical spec text takes a while for a
   // big spec); bind() gives it the nucleus.
-  Supervisor(Spec spec, uint64_t version) : version_(version) { set_spec(std::move(spec)); }
+  Supervisor(Spec spec, uint64_t version) : version_(version), owner_uid_(getuid()) {
+    set_spec(std::move(spec));
+  }
   void bind(nucleus::Nucleus &n) {
     n_ = &n;
     self_ = std::string(n.name());
@@ -98,13 +122,15 @@ class Supervisor {
     }
     out += R"(],"children":[)";
     out.reserve(out.size() + runs_.size() * 32 + spec_text_.size() + 2);
-    char row[96];
+    char row[128];
     for (size_t i = 0; i < runs_.size(); ++i) {
       const ChildRun &r = runs_[i];
-      int len =
-          std::snprintf(row, sizeof(row), "%s[%d,%d,%d,%llu,%lld]", i ? "," : "", r.started ? 1 : 0,
-                        r.ready ? 1 : 0, r.done ? 1 : 0,
-                        static_cast<unsigned long long>(r.restarts), static_cast<long long>(r.pid));
+      // The sixth number (tries that found the name held) is new in this
+      // version; readers of format 3 take the first five and ignore it.
+      int len = std::snprintf(
+          row, sizeof(row), "%s[%d,%d,%d,%llu,%lld,%llu]", i ? "," : "", r.started ? 1 : 0,
+          r.ready ? 1 : 0, r.done ? 1 : 0, static_cast<unsigned long long>(r.restarts),
+          static_cast<long long>(r.pid), static_cast<unsigned long long>(r.held));
       out.append(row, static_cast<size_t>(len));
     }
     out += "]}\n";
@@ -134,6 +160,7 @@ class Supervisor {
       runs_[i].done = k.at(2).get<int>() != 0;
       runs_[i].restarts = k.at(3).get<uint64_t>();
       runs_[i].pid = k.at(4).get<int64_t>();
+      runs_[i].held = k.size() > 5 ? k.at(5).get<uint64_t>() : 0;  // an older version's: none
     }
     next_start_ = head.value("next_start", size_t{0});
     int64_t now = now_ns();
@@ -224,7 +251,8 @@ class Supervisor {
       // are ended, or (it failed) we go on as before.
       return;
     }
-    if (auto notice = nucleus::Nucleus::exit_notice(r)) {
+    if (auto notice = nucleus::Nucleus::exit_notice(r);
+        notice && r.principal.kind == NUCLEUS_FROM_NUCLEUS) {
       (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, Message{});
       int i = index_of(notice->name);
       if (i >= 0)
@@ -232,62 +260,155 @@ class Supervisor {
       return;
     }
     const Message &m = r.message;
-    Message a{};
     if (m.word[0] == nucleus::os::kReady) {
-      int i = index_of(r.sender);
-      if (i >= 0 && runs_[static_cast<size_t>(i)].started) {
-        runs_[static_cast<size_t>(i)].ready = true;
-      }
-      (void)n_->send_answer(r.buffer, i >= 0 ? NUCLEUS_RESULT_NORMAL : NUCLEUS_RESULT_REJECTED, a);
+      ready(r);
       return;
     }
-    if (m.word[0] == nucleus::os::kStatus) {
-      a.word[0] = runs_.size();
-      if (m.word[1] == nucleus::os::kSummary) {
-        uint64_t restarts = 0, running = 0;
-        for (const ChildRun &c : runs_) {
-          restarts += c.restarts;
-          running += c.started && !c.done ? 1 : 0;
-        }
-        a.word[1] = restarts;
-        a.word[2] = version_;
-        a.word[3] = static_cast<uint64_t>(getpid());
-        a.word[4] = running;
-        (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+    if (m.word[0] == nucleus::os::kStatus || m.word[0] == nucleus::os::kRestart) {
+      nucleus::os::Decision d =
+          nucleus::os::supervisor_control(r.principal, owner_uid_, spec_.controllers);
+      if (!d) {
+        refused(r, d);
         return;
       }
-      if (m.word[1] >= runs_.size()) {
-        (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
-        return;
+      if (m.word[0] == nucleus::os::kStatus) {
+        status(r);
+      } else {
+        restart(r);
       }
-      const ChildSpec &c = spec_.children[m.word[1]];
-      const ChildRun &run = runs_[m.word[1]];
-      auto info = n_->get_process(c.name);
-      a.word[1] = info ? static_cast<uint64_t>(info->state) : 0;
-      a.word[2] = run.restarts;
-      a.word[3] = info ? static_cast<uint64_t>(info->pid) : 0;
-      // Words 4..6: its name (up to 23 bytes here); word 7: it said ready.
-      std::memcpy(&a.word[4], c.name.c_str(), std::min<size_t>(c.name.size(), 23));
-      a.word[7] = run.ready ? 1 : 0;
+      return;
+    }
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_UNINTELLIGIBLE, Message{});
+  }
+
+  // Answers a refused message REJECTED with the errno in word 0, and logs
+  // who sent it (at a bounded rate: a refused sender may send many).
+  void refused(const nucleus::Received &r, const nucleus::os::Decision &d) {
+    Message a{};
+    a.word[0] = static_cast<uint64_t>(d.error);
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
+    std::string line =
+        refusals_.line(now_ns(), "refused a message (word 0 " + std::to_string(r.message.word[0]) +
+                                     ") from " + r.sender + ": " + d.why);
+    if (!line.empty()) log_line(self_, line);
+  }
+
+  // A child says it is ready: only its own program may (a process that
+  // merely bears its name may not). Its pid is asked again when it differs
+  // from the one we know: the child may be an OS that was swapped.
+  void ready(const nucleus::Received &r) {
+    int i = index_of(r.sender);
+    if (i < 0 || !runs_[static_cast<size_t>(i)].started) {
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, Message{});
+      return;
+    }
+    ChildRun &run = runs_[static_cast<size_t>(i)];
+    nucleus::os::Decision d = nucleus::os::child_ready(r.principal, run.pid);
+    if (!d) {
+      if (auto info = n_->get_process(r.sender); info && info->pid != run.pid) {
+        run.pid = info->pid;
+        d = nucleus::os::child_ready(r.principal, run.pid);
+      }
+    }
+    if (!d) {
+      refused(r, d);
+      return;
+    }
+    run.ready = true;
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, Message{});
+  }
+
+  void status(const nucleus::Received &r) {
+    const Message &m = r.message;
+    Message a{};
+    a.word[0] = runs_.size();
+    if (m.word[1] == nucleus::os::kSummary) {
+      uint64_t restarts = 0, running = 0, held = 0;
+      for (const ChildRun &c : runs_) {
+        restarts += c.restarts;
+        running += c.started && !c.done ? 1 : 0;
+        held += c.held > 0 ? 1 : 0;
+      }
+      a.word[1] = restarts;
+      a.word[2] = version_;
+      a.word[3] = static_cast<uint64_t>(getpid());
+      a.word[4] = running;
+      a.word[5] = held;
       (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
       return;
     }
-    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_UNINTELLIGIBLE, a);
+    if (m.word[1] >= runs_.size()) {
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
+      return;
+    }
+    const ChildSpec &c = spec_.children[m.word[1]];
+    const ChildRun &run = runs_[m.word[1]];
+    // Only its own child: a name another process holds is "not created".
+    auto info = n_->get_process(c.name);
+    a.word[1] = info ? static_cast<uint64_t>(info->state) : 0;
+    a.word[2] = run.restarts;
+    a.word[3] = info ? static_cast<uint64_t>(info->pid) : 0;
+    // Words 4..6: its name (up to 23 bytes here); word 7: it said ready.
+    std::memcpy(&a.word[4], c.name.c_str(), std::min<size_t>(c.name.size(), 23));
+    a.word[7] = run.ready ? 1 : 0;
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+  }
+
+  // A controller asks for a restart of one child: it is ended with its
+  // subtree and started again from its spec, now if its turn in the start
+  // order has come (a wait for it, its back-off or a held name's, is cut
+  // short), else when it comes. Not counted against the intensity: nothing
+  // crashed.
+  void restart(const nucleus::Received &r) {
+    Message a{};
+    uint64_t index = r.message.word[1];
+    if (index >= runs_.size()) {
+      a.word[0] = EINVAL;
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
+      return;
+    }
+    auto i = static_cast<size_t>(index);
+    const ChildSpec &c = spec_.children[i];
+    ChildRun &run = runs_[i];
+    log_line(self_, "restart of " + c.name + " asked by " + r.sender + " (" +
+                        nucleus::os::describe(r.principal) + ")");
+    (void)n_->remove_process(c.name);  // only ever its own child
+    run.started = false;
+    run.ready = false;
+    run.done = false;
+    run.held = 0;
+    run.last_error = 0;
+    ++run.restarts;
+    if (next_start_ >= i) {
+      next_start_ = i;
+      hold_until_ns_ = 0;
+    }
+    progress();
+    if (run.started || next_start_ < i) {
+      a.word[0] = run.started ? static_cast<uint64_t>(run.pid) : 0;
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+      return;
+    }
+    a.word[0] = static_cast<uint64_t>(run.last_error != 0 ? -run.last_error : EAGAIN);
+    (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_REJECTED, a);
   }
 
   // Starts children in order: each waits for the one before it to be
-  // ready when that one's spec asks for it.
+  // ready when that one's spec asks for it. A start that failed is tried
+  // again on the supervisor's own time, after a hold (its back-off, a held
+  // name's wait, or kFailedRetryNs), never because a message came (any
+  // process may send one): every failure sets a hold or gives up, so this
+  // loop ends.
   void progress() {
-    if (hold_until_ns_ > now_ns()) return;
-    hold_until_ns_ = 0;
-    while (next_start_ < runs_.size()) {
+    for (;;) {
+      if (gave_up_ || hold_until_ns_ > now_ns()) return;
+      hold_until_ns_ = 0;
+      if (next_start_ >= runs_.size()) return;
       size_t i = next_start_;
       ChildRun &r = runs_[i];
       const ChildSpec &c = spec_.children[i];
-      if (!r.started && !r.done) {
-        if (!start(i)) return;
-      }
-      if (!r.done && c.wait_ready && !r.ready) return;  // its ready message moves us on
+      if (!r.started && !r.done && !start(i)) continue;  // it set a hold, or gave up
+      if (!r.done && c.wait_ready && !r.ready) return;   // its ready message moves us on
       ++next_start_;
     }
   }
@@ -300,17 +421,22 @@ class Supervisor {
     program.env.push_back("NUCLEUS_SUPERVISOR=" + self_);
     const nucleus::spec::Claims &k = c.claims;
     nucleus::Claims claims{k.buffers, k.processes, k.memory_bytes, k.devices, k.data_bytes};
-    auto info = n_->get_process(c.name);
+    auto info = n_->get_process(c.name);  // only its own child is found
     if (!info) {
       if (auto rc = n_->create_process(c.name, program, claims); !rc) {
+        r.last_error = rc.error();
+        if (nucleus::os::name_held(rc.error())) return held(i);
         log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
         return failed(i);
       }
     }
+    r.held = 0;
     if (auto rc = n_->start_process(c.name); !rc && rc.error() != -EALREADY) {
+      r.last_error = rc.error();
       log_line(self_, "cannot start " + c.name + ": " + std::string(rc.message()));
       return failed(i);
     }
+    r.last_error = 0;
     r.started = true;
     r.ready = false;
     auto now = n_->get_process(c.name);
@@ -318,11 +444,35 @@ class Supervisor {
     return true;
   }
 
+  // Another process (not its child: another owner's, or a device) holds
+  // the child's name, so it cannot be created. That is this child's
+  // failure, not a crash of the supervisor: it is logged and tried again
+  // after held_retry_ms (doubling per try); the children after it in start
+  // order wait for it (they may talk to it by name, and would reach the
+  // holder), the others run on, and the intensity does not count it.
+  bool held(size_t i) {
+    ChildRun &r = runs_[i];
+    r.started = false;
+    ++r.held;
+    uint64_t ms = nucleus::os::held_retry_ms(spec_.backoff_ms, spec_.backoff_max_ms, r.held);
+    hold_until_ns_ = now_ns() + ms_to_ns(ms);
+    log_line(self_, "cannot create " + spec_.children[i].name +
+                        ": another process, not a child of this supervisor, holds the name; "
+                        "trying again in " +
+                        std::to_string(ms) + " ms (try " + std::to_string(r.held) +
+                        "); the children before it run on");
+    return false;
+  }
+
   // A child that cannot be started counts as a restart of it (so a program
   // that is missing makes the supervisor give up, not spin).
+  // With no backoff it is tried again after kFailedRetryNs, not in a loop:
+  // with a short period_ms the intensity may never be passed, and the
+  // supervisor must go on answering messages meanwhile.
   bool failed(size_t i) {
     runs_[i].started = false;
     restart_after_failure(i);
+    if (!gave_up_ && hold_until_ns_ == 0) hold_until_ns_ = now_ns() + kFailedRetryNs;
     return false;
   }
 
@@ -380,7 +530,7 @@ class Supervisor {
     if (spec_.backoff_ms > 0) {
       uint64_t shift = std::min<uint64_t>(restart_times_.size() - 1, 16);
       uint64_t ms = std::min(spec_.backoff_ms << shift, spec_.backoff_max_ms);
-      hold_until_ns_ = now + static_cast<int64_t>(ms) * 1000000;
+      hold_until_ns_ = now + ms_to_ns(ms);
     }
   }
 
@@ -397,6 +547,8 @@ class Supervisor {
   Spec spec_;
   std::vector<ChildRun> runs_;
   uint64_t version_;
+  uint32_t owner_uid_;  // its own uid: who it runs as, its owner's
+  nucleus::os::RefusalLog refusals_;
   std::string spec_text_;  // canonical JSON of spec_
   uint64_t spec_hash_ = 0;
   std::string self_;

@@ -85,6 +85,30 @@ TEST(SupervisorSpec, CanonicalTextIsFormatThree) {
   EXPECT_EQ(spec_json(parse_spec(json::parse(text))).dump(), text);
 }
 
+// "controllers": the uids besides its owner and root that may send it
+// control messages, given as uids or user names, kept as uids.
+TEST(SupervisorSpec, ControllersAreUidsOrUserNames) {
+  Spec s = parse_spec(json::parse(R"({"controllers": [65534, "root", "1000"]})"));
+  EXPECT_EQ(s.controllers, (std::vector<uint32_t>{65534, 0, 1000}));
+  EXPECT_TRUE(parse_spec(json::parse(kSpec)).controllers.empty());
+  // The canonical text has them as uids, and reads back the same; a spec
+  // without them has the text an older supervisor wrote (no key).
+  std::string text = spec_json(s).dump();
+  EXPECT_NE(text.find(R"("controllers":[65534,0,1000])"), std::string::npos) << text;
+  EXPECT_EQ(parse_spec(json::parse(text)).controllers, s.controllers);
+  EXPECT_EQ(spec_json(parse_spec(json::parse(kSpec))).dump().find("controllers"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"controllers": 0})"),
+            "controllers: expected an array of uids or user names, got 0");
+  EXPECT_EQ(error_of(R"({"controllers": ["no-such-user-here"]})"),
+            "controllers[0]: expected a uid or a user name in the user database, got "
+            "\"no-such-user-here\"");
+  EXPECT_EQ(error_of(R"({"controllers": [0, -1]})"),
+            "controllers[1]: expected a uid or a user name, got -1");
+  EXPECT_EQ(error_of(R"({"controllers": [4294967295]})"),
+            "controllers[0]: expected an integer in [0, 4294967294], got 4294967295");
+}
+
 TEST(SupervisorSpec, ErrorsNameTheJsonPath) {
   EXPECT_EQ(error_of("[]"), "(top level): expected an object, got []");
   EXPECT_EQ(
