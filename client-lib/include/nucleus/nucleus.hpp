@@ -331,9 +331,11 @@ class Nucleus {
     return out;
   }
 
-  // The exit notice in a received message, if it is one.
+  // The exit notice in a received message, if it is one: from the nucleus
+  // (its principal says so, not only its name).
   static std::optional<ExitNotice> exit_notice(const Received &r) {
     ExitNotice n{};
+    if (r.principal.kind != NUCLEUS_FROM_NUCLEUS) return std::nullopt;
     if (nucleus_parse_exit_notice(r.sender.c_str(), &r.message, &n) < 0) return std::nullopt;
     return n;
   }
