@@ -308,7 +308,9 @@ class Supervisor {
       }
     }
     if (auto rc = n_->start_process(c.name); !rc && rc.error() != -EALREADY) {
-      log_line(self_, "cannot start " + c.name + ": " + std::string(rc.message()));
+      // The step that failed and its errno ("cannot execute PATH: ...").
+      log_line(self_, "cannot start " + c.name + ": " +
+                          nucleus::start_failure(n_->last_start_step(), rc.error(), program));
       return failed(i);
     }
     r.started = true;

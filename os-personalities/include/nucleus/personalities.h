@@ -25,8 +25,9 @@ inline constexpr uint64_t kSummary = UINT64_MAX;
 // 3"), or "@" and the path of a JSON job file ({"program", "argv", "env",
 // "claims"}). Answered when the job ends: normal, word 0 = NUCLEUS_EXIT_*,
 // word 1 = exit code or signal, word 2 = pid, word 3 = the job's number;
-// malfunction (word 0 = errno) when it cannot run; unintelligible when the
-// job is malformed.
+// malfunction when it cannot run (word 0 = errno, word 1 = the
+// NUCLEUS_START_STEP_* that failed, NONE: its create or start was refused,
+// word 3 = the job's number); unintelligible when the job is malformed.
 inline constexpr uint64_t kJob = 0x4a4f42ULL;  // "JOB"
 // Batch status: answer word 0 = jobs queued, word 1 = running, word 2 = done,
 // word 3 = slots, word 4 = its --version.
