@@ -48,6 +48,15 @@ std::string why(int rc) {
   }
 }
 
+// Why a start failed: the step that failed, what it failed on (the
+// program's path for exec, its working directory for chdir) and that step's
+// errno ("cannot execute /srv/bin/x: Permission denied"), never an authority
+// refusal for exec's EACCES; why() for a start that was refused.
+std::string start_why(int step, int rc, const std::string &path, const std::string &cwd = "") {
+  if (step == NUCLEUS_START_STEP_NONE) return why(rc);
+  return nucleus::start_failure(step, rc, nucleus::Program{path, {}, {}, cwd});
+}
+
 const char *result_name(int result) {
   switch (result) {
     case NUCLEUS_RESULT_NORMAL: return "normal";
@@ -105,13 +114,13 @@ std::optional<nucleus::Nucleus> attach(const Options &o, std::string *error) {
   return std::move(n.value());
 }
 
-// The parent of `name` as the caller sees it ("": the root).
-bool parent_of(const Options &o, const std::string &name, std::string *parent, std::string *error) {
+// The process `name` as the caller sees it (its parent: "" the root).
+bool process_of(const Options &o, const std::string &name, json *process, std::string *error) {
   json list;
   if (!list_processes(o, &list, error)) return false;
-  for (const json &p : list) {
+  for (json &p : list) {
     if (p["name"] == name && p.value("kind", "") != "device") {
-      *parent = p.value("parent", "");
+      *process = std::move(p);
       return true;
     }
   }
@@ -119,11 +128,13 @@ bool parent_of(const Options &o, const std::string &name, std::string *parent, s
   return false;
 }
 
-// Attached, acting for NAME's parent.
+// Attached, acting for NAME's parent; *process: NAME as the caller sees it.
 std::optional<nucleus::Nucleus> control_of(const Options &o, const std::string &name,
-                                           std::string *error) {
-  std::string parent;
-  if (!parent_of(o, name, &parent, error)) return std::nullopt;
+                                           std::string *error, json *process = nullptr) {
+  json found;
+  if (!process_of(o, name, &found, error)) return std::nullopt;
+  std::string parent = found.value("parent", "");
+  if (process != nullptr) *process = std::move(found);
   auto n = attach(o, error);
   if (!n) return std::nullopt;
   auto r = n->act_for(parent);
@@ -305,11 +316,17 @@ int report(const Options &o, const std::string &action, const std::string &name,
 
 int cmd_control(const Options &o, const std::string &action, const std::string &name) {
   std::string error;
-  auto n = control_of(o, name, &error);
+  json process;
+  auto n = control_of(o, name, &error, &process);
   if (!n) return fail(action + " " + name + ": " + error);
   if (action == "start") {
     auto r = n->start_process(name);
-    if (!r) return fail("start " + name + ": " + why(r.error()));
+    if (!r) {
+      json program = process.value("program", json::object());
+      return fail("start of " + name + " failed: " +
+                  start_why(n->last_start_step(), r.error(), program.value("path", ""),
+                            program.value("cwd", "")));
+    }
     return report(o, action, name, "started");
   }
   if (action == "remove") {
@@ -363,6 +380,12 @@ int cmd_swap(const Options &o, const std::string &name, const std::string &progr
     std::cout << "swapped " << name << ": pid " << w[3] << " -> " << w[2] << ", state " << w[4]
               << " bytes, pause " << static_cast<double>(w[5]) / 1e6 << " ms\n";
   }
+  if (!done && w[0] == NUCLEUS_SWAP_START_FAILED && w[NUCLEUS_SWAP_WORD_START_STEP] != 0) {
+    // The step of the new program's start and its errno, as for a start.
+    int step = static_cast<int>(w[NUCLEUS_SWAP_WORD_START_STEP]);
+    return fail("swap " + name + " not done: " + swap_outcome(w[0]) + ": " +
+                start_why(step, -static_cast<int>(w[1]), path) + "; the old program runs on");
+  }
   if (!done) {
     return fail("swap " + name + " not done: " + swap_outcome(w[0]) + " (detail " +
                 std::to_string(w[1]) + "); the old program runs on");
@@ -384,9 +407,11 @@ int cmd_spawn(const Options &o, const std::string &file, const std::string &unde
   if (!n) return fail(error);
   nucleus::ctl::SpawnReport r;
   if (!nucleus::ctl::spawn_tree(*n, under, entries, &r)) {
-    std::string target = under.empty() ? "the root" : under;
+    std::string cause = r.start_step == NUCLEUS_START_STEP_NONE
+                            ? why(r.error)
+                            : nucleus::start_failure(r.start_step, r.error, r.program);
     return fail("spawn: " + file + ": " + r.failed_where + " (" + r.failed_name +
-                "): " + r.failed_step + " failed: " + why(r.error) + "; " +
+                "): " + r.failed_step + " failed: " + cause + "; " +
                 (r.rolled_back ? "nothing was left created" : "could not remove what was created"));
   }
   if (o.json) {

@@ -1,5 +1,7 @@
 #include "spawn.h"
 
+#include <string_view>
+
 namespace nucleus::ctl {
 
 namespace {
@@ -30,6 +32,10 @@ bool step(Nucleus &n, const std::string &parent, const SpawnEntry &e, const char
   if (rc == 0) {
     auto r = call();
     rc = r ? 0 : r.error();
+    if (rc != 0 && std::string_view(what) == "start") {
+      report->start_step = n.last_start_step();
+      report->program = program_of(e.program);
+    }
   }
   if (rc == 0) return true;
   report->failed_where = e.where;

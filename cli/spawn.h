@@ -30,6 +30,10 @@ struct SpawnReport {
   std::string failed_name;
   std::string failed_step;  // "create" or "start"
   int error = 0;            // -errno
+  // A start that failed on the way to its program: the step
+  // (NUCLEUS_START_STEP_*; NONE: refused) and the program it was to run.
+  int start_step = NUCLEUS_START_STEP_NONE;
+  Program program;
   bool rolled_back = false;
 };
 

@@ -494,7 +494,7 @@ void Connections::retire(uint32_t id) {
   std::erase(active_, id);
 }
 
-void Connections::answer(const Waiter &waiter, int result) {
+void Connections::answer(const Waiter &waiter, int result, uint64_t step) {
   // Answered only to the connection that asked, if it is still there.
   if (waiter.id >= connections_.size() || !connections_[waiter.id].live ||
       connections_[waiter.id].serial != waiter.serial) {
@@ -504,6 +504,7 @@ void Connections::answer(const Waiter &waiter, int result) {
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = waiter.seq;
   reply.result = result;
+  reply.message.word[wire::kStartFailedStep] = step;
   connections_[waiter.id].replies.push_back(from_nucleus(reply));
   flush(waiter.id);
 }

@@ -80,8 +80,9 @@ class Connections {
   // caller bounds what it adds). One without a principal is the nucleus's
   // (from_nucleus).
   void push(uint32_t id, const wire::Event &event);
-  // A start's answer to the connection that asked, if it is still there.
-  void answer(const Waiter &waiter, int result);
+  // A start's answer to the connection that asked, if it is still there:
+  // the result, and with a -errno the wire::StartStep that failed.
+  void answer(const Waiter &waiter, int result, uint64_t step);
   // Publishes its queued replies and events to its event ring.
   void flush(uint32_t id);
   // Writes the slot tables of the processes whose claims changed.

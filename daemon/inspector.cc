@@ -364,7 +364,7 @@ json Inspector::process_json(uint32_t id) const {
   j["attached"] = p.attached;
   // A program that attached by itself: the pid its socket gave.
   j["pid"] = p.pid != 0 ? p.pid : static_cast<int32_t>(view_.connections.pid(id));
-  j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}};
+  j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}, {"cwd", p.program.cwd}};
   j["claims"] = {{"given", claims_json(p.account.given())},
                  {"lent", claims_json(p.account.lent())}};
   j["children"] = p.children.size();

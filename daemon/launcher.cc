@@ -67,46 +67,52 @@ struct ChildArgs {
   char *const *envp;
   int procs_fd;  // cgroup.procs to write itself into; -1: clone3 put it in its cgroup
   int child_errno;
+  uint64_t child_step;  // wire::StartStep of the step that failed
 };
 
 // In the child: only system calls from here to exec.
 int child(void *raw) {
   auto *args = static_cast<ChildArgs *>(raw);
   const LaunchSpec &spec = *args->spec;
-  auto fail = [args]() {
+  // Each failure says its step, so that its errno is read against what
+  // failed (exec's EACCES is not an authority refusal).
+  auto fail = [args](uint64_t step) {
     args->child_errno = errno != 0 ? errno : EINVAL;
+    args->child_step = step;
     _exit(127);
   };
   // Into its cgroup before it can fork anything: what it forks stays there.
-  if (args->procs_fd >= 0 && write(args->procs_fd, "0", 1) != 1) fail();
+  if (args->procs_fd >= 0 && write(args->procs_fd, "0", 1) != 1) fail(wire::kStartStepProcess);
   // Its own session and process group: the signal mode reaches what it
   // forks, and it can join no group of nucleusd's or of another program's
   // (setpgid across sessions is EPERM).
-  if (setsid() < 0) fail();
+  if (setsid() < 0) fail(wire::kStartStepProcess);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   int nfd = fcntl(spec.nucleus_fd, F_DUPFD_CLOEXEC, kHighFd);
   int out = spec.output_fd >= 0 ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, kHighFd) : -1;
-  if (devnull < 0 || nfd < 0 || (spec.output_fd >= 0 && out < 0)) fail();
-  if (dup2(devnull, 0) < 0) fail();
-  if (out >= 0 && (dup2(out, 1) < 0 || dup2(out, 2) < 0)) fail();
-  if (dup2(nfd, 3) < 0) fail();
+  if (devnull < 0 || nfd < 0 || (spec.output_fd >= 0 && out < 0)) fail(wire::kStartStepConnection);
+  if (dup2(devnull, 0) < 0) fail(wire::kStartStepConnection);
+  if (out >= 0 && (dup2(out, 1) < 0 || dup2(out, 2) < 0)) fail(wire::kStartStepConnection);
+  if (dup2(nfd, 3) < 0) fail(wire::kStartStepConnection);
   // Nothing else of nucleusd's crosses exec.
   if (syscall(SYS_close_range, 4U, ~0U, kCloseRangeCloexec) < 0) {
     for (int fd = 4; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   if (spec.memory_limit != 0) {
     rlimit rl{spec.memory_limit, spec.memory_limit};
-    if (setrlimit(RLIMIT_AS, &rl) < 0) fail();
+    if (setrlimit(RLIMIT_AS, &rl) < 0) fail(wire::kStartStepProcess);
   }
-  if (spec.owner != nullptr && !become_owner(spec)) fail();
+  if (spec.owner != nullptr && !become_owner(spec)) fail(wire::kStartStepSetIds);
   // With the owner's rights: a directory it may not enter is refused.
-  if (!spec.program->cwd.empty() && chdir(spec.program->cwd.c_str()) < 0) fail();
+  if (!spec.program->cwd.empty() && chdir(spec.program->cwd.c_str()) < 0) {
+    fail(wire::kStartStepChdir);
+  }
   signal(SIGPIPE, SIG_DFL);  // nucleusd ignores it; the program gets the default
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   execvpe(spec.program->path.c_str(), args->argv, args->envp);
-  fail();
+  fail(wire::kStartStepExec);
   return 127;
 }
 
@@ -180,7 +186,9 @@ int launch(const LaunchSpec &spec, Launched *out) {
   // exec'd, so no page tables are copied (measured in docs/performance.md).
   // One stack per launching thread: it is suspended while its child uses it.
   thread_local std::vector<char> stack(kChildStackBytes);
-  ChildArgs child_args{&spec, argv.data(), envp.data(), -1, 0};
+  ChildArgs child_args{&spec, argv.data(), envp.data(), -1, 0, wire::kStartStepNone};
+  // Until the child runs, a failure is the process's own: clone or its cgroup.
+  out->failed_step = wire::kStartStepProcess;
   int pidfd = -1;
   pid_t pid = -1;
   // In cgroup mode the kernel puts the child in its cgroup as it creates it
@@ -218,9 +226,11 @@ int launch(const LaunchSpec &spec, Launched *out) {
   if (child_args.child_errno != 0) {
     waitpid(pid, nullptr, 0);  // it exited with 127; reap it here
     if (pidfd >= 0) close(pidfd);
+    out->failed_step = child_args.child_step;
     return -child_args.child_errno;
   }
   if (pidfd < 0) return -ESRCH;
+  out->failed_step = wire::kStartStepNone;
   out->pid = pid;
   out->pidfd.reset(pidfd);
   return 0;
@@ -365,6 +375,20 @@ void Launcher::work(int index) {
     wake_.notify_all();  // that owner's next start may go
     uint64_t one = 1;
     (void)!write(done_.get(), &one, sizeof(one));
+  }
+}
+
+std::string start_failure_text(uint64_t step, const Program &program, uint32_t uid, uint32_t gid) {
+  switch (step) {
+    case wire::kStartStepExec: return "cannot execute " + program.path;
+    case wire::kStartStepChdir: return "cannot enter its working directory " + program.cwd;
+    case wire::kStartStepSetIds:
+      return "cannot take its owner's ids (uid " + std::to_string(uid) + ", gid " +
+             std::to_string(gid) + ")";
+    case wire::kStartStepConnection: return "cannot set up its connection to the nucleus";
+    case wire::kStartStepOutput: return "cannot open its output file";
+    case wire::kStartStepProcess: return "cannot create its process (clone, cgroup or limits)";
+    default: return "cannot start " + program.path;
   }
 }
 

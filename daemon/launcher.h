@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include <nucleus/wire.h>
 #include <nucleus_internal/sys.h>
 
 #include "principal.h"
@@ -52,9 +53,11 @@ struct LaunchSpec {
 struct Launched {
   pid_t pid = 0;
   sys::UniqueFd pidfd;
+  uint64_t failed_step = 0;  // on failure: the wire::StartStep that failed
 };
 
-// 0 and *out filled, or -errno (clone failed, or exec failed in the child).
+// 0 and *out filled, or -errno and out->failed_step (clone failed, or a step
+// in the child: its descriptors, its owner's ids, its directory, exec).
 int launch(const LaunchSpec &spec, Launched *out);
 // One program to start, with everything it needs copied in (the loop goes
 // on changing its tables while the launcher works), and who waits for it.
@@ -142,5 +145,11 @@ class Launcher {
 // here (CLONE_INTO_CGROUP, Linux 5.7; x86-64 only): children then write
 // themselves into cgroup.procs before exec, which blocks nucleusd longer.
 bool starts_into_cgroup();
+
+// What failed in a start, for a log line or an error before its errno:
+// "cannot execute /bin/x", "cannot enter its working directory /srv",
+// "cannot take its owner's ids (uid 65534, gid 65534)"... `step` is a
+// wire::StartStep; the program and the owner are the entry's.
+std::string start_failure_text(uint64_t step, const Program &program, uint32_t uid, uint32_t gid);
 
 }  // namespace nucleus::daemon

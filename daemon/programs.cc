@@ -167,13 +167,19 @@ std::string Programs::group_of(uint32_t id) {
   return Subtree::group_path(names);
 }
 
-int Programs::spawn(uint32_t id, const Waiter &waiter) {
+int Programs::spawn(uint32_t id, const Waiter &waiter, uint64_t *step) {
   const Process &p = core_.processes().at(id);
   Run &run = run_of(id);
   int sv[2];
   // Not SOCK_NONBLOCK: it would make the program's end non-blocking too,
   // which is the program's to choose. Ours never blocks (MSG_DONTWAIT).
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    *step = wire::kStartStepConnection;
+    int rc = -errno;
+    log::info("process {}: {}: {}", p.name, start_failure_text(*step, p.program, p.uid, p.gid),
+              std::strerror(-rc));
+    return rc;
+  }
   sys::UniqueFd ours(sv[0]);
   auto job = std::make_unique<LaunchJob>();
   job->nucleus_fd.reset(sv[1]);
@@ -182,6 +188,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
   if (geteuid() != 0 && p.uid != geteuid()) {
     log::info("process {}: cannot run as uid {}: nucleusd (uid {}) is not root", p.name, p.uid,
               geteuid());
+    *step = wire::kStartStepSetIds;
     return -EPERM;
   }
   job->owner = principals_.get(p.uid, p.gid);
@@ -192,6 +199,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
                          p.name, job->owner);
     if (fd < 0) {
       log::warn("process {}: cannot open its output file: {}", p.name, std::strerror(-fd));
+      *step = wire::kStartStepOutput;
       return fd;
     }
     job->output_fd.reset(fd);
@@ -204,6 +212,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
     if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd);
         rc < 0) {
       log::warn("process {}: cannot create cgroup {}: {}", p.name, run.group, std::strerror(-rc));
+      *step = wire::kStartStepProcess;
       return rc;
     }
   }
@@ -223,6 +232,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
   run.launching = true;
   if (!launcher_.running()) {  // the boot section, before nucleusd serves
     run_launch(job.get());
+    *step = job->launched.failed_step;
     return launched(*job);
   }
   // The launcher's thread waits for the exec; the loop goes on serving and
@@ -246,7 +256,8 @@ void Programs::on_launched() {
     }
     int rc = launched(*job);
     if (job->requester != kNone) {
-      reactions_.answer(Waiter{job->requester, job->requester_serial, job->seq}, rc);
+      reactions_.answer(Waiter{job->requester, job->requester_serial, job->seq}, rc,
+                        rc < 0 ? job->launched.failed_step : wire::kStartStepNone);
     }
   }
   if (!stopped_) arm_launcher();
@@ -268,9 +279,13 @@ int Programs::launched(LaunchJob &job) {
   run.launching = false;
   if (job.result < 0) {
     run.bound.reset();
-    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-job.result));
+    // The step and its errno: "cannot execute PATH: Permission denied".
+    log::info("process {}: {}: {}", p.name,
+              start_failure_text(job.launched.failed_step, p.program, p.uid, p.gid),
+              std::strerror(-job.result));
     if (p.swap_of != kNone) {
-      reactions_.tell_swap(p.swap_of, SwapEvent::kStartFailed, static_cast<uint64_t>(-job.result));
+      reactions_.tell_swap(p.swap_of, SwapEvent::kStartFailed,
+                           start_failed_detail(-job.result, job.launched.failed_step));
     }
     return job.result;
   }

@@ -64,8 +64,9 @@ class Programs {
   // What the decoder asks (LinuxSide).
   bool launching(uint32_t id) const;
   // Starts the entry's program: on a launcher thread (kAnswerLater), or at
-  // once before nucleusd serves (the boot section).
-  int spawn(uint32_t id, const Waiter &waiter);
+  // once before nucleusd serves (the boot section). With a -errno, *step is
+  // the wire::StartStep that failed.
+  int spawn(uint32_t id, const Waiter &waiter, uint64_t *step);
   void stop_subtree(uint32_t id);
   void resume_subtree(uint32_t id);
   void end_subtree(uint32_t id);

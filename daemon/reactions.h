@@ -20,9 +20,10 @@ namespace nucleus::daemon {
 class Reactions {
  public:
   virtual ~Reactions() = default;
-  // A start's launch came back: its waiter's answer (0 or -errno). Its
-  // connection may be gone, or another at that id.
-  virtual void answer(const Waiter &waiter, int result) = 0;
+  // A start's launch came back: its waiter's answer (0 or -errno, and the
+  // wire::StartStep that failed). Its connection may be gone, or another at
+  // that id.
+  virtual void answer(const Waiter &waiter, int result, uint64_t step) = 0;
   // The program of `id` ended: what it wrote before still counts, then its
   // connection ends.
   virtual void program_ended(uint32_t id) = 0;

@@ -344,14 +344,18 @@ Result<uint32_t> Requests::child_named(Call &call, uint32_t *caller) const {
   return child;
 }
 
-int Requests::start_process(Call &call, wire::Event *) {
+int Requests::start_process(Call &call, wire::Event *reply) {
   uint32_t caller = kNone;
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
-  return start(caller, child.value(), Waiter{call.id, call.serial, call.r.seq});
+  // A step of the program's start that failed says so in the reply: its
+  // errno is that step's (exec's EACCES), not a refusal of the request.
+  return start(caller, child.value(), Waiter{call.id, call.serial, call.r.seq},
+               &reply->message.word[wire::kStartFailedStep]);
 }
 
-int Requests::start(uint32_t caller, uint32_t child, const Waiter &waiter) {
+int Requests::start(uint32_t caller, uint32_t child, const Waiter &waiter, uint64_t *step) {
+  *step = wire::kStartStepNone;
   // One start at a time: the entry is not running until its launch is taken.
   if (linux_.launching(child)) return -EBUSY;
   StartPlan plan;
@@ -359,7 +363,9 @@ int Requests::start(uint32_t caller, uint32_t child, const Waiter &waiter) {
   if (e != Error::kNone) return -to_errno(e);
   if (plan.resume) linux_.resume_subtree(child);
   if (!plan.spawn) return 0;
-  return linux_.spawn(child, waiter);
+  int rc = linux_.spawn(child, waiter, step);
+  if (rc >= 0) *step = wire::kStartStepNone;
+  return rc;
 }
 
 int Requests::stop_process(Call &call, wire::Event *) {

@@ -48,8 +48,9 @@ class LinuxSide {
   // thread: only get and remove until it is taken.
   virtual bool launching(uint32_t child) const = 0;
   // Runs the entry's program: 0, -errno, or kAnswerLater (the waiter is
-  // answered when the launch comes back).
-  virtual int spawn(uint32_t id, const Waiter &waiter) = 0;
+  // answered when the launch comes back). With a -errno, *step is the
+  // wire::StartStep that failed (its output file, its cgroup...).
+  virtual int spawn(uint32_t id, const Waiter &waiter, uint64_t *step) = 0;
   virtual void stop_subtree(uint32_t id) = 0;
   virtual void resume_subtree(uint32_t id) = 0;
   // Ends every program of the subtree and what is attached of it, before
@@ -102,8 +103,9 @@ class Requests {
   Error handle(uint32_t id, uint32_t serial, Session &session, const wire::Request &request);
 
   // Starts `child` for `caller` (kNone: the root): resumes a stopped
-  // subtree, runs the program. 0, -errno or kAnswerLater.
-  int start(uint32_t caller, uint32_t child, const Waiter &waiter);
+  // subtree, runs the program. 0, -errno or kAnswerLater; with a -errno,
+  // *step is the wire::StartStep that failed (kStartStepNone: refused).
+  int start(uint32_t caller, uint32_t child, const Waiter &waiter, uint64_t *step);
 
   // Every op has a handler (checked by the unit tests).
   static bool every_op_handled();

@@ -77,7 +77,9 @@ class Server : private LinuxSide, private Reactions {
   // The Linux side the decoder
   // (requests.h) asks for: programs_, devices_ and the swaps.
   bool launching(uint32_t child) const override { return programs_.launching(child); }
-  int spawn(uint32_t id, const Waiter &waiter) override { return programs_.spawn(id, waiter); }
+  int spawn(uint32_t id, const Waiter &waiter, uint64_t *step) override {
+    return programs_.spawn(id, waiter, step);
+  }
   void stop_subtree(uint32_t id) override { programs_.stop_subtree(id); }
   void resume_subtree(uint32_t id) override { programs_.resume_subtree(id); }
   void end_subtree(uint32_t id) override { programs_.end_subtree(id); }
@@ -85,7 +87,7 @@ class Server : private LinuxSide, private Reactions {
     return devices_.open_device(caller, device, spec);
   }
   // What the objects tell each other (reactions.h).
-  void answer(const Waiter &waiter, int result) override;
+  void answer(const Waiter &waiter, int result, uint64_t step) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;
   void program_ended(uint32_t id) override;
   void removed(uint32_t id) override;

@@ -68,11 +68,16 @@ bool Service::boot(std::string *error) {
     }
     Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
     int rc = id.ok() ? 0 : -to_errno(id.error());
-    if (rc == 0 && b.start) rc = requests_.start(kNone, id.value(), Waiter{});
+    uint64_t step = wire::kStartStepNone;
+    if (rc == 0 && b.start) rc = requests_.start(kNone, id.value(), Waiter{}, &step);
     if (rc < 0) {
-      *error = where + ": cannot " + (id.ok() ? "start " + b.program.path : std::string("create")) +
-               ": " + std::strerror(-rc) +
-               (rc == -ENOBUFS ? " (its claims exceed pool.buffers or processes.max)" : "");
+      // The step that failed names what it failed on ("cannot execute PATH").
+      *error = where + ": ";
+      *error += !id.ok()                       ? std::string("cannot create")
+                : step == wire::kStartStepNone ? "cannot start " + b.program.path
+                                               : start_failure_text(step, b.program, uid, gid);
+      *error += std::string(": ") + std::strerror(-rc);
+      if (rc == -ENOBUFS) *error += " (its claims exceed pool.buffers or processes.max)";
       return false;
     }
     log::info("boot: {} {} ({}, as uid {} gid {})", b.start ? "started" : "created", b.name,

@@ -30,7 +30,7 @@ enum class SwapPhase : uint8_t {
 inline constexpr int kSwapPhaseCount = 4;
 
 enum class SwapEvent : uint8_t {
-  kStartFailed,     // the new program could not be run (detail: errno)
+  kStartFailed,     // the new program could not be run (detail: start_failed_detail)
   kAttached,        // it attached on its bound connection
   kNoNoticeBuffer,  // the handover message could not be sent (detail: EBUSY)
   kHandedOver,      // the old OS answered normal, within both data areas
@@ -43,6 +43,12 @@ enum class SwapEvent : uint8_t {
   kRemoved,         // its parent removes the OS
 };
 inline constexpr int kSwapEventCount = 11;
+
+// kStartFailed's detail: the errno, and above it the wire::StartStep that
+// failed (the answer's words kSwapDetail and kSwapStartStep).
+inline uint64_t start_failed_detail(int error, uint64_t step) {
+  return static_cast<uint32_t>(error) | step << 32;
+}
 
 enum class SwapAction : uint8_t {
   kNone,     // nothing changes

@@ -63,8 +63,9 @@ void Swaps::begin(uint32_t requester, uint32_t child, uint32_t cand) {
             os.name, s->old_pid, core_.processes().at(cand).program.path);
   swaps_.push_back(std::move(s));
   programs_.share_group(child, cand);
-  if (int rc = programs_.spawn(cand, Waiter{}); rc < 0) {
-    event(child, SwapEvent::kStartFailed, static_cast<uint64_t>(-rc));
+  uint64_t step = wire::kStartStepNone;
+  if (int rc = programs_.spawn(cand, Waiter{}, &step); rc < 0) {
+    event(child, SwapEvent::kStartFailed, start_failed_detail(-rc, step));
   }
   programs_.tick_soon();
 }
@@ -225,11 +226,15 @@ void Swaps::fail(uint32_t id, uint64_t outcome, uint64_t detail) {
   wire::Message words{};
   words.word[wire::kSwapOutcome] = outcome;
   words.word[wire::kSwapDetail] = detail;
+  if (outcome == wire::kSwapStartFailed) {  // start_failed_detail: the errno and its step
+    words.word[wire::kSwapDetail] = detail & UINT32_MAX;
+    words.word[wire::kSwapStartStep] = detail >> 32;
+  }
   words.word[wire::kSwapOldPid] = static_cast<uint64_t>(s->old_pid);
   std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p->id == id; });
   if (!core_.processes().live(id)) return;
   log::warn("process {}: swap not done: {} ({}); the old program runs on",
-            core_.processes().at(id).name, outcome_name(outcome), detail);
+            core_.processes().at(id).name, outcome_name(outcome), words.word[wire::kSwapDetail]);
   if (cand_live) {
     words.word[wire::kSwapNewPid] =
         static_cast<uint64_t>(programs_.end_candidate(cand, cand_generation));

@@ -201,14 +201,17 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
     return it != launches.end() && core_.processes().live(child) &&
            core_.processes().at(child).generation == it->second.generation;
   }
-  int spawn(uint32_t id, const Waiter &waiter) override {
+  int spawn(uint32_t id, const Waiter &waiter, uint64_t *) override {
     launches[id] = Launch{core_.processes().at(id).generation, waiter};
     return nucleus::daemon::kAnswerLater;
   }
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
-  void begin_swap(uint32_t, uint32_t, uint32_t cand) override { spawn(cand, Waiter{}); }
+  void begin_swap(uint32_t, uint32_t, uint32_t cand) override {
+    uint64_t step = 0;
+    spawn(cand, Waiter{}, &step);
+  }
   int swap_ready(uint32_t cand, uint32_t) override {
     const Process &p = core_.processes().at(cand);
     return p.swap_of != kNone && core_.processes().at(p.swap_of).handed_over ? 0 : -EINVAL;

@@ -35,9 +35,18 @@ static_assert(NUCLEUS_FROM_PROCESS == static_cast<int>(wire_check::PrincipalKind
 static_assert(NUCLEUS_FROM_DEVICE == static_cast<int>(wire_check::PrincipalKind::kDevice));
 static_assert(NUCLEUS_FROM_NUCLEUS == static_cast<int>(wire_check::PrincipalKind::kNucleus));
 static_assert(sizeof(nucleus_principal_t) == sizeof(wire_check::Principal));
+static_assert(NUCLEUS_SWAP_WORD_START_STEP == wire_check::kSwapStartStep);
+static_assert(NUCLEUS_START_STEP_NONE == wire_check::kStartStepNone);
+static_assert(NUCLEUS_START_STEP_EXEC == wire_check::kStartStepExec);
+static_assert(NUCLEUS_START_STEP_CHDIR == wire_check::kStartStepChdir);
+static_assert(NUCLEUS_START_STEP_SET_IDS == wire_check::kStartStepSetIds);
+static_assert(NUCLEUS_START_STEP_CONNECTION == wire_check::kStartStepConnection);
+static_assert(NUCLEUS_START_STEP_OUTPUT == wire_check::kStartStepOutput);
+static_assert(NUCLEUS_START_STEP_PROCESS == wire_check::kStartStepProcess);
 
 struct nucleus_handle {
   std::unique_ptr<nucleus::client::Channel> channel;
+  int last_start_step = NUCLEUS_START_STEP_NONE;  // of the last start that failed
 };
 
 extern "C" {
@@ -131,7 +140,23 @@ int nucleus_act_for(nucleus_t *n, const char *name) {
 
 int nucleus_start_process(nucleus_t *n, const char *name) {
   if (n == nullptr) return -EINVAL;
-  return nucleus::client::start_process(*n->channel, name);
+  return nucleus::client::start_process(*n->channel, name, &n->last_start_step);
+}
+
+int nucleus_last_start_step(const nucleus_t *n) {
+  return n == nullptr ? NUCLEUS_START_STEP_NONE : n->last_start_step;
+}
+
+const char *nucleus_start_step_text(int step) {
+  switch (step) {
+    case NUCLEUS_START_STEP_EXEC: return "cannot execute";
+    case NUCLEUS_START_STEP_CHDIR: return "cannot enter its working directory";
+    case NUCLEUS_START_STEP_SET_IDS: return "cannot take its owner's groups, gid and uid";
+    case NUCLEUS_START_STEP_CONNECTION: return "cannot set up its connection to the nucleus";
+    case NUCLEUS_START_STEP_OUTPUT: return "cannot open its output file";
+    case NUCLEUS_START_STEP_PROCESS: return "cannot create its process (clone, cgroup or limits)";
+    default: return "the start was refused";
+  }
 }
 
 int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {
@@ -240,7 +265,11 @@ const char *nucleus_strerror(int code) {
     case -EBADF: return "not a buffer this process may use here (stale, forged or foreign handle)";
     case -EEXIST: return "name already taken";
     case -EINVAL: return "invalid argument (a name must be 1..31 bytes of [A-Za-z0-9._-])";
-    case -EACCES: return "this user or group may not attach to the nucleus";
+    // Also a start's errno: nucleus_last_start_step says which step's (exec's
+    // EACCES is a file the owner may not run, not a refusal by the nucleus).
+    case -EACCES:
+      return "permission denied (to attach or act for another: by the configuration; "
+             "in a start: by the file system, see nucleus_last_start_step)";
     case -ETIMEDOUT: return "timed out";
     case -ENOENT: return "no such event in the queue, or no nucleus socket";
     case -ESHUTDOWN: return "the nucleus is shutting down or detached this process";
@@ -251,7 +280,9 @@ const char *nucleus_strerror(int code) {
     case -EALREADY: return "the child is running already";
     case -EBUSY: return "the child (or device) is not in a state that allows this";
     case -E2BIG: return "the program's strings are over 32 KiB";
-    case -EPERM: return "the device is not reserved by this process";
+    case -EPERM:
+      return "not permitted (a device not this process's to reserve or release, a name nucleusd "
+             "hands out, another user; in a start: see nucleus_last_start_step)";
     default: break;
   }
   if (code < 0) return std::strerror(-code);

@@ -168,11 +168,16 @@ int act_for(Channel &ch, const char *name) {
   return ch.call(r, nullptr);
 }
 
-int start_process(Channel &ch, const char *name) {
+int start_process(Channel &ch, const char *name, int *step) {
+  *step = wire::kStartStepNone;
   wire::Request r{};
   if (int rc = checked_name(ch, name, &r); rc < 0) return rc;
   r.op = static_cast<uint32_t>(wire::Op::kStartProcess);
-  return ch.call(r, nullptr);
+  wire::Event reply{};  // stays all zero (no step) when no reply came
+  int rc = ch.call(r, &reply);
+  uint64_t said = reply.message.word[wire::kStartFailedStep];
+  if (rc < 0 && said <= wire::kStartStepProcess) *step = static_cast<int>(said);
+  return rc;
 }
 
 int stop_process(Channel &ch, const char *name, nucleus_buffer_t *out) {

@@ -16,7 +16,9 @@ namespace nucleus::client {
 int create_process(Channel &ch, const char *name, const nucleus_program_t *program,
                    const nucleus_claims_t *claims);
 int act_for(Channel &ch, const char *name);
-int start_process(Channel &ch, const char *name);
+// *step: with a -errno, the wire::StartStep that failed (kStartStepNone: the
+// start was refused, or nucleusd never answered).
+int start_process(Channel &ch, const char *name, int *step);
 int stop_process(Channel &ch, const char *name, nucleus_buffer_t *out);
 int modify_process(Channel &ch, const char *name, const nucleus_program_t *program,
                    const nucleus_claims_t *claims);

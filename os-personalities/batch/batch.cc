@@ -339,8 +339,14 @@ class Batch {
       }
       auto started = created ? n_.start_process(name) : created;
       if (!started) {
+        int step = created ? n_.last_start_step() : NUCLEUS_START_STEP_NONE;
+        std::fprintf(stderr, "nucleus-batch: job %llu (%s): cannot %s: %s\n",
+                     static_cast<unsigned long long>(job.number), name.c_str(),
+                     created ? "start" : "create",
+                     nucleus::start_failure(step, started.error(), job.program).c_str());
         Message a{};
         a.word[0] = static_cast<uint64_t>(-started.error());
+        a.word[1] = static_cast<uint64_t>(step);
         a.word[3] = job.number;
         (void)n_.send_answer(job.buffer, NUCLEUS_RESULT_MALFUNCTION, a);
         if (created) (void)n_.remove_process(name);

@@ -130,9 +130,18 @@ class Console {
     if (cmd == "create") return create(w);
     if (cmd == "load") {
       if (w.size() < 3) return error(line, "load NAME PROGRAM [ARG...]");
-      return check(line, n_.modify_process(name, program_from(w, 2), std::nullopt));
+      auto r = n_.modify_process(name, program_from(w, 2), std::nullopt);
+      if (r) programs_[name] = w[2];
+      return check(line, r);
     }
-    if (cmd == "start") return check(line, n_.start_process(name));
+    if (cmd == "start") {
+      auto r = n_.start_process(name);
+      if (r) return check(line, r);
+      // The step that failed and its errno, with the program's path.
+      auto known = programs_.find(name);
+      return error(line, nucleus::start_failure(n_.last_start_step(), r.error(),
+                                                known == programs_.end() ? "" : known->second));
+    }
     if (cmd == "remove") return check(line, n_.remove_process(name));
     if (cmd == "stop") {
       auto b = n_.stop_process(name);
@@ -150,6 +159,13 @@ class Console {
       if (!b) return error(line, std::string(b.message()));
       auto a = wait_answer(b.value());
       if (!a) return false;
+      const uint64_t *aw = a->message.word;
+      if (aw[0] == NUCLEUS_SWAP_START_FAILED && aw[NUCLEUS_SWAP_WORD_START_STEP] != 0) {
+        return error(line,
+                     swap_outcome(aw[0]) + std::string(": ") +
+                         nucleus::start_failure(static_cast<int>(aw[NUCLEUS_SWAP_WORD_START_STEP]),
+                                                -static_cast<int>(aw[1]), w[2]));
+      }
       if (a->result != NUCLEUS_RESULT_NORMAL) {
         return error(line, swap_outcome(a->message.word[0]) + std::string(" (detail ") +
                                std::to_string(a->message.word[1]) + ")");
@@ -204,7 +220,9 @@ class Console {
       }
     }
     if (i >= w.size()) return error("create", "create NAME [CLAIM=N...] PROGRAM [ARG...]");
-    return check("create " + w[1], n_.create_process(w[1], program_from(w, i), c));
+    auto r = n_.create_process(w[1], program_from(w, i), c);
+    if (r) programs_[w[1]] = w[i];
+    return check("create " + w[1], r);
   }
 
   static bool set_claim(nucleus::Claims *c, const std::string &key, const std::string &value) {
@@ -428,6 +446,7 @@ class Console {
   bool script_;
   uint32_t owner_uid_;  // its own uid: who it runs as
   int refused_ = 0;     // see refused()
+  std::map<std::string, std::string> programs_;  // the path each child was given here
   bool quit_ = false;
   std::map<std::string, std::string> notices_;  // exit notices not yet waited for
 };

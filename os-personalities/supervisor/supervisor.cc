@@ -433,7 +433,9 @@ class Supervisor {
     r.held = 0;
     if (auto rc = n_->start_process(c.name); !rc && rc.error() != -EALREADY) {
       r.last_error = rc.error();
-      log_line(self_, "cannot start " + c.name + ": " + std::string(rc.message()));
+      // The step that failed and its errno ("cannot execute PATH: ...").
+      log_line(self_, "cannot start " + c.name + ": " +
+                          nucleus::start_failure(n_->last_start_step(), rc.error(), program));
       return failed(i);
     }
     r.last_error = 0;

@@ -191,6 +191,7 @@ TEST(Bounds, ReservingADeviceNeedsTheRightToIt) {
                "attach": {"uids": [65534]}})");
   ASSERT_TRUE(d.ready()) << d.log();
   d.let_others_in();
+  std::string program = for_others(kProgram);
   pid_t attacker = spawn([&] {
     if (!become()) return 10;
     auto n = Nucleus::attach("user");
@@ -205,7 +206,7 @@ TEST(Bounds, ReservingADeviceNeedsTheRightToIt) {
     if (!n->reserve_process("mine")) return 14;
     if (!n->release_process("mine")) return 15;
     auto check = [&](const char *name, const char *device, int expect) {
-      Program p{kProgram, {kProgram, "reserve", device}, {}, ""};
+      Program p{program, {program, "reserve", device}, {}, ""};
       if (!n->create_process(name, p, Claims{2, 0, 0}) || !n->start_process(name)) return false;
       auto m = n->wait_message(kDeadline);
       if (!m) return false;

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include <nucleus_internal/sys.h>
 
@@ -27,7 +29,96 @@ int pidfd_open(pid_t pid) {
 
 using support::remaining_ms;
 
+// The programs placed for other uids (for_others): a 0755 directory made on
+// first need and removed when the test process that made it ends (not by
+// the children it forks, which end with _exit or exec).
+class PlacedPrograms {
+ public:
+  PlacedPrograms() = default;
+  ~PlacedPrograms() {
+    std::error_code ignored;
+    if (!dir_.empty() && getpid() == maker_) std::filesystem::remove_all(dir_, ignored);
+  }
+  PlacedPrograms(const PlacedPrograms &) = delete;
+  PlacedPrograms &operator=(const PlacedPrograms &) = delete;
+
+  std::string place(const std::string &program) {
+    namespace fs = std::filesystem;
+    fs::path relative = fs::path(program).lexically_relative(NUCLEUS_BUILD_DIR);
+    if (geteuid() != 0 || relative.empty() || *relative.begin() == ".." || build_reachable()) {
+      return program;
+    }
+    if (dir_.empty() && !make_dir()) return program;
+    fs::path placed = fs::path(dir_) / relative;
+    if (!fs::exists(placed) && !put(program, placed)) return program;
+    return placed.string();
+  }
+
+ private:
+  // Whether kNobody can search the build directory (every part of its path).
+  bool build_reachable() {
+    if (reachable_ < 0) {
+      pid_t pid = fork();
+      if (pid == 0) _exit(become() && access(NUCLEUS_BUILD_DIR, X_OK) == 0 ? 0 : 1);
+      int status = 0;
+      reachable_ = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                   WEXITSTATUS(status) == 0;
+    }
+    return reachable_ == 1;
+  }
+
+  bool make_dir() {
+    namespace fs = std::filesystem;
+    char tmpl[] = "/tmp/nucleus-programs-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr || chmod(tmpl, 0755) != 0) {
+      ADD_FAILURE() << "for_others: cannot make a directory in /tmp: " << std::strerror(errno);
+      return false;
+    }
+    dir_ = tmpl;
+    maker_ = getpid();
+    // The programs find libnucleus by its soname through their runpath
+    // ($ORIGIN/../client-lib: CMAKE_BUILD_RPATH_USE_ORIGIN).
+    fs::path library(NUCLEUS_LIBRARY_PATH);
+    fs::path beside = fs::path(dir_) / library.parent_path().lexically_relative(NUCLEUS_BUILD_DIR) /
+                      NUCLEUS_LIBRARY_SONAME;
+    return put(library.string(), beside);
+  }
+
+  // Links `from` at `to` (same file system, and others may read and run
+  // it), else copies it; 0755 directories on the way.
+  bool put(const std::string &from, const std::filesystem::path &to) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> missing;  // deepest first
+    for (fs::path d = to.parent_path(); d.string().size() > dir_.size(); d = d.parent_path()) {
+      missing.push_back(d);
+    }
+    for (auto d = missing.rbegin(); d != missing.rend(); ++d) {
+      if (mkdir(d->c_str(), 0755) == 0) chmod(d->c_str(), 0755);  // whatever the umask
+    }
+    // A link shares the file's mode: only one others may already run.
+    struct stat st {};
+    if (stat(from.c_str(), &st) == 0 && (st.st_mode & 0005) == 0005 &&
+        link(from.c_str(), to.c_str()) == 0) {
+      return true;
+    }
+    std::error_code ec;
+    if (fs::copy_file(from, to, ec) && chmod(to.c_str(), 0755) == 0) return true;
+    ADD_FAILURE() << "for_others: cannot place " << from << " at " << to.string() << ": "
+                  << ec.message();
+    return false;
+  }
+
+  std::string dir_;
+  pid_t maker_ = -1;
+  int reachable_ = -1;  // -1: not asked yet
+};
+
 }  // namespace
+
+std::string for_others(const std::string &program) {
+  static PlacedPrograms placed;
+  return placed.place(program);
+}
 
 Daemon::Daemon(const std::string &config_json) {
   ready_ = process_.start(NUCLEUSD_PATH, config_json, "debug", kDeadline);

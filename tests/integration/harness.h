@@ -65,6 +65,17 @@ inline constexpr uid_t kNobody = 65534;
 // groups (setgroups, setresgid, setresuid). False when it could not.
 bool become(uid_t id = kNobody);
 
+// A path of `program`, a program of the build (NUCLEUSD_PATH,
+// NUCLEUS_WORKER_PATH...), that uid kNobody can execute: for what a test
+// gives to that uid. The build tree may lie where other uids cannot reach it
+// (root's home is 0700): then the program is placed (linked, else copied)
+// under a 0755 directory this test process makes in /tmp, at its path
+// relative to the build directory, with libnucleus beside it where its
+// $ORIGIN runpath finds it; the directory goes when the process ends. Where
+// kNobody reaches the build tree, or the tests do not run as root, or
+// `program` is not the build's, `program` itself. Call it before forking.
+std::string for_others(const std::string &program);
+
 // Waits for a Linux process to be gone (its pidfd readable), with a
 // deadline; true when it is.
 bool gone(pid_t pid);

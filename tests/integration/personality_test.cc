@@ -39,10 +39,15 @@ class PersonalityTest : public ::testing::Test {
     ASSERT_TRUE(daemon_->ready());
     top_ = attach("top");
     // The OSes run unprivileged, as they should on a shared nucleus: when
-    // the tests run as root, the test gives them to 'nobody'.
+    // the tests run as root, the test gives them to 'nobody', with the
+    // programs placed where that uid can run them.
     if (geteuid() == 0) {
       daemon_->let_others_in();
       os_user_ = "nobody";
+      supervisor_ = for_others(kSupervisor);
+      batch_ = for_others(kBatch);
+      console_ = for_others(kConsole);
+      worker_ = for_others(kWorker);
     }
   }
 
@@ -60,15 +65,15 @@ class PersonalityTest : public ::testing::Test {
     std::string path = write_file("spec.json", spec);
     Claims claims{400, 120, 0, 0, 1 << 20};
     ASSERT_TRUE(top_.create_process(
-        "sup", Program{kSupervisor, {kSupervisor, path}, {}, {}, os_user_}, claims));
+        "sup", Program{supervisor_, {supervisor_, path}, {}, {}, os_user_}, claims));
     ASSERT_TRUE(top_.start_process("sup"));
   }
 
-  static std::string worker(const std::string &name, const std::string &restart = "permanent",
-                            const std::string &args = "", bool wait_ready = false) {
-    std::string argv = "\"" + std::string(kWorker) + "\"";
+  std::string worker(const std::string &name, const std::string &restart = "permanent",
+                     const std::string &args = "", bool wait_ready = false) const {
+    std::string argv = "\"" + worker_ + "\"";
     if (!args.empty()) argv += ", " + args;
-    return R"({"name": ")" + name + R"(", "program": ")" + kWorker + R"(", "argv": [)" + argv +
+    return R"({"name": ")" + name + R"(", "program": ")" + worker_ + R"(", "argv": [)" + argv +
            R"(], "restart": ")" + restart + R"(", "wait_ready": )" +
            (wait_ready ? "true" : "false") + "}";
   }
@@ -118,6 +123,11 @@ class PersonalityTest : public ::testing::Test {
   std::unique_ptr<Daemon> daemon_;
   Nucleus top_;
   std::string os_user_;  // whom the OSes run as ("": the test's own uid)
+  // The programs the OSes run, where os_user_ can run them.
+  std::string supervisor_ = kSupervisor;
+  std::string batch_ = kBatch;
+  std::string console_ = kConsole;
+  std::string worker_ = kWorker;
 };
 
 // The uid a process runs as, from /proc (-1: gone).
@@ -300,7 +310,7 @@ TEST_F(PersonalityTest, SupervisorSwapToVersionTwoKeepsChildrenAndRestarts) {
     return write(report[1], out, sizeof(out)) == sizeof(out) ? 0 : 13;
   });
   ASSERT_EQ(go.wait(), 'x');
-  auto b = top_.swap_process("sup", Program{kSupervisor, {kSupervisor, "--version", "2"}, {}, {}});
+  auto b = top_.swap_process("sup", Program{supervisor_, {supervisor_, "--version", "2"}, {}, {}});
   ASSERT_TRUE(b) << b.message();
   auto a = top_.wait_answer(b.value(), kDeadline);
   ASSERT_TRUE(a);
@@ -345,10 +355,10 @@ TEST_F(PersonalityTest, TheSupervisorAndItsChildrenRunAsTheirOwner) {
 TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   Claims claims{64, 8, 0, 0, 0};
   ASSERT_TRUE(top_.create_process(
-      "batch", Program{kBatch, {kBatch, "--slots", "1"}, {}, {}, os_user_}, claims));
+      "batch", Program{batch_, {batch_, "--slots", "1"}, {}, {}, os_user_}, claims));
   ASSERT_TRUE(top_.start_process("batch"));
-  std::string job1 = write_file(
-      "job1.json", R"({"program": ")" + std::string(kWorker) + R"(", "claims": {"buffers": 4}})");
+  std::string job1 =
+      write_file("job1.json", R"({"program": ")" + worker_ + R"(", "claims": {"buffers": 4}})");
   auto job = [](const std::string &text) {
     Message m{};
     m.word[0] = os::kJob;
@@ -375,7 +385,7 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
   EXPECT_EQ(st.message.word[1], 1U);
 
   auto b = top_.swap_process(
-      "batch", Program{kBatch, {kBatch, "--slots", "2", "--version", "2"}, {}, {}, os_user_});
+      "batch", Program{batch_, {batch_, "--slots", "2", "--version", "2"}, {}, {}, os_user_});
   ASSERT_TRUE(b);
   auto a = top_.wait_answer(b.value(), kDeadline);
   ASSERT_TRUE(a);
@@ -410,18 +420,18 @@ TEST_F(PersonalityTest, BatchJobsSurviveASwap) {
 
 TEST_F(PersonalityTest, ConsoleRunsAScript) {
   std::string script = write_file("script.txt", std::string("# a session\n") +
-                                                    "create w buffers=4 " + kWorker + "\n" +
+                                                    "create w buffers=4 " + worker_ + "\n" +
                                                     "start w\n"
                                                     "list\n"
                                                     "send w 7 8\n"
                                                     "stop w\n"
                                                     "list\n"
                                                     "load w " +
-                                                    kWorker + "\n" +
+                                                    worker_ + "\n" +
                                                     "claims w buffers=6\n"
                                                     "start w\n"
                                                     "swap w " +
-                                                    kWorker + "\n" +
+                                                    worker_ + "\n" +
                                                     "send w 2 4\n"
                                                     "wait w\n"
                                                     "remove w\n"
@@ -434,7 +444,7 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
     int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     if (!os_user_.empty() && !become()) return 126;  // an operator's console, unprivileged
-    execl(kConsole, kConsole, "--script", script.c_str(), nullptr);
+    execl(console_.c_str(), console_.c_str(), "--script", script.c_str(), nullptr);
     return 127;
   });
   EXPECT_EQ(exit_code(wait_exit(pid)), 1) << "some commands failed";
@@ -449,7 +459,7 @@ TEST_F(PersonalityTest, ConsoleRunsAScript) {
   EXPECT_NE(text.find("w: buffers 0/6"), std::string::npos) << text;
   EXPECT_NE(text.find("w ended: status 4"), std::string::npos) << text;
   // A worker is no OS: it refuses the handover, and runs on.
-  EXPECT_NE(text.find("error: swap w " + std::string(kWorker) + ": not swapped: the OS refused"),
+  EXPECT_NE(text.find("error: swap w " + worker_ + ": not swapped: the OS refused"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("error: send nobody 1: no such process"), std::string::npos) << text;

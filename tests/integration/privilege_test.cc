@@ -324,10 +324,11 @@ TEST(Privilege, ANucleusdThatIsNotRootRunsProgramsOnlyAsItsOwnUid) {
   std::string log = std::string(dir) + "/log";
   std::ofstream(config) << R"({"devices": [], "boot": [{"name": "os", "program": ")" << kSleep
                         << R"(", "args": ["600"], "user": "root"}]})";
+  std::string nucleusd = for_others(NUCLEUSD_PATH);
   pid_t daemon = spawn([&]() {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || dup2(fd, 2) < 0 || !become()) return 126;
-    execl(NUCLEUSD_PATH, NUCLEUSD_PATH, "--config", config.c_str(), "--runtime-dir",
+    execl(nucleusd.c_str(), nucleusd.c_str(), "--config", config.c_str(), "--runtime-dir",
           (std::string(dir) + "/run").c_str(), nullptr);
     return 127;
   });

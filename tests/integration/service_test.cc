@@ -164,7 +164,8 @@ TEST(Boot, AnEntryThatCannotRunStopsTheStartAndEndsWhatItStarted) {
       {"name": "broken", "program": "/nonexistent/program", "user": "root"}]})");
   Ran r = run_program(kNucleusd, {"--config", config, "--runtime-dir", dir.path() + "/run"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("boot[1] (broken): cannot start /nonexistent/program: No such file or "
+  // The step that failed (exec), the path and its errno.
+  EXPECT_NE(r.err.find("boot[1] (broken): cannot execute /nonexistent/program: No such file or "
                        "directory"),
             std::string::npos)
       << r.err;

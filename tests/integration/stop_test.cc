@@ -38,10 +38,11 @@ char state_of(pid_t pid) {
   return close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '\0';
 }
 
-// Creates and starts a serving child of `n`; its pid, or -1.
-pid_t make(Nucleus &n, const std::string &name) {
-  static const char *argv[] = {kProgram, "serve", nullptr};
-  nucleus_program_t p{kProgram, argv, nullptr, nullptr};
+// Creates and starts a serving child of `n` running `program` (a path its
+// owner can run: for_others for uid 65534); its pid, or -1.
+pid_t make(Nucleus &n, const std::string &name, const std::string &program = kProgram) {
+  const char *argv[] = {program.c_str(), "serve", nullptr};
+  nucleus_program_t p{program.c_str(), argv, nullptr, nullptr};
   nucleus_claims_t c{4, 0, 0};
   if (nucleus_create_process(n.c_handle(), name.c_str(), &p, &c) != 0) return -1;
   if (nucleus_start_process(n.c_handle(), name.c_str()) != 0) return -1;
@@ -84,11 +85,12 @@ TEST(SignalStop, AProgramCannotJoinAnotherGroupAndItsStopMeansStateT) {
   ASSERT_GT(victim, 0);
   pid_t nucleusd_group = getpgid(d.pid());
   ASSERT_GT(nucleusd_group, 0);
+  std::string program = for_others(kProgram);
   pid_t attacker = spawn([&]() {
     if (!become()) return 10;
     auto n = nucleus::Nucleus::attach("mallory");
     if (!n) return 11;
-    pid_t m = make(n.value(), "m");
+    pid_t m = make(n.value(), "m", program);
     if (m <= 0) return 12;
     for (pid_t group : {nucleusd_group, victim}) {
       Message r = ask(n.value(), "m", command(Command::kSetpgid, "", group));

@@ -19,7 +19,7 @@ namespace {
 class NoLinux : public LinuxSide {
  public:
   bool launching(uint32_t) const override { return false; }
-  int spawn(uint32_t, const Waiter &) override { return -ENOSYS; }
+  int spawn(uint32_t, const Waiter &, uint64_t *) override { return -ENOSYS; }
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
@@ -31,7 +31,7 @@ class NoLinux : public LinuxSide {
 // Records what Connections tells the others.
 class Told : public Reactions {
  public:
-  void answer(const Waiter &, int) override { said.emplace_back("answer"); }
+  void answer(const Waiter &, int, uint64_t) override { said.emplace_back("answer"); }
   void program_ended(uint32_t) override { said.emplace_back("ended"); }
   void detached(uint32_t id, uint32_t, bool, uint32_t) override {
     said.push_back("detached " + std::to_string(id));

@@ -19,9 +19,10 @@ using namespace std::string_literals;
 class FakeLinux : public LinuxSide {
  public:
   bool launching(uint32_t child) const override { return child == launching_id; }
-  int spawn(uint32_t id, const Waiter &waiter) override {
+  int spawn(uint32_t id, const Waiter &waiter, uint64_t *step) override {
     calls.push_back("spawn " + std::to_string(id));
     last_waiter = waiter;
+    *step = spawn_step;
     return spawn_result;
   }
   void stop_subtree(uint32_t id) override { calls.push_back("stop " + std::to_string(id)); }
@@ -43,6 +44,7 @@ class FakeLinux : public LinuxSide {
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
+  uint64_t spawn_step = wire::kStartStepNone;
   int ready_result = -EINVAL;
   int open_result = 0;
   uint32_t last_device = kNone;
@@ -182,6 +184,24 @@ TEST_F(RequestsTest, ASpawnThatFailsIsTheStartsAnswer) {
   create_child("c");
   linux_.spawn_result = -ENOENT;
   EXPECT_EQ(control(request(wire::Op::kStartProcess, "c")), -ENOENT);
+}
+
+// The reply says which step of the start failed, so that exec's EACCES is
+// not read as a refusal; a refused start says no step ran.
+TEST_F(RequestsTest, AFailedStartsReplyNamesTheStepThatFailed) {
+  create_child("c");
+  linux_.spawn_result = -EACCES;
+  linux_.spawn_step = wire::kStartStepExec;
+  ASSERT_EQ(handle(request(wire::Op::kStartProcess, "c")), Error::kNone);
+  ASSERT_EQ(replies_.size(), 1U);
+  EXPECT_EQ(replies_.back().second.result, -EACCES);
+  EXPECT_EQ(replies_.back().second.message.word[wire::kStartFailedStep], wire::kStartStepExec);
+  replies_.clear();
+  // Refused before any step: no such child.
+  ASSERT_EQ(handle(request(wire::Op::kStartProcess, "nobody")), Error::kNone);
+  ASSERT_EQ(replies_.size(), 1U);
+  EXPECT_EQ(replies_.back().second.result, -ESRCH);
+  EXPECT_EQ(replies_.back().second.message.word[wire::kStartFailedStep], wire::kStartStepNone);
 }
 
 TEST_F(RequestsTest, WhileLaunchingOnlyGetAndRemoveAreServed) {

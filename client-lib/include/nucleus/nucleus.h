@@ -235,8 +235,27 @@ NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
                                        const nucleus_claims_t *claims);
 /* Runs the program (first start, or again after it exited: same name,
  * claims and children) and resumes a stopped child. -EALREADY: it runs;
- * an errno of exec (-ENOENT, -EACCES, ...) when the program cannot run. */
+ * when the program cannot run, the errno of the step that failed (exec's
+ * -ENOENT, -EACCES, ...), and nucleus_last_start_step says which step. */
 NUCLEUS_API int nucleus_start_process(nucleus_t *n, const char *name);
+/* The steps of running a program, in the order nucleusd takes them. */
+#define NUCLEUS_START_STEP_NONE 0       /* none: the start was refused (the code says why) */
+#define NUCLEUS_START_STEP_EXEC 1       /* exec of the program's path, as its owner */
+#define NUCLEUS_START_STEP_CHDIR 2      /* entering its working directory, as its owner */
+#define NUCLEUS_START_STEP_SET_IDS 3    /* taking its owner's groups, gid and uid */
+#define NUCLEUS_START_STEP_CONNECTION 4 /* its connection to the nucleus (NUCLEUS_FD), fds 0-2 */
+#define NUCLEUS_START_STEP_OUTPUT 5     /* its output file, opened as its owner */
+#define NUCLEUS_START_STEP_PROCESS 6    /* the process: clone, cgroup, memory limit, session */
+/* Which step failed in this handle's last nucleus_start_process that
+ * returned an error (NUCLEUS_START_STEP_NONE after a refusal). The code that
+ * start returned is that step's errno: NUCLEUS_START_STEP_EXEC with -EACCES
+ * is a file the owner may not execute or a directory on its path it may not
+ * search, not a refusal by the nucleus. A swap's NUCLEUS_SWAP_START_FAILED
+ * answer has its step in word NUCLEUS_SWAP_WORD_START_STEP. */
+NUCLEUS_API int nucleus_last_start_step(const nucleus_t *n);
+/* What a step's failure is, to print before the path it concerns and the
+ * errno's text: "cannot execute" (then "/bin/x: Permission denied"). */
+NUCLEUS_API const char *nucleus_start_step_text(int step);
 
 /* Operators and owners (what nucleusctl uses): from here on, the process
  * control calls of this handle (create, start, stop, modify, remove, get,
@@ -353,7 +372,9 @@ NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
  * NUCLEUS_SWAP_DONE, or NUCLEUS_RESULT_REJECTED and word 0 why not (the old
  * program then runs on untouched), word 1 a detail (errno; exit code, or 0x100
  * + signal), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
- * word 5 the pause in ns (from the handover to the takeover).
+ * word 5 the pause in ns (from the handover to the takeover), word 6
+ * (NUCLEUS_SWAP_WORD_START_STEP) with NUCLEUS_SWAP_START_FAILED the step of
+ * the new program's start that failed (NUCLEUS_START_STEP_*).
  * -EINVAL: the child is not running (or is stopped); -EBUSY: a swap of it is
  * in progress; -ESRCH: not a child of the caller; -EPERM: the program names
  * another user or group than the OS's (the new program runs as the OS's
@@ -368,6 +389,7 @@ NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
 #define NUCLEUS_SWAP_NOT_READY 5    /* it did not say ready in time */
 #define NUCLEUS_SWAP_OLD_EXITED 6   /* the OS ended during the swap */
 #define NUCLEUS_SWAP_CANCELLED 7    /* the OS was removed during the swap */
+#define NUCLEUS_SWAP_WORD_START_STEP 6
 
 /* The old OS's side. It receives a message from "nucleus" with word 0 =
  * NUCLEUS_NOTICE_HANDOVER (word 1: its data area's size). It hands its state

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -88,6 +89,26 @@ struct Program {
   std::string user;   // a user name or uid
   std::string group;  // a group name or gid; empty: the user's primary group
 };
+
+// What a failed start says (`step` from last_start_step(), `code` what the
+// start returned): the step, what it failed on, that step's errno ("cannot
+// execute /bin/x: Permission denied"; "cannot enter its working directory
+// /srv: No such file or directory"); for a refused start nucleus_strerror's
+// text. `path` is what the step concerns: the program's path for exec, its
+// working directory for chdir; empty: not known.
+inline std::string start_failure(int step, int code, const std::string &path = "") {
+  if (step == NUCLEUS_START_STEP_NONE || code >= 0) return nucleus_strerror(code);
+  std::string text = nucleus_start_step_text(step);
+  if (!path.empty()) text += " " + path;
+  return text + ": " + std::strerror(-code);
+}
+inline std::string start_failure(int step, int code, const Program &program) {
+  const std::string none;
+  return start_failure(step, code,
+                       step == NUCLEUS_START_STEP_EXEC    ? program.path
+                       : step == NUCLEUS_START_STEP_CHDIR ? program.cwd
+                                                          : none);
+}
 
 // Either a value or a negative errno-style code.
 template <typename T>
@@ -224,9 +245,11 @@ class Nucleus {
   Result<void> act_for(const std::optional<std::string> &name) {
     return done(nucleus_act_for(n_, name ? name->c_str() : nullptr));
   }
+  // A failed start: last_start_step() says which step (start_failure()).
   Result<void> start_process(const std::string &name) {
     return done(nucleus_start_process(n_, name.c_str()));
   }
+  int last_start_step() const { return nucleus_last_start_step(n_); }
   // The buffer is answered when the child's whole subtree has stopped.
   Result<Buffer> stop_process(const std::string &name) {
     Buffer b = 0;

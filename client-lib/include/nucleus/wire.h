@@ -183,6 +183,22 @@ enum ModifyFlags : uint32_t {
   kModifyClaims = 2,
 };
 
+// Which step of running a program failed: word kStartFailedStep of a failed
+// kStartProcess's kReply (result -errno), word kSwapStartStep of a
+// kSwapStartFailed answer. The errno is that step's own (exec's EACCES: the
+// owner may not run that file), never a refusal by the nucleus, which is
+// kStartStepNone (no step ran; the result says why).
+enum StartStep : uint64_t {
+  kStartStepNone = 0,
+  kStartStepExec = 1,        // exec of the program's path, as its owner
+  kStartStepChdir = 2,       // entering its working directory, as its owner
+  kStartStepSetIds = 3,      // taking its owner's groups, gid and uid (or a nucleusd not root)
+  kStartStepConnection = 4,  // its bound connection (NUCLEUS_FD) and standard descriptors
+  kStartStepOutput = 5,      // its output file, opened as its owner
+  kStartStepProcess = 6,     // the process itself: clone, cgroup, session, limits
+};
+inline constexpr uint32_t kStartFailedStep = 0;
+
 enum class ProcessState : uint32_t {
   kCreated = 1,
   kRunning = 2,
@@ -300,6 +316,7 @@ enum SwapWord : uint32_t {
   kSwapOldPid = 3,
   kSwapStateBytes = 4,
   kSwapPauseNs = 5,
+  kSwapStartStep = 6,  // kSwapStartFailed: the StartStep that failed
 };
 
 enum NoticeWord : uint32_t {

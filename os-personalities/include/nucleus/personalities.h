@@ -36,11 +36,13 @@ inline constexpr uint64_t kRestart = 0x52455354415254ULL;  // "RESTART"
 // "claims"}), read with the sender's rights. The job runs as its sender
 // (docs/personalities.md, "Who may ask an OS what"). Answered when the job
 // ends: normal, word 0 = NUCLEUS_EXIT_*, word 1 = exit code or signal, word
-// 2 = pid, word 3 = the job's number; malfunction (word 0 = errno) when it
-// cannot run; rejected (word 0 = errno) when batch does not take jobs from
-// the sender (EACCES) or the job file cannot be read with the sender's
-// rights (open's errno, EINVAL not a regular file, EFBIG over 64 KiB);
-// unintelligible (word 0 = EINVAL) when the job is malformed.
+// 2 = pid, word 3 = the job's number; malfunction when it cannot run (word 0
+// = errno, word 1 = the NUCLEUS_START_STEP_* that failed, NONE: its create or
+// start was refused, word 3 = the job's number); rejected (word 0 = errno)
+// when batch does not take jobs from the sender (EACCES) or the job file
+// cannot be read with the sender's rights (open's errno, EINVAL not a regular
+// file, EFBIG over 64 KiB); unintelligible (word 0 = EINVAL) when the job is
+// malformed.
 inline constexpr uint64_t kJob = 0x4a4f42ULL;  // "JOB"
 // Batch status: answer word 0 = jobs queued, word 1 = running, word 2 = done,
 // word 3 = slots, word 4 = its --version.
