@@ -290,7 +290,8 @@ nlohmann::json inspect(int fd, const nlohmann::json &request) {
   std::string reply;
   if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()) ||
       !next_reply(fd, &reply)) {
-    return nlohmann::json(nlohmann::json::value_t::discarded);
+    nlohmann::json none(nlohmann::json::value_t::discarded);
+    return none;
   }
   return nlohmann::json::parse(reply, nullptr, false);
 }
@@ -334,11 +335,11 @@ TEST(LoopBounds, AProcessesReplyIsBuiltInSlicesWhileChannelsAreServed) {
     if (!n.ok()) return 11;
     // Created in this order, they are listed in it.
     std::vector<std::string> names = {"probe-a"};
-    for (int i = 0; i < kMiddle; ++i) names.push_back("mid" + std::to_string(i));
-    names.push_back("probe-z");
+    for (int i = 0; i < kMiddle; ++i) names.emplace_back("mid" + std::to_string(i));
+    names.emplace_back("probe-z");
     for (const std::string &name : names) {
       std::vector<std::string> argv = {"true"};
-      if (name.rfind("mid", 0) == 0) argv.push_back(std::string(kArgBytes, '\x01'));
+      if (name.rfind("mid", 0) == 0) argv.emplace_back(kArgBytes, '\x01');
       Program program{"/bin/true", argv, {}, "", "", ""};
       if (!n->create_process(name, program, Claims{}).ok()) return 12;
     }
@@ -420,7 +421,7 @@ TEST(LoopBounds, AProcessesReplyIsBuiltInSlicesWhileChannelsAreServed) {
 // 31 KiB of every control character and some text (about 190 KB of JSON).
 std::string flood_argument(int i) {
   std::string arg = "entry " + std::to_string(i) + " \"\\\xc3\xa9 ";
-  while (arg.size() < 31 * 1024) arg += static_cast<char>(1 + arg.size() % 31);
+  while (arg.size() < size_t{31} * 1024) arg += static_cast<char>(1 + arg.size() % 31);
   return arg;
 }
 
