@@ -16,7 +16,9 @@ namespace nucleus::ctl {
 
 namespace {
 
-constexpr size_t kMaxReply = 1 << 20;
+// Far more than nucleusd sends in one packet (a page's bytes and one
+// entry); a packet past it is not nucleusd's.
+constexpr size_t kMaxReply = size_t{16} << 20;
 
 }  // namespace
 
@@ -61,7 +63,14 @@ bool InspectClient::next_packet(int timeout_ms, nlohmann::json *out, std::string
     *error = std::string("poll: ") + std::strerror(errno);
     return false;
   }
-  std::vector<char> buffer(kMaxReply);
+  // The packet's length first (MSG_TRUNC gives it whole), so that a reply
+  // of any size is read whole, never cut.
+  ssize_t size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  if (size > static_cast<ssize_t>(kMaxReply)) {
+    *error = "nucleusd sent a packet of " + std::to_string(size) + " bytes";
+    return false;
+  }
+  std::vector<char> buffer(size > 0 ? static_cast<size_t>(size) : 1);
   ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
   if (n <= 0) {
     *error = n == 0 ? "nucleusd closed the connection" : std::string(std::strerror(errno));
@@ -107,16 +116,31 @@ bool InspectClient::request(const nlohmann::json &req, nlohmann::json *reply, st
   return true;
 }
 
-bool InspectClient::processes(nlohmann::json *out, std::string *error) {
+bool InspectClient::pages(nlohmann::json ask, const std::string &key, nlohmann::json *out,
+                          std::string *error) {
   *out = nlohmann::json::array();
-  nlohmann::json req{{"op", "processes"}, {"from", 0}, {"limit", 200}};
+  ask["from"] = 0;
   for (;;) {
     nlohmann::json reply;
-    if (!request(req, &reply, error)) return false;
-    for (auto &p : reply["processes"]) out->push_back(std::move(p));
-    if (reply["next"].is_null()) return true;
-    req["from"] = reply["next"];
+    if (!request(ask, &reply, error)) return false;
+    for (auto &p : reply[key]) out->push_back(std::move(p));
+    // A nucleusd from before pages had no "next" for devices: one reply.
+    auto next = reply.find("next");
+    if (next == reply.end() || next->is_null()) return true;
+    if (!next->is_number_unsigned() || next->get<uint64_t>() <= ask["from"].get<uint64_t>()) {
+      *error = "nucleusd's " + key + " page did not move on (next " + next->dump() + ")";
+      return false;
+    }
+    ask["from"] = *next;
   }
+}
+
+bool InspectClient::processes(nlohmann::json *out, std::string *error) {
+  return pages({{"op", "processes"}, {"limit", 200}}, "processes", out, error);
+}
+
+bool InspectClient::devices(nlohmann::json *out, std::string *error) {
+  return pages({{"op", "devices"}}, "devices", out, error);
 }
 
 }  // namespace nucleus::ctl

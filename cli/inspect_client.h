@@ -1,7 +1,10 @@
 // nucleusctl's side of an inspection connection to nucleusd's Inspector
 // (docs/nucleusctl.md calls it a control connection):
 // one JSON request, one JSON reply, on a SOCK_SEQPACKET connection to the
-// nucleus's socket; and the monitor stream on such a connection.
+// nucleus's socket; and the monitor stream on such a connection. A list
+// (processes, devices) comes in pages, bounded in bytes by nucleusd: the
+// client asks from where the last one ended ("next") until it is null, and
+// gives the caller the whole list, as one reply would have.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -22,6 +25,8 @@ class InspectClient {
   bool request(const nlohmann::json &req, nlohmann::json *reply, std::string *error);
   // Every process visible to the caller, page by page.
   bool processes(nlohmann::json *out, std::string *error);
+  // Every device, page by page.
+  bool devices(nlohmann::json *out, std::string *error);
   // The next packet of a monitor stream (after request({"op":"monitor"})).
   // timeout_ms < 0: wait forever. false on hang-up, error or timeout
   // (*error empty on timeout).
@@ -30,6 +35,8 @@ class InspectClient {
   ~InspectClient();
 
  private:
+  // The `key` list of every page of `ask`, from 0.
+  bool pages(nlohmann::json ask, const std::string &key, nlohmann::json *out, std::string *error);
   int fd_ = -1;
 };
 

@@ -216,13 +216,14 @@ int cmd_stats(const Options &o) {
 }
 
 int cmd_devices(const Options &o) {
-  json reply;
+  InspectClient c;
+  json list;
   std::string error;
-  if (!ask(o, {{"op", "devices"}}, &reply, &error)) return fail(error);
+  if (!connect(o, &c, &error) || !c.devices(&list, &error)) return fail(error);
   if (o.json) {
-    print_json(json{{"devices", reply["devices"]}});
+    print_json(json{{"devices", list}});
   } else {
-    nucleus::ctl::print_devices(std::cout, reply["devices"]);
+    nucleus::ctl::print_devices(std::cout, list);
   }
   return 0;
 }

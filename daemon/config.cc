@@ -324,7 +324,13 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
       u32(u, "replies", 16, 65536, &l.connection_replies);
       u32(u, "requests_per_turn", 1, 65536, &l.connection_requests_per_turn);
       u32(u, "staged_bytes", 64, wire::kMaxProgramBytes, &l.connection_staged_bytes);
+      // At most 128 KiB: a page (plus one entry, up to about 200 KiB
+      // escaped) must fit a SOCK_SEQPACKET packet where net.core.wmem_max
+      // is the stock 208 KiB (a socket buffer of twice that).
+      u32(u, "control_reply_bytes", 4096, 131072, &l.connection_control_reply_bytes);
     });
+    r.object("per_turn",
+             [&](Reader &u) { u32(u, "control_bytes", 1024, 1U << 24, &l.turn_control_bytes); });
     r.object("per_parent",
              [&](Reader &u) { u32(u, "exit_notices", 1, 65536, &l.parent_exit_notices); });
     r.integer("stop_timeout_ms", 1, 3600000, &l.stop_timeout_ms);

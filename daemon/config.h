@@ -58,6 +58,12 @@ struct Limits {
   uint32_t connection_replies = 256;           // replies queued for a full event ring
   uint32_t connection_requests_per_turn = 64;  // requests (or inspection packets) per loop turn
   uint32_t connection_staged_bytes = wire::kMaxProgramBytes;
+  // JSON bytes of one inspection reply page: a processes or devices page
+  // ends before an entry that would start past them (Inspector).
+  uint32_t connection_control_reply_bytes = 65536;
+  // Inspection work per loop turn, all control connections together, in
+  // bytes of JSON built (or their equivalent in entries visited).
+  uint32_t turn_control_bytes = 131072;
   // Per parent: exit notices out and unanswered; later ones wait in the
   // table and are sent when the parent takes one.
   uint32_t parent_exit_notices = 16;

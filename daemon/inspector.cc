@@ -26,6 +26,20 @@ constexpr size_t kMaxInspections = 64;
 constexpr size_t kMaxRequestBytes = 4096;
 constexpr uint64_t kDefaultPage = 100;
 constexpr uint64_t kMaxPage = 500;
+// Work is counted in units of about one byte of JSON built (the escaping
+// of a program's strings, the bulk of a large reply, is one unit a byte).
+// A uid's slice of a round: small enough that a turn with a few uids stays
+// well under a millisecond.
+constexpr uint64_t kSliceUnits = 16384;
+// Parsing a request (at most kMaxRequestBytes) and starting its reply.
+constexpr uint64_t kRequestCost = 1024;
+// Building an entry's fields (a JSON object of some twenty members, its
+// text) beyond the bytes of that text.
+constexpr uint64_t kEntryCost = 2048;
+// Replies' memory kept for the next pages (Inspector::spare_texts_).
+constexpr size_t kSpareTexts = 4;
+// Walking one ancestor (visible_to) or one buffer of an inbox.
+constexpr uint64_t kStepCost = InspectionReply::kVisitCost;
 constexpr size_t kMonitorPacketBytes = size_t{32} * 1024;
 constexpr int kSendBuffer = 1 << 20;
 
@@ -65,17 +79,6 @@ std::string json_text(const json &j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// The user database's name for uid (its number when it has none).
-std::string user_name(uint32_t uid) {
-  passwd pw{};
-  passwd *found = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || found == nullptr) {
-    return std::to_string(uid);
-  }
-  return pw.pw_name;
-}
-
 std::string hex(uint64_t v) {
   char text[24];
   std::snprintf(text, sizeof(text), "0x%016llx", static_cast<unsigned long long>(v));
@@ -88,8 +91,75 @@ json error_reply(int err, const std::string &message) {
 
 }  // namespace
 
+// The table's entries the asker may see, by index: the processes page.
+class Inspector::ProcessesSource final : public InspectionSource {
+ public:
+  ProcessesSource(Inspector &inspector, const Inspection &asker) : in_(inspector), asker_(asker) {}
+  uint64_t size() const override { return in_.core_.processes().capacity(); }
+  bool occupied(uint64_t i) const override {
+    return in_.core_.processes().live(static_cast<uint32_t>(i));
+  }
+  bool entry(uint64_t i, InspectionEntry *out, uint64_t *cost) override {
+    out->clear();
+    auto id = static_cast<uint32_t>(i);
+    if (!in_.core_.processes().live(id)) return false;
+    const Process &p = in_.core_.processes().at(id);
+    if (p.hidden || !in_.visible_to(asker_, id, cost)) return false;
+    out->head = json_text(in_.process_json(id, cost));
+    if (p.is_device()) return true;
+    // A copy: the page writes it over later turns, whatever becomes of
+    // the entry meanwhile.
+    out->has_program = true;
+    out->strings = p.program.path;
+    out->ends.push_back(out->strings.size());
+    out->strings += p.program.cwd;
+    out->ends.push_back(out->strings.size());
+    for (const std::string &arg : p.program.argv) {
+      out->strings += arg;
+      out->ends.push_back(out->strings.size());
+    }
+    *cost += p.program.argv.size();
+    return true;
+  }
+
+ private:
+  Inspector &in_;
+  const Inspection &asker_;
+};
+
+// The devices, by their place in the Core's list: the devices page.
+class Inspector::DevicesSource final : public InspectionSource {
+ public:
+  DevicesSource(Inspector &inspector, const Inspection & /*asker: every device is shown*/)
+      : in_(inspector) {}
+  uint64_t size() const override { return in_.core_.devices().size(); }
+  bool occupied(uint64_t i) const override { return i < size(); }
+  bool entry(uint64_t i, InspectionEntry *out, uint64_t *cost) override {
+    out->clear();
+    if (i >= size()) return false;
+    uint32_t id = in_.core_.devices()[i];
+    const Process &p = in_.core_.processes().at(id);
+    json d = in_.process_json(id, cost);
+    d["owner"] = p.parent == kNone ? wire::kNucleusName : in_.core_.processes().at(p.parent).name;
+    d.erase("parent");
+    if (std::optional<DeviceGeometry> geometry = in_.view_.devices.geometry(id)) {
+      d["block_size"] = geometry->block_size;
+    }
+    out->head = json_text(d);
+    return true;
+  }
+
+ private:
+  Inspector &in_;
+};
+
 Inspector::Inspector(Loop &loop, Core &core, const Config &config, const Policy &policy, View view)
-    : loop_(loop), core_(core), config_(config), policy_(policy), view_(view) {
+    : loop_(loop),
+      core_(core),
+      config_(config),
+      policy_(policy),
+      view_(view),
+      packet_(kMaxRequestBytes + 1) {
   loop_.route(Kind::kInspect, [this](const Completion &c) {
     if (c.index < inspections_.size() && inspections_[c.index].live &&
         inspections_[c.index].generation == c.generation) {
@@ -157,8 +227,14 @@ void Inspector::begin(sys::UniqueFd socket, std::string_view first, const ucred 
   c.op = op;
   c.monitor = false;
   c.dropped = 0;
-  serve(index, first);
-  if (c.live) arm(index);
+  c.queued = false;
+  c.reply.reset();
+  c.turn = 0;
+  c.requests = 0;
+  // Its first request is in hand; the reply is built in the turns'
+  // slices, as every other.
+  begin_reply(index, first);
+  enqueue(index);
 }
 
 void Inspector::arm(uint32_t index) {
@@ -168,42 +244,100 @@ void Inspector::arm(uint32_t index) {
   Loop::set_tag(sqe, Kind::kInspect, index, c.generation);
 }
 
-void Inspector::on_readable(uint32_t index, int result) {
+void Inspector::enqueue(uint32_t index) {
   Inspection &c = inspections_[index];
+  if (c.queued) return;
+  c.queued = true;
+  queue_.push({index, c.generation, c.uid});
+}
+
+void Inspector::on_readable(uint32_t index, int result) {
   if (result < 0 || (result & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
     if (!(result > 0 && (result & POLLIN) != 0)) {
       close_connection(index);
       return;
     }
   }
-  // The packets waiting, each a request: at most requests_per_turn of them,
-  // so that a client that always has one waiting does not keep nucleusd
-  // here. The poll armed again completes at once if more wait, and they
-  // are read next turn, after everyone else's.
-  std::vector<char> packet(kMaxRequestBytes + 1);
-  for (uint32_t served = 0; served < config_.limits.connection_requests_per_turn; ++served) {
-    ssize_t n = recv(c.socket.get(), packet.data(), packet.size(), MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    if (n <= 0) {
-      close_connection(index);
-      return;
-    }
-    if (static_cast<size_t>(n) > kMaxRequestBytes) {
-      send_reply(index,
-                 json_text(error_reply(EMSGSIZE, "request longer than " +
-                                                     std::to_string(kMaxRequestBytes) + " bytes")));
-    } else {
-      serve(index, std::string_view(packet.data(), static_cast<size_t>(n)));
-    }
-    if (!c.live) return;
+  // Its requests are read in serve_turn, one at a time, within the turn's
+  // budget; no poll is armed until it has none left.
+  enqueue(index);
+}
+
+void Inspector::serve_turn() {
+  ++turn_;
+  queue_.turn(config_.limits.turn_control_bytes, kSliceUnits,
+              [this](const SliceQueue::Member &m, uint64_t slice) {
+                if (m.index >= inspections_.size() || !inspections_[m.index].live ||
+                    inspections_[m.index].generation != m.generation) {
+                  return SliceQueue::Served{0, false};  // closed meanwhile
+                }
+                return serve_slice(m.index, slice);
+              });
+}
+
+SliceQueue::Served Inspector::serve_slice(uint32_t index, uint64_t budget) {
+  Inspection &c = inspections_[index];
+  if (c.turn != turn_) {
+    c.turn = turn_;
+    c.requests = 0;
   }
-  arm(index);
+  uint64_t spent = 0;
+  while (spent < budget) {
+    if (!c.reply) {
+      // Its next request: at most requests_per_turn of them a turn, so that
+      // cheap requests sent back to back do not keep it here either.
+      if (c.requests >= config_.limits.connection_requests_per_turn) return {spent, true};
+      ssize_t n = recv(c.socket.get(), packet_.data(), packet_.size(), MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c.queued = false;
+        arm(index);
+        return {spent, false};
+      }
+      if (n <= 0) {
+        close_connection(index);
+        return {spent, false};
+      }
+      ++c.requests;
+      if (static_cast<size_t>(n) > kMaxRequestBytes) {
+        c.reply = InspectionReply::whole(json_text(error_reply(
+            EMSGSIZE, "request longer than " + std::to_string(kMaxRequestBytes) + " bytes")));
+        spent += kRequestCost;
+      } else {
+        spent += begin_reply(index, std::string_view(packet_.data(), static_cast<size_t>(n)));
+      }
+    }
+    if (!c.reply->complete()) {
+      try {
+        if (c.listing == Listing::kProcesses) {
+          ProcessesSource source(*this, c);
+          spent += c.reply->advance(source, budget - std::min(spent, budget));
+        } else {
+          DevicesSource source(*this, c);
+          spent += c.reply->advance(source, budget - std::min(spent, budget));
+        }
+      } catch (const std::exception &e) {
+        // A reply must never take the loop down (an allocation that fails).
+        log::warn("control connection (pid {}): reply failed: {}", c.pid, e.what());
+        c.reply = InspectionReply::whole(json_text(error_reply(EPROTO, "request failed")));
+      }
+    }
+    if (!c.reply->complete()) break;  // the slice is spent: on next round
+    std::string text = c.reply->take_text();
+    c.reply.reset();
+    // Sending copies the text into the socket: a unit a byte, as writing it.
+    spent += text.size();
+    send_reply(index, text);
+    if (spare_texts_.size() < kSpareTexts) spare_texts_.push_back(std::move(text));
+    if (!c.live) return {spent, false};
+  }
+  return {spent, true};
 }
 
 void Inspector::close_connection(uint32_t index) {
   Inspection &c = inspections_[index];
   if (!c.live) return;
   c.live = false;
+  c.reply.reset();  // what it was building goes with it (its queue entry is stale now)
   // The poll in flight holds the file open: shut it down so that the
   // client sees the end now (the poll completes for a gone generation).
   ::shutdown(c.socket.get(), SHUT_RDWR);
@@ -231,58 +365,76 @@ void Inspector::send_reply(uint32_t index, const std::string &text) {
   }
 }
 
-void Inspector::serve(uint32_t index, std::string_view text) {
+uint64_t Inspector::begin_reply(uint32_t index, std::string_view text) {
+  Inspection &c = inspections_[index];
+  auto whole = [&](const json &reply) { c.reply = InspectionReply::whole(json_text(reply)); };
   // A reply built from client text must never take the loop down: what the
   // checks miss is answered as an error, not thrown on.
   try {
-    answer(index, text);
+    json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    auto it = request.is_object() ? request.find("op") : request.end();
+    if (request.is_discarded() || !request.is_object()) {
+      whole(error_reply(EPROTO, "a request is one JSON object"));
+    } else if (it == request.end() || !it->is_string()) {
+      whole(error_reply(EPROTO, "request without \"op\""));
+    } else if (const auto &op = it->get_ref<const std::string &>(); op == "status") {
+      whole(status_json(c));
+    } else if (op == "processes" || op == "devices") {
+      bool devices = op == "devices";
+      // A devices reply had no pages before: by default one page holds
+      // them all (as many as fit its bytes).
+      uint64_t from = 0, limit = devices ? UINT64_MAX : kDefaultPage;
+      if (std::optional<json> refused = page_bounds(request, &from, &limit)) {
+        whole(*refused);
+      } else {
+        c.listing = devices ? Listing::kDevices : Listing::kProcesses;
+        std::string storage;
+        if (!spare_texts_.empty()) {
+          storage = std::move(spare_texts_.back());
+          spare_texts_.pop_back();
+        }
+        c.reply = InspectionReply::page(
+            op, from, limit, config_.limits.connection_control_reply_bytes, std::move(storage));
+      }
+    } else if (op == "monitor") {
+      if (!c.op) {
+        whole(error_reply(EACCES, "only an operator may monitor (operators in the configuration)"));
+      } else {
+        c.monitor = true;
+        core_.set_tracing(true);
+        whole(json{{"ok", true}});
+        log::info("control connection (pid {} uid {}) monitors messages", c.pid, c.uid);
+      }
+    } else {
+      whole(error_reply(EINVAL, "unknown op \"" + op + "\""));
+    }
   } catch (const std::exception &e) {
-    log::warn("control connection (pid {}): request failed: {}", inspections_[index].pid, e.what());
-    send_reply(index, json_text(error_reply(EPROTO, "request failed")));
+    log::warn("control connection (pid {}): request failed: {}", c.pid, e.what());
+    whole(error_reply(EPROTO, "request failed"));
   }
+  uint64_t cost = kRequestCost + text.size();
+  if (c.reply->complete()) cost += c.reply->text().size();
+  return cost;
 }
 
-void Inspector::answer(uint32_t index, std::string_view text) {
-  json request = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (request.is_discarded() || !request.is_object()) {
-    send_reply(index, json_text(error_reply(EPROTO, "a request is one JSON object")));
-    return;
+std::optional<json> Inspector::page_bounds(const json &request, uint64_t *from,
+                                           uint64_t *limit) const {
+  if (auto it = request.find("from"); it != request.end()) {
+    if (!it->is_number_unsigned()) return error_reply(EINVAL, "\"from\": expected an index");
+    *from = it->get<uint64_t>();
   }
-  auto it = request.find("op");
-  if (it == request.end() || !it->is_string()) {
-    send_reply(index, json_text(error_reply(EPROTO, "request without \"op\"")));
-    return;
-  }
-  std::string op = it->get<std::string>();
-  json reply;
-  if (op == "status") {
-    reply = status_json(inspections_[index]);
-  } else if (op == "processes") {
-    reply = processes_json(inspections_[index], request);
-  } else if (op == "devices") {
-    reply = devices_json();
-  } else if (op == "monitor") {
-    Inspection &c = inspections_[index];
-    if (!c.op) {
-      reply = error_reply(EACCES, "only an operator may monitor (operators in the configuration)");
-    } else {
-      c.monitor = true;
-      core_.set_tracing(true);
-      reply = json{{"ok", true}};
-      log::info("control connection (pid {} uid {}) monitors messages", c.pid, c.uid);
+  if (auto it = request.find("limit"); it != request.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > kMaxPage) {
+      return error_reply(EINVAL, "\"limit\": expected 1 .. " + std::to_string(kMaxPage));
     }
-  } else {
-    reply = error_reply(EINVAL, "unknown op \"" + op + "\"");
+    *limit = it->get<uint64_t>();
   }
-  send_reply(index, json_text(reply));
+  return std::nullopt;
 }
 
 json Inspector::status_json(const Inspection &c) const {
   const Pool &pool = core_.pool();
-  uint64_t in_use = 0;
-  for (uint32_t i = 0; i < pool.size(); ++i) {
-    if (pool.at(i).state != BufferState::kFree) ++in_use;
-  }
+  uint64_t in_use = pool.in_use();
   uint64_t attached = view_.connections.count();
   return json{
       {"ok", true},
@@ -326,17 +478,32 @@ json Inspector::status_json(const Inspection &c) const {
   };
 }
 
-bool Inspector::visible_to(const Inspection &c, uint32_t id) const {
+bool Inspector::visible_to(const Inspection &c, uint32_t id, uint64_t *cost) const {
   if (c.op) return true;
   // The processes a uid owns: those it attached and what they (and the
   // operator, for it) created under them.
   for (uint32_t i = id; i != kNone; i = core_.processes().at(i).parent) {
+    *cost += kStepCost;
     if (core_.processes().at(i).uid == c.uid) return true;
   }
   return false;
 }
 
-json Inspector::process_json(uint32_t id) const {
+const std::string &Inspector::user_name(uint32_t uid) {
+  if (auto it = user_names_.find(uid); it != user_names_.end()) return it->second;
+  // Bounded by the uids that own entries; forgotten whole if it ever grows
+  // past a sane size.
+  if (user_names_.size() >= 4096) user_names_.clear();
+  passwd pw{};
+  passwd *found = nullptr;
+  char buf[4096];
+  std::string name = getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr
+                         ? std::string(pw.pw_name)
+                         : std::to_string(uid);  // its number when the database has none
+  return user_names_.emplace(uid, std::move(name)).first->second;
+}
+
+json Inspector::process_json(uint32_t id, uint64_t *cost) {
   const Process &p = core_.processes().at(id);
   const Pool &pool = core_.pool();
   uint64_t out = 0;
@@ -345,6 +512,7 @@ json Inspector::process_json(uint32_t id) const {
   for (uint32_t i = p.inbox_head; i != kNone; i = pool.at(i).inbox_next) {
     (pool.at(i).state == BufferState::kReceived ? received : queued) += 1;
   }
+  *cost += kEntryCost + p.slots.size() + (queued + received) * kStepCost;
   json j{{"name", p.name},
          {"parent", p.parent == kNone ? "" : core_.processes().at(p.parent).name},
          {"kind", p.is_device() ? "device" : "internal"},
@@ -364,7 +532,7 @@ json Inspector::process_json(uint32_t id) const {
   j["attached"] = p.attached;
   // A program that attached by itself: the pid its socket gave.
   j["pid"] = p.pid != 0 ? p.pid : static_cast<int32_t>(view_.connections.pid(id));
-  j["program"] = {{"path", p.program.path}, {"argv", p.program.argv}, {"cwd", p.program.cwd}};
+  // "program" ({"path", "cwd", "argv"}) is the page's to write, a slice at a time.
   j["claims"] = {{"given", claims_json(p.account.given())},
                  {"lent", claims_json(p.account.lent())}};
   j["children"] = p.children.size();
@@ -374,49 +542,6 @@ json Inspector::process_json(uint32_t id) const {
                  {"value", p.exit_value}};
   }
   return j;
-}
-
-json Inspector::processes_json(const Inspection &c, const json &request) const {
-  uint64_t from = 0, limit = kDefaultPage;
-  if (auto it = request.find("from"); it != request.end()) {
-    if (!it->is_number_unsigned()) return error_reply(EINVAL, "\"from\": expected an index");
-    from = it->get<uint64_t>();
-  }
-  if (auto it = request.find("limit"); it != request.end()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > kMaxPage) {
-      return error_reply(EINVAL, "\"limit\": expected 1 .. " + std::to_string(kMaxPage));
-    }
-    limit = it->get<uint64_t>();
-  }
-  json list = json::array();
-  uint64_t capacity = core_.processes().capacity();
-  uint64_t i = from;
-  for (; i < capacity && list.size() < limit; ++i) {
-    auto id = static_cast<uint32_t>(i);
-    if (!core_.processes().live(id)) continue;
-    const Process &p = core_.processes().at(id);
-    if (p.hidden || !visible_to(c, id)) continue;
-    list.push_back(process_json(id));
-  }
-  while (i < capacity && !core_.processes().live(static_cast<uint32_t>(i))) ++i;
-  json reply{{"ok", true}, {"processes", std::move(list)}};
-  reply["next"] = i < capacity ? json(i) : json(nullptr);
-  return reply;
-}
-
-json Inspector::devices_json() const {
-  json list = json::array();
-  for (uint32_t id : core_.devices()) {
-    const Process &p = core_.processes().at(id);
-    json d = process_json(id);
-    d["owner"] = p.parent == kNone ? wire::kNucleusName : core_.processes().at(p.parent).name;
-    d.erase("parent");
-    if (std::optional<DeviceGeometry> geometry = view_.devices.geometry(id)) {
-      d["block_size"] = geometry->block_size;
-    }
-    list.push_back(std::move(d));
-  }
-  return json{{"ok", true}, {"devices", std::move(list)}};
 }
 
 void Inspector::publish_trace() {
@@ -475,6 +600,7 @@ void Inspector::publish_trace() {
 }
 
 void Inspector::operators_changed() {
+  user_names_.clear();  // the user database may have changed with it
   for (uint32_t i = 0; i < inspections_.size(); ++i) {
     Inspection &c = inspections_[i];
     if (!c.live) continue;

@@ -55,6 +55,10 @@ bool Pool::apply(uint32_t index, BufferEvent event) {
   Buffer &b = buffers_[index];
   auto next = buffer_transition(b.state, event);
   if (!next) return false;
+  bool was_free = b.state == BufferState::kFree;
+  bool is_free = *next == BufferState::kFree;
+  if (was_free && !is_free) ++in_use_;
+  if (!was_free && is_free) --in_use_;
   b.state = *next;
   return true;
 }

@@ -48,6 +48,10 @@ class Pool {
   uint32_t size() const { return static_cast<uint32_t>(buffers_.size()); }
   // Buffers owned by nobody: what the root can still hand out as claims.
   uint32_t free_count() const { return static_cast<uint32_t>(free_.size()); }
+  // Buffers in any state but free (out, or carrying an answer): counted as
+  // apply() moves them, so that nucleusctl's status costs no walk of the
+  // pool.
+  uint32_t in_use() const { return in_use_; }
 
   Buffer &at(uint32_t index) { return buffers_[index]; }
   const Buffer &at(uint32_t index) const { return buffers_[index]; }
@@ -73,6 +77,7 @@ class Pool {
  private:
   std::vector<Buffer> buffers_;
   std::vector<uint32_t> free_;
+  uint32_t in_use_ = 0;  // invariant: the buffers whose state is not kFree
 };
 
 }  // namespace nucleus::daemon

@@ -159,11 +159,17 @@ int Server::run() {
   while (!stopping_) {
     bool polling = connections_.any_active();
     int64_t turn_start = polling ? sys::monotonic_ns() : 0;
-    unsigned seen = loop_.turn(!polling);
+    // Inspection work left over (a reply in slices) is no reason to poll
+    // the channels, but the loop must not sleep on it.
+    unsigned seen = loop_.turn(!polling && !inspector_.busy());
     int64_t now = sys::monotonic_ns();
     bool worked = connections_.serve_active(now) || seen > 0;
     flush_dirty();
     if (swaps_.any()) swaps_.advance();
+    // After the channels: a turn's slices of inspection replies, bounded
+    // by limits.per_turn.control_bytes, so that a reply of any size delays
+    // the next turn by no more than that.
+    if (inspector_.busy()) inspector_.serve_turn();
     if (core_.tracing()) inspector_.publish_trace();
     connections_.poll_or_arm(turn_start, now, worked);
   }

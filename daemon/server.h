@@ -9,8 +9,8 @@
 // Swaps, and routes what the objects tell each other (Reactions,
 // reactions.h). A turn: the Loop hands completions to their objects;
 // Connections serves the active channels; the events the Core queued are
-// published; swaps advance; the monitors get the trace; channels stay
-// polled or are armed.
+// published; swaps advance; the Inspector builds its turn's slices of
+// replies; the monitors get the trace; channels stay polled or are armed.
 //
 // Construction: members are built in the order declared; an object may
 // keep a reference to one declared after it (Attach to the Inspector,

@@ -1,11 +1,10 @@
 // Bounds of nucleusd's event loop against a client of another uid
 // (DESIGN.md, "Principals, privilege and bounds"): replies queued per
-// connection, work per loop turn, pending attaches and inspection
-// connections (nucleusctl's JSON ones) per uid, and accept when nucleusd
-// has no descriptor left. Each attacker runs as uid 65534 against a root
-// nucleusd; the tests assert on effects (the victim's round trips complete,
-// nucleusd's memory and descriptors stay bounded, nothing is lost), never
-// on time.
+// connection, work per loop turn (inspection replies built in slices),
+// pending attaches and inspection connections (nucleusctl's JSON ones) per
+// uid, and accept when nucleusd has no descriptor left. Each attacker runs as uid 65534 against a
+// root nucleusd; the tests assert on effects (the victim's round trips complete, nucleusd's memory
+// and descriptors stay bounded, nothing is lost), never on time.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -20,6 +19,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -268,6 +268,269 @@ TEST(LoopBounds, FloodingConnectionsDoNotStarveOthers) {
   stop_channel.notify();
   EXPECT_EQ(exit_code(wait_exit(inspection)), 0);
   EXPECT_EQ(exit_code(wait_exit(channel)), 0);
+}
+
+// The next packet on `fd`, whole whatever its size; false at the deadline,
+// its end or an error.
+bool next_reply(int fd, std::string *out) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())) <= 0) {
+    return false;
+  }
+  ssize_t size = recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  if (size <= 0) return false;
+  out->resize(static_cast<size_t>(size));
+  return recv(fd, out->data(), out->size(), 0) == size;
+}
+
+// A request on an inspection connection and its reply, parsed; a
+// discarded value when there is none.
+nlohmann::json inspect(int fd, const nlohmann::json &request) {
+  std::string text = request.dump();
+  std::string reply;
+  if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size()) ||
+      !next_reply(fd, &reply)) {
+    nlohmann::json none(nlohmann::json::value_t::discarded);
+    return none;
+  }
+  return nlohmann::json::parse(reply, nullptr, false);
+}
+
+wire::Request send_to(const std::string &name, uint64_t handle) {
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kSendMessage);
+  r.handle = handle;
+  std::strncpy(r.name, name.c_str(), sizeof(r.name) - 1);
+  return r;
+}
+
+TEST(LoopBounds, AProcessesReplyIsBuiltInSlicesWhileChannelsAreServed) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to attack as another uid";
+  // Before: a reply was built whole in the loop turn that read its request,
+  // however large (one uid's processes queries held a root attach for up to
+  // 2 s). Now a turn builds at most limits.per_turn.control_bytes of
+  // replies. Seen from outside: a channel that has one request served per
+  // turn (requests_per_turn 1) sends, one turn in 8, a message to probe-a
+  // (listed first in a page), then to probe-z (listed last), and does
+  // nothing in the turns between (no-ops). The page shows each probe with
+  // the messages queued to it when the page reached it: built in one turn,
+  // probe-z would show at most as many as probe-a; built over N turns,
+  // about N/16 more (N is some 125 turns for this page alone, more while
+  // the same uid's other connections share its slices).
+  Daemon d(R"({"attach": {"uids": [65534]},
+               "pool": {"buffers": 32768},
+               "default_claims": {"processes": 16, "buffers": 8192},
+               "channel": {"request_entries": 65536},
+               "limits": {"per_uid": {"buffers": 16384},
+                          "per_connection": {"requests_per_turn": 1,
+                                             "control_reply_bytes": 131072},
+                          "per_turn": {"control_bytes": 1024}}})");
+  ASSERT_TRUE(d.ready());
+  d.let_others_in();
+  std::string path = d.socket_path();
+  constexpr int kMiddle = 5;
+  constexpr size_t kArgBytes = 3800;  // about 23 KB of JSON each, escaped
+  constexpr int kOthers = 7;          // connections with the same pages in progress
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("atk");
+    if (!n.ok()) return 11;
+    // Created in this order, they are listed in it.
+    std::vector<std::string> names = {"probe-a"};
+    for (int i = 0; i < kMiddle; ++i) names.emplace_back("mid" + std::to_string(i));
+    names.emplace_back("probe-z");
+    for (const std::string &name : names) {
+      std::vector<std::string> argv = {"true"};
+      if (name.rfind("mid", 0) == 0) argv.emplace_back(kArgBytes, '\x01');
+      Program program{"/bin/true", argv, {}, "", "", ""};
+      if (!n->create_process(name, program, Claims{}).ok()) return 12;
+    }
+    // Other connections of this uid ask for the same page again and again:
+    // the uid's share of each turn goes round them, so that the page below
+    // takes many turns, each of them busy.
+    const std::string ask = R"({"op":"processes","limit":500})";
+    std::atomic<bool> stopping{false};
+    std::atomic<int> others_failed{0};
+    std::vector<int> other_fds;
+    std::vector<std::thread> others;
+    for (int t = 0; t < kOthers; ++t) {
+      int fd = connect_to(path);
+      // Its first request at once: an idle connection is a pending attach.
+      if (fd < 0 || send(fd, ask.data(), ask.size(), MSG_NOSIGNAL) < 0) return 13;
+      other_fds.push_back(fd);
+      others.emplace_back([&, fd] {
+        std::string reply;
+        while (next_reply(fd, &reply) && !stopping) {
+          auto page = nlohmann::json::parse(reply, nullptr, false);
+          if (!page.is_object() || page.value("ok", false) != true) others_failed = 1;
+          if (send(fd, ask.data(), ask.size(), MSG_NOSIGNAL) < 0) break;
+        }
+      });
+    }
+    RawClient counter(path, "counter");
+    if (counter.status() != 0) return 14;
+    // Its whole ring: a message to probe-a, 7 no-ops, a message to probe-z,
+    // 7 no-ops, and so on. One request a turn: the ring lasts 65536 busy
+    // turns, far more than the page below takes.
+    uint32_t entries = counter.header()->request_entries;
+    std::vector<wire::Request> turns;
+    for (uint32_t i = 0; turns.size() < entries; ++i) {
+      turns.push_back(
+          send_to(i % 2 == 0 ? "probe-a" : "probe-z", wire::next_handle(counter.slot(i))));
+      for (int k = 0; k < 7; ++k) turns.push_back(wire::Request{});  // kNop
+    }
+    int fd = connect_to(path);
+    if (fd < 0) return 15;
+    counter.push_all(turns);
+    nlohmann::json page = inspect(fd, {{"op", "processes"}, {"limit", 500}});
+    stopping = true;
+    for (int other : other_fds) shutdown(other, SHUT_RDWR);
+    for (auto &t : others) t.join();
+    for (int other : other_fds) close(other);
+    if (!page.is_object() || page.value("ok", false) != true) return 16;
+    if (others_failed != 0) return 17;
+    // The page is whole: every entry of this uid's, in order, each argument
+    // exact.
+    std::vector<std::string> listed;
+    std::map<std::string, nlohmann::json> by_name;
+    for (const auto &p : page["processes"]) {
+      listed.push_back(p["name"]);
+      by_name[p["name"]] = p;
+    }
+    std::vector<std::string> expected = {"atk"};
+    expected.insert(expected.end(), names.begin(), names.end());
+    expected.emplace_back("counter");
+    if (listed != expected || !page["next"].is_null()) return 18;
+    for (int i = 0; i < kMiddle; ++i) {
+      const auto &argv = by_name["mid" + std::to_string(i)]["program"]["argv"];
+      if (argv != nlohmann::json({"true", std::string(kArgBytes, '\x01')})) return 19;
+    }
+    int64_t a = by_name["probe-a"]["queued"];
+    int64_t z = by_name["probe-z"]["queued"];
+    std::fprintf(stderr,
+                 "probe-a had %lld messages queued when the page reached it, probe-z %lld\n",
+                 static_cast<long long>(a), static_cast<long long>(z));
+    // Channels were served while the page was built: more messages had
+    // reached probe-z when the page reached it than probe-a had.
+    if (z < a + 3) return 20;
+    close(fd);
+    return 0;
+  });
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0);
+}
+
+// What uid 65534's flood expects of each entry it created: its argument,
+// 31 KiB of every control character and some text (about 190 KB of JSON).
+std::string flood_argument(int i) {
+  std::string arg = "entry " + std::to_string(i) + " \"\\\xc3\xa9 ";
+  while (arg.size() < size_t{31} * 1024) arg += static_cast<char>(1 + arg.size() % 31);
+  return arg;
+}
+
+TEST(LoopBounds, ProcessesQueriesOfOneUidDelayNoOtherCall) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to attack as another uid";
+  // Before: uid 65534's processes queries over 62 of its entries with 31
+  // KiB arguments, on 8 connections, made a root attach take 1.3-2.0 s and
+  // get_stats 150-500 ms; a page of them did not fit a packet, and its
+  // connection was closed. Now each reply is built in slices, pages are
+  // bounded in bytes, and each uid gets its share of a turn: the others'
+  // calls complete while the flood goes on, and every reply is whole.
+  constexpr int kEntries = 62;
+  constexpr int kConnections = 8;
+  Daemon d(R"({"attach": {"uids": [65534]},
+               "default_claims": {"processes": 64},
+               "limits": {"per_uid": {"processes": 80}}})");
+  ASSERT_TRUE(d.ready());
+  d.let_others_in();
+  auto victim = attach("victim");
+  std::string path = d.socket_path();
+  Signal flooding, stop;
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("atk");
+    if (!n.ok()) return 11;
+    for (int i = 0; i < kEntries; ++i) {
+      Program program{"/bin/true", {"true", flood_argument(i)}, {}, "", "", ""};
+      if (!n->create_process("e" + std::to_string(i), program, Claims{}).ok()) return 12;
+    }
+    // Each connection walks the whole list, page by page, again and again,
+    // and checks every page: whole JSON, every argument exact.
+    std::atomic<int> failed{0};
+    std::atomic<int> walking{0};
+    std::atomic<bool> stopping{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kConnections; ++t) {
+      // One at a time: an idle connection counts as a pending attach.
+      int fd = connect_to(path);
+      if (fd < 0) return 13;
+      nlohmann::json first = inspect(fd, {{"op", "status"}});
+      if (first.value("ok", false) != true) return 14;
+      threads.emplace_back([&, fd] {
+        int walks = 0;
+        while (!stopping) {
+          int seen = 0;
+          nlohmann::json next = 0;
+          while (!next.is_null()) {
+            nlohmann::json page =
+                inspect(fd, {{"op", "processes"}, {"from", next}, {"limit", 500}});
+            if (!page.is_object() || page.value("ok", false) != true) {
+              failed = 20;
+              return;
+            }
+            for (const auto &p : page["processes"]) {
+              std::string name = p["name"];
+              if (name[0] != 'e') continue;
+              int i = std::stoi(name.substr(1));
+              if (p["program"]["argv"] != nlohmann::json({"true", flood_argument(i)})) {
+                failed = 21;
+                return;
+              }
+              ++seen;
+            }
+            next = page["next"];
+          }
+          if (seen != kEntries) {
+            failed = 22;
+            return;
+          }
+          if (++walks == 1) ++walking;
+        }
+        close(fd);
+      });
+    }
+    // Told once every connection has walked the list once.
+    if (!eventually([&] { return walking == kConnections || failed != 0; })) return 15;
+    if (failed == 0) flooding.notify();
+    stop.wait();
+    stopping = true;
+    for (auto &t : threads) t.join();
+    return failed.load();
+  });
+  ASSERT_EQ(flooding.wait(), 'x') << exit_code(wait_exit(attacker, 0ms));
+  // While it floods: round trips, counters, a new attach, and a root
+  // nucleusctl that reads the whole list too.
+  for (uint64_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(round_trip(victim, "victim", i)) << i;
+    ASSERT_TRUE(victim.get_stats().ok());
+  }
+  auto root = nucleus::Nucleus::attach("root-attaches");
+  EXPECT_TRUE(root.ok()) << root.message();
+  Ran ps = run_program(NUCLEUSCTL_PATH, {"--socket", path, "--json", "ps"});
+  ASSERT_EQ(ps.code, 0) << ps.err;
+  nlohmann::json list = nlohmann::json::parse(ps.out, nullptr, false);
+  ASSERT_TRUE(list.is_object());
+  int entries = 0;
+  for (const auto &p : list["processes"]) {
+    std::string name = p["name"];
+    if (name[0] != 'e') continue;
+    EXPECT_EQ(p["program"]["argv"],
+              nlohmann::json({"true", flood_argument(std::stoi(name.substr(1)))}));
+    ++entries;
+  }
+  EXPECT_EQ(entries, kEntries);
+  stop.notify();
+  // The attacker's replies were whole all along, and it was never closed.
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0);
 }
 
 TEST(LoopBounds, UidThatMayNotAttachHoldsNoPendingSlot) {

@@ -326,6 +326,53 @@ TEST_F(Ctl, StatsAndDevices) {
   EXPECT_NE(dt.out.find("console  console  nucleus"), std::string::npos) << dt.out;
 }
 
+TEST_F(Ctl, ListsInManyPagesPrintAsOneListWithEveryByteOfTheirPrograms) {
+  // Pages of at most 4096 bytes: the processes and devices below take
+  // many, and nucleusctl's output is what one reply would have given.
+  start(R"({"default_claims": {"processes": 40, "devices": 40},
+            "limits": {"per_connection": {"control_reply_bytes": 4096}}})");
+  auto n = attach("pager");
+  std::vector<std::string> args;
+  for (int i = 0; i < 30; ++i) {
+    // Quotes, backslashes, control characters and UTF-8, 1500 bytes or so.
+    std::string arg =
+        "arg " + std::to_string(i) + " \"q\" \\ \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 ";
+    for (int c = 1; c < 0x20; ++c) arg += static_cast<char>(c);
+    arg += std::string(1300, static_cast<char>('a' + i % 26));
+    args.push_back(arg);
+    nucleus::Program program{kWorker, {"worker", arg}, {}, "", "", ""};
+    ASSERT_TRUE(n.create_process("w" + std::to_string(i), program, nucleus::Claims{}).ok()) << i;
+  }
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(
+        n.create_external_process("null" + std::to_string(i), nucleus::DeviceKind::kNull).ok());
+  }
+  json ps = ctl_json({"ps"});
+  std::map<std::string, json> by_name;
+  for (const json &p : ps["processes"]) by_name[p["name"]] = p;
+  for (int i = 0; i < 30; ++i) {
+    const json &p = by_name["w" + std::to_string(i)];
+    ASSERT_TRUE(p.is_object()) << "w" << i;
+    EXPECT_EQ(p["program"]["path"], kWorker);
+    EXPECT_EQ(p["program"]["argv"], json({"worker", args[i]})) << i;
+    EXPECT_EQ(p["parent"], "pager");
+  }
+  EXPECT_EQ(ps["processes"].size(), 31U);
+  json devices = ctl_json({"devices"});
+  ASSERT_EQ(devices["devices"].size(), 33U);
+  EXPECT_EQ(devices["devices"][0]["name"], "clock");
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(devices["devices"][3 + i]["name"], "null" + std::to_string(i));
+    EXPECT_EQ(devices["devices"][3 + i]["owner"], "pager");
+  }
+  // The tree and the stats read the same pages.
+  json tree = ctl_json({"tree"});
+  ASSERT_EQ(tree["children"].size(), 4U);  // clock, null, console, pager
+  EXPECT_EQ(tree["children"][3]["name"], "pager");
+  EXPECT_EQ(tree["children"][3]["children"].size(), 60U);
+  EXPECT_EQ(ctl_json({"stats"})["processes"].size(), 64U);
+}
+
 TEST_F(Ctl, MonitorStreamsMessageEvents) {
   Ran r = monitor_one_exchange({"--json"}, "sender", "null");
   ASSERT_EQ(r.code, 0) << r.err;

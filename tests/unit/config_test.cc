@@ -332,6 +332,20 @@ TEST(Config, LimitsSection) {
   EXPECT_EQ(c.limits.uid_names, Limits{}.uid_names);
   EXPECT_FALSE(parse_config(R"({"limits": {"per_uid": {"processes": 0}}})", &c, &error));
   EXPECT_EQ(error, "limits.per_uid.processes: expected an integer in [1, 1048576], got 0");
+  // Inspection work: a page's bytes and a turn's.
+  ASSERT_TRUE(parse_config(R"({"limits": {"per_connection": {"control_reply_bytes": 4096},
+      "per_turn": {"control_bytes": 1024}}})",
+                           &c, &error))
+      << error;
+  EXPECT_EQ(c.limits.connection_control_reply_bytes, 4096U);
+  EXPECT_EQ(c.limits.turn_control_bytes, 1024U);
+  EXPECT_FALSE(parse_config(R"({"limits": {"per_connection": {"control_reply_bytes": 262144}}})",
+                            &c, &error));
+  EXPECT_EQ(error,
+            "limits.per_connection.control_reply_bytes: expected an integer in [4096, 131072], "
+            "got 262144");
+  EXPECT_FALSE(parse_config(R"({"limits": {"per_turn": {"control_bytes": 0}}})", &c, &error));
+  EXPECT_EQ(error, "limits.per_turn.control_bytes: expected an integer in [1024, 16777216], got 0");
   EXPECT_FALSE(parse_config(R"({"processes": {"output_dir": "logs"}})", &c, &error));
   EXPECT_EQ(error, R"(processes.output_dir: expected an absolute path (or ""), got "logs")");
   EXPECT_FALSE(parse_config(R"({"processes": {"output": "inherit"}})", &c, &error));

@@ -49,6 +49,24 @@ TEST(Pool, ApplyRefusesMissingEdgesAndChangesNothing) {
   EXPECT_EQ(pool.at(0).state, BufferState::kQueued);
 }
 
+TEST(Pool, InUseCountsTheBuffersThatAreNotFree) {
+  Pool pool(4);
+  auto count = [&] {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < pool.size(); ++i) n += pool.at(i).state != BufferState::kFree;
+    return n;
+  };
+  EXPECT_EQ(pool.in_use(), 0U);
+  // Every edge of the table from every state, one buffer each.
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    for (int e = 0; e < kBufferEventCount; ++e) {
+      pool.apply(i, static_cast<BufferEvent>((e + i) % kBufferEventCount));
+      EXPECT_EQ(pool.in_use(), count());
+    }
+  }
+  EXPECT_GT(pool.in_use(), 0U);  // the walk left some in use
+}
+
 TEST(Handles, GenerationWrapSkipsZero) {
   uint64_t last = wire::make_handle(7, wire::kHandleGenerationMask);
   uint64_t next = wire::next_handle(last);
