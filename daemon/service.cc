@@ -68,7 +68,7 @@ bool Service::boot(std::string *error) {
     }
     Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
     int rc = id.ok() ? 0 : -to_errno(id.error());
-    if (rc == 0 && b.start) rc = requests_.start(kNone, id.value(), Waiter{});
+    if (rc == 0 && b.start) rc = requests_.start(kNone, kNone, id.value(), Waiter{});
     if (rc < 0) {
       *error = where + ": cannot " + (id.ok() ? "start " + b.program.path : std::string("create")) +
                ": " + std::strerror(-rc) +

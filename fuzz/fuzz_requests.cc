@@ -6,10 +6,12 @@
 // swapped; devices are named, reserved, served and removed; processes act
 // for the root or for another; staged programs are untrusted bytes (and may
 // name another owner); raw requests of any op and any fields come too.
-// The uids have per-uid budgets (one of them an operator's) and parents a
-// limit of exit notices. After every step the pool's, the claims', the
-// uids' and the notices' accounting must hold; when everything is removed
-// and detached every buffer must be back and no uid owns anything.
+// The uids have per-uid budgets (one of them an operator's, and root's) and
+// parents a limit of exit notices. After every step the pool's, the
+// claims', the uids' and the notices' accounting must hold; every program
+// the decoder has run, created or given a new program runs as an owner its
+// requester could name (the owner rule); when everything is removed and
+// detached every buffer must be back and no uid owns anything.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +22,7 @@
 #include "config.h"
 #include "core.h"
 #include "log.h"
+#include "owner_rule.h"
 #include "policy.h"
 #include "program.h"
 #include "requests.h"
@@ -35,6 +38,8 @@ using nucleus::daemon::Inheritance;
 using nucleus::daemon::kNone;
 using nucleus::daemon::kNoticeOwner;
 using nucleus::daemon::Origin;
+using nucleus::daemon::owner_of;
+using nucleus::daemon::owner_rule_allows;
 using nucleus::daemon::Policy;
 using nucleus::daemon::Process;
 using nucleus::daemon::Program;
@@ -56,7 +61,8 @@ constexpr int kProcs = 4;
 const char *const kNames[] = {"p0", "p1", "p2", "p3", "c0", "c1", "c2", "c3", "c4", "nobody"};
 constexpr int kNameCount = 10;
 constexpr int kFirstChildName = 4;
-// Two uids: the first is held to a small budget, the second is an operator's.
+// Two uids: the first is held to a small budget, the second is an operator's;
+// root (uid 0) attaches too, and may name any owner.
 constexpr uint32_t kUids[] = {1000, 2000};
 constexpr UidBudget kBudget{5, 7, 20};
 // The name nucleusd hands out to the peer with pid 7 (nucleusctl's).
@@ -191,7 +197,8 @@ std::vector<uint32_t> live_ids(const Core &core) {
 // nucleusd's Linux side as the fuzzer plays it: a start's launch (a swap's
 // new program's too) is in flight until the input says it came back (or
 // failed); a device's files open unless its path is /nonexistent. The
-// server's other reactions are the driver's steps below.
+// server's other reactions are the driver's steps below. A program is run
+// only as an owner its requester could name (the owner rule).
 class FakeLinux : public nucleus::daemon::LinuxSide {
  public:
   explicit FakeLinux(Core &core) : core_(core) {}
@@ -202,13 +209,22 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
            core_.processes().at(child).generation == it->second.generation;
   }
   int spawn(uint32_t id, const Waiter &waiter) override {
+    // A start's waiter is its requester.
+    if (waiter.id != kNone) {
+      check(owner_rule_allows(owner_of(core_.processes().at(waiter.id)),
+                              owner_of(core_.processes().at(id))));
+    }
     launches[id] = Launch{core_.processes().at(id).generation, waiter};
     return nucleus::daemon::kAnswerLater;
   }
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
-  void begin_swap(uint32_t, uint32_t, uint32_t cand) override { spawn(cand, Waiter{}); }
+  void begin_swap(uint32_t requester, uint32_t, uint32_t cand) override {
+    check(owner_rule_allows(owner_of(core_.processes().at(requester)),
+                            owner_of(core_.processes().at(cand))));
+    spawn(cand, Waiter{});
+  }
   int swap_ready(uint32_t cand, uint32_t) override {
     const Process &p = core_.processes().at(cand);
     return p.swap_of != kNone && core_.processes().at(p.swap_of).handed_over ? 0 : -EINVAL;
@@ -249,11 +265,12 @@ uint64_t own_or_forged(const Core &core, uint32_t id, Input &in) {
 }
 
 // A program as a client stages it: a header (sometimes naming another
-// owner, as a root-owned creator may) and untrusted bytes.
+// owner or group, as a root-owned creator may) and untrusted bytes.
 std::string staged_program(Input &in) {
   uint8_t shape = in.byte();
   wire::ProgramHeader header{shape % 3U, (shape >> 2) % 2U};
   if ((shape & 16) != 0) header.uid = kUids[(shape >> 5) & 1];
+  if ((shape & 64) != 0) header.gid = (shape & 32) != 0 ? 42 : 0;
   std::string staged(reinterpret_cast<const char *>(&header), sizeof(header));
   std::string strings(in.byte() % 40U, '\0');
   in.bytes(strings.data(), strings.size());
@@ -421,7 +438,7 @@ class Driver {
     uint8_t who = in.byte();
     const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
     Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
-    uint32_t uid = kUids[(who >> 4) & 1];
+    uint32_t uid = (who & 64) != 0 ? 0 : kUids[(who >> 4) & 1];
     Result<uint32_t> id =
         core_.attach(name, c, uid, 0, who & 32 ? kCtlPid : 9, policy_.uid_budget(uid, 0));
     if (id.ok()) sessions_[id.value()] = Session{};
@@ -454,7 +471,17 @@ class Driver {
     r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
     r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
     r.message.word[wire::kClaimDevices] = in.byte() % 3U;
-    request(r);
+    if (request(r) == 0) {
+      uint32_t made = core_.processes().find(name);
+      check_owner_rule(made);
+    }
+  }
+  // An entry the decoder just created or gave a program to runs it as an
+  // owner its requester could name.
+  void check_owner_rule(uint32_t entry) {
+    check(entry != kNone);
+    check(owner_rule_allows(owner_of(core_.processes().at(id_)),
+                            owner_of(core_.processes().at(entry))));
   }
   void launch_comes_back(Input &in) {  // a start's launch comes back: started, or not
     if (linux_.launches.empty()) return;
@@ -508,7 +535,8 @@ class Driver {
     r.message.word[wire::kClaimBuffers] = in.byte() % 6U;
     r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
     r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
-    request(r);
+    uint32_t kid = kid_;
+    if (request(r) == 0 && (what & 1) != 0) check_owner_rule(kid);
   }
   void remove() {
     if (kid_ == kNone || !attached(id_)) return;
