@@ -386,10 +386,12 @@ TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
 }  // namespace nucleus::test
 
 // Issue 20: every way a program comes to run under an owner follows the
-// owner rule, and acting for an entry needs its whole principal
-// (docs/security.md, "The owner rule").
+// owner rule, the bound connection attaches only its owner, and acting for
+// an entry needs its whole principal (docs/security.md, "The owner rule").
 namespace nucleus::test {
 namespace {
+
+const char *kTestProgram = NUCLEUS_TEST_PROGRAM;
 
 // /proc/PID/cmdline with its NULs as spaces.
 std::string cmdline_of(pid_t pid) {
@@ -466,6 +468,50 @@ TEST(Privilege, AModifyNeverRunsTheRequestersProgramAsTheChildsOtherOwner) {
   EXPECT_FALSE(std::filesystem::exists(as_root));
   EXPECT_NE(d.log().find("the owner rule"), std::string::npos) << d.log();
   std::filesystem::remove_all(dir);
+}
+
+// Finding 4: the connection nucleusd binds for a root entry's program
+// (NUCLEUS_FD) is used by uid 65534: the program drops to it before it
+// attaches, or hands the descriptor to a child that does. Neither attaches
+// the root entry, so nothing runs as root on its behalf.
+TEST(Privilege, TheBoundConnectionAttachesOnlyAPeerWithTheEntrysOwnersCredentials) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a program as another uid";
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto op = attach("operator");
+  nucleus::Claims claims{};
+  claims.buffers = 2;
+  claims.processes = 2;
+  for (std::string how : {"self", "child"}) {
+    SCOPED_TRACE(how);
+    std::string name = "victim-" + how;
+    ASSERT_TRUE(op.act_for(std::string()).ok());
+    // Root's: created by root with no user named.
+    nucleus::Program program{
+        kTestProgram, {"nucleus-test-program", "drop-attach", how}, {}, "", "", ""};
+    ASSERT_TRUE(op.create_process(name, program, claims).ok());
+    ASSERT_TRUE(op.start_process(name).ok());
+    nucleus::ProcessInfo info{};
+    ASSERT_TRUE(eventually([&] {
+      auto i = op.get_process(name);
+      if (i.ok()) info = i.value();
+      return i.ok() && info.state == NUCLEUS_PROCESS_EXITED;
+    }));
+    EXPECT_EQ(info.uid, 0U);
+    // The program's exit code is what its attach was answered.
+    EXPECT_EQ(info.exit_kind, NUCLEUS_EXIT_CODE);
+    EXPECT_EQ(info.exit_value, EACCES);
+    // It created nothing: no payload ran as root.
+    ASSERT_TRUE(op.act_for(name).ok());
+    auto kids = op.list_children();
+    ASSERT_TRUE(kids.ok());
+    EXPECT_TRUE(kids.value().empty());
+  }
+  std::string log = d.log();
+  EXPECT_NE(log.find("attach refused: the sender on its bound connection"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("uid 65534 gid 65534) is not its owner (uid 0 gid 0)"), std::string::npos)
+      << log;
 }
 
 // Finding 5: root gives uid 65534 an entry with another group (shadow).

@@ -84,7 +84,10 @@ typedef struct {
  * default claim, -EDQUOT this uid owns as many processes, names or buffers
  * as limits.per_uid allows, -EPERM a name nucleusd hands out to another
  * (nucleusctl-<pid> is only the process with that pid's),
- * -ENOENT/-ECONNREFUSED no nucleus listening. */
+ * -ENOENT/-ECONNREFUSED no nucleus listening. With name NULL, -EACCES also
+ * when this process is not its entry's owner (another uid or gid than the
+ * one its program was started as: the inherited connection attaches only
+ * the owner). */
 NUCLEUS_API int nucleus_attach(const char *name, nucleus_t **out);
 /* Detach and free the handle. Messages queued to this process or received and
  * unanswered get dummy answers; answers still due to it are discarded. */
