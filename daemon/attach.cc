@@ -400,6 +400,9 @@ int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   int len = wire::name_length(request.name, sizeof(request.name));
   if (len < 0) return -EINVAL;
   *name = std::string(request.name, static_cast<size_t>(len));
+  // A well-known name is only for the uids and groups the names section
+  // gives it (logged there).
+  if (!policy_.may_own(*name, Owner{cred.uid, cred.gid}, "attach as")) return -EPERM;
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
                 config_.default_claim_memory, config_.default_claim_devices, 0};
@@ -454,6 +457,8 @@ void Attach::attach_bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int prog
           "bound connection",
           p.name, pid);
     }
+  } else if (!policy_.may_own(p.name, owner_of(p), "attach as")) {
+    reply.status = -EPERM;  // the names section changed since its creation (logged there)
   } else if (request.name[0] != '\0' &&
              (len < 0 || p.name != std::string_view(request.name, static_cast<size_t>(len)))) {
     reply.status = -EINVAL;  // only the name its parent gave
@@ -471,7 +476,7 @@ void Attach::attach_bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int prog
   }
   bool sent = send_reply(socket.get(), &reply, id);
   if (reply.status != 0) {
-    if (reply.status != -EACCES) {  // that one said why above
+    if (reply.status != -EACCES && reply.status != -EPERM) {  // those said why above
       log::info("process {} (pid {}): attach refused: {}", p.name, pid,
                 std::strerror(-reply.status));
     }

@@ -32,6 +32,21 @@ int64_t Policy::log_interval_ns() const {
   return static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
 }
 
+bool Policy::may_own(std::string_view name, Owner owner, std::string_view what) {
+  const NameRule *rule = name_rule(config_.names, name);
+  if (rule == nullptr ||
+      std::find(rule->uids.begin(), rule->uids.end(), owner.uid) != rule->uids.end() ||
+      std::find(rule->gids.begin(), rule->gids.end(), owner.gid) != rule->gids.end()) {
+    return true;
+  }
+  reserved_name_log_.warn(sys::monotonic_ns(), log_interval_ns(),
+                          "uid {} gid {} refused ({} {}): the name is reserved by names[{}] ({} "
+                          "\"{}\") for other uids and groups",
+                          owner.uid, owner.gid, what, name, rule - config_.names.data(),
+                          rule->prefix ? "own_prefix" : "own", rule->name);
+  return false;
+}
+
 void Policy::log_owner_refusal(std::string_view requester, Owner who, std::string_view what,
                                std::string_view name, Owner owner) {
   owner_rule_log_.warn(sys::monotonic_ns(), log_interval_ns(),

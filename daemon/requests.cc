@@ -215,6 +215,7 @@ int Requests::create_external(Call &call, wire::Event *) {
   // (A copy of the namer's uid: adding an entry may move the table.)
   uint32_t uid = core_.processes().at(call.id).uid;
   uint32_t gid = core_.processes().at(call.id).gid;
+  if (!policy_.may_own(call.name, Owner{uid, gid}, "name device")) return -EPERM;
   Result<uint32_t> device =
       core_.create_device(call.id, call.name, spec.kind, policy_.uid_budget(uid, gid));
   if (!device.ok()) {
@@ -318,6 +319,7 @@ int Requests::create_process(Call &call, wire::Event *) {
   Owner requester = owner_of(core_.processes().at(call.id));
   Owner owner = core_.child_owner(caller.value(), program.value(), requester);
   if (int rc = owner_rule(call, "create", owner); rc < 0) return rc;
+  if (!policy_.may_own(call.name, owner, "create")) return -EPERM;
   // The bound is the requester's: an operator acting for another is not
   // bounded (acting for the root must always work).
   uint32_t uid = requester.uid;
@@ -413,10 +415,11 @@ int Requests::modify_process(Call &call, wire::Event *) {
     if (int rc = settle_owner(call, "modify", &program); rc < 0) return rc;
     // The child runs the new program as its owner (the one the program
     // names, else the one it has): the requester must be able to name it,
-    // whoever it acts for.
+    // whoever it acts for, and the child's name must be that owner's.
     const Process &c = core_.processes().at(child.value());
     Owner owner = owner_named(program, owner_of(c));
     if (int rc = owner_rule(call, "modify", owner); rc < 0) return rc;
+    if (owner != owner_of(c) && !policy_.may_own(call.name, owner, "modify")) return -EPERM;
   }
   Claims claims = claims_from(call.r.message);
   return -to_errno(core_.modify(caller, child.value(),

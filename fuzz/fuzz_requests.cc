@@ -7,11 +7,14 @@
 // for the root or for another; staged programs are untrusted bytes (and may
 // name another owner); raw requests of any op and any fields come too.
 // The uids have per-uid budgets (one of them an operator's, and root's) and
-// parents a limit of exit notices. After every step the pool's, the
-// claims', the uids' and the notices' accounting must hold; every program
-// the decoder has run, created or given a new program runs as an owner its
-// requester could name (the owner rule); when everything is removed and
-// detached every buffer must be back and no uid owns anything.
+// parents a limit of exit notices; the configuration reserves some names
+// (the names section, reloaded now and then). After every step the pool's,
+// the claims', the uids' and the notices' accounting must hold; every
+// program the decoder has run, created or given a new program runs as an
+// owner its requester could name (the owner rule) under a name its owner
+// may take; when everything is removed and detached every buffer must be
+// back and no uid owns anything.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -37,7 +40,9 @@ using nucleus::daemon::Error;
 using nucleus::daemon::Inheritance;
 using nucleus::daemon::kNone;
 using nucleus::daemon::kNoticeOwner;
+using nucleus::daemon::NameRule;
 using nucleus::daemon::Origin;
+using nucleus::daemon::Owner;
 using nucleus::daemon::owner_of;
 using nucleus::daemon::owner_rule_allows;
 using nucleus::daemon::Policy;
@@ -309,6 +314,7 @@ class Driver {
     config_.limits.uid_buffers = kBudget.buffers;
     config_.limits.connection_staged_bytes = 256;
     config_.data_bytes = 4096;
+    config_.names = names_;
     for (int i = 0; i < kProcs; ++i) {
       check(core_.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}, kUids[i % 2], 0).ok());
     }
@@ -439,6 +445,9 @@ class Driver {
     const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
     Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
     uint32_t uid = (who & 64) != 0 ? 0 : kUids[(who >> 4) & 1];
+    // As Attach does: the names section first (it names no p*, so the
+    // processes the driver starts with may come back).
+    if (!policy_.may_own(name, Owner{uid, 0}, "attach as")) return;
     Result<uint32_t> id =
         core_.attach(name, c, uid, 0, who & 32 ? kCtlPid : 9, policy_.uid_budget(uid, 0));
     if (id.ok()) sessions_[id.value()] = Session{};
@@ -453,6 +462,7 @@ class Driver {
     if (uint8_t b = in.byte(); b & 1) {                  // a reload
       core_.set_notice_limit(1 + b % 8U);
       config_.limits.connection_staged_bytes = b & 2 ? 256 : 48;
+      config_.names = b & 4 ? names_ : std::vector<NameRule>{};
     }
     if (!attached(id_)) return;
     wire::Event e;
@@ -474,6 +484,12 @@ class Driver {
     if (request(r) == 0) {
       uint32_t made = core_.processes().find(name);
       check_owner_rule(made);
+      // Its name is its owner's to take (the names section as it is now).
+      Owner owner = owner_of(core_.processes().at(made));
+      const NameRule *rule = nucleus::daemon::name_rule(config_.names, name);
+      check(rule == nullptr ||
+            std::find(rule->uids.begin(), rule->uids.end(), owner.uid) != rule->uids.end() ||
+            std::find(rule->gids.begin(), rule->gids.end(), owner.gid) != rule->gids.end());
     }
   }
   // An entry the decoder just created or gave a program to runs it as an
@@ -682,6 +698,11 @@ class Driver {
     if (named != kNone && !core_.processes().live(named)) linux_.launches.erase(named);
   }
 
+  // The names section: c0 only root's; c1 only uid 2000's but for its own
+  // rule (any primary gid 0), which wins over the prefix; c2 no one's.
+  const std::vector<NameRule> names_{NameRule{"c0", false, {0}, {}},
+                                     NameRule{"c1", true, {2000}, {}},
+                                     NameRule{"c1", false, {}, {0}}, NameRule{"c2", false, {}, {}}};
   Config config_;
   Core core_{kPool + kNotices, kNotices, kRootProcesses};
   Policy policy_;

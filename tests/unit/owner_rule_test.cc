@@ -1,7 +1,7 @@
 // The owner rule (owner_rule.h) on every path through the decoder by which
 // a program comes to run under an owner: a table of requester x owner x
-// operation, and the cases of issue 20 it closes (a modify that kept a
-// root owner, act_for with another group).
+// operation, the cases of issue 20 it closes (a modify that kept a root
+// owner, act_for with another group), and the names section.
 #include "owner_rule.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 namespace nucleus::daemon {
 namespace {
 
+using namespace std::string_literals;
 using testing::program_bytes;
 using testing::RequestsTest;
 
@@ -301,6 +302,35 @@ TEST_F(RequestsTest, OnlyRootNamesAnotherOwnerAndTheRefusalComesBeforeTheUserDat
     EXPECT_EQ(control(request(wire::Op::kCreateProcess, "kid")), -EPERM) << uid << " " << gid;
   }
   EXPECT_EQ(core_.processes().find("kid"), kNone);
+}
+
+// ---- the names section -----------------------------------------------------
+
+TEST_F(RequestsTest, AReservedNameIsTakenOnlyByTheOwnersTheNamesSectionAllows) {
+  config_.names = {NameRule{"web", false, {0}, {}}, NameRule{"sup.", true, {0}, {}},
+                   NameRule{"team.", true, {}, {1000}}};
+  stage(program_bytes("/bin/mine"));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "web")), -EPERM);
+  stage(program_bytes("/bin/mine"));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "sup.db")), -EPERM);
+  stage("/tmp/disk\0\0"s);
+  EXPECT_EQ(control(request(wire::Op::kCreateExternal, "sup.disk",
+                            static_cast<int64_t>(wire::DeviceKind::kDisk))),
+            -EPERM);
+  EXPECT_TRUE(linux_.calls.empty());  // no file opened for it
+  stage(program_bytes("/bin/mine"));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "team.a")), 0);  // its primary gid
+  stage(program_bytes("/bin/mine"));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "webby")), 0);  // no rule covers it
+  // Root takes them, and may not give one to an owner the section does not allow.
+  os_ = core_.attach("root", Claims{8, 4, 0, 0, 0}, 0, 0, 30).value();
+  stage(program_bytes("/bin/mine"));
+  ASSERT_EQ(control(request(wire::Op::kCreateProcess, "sup.db")), 0);
+  stage(program_bytes("/bin/mine", 1000, 1000));
+  EXPECT_EQ(control(request(wire::Op::kModifyProcess, "sup.db", wire::kModifyProgram)), -EPERM);
+  EXPECT_EQ(owner_of(core_.processes().at(core_.processes().find("sup.db"))), (Owner{0, 0}));
+  stage(program_bytes("/bin/mine", 1000, 1000));
+  EXPECT_EQ(control(request(wire::Op::kCreateProcess, "web")), -EPERM);
 }
 
 }  // namespace

@@ -82,12 +82,13 @@ typedef struct {
  * the parent gave. Errors: -EINVAL invalid name, -EEXIST name taken, -EACCES
  * this uid/gid may not attach, -ENOBUFS not enough free buffers for the
  * default claim, -EDQUOT this uid owns as many processes, names or buffers
- * as limits.per_uid allows, -EPERM a name nucleusd hands out to another
- * (nucleusctl-<pid> is only the process with that pid's),
- * -ENOENT/-ECONNREFUSED no nucleus listening. With name NULL, -EACCES also
- * when this process is not its entry's owner (another uid or gid than the
- * one its program was started as: the inherited connection attaches only
- * the owner). */
+ * as limits.per_uid allows, -EPERM a name that is not this uid's to take:
+ * one nucleusd hands out to another (nucleusctl-<pid> is only the process
+ * with that pid's) or one the configuration's names section reserves for
+ * other uids and groups, -ENOENT/-ECONNREFUSED no nucleus listening. With
+ * name NULL, -EACCES also when this process is not its entry's owner
+ * (another uid or gid than the one its program was started as: the
+ * inherited connection attaches only the owner). */
 NUCLEUS_API int nucleus_attach(const char *name, nucleus_t **out);
 /* Detach and free the handle. Messages queued to this process or received and
  * unanswered get dummy answers; answers still due to it are discarded. */
@@ -195,9 +196,10 @@ typedef struct {
  * -EDQUOT: its owner's uid is at limits.per_uid; -EPERM: the child would
  * run as an owner the caller could not name (the owner rule: only root may
  * run a program as another uid or gid than its own, and a child of a
- * process acted for inherits that process's owner), or a name nucleusd
- * hands out (nucleusctl-<pid>); -EEXIST: the name is taken; -EINVAL:
- * invalid name or program. */
+ * process acted for inherits that process's owner), or a name that is not
+ * the child's owner's to take (nucleusctl-<pid>, or one the configuration's
+ * names section reserves for other uids and groups); -EEXIST: the name is
+ * taken; -EINVAL: invalid name or program. */
 NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
                                        const nucleus_program_t *program,
                                        const nucleus_claims_t *claims);
