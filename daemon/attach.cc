@@ -50,6 +50,44 @@ void refuse(int fd, int status) {
   }
 }
 
+// Reads a started program's attach request from its bound connection with
+// the credentials of the process that sent it (SCM_CREDENTIALS: the
+// connection has SO_PASSCRED from before the program ran, Programs::spawn).
+// SO_PEERCRED cannot say: on a socketpair it names its creator, nucleusd.
+// *has_cred is false when no credentials came. Descriptors the sender
+// passed along are closed. Returns what recvmsg returned (MSG_TRUNC: the
+// packet's whole length).
+ssize_t receive_bound(int fd, wire::AttachRequest *request, ucred *cred, bool *has_cred) {
+  iovec iov{request, sizeof(*request)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(4 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+  *has_cred = false;
+  if (n < 0) return n;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(ucred))) {
+      std::memcpy(cred, CMSG_DATA(c), sizeof(*cred));
+      *has_cred = true;
+    } else if (c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int passed = -1;
+        std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        close(passed);
+      }
+    }
+  }
+  // From here it is the program's connection: nothing more is stamped.
+  int off = 0;
+  setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof(off));
+  return n;
+}
+
 }  // namespace
 
 Attach::Attach(const Config &config, Core &core, Loop &loop, Policy &policy,
@@ -362,6 +400,9 @@ int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucre
   int len = wire::name_length(request.name, sizeof(request.name));
   if (len < 0) return -EINVAL;
   *name = std::string(request.name, static_cast<size_t>(len));
+  // A well-known name is only for the uids and groups the names section
+  // gives it (logged there).
+  if (!policy_.may_own(*name, Owner{cred.uid, cred.gid}, "attach as")) return -EPERM;
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
                 config_.default_claim_memory, config_.default_claim_devices, 0};
@@ -390,13 +431,34 @@ int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucre
 void Attach::attach_bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int program_pidfd) {
   const Process &p = core_.processes().at(id);
   wire::AttachRequest request{};
-  ssize_t n = recv(socket.get(), &request, sizeof(request), MSG_DONTWAIT | MSG_TRUNC);
+  ucred cred{};
+  bool has_cred = false;
+  ssize_t n = receive_bound(socket.get(), &request, &cred, &has_cred);
   if (n <= 0) return;  // closed without attaching
   wire::AttachReply reply{};
   int len = wire::name_length(request.name, sizeof(request.name));
+  // Whoever holds the connection is not the entry: only a sender with the
+  // owner's uid and gid attaches it (a program that dropped to another
+  // uid, or passed the descriptor on, does not).
+  bool owners = has_cred && cred.uid == p.uid && cred.gid == p.gid;
   if (static_cast<size_t>(n) != sizeof(request) || request.magic != wire::kMagic ||
       request.abi_version != wire::kAbiVersion) {
     reply.status = -EPROTO;
+  } else if (!owners) {
+    reply.status = -EACCES;
+    if (has_cred) {
+      log::warn(
+          "process {} (pid {}): attach refused: the sender on its bound connection (pid {} "
+          "uid {} gid {}) is not its owner (uid {} gid {})",
+          p.name, pid, cred.pid, cred.uid, cred.gid, p.uid, p.gid);
+    } else {
+      log::warn(
+          "process {} (pid {}): attach refused: no credentials came with the request on its "
+          "bound connection",
+          p.name, pid);
+    }
+  } else if (!policy_.may_own(p.name, owner_of(p), "attach as")) {
+    reply.status = -EPERM;  // the names section changed since its creation (logged there)
   } else if (request.name[0] != '\0' &&
              (len < 0 || p.name != std::string_view(request.name, static_cast<size_t>(len)))) {
     reply.status = -EINVAL;  // only the name its parent gave
@@ -414,7 +476,10 @@ void Attach::attach_bound(uint32_t id, sys::UniqueFd socket, pid_t pid, int prog
   }
   bool sent = send_reply(socket.get(), &reply, id);
   if (reply.status != 0) {
-    log::info("process {} (pid {}): attach refused: {}", p.name, pid, std::strerror(-reply.status));
+    if (reply.status != -EACCES && reply.status != -EPERM) {  // those said why above
+      log::info("process {} (pid {}): attach refused: {}", p.name, pid,
+                std::strerror(-reply.status));
+    }
     return;
   }
   if (!connections_.serve(id, std::move(socket), sent)) return;

@@ -194,7 +194,83 @@ void read_boot(const json &list, const std::string &where, const std::vector<Dev
   }
 }
 
+// A names rule: exactly one of "own" (a name) and "own_prefix" (the start
+// of names), and who may take them; no two rules for the same name or
+// the same prefix.
+void read_name_rule(Reader &r, size_t i, const json &object, std::vector<NameRule> *out) {
+  std::string where = "names[" + std::to_string(i) + "]";
+  NameRule rule;
+  int given = 0;
+  auto name = [&](bool prefix) {
+    return [&, prefix](const json &v, const std::string &path) {
+      ++given;
+      std::string text = v.is_string() ? v.get<std::string>() : std::string();
+      // A prefix is the start of a name: the same characters, at most as long.
+      if (!v.is_string() ||
+          wire::name_length(text.c_str(), text.size() + 1) != static_cast<int>(text.size())) {
+        return r.fail(path,
+                      prefix ? "the start of names: 1 to 31 characters of [A-Za-z0-9._-]"
+                             : "a name: 1 to 31 characters of [A-Za-z0-9._-]",
+                      v);
+      }
+      rule.name = text;
+      rule.prefix = prefix;
+    };
+  };
+  r.value("own", name(false));
+  r.value("own_prefix", name(true));
+  r.id_list("uids", &rule.uids);
+  r.id_list("gids", &rule.gids);
+  if (!r.ok()) return;
+  if (given != 1) {
+    return r.fail(where, R"(exactly one of "own" (a name) and "own_prefix" (the start of names))",
+                  object);
+  }
+  for (const NameRule &other : *out) {
+    if (other.prefix == rule.prefix && other.name == rule.name) {
+      return r.fail(where + (rule.prefix ? ".own_prefix" : ".own"),
+                    rule.prefix ? "a prefix no earlier rule names" : "a name no earlier rule names",
+                    json(rule.name));
+    }
+  }
+  out->push_back(std::move(rule));
+}
+
 }  // namespace
+
+const NameRule *name_rule(const std::vector<NameRule> &rules, std::string_view name) {
+  const NameRule *best = nullptr;
+  for (const NameRule &rule : rules) {
+    if (!rule.prefix) {
+      if (rule.name == name) return &rule;  // the name's own rule decides
+      continue;
+    }
+    if (name.starts_with(rule.name) && (best == nullptr || rule.name.size() > best->name.size())) {
+      best = &rule;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> explain_names(const std::vector<NameRule> &rules) {
+  auto ids = [](const std::vector<uint32_t> &list) {
+    std::string out;
+    for (uint32_t id : list) out += (out.empty() ? "" : ", ") + std::to_string(id);
+    return out;
+  };
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const NameRule &rule = rules[i];
+    std::string who;
+    if (!rule.uids.empty()) who = "uids " + ids(rule.uids);
+    if (!rule.gids.empty()) who += (who.empty() ? "" : " or ") + ("primary gids " + ids(rule.gids));
+    lines.push_back(
+        "names[" + std::to_string(i) +
+        "]: " + (rule.prefix ? "names beginning \"" + rule.name + "\"" : "\"" + rule.name + "\"") +
+        (who.empty() ? " may be taken by no one" : " may be taken only by " + who));
+  }
+  return lines;
+}
 
 bool parse_config(const std::string &text, Config *out, std::string *error) {
   error->clear();
@@ -257,6 +333,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.id_list("uids", &c.operator_uids);
     r.id_list("gids", &c.operator_gids);
   });
+  top.objects("names", [&](Reader &r, size_t i) { read_name_rule(r, i, j["names"][i], &c.names); });
   top.object("log", [&](Reader &r) {
     r.choice("level", {"trace", "debug", "info", "warn", "error", "critical", "off"}, &c.log_level);
   });
@@ -423,6 +500,7 @@ void apply_reloadable(const Config &from, Config *to) {
   to->allow_own_uid = from.allow_own_uid;
   to->uids = from.uids;
   to->gids = from.gids;
+  to->names = from.names;
   to->default_claim_buffers = from.default_claim_buffers;
   to->default_claim_processes = from.default_claim_processes;
   to->default_claim_memory = from.default_claim_memory;
@@ -441,6 +519,7 @@ ConfigChanges diff_config(const Config &a, const Config &b) {
   compare("attach.allow_own_uid", a.allow_own_uid, b.allow_own_uid, &c.applied);
   compare("attach.uids", a.uids, b.uids, &c.applied);
   compare("attach.gids", a.gids, b.gids, &c.applied);
+  compare("names", a.names, b.names, &c.applied);
   compare("default_claims.buffers", a.default_claim_buffers, b.default_claim_buffers, &c.applied);
   compare("default_claims.processes", a.default_claim_processes, b.default_claim_processes,
           &c.applied);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nucleus/wire.h>
@@ -75,6 +76,26 @@ struct Limits {
   bool operator==(const Limits &) const = default;
 };
 
+// A rule of the names section, in the manner of D-Bus's <policy own=...>
+// and own_prefix (docs/configuration.md, "Well-known names"): which uids
+// and primary gids may take a name, or every name that begins with a
+// prefix. A name that no rule covers is anyone's to take.
+struct NameRule {
+  std::string name;     // "own": the name; "own_prefix": the prefix
+  bool prefix = false;  // an own_prefix rule
+  std::vector<uint32_t> uids;
+  std::vector<uint32_t> gids;  // primary gids
+  bool operator==(const NameRule &) const = default;
+};
+
+// The rule that decides who may take `name`: the "own" rule of that name,
+// else the "own_prefix" rule of the longest prefix it begins with; nullptr
+// when no rule covers it.
+const NameRule *name_rule(const std::vector<NameRule> &rules, std::string_view name);
+// One line per rule saying what it reserves for whom (nucleusd
+// --check-config prints them).
+std::vector<std::string> explain_names(const std::vector<NameRule> &rules);
+
 // clock, null, and console on nucleusd's stderr and stdin.
 std::vector<DeviceConfig> default_devices();
 
@@ -108,6 +129,9 @@ struct Config {
   bool operators_own_uid = true;
   std::vector<uint32_t> operator_uids;
   std::vector<uint32_t> operator_gids;
+  // Who may take which well-known names (the "names" section); empty: any
+  // name is anyone's.
+  std::vector<NameRule> names;
   std::string log_level = "info";
   // How long a new connection may take to send its attach request.
   uint64_t attach_timeout_ms = 0;

@@ -120,8 +120,15 @@ class Core : private CoreReactions {
   Result<uint32_t> child(uint32_t caller, std::string_view name) const {
     return tree_.child(caller, name);
   }
+  // The owner a child `caller` creates with `program` gets (the owner rule
+  // is checked on it: owner_rule.h): the user and group the program names,
+  // each else `root_child`'s for a child of the root (whoever acts for the
+  // root), else its parent's.
+  Owner child_owner(uint32_t caller, const Program &program, Owner root_child) const {
+    return tree_.child_owner(caller, program, root_child);
+  }
   // `uid`/`gid` own a child of the root; another's children inherit their
-  // parent's. `budget` bounds the child's owner (kUidQuota).
+  // parent's (child_owner). `budget` bounds the child's owner (kUidQuota).
   Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
                           const Claims &claims, uint32_t uid = 0, uint32_t gid = 0,
                           const UidBudget &budget = UidBudget::unbounded()) {
@@ -130,6 +137,9 @@ class Core : private CoreReactions {
   Error start(uint32_t caller, uint32_t id, StartPlan *plan) {
     return tree_.start(caller, id, plan);
   }
+  // A start of `id` now would run its program (its first start, or one
+  // after it exited), not only resume it: the owner rule is then checked.
+  bool start_runs_program(uint32_t id) const { return tree_.start_runs_program(id); }
   // Sends `handle` (next use of a free buffer of `requester`: the caller,
   // or whoever acts for it) to the nucleus; answered to the requester by
   // finish_stop, or at once when nothing of it can run.

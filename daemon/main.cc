@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "config.h"
 #include "log.h"
@@ -70,12 +72,17 @@ int run(int argc, char **argv) {
     std::cerr << "nucleusd: " << source << ": " << error << "\n";
     return 2;
   }
+  // What the names section reserves, in words: a rule that reserves more
+  // (or less) than meant shows here.
+  std::vector<std::string> names = nucleus::daemon::explain_names(config.names);
   if (check_only) {
     std::cout << source << ": valid\n";
+    for (const std::string &line : names) std::cout << line << "\n";
     return 0;
   }
   if (level.empty()) nucleus::daemon::log::setup(config.log_level);
   spdlog::info("configuration: {}", source);
+  for (const std::string &line : names) spdlog::info("{}", line);
   nucleus::daemon::Server server(std::move(config));
   server.set_config_source(config_path, !level.empty());
   if (!server.start(runtime_dir, &error)) {

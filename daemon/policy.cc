@@ -28,8 +28,43 @@ UidBudget Policy::uid_budget(uint32_t uid, uint32_t gid) const {
   return UidBudget{l.uid_processes, l.uid_names, l.uid_buffers};
 }
 
+int64_t Policy::log_interval_ns() const {
+  return static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+}
+
+bool Policy::may_own(std::string_view name, Owner owner, std::string_view what) {
+  const NameRule *rule = name_rule(config_.names, name);
+  if (rule == nullptr ||
+      std::find(rule->uids.begin(), rule->uids.end(), owner.uid) != rule->uids.end() ||
+      std::find(rule->gids.begin(), rule->gids.end(), owner.gid) != rule->gids.end()) {
+    return true;
+  }
+  reserved_name_log_.warn(sys::monotonic_ns(), log_interval_ns(),
+                          "uid {} gid {} refused ({} {}): the name is reserved by names[{}] ({} "
+                          "\"{}\") for other uids and groups",
+                          owner.uid, owner.gid, what, name, rule - config_.names.data(),
+                          rule->prefix ? "own_prefix" : "own", rule->name);
+  return false;
+}
+
+void Policy::log_owner_refusal(std::string_view requester, Owner who, std::string_view what,
+                               std::string_view name, Owner owner) {
+  owner_rule_log_.warn(sys::monotonic_ns(), log_interval_ns(),
+                       "process {} (uid {} gid {}) refused ({} {}): its program would run as uid "
+                       "{} gid {}, an owner only root or that uid and gid may name (the owner "
+                       "rule)",
+                       requester, who.uid, who.gid, what, name, owner.uid, owner.gid);
+}
+
+void Policy::log_act_for_refusal(std::string_view requester, Owner who, std::string_view target,
+                                 std::string_view why) {
+  act_for_log_.warn(sys::monotonic_ns(), log_interval_ns(),
+                    "process {} (uid {} gid {}) may not act for {}: {}", requester, who.uid,
+                    who.gid, target, why);
+}
+
 void Policy::log_uid_refusal(Error e, uint32_t uid, std::string_view what, std::string_view name) {
-  auto interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+  int64_t interval = log_interval_ns();
   if (e == Error::kUidQuota) {
     const UidUsage u = core_.uid_accounts().usage(uid);
     uid_quota_log_.warn(sys::monotonic_ns(), interval,

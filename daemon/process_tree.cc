@@ -219,20 +219,21 @@ bool ProcessTree::move_free_buffers(uint32_t from, uint32_t to, uint64_t count) 
   return true;
 }
 
+Owner ProcessTree::child_owner(uint32_t caller, const Program &program, Owner root_child) const {
+  return owner_named(program, caller == kNone ? root_child : owner_of(processes_.at(caller)));
+}
+
 Result<uint32_t> ProcessTree::create(uint32_t caller, std::string_view name, Program program,
                                      const Claims &claims, uint32_t uid, uint32_t gid,
                                      const UidBudget &budget) {
   if (Error e = check_claims(claims); e != Error::kNone) return e;
   if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
-  // Its owner: the user its (root-owned) creator named, else the root's
-  // child is the requester's and another's inherits its parent's. Buffers
-  // its parent gives it count for its owner when that is another uid.
-  uint32_t owner = program.uid != kNone ? program.uid
-                   : caller == kNone    ? uid
-                                        : processes_.at(caller).uid;
+  // Buffers its parent gives it count for its owner when that is another
+  // uid.
+  Owner owner = child_owner(caller, program, Owner{uid, gid});
   uint64_t more_buffers =
-      caller == kNone || owner != processes_.at(caller).uid ? claims.buffers : 0;
-  if (Error e = uid_accounts_.fits(owner, UidUsage{1, 1, more_buffers}, budget);
+      caller == kNone || owner.uid != processes_.at(caller).uid ? claims.buffers : 0;
+  if (Error e = uid_accounts_.fits(owner.uid, UidUsage{1, 1, more_buffers}, budget);
       e != Error::kNone) {
     return e;
   }
@@ -249,11 +250,9 @@ Result<uint32_t> ProcessTree::create(uint32_t caller, std::string_view name, Pro
   p.account = ClaimsAccount(claims);
   p.program = std::move(program);
   // What its program runs as and whose rights open the files it names.
-  p.uid = owner;
-  p.gid = p.program.gid != kNone ? p.program.gid
-          : caller == kNone      ? gid
-                                 : processes_.at(caller).gid;
-  uid_accounts_.add_entry(owner, true);
+  p.uid = owner.uid;
+  p.gid = owner.gid;
+  uid_accounts_.add_entry(owner.uid, true);
   bool moved = move_free_buffers(caller, id.value(), claims.buffers);
   assert(moved);
   (void)moved;
@@ -302,6 +301,11 @@ Error ProcessTree::start(uint32_t caller, uint32_t id, StartPlan *plan) {
   plan->resume = cell.has(kActResume);
   plan->spawn = cell.has(kActSpawn);
   return Error::kNone;
+}
+
+bool ProcessTree::start_runs_program(uint32_t id) const {
+  const ProcessCell &cell = cell_of(id, ProcessEvent::kStart);
+  return cell.error == Error::kNone && cell.has(kActSpawn);
 }
 
 Error ProcessTree::begin_stop(uint32_t requester, uint32_t id, uint64_t handle) {
@@ -355,18 +359,19 @@ Error ProcessTree::modify(uint32_t caller, uint32_t id, const Program *program,
   if (program != nullptr) {
     Process &c = processes_.at(id);
     c.program = *program;
-    if (program->uid != kNone && program->uid != c.uid) {
-      // A root-owned requester gave it to another user: the entry and the
-      // buffers it holds count for the new owner (what it named stays its
-      // namer's).
+    Owner next = owner_named(*program, owner_of(c));
+    if (next.uid != c.uid) {
+      // The program names another user (the decoder checked the owner
+      // rule): the entry and the buffers it holds count for the new owner
+      // (what it named stays its namer's).
       auto held = static_cast<int64_t>(c.slots.size());
       uid_accounts_.move_buffers(c.uid, -held);
       uid_accounts_.remove_entry(c.uid, true);
-      c.uid = program->uid;
+      c.uid = next.uid;
       uid_accounts_.add_entry(c.uid, true);
       uid_accounts_.move_buffers(c.uid, held);
     }
-    if (program->gid != kNone) c.gid = program->gid;
+    c.gid = next.gid;
   }
   enter(id, cell);
   return Error::kNone;

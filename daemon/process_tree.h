@@ -29,6 +29,7 @@
 #include "error.h"
 #include "messages.h"
 #include "notices.h"
+#include "owner_rule.h"
 #include "pool.h"
 #include "process_table.h"
 #include "uid_accounts.h"
@@ -56,10 +57,12 @@ class ProcessTree {
   void attach_run(uint32_t id);
   void detach(uint32_t id);
   Result<uint32_t> child(uint32_t caller, std::string_view name) const;
+  Owner child_owner(uint32_t caller, const Program &program, Owner root_child) const;
   Result<uint32_t> create(uint32_t caller, std::string_view name, Program program,
                           const Claims &claims, uint32_t uid, uint32_t gid,
                           const UidBudget &budget);
   Error start(uint32_t caller, uint32_t id, StartPlan *plan);
+  bool start_runs_program(uint32_t id) const;
   Error begin_stop(uint32_t requester, uint32_t id, uint64_t handle);
   void finish_stop(uint32_t id);
   bool fail_stop(uint32_t id, const wire::Message &words);

@@ -181,6 +181,15 @@ int Programs::spawn(uint32_t id, const Waiter &waiter, uint64_t *step) {
     return rc;
   }
   sys::UniqueFd ours(sv[0]);
+  // Whatever is sent to our end carries its sender's credentials, from
+  // before the program exists: only a sender with the owner's attaches the
+  // entry (Attach::attach_bound). SO_PEERCRED would name nucleusd.
+  int on = 1;
+  if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+    int err = errno;
+    close(sv[1]);
+    return -err;
+  }
   auto job = std::make_unique<LaunchJob>();
   job->nucleus_fd.reset(sv[1]);
   // It runs as its owner; a nucleusd that is not root can give it no other

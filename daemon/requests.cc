@@ -17,24 +17,6 @@ Claims claims_from(const wire::Message &m) {
                 m.word[wire::kClaimDataBytes]};
 }
 
-// The owner a staged program names, checked against the principal that
-// asks (DESIGN.md: only a root-owned creator may name another user or
-// group), with a named user's primary group filled in. 0 or -errno.
-int settle_owner(const Process &requester, Program *program) {
-  if (program->uid == kNone && program->gid == kNone) return 0;
-  if (requester.uid != 0 && ((program->uid != kNone && program->uid != requester.uid) ||
-                             (program->gid != kNone && program->gid != requester.gid))) {
-    return -EPERM;
-  }
-  if (program->uid != kNone && program->gid == kNone) {
-    uint32_t uid = program->uid;
-    uint32_t gid = kNoGroup;
-    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
-    program->gid = gid;
-  }
-  return 0;
-}
-
 wire::Event reply_to(const wire::Request &r) {
   wire::Event reply{};
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
@@ -233,6 +215,7 @@ int Requests::create_external(Call &call, wire::Event *) {
   // (A copy of the namer's uid: adding an entry may move the table.)
   uint32_t uid = core_.processes().at(call.id).uid;
   uint32_t gid = core_.processes().at(call.id).gid;
+  if (!policy_.may_own(call.name, Owner{uid, gid}, "name device")) return -EPERM;
   Result<uint32_t> device =
       core_.create_device(call.id, call.name, spec.kind, policy_.uid_budget(uid, gid));
   if (!device.ok()) {
@@ -295,6 +278,31 @@ int Requests::release_process(Call &call, wire::Event *) {
   return -to_errno(core_.release(call.id, device.value()));
 }
 
+// ---- the owner rule (owner_rule.h) -----------------------------------------
+
+int Requests::settle_owner(const Call &call, std::string_view what, Program *program) {
+  if (program->uid == kNone && program->gid == kNone) return 0;
+  // What it names, each part else the requester's own: only root names
+  // another (before the user database is asked, so that nobody learns
+  // from the answer which uids exist).
+  Owner requester = owner_of(core_.processes().at(call.id));
+  if (int rc = owner_rule(call, what, owner_named(*program, requester)); rc < 0) return rc;
+  if (program->uid != kNone && program->gid == kNone) {
+    uint32_t uid = program->uid;
+    uint32_t gid = kNoGroup;
+    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
+    program->gid = gid;
+  }
+  return 0;
+}
+
+int Requests::owner_rule(const Call &call, std::string_view what, Owner owner) {
+  const Process &self = core_.processes().at(call.id);
+  if (owner_rule_allows(owner_of(self), owner)) return 0;
+  policy_.log_owner_refusal(self.name, owner_of(self), what, call.name, owner);
+  return -EPERM;
+}
+
 int Requests::create_process(Call &call, wire::Event *) {
   if (!call.name_ok) return -EINVAL;
   // For the caller's children, or for whoever it acts for.
@@ -303,13 +311,19 @@ int Requests::create_process(Call &call, wire::Event *) {
   if (call.staged_overflow) return -E2BIG;
   Result<Program> program = parse_program(call.staged);
   if (!program.ok()) return -to_errno(program.error());
-  const Process &self = core_.processes().at(call.id);
-  if (int rc = settle_owner(self, &program.value()); rc < 0) return rc;
-  // A child of the root is owned by the uid of whoever acts for the root.
+  if (int rc = settle_owner(call, "create", &program.value()); rc < 0) return rc;
+  // A child of the root is owned by whoever acts for the root; another's
+  // inherits its parent's, which the requester must be able to name too:
+  // acting for a process gives authority over its children, not its owner.
+  // (Copies: adding an entry may move the table.)
+  Owner requester = owner_of(core_.processes().at(call.id));
+  Owner owner = core_.child_owner(caller.value(), program.value(), requester);
+  if (int rc = owner_rule(call, "create", owner); rc < 0) return rc;
+  if (!policy_.may_own(call.name, owner, "create")) return -EPERM;
   // The bound is the requester's: an operator acting for another is not
   // bounded (acting for the root must always work).
-  uint32_t uid = self.uid;
-  uint32_t gid = self.gid;
+  uint32_t uid = requester.uid;
+  uint32_t gid = requester.gid;
   Result<uint32_t> child =
       core_.create(caller.value(), call.name, std::move(program.value()),
                    claims_from(call.r.message), uid, gid, policy_.uid_budget(uid, gid));
@@ -350,14 +364,27 @@ int Requests::start_process(Call &call, wire::Event *reply) {
   if (!child.ok()) return -to_errno(child.error());
   // A step of the program's start that failed says so in the reply: its
   // errno is that step's (exec's EACCES), not a refusal of the request.
-  return start(caller, child.value(), Waiter{call.id, call.serial, call.r.seq},
+  return start(call.id, caller, child.value(), Waiter{call.id, call.serial, call.r.seq},
                &reply->message.word[wire::kStartFailedStep]);
 }
 
-int Requests::start(uint32_t caller, uint32_t child, const Waiter &waiter, uint64_t *step) {
+int Requests::start(uint32_t requester, uint32_t caller, uint32_t child, const Waiter &waiter,
+                    uint64_t *step) {
   *step = wire::kStartStepNone;
   // One start at a time: the entry is not running until its launch is taken.
   if (linux_.launching(child)) return -EBUSY;
+  // A start that runs the program runs it as the entry's owner, whom the
+  // requester must be able to name (the configuration's are root's). A
+  // start that only resumes runs nothing new.
+  if (requester != kNone && core_.start_runs_program(child)) {
+    const Process &self = core_.processes().at(requester);
+    Owner owner = owner_of(core_.processes().at(child));
+    if (!owner_rule_allows(owner_of(self), owner)) {
+      policy_.log_owner_refusal(self.name, owner_of(self), "start",
+                                core_.processes().at(child).name, owner);
+      return -EPERM;
+    }
+  }
   StartPlan plan;
   Error e = core_.start(caller, child, &plan);
   if (e != Error::kNone) return -to_errno(e);
@@ -392,7 +419,14 @@ int Requests::modify_process(Call &call, wire::Event *) {
     Result<Program> parsed = parse_program(call.staged);
     if (!parsed.ok()) return -to_errno(parsed.error());
     program = std::move(parsed.value());
-    if (int rc = settle_owner(core_.processes().at(call.id), &program); rc < 0) return rc;
+    if (int rc = settle_owner(call, "modify", &program); rc < 0) return rc;
+    // The child runs the new program as its owner (the one the program
+    // names, else the one it has): the requester must be able to name it,
+    // whoever it acts for, and the child's name must be that owner's.
+    const Process &c = core_.processes().at(child.value());
+    Owner owner = owner_named(program, owner_of(c));
+    if (int rc = owner_rule(call, "modify", owner); rc < 0) return rc;
+    if (owner != owner_of(c) && !policy_.may_own(call.name, owner, "modify")) return -EPERM;
   }
   Claims claims = claims_from(call.r.message);
   return -to_errno(core_.modify(caller, child.value(),
@@ -431,10 +465,9 @@ int Requests::swap_process(Call &call, wire::Event *) {
   // The new program takes over the OS's entry, owner included: it runs as
   // the OS's owner. Naming another is a modify's business, not a swap's.
   const Process &os = core_.processes().at(child.value());
-  if ((program.value().uid != kNone && program.value().uid != os.uid) ||
-      (program.value().gid != kNone && program.value().gid != os.gid)) {
-    return -EPERM;
-  }
+  if (owner_named(program.value(), owner_of(os)) != owner_of(os)) return -EPERM;
+  // ... and the requester must be able to name that owner.
+  if (int rc = owner_rule(call, "swap", owner_of(os)); rc < 0) return rc;
   Result<uint32_t> cand =
       core_.begin_swap(call.id, child.value(), call.r.handle, std::move(program.value()));
   if (!cand.ok()) return -to_errno(cand.error());
@@ -460,8 +493,7 @@ int Requests::act_for(Call &call, wire::Event *) {
   bool op = policy_.is_operator(self.uid, self.gid);
   if (how == wire::kActForRoot) {
     if (!op) {
-      log::info("process {} (uid {}) may not act for the root: not an operator", self.name,
-                self.uid);
+      policy_.log_act_for_refusal(self.name, owner_of(self), "the root", "not an operator");
       return -EACCES;
     }
     s.acting = kNone;
@@ -471,7 +503,15 @@ int Requests::act_for(Call &call, wire::Event *) {
   uint32_t target = core_.processes().find(call.name);
   if (target == kNone || core_.processes().at(target).is_device()) return -ESRCH;
   const Process &t = core_.processes().at(target);
-  if (!op && t.uid != self.uid) return -EACCES;
+  // Its whole principal: a uid that owns an entry with another group has
+  // not that group (operators excepted; the owner rule still bounds what
+  // they run).
+  if (!op && owner_of(t) != owner_of(self)) {
+    policy_.log_act_for_refusal(self.name, owner_of(self), t.name,
+                                "its owner is uid " + std::to_string(t.uid) + " gid " +
+                                    std::to_string(t.gid) + ", and it is not an operator");
+    return -EACCES;
+  }
   s.acting = target;
   s.acting_generation = t.generation;
   return 0;
@@ -488,6 +528,13 @@ Result<uint32_t> Requests::authority(uint32_t id, const Session &session) const 
   if (!core_.processes().live(session.acting) ||
       core_.processes().at(session.acting).generation != session.acting_generation) {
     return Error::kNoChild;  // the process it acted for is gone
+  }
+  // Still its owner's (a modify may have given it to another) or an
+  // operator's (a reload may end that).
+  const Process &p = core_.processes().at(id);
+  if (owner_of(core_.processes().at(session.acting)) != owner_of(p) &&
+      !policy_.is_operator(p.uid, p.gid)) {
+    return Error::kDenied;
   }
   return session.acting;
 }

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "core.h"
 #include "error.h"
+#include "owner_rule.h"
 #include "policy.h"
 
 namespace nucleus::daemon {
@@ -103,9 +104,13 @@ class Requests {
   Error handle(uint32_t id, uint32_t serial, Session &session, const wire::Request &request);
 
   // Starts `child` for `caller` (kNone: the root): resumes a stopped
-  // subtree, runs the program. 0, -errno or kAnswerLater; with a -errno,
-  // *step is the wire::StartStep that failed (kStartStepNone: refused).
-  int start(uint32_t caller, uint32_t child, const Waiter &waiter, uint64_t *step);
+  // subtree, runs the program. `requester` is the process that asked
+  // (kNone: the configuration's boot section, which is root's); a start
+  // that runs the program as an owner it could not name is -EPERM (the
+  // owner rule). 0, -errno or kAnswerLater; with a -errno, *step is the
+  // wire::StartStep that failed (kStartStepNone: refused).
+  int start(uint32_t requester, uint32_t caller, uint32_t child, const Waiter &waiter,
+            uint64_t *step);
 
   // Every op has a handler (checked by the unit tests).
   static bool every_op_handled();
@@ -162,6 +167,14 @@ class Requests {
   // whose child it is.
   Result<uint32_t> child_named(Call &call, uint32_t *caller) const;
   std::string acting_note(const Session &session) const;
+  // The owner rule (owner_rule.h) on one path: the program of the entry
+  // named in `call` would run as `owner`. 0, or -EPERM and a log line
+  // saying who asked to `what` and why not.
+  int owner_rule(const Call &call, std::string_view what, Owner owner);
+  // The owner a staged program names: what the requester could name (the
+  // owner rule on the parts it names), a named user's primary group filled
+  // in. 0 or -errno.
+  int settle_owner(const Call &call, std::string_view what, Program *program);
   // The device a kCreateExternal describes (kind, paths, block size,
   // flags), checked; 0 or -EINVAL.
   static int device_spec(const Call &call, DeviceConfig *spec);

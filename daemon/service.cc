@@ -69,7 +69,7 @@ bool Service::boot(std::string *error) {
     Result<uint32_t> id = core_.create(kNone, b.name, b.program, b.claims, uid, gid);
     int rc = id.ok() ? 0 : -to_errno(id.error());
     uint64_t step = wire::kStartStepNone;
-    if (rc == 0 && b.start) rc = requests_.start(kNone, id.value(), Waiter{}, &step);
+    if (rc == 0 && b.start) rc = requests_.start(kNone, kNone, id.value(), Waiter{}, &step);
     if (rc < 0) {
       // The step that failed names what it failed on ("cannot execute PATH").
       *error = where + ": ";

@@ -6,10 +6,15 @@
 // swapped; devices are named, reserved, served and removed; processes act
 // for the root or for another; staged programs are untrusted bytes (and may
 // name another owner); raw requests of any op and any fields come too.
-// The uids have per-uid budgets (one of them an operator's) and parents a
-// limit of exit notices. After every step the pool's, the claims', the
-// uids' and the notices' accounting must hold; when everything is removed
-// and detached every buffer must be back and no uid owns anything.
+// The uids have per-uid budgets (one of them an operator's, and root's) and
+// parents a limit of exit notices; the configuration reserves some names
+// (the names section, reloaded now and then). After every step the pool's,
+// the claims', the uids' and the notices' accounting must hold; every
+// program the decoder has run, created or given a new program runs as an
+// owner its requester could name (the owner rule) under a name its owner
+// may take; when everything is removed and detached every buffer must be
+// back and no uid owns anything.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +25,7 @@
 #include "config.h"
 #include "core.h"
 #include "log.h"
+#include "owner_rule.h"
 #include "policy.h"
 #include "program.h"
 #include "requests.h"
@@ -34,7 +40,11 @@ using nucleus::daemon::Error;
 using nucleus::daemon::Inheritance;
 using nucleus::daemon::kNone;
 using nucleus::daemon::kNoticeOwner;
+using nucleus::daemon::NameRule;
 using nucleus::daemon::Origin;
+using nucleus::daemon::Owner;
+using nucleus::daemon::owner_of;
+using nucleus::daemon::owner_rule_allows;
 using nucleus::daemon::Policy;
 using nucleus::daemon::Process;
 using nucleus::daemon::Program;
@@ -56,7 +66,8 @@ constexpr int kProcs = 4;
 const char *const kNames[] = {"p0", "p1", "p2", "p3", "c0", "c1", "c2", "c3", "c4", "nobody"};
 constexpr int kNameCount = 10;
 constexpr int kFirstChildName = 4;
-// Two uids: the first is held to a small budget, the second is an operator's.
+// Two uids: the first is held to a small budget, the second is an operator's;
+// root (uid 0) attaches too, and may name any owner.
 constexpr uint32_t kUids[] = {1000, 2000};
 constexpr UidBudget kBudget{5, 7, 20};
 // The name nucleusd hands out to the peer with pid 7 (nucleusctl's).
@@ -191,7 +202,8 @@ std::vector<uint32_t> live_ids(const Core &core) {
 // nucleusd's Linux side as the fuzzer plays it: a start's launch (a swap's
 // new program's too) is in flight until the input says it came back (or
 // failed); a device's files open unless its path is /nonexistent. The
-// server's other reactions are the driver's steps below.
+// server's other reactions are the driver's steps below. A program is run
+// only as an owner its requester could name (the owner rule).
 class FakeLinux : public nucleus::daemon::LinuxSide {
  public:
   explicit FakeLinux(Core &core) : core_(core) {}
@@ -202,13 +214,20 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
            core_.processes().at(child).generation == it->second.generation;
   }
   int spawn(uint32_t id, const Waiter &waiter, uint64_t *) override {
+    // A start's waiter is its requester.
+    if (waiter.id != kNone) {
+      check(owner_rule_allows(owner_of(core_.processes().at(waiter.id)),
+                              owner_of(core_.processes().at(id))));
+    }
     launches[id] = Launch{core_.processes().at(id).generation, waiter};
     return nucleus::daemon::kAnswerLater;
   }
   void stop_subtree(uint32_t) override {}
   void resume_subtree(uint32_t) override {}
   void end_subtree(uint32_t) override {}
-  void begin_swap(uint32_t, uint32_t, uint32_t cand) override {
+  void begin_swap(uint32_t requester, uint32_t, uint32_t cand) override {
+    check(owner_rule_allows(owner_of(core_.processes().at(requester)),
+                            owner_of(core_.processes().at(cand))));
     uint64_t step = 0;
     spawn(cand, Waiter{}, &step);
   }
@@ -252,11 +271,12 @@ uint64_t own_or_forged(const Core &core, uint32_t id, Input &in) {
 }
 
 // A program as a client stages it: a header (sometimes naming another
-// owner, as a root-owned creator may) and untrusted bytes.
+// owner or group, as a root-owned creator may) and untrusted bytes.
 std::string staged_program(Input &in) {
   uint8_t shape = in.byte();
   wire::ProgramHeader header{shape % 3U, (shape >> 2) % 2U};
   if ((shape & 16) != 0) header.uid = kUids[(shape >> 5) & 1];
+  if ((shape & 64) != 0) header.gid = (shape & 32) != 0 ? 42 : 0;
   std::string staged(reinterpret_cast<const char *>(&header), sizeof(header));
   std::string strings(in.byte() % 40U, '\0');
   in.bytes(strings.data(), strings.size());
@@ -312,6 +332,7 @@ class Driver {
     config_.limits.uid_buffers = kBudget.buffers;
     config_.limits.connection_staged_bytes = 256;
     config_.data_bytes = 4096;
+    config_.names = names_;
     for (int i = 0; i < kProcs; ++i) {
       check(core_.attach(kNames[i], Claims{kClaim, 6, 0, 2, 0}, kUids[i % 2], 0).ok());
     }
@@ -441,7 +462,10 @@ class Driver {
     uint8_t who = in.byte();
     const char *name = who & 8 ? kCtlName : kNames[who % kProcs];
     Claims c{in.byte() % (kClaim + 1U), in.byte() % 7U, 0};
-    uint32_t uid = kUids[(who >> 4) & 1];
+    uint32_t uid = (who & 64) != 0 ? 0 : kUids[(who >> 4) & 1];
+    // As Attach does: the names section first (it names no p*, so the
+    // processes the driver starts with may come back).
+    if (!policy_.may_own(name, Owner{uid, 0}, "attach as")) return;
     Result<uint32_t> id =
         core_.attach(name, c, uid, 0, who & 32 ? kCtlPid : 9, policy_.uid_budget(uid, 0));
     if (id.ok()) sessions_[id.value()] = Session{};
@@ -456,6 +480,7 @@ class Driver {
     if (uint8_t b = in.byte(); b & 1) {                  // a reload
       core_.set_notice_limit(1 + b % 8U);
       config_.limits.connection_staged_bytes = b & 2 ? 256 : 48;
+      config_.names = b & 4 ? names_ : std::vector<NameRule>{};
     }
     if (!attached(id_)) return;
     wire::Event e;
@@ -475,7 +500,23 @@ class Driver {
     r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
     r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
     r.message.word[wire::kClaimDevices] = in.byte() % 3U;
-    request(r);
+    if (request(r) == 0) {
+      uint32_t made = core_.processes().find(name);
+      check_owner_rule(made);
+      // Its name is its owner's to take (the names section as it is now).
+      Owner owner = owner_of(core_.processes().at(made));
+      const NameRule *rule = nucleus::daemon::name_rule(config_.names, name);
+      check(rule == nullptr ||
+            std::find(rule->uids.begin(), rule->uids.end(), owner.uid) != rule->uids.end() ||
+            std::find(rule->gids.begin(), rule->gids.end(), owner.gid) != rule->gids.end());
+    }
+  }
+  // An entry the decoder just created or gave a program to runs it as an
+  // owner its requester could name.
+  void check_owner_rule(uint32_t entry) {
+    check(entry != kNone);
+    check(owner_rule_allows(owner_of(core_.processes().at(id_)),
+                            owner_of(core_.processes().at(entry))));
   }
   void launch_comes_back(Input &in) {  // a start's launch comes back: started, or not
     if (linux_.launches.empty()) return;
@@ -529,7 +570,8 @@ class Driver {
     r.message.word[wire::kClaimBuffers] = in.byte() % 6U;
     r.message.word[wire::kClaimProcesses] = in.byte() % 4U;
     r.message.word[wire::kClaimMemory] = in.byte() % 3U * 4096U;
-    request(r);
+    uint32_t kid = kid_;
+    if (request(r) == 0 && (what & 1) != 0) check_owner_rule(kid);
   }
   void remove() {
     if (kid_ == kNone || !attached(id_)) return;
@@ -676,6 +718,11 @@ class Driver {
     if (named != kNone && !core_.processes().live(named)) linux_.launches.erase(named);
   }
 
+  // The names section: c0 only root's; c1 only uid 2000's but for its own
+  // rule (any primary gid 0), which wins over the prefix; c2 no one's.
+  const std::vector<NameRule> names_{NameRule{"c0", false, {0}, {}},
+                                     NameRule{"c1", true, {2000}, {}},
+                                     NameRule{"c1", false, {}, {0}}, NameRule{"c2", false, {}, {}}};
   Config config_;
   Core core_{kPool + kNotices, kNotices, kRootProcesses};
   Policy policy_;

@@ -4,8 +4,10 @@
 // reserve a device. Each test asserts on effects: the attacker is refused
 // with the errno, and the root (an operator) and other parents still work.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -225,6 +227,77 @@ TEST(Bounds, ReservingADeviceNeedsTheRightToIt) {
   EXPECT_TRUE(root.release_process("console"));
   EXPECT_NE(d.log().find("uid 65534 refused (reserve console): not its to take"),
             std::string::npos);
+}
+
+// Finding 7 of issue 20: a root supervisor's children bear names any uid
+// could take first. The names section reserves them for root (in the
+// manner of D-Bus's own policy): uid 65534 takes none of them, by attach
+// or by create or as a device's name, and messages to them reach root's
+// process. A reload that drops the section gives them back to everyone.
+TEST(Bounds, ANameReservedForRootIsNotTakenByAnotherUidAtAttachOrCreate) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  const std::string open_config = R"({"attach": {"uids": [65534]},
+      "default_claims": {"buffers": 8, "processes": 2, "devices": 1})";
+  Daemon d(open_config + R"(, "names": [{"own": "web", "uids": [0]},
+      {"own_prefix": "sup.", "uids": [0]}]})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  d.let_others_in();
+  Signal refused;
+  Signal root_ready;
+  pid_t attacker = spawn([&] {
+    if (!become()) return 10;
+    for (const char *name : {"web", "sup.db", "sup.web"}) {
+      auto squat = Nucleus::attach(name);
+      if (squat || squat.error() != -EPERM) return 11;
+    }
+    auto n = Nucleus::attach("attacker");
+    if (!n) return 12;
+    Program p{"/bin/sleep", {"sleep", "600"}, {}, ""};
+    for (const char *name : {"web", "sup.db"}) {
+      if (n->create_process(name, p, Claims{1, 0, 0}).error() != -EPERM) return 13;
+    }
+    if (n->create_external_process("sup.clock", nucleus::DeviceKind::kClock, {}).error() !=
+        -EPERM) {
+      return 14;
+    }
+    if (!n->create_process("webby", p, Claims{1, 0, 0})) return 15;  // no rule covers it
+    refused.notify();
+    root_ready.wait();
+    // The name is root's process's: what is sent to it reaches root.
+    auto b = n->send_message("web", words(7));
+    if (!b) return 16;
+    auto answer = n->wait_answer(b.value(), kDeadline);
+    if (!answer || answer->result != NUCLEUS_RESULT_NORMAL || answer->message.word[0] != 8) {
+      return 17;
+    }
+    return 0;
+  });
+  ASSERT_EQ(refused.wait(), 'x');
+  auto web = attach("web");
+  auto op = attach("operator");
+  ASSERT_TRUE(op.act_for(std::string()));
+  EXPECT_TRUE(op.create_process("sup.db", Program{"/bin/sleep", {"sleep", "600"}, {}, ""},
+                                Claims{1, 0, 0}));
+  root_ready.notify();
+  auto m = web.wait_message(kDeadline);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->message.word[0], 7U);
+  ASSERT_TRUE(web.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(8)));
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0);
+  std::string log = d.log();
+  EXPECT_NE(log.find("uid 65534 gid 65534 refused (attach as web): the name is reserved by "
+                     "names[0] (own \"web\")"),
+            std::string::npos)
+      << log;
+  // Reloaded without the section, the names are anyone's again.
+  std::ofstream(d.dir() + "/config.json") << open_config << "}";
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return d.log().find("reloaded ") != std::string::npos; }));
+  pid_t again = spawn([&] {
+    if (!become()) return 10;
+    return Nucleus::attach("sup.other") ? 0 : 11;
+  });
+  EXPECT_EQ(exit_code(wait_exit(again)), 0);
 }
 
 }  // namespace

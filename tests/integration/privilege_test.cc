@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -380,6 +381,188 @@ TEST(Privilege, AProgramsOutputGoesToItsOwnersFileNotToNucleusdsLog) {
   EXPECT_EQ(st.st_uid, kNobody);  // created with its owner's rights
   EXPECT_EQ(st.st_mode & 0777, 0600U);
   std::filesystem::remove_all(logs);
+}
+
+}  // namespace
+}  // namespace nucleus::test
+
+// Issue 20: every way a program comes to run under an owner follows the
+// owner rule, the bound connection attaches only its owner, and acting for
+// an entry needs its whole principal (docs/security.md, "The owner rule").
+namespace nucleus::test {
+namespace {
+
+const char *kTestProgram = NUCLEUS_TEST_PROGRAM;
+
+// /proc/PID/cmdline with its NULs as spaces.
+std::string cmdline_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(all.begin(), all.end(), '\0', ' ');
+  return all;
+}
+
+// Finding 3: root gives uid 65534 an entry ("given") and creates two of its
+// children as root. 65534 acts for its entry and replaces the first one's
+// program without naming a user: refused, and so is starting it; what root
+// then starts there is root's own program. Naming itself for the second,
+// 65534 may: that child becomes its own and runs as 65534.
+TEST(Privilege, AModifyNeverRunsTheRequestersProgramAsTheChildsOtherOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  d.let_others_in();
+  char dir[] = "/tmp/nucleus-modify-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ASSERT_EQ(chmod(dir, 0777), 0);
+  std::string as_root = std::string(dir) + "/ran-as-root";
+  std::string as_self = std::string(dir) + "/ran-as-self";
+  auto op = attach("operator");
+  ASSERT_TRUE(op.act_for(std::string()).ok());
+  nucleus::Claims claims{};
+  claims.buffers = 2;
+  claims.processes = 4;
+  ASSERT_TRUE(op.create_process("given",
+                                nucleus::Program{kSleep, {"sleep", "600"}, {}, "", "nobody", ""},
+                                claims)
+                  .ok());
+  ASSERT_TRUE(op.act_for(std::string("given")).ok());
+  nucleus::Claims none{};
+  for (const char *name : {"rootchild", "rootchild2"}) {
+    ASSERT_TRUE(op.create_process(
+                      name, nucleus::Program{kSleep, {"sleep", "601"}, {}, "", "root", ""}, none)
+                    .ok());
+    auto info = op.get_process(name);
+    ASSERT_TRUE(info.ok());
+    ASSERT_EQ(info.value().uid, 0U);
+  }
+  Channel pid_of;
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n.ok()) return 11;
+    if (!n.value().act_for(std::string("given")).ok()) return 12;  // its own entry
+    nucleus::Program payload{"/bin/sh", {"sh", "-c", "id > " + as_root}, {}, "", "", ""};
+    if (n.value().modify_process("rootchild", payload, std::nullopt).error() != -EPERM) return 13;
+    if (n.value().start_process("rootchild").error() != -EPERM) return 14;
+    nucleus::Program mine{
+        "/bin/sh", {"sh", "-c", "id > " + as_self + "; exec sleep 600"}, {}, "", "nobody", ""};
+    if (!n.value().modify_process("rootchild2", mine, std::nullopt).ok()) return 15;
+    if (!n.value().start_process("rootchild2").ok()) return 16;
+    auto info = n.value().get_process("rootchild2");
+    if (!info.ok() || info.value().uid != kNobody) return 17;
+    pid_of.put(info.value().pid);
+    return 0;
+  });
+  ASSERT_EQ(exit_code(wait_exit(attacker)), 0);
+  // The second child runs as 65534, not as root.
+  pid_t mine = static_cast<pid_t>(pid_of.get());
+  ASSERT_GT(mine, 0);
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(as_self); }));
+  expect_unprivileged(mine, kNobody, kNobody, "nobody");
+  // The first still has root's program: started by root, it runs that.
+  ASSERT_TRUE(op.start_process("rootchild").ok());
+  auto first = op.get_process("rootchild");
+  ASSERT_TRUE(first.ok());
+  // (Its start is answered once exec has begun: /proc may show the new
+  // command line a moment later.)
+  auto pid = static_cast<pid_t>(first.value().pid);
+  EXPECT_TRUE(eventually([&] { return cmdline_of(pid) == "sleep 601 "; })) << cmdline_of(pid);
+  EXPECT_EQ(status_of(pid)["Uid"], "0\t0\t0\t0");
+  EXPECT_FALSE(std::filesystem::exists(as_root));
+  EXPECT_NE(d.log().find("the owner rule"), std::string::npos) << d.log();
+  std::filesystem::remove_all(dir);
+}
+
+// Finding 4: the connection nucleusd binds for a root entry's program
+// (NUCLEUS_FD) is used by uid 65534: the program drops to it before it
+// attaches, or hands the descriptor to a child that does. Neither attaches
+// the root entry, so nothing runs as root on its behalf.
+TEST(Privilege, TheBoundConnectionAttachesOnlyAPeerWithTheEntrysOwnersCredentials) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a program as another uid";
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto op = attach("operator");
+  nucleus::Claims claims{};
+  claims.buffers = 2;
+  claims.processes = 2;
+  for (std::string how : {"self", "child"}) {
+    SCOPED_TRACE(how);
+    std::string name = "victim-" + how;
+    ASSERT_TRUE(op.act_for(std::string()).ok());
+    // Root's: created by root with no user named.
+    nucleus::Program program{
+        kTestProgram, {"nucleus-test-program", "drop-attach", how}, {}, "", "", ""};
+    ASSERT_TRUE(op.create_process(name, program, claims).ok());
+    ASSERT_TRUE(op.start_process(name).ok());
+    nucleus::ProcessInfo info{};
+    ASSERT_TRUE(eventually([&] {
+      auto i = op.get_process(name);
+      if (i.ok()) info = i.value();
+      return i.ok() && info.state == NUCLEUS_PROCESS_EXITED;
+    }));
+    EXPECT_EQ(info.uid, 0U);
+    // The program's exit code is what its attach was answered.
+    EXPECT_EQ(info.exit_kind, NUCLEUS_EXIT_CODE);
+    EXPECT_EQ(info.exit_value, EACCES);
+    // It created nothing: no payload ran as root.
+    ASSERT_TRUE(op.act_for(name).ok());
+    auto kids = op.list_children();
+    ASSERT_TRUE(kids.ok());
+    EXPECT_TRUE(kids.value().empty());
+  }
+  std::string log = d.log();
+  EXPECT_NE(log.find("attach refused: the sender on its bound connection"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("uid 65534 gid 65534) is not its owner (uid 0 gid 0)"), std::string::npos)
+      << log;
+}
+
+// Finding 5: root gives uid 65534 an entry with another group (shadow).
+// 65534 may not act for it, so nothing runs with that group for it; an
+// entry root gives it with its own group, it may, and what it starts there
+// runs as 65534 with no group it does not have.
+TEST(Privilege, ActingForAnEntryNeedsItsGroupTooAndNoChildGetsAGroupItsRequesterHasNot) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  d.let_others_in();
+  const group *shadow = getgrnam("shadow");
+  std::string other_group = shadow != nullptr ? "shadow" : "42";
+  auto op = attach("operator");
+  ASSERT_TRUE(op.act_for(std::string()).ok());
+  nucleus::Claims claims{};
+  claims.buffers = 2;
+  claims.processes = 2;
+  nucleus::Program os{kSleep, {"sleep", "600"}, {}, "", "nobody", other_group};
+  ASSERT_TRUE(op.create_process("shadowed", os, claims).ok());
+  os.group.clear();
+  ASSERT_TRUE(op.create_process("plain", os, claims).ok());
+  Channel pid_of;
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n.ok()) return 11;
+    if (n.value().act_for(std::string("shadowed")).error() != -EACCES) return 12;
+    nucleus::Program kid{kSleep, {"sleep", "600"}, {}, "", "", ""};
+    if (!n.value().act_for(std::string("plain")).ok()) return 13;
+    if (!n.value().create_process("kid", kid, nucleus::Claims{}).ok()) return 14;
+    if (!n.value().start_process("kid").ok()) return 15;
+    auto info = n.value().get_process("kid");
+    if (!info.ok()) return 16;
+    pid_of.put(info.value().pid);
+    return 0;
+  });
+  ASSERT_EQ(exit_code(wait_exit(attacker)), 0);
+  pid_t kid = static_cast<pid_t>(pid_of.get());
+  ASSERT_GT(kid, 0);
+  expect_unprivileged(kid, kNobody, kNobody, "nobody");
+  // Nothing was created for the entry with the other group.
+  ASSERT_TRUE(op.act_for(std::string("shadowed")).ok());
+  auto kids = op.list_children();
+  ASSERT_TRUE(kids.ok());
+  EXPECT_TRUE(kids.value().empty());
+  EXPECT_NE(d.log().find("may not act for shadowed"), std::string::npos) << d.log();
 }
 
 }  // namespace

@@ -59,6 +59,16 @@ TEST(CheckConfig, AValidFileAndTheDefault) {
       "operators": {"uids": [1000], "gids": [27]}, "log": {"level": "debug"}})")});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("ok.json: valid"), std::string::npos);
+  // The names section is explained, one line a rule.
+  Ran names = run_program(kNucleusd, {"--check-config", dir.file("names.json", R"({"names": [
+      {"own": "web", "uids": [0]}, {"own_prefix": "sup.", "uids": [0], "gids": [27]}]})")});
+  EXPECT_EQ(names.code, 0) << names.err;
+  EXPECT_NE(names.out.find("names.json: valid\n"
+                           "names[0]: \"web\" may be taken only by uids 0\n"
+                           "names[1]: names beginning \"sup.\" may be taken only by uids 0 or "
+                           "primary gids 27\n"),
+            std::string::npos)
+      << names.out;
   Ran builtin = run_program(kNucleusd, {"--check-config"});
   EXPECT_EQ(builtin.code, 0) << builtin.err;
   EXPECT_NE(builtin.out.find("built-in default configuration: valid"), std::string::npos);
@@ -105,6 +115,10 @@ TEST(CheckConfig, EveryClassOfErrorNamesTheFieldTheValueAndWhatIsAllowed) {
        "boot[0].claims.buffers: expected an integer in [0, 65536], got 70000"},
       {R"({"boot": [{"name": "os", "program": "/bin/os", "args": [1]}]})",
        "boot[0].args[0]: expected a string, got 1"},
+      {R"({"names": [{"own": "web"}, {"uids": [0]}]})",
+       R"(names[1]: expected exactly one of "own" (a name) and "own_prefix" (the start of names), got {"uids":[0]})"},
+      {R"({"names": [{"own_prefix": "sup/"}]})",
+       R"(names[0].own_prefix: expected the start of names: 1 to 31 characters of [A-Za-z0-9._-], got "sup/")"},
   };
   for (const Case &c : cases) {
     Ran r = run_program(kNucleusd, {"--check-config", dir.file("bad.json", c.text)});

@@ -10,10 +10,18 @@
 //                                     the working directory is D, else 1
 //   nucleus-test-program impostor N   ask to attach on NUCLEUS_FD under name
 //                                     N; exit with the refusal's errno
+//   nucleus-test-program drop-attach self|child
+//                                     drop to uid and gid 65534 (in this
+//                                     process, or in a child it forks and
+//                                     passes NUCLEUS_FD to), then attach on
+//                                     it; exit with the refusal's errno, or
+//                                     0 once attached it has created and
+//                                     started a child "payload" (sleep 600)
 //
 // A command is a message: word 0 = Command, words 1..3 = claims (create)
 // or an argument, words 4..7 = a child's name. The answer: word 0 = the
 // return code, then what the command gives back.
+#include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -282,6 +290,31 @@ int impostor(const char *name) {
   return -reply.status;
 }
 
+// Another uid takes the connection nucleusd bound for this program: the
+// program drops to it, or a child it forks does (issue 20, finding 4).
+int drop_attach(bool in_child) {
+  pid_t pid = in_child ? fork() : 0;
+  if (pid < 0) return 198;
+  if (pid > 0) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 197;
+    return WEXITSTATUS(status);
+  }
+  constexpr uid_t kNobody = 65534;
+  if (setgroups(0, nullptr) < 0 || setresgid(kNobody, kNobody, kNobody) < 0 ||
+      setresuid(kNobody, kNobody, kNobody) < 0) {
+    return 196;
+  }
+  auto n = nucleus::Nucleus::attach("");
+  if (!n) return -n.error();
+  // Attached as the entry: what it creates would inherit the entry's owner.
+  nucleus::Claims claims{};
+  nucleus::Program program{"/bin/sleep", {"sleep", "600"}, {}, "", "", ""};
+  if (!n->create_process("payload", program, claims).ok()) return 195;
+  if (!n->start_process("payload").ok()) return 194;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -310,6 +343,7 @@ int main(int argc, char **argv) {
     auto r = n->reserve_process(argv[2]);
     return r ? 0 : -r.error();
   }
+  if (mode == "drop-attach" && argc > 2) return drop_attach(std::strcmp(argv[2], "child") == 0);
   if (mode == "noattach") {
     for (;;) pause();
   }

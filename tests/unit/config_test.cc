@@ -138,6 +138,55 @@ TEST(Config, OperatorsAndLogLevel) {
   EXPECT_EQ(error.rfind("log.level: expected one of \"trace\"", 0), 0U) << error;
 }
 
+TEST(Config, NamesSection) {
+  Config c;
+  std::string error;
+  ASSERT_TRUE(parse_config("{}", &c, &error));
+  EXPECT_TRUE(c.names.empty());  // every name is anyone's
+  ASSERT_TRUE(parse_config(R"({"names": [{"own": "web", "uids": [0, 33]},
+      {"own_prefix": "sup.", "uids": [0], "gids": [27]}, {"own_prefix": "sup.db."},
+      {"own": "sup.db", "gids": [27]}]})",
+                           &c, &error))
+      << error;
+  ASSERT_EQ(c.names.size(), 4U);
+  EXPECT_EQ(c.names[0], (NameRule{"web", false, {0, 33}, {}}));
+  EXPECT_EQ(c.names[1], (NameRule{"sup.", true, {0}, {27}}));
+  EXPECT_EQ(c.names[2], (NameRule{"sup.db.", true, {}, {}}));
+  // A name's own rule decides; else the longest prefix it begins with.
+  EXPECT_EQ(name_rule(c.names, "web"), &c.names[0]);
+  EXPECT_EQ(name_rule(c.names, "webby"), nullptr);
+  EXPECT_EQ(name_rule(c.names, "sup.web"), &c.names[1]);
+  EXPECT_EQ(name_rule(c.names, "sup.db.1"), &c.names[2]);
+  EXPECT_EQ(name_rule(c.names, "sup.db"), &c.names[3]);
+  EXPECT_EQ(name_rule(c.names, "sup"), nullptr);
+  EXPECT_EQ(
+      explain_names(c.names),
+      (std::vector<std::string>{
+          R"(names[0]: "web" may be taken only by uids 0, 33)",
+          R"(names[1]: names beginning "sup." may be taken only by uids 0 or primary gids 27)",
+          R"(names[2]: names beginning "sup.db." may be taken by no one)",
+          R"(names[3]: "sup.db" may be taken only by primary gids 27)"}));
+  EXPECT_EQ(error_of(R"({"names": {}})"), "names: expected an array of objects, got {}");
+  EXPECT_EQ(error_of(R"({"names": [{"uids": [0]}]})"),
+            R"(names[0]: expected exactly one of "own" (a name) and "own_prefix" (the start of )"
+            R"(names), got {"uids":[0]})");
+  EXPECT_EQ(error_of(R"({"names": [{"own": "a", "own_prefix": "b"}]})"),
+            R"(names[0]: expected exactly one of "own" (a name) and "own_prefix" (the start of )"
+            R"(names), got {"own":"a","own_prefix":"b"})");
+  EXPECT_EQ(
+      error_of(R"({"names": [{"own": "bad name"}]})"),
+      R"(names[0].own: expected a name: 1 to 31 characters of [A-Za-z0-9._-], got "bad name")");
+  EXPECT_EQ(error_of(R"({"names": [{"own_prefix": ""}]})"),
+            R"(names[0].own_prefix: expected the start of names: 1 to 31 characters of )"
+            R"([A-Za-z0-9._-], got "")");
+  EXPECT_EQ(error_of(R"({"names": [{"own": "a"}, {"own": "b"}, {"own": "a", "uids": [1]}]})"),
+            R"(names[2].own: expected a name no earlier rule names, got "a")");
+  EXPECT_EQ(error_of(R"({"names": [{"own": "a", "uids": [-1]}]})"),
+            "names[0].uids[0]: expected a numeric id in [0, 4294967295], got -1");
+  EXPECT_EQ(error_of(R"({"names": [{"own": "a", "user": "root"}]})"),
+            "names[0].user: unknown field");
+}
+
 TEST(Config, BootSection) {
   Config c;
   std::string error;
@@ -203,12 +252,13 @@ TEST(Config, DiffSaysWhatAReloadAppliesAndWhatNeedsARestart) {
   ASSERT_TRUE(parse_config(R"({"log": {"level": "debug"}, "operators": {"uids": [7]},
       "attach": {"uids": [8], "timeout_ms": 100}, "default_claims": {"devices": 2},
       "pool": {"buffers": 1024}, "devices": [], "doorbell": "eventfd",
+      "names": [{"own": "web", "uids": [0]}],
       "boot": [{"name": "os", "program": "/bin/os", "user": "root"}]})",
                            &b, &error))
       << error;
   ConfigChanges d = diff_config(a, b);
   EXPECT_EQ(d.applied, (std::vector<std::string>{"log.level", "operators.uids", "attach.uids",
-                                                 "default_claims.devices"}));
+                                                 "names", "default_claims.devices"}));
   EXPECT_EQ(d.restart, (std::vector<std::string>{"pool.buffers", "devices", "boot",
                                                  "attach.timeout_ms", "doorbell"}));
   // A reload copies exactly what the diff calls applied.

@@ -109,9 +109,13 @@ typedef struct {
  * the parent gave. Errors: -EINVAL invalid name, -EEXIST name taken, -EACCES
  * this uid/gid may not attach, -ENOBUFS not enough free buffers for the
  * default claim, -EDQUOT this uid owns as many processes, names or buffers
- * as limits.per_uid allows, -EPERM a name nucleusd hands out to another
- * (nucleusctl-<pid> is only the process with that pid's),
- * -ENOENT/-ECONNREFUSED no nucleus listening. */
+ * as limits.per_uid allows, -EPERM a name that is not this uid's to take:
+ * one nucleusd hands out to another (nucleusctl-<pid> is only the process
+ * with that pid's) or one the configuration's names section reserves for
+ * other uids and groups, -ENOENT/-ECONNREFUSED no nucleus listening. With
+ * name NULL, -EACCES also when this process is not its entry's owner
+ * (another uid or gid than the one its program was started as: the
+ * inherited connection attaches only the owner). */
 NUCLEUS_API int nucleus_attach(const char *name, nucleus_t **out);
 /* Detach and free the handle. Messages queued to this process or received and
  * unanswered get dummy answers; answers still due to it are discarded. */
@@ -227,16 +231,22 @@ typedef struct {
 
 /* Creates a child in state created; its claims come out of the caller's at
  * once. -ENOBUFS: the caller has not that much left (nothing changes);
- * -EDQUOT: its owner's uid is at limits.per_uid; -EPERM: a name nucleusd
- * hands out (nucleusctl-<pid>); -EEXIST: the name is taken; -EINVAL: invalid
- * name or program. */
+ * -EDQUOT: its owner's uid is at limits.per_uid; -EPERM: the child would
+ * run as an owner the caller could not name (the owner rule: only root may
+ * run a program as another uid or gid than its own, and a child of a
+ * process acted for inherits that process's owner), or a name that is not
+ * the child's owner's to take (nucleusctl-<pid>, or one the configuration's
+ * names section reserves for other uids and groups); -EEXIST: the name is
+ * taken; -EINVAL: invalid name or program. */
 NUCLEUS_API int nucleus_create_process(nucleus_t *n, const char *name,
                                        const nucleus_program_t *program,
                                        const nucleus_claims_t *claims);
 /* Runs the program (first start, or again after it exited: same name,
  * claims and children) and resumes a stopped child. -EALREADY: it runs;
- * when the program cannot run, the errno of the step that failed (exec's
- * -ENOENT, -EACCES, ...), and nucleus_last_start_step says which step. */
+ * -EPERM: it would run the program as an owner the caller could not name
+ * (a resume is never refused so); when the program cannot run, the errno of
+ * the step that failed (exec's -ENOENT, -EACCES, ...), and
+ * nucleus_last_start_step says which step. */
 NUCLEUS_API int nucleus_start_process(nucleus_t *n, const char *name);
 /* The steps of running a program, in the order nucleusd takes them. */
 #define NUCLEUS_START_STEP_NONE 0       /* none: the start was refused (the code says why) */
@@ -260,12 +270,15 @@ NUCLEUS_API const char *nucleus_start_step_text(int step);
 /* Operators and owners (what nucleusctl uses): from here on, the process
  * control calls of this handle (create, start, stop, modify, remove, get,
  * list, swap) act on the children of another: `name` "" is the root (only a
- * uid named in the configuration's operators), any other name a process the
- * caller's uid owns (an operator: any process); NULL acts for the caller
- * again. Buffers of stop and swap are the caller's own, and their answers
- * come to the caller. Only a process that attached through the socket may
- * act for another. -EACCES: not allowed; -ESRCH: no such process. When the
- * process acted for goes away, later calls fail with -ESRCH. */
+ * uid named in the configuration's operators), any other name a process
+ * owned by the caller's uid and gid (an operator: any process); NULL acts
+ * for the caller again. Buffers of stop and swap are the caller's own, and
+ * their answers come to the caller. Only a process that attached through
+ * the socket may act for another. -EACCES: not allowed; -ESRCH: no such
+ * process. When the process acted for goes away, later calls fail with
+ * -ESRCH; when it is given to another owner, with -EACCES. Acting for
+ * another gives authority over its children, not its owner: what runs
+ * still runs only as an owner the caller could name. */
 NUCLEUS_API int nucleus_act_for(nucleus_t *n, const char *name);
 /* Returns at once with a buffer of the caller's claim; its answer
  * (NUCLEUS_RESULT_NORMAL) arrives when the child and its whole subtree have
@@ -274,7 +287,9 @@ NUCLEUS_API int nucleus_act_for(nucleus_t *n, const char *name);
 NUCLEUS_API int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out);
 /* Changes the program (NULL: keep) and/or the claims (NULL: keep) of a
  * child that is created, stopped or exited; claims move between caller and
- * child. -EBUSY: it runs; -ENOBUFS: the side that gives has not enough free. */
+ * child. -EBUSY: it runs; -ENOBUFS: the side that gives has not enough free;
+ * -EPERM: the program would run as an owner the caller could not name (the
+ * child's, unless the program names another). */
 NUCLEUS_API int nucleus_modify_process(nucleus_t *n, const char *name,
                                        const nucleus_program_t *program,
                                        const nucleus_claims_t *claims);
@@ -378,7 +393,7 @@ NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
  * -EINVAL: the child is not running (or is stopped); -EBUSY: a swap of it is
  * in progress; -ESRCH: not a child of the caller; -EPERM: the program names
  * another user or group than the OS's (the new program runs as the OS's
- * owner). */
+ * owner), or the caller could not name the OS's owner. */
 NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
                                      const nucleus_program_t *program, nucleus_buffer_t *out);
 #define NUCLEUS_SWAP_DONE 0
