@@ -288,7 +288,8 @@ TEST_F(RequestsTest, TheBootSectionIsRootsAndStartsEntriesOfAnyOwner) {
       core_
           .create(kNone, "boot-os", Program{"/bin/os", "", {}, {}}, Claims{1, 0, 0, 0, 0}, 2000, 42)
           .value();
-  EXPECT_EQ(requests_.start(kNone, kNone, os2, Waiter{}), 0);
+  uint64_t step = wire::kStartStepNone;
+  EXPECT_EQ(requests_.start(kNone, kNone, os2, Waiter{}, &step), 0);
   EXPECT_EQ(linux_.calls, std::vector<std::string>{"spawn " + std::to_string(os2)});
 }
 
