@@ -39,11 +39,16 @@ std::string why(int rc) {
   switch (-rc) {
     case EACCES:
       return "permission denied: only an operator (a uid in the configuration's operators) "
-             "may act for the root or for another's processes";
+             "may act for the root, and acting for a process needs its owner's uid and gid";
     case ENOBUFS: return text + " (not enough claims left in the parent)";
     case ESRCH: return text + " (no such process, or not a child of the one acted for)";
     case EEXIST: return text + " (the name is taken)";
-    case EPERM: return text + " (it attached through the socket: the nucleus did not start it)";
+    case EPERM:
+      // nucleusd's log line says which of these it was.
+      return text +
+             " (the program would run as an owner you could not name, the name is reserved "
+             "for other users by the configuration's names, or the process attached by itself "
+             "and the nucleus did not start it)";
     default: return text;
   }
 }
