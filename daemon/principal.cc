@@ -26,6 +26,7 @@ struct OpenHow {
 constexpr uint64_t kResolveNoMagiclinks = 0x02;
 constexpr uint64_t kResolveNoSymlinks = 0x04;
 constexpr uint64_t kResolveBeneath = 0x08;
+constexpr uint64_t kResolveNoXdev = 0x01;
 #ifndef SYS_openat2
 constexpr long kSysOpenat2 = 437;
 #else
@@ -161,7 +162,7 @@ int open_as(const Principal &who, const std::string &path, int flags, mode_t mod
 int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
                     mode_t mode) {
   return open_with(who, dirfd, name, flags, mode,
-                   kResolveNoMagiclinks | kResolveNoSymlinks | kResolveBeneath);
+                   kResolveNoMagiclinks | kResolveNoSymlinks | kResolveBeneath | kResolveNoXdev);
 }
 
 }  // namespace nucleus::daemon

@@ -59,8 +59,10 @@ int lookup_group(const std::string &text, uint32_t *gid);
 // Returns the descriptor or -errno.
 int open_as(const Principal &who, const std::string &path, int flags, mode_t mode = 0640);
 // The same, relative to the directory `dirfd` and beneath it
-// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a name in a directory a client
-// may write to cannot lead nucleusd elsewhere.
+// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV): a name in a
+// directory a client may write to cannot lead nucleusd elsewhere, nor into
+// a file system mounted there (a FUSE mount whose server never answers
+// would hold the open).
 int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
                     mode_t mode);
 

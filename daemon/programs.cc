@@ -30,9 +30,12 @@ constexpr int64_t kMaxTickNs = 100000000;
 constexpr int64_t kReapDeadlineNs = 5000000000;  // programs killed at exit, to end
 
 // Where a started program's stdout and stderr go: <dir>/<uid>/<name>.log, a
-// directory per owner that only it (and root) may read, the
-// file created and opened with the owner's rights beneath it (so no name in
-// it leads nucleusd elsewhere). -errno when it cannot be made.
+// directory per owner that only it (and root) may read, the file created
+// and opened with the owner's rights beneath <dir> in one walk that follows
+// no symbolic link and crosses no mount point (open_beneath_as): the owner
+// may put anything in its directory, or mount a file system on it
+// (fusermount), but nothing there leads nucleusd elsewhere or makes the
+// open wait (decision 62). -errno when it cannot be made.
 int open_output(const std::string &dir, const std::string &name, const Principal &owner) {
   mkdir(dir.c_str(), 0755);
   sys::UniqueFd top(open(dir.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -44,9 +47,8 @@ int open_output(const std::string &dir, const std::string &name, const Principal
       fchownat(top.get(), mine.c_str(), owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) < 0) {
     return -errno;
   }
-  sys::UniqueFd own(openat(top.get(), mine.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!own) return -errno;
-  return open_beneath_as(owner, own.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+  return open_beneath_as(owner, top.get(), mine + "/" + name + ".log",
+                         O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 
 }  // namespace
