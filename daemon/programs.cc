@@ -83,6 +83,10 @@ bool Programs::start_launcher(std::string *error) {
   return true;
 }
 
+void Programs::serve() {
+  serving_ = true;
+}
+
 bool Programs::launching(uint32_t id) const {
   return id < runs_.size() && runs_[id].generation == core_.processes().at(id).generation &&
          runs_[id].launching;
@@ -135,14 +139,21 @@ pid_t Programs::end_candidate(uint32_t cand, uint32_t cand_generation) {
 
 void Programs::shutdown() {
   stopped_ = true;
-  // Launches in flight end with the rest: none starts after this.
-  launcher_.stop();
+  // One deadline for all of it: SIGTERM ends nucleusd within
+  // limits.stop_timeout_ms (at most 5 s), whatever its programs do.
+  int64_t wait_ns = std::min(
+      static_cast<int64_t>(std::min<uint64_t>(config_.limits.stop_timeout_ms, 3600000)) * 1000000,
+      kReapDeadlineNs);
+  int64_t deadline = sys::monotonic_ns() + wait_ns;
+  // Launches in flight end with the rest: none starts after this, a child
+  // before its exec is killed at once.
+  launcher_.stop(deadline);
   for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
     if (job->result == 0) pidfd_kill(job->launched.pidfd.get());
   }
   // The programs nucleusd started end with it.
   if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
-  end_programs();
+  end_programs(deadline);
   subtree_.cleanup();
 }
 
@@ -201,6 +212,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
   job->set_ids = geteuid() == 0;
   job->program = p.program;
   job->socket_path = socket_path_;
+  job->timeout_ns = static_cast<int64_t>(config_.limits.launch_timeout_ms) * 1000000;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
     if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd);
@@ -223,8 +235,8 @@ int Programs::spawn(uint32_t id, const Waiter &waiter) {
   job->seq = waiter.seq;
   run.bound = std::move(ours);
   run.launching = true;
-  if (!launcher_.running()) {  // the boot section, before nucleusd serves
-    run_launch(job.get());
+  if (!serving_) {  // the boot section, before nucleusd serves: wait for it here
+    job = launcher_.run_now(std::move(job));
     return launched(*job);
   }
   // The launcher's thread waits for the exec; the loop goes on serving and
@@ -270,7 +282,7 @@ int Programs::launched(LaunchJob &job) {
   run.launching = false;
   if (job.result < 0) {
     run.bound.reset();
-    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-job.result));
+    log_failed_launch(p, job);
     if (p.swap_of != kNone) {
       reactions_.tell_swap(p.swap_of, SwapEvent::kStartFailed, static_cast<uint64_t>(-job.result));
     }
@@ -468,7 +480,33 @@ void Programs::end_subtree(uint32_t id) {
   check_progress();
 }
 
-void Programs::end_programs() {
+void Programs::log_failed_launch(const Process &p, const LaunchJob &job) {
+  int64_t now = sys::monotonic_ns();
+  int64_t interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+  if (job.abandoned) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: {} (uid {}) did not exec within {} ms and SIGKILL has not "
+                          "ended it (a wait the kernel cannot interrupt): start answered "
+                          "ETIMEDOUT; its launcher thread is left behind ({} now)",
+                          p.name, p.program.path, p.uid, config_.limits.launch_timeout_ms,
+                          job.stuck);
+  } else if (job.result == -ETIMEDOUT) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: {} (uid {}) did not exec within {} ms (stopped, frozen, "
+                          "or its path or working directory hangs): killed, start answered "
+                          "ETIMEDOUT",
+                          p.name, p.program.path, p.uid, config_.limits.launch_timeout_ms);
+  } else if (job.result == -EAGAIN) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: cannot start {}: an earlier launch of uid {} is still held "
+                          "by the kernel",
+                          p.name, p.program.path, p.uid);
+  } else {
+    log::info("process {}: cannot run {}: {}", p.name, p.program.path, std::strerror(-job.result));
+  }
+}
+
+void Programs::end_programs(int64_t deadline) {
   std::vector<pid_t> pids;
   std::vector<pollfd> fds;
   for (Run &run : runs_) {
@@ -483,7 +521,6 @@ void Programs::end_programs() {
   Subtree::signal_groups(pids, SIGKILL);  // and what they forked
   // A pidfd is readable once its process has ended; a process in an
   // uninterruptible wait may take a while, but not for ever.
-  int64_t deadline = sys::monotonic_ns() + kReapDeadlineNs;
   while (!fds.empty()) {
     int64_t left_ms = (deadline - sys::monotonic_ns()) / 1000000;
     if (left_ms <= 0 || poll(fds.data(), fds.size(), static_cast<int>(left_ms)) < 0) break;
@@ -494,7 +531,7 @@ void Programs::end_programs() {
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   if (left != 0)
-    log::warn("{} programs had not ended {} ms after SIGKILL", left, kReapDeadlineNs / 1000000);
+    log::warn("{} programs had not ended by the shutdown deadline after SIGKILL", left);
 }
 
 void Programs::check_progress() {
@@ -525,7 +562,7 @@ void Programs::check_progress() {
 }
 
 void Programs::remove_dead_groups() {
-  if (!launcher_.running()) {  // before serving, or at the end
+  if (!serving_ || !launcher_.running()) {  // before serving, or at the end
     std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
     return;
   }
