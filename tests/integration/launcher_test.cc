@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -473,6 +474,47 @@ TEST_P(HeldLaunch, SigtermEndsNucleusdWithinTheStopTimeoutWhileALaunchIsHeld) {
 
 INSTANTIATE_TEST_SUITE_P(Launcher, HeldLaunch, ::testing::Values("signals", "cgroup"),
                          [](const auto &info) { return info.param; });
+
+// The output file is opened on the loop's thread, beneath the output
+// directory, in a directory its owner owns: a file system mounted there (an
+// owner with fusermount could mount one that never answers; the test, as
+// root, mounts a tmpfs in its place) is refused, never entered.
+TEST(Launcher, AFileSystemMountedOnAnOwnersOutputDirectoryIsNeverEntered) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to mount, and to attack as another uid";
+  Daemon d(R"({"attach": {"uids": [65534]}, "default_claims": {"buffers": 16, "processes": 2}})");
+  ASSERT_TRUE(d.ready()) << d.log();
+  d.let_others_in();
+  std::string theirs = d.dir() + "/run/output/65534";
+  Signal first, mounted;
+  pid_t attacker = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker");
+    if (!n) return 11;
+    nucleus::Claims claims{};
+    nucleus::Program program{"/bin/true", {"true"}, {}, "", "", ""};
+    if (!n->create_process("one", program, claims).ok()) return 12;
+    if (!n->start_process("one").ok()) return 13;  // makes its output directory
+    first.notify();
+    if (mounted.wait() != 'x') return 14;
+    if (!n->create_process("two", program, claims).ok()) return 15;
+    return n->start_process("two").error() == -EXDEV ? 0 : 16;
+  });
+  ASSERT_EQ(first.wait(), 'x');
+  ASSERT_EQ(mount("none", theirs.c_str(), "tmpfs", 0, "mode=0700,uid=65534"), 0)
+      << theirs << ": " << std::strerror(errno);
+  mounted.notify();
+  EXPECT_EQ(exit_code(wait_exit(attacker)), 0) << d.log();
+  DIR *dir = opendir(theirs.c_str());
+  ASSERT_NE(dir, nullptr);
+  int entries = 0;
+  while (dirent *e = readdir(dir)) entries += e->d_name[0] != '.';
+  closedir(dir);
+  EXPECT_EQ(entries, 0) << "nothing was created in the mounted file system";
+  EXPECT_EQ(umount(theirs.c_str()), 0);
+  EXPECT_NE(d.log().find("process two: cannot open its output file: Invalid cross-device link"),
+            std::string::npos)
+      << d.log();
+}
 
 }  // namespace
 }  // namespace nucleus::test
