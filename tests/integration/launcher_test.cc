@@ -475,6 +475,69 @@ TEST_P(HeldLaunch, SigtermEndsNucleusdWithinTheStopTimeoutWhileALaunchIsHeld) {
 INSTANTIATE_TEST_SUITE_P(Launcher, HeldLaunch, ::testing::Values("signals", "cgroup"),
                          [](const auto &info) { return info.param; });
 
+// A child that SIGKILL cannot end: the test, as root, puts the held child
+// in a frozen group of the v1 freezer, where a kill waits for the thaw
+// (docs/linux-facts.md), standing in for any wait the kernel does not
+// interrupt. Its thread is left behind: the held start is answered
+// -ETIMEDOUT anyway, that owner's next start -EAGAIN, another owner's start
+// is answered, and SIGTERM still ends nucleusd in time.
+class LeftBehind : public HeldLaunch {};
+
+TEST_P(LeftBehind, AChildSigkillCannotEndLeavesItsThreadBehindAndNucleusdStillStops) {
+  std::string freezer = "/sys/fs/cgroup/freezer";
+  std::string group = freezer + "/nucleus-left-behind-" + std::to_string(getpid());
+  if (access((freezer + "/cgroup.procs").c_str(), W_OK) != 0 || mkdir(group.c_str(), 0755) < 0) {
+    GTEST_SKIP() << "no cgroup v1 freezer to stand in for a wait SIGKILL cannot end";
+  }
+  auto write_to = [](const std::string &file, const std::string &value) {
+    int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && write(fd, value.data(), value.size()) == ssize_t(value.size());
+    if (fd >= 0) close(fd);
+    return ok;
+  };
+  constexpr int kStopTimeoutMs = 1000;
+  start_daemon(R"("launch_timeout_ms": 500, "stop_timeout_ms": )" + std::to_string(kStopTimeoutMs));
+  if (IsSkipped()) {
+    rmdir(group.c_str());
+    return;
+  }
+  pid_t held = hold_a_start();
+  ASSERT_GT(held, 0) << "the attacker could not hold a start\n" << daemon_->log();
+  ASSERT_TRUE(write_to(group + "/cgroup.procs", std::to_string(held)));
+  ASSERT_TRUE(write_to(group + "/freezer.state", "FROZEN"));
+  EXPECT_EQ(held_answer(), -ETIMEDOUT) << daemon_->log();
+  EXPECT_EQ(exit_code(wait_exit(attacker_)), 0);
+  attacker_ = -1;
+  EXPECT_TRUE(still_held(held)) << "SIGKILL ended it: nothing was left behind";
+  // Its owner's next start is refused at once; root's own is answered.
+  pid_t again = spawn([&]() {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("attacker-again");
+    if (!n) return 11;
+    nucleus::Claims claims{};
+    nucleus::Program program{"/bin/true", {"true"}, {}, "", "", ""};
+    if (!n->create_process("next", program, claims).ok()) return 12;
+    return n->start_process("next").error() == -EAGAIN ? 0 : 13;
+  });
+  EXPECT_EQ(exit_code(wait_exit(again)), 0) << daemon_->log();
+  auto root = attach("root-client");
+  ASSERT_TRUE(root.act_for(std::string()).ok());
+  nucleus::Program sleeper{"/bin/sleep", {"sleep", "600"}, {}, "", "", ""};
+  ASSERT_TRUE(root.create_process("mine", sleeper, nucleus::Claims{}).ok());
+  EXPECT_TRUE(root.start_process("mine").ok()) << daemon_->log();
+  std::string log = daemon_->log();
+  EXPECT_NE(log.find("its launcher thread is left behind (1 now)"), std::string::npos) << log;
+  int status = daemon_->stop(SIGTERM, std::chrono::milliseconds(kStopTimeoutMs + 4000));
+  EXPECT_NE(status, -1) << "nucleusd still there";
+  // The held child dies as soon as it thaws.
+  EXPECT_TRUE(write_to(group + "/freezer.state", "THAWED"));
+  EXPECT_TRUE(gone(held));
+  EXPECT_TRUE(eventually([&] { return rmdir(group.c_str()) == 0 || errno == ENOENT; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Launcher, LeftBehind, ::testing::Values("signals"),
+                         [](const auto &info) { return info.param; });
+
 // The output file is opened on the loop's thread, beneath the output
 // directory, in a directory its owner owns: a file system mounted there (an
 // owner with fusermount could mount one that never answers; the test, as
