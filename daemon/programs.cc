@@ -31,11 +31,11 @@ constexpr int64_t kReapDeadlineNs = 5000000000;  // programs killed at exit, to 
 
 // Where a started program's stdout and stderr go: <dir>/<uid>/<name>.log, a
 // directory per owner that only it (and root) may read, the file created
-// and opened with the owner's rights beneath <dir> in one walk that follows
-// no symbolic link and crosses no mount point (open_beneath_as): the owner
-// may put anything in its directory, or mount a file system on it
-// (fusermount), but nothing there leads nucleusd elsewhere or makes the
-// open wait (decision 62). -errno when it cannot be made.
+// and opened with the owner's rights beneath it. Each step walks one name,
+// follows no symbolic link and crosses no mount point (open_beneath_as): the
+// owner may put anything in its directory, or mount a file system on it or
+// on the file (fusermount), but nothing there leads nucleusd elsewhere or
+// makes the open wait (decision 62). -errno when it cannot be made.
 int open_output(const std::string &dir, const std::string &name, const Principal &owner) {
   mkdir(dir.c_str(), 0755);
   sys::UniqueFd top(open(dir.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -47,8 +47,13 @@ int open_output(const std::string &dir, const std::string &name, const Principal
       fchownat(top.get(), mine.c_str(), owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) < 0) {
     return -errno;
   }
-  return open_beneath_as(owner, top.get(), mine + "/" + name + ".log",
-                         O_WRONLY | O_CREAT | O_APPEND, 0600);
+  // The owner's directory as nucleusd (which may search <dir>; the owner
+  // need not), as a handle only (O_PATH: nothing of it is opened).
+  Principal self{geteuid(), getegid(), {}};
+  int own = open_beneath_as(self, top.get(), mine, O_PATH | O_DIRECTORY, 0);
+  if (own < 0) return own;
+  sys::UniqueFd own_fd(own);
+  return open_beneath_as(owner, own_fd.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 
 }  // namespace
