@@ -95,7 +95,7 @@ struct ChildArgs {
   int child_errno = 0;
 };
 
-NUCLEUS_CHILD_CODE [[noreturn]] void child_fail(ChildArgs *args, long rc) {
+[[noreturn]] NUCLEUS_CHILD_CODE void child_fail(ChildArgs *args, long rc) {
   args->child_errno = rc < 0 ? static_cast<int>(-rc) : EINVAL;
   for (;;) raw_syscall(SYS_exit_group, 127);
 }
@@ -315,7 +315,10 @@ int exec_candidates(const std::string &file, const char *search_path,
     size_t end = path.find(':', start);
     std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
     // A directory too long to hold a file is skipped, as execvp does.
-    if (dir.size() < PATH_MAX) out->push_back(dir.empty() ? file : dir + "/" + file);
+    if (dir.size() < PATH_MAX) {
+      if (!dir.empty()) dir += '/';
+      out->push_back(dir.append(file));
+    }
     if (end == std::string::npos) break;
     start = end + 1;
   }
