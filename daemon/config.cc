@@ -411,6 +411,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     r.object("per_parent",
              [&](Reader &u) { u32(u, "exit_notices", 1, 65536, &l.parent_exit_notices); });
     r.integer("stop_timeout_ms", 1, 3600000, &l.stop_timeout_ms);
+    r.integer("launch_timeout_ms", 1, 3600000, &l.launch_timeout_ms);
     r.integer("log_interval_ms", 1, 3600000, &l.log_interval_ms);
   });
   top.object("swap", [&](Reader &r) {

@@ -70,6 +70,10 @@ struct Limits {
   uint32_t parent_exit_notices = 16;
   // A stop the subtree does not complete in this time is answered failed.
   uint64_t stop_timeout_ms = 10000;
+  // A program that has not exec'd this long after its launch began is
+  // killed and its start fails (-ETIMEDOUT): no owner holds a launcher
+  // thread longer, whatever it does to its programs (decision 62).
+  uint64_t launch_timeout_ms = 10000;
   // A bound that is hit is logged at most once per interval (per kind).
   uint64_t log_interval_ms = 1000;
 

@@ -1,246 +1,41 @@
 #include "launcher.h"
 
-#include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/sched.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <system_error>
-#include <vector>
+#include <thread>
+
+#include "launch_deadlines.h"
 
 namespace nucleus::daemon {
 
 namespace {
 
-constexpr int kClonePidfd = 0x1000;                    // CLONE_PIDFD, Linux 5.2
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP, Linux 5.7
-constexpr unsigned kCloseRangeCloexec = 1U << 2;
-constexpr int kHighFd = 100;
-constexpr size_t kChildStackBytes = size_t{256} * 1024;
-constexpr int kMaxCapability = 63;  // every bit of the 64-bit sets
+constexpr size_t kSlots = Launcher::kThreads + Launcher::kMaxStuck;
+static_assert(kSlots <= 32, "a bit per slot in a 32-bit mask");
+// What stop() waits for its threads when nothing said how long.
+constexpr int64_t kDefaultStopWaitNs = 5000000000;
 
-// Takes the owner's rights for good. Raw system calls: the child shares our
-// memory, and glibc's set*id wrappers would try to reach "every thread"
-// through state that is ours. Returns false when a step failed.
-bool become_owner(const LaunchSpec &spec) {
-  const Principal &who = *spec.owner;
-  bool unprivileged = who.uid != 0;
-  if (spec.set_ids) {
-    // The bounding set needs CAP_SETPCAP to shrink: before the uid changes.
-    for (int cap = 0; unprivileged && cap <= kMaxCapability; ++cap) {
-      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return false;
-    }
-    if (syscall(SYS_setgroups, who.groups.size(), who.groups.data()) < 0 ||
-        syscall(SYS_setresgid, who.gid, who.gid, who.gid) < 0 ||
-        syscall(SYS_setresuid, who.uid, who.uid, who.uid) < 0) {
-      return false;
-    }
-  }
-  if (unprivileged) {
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-      return false;
-    }
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct none[2] = {};
-    if (syscall(SYS_capset, &header, none) < 0) return false;
-  }
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+std::chrono::steady_clock::time_point steady_at(int64_t monotonic_ns) {
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC, sys::monotonic_ns's clock.
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(monotonic_ns));
 }
-
-// What the child needs; it shares our memory (CLONE_VM) and we are
-// suspended (CLONE_VFORK) until it execs or exits, so it reports a failure
-// by writing child_errno here.
-struct ChildArgs {
-  const LaunchSpec *spec;
-  char *const *argv;
-  char *const *envp;
-  int procs_fd;  // cgroup.procs to write itself into; -1: clone3 put it in its cgroup
-  int child_errno;
-  uint64_t child_step;  // wire::StartStep of the step that failed
-};
-
-// In the child: only system calls from here to exec.
-int child(void *raw) {
-  auto *args = static_cast<ChildArgs *>(raw);
-  const LaunchSpec &spec = *args->spec;
-  // Each failure says its step, so that its errno is read against what
-  // failed (exec's EACCES is not an authority refusal).
-  auto fail = [args](uint64_t step) {
-    args->child_errno = errno != 0 ? errno : EINVAL;
-    args->child_step = step;
-    _exit(127);
-  };
-  // Into its cgroup before it can fork anything: what it forks stays there.
-  if (args->procs_fd >= 0 && write(args->procs_fd, "0", 1) != 1) fail(wire::kStartStepProcess);
-  // Its own session and process group: the signal mode reaches what it
-  // forks, and it can join no group of nucleusd's or of another program's
-  // (setpgid across sessions is EPERM).
-  if (setsid() < 0) fail(wire::kStartStepProcess);
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  int nfd = fcntl(spec.nucleus_fd, F_DUPFD_CLOEXEC, kHighFd);
-  int out = spec.output_fd >= 0 ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, kHighFd) : -1;
-  if (devnull < 0 || nfd < 0 || (spec.output_fd >= 0 && out < 0)) fail(wire::kStartStepConnection);
-  if (dup2(devnull, 0) < 0) fail(wire::kStartStepConnection);
-  if (out >= 0 && (dup2(out, 1) < 0 || dup2(out, 2) < 0)) fail(wire::kStartStepConnection);
-  if (dup2(nfd, 3) < 0) fail(wire::kStartStepConnection);
-  // Nothing else of nucleusd's crosses exec.
-  if (syscall(SYS_close_range, 4U, ~0U, kCloseRangeCloexec) < 0) {
-    for (int fd = 4; fd < 1024; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-  if (spec.memory_limit != 0) {
-    rlimit rl{spec.memory_limit, spec.memory_limit};
-    if (setrlimit(RLIMIT_AS, &rl) < 0) fail(wire::kStartStepProcess);
-  }
-  if (spec.owner != nullptr && !become_owner(spec)) fail(wire::kStartStepSetIds);
-  // With the owner's rights: a directory it may not enter is refused.
-  if (!spec.program->cwd.empty() && chdir(spec.program->cwd.c_str()) < 0) {
-    fail(wire::kStartStepChdir);
-  }
-  signal(SIGPIPE, SIG_DFL);  // nucleusd ignores it; the program gets the default
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execvpe(spec.program->path.c_str(), args->argv, args->envp);
-  fail(wire::kStartStepExec);
-  return 127;
-}
-
-// clone3 with CLONE_VM | CLONE_VFORK runs `fn(arg)` in the child on the
-// stack in `args` (glibc has no clone3 wrapper that does: the child must not
-// return into the caller's frame). Returns the pid, or -errno; -ENOSYS where
-// it is not written for this architecture.
-pid_t clone3_run(clone_args *args, int (*fn)(void *), void *arg) {
-#if defined(__x86_64__)
-  long ret = 0;
-  register long fn_reg asm("r12") = reinterpret_cast<long>(fn);
-  register long arg_reg asm("r13") = reinterpret_cast<long>(arg);
-  // The child starts on its new stack (16-byte aligned at its top) with the
-  // registers of the syscall: r12 and r13 survive it.
-  asm volatile(
-      "syscall\n\t"
-      "test %%rax, %%rax\n\t"
-      "jnz 1f\n\t"
-      "xor %%ebp, %%ebp\n\t"
-      "mov %%r13, %%rdi\n\t"
-      "call *%%r12\n\t"
-      "mov %%eax, %%edi\n\t"
-      "mov $60, %%eax\n\t"  // exit
-      "syscall\n\t"
-      "hlt\n\t"
-      "1:\n\t"
-      : "=a"(ret)
-      : "0"(SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(fn_reg), "r"(arg_reg)
-      : "rcx", "r11", "memory");
-  return static_cast<pid_t>(ret);
-#else
-  (void)args;
-  (void)fn;
-  (void)arg;
-  return -ENOSYS;
-#endif
-}
-
-// Whether clone3 can start a child straight in a cgroup here; learnt at the
-// first launch in a cgroup and kept.
-enum class IntoCgroup { kUnknown, kYes, kNo };
-IntoCgroup into_cgroup = IntoCgroup::kUnknown;
 
 }  // namespace
 
-bool starts_into_cgroup() {
-  return into_cgroup != IntoCgroup::kNo;
-}
-
-int launch(const LaunchSpec &spec, Launched *out) {
-  const Program &program = *spec.program;
-  std::vector<std::string> env = program.env;
-  if (env.empty()) env.emplace_back("PATH=/usr/local/bin:/usr/bin:/bin");
-  std::erase_if(env, [](const std::string &e) {
-    return e.rfind("NUCLEUS_FD=", 0) == 0 || e.rfind("NUCLEUS_SOCKET=", 0) == 0;
-  });
-  env.emplace_back("NUCLEUS_FD=3");
-  env.emplace_back("NUCLEUS_SOCKET=" + spec.socket_path);
-  std::vector<char *> envp;
-  envp.reserve(env.size() + 1);
-  for (std::string &e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = program.argv;
-  if (args.empty()) args.push_back(program.path);
-  std::vector<char *> argv;
-  argv.reserve(args.size() + 1);
-  for (std::string &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  // posix_spawn's way: the child shares our memory and we wait until it has
-  // exec'd, so no page tables are copied (measured in docs/performance.md).
-  // One stack per launching thread: it is suspended while its child uses it.
-  thread_local std::vector<char> stack(kChildStackBytes);
-  ChildArgs child_args{&spec, argv.data(), envp.data(), -1, 0, wire::kStartStepNone};
-  // Until the child runs, a failure is the process's own: clone or its cgroup.
-  out->failed_step = wire::kStartStepProcess;
-  int pidfd = -1;
-  pid_t pid = -1;
-  // In cgroup mode the kernel puts the child in its cgroup as it creates it
-  // (CLONE_INTO_CGROUP): no migration, which costs nucleusd about 5 ms per
-  // start when the child writes cgroup.procs while we wait for its exec.
-  if (spec.cgroup_fd >= 0 && into_cgroup != IntoCgroup::kNo) {
-    clone_args ca{};
-    ca.flags = CLONE_VM | CLONE_VFORK | kClonePidfd | kCloneIntoCgroup;
-    ca.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    ca.exit_signal = SIGCHLD;
-    ca.stack = reinterpret_cast<uint64_t>(stack.data());
-    ca.stack_size = stack.size();
-    ca.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
-    pid = clone3_run(&ca, child, &child_args);
-    if (pid >= 0) {
-      into_cgroup = IntoCgroup::kYes;
-    } else if (into_cgroup == IntoCgroup::kUnknown &&
-               (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG)) {
-      into_cgroup = IntoCgroup::kNo;  // an older kernel: the child joins by itself
-    } else {
-      return pid;
-    }
-  }
-  sys::UniqueFd procs;
-  if (pid < 0) {
-    if (spec.cgroup_fd >= 0) {
-      procs.reset(openat(spec.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
-      if (!procs) return -errno;
-      child_args.procs_fd = procs.get();
-    }
-    pid = clone(child, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | kClonePidfd | SIGCHLD,
-                &child_args, &pidfd, nullptr, nullptr);
-    if (pid < 0) return -errno;
-  }
-  if (child_args.child_errno != 0) {
-    waitpid(pid, nullptr, 0);  // it exited with 127; reap it here
-    if (pidfd >= 0) close(pidfd);
-    out->failed_step = child_args.child_step;
-    return -child_args.child_errno;
-  }
-  if (pidfd < 0) return -ESRCH;
-  out->failed_step = wire::kStartStepNone;
-  out->pid = pid;
-  out->pidfd.reset(pidfd);
-  return 0;
-}
-
-void pidfd_kill(int pidfd) {
-  if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-}
-
-void run_launch(LaunchJob *job) {
+void run_launch(LaunchJob *job, const char *search_path, LaunchWatch *watch) {
   LaunchSpec spec;
   spec.program = &job->program;
   spec.owner = &job->owner;
@@ -250,6 +45,8 @@ void run_launch(LaunchJob *job) {
   spec.cgroup_fd = job->cgroup_fd ? job->cgroup_fd.get() : -1;
   spec.memory_limit = job->memory_limit;
   spec.socket_path = job->socket_path;
+  spec.search_path = search_path;
+  spec.watch = watch;
   job->result = launch(spec, &job->launched);
   // Its end of the connection is the program's now; ours must not keep it.
   job->nucleus_fd.reset();
@@ -257,139 +54,390 @@ void run_launch(LaunchJob *job) {
   job->cgroup_fd.reset();
 }
 
-bool Launcher::start(std::string *error) {
-  done_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!done_) {
-    *error = std::string("launcher eventfd: ") + std::strerror(errno);
-    return false;
-  }
-  // No signal is for these threads: nucleusd reads them from its signalfd.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  try {
-    for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this, i] { work(i); });
-  } catch (const std::system_error &e) {
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    *error = std::string("launcher thread: ") + e.what();
-    stop();
-    return false;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  return true;
-}
+// Everything the threads share. The mutex guards all of it but the
+// ChildSlots, which the kernel writes while their worker waits in clone,
+// and what start() set before any thread began (done_fd, search_path).
+struct Launcher::State {
+  struct Detach {
+    pid_t pid;
+    int signal;
+    uint32_t tried;  // a bit per slot whose thread tried
+  };
+  // One worker thread and what the watchdog sees of its launch.
+  struct Slot final : LaunchWatch {
+    State *state = nullptr;
+    size_t index = 0;
+    ChildSlot child;
+    std::thread thread;
+    const LaunchJob *job = nullptr;  // the launch armed, until finish
+    bool finished = false;           // finish() came for the launch armed
+    LaunchDeadlines::State outcome = LaunchDeadlines::State::kIdle;
+    bool exited = false;  // its worker has returned
 
-void Launcher::stop() {
-  if (threads_.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  for (std::thread &t : threads_) t.join();
-  threads_.clear();
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto &job : todo_) {
-    job->result = -ECANCELED;
-    done_list_.push_back(std::move(job));
-  }
-  todo_.clear();
-}
+    ChildSlot &slot() override { return child; }
+    Taken finish() override {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      return finish_locked();
+    }
+    // The slot is cleared under the mutex: once the watchdog can no longer
+    // see the pidfd, the launch may close it or hand it on.
+    Taken finish_locked() {
+      finished = true;
+      job = nullptr;
+      Taken taken;
+      taken.pidfd = child.pidfd.exchange(-1);
+      child.pid.store(0);
+      outcome = state->deadlines.disarm(index);
+      taken.killed = outcome == LaunchDeadlines::State::kKilled ||
+                     outcome == LaunchDeadlines::State::kAbandoned;
+      return taken;
+    }
+  };
 
-void Launcher::submit(std::unique_ptr<LaunchJob> job) {
-  ++in_flight_;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    todo_.push_back(std::move(job));
+  State() {
+    for (size_t i = 0; i < slots.size(); ++i) {
+      slots[i].state = this;
+      slots[i].index = i;
+    }
   }
-  wake_.notify_one();
-}
 
-void Launcher::detach_tracee(pid_t pid, int signal) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    detaches_.push_back({pid, signal, 0});
+  std::mutex mutex;
+  std::condition_variable wake;     // workers: a job, a detach, stop
+  std::condition_variable watch;    // the watchdog: a launch armed, stop, quit
+  std::condition_variable settled;  // run_now and stop: a job done, a worker gone
+  std::deque<std::unique_ptr<LaunchJob>> todo;
+  std::deque<std::unique_ptr<LaunchJob>> done;
+  bool stopping = false;
+  bool quit = false;  // the watchdog ends
+  sys::UniqueFd done_fd;
+  std::string search_path;
+  bool has_search_path = false;
+  std::array<Slot, kSlots> slots;
+  size_t next_slot = Launcher::kThreads;  // a replacement's
+  uint32_t live = 0;                      // a bit per slot whose worker serves
+  int stuck = 0;                          // threads left behind, still held
+  LaunchDeadlines deadlines{kSlots, Launcher::kGraceNs};
+  std::vector<uint32_t> busy_uids;   // owners with a launch in progress
+  std::vector<uint32_t> stuck_uids;  // owners whose launch left its thread behind
+  std::vector<Detach> detaches;
+  std::thread watchdog_thread;
+  uint64_t tickets = 0;
+
+  // Under the mutex: a finished job for the loop (and run_now).
+  void post(std::unique_ptr<LaunchJob> job) {
+    done.push_back(std::move(job));
+    settled.notify_all();
+    uint64_t one = 1;
+    (void)!write(done_fd.get(), &one, sizeof(one));
   }
-  wake_.notify_all();
-}
 
-std::vector<std::unique_ptr<LaunchJob>> Launcher::take_done() {
-  std::vector<std::unique_ptr<LaunchJob>> out;
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto &job : done_list_) out.push_back(std::move(job));
-  done_list_.clear();
-  in_flight_ -= std::min(in_flight_, out.size());
-  return out;
-}
+  // Under the mutex. False when no thread could be made.
+  bool start_worker(size_t index, const std::shared_ptr<State> &self) {
+    try {
+      slots[index].thread = std::thread([self, index] { self->work(index); });
+    } catch (const std::system_error &) {
+      return false;
+    }
+    live |= 1U << index;
+    return true;
+  }
 
-void Launcher::work(int index) {
-  const unsigned me = 1U << index;
-  const unsigned everyone = (1U << kThreads) - 1;
+  // Under the mutex: the owner's starts that wait in the queue fail at
+  // once: they would wait for a thread the kernel holds.
+  void refuse_queued(uint32_t uid) {
+    for (auto it = todo.begin(); it != todo.end();) {
+      if (!(*it)->chore && (*it)->owner.uid == uid) {
+        (*it)->result = -EAGAIN;
+        (*it)->launched.failed_step = wire::kStartStepProcess;
+        post(std::move(*it));
+        it = todo.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void work(size_t index);
+  void run_watchdog(const std::shared_ptr<State> &self);
+  void abandon(size_t index, const std::shared_ptr<State> &self);
+};
+
+void Launcher::State::work(size_t index) {
+  const uint32_t me = 1U << index;
+  Slot &slot = slots[index];
   for (;;) {
     std::unique_ptr<LaunchJob> job;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
+      std::unique_lock<std::mutex> lock(mutex);
       // The first job whose owner has no launch in progress: a start that
-      // hangs (its program on a file system that never answers) holds its
-      // owner's later starts, and one thread, not everyone's.
-      auto next = todo_.end();
+      // hangs holds its owner's later starts, and one thread, not everyone's
+      // (and not for longer than its deadline: the watchdog).
+      auto next = todo.end();
       auto mine = [&] {
-        return std::any_of(detaches_.begin(), detaches_.end(),
+        return std::any_of(detaches.begin(), detaches.end(),
                            [&](const Detach &d) { return (d.tried & me) == 0; });
       };
-      wake_.wait(lock, [&] {
-        if (stopping_ || mine()) return true;
-        next = std::find_if(todo_.begin(), todo_.end(), [&](const auto &j) {
-          return std::find(busy_uids_.begin(), busy_uids_.end(), j->owner.uid) == busy_uids_.end();
+      wake.wait(lock, [&] {
+        if (stopping || mine()) return true;
+        next = std::find_if(todo.begin(), todo.end(), [&](const auto &j) {
+          return std::find(busy_uids.begin(), busy_uids.end(), j->owner.uid) == busy_uids.end();
         });
-        return next != todo_.end();
+        return next != todo.end();
       });
-      if (stopping_) return;
+      if (stopping) {
+        slot.exited = true;
+        live &= ~me;
+        settled.notify_all();
+        return;
+      }
       // A tracee is detached by its tracer, the thread that started it:
       // each thread tries until one succeeds or all have tried.
-      for (auto d = detaches_.begin(); d != detaches_.end();) {
+      for (auto d = detaches.begin(); d != detaches.end();) {
         if ((d->tried & me) != 0) {
           ++d;
           continue;
         }
         d->tried |= me;
-        bool done = ptrace(PTRACE_DETACH, d->pid, nullptr, d->signal) == 0 || errno != ESRCH;
-        d = done || d->tried == everyone ? detaches_.erase(d) : d + 1;
+        bool done_with = ptrace(PTRACE_DETACH, d->pid, nullptr, d->signal) == 0 || errno != ESRCH;
+        d = done_with || (d->tried & live) == live ? detaches.erase(d) : d + 1;
       }
-      if (next == todo_.end()) continue;
+      if (next == todo.end()) continue;
       job = std::move(*next);
-      todo_.erase(next);
-      busy_uids_.push_back(job->owner.uid);
+      todo.erase(next);
+      busy_uids.push_back(job->owner.uid);
+      if (!job->chore) {
+        // Before the clone: the kernel fills the slot, the watchdog reads it.
+        slot.child.pidfd.store(-1);
+        slot.child.pid.store(0);
+        slot.job = job.get();
+        slot.finished = false;
+        deadlines.arm(index, sys::monotonic_ns() + job->timeout_ns);  // not stopping: true
+        watch.notify_one();
+      }
     }
     if (job->chore) {
       job->chore_ok = job->chore();
     } else {
-      run_launch(job.get());
+      run_launch(job.get(), has_search_path ? search_path.c_str() : nullptr, &slot);
     }
     uint32_t uid = job->owner.uid;
+    bool left_behind = false;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_list_.push_back(std::move(job));
-      busy_uids_.erase(std::find(busy_uids_.begin(), busy_uids_.end(), uid));
+      std::lock_guard<std::mutex> lock(mutex);
+      // A launch that failed before its clone did not finish(): no child.
+      if (!job->chore && !slot.finished) slot.finish_locked();
+      left_behind = !job->chore && slot.outcome == LaunchDeadlines::State::kAbandoned;
+      busy_uids.erase(std::find(busy_uids.begin(), busy_uids.end(), uid));
+      if (left_behind) {
+        // Back at last. Its start was answered when it was left behind
+        // (abandon), and another thread took its place: this one ends.
+        stuck_uids.erase(std::find(stuck_uids.begin(), stuck_uids.end(), uid));
+        --stuck;
+        slot.exited = true;
+        settled.notify_all();
+      } else {
+        post(std::move(job));
+      }
     }
-    wake_.notify_all();  // that owner's next start may go
-    uint64_t one = 1;
-    (void)!write(done_.get(), &one, sizeof(one));
+    wake.notify_all();  // that owner's next start may go
+    if (left_behind) return;
   }
 }
 
-std::string start_failure_text(uint64_t step, const Program &program, uint32_t uid, uint32_t gid) {
-  switch (step) {
-    case wire::kStartStepExec: return "cannot execute " + program.path;
-    case wire::kStartStepChdir: return "cannot enter its working directory " + program.cwd;
-    case wire::kStartStepSetIds:
-      return "cannot take its owner's ids (uid " + std::to_string(uid) + ", gid " +
-             std::to_string(gid) + ")";
-    case wire::kStartStepConnection: return "cannot set up its connection to the nucleus";
-    case wire::kStartStepOutput: return "cannot open its output file";
-    case wire::kStartStepProcess: return "cannot create its process (clone, cgroup or limits)";
-    default: return "cannot start " + program.path;
+void Launcher::State::run_watchdog(const std::shared_ptr<State> &self) {
+  std::unique_lock<std::mutex> lock(mutex);
+  while (!quit) {
+    int64_t now = sys::monotonic_ns();
+    for (size_t i : deadlines.due(now)) {
+      // Only a child that exists for good: its pid is there (clone3), or
+      // the old clone's pidfd, which is all it gives. The number stays
+      // valid until finish() takes it, under this mutex.
+      pid_t pid = slots[i].child.pid.load();
+      int pidfd = slots[i].child.pidfd.load();
+      if (pidfd < 0 || pid == 0) continue;  // not yet: tried again at kRetryNs
+      if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0 || errno == ESRCH) {
+        deadlines.killed(i, now);
+      }
+    }
+    for (size_t i : deadlines.abandon(now)) abandon(i, self);
+    int64_t next = deadlines.next(now);
+    if (next == LaunchDeadlines::kNever) {
+      watch.wait(lock);
+    } else {
+      watch.wait_for(lock, std::chrono::nanoseconds(next - now));
+    }
   }
+}
+
+void Launcher::State::abandon(size_t index, const std::shared_ptr<State> &self) {
+  Slot &slot = slots[index];
+  const LaunchJob &held = *slot.job;  // armed and not finished: its worker holds it
+  auto answer = std::make_unique<LaunchJob>();
+  answer->owner.uid = held.owner.uid;
+  answer->program.path = held.program.path;
+  answer->id = held.id;
+  answer->generation = held.generation;
+  answer->requester = held.requester;
+  answer->requester_serial = held.requester_serial;
+  answer->seq = held.seq;
+  answer->ticket = held.ticket;
+  answer->result = -ETIMEDOUT;
+  answer->launched.failed_step = wire::kStartStepDeadline;
+  answer->abandoned = true;
+  answer->stuck = ++stuck;
+  stuck_uids.push_back(held.owner.uid);
+  live &= ~(1U << index);
+  // It ends by itself if the kernel ever lets it go (work()); if not, with
+  // nucleusd. It shares this State, which outlives the Launcher for it.
+  slot.thread.detach();
+  refuse_queued(held.owner.uid);
+  post(std::move(answer));
+  if (!stopping && next_slot < slots.size()) start_worker(next_slot++, self);
+}
+
+Launcher::Launcher() : state_(std::make_shared<State>()) {}
+
+Launcher::~Launcher() {
+  stop(sys::monotonic_ns() + kDefaultStopWaitNs);
+}
+
+int Launcher::done_fd() const {
+  return state_->done_fd.get();
+}
+
+bool Launcher::start(std::string *error) {
+  State &s = *state_;
+  s.done_fd.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!s.done_fd) {
+    *error = std::string("launcher eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  // Read here, on the loop's thread, once: the workers never call getenv.
+  if (const char *path = getenv("PATH"); path != nullptr) {
+    s.search_path = path;
+    s.has_search_path = true;
+  }
+  // No signal is for these threads: nucleusd reads them from its signalfd.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  running_ = true;
+  bool ok = true;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (size_t i = 0; ok && i < kThreads; ++i) ok = s.start_worker(i, state_);
+    if (ok) {
+      try {
+        s.watchdog_thread = std::thread([self = state_] { self->run_watchdog(self); });
+      } catch (const std::system_error &) {
+        ok = false;
+      }
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!ok) {
+    *error = std::string("launcher thread: ") + std::strerror(errno);
+    stop(sys::monotonic_ns() + kDefaultStopWaitNs);
+    return false;
+  }
+  return true;
+}
+
+void Launcher::stop(int64_t deadline_ns) {
+  if (!running_) return;
+  running_ = false;
+  State &s = *state_;
+  std::vector<std::thread> ended;
+  {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.stopping = true;
+    s.deadlines.stop();  // every child before its exec is killed at once
+    s.wake.notify_all();
+    s.watch.notify_all();
+    s.settled.wait_until(lock, steady_at(deadline_ns), [&] { return s.live == 0; });
+    // A thread still in a launch now is held by the kernel (a child that
+    // SIGKILL does not end): it is left behind, to end with nucleusd.
+    for (State::Slot &slot : s.slots) {
+      if (!slot.thread.joinable()) continue;
+      if (slot.exited) {
+        ended.push_back(std::move(slot.thread));
+      } else {
+        slot.thread.detach();
+      }
+    }
+    s.quit = true;
+    s.watch.notify_all();
+  }
+  for (std::thread &t : ended) t.join();
+  if (s.watchdog_thread.joinable()) s.watchdog_thread.join();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  for (auto &job : s.todo) {
+    job->result = -ECANCELED;
+    job->launched.failed_step = wire::kStartStepProcess;
+    s.done.push_back(std::move(job));
+  }
+  s.todo.clear();
+}
+
+void Launcher::submit(std::unique_ptr<LaunchJob> job) {
+  enqueue(std::move(job));
+}
+
+uint64_t Launcher::enqueue(std::unique_ptr<LaunchJob> job) {
+  ++in_flight_;
+  State &s = *state_;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ticket = job->ticket = ++s.tickets;
+    bool stuck = !job->chore && std::find(s.stuck_uids.begin(), s.stuck_uids.end(),
+                                          job->owner.uid) != s.stuck_uids.end();
+    if (stuck) {
+      job->result = -EAGAIN;  // its owner's earlier launch still holds a thread
+      job->launched.failed_step = wire::kStartStepProcess;
+      s.post(std::move(job));
+      return ticket;
+    }
+    s.todo.push_back(std::move(job));
+  }
+  s.wake.notify_one();
+  return ticket;
+}
+
+std::unique_ptr<LaunchJob> Launcher::run_now(std::unique_ptr<LaunchJob> job) {
+  State &s = *state_;
+  uint64_t ticket = enqueue(std::move(job));
+  std::unique_lock<std::mutex> lock(s.mutex);
+  std::unique_ptr<LaunchJob> out;
+  s.settled.wait(lock, [&] {
+    auto it = std::find_if(s.done.begin(), s.done.end(),
+                           [&](const auto &j) { return j->ticket == ticket; });
+    if (it == s.done.end()) return false;
+    out = std::move(*it);
+    s.done.erase(it);
+    return true;
+  });
+  --in_flight_;
+  return out;
+}
+
+void Launcher::detach_tracee(pid_t pid, int signal) {
+  State &s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.detaches.push_back({pid, signal, 0});
+  }
+  s.wake.notify_all();
+}
+
+std::vector<std::unique_ptr<LaunchJob>> Launcher::take_done() {
+  State &s = *state_;
+  std::vector<std::unique_ptr<LaunchJob>> out;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  for (auto &job : s.done) out.push_back(std::move(job));
+  s.done.clear();
+  in_flight_ -= std::min(in_flight_, out.size());
+  return out;
 }
 
 }  // namespace nucleus::daemon

@@ -31,6 +31,7 @@ struct OpenHow {
 constexpr uint64_t kResolveNoMagiclinks = 0x02;
 constexpr uint64_t kResolveNoSymlinks = 0x04;
 constexpr uint64_t kResolveBeneath = 0x08;
+constexpr uint64_t kResolveNoXdev = 0x01;
 #ifndef SYS_openat2
 constexpr long kSysOpenat2 = 437;
 #else
@@ -81,8 +82,10 @@ void restore_fs(const std::vector<gid_t> &groups) {
 
 int open_with(const Principal &who, int dirfd, const std::string &path, int flags, mode_t mode,
               uint64_t resolve) {
-  OpenHow how{static_cast<uint64_t>(flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
-              (flags & O_CREAT) != 0 ? mode : 0, resolve};
+  // O_PATH takes no other flags (openat2 refuses them): nothing is opened.
+  bool handle = (flags & O_PATH) != 0;
+  int extra = handle ? O_CLOEXEC : O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  OpenHow how{static_cast<uint64_t>(flags | extra), (flags & O_CREAT) != 0 ? mode : 0, resolve};
   auto open2 = [&]() -> int {
     long fd = syscall(kSysOpenat2, dirfd, path.c_str(), &how, sizeof(how));
     return fd < 0 ? -errno : static_cast<int>(fd);
@@ -111,7 +114,7 @@ int open_with(const Principal &who, int dirfd, const std::string &path, int flag
   }
   // Blocking from here on: io_uring waits for data (by polling) on such a
   // descriptor without blocking nucleusd; O_NONBLOCK was only for open().
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (!handle) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 
@@ -183,7 +186,7 @@ int open_as(const Principal &who, const std::string &path, int flags, mode_t mod
 int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
                     mode_t mode) {
   return open_with(who, dirfd, name, flags, mode,
-                   kResolveNoMagiclinks | kResolveNoSymlinks | kResolveBeneath);
+                   kResolveNoMagiclinks | kResolveNoSymlinks | kResolveBeneath | kResolveNoXdev);
 }
 
 int run_as(const Principal &who, const std::function<int()> &fn) {

@@ -57,13 +57,16 @@ int lookup_group(const std::string &text, uint32_t *gid);
 // RESOLVE_NO_MAGICLINKS), and never on procfs at all (/proc/self/mem would
 // be nucleusd's memory: a process may always open its own). Flags get
 // O_CLOEXEC | O_NOCTTY | O_NONBLOCK for the open (a FIFO or a terminal
-// never blocks nucleusd); the descriptor returned is blocking. A nucleusd
+// never blocks nucleusd); the descriptor returned is blocking. With O_PATH
+// (a handle, nothing opened) only O_CLOEXEC is added. A nucleusd
 // that is not root opens only for its own uid (-EACCES otherwise).
 // Returns the descriptor or -errno.
 int open_as(const Principal &who, const std::string &path, int flags, mode_t mode = 0640);
 // The same, relative to the directory `dirfd` and beneath it
-// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a name in a directory a client
-// may write to cannot lead nucleusd elsewhere.
+// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV): a name in a
+// directory a client may write to cannot lead nucleusd elsewhere, nor into
+// a file system mounted there (a FUSE mount whose server never answers
+// would hold the open).
 int open_beneath_as(const Principal &who, int dirfd, const std::string &name, int flags,
                     mode_t mode);
 

@@ -30,9 +30,12 @@ constexpr int64_t kMaxTickNs = 100000000;
 constexpr int64_t kReapDeadlineNs = 5000000000;  // programs killed at exit, to end
 
 // Where a started program's stdout and stderr go: <dir>/<uid>/<name>.log, a
-// directory per owner that only it (and root) may read, the
-// file created and opened with the owner's rights beneath it (so no name in
-// it leads nucleusd elsewhere). -errno when it cannot be made.
+// directory per owner that only it (and root) may read, the file created
+// and opened with the owner's rights beneath it. Each step walks one name,
+// follows no symbolic link and crosses no mount point (open_beneath_as): the
+// owner may put anything in its directory, or mount a file system on it or
+// on the file (fusermount), but nothing there leads nucleusd elsewhere or
+// makes the open wait (decision 62). -errno when it cannot be made.
 int open_output(const std::string &dir, const std::string &name, const Principal &owner) {
   mkdir(dir.c_str(), 0755);
   sys::UniqueFd top(open(dir.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -44,9 +47,13 @@ int open_output(const std::string &dir, const std::string &name, const Principal
       fchownat(top.get(), mine.c_str(), owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) < 0) {
     return -errno;
   }
-  sys::UniqueFd own(openat(top.get(), mine.c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!own) return -errno;
-  return open_beneath_as(owner, own.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
+  // The owner's directory as nucleusd (which may search <dir>; the owner
+  // need not), as a handle only (O_PATH: nothing of it is opened).
+  Principal self{geteuid(), getegid(), {}};
+  int own = open_beneath_as(self, top.get(), mine, O_PATH | O_DIRECTORY, 0);
+  if (own < 0) return own;
+  sys::UniqueFd own_fd(own);
+  return open_beneath_as(owner, own_fd.get(), name + ".log", O_WRONLY | O_CREAT | O_APPEND, 0600);
 }
 
 }  // namespace
@@ -79,6 +86,10 @@ bool Programs::start_launcher(std::string *error) {
   if (!launcher_.start(error)) return false;
   arm_launcher();
   return true;
+}
+
+void Programs::serve() {
+  serving_ = true;
 }
 
 bool Programs::launching(uint32_t id) const {
@@ -133,14 +144,21 @@ pid_t Programs::end_candidate(uint32_t cand, uint32_t cand_generation) {
 
 void Programs::shutdown() {
   stopped_ = true;
-  // Launches in flight end with the rest: none starts after this.
-  launcher_.stop();
+  // One deadline for all of it: SIGTERM ends nucleusd within
+  // limits.stop_timeout_ms (at most 5 s), whatever its programs do.
+  int64_t wait_ns = std::min(
+      static_cast<int64_t>(std::min<uint64_t>(config_.limits.stop_timeout_ms, 3600000)) * 1000000,
+      kReapDeadlineNs);
+  int64_t deadline = sys::monotonic_ns() + wait_ns;
+  // Launches in flight end with the rest: none starts after this, a child
+  // before its exec is killed at once.
+  launcher_.stop(deadline);
   for (std::unique_ptr<LaunchJob> &job : launcher_.take_done()) {
     if (job->result == 0) pidfd_kill(job->launched.pidfd.get());
   }
   // The programs nucleusd started end with it.
   if (subtree_.mode() == Subtree::Mode::kCgroup) subtree_.kill("");
-  end_programs();
+  end_programs(deadline);
   subtree_.cleanup();
 }
 
@@ -216,6 +234,7 @@ int Programs::spawn(uint32_t id, const Waiter &waiter, uint64_t *step) {
   job->set_ids = geteuid() == 0;
   job->program = p.program;
   job->socket_path = socket_path_;
+  job->timeout_ns = static_cast<int64_t>(config_.limits.launch_timeout_ms) * 1000000;
   if (subtree_.mode() == Subtree::Mode::kCgroup) {
     if (run.group.empty()) run.group = group_of(id);
     if (int rc = subtree_.make_group(run.group, p.account.given().memory, &job->cgroup_fd);
@@ -239,8 +258,8 @@ int Programs::spawn(uint32_t id, const Waiter &waiter, uint64_t *step) {
   job->seq = waiter.seq;
   run.bound = std::move(ours);
   run.launching = true;
-  if (!launcher_.running()) {  // the boot section, before nucleusd serves
-    run_launch(job.get());
+  if (!serving_) {  // the boot section, before nucleusd serves: wait for it here
+    job = launcher_.run_now(std::move(job));
     *step = job->launched.failed_step;
     return launched(*job);
   }
@@ -288,10 +307,7 @@ int Programs::launched(LaunchJob &job) {
   run.launching = false;
   if (job.result < 0) {
     run.bound.reset();
-    // The step and its errno: "cannot execute PATH: Permission denied".
-    log::info("process {}: {}: {}", p.name,
-              start_failure_text(job.launched.failed_step, p.program, p.uid, p.gid),
-              std::strerror(-job.result));
+    log_failed_launch(p, job);
     if (p.swap_of != kNone) {
       reactions_.tell_swap(p.swap_of, SwapEvent::kStartFailed,
                            start_failed_detail(-job.result, job.launched.failed_step));
@@ -490,7 +506,36 @@ void Programs::end_subtree(uint32_t id) {
   check_progress();
 }
 
-void Programs::end_programs() {
+void Programs::log_failed_launch(const Process &p, const LaunchJob &job) {
+  int64_t now = sys::monotonic_ns();
+  int64_t interval = static_cast<int64_t>(config_.limits.log_interval_ms) * 1000000;
+  if (job.abandoned) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: {} (uid {}) did not exec within {} ms and SIGKILL has not "
+                          "ended it (a wait the kernel cannot interrupt): start answered "
+                          "ETIMEDOUT; its launcher thread is left behind ({} now)",
+                          p.name, p.program.path, p.uid, config_.limits.launch_timeout_ms,
+                          job.stuck);
+  } else if (job.result == -ETIMEDOUT) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: {} (uid {}) did not exec within {} ms (stopped, frozen, "
+                          "or its path or working directory hangs): killed, start answered "
+                          "ETIMEDOUT",
+                          p.name, p.program.path, p.uid, config_.limits.launch_timeout_ms);
+  } else if (job.result == -EAGAIN) {
+    launch_timeouts_.warn(now, interval,
+                          "process {}: cannot start {}: an earlier launch of uid {} is still held "
+                          "by the kernel",
+                          p.name, p.program.path, p.uid);
+  } else {
+    // The step and its errno: "cannot execute PATH: Permission denied".
+    log::info("process {}: {}: {}", p.name,
+              start_failure_text(job.launched.failed_step, p.program, p.uid, p.gid),
+              std::strerror(-job.result));
+  }
+}
+
+void Programs::end_programs(int64_t deadline) {
   std::vector<pid_t> pids;
   std::vector<pollfd> fds;
   for (Run &run : runs_) {
@@ -505,7 +550,6 @@ void Programs::end_programs() {
   Subtree::signal_groups(pids, SIGKILL);  // and what they forked
   // A pidfd is readable once its process has ended; a process in an
   // uninterruptible wait may take a while, but not for ever.
-  int64_t deadline = sys::monotonic_ns() + kReapDeadlineNs;
   while (!fds.empty()) {
     int64_t left_ms = (deadline - sys::monotonic_ns()) / 1000000;
     if (left_ms <= 0 || poll(fds.data(), fds.size(), static_cast<int>(left_ms)) < 0) break;
@@ -516,7 +560,7 @@ void Programs::end_programs() {
   while (waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   if (left != 0)
-    log::warn("{} programs had not ended {} ms after SIGKILL", left, kReapDeadlineNs / 1000000);
+    log::warn("{} programs had not ended by the shutdown deadline after SIGKILL", left);
 }
 
 void Programs::check_progress() {
@@ -547,7 +591,7 @@ void Programs::check_progress() {
 }
 
 void Programs::remove_dead_groups() {
-  if (!launcher_.running()) {  // before serving, or at the end
+  if (!serving_ || !launcher_.running()) {  // before serving, or at the end
     std::erase_if(dead_groups_, [&](const std::string &g) { return subtree_.remove_group(g); });
     return;
   }

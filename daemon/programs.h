@@ -56,9 +56,11 @@ class Programs {
     runtime_dir_ = std::move(runtime_dir);
     socket_path_ = std::move(socket_path);
   }
-  // From here programs start on the launcher's threads (before, at once:
-  // the boot section).
+  // Starts the launcher's threads. Until serve(), a start waits for its
+  // launch (the boot section); from then on it is answered when its launch
+  // comes back.
   bool start_launcher(std::string *error);
+  void serve();
   const Subtree &subtree() const { return subtree_; }
 
   // What the decoder asks (LinuxSide).
@@ -121,7 +123,9 @@ class Programs {
   // *running: a program that has not stopped (signal mode), else 0.
   bool subtree_stopped(uint32_t id, pid_t *running);
   std::vector<pid_t> subtree_groups(uint32_t id, bool only_free);
-  void end_programs();
+  void end_programs(int64_t deadline);
+  // A start that failed: why, in the log (a launch timeout rate-limited).
+  void log_failed_launch(const Process &p, const LaunchJob &job);
   void check_progress();
   // A stop past its deadline: answered MALFUNCTION (ETIMEDOUT, the pid that
   // did not stop), logged, and what it stopped resumed.
@@ -145,6 +149,7 @@ class Programs {
   std::unordered_map<pid_t, uint32_t> by_pid_;  // programs running, to their entries
   Launcher launcher_;
   uint64_t launcher_count_ = 0;     // the done eventfd's value, read by the ring
+  bool serving_ = false;            // serve() ran: starts are answered later
   bool stopped_ = false;            // shutdown() ran: nothing is armed again
   bool start_mode_logged_ = false;  // how programs join their cgroup, said once
   // Reaped while launches were in flight and not (yet) known: a program
@@ -162,6 +167,7 @@ class Programs {
   int64_t timer_due_ns_ = 0;          // when the armed timer fires
   __kernel_timespec timer_update_{};  // a timeout update's (read at submit)
   log::RateLimited stop_timeouts_;
+  log::RateLimited launch_timeouts_;
 };
 
 }  // namespace nucleus::daemon

@@ -129,16 +129,18 @@ bool Server::start_loop(std::string *error) {
 
   programs_.serve_at(runtime_dir_, attach_.socket_path());
   if (!devices_.create_configured(error)) return false;
-  if (!service_.boot(error)) {
-    shutdown();  // what it started before ends with it
-    return false;
-  }
-  // From here programs start on the launcher's thread (the boot section
-  // started its own on this one, before serving).
+  // The launcher's threads start the boot section's programs too, under its
+  // watchdog; this thread waits for each before the next.
   if (!programs_.start_launcher(error)) {
     shutdown();
     return false;
   }
+  if (!service_.boot(error)) {
+    shutdown();  // what it started before ends with it
+    return false;
+  }
+  // From here a start is answered when its launch comes back.
+  programs_.serve();
 
   attach_.serve();
   arm_signal();

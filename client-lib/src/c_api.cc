@@ -43,6 +43,7 @@ static_assert(NUCLEUS_START_STEP_SET_IDS == wire_check::kStartStepSetIds);
 static_assert(NUCLEUS_START_STEP_CONNECTION == wire_check::kStartStepConnection);
 static_assert(NUCLEUS_START_STEP_OUTPUT == wire_check::kStartStepOutput);
 static_assert(NUCLEUS_START_STEP_PROCESS == wire_check::kStartStepProcess);
+static_assert(NUCLEUS_START_STEP_DEADLINE == wire_check::kStartStepDeadline);
 
 struct nucleus_handle {
   std::unique_ptr<nucleus::client::Channel> channel;
@@ -155,6 +156,7 @@ const char *nucleus_start_step_text(int step) {
     case NUCLEUS_START_STEP_CONNECTION: return "cannot set up its connection to the nucleus";
     case NUCLEUS_START_STEP_OUTPUT: return "cannot open its output file";
     case NUCLEUS_START_STEP_PROCESS: return "cannot create its process (clone, cgroup or limits)";
+    case NUCLEUS_START_STEP_DEADLINE: return "was ended before it could execute";
     default: return "the start was refused";
   }
 }

@@ -43,8 +43,11 @@ class Daemon {
   pid_t pid() const { return process_.pid(); }
   const std::string &dir() const { return process_.dir(); }
   const std::string &socket_path() const { return process_.socket_path(); }
-  // Sends `signal` and waits for the exit; returns the wait status or -1.
-  int stop(int signal) { return process_.stop(signal, kDeadline); }
+  // Sends `signal` and waits for the exit (on its pidfd) until `deadline`;
+  // returns the wait status or -1.
+  int stop(int signal, std::chrono::milliseconds deadline = kDeadline) {
+    return process_.stop(signal, deadline);
+  }
   std::string log() const { return process_.log(); }
   // Lets other uids reach the socket (the runtime directory and its parent
   // become 0755): for the tests that attack as an unprivileged uid.

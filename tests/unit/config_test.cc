@@ -371,7 +371,7 @@ TEST(Config, LimitsSection) {
   EXPECT_EQ(c.output, OutputMode::kFile);  // never nucleusd's own stderr
   ASSERT_TRUE(parse_config(R"({"limits": {"per_uid": {"processes": 3, "pending_attaches": 2},
       "per_connection": {"replies": 32}, "per_parent": {"exit_notices": 1},
-      "stop_timeout_ms": 50}})",
+      "stop_timeout_ms": 50, "launch_timeout_ms": 70}})",
                            &c, &error))
       << error;
   EXPECT_EQ(c.limits.uid_processes, 3U);
@@ -379,6 +379,7 @@ TEST(Config, LimitsSection) {
   EXPECT_EQ(c.limits.connection_replies, 32U);
   EXPECT_EQ(c.limits.parent_exit_notices, 1U);
   EXPECT_EQ(c.limits.stop_timeout_ms, 50U);
+  EXPECT_EQ(c.limits.launch_timeout_ms, 70U);
   EXPECT_EQ(c.limits.uid_names, Limits{}.uid_names);
   EXPECT_FALSE(parse_config(R"({"limits": {"per_uid": {"processes": 0}}})", &c, &error));
   EXPECT_EQ(error, "limits.per_uid.processes: expected an integer in [1, 1048576], got 0");
@@ -396,6 +397,8 @@ TEST(Config, LimitsSection) {
             "got 262144");
   EXPECT_FALSE(parse_config(R"({"limits": {"per_turn": {"control_bytes": 0}}})", &c, &error));
   EXPECT_EQ(error, "limits.per_turn.control_bytes: expected an integer in [1024, 16777216], got 0");
+  EXPECT_FALSE(parse_config(R"({"limits": {"launch_timeout_ms": 0}})", &c, &error));
+  EXPECT_EQ(error, "limits.launch_timeout_ms: expected an integer in [1, 3600000], got 0");
   EXPECT_FALSE(parse_config(R"({"processes": {"output_dir": "logs"}})", &c, &error));
   EXPECT_EQ(error, R"(processes.output_dir: expected an absolute path (or ""), got "logs")");
   EXPECT_FALSE(parse_config(R"({"processes": {"output": "inherit"}})", &c, &error));

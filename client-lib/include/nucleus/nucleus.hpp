@@ -100,12 +100,14 @@ inline std::string start_failure(int step, int code, const std::string &path = "
   if (step == NUCLEUS_START_STEP_NONE || code >= 0) return nucleus_strerror(code);
   std::string text = nucleus_start_step_text(step);
   if (!path.empty()) text += " " + path;
+  if (step == NUCLEUS_START_STEP_DEADLINE) return text + ": not within limits.launch_timeout_ms";
   return text + ": " + std::strerror(-code);
 }
 inline std::string start_failure(int step, int code, const Program &program) {
   const std::string none;
   return start_failure(step, code,
-                       step == NUCLEUS_START_STEP_EXEC    ? program.path
+                       step == NUCLEUS_START_STEP_EXEC || step == NUCLEUS_START_STEP_DEADLINE
+                           ? program.path
                        : step == NUCLEUS_START_STEP_CHDIR ? program.cwd
                                                           : none);
 }

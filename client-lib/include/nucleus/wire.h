@@ -196,6 +196,7 @@ enum StartStep : uint64_t {
   kStartStepConnection = 4,  // its bound connection (NUCLEUS_FD) and standard descriptors
   kStartStepOutput = 5,      // its output file, opened as its owner
   kStartStepProcess = 6,     // the process itself: clone, cgroup, session, limits
+  kStartStepDeadline = 7,    // it did not reach its exec within limits.launch_timeout_ms (ended)
 };
 inline constexpr uint32_t kStartFailedStep = 0;
 
