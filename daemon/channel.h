@@ -69,6 +69,11 @@ class Channel {
   // Free event slots, or -1 when the process wrote an impossible head.
   int64_t event_space();
   void push_event(const wire::Event &event);
+  // The next entry of the event ring (only after event_space() > 0), to be
+  // written whole in place and then counted with event_written(): an event
+  // the Core builds goes to the ring with no copy of its own.
+  wire::Event *event_slot() { return &events_[event_tail_ & (event_entries_ - 1)]; }
+  void event_written() { ++event_tail_; }
   void commit_events();
 
   // Doorbell state: armed means "ring me". See wire.h for the protocol.

@@ -344,9 +344,10 @@ void Connections::flush(uint32_t id) {
       c.replies.pop_front();
       wrote = true;
     }
-    wire::Event event;
-    for (; space > 0 && core_.next_event(id, &event); --space) {
-      ch.push_event(event);
+    // Written in place: the event ring's entry is the record (unpublished
+    // until commit_events).
+    for (; space > 0 && core_.next_event(id, ch.event_slot()); --space) {
+      ch.event_written();
       core_.pop_event(id);
       wrote = true;
     }

@@ -140,11 +140,12 @@ wire::Principal Messages::principal_of(uint32_t id) const {
 void Messages::stamp(Buffer &b, uint32_t id) const {
   b.from = principal_of(id);
   if (id == kNone) {
-    static_assert(sizeof(wire::kNucleusName) <= sizeof(b.from_name));
-    std::memcpy(b.from_name, wire::kNucleusName, sizeof(wire::kNucleusName));
+    static constexpr char kName[wire::kNameBytes] = "nucleus";
+    static_assert(sizeof(wire::kNucleusName) <= sizeof(kName));
+    std::memcpy(b.from_name, kName, sizeof(b.from_name));
   } else {
-    const std::string &name = processes_.at(id).name;
-    std::memcpy(b.from_name, name.c_str(), name.size() + 1);
+    // A fixed-size copy: on every send and answer.
+    std::memcpy(b.from_name, processes_.at(id).wire_name, sizeof(b.from_name));
   }
 }
 
@@ -284,14 +285,19 @@ bool Messages::next_event(uint32_t id, wire::Event *out) const {
   const Process &p = processes_.at(id);
   if (p.fifo_head == kNone) return false;
   const Buffer &b = pool_.at(p.fifo_head);
-  *out = wire::Event{};
+  // Every field written once (`out` may be an entry of the event ring,
+  // holding an old event): no zeroing first, on the message path.
+  bool answer = b.state == BufferState::kAnswered;
+  out->kind = static_cast<uint32_t>(answer ? wire::EventKind::kAnswer : wire::EventKind::kMessage);
+  out->seq = 0;
   out->handle = pool_.handle(p.fifo_head);
-  out->message = b.words;
-  out->kind = static_cast<uint32_t>(b.state == BufferState::kAnswered ? wire::EventKind::kAnswer
-                                                                      : wire::EventKind::kMessage);
-  out->result = b.state == BufferState::kAnswered ? b.result : 0;
+  out->result = answer ? b.result : 0;
+  out->reserved0 = 0;
   std::memcpy(out->sender, b.from_name, sizeof(out->sender));
+  out->message = b.words;
+  out->extra = 0;
   out->principal = b.from;
+  std::memset(out->reserved1, 0, sizeof(out->reserved1));
   return true;
 }
 

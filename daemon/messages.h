@@ -102,7 +102,8 @@ class Messages {
   // (orphans among them are simply freed).
   void dummy_answer_inbox(uint32_t id);
 
-  // The first event waiting to be published to `id`, as an event record.
+  // The first event waiting to be published to `id`, as an event record;
+  // every field of *out is written (it may be an entry of the event ring).
   bool next_event(uint32_t id, wire::Event *out) const;
   void pop_event(uint32_t id);
   // Processes whose fifo got entries since the last call: the caller

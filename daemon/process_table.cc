@@ -1,5 +1,8 @@
 #include "process_table.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <nucleus/wire.h>
 
 namespace nucleus::daemon {
@@ -47,6 +50,9 @@ uint32_t ProcessTable::add_entry(std::string_view name_view) {
   p.live = true;
   p.generation = generation;
   p.name = std::move(name);
+  // NUL-padded: an event copies all 32 bytes, a fixed-size copy (a name is
+  // at most 31 bytes, checked by whoever adds it).
+  std::memcpy(p.wire_name, p.name.data(), std::min(p.name.size(), wire::kMaxNameLength));
   ++count_;
   return id;
 }

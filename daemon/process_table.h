@@ -52,7 +52,8 @@ struct Process {
   bool live = false;
   uint32_t generation = 0;
   std::string name;
-  std::vector<uint32_t> slots;  // the buffers of its claim
+  char wire_name[wire::kNameBytes] = {};  // the name NUL-padded, as events carry it
+  std::vector<uint32_t> slots;            // the buffers of its claim
   // Inbox: messages queued to it or received by it and not yet answered, in
   // arrival order (linked through Buffer::inbox_*).
   uint32_t inbox_head = kNone;
