@@ -297,7 +297,7 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
                     {"result_name", result_name(a->result)},
                     {"answer", words_out},
                     {"from",
-                     {{"name", a->from},
+                     {{"name", a->from_name()},
                       {"kind", p.kind < std::size(kFrom) ? kFrom[p.kind] : "unknown"},
                       {"uid", p.uid},
                       {"gid", p.gid},

@@ -316,7 +316,7 @@ TEST(Messaging, EveryMessageAndAnswerCarriesItsSendersPrincipal) {
     auto a = n->wait_answer(b.value(), kDeadline);
     if (!a) return 13;
     // The answer is the root receiver's.
-    if (a->from != "root-receiver" || a->principal.kind != NUCLEUS_FROM_PROCESS ||
+    if (a->from_name() != "root-receiver" || a->principal.kind != NUCLEUS_FROM_PROCESS ||
         a->principal.uid != 0 || a->principal.pid != static_cast<int32_t>(a->message.word[0])) {
       return 14;
     }
@@ -325,7 +325,7 @@ TEST(Messaging, EveryMessageAndAnswerCarriesItsSendersPrincipal) {
     if (!nobody) return 15;
     auto dummy = n->wait_answer(nobody.value(), kDeadline);
     if (!dummy || dummy->result != NUCLEUS_RESULT_DUMMY ||
-        dummy->principal.kind != NUCLEUS_FROM_NUCLEUS || dummy->from != "nucleus" ||
+        dummy->principal.kind != NUCLEUS_FROM_NUCLEUS || dummy->from_name() != "nucleus" ||
         dummy->principal.pid != static_cast<int32_t>(a->message.word[1])) {
       return 16;
     }
@@ -334,7 +334,7 @@ TEST(Messaging, EveryMessageAndAnswerCarriesItsSendersPrincipal) {
     if (!tick) return 17;
     auto null_answer = n->wait_answer(tick.value(), kDeadline);
     if (!null_answer || null_answer->principal.kind != NUCLEUS_FROM_DEVICE ||
-        null_answer->from != "null") {
+        null_answer->from_name() != "null") {
       return 18;
     }
     return 0;

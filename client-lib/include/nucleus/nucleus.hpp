@@ -159,8 +159,12 @@ struct Received {
 struct Answer {
   int result = 0;
   Message message{};
-  std::string from;       // who answered: the receiver, a device, or "nucleus"
-  Principal principal{};  // and its principal
+  // Who answered: the receiver, a device, or "nucleus" (NUL-terminated; a
+  // fixed array, not a string: this is on every round trip), and its
+  // principal.
+  char from[32] = {};
+  Principal principal{};
+  std::string_view from_name() const { return from; }
 };
 
 // A timeout: kForever waits forever, kPoll does not wait.
@@ -215,7 +219,7 @@ class Nucleus {
     nucleus_sender_t from{};
     int rc = nucleus_wait_answer_from(n_, buffer, timeout.count(), &a.result, &a.message, &from);
     if (rc < 0) return Result<Answer>::failure(rc);
-    a.from = from.name;
+    std::memcpy(a.from, from.name, sizeof(a.from));
     a.principal = from.principal;
     return a;
   }
