@@ -444,8 +444,8 @@ class Console {
   nucleus::Nucleus &n_;
   std::string device_;
   bool script_;
-  uint32_t owner_uid_;  // its own uid: who it runs as
-  int refused_ = 0;     // see refused()
+  uint32_t owner_uid_;                           // its own uid: who it runs as
+  int refused_ = 0;                              // see refused()
   std::map<std::string, std::string> programs_;  // the path each child was given here
   bool quit_ = false;
   std::map<std::string, std::string> notices_;  // exit notices not yet waited for

@@ -256,9 +256,10 @@ NUCLEUS_API int nucleus_start_process(nucleus_t *n, const char *name);
 #define NUCLEUS_START_STEP_CONNECTION 4 /* its connection to the nucleus (NUCLEUS_FD), fds 0-2 */
 #define NUCLEUS_START_STEP_OUTPUT 5     /* its output file, opened as its owner */
 #define NUCLEUS_START_STEP_PROCESS 6    /* the process: clone, cgroup, memory limit, session */
-#define NUCLEUS_START_STEP_DEADLINE 7   /* it did not reach its exec within limits.launch_timeout_ms
-                                           (stopped, frozen or slowed before it) and was ended;
-                                           the code is -ETIMEDOUT */
+#define NUCLEUS_START_STEP_DEADLINE                              \
+  7 /* it did not reach its exec within limits.launch_timeout_ms \
+       (stopped, frozen or slowed before it) and was ended;      \
+       the code is -ETIMEDOUT */
 /* Which step failed in this handle's last nucleus_start_process that
  * returned an error (NUCLEUS_START_STEP_NONE after a refusal). The code that
  * start returned is that step's errno: NUCLEUS_START_STEP_EXEC with -EACCES
