@@ -333,6 +333,8 @@ int exec_candidates(const std::string &file, const char *search_path,
 
 int launch(const LaunchSpec &spec, Launched *out) {
   const Program &program = *spec.program;
+  // Until the child runs, a failure is the process's own: clone or its cgroup.
+  out->failed_step = wire::kStartStepProcess;
   std::vector<std::string> env = program.env;
   if (env.empty()) env.emplace_back("PATH=/usr/local/bin:/usr/bin:/bin");
   std::erase_if(env, [](const std::string &e) {
@@ -354,7 +356,10 @@ int launch(const LaunchSpec &spec, Launched *out) {
   std::vector<char *> script_argv{shell, nullptr};
   script_argv.insert(script_argv.end(), argv.begin() + 1, argv.end());  // argv[1..] and its null
   std::vector<std::string> candidates;
-  if (int rc = exec_candidates(program.path, spec.search_path, &candidates); rc != 0) return -rc;
+  if (int rc = exec_candidates(program.path, spec.search_path, &candidates); rc != 0) {
+    out->failed_step = wire::kStartStepExec;  // execvp's own errno (ENAMETOOLONG, ENOENT)
+    return -rc;
+  }
   std::vector<const char *> paths;
   paths.reserve(candidates.size());
   for (const std::string &c : candidates) paths.push_back(c.c_str());
@@ -439,8 +444,6 @@ int launch(const LaunchSpec &spec, Launched *out) {
     pid = clone_run(CLONE_VM | CLONE_VFORK | kClonePidfd | SIGCHLD, stack.data() + stack.size(),
                     reinterpret_cast<int *>(&slot.pidfd), child, &a);
   }
-  // Until the child runs, a failure is the process's own: clone or its cgroup.
-  out->failed_step = wire::kStartStepProcess;
   LaunchWatch::Taken taken;
   if (spec.watch != nullptr) {
     taken = spec.watch->finish();
@@ -468,19 +471,17 @@ int launch(const LaunchSpec &spec, Launched *out) {
 }
 
 std::string start_failure_text(uint64_t step, const Program &program, uint32_t uid, uint32_t gid) {
+  std::string text = wire::start_step_text(step);
   switch (step) {
-    case wire::kStartStepExec: return "cannot execute " + program.path;
-    case wire::kStartStepChdir: return "cannot enter its working directory " + program.cwd;
+    case wire::kStartStepExec: return text + " " + program.path;
+    case wire::kStartStepChdir: return text + " " + program.cwd;
     case wire::kStartStepSetIds:
-      return "cannot take its owner's ids (uid " + std::to_string(uid) + ", gid " +
-             std::to_string(gid) + ")";
-    case wire::kStartStepConnection: return "cannot set up its connection to the nucleus";
-    case wire::kStartStepOutput: return "cannot open its output file";
-    case wire::kStartStepProcess: return "cannot create its process (clone, cgroup or limits)";
+      return text + " (uid " + std::to_string(uid) + ", gid " + std::to_string(gid) + ")";
     case wire::kStartStepDeadline:
-      return "was ended before it could execute " + program.path +
+      return text + " " + program.path +
              " (not within limits.launch_timeout_ms: stopped, frozen or slowed before its exec)";
-    default: return "cannot start " + program.path;
+    case wire::kStartStepNone: return "cannot start " + program.path;
+    default: return text;
   }
 }
 

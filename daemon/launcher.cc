@@ -172,18 +172,16 @@ void Launcher::State::work(size_t index) {
       // The first job whose owner has no launch in progress: a start that
       // hangs holds its owner's later starts, and one thread, not everyone's
       // (and not for longer than its deadline: the watchdog).
-      auto next = todo.end();
       auto mine = [&] {
         return std::any_of(detaches.begin(), detaches.end(),
                            [&](const Detach &d) { return (d.tried & me) == 0; });
       };
-      wake.wait(lock, [&] {
-        if (stopping || mine()) return true;
-        next = std::find_if(todo.begin(), todo.end(), [&](const auto &j) {
+      auto first_free = [&] {
+        return std::find_if(todo.begin(), todo.end(), [&](const auto &j) {
           return std::find(busy_uids.begin(), busy_uids.end(), j->owner.uid) == busy_uids.end();
         });
-        return next != todo.end();
-      });
+      };
+      wake.wait(lock, [&] { return stopping || mine() || first_free() != todo.end(); });
       if (stopping) {
         slot.exited = true;
         live &= ~me;
@@ -201,6 +199,10 @@ void Launcher::State::work(size_t index) {
         bool done_with = ptrace(PTRACE_DETACH, d->pid, nullptr, d->signal) == 0 || errno != ESRCH;
         d = done_with || (d->tried & live) == live ? detaches.erase(d) : d + 1;
       }
+      // Found now, under the lock, after the wait: an iterator kept from a
+      // wake-up that came for a detach may name a job queued since, whose
+      // owner is busy (a tracee stopping wakes every thread).
+      auto next = first_free();
       if (next == todo.end()) continue;
       job = std::move(*next);
       todo.erase(next);

@@ -44,7 +44,8 @@ Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims
   if (existing != kNone) {
     // A socket-born entry that died with children: its new run.
     Process &p = processes_.at(existing);
-    if (p.origin != Origin::kSocket || p.attached || p.run != RunState::kExited || p.uid != uid) {
+    if (p.origin != Origin::kSocket || p.attached || p.run != RunState::kExited || p.uid != uid ||
+        p.gid != gid) {
       return Error::kNameTaken;
     }
     attach_run(existing);

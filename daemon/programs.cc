@@ -206,6 +206,9 @@ int Programs::spawn(uint32_t id, const Waiter &waiter, uint64_t *step) {
   if (setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
     int err = errno;
     close(sv[1]);
+    *step = wire::kStartStepConnection;
+    log::info("process {}: {}: {}", p.name, start_failure_text(*step, p.program, p.uid, p.gid),
+              std::strerror(err));
     return -err;
   }
   auto job = std::make_unique<LaunchJob>();

@@ -286,7 +286,9 @@ int Requests::settle_owner(const Call &call, std::string_view what, Program *pro
   // another (before the user database is asked, so that nobody learns
   // from the answer which uids exist).
   Owner requester = owner_of(core_.processes().at(call.id));
-  if (int rc = owner_rule(call, what, owner_named(*program, requester)); rc < 0) return rc;
+  if (int rc = owner_rule(call.id, what, call.name, owner_named(*program, requester)); rc < 0) {
+    return rc;
+  }
   if (program->uid != kNone && program->gid == kNone) {
     uint32_t uid = program->uid;
     uint32_t gid = kNoGroup;
@@ -296,10 +298,11 @@ int Requests::settle_owner(const Call &call, std::string_view what, Program *pro
   return 0;
 }
 
-int Requests::owner_rule(const Call &call, std::string_view what, Owner owner) {
-  const Process &self = core_.processes().at(call.id);
+int Requests::owner_rule(uint32_t requester, std::string_view what, std::string_view name,
+                         Owner owner) {
+  const Process &self = core_.processes().at(requester);
   if (owner_rule_allows(owner_of(self), owner)) return 0;
-  policy_.log_owner_refusal(self.name, owner_of(self), what, call.name, owner);
+  policy_.log_owner_refusal(self.name, owner_of(self), what, name, owner);
   return -EPERM;
 }
 
@@ -318,8 +321,11 @@ int Requests::create_process(Call &call, wire::Event *) {
   // (Copies: adding an entry may move the table.)
   Owner requester = owner_of(core_.processes().at(call.id));
   Owner owner = core_.child_owner(caller.value(), program.value(), requester);
-  if (int rc = owner_rule(call, "create", owner); rc < 0) return rc;
-  if (!policy_.may_own(call.name, owner, "create")) return -EPERM;
+  if (int rc = owner_rule(call.id, "create", call.name, owner); rc < 0) return rc;
+  // The name is the requester's choice, whoever will own the entry: a name
+  // reserved for root is taken by a root batch for a job its sender owns,
+  // and by no process of another uid.
+  if (!policy_.may_own(call.name, requester, "create")) return -EPERM;
   // The bound is the requester's: an operator acting for another is not
   // bounded (acting for the root must always work).
   uint32_t uid = requester.uid;
@@ -377,13 +383,8 @@ int Requests::start(uint32_t requester, uint32_t caller, uint32_t child, const W
   // requester must be able to name (the configuration's are root's). A
   // start that only resumes runs nothing new.
   if (requester != kNone && core_.start_runs_program(child)) {
-    const Process &self = core_.processes().at(requester);
-    Owner owner = owner_of(core_.processes().at(child));
-    if (!owner_rule_allows(owner_of(self), owner)) {
-      policy_.log_owner_refusal(self.name, owner_of(self), "start",
-                                core_.processes().at(child).name, owner);
-      return -EPERM;
-    }
+    const Process &c = core_.processes().at(child);
+    if (int rc = owner_rule(requester, "start", c.name, owner_of(c)); rc < 0) return rc;
   }
   StartPlan plan;
   Error e = core_.start(caller, child, &plan);
@@ -422,11 +423,10 @@ int Requests::modify_process(Call &call, wire::Event *) {
     if (int rc = settle_owner(call, "modify", &program); rc < 0) return rc;
     // The child runs the new program as its owner (the one the program
     // names, else the one it has): the requester must be able to name it,
-    // whoever it acts for, and the child's name must be that owner's.
+    // whoever it acts for. (Its name stays: it was its creator's to take.)
     const Process &c = core_.processes().at(child.value());
     Owner owner = owner_named(program, owner_of(c));
-    if (int rc = owner_rule(call, "modify", owner); rc < 0) return rc;
-    if (owner != owner_of(c) && !policy_.may_own(call.name, owner, "modify")) return -EPERM;
+    if (int rc = owner_rule(call.id, "modify", call.name, owner); rc < 0) return rc;
   }
   Claims claims = claims_from(call.r.message);
   return -to_errno(core_.modify(caller, child.value(),
@@ -467,7 +467,7 @@ int Requests::swap_process(Call &call, wire::Event *) {
   const Process &os = core_.processes().at(child.value());
   if (owner_named(program.value(), owner_of(os)) != owner_of(os)) return -EPERM;
   // ... and the requester must be able to name that owner.
-  if (int rc = owner_rule(call, "swap", owner_of(os)); rc < 0) return rc;
+  if (int rc = owner_rule(call.id, "swap", call.name, owner_of(os)); rc < 0) return rc;
   Result<uint32_t> cand =
       core_.begin_swap(call.id, child.value(), call.r.handle, std::move(program.value()));
   if (!cand.ok()) return -to_errno(cand.error());

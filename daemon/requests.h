@@ -168,9 +168,9 @@ class Requests {
   Result<uint32_t> child_named(Call &call, uint32_t *caller) const;
   std::string acting_note(const Session &session) const;
   // The owner rule (owner_rule.h) on one path: the program of the entry
-  // named in `call` would run as `owner`. 0, or -EPERM and a log line
-  // saying who asked to `what` and why not.
-  int owner_rule(const Call &call, std::string_view what, Owner owner);
+  // `name` would run as `owner` at the request of process `requester`. 0,
+  // or -EPERM and a log line saying who asked to `what` and why not.
+  int owner_rule(uint32_t requester, std::string_view what, std::string_view name, Owner owner);
   // The owner a staged program names: what the requester could name (the
   // owner rule on the parts it names), a named user's primary group filled
   // in. 0 or -errno.

@@ -149,16 +149,7 @@ int nucleus_last_start_step(const nucleus_t *n) {
 }
 
 const char *nucleus_start_step_text(int step) {
-  switch (step) {
-    case NUCLEUS_START_STEP_EXEC: return "cannot execute";
-    case NUCLEUS_START_STEP_CHDIR: return "cannot enter its working directory";
-    case NUCLEUS_START_STEP_SET_IDS: return "cannot take its owner's groups, gid and uid";
-    case NUCLEUS_START_STEP_CONNECTION: return "cannot set up its connection to the nucleus";
-    case NUCLEUS_START_STEP_OUTPUT: return "cannot open its output file";
-    case NUCLEUS_START_STEP_PROCESS: return "cannot create its process (clone, cgroup or limits)";
-    case NUCLEUS_START_STEP_DEADLINE: return "was ended before it could execute";
-    default: return "the start was refused";
-  }
+  return nucleus::wire::start_step_text(step < 0 ? UINT64_MAX : static_cast<uint64_t>(step));
 }
 
 int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {

@@ -176,7 +176,7 @@ int start_process(Channel &ch, const char *name, int *step) {
   wire::Event reply{};  // stays all zero (no step) when no reply came
   int rc = ch.call(r, &reply);
   uint64_t said = reply.message.word[wire::kStartFailedStep];
-  if (rc < 0 && said <= wire::kStartStepProcess) *step = static_cast<int>(said);
+  if (rc < 0 && said <= wire::kStartStepLast) *step = static_cast<int>(said);
   return rc;
 }
 

@@ -198,7 +198,23 @@ enum StartStep : uint64_t {
   kStartStepProcess = 6,     // the process itself: clone, cgroup, session, limits
   kStartStepDeadline = 7,    // it did not reach its exec within limits.launch_timeout_ms (ended)
 };
+inline constexpr uint64_t kStartStepLast = kStartStepDeadline;  // a new step goes before this line
 inline constexpr uint32_t kStartFailedStep = 0;
+// What each step's failure is called, one text for nucleusd's log and the
+// library (nucleus_start_step_text): the path or directory and the errno
+// follow it.
+constexpr const char *start_step_text(uint64_t step) {
+  switch (step) {
+    case kStartStepExec: return "cannot execute";
+    case kStartStepChdir: return "cannot enter its working directory";
+    case kStartStepSetIds: return "cannot take its owner's groups, gid and uid";
+    case kStartStepConnection: return "cannot set up its connection to the nucleus";
+    case kStartStepOutput: return "cannot open its output file";
+    case kStartStepProcess: return "cannot create its process (clone, cgroup or limits)";
+    case kStartStepDeadline: return "was ended before it could execute";
+    default: return "the start was refused";
+  }
+}
 
 enum class ProcessState : uint32_t {
   kCreated = 1,
