@@ -297,6 +297,9 @@ bool Messages::next_event(uint32_t id, wire::Event *out) const {
   out->message = b.words;
   out->extra = 0;
   out->principal = b.from;
+  out->cause = 0;
+  out->cause_errno = 0;
+  out->cause_value = 0;
   std::memset(out->reserved1, 0, sizeof(out->reserved1));
   return true;
 }

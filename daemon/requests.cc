@@ -65,8 +65,11 @@ const Requests::Handler Requests::kHandlers[wire::kOpCount] = {
     &Requests::answered<&Requests::swap_process>,     // kSwapProcess
     &Requests::swap_ready,                            // kSwapReady
     &Requests::answered<&Requests::act_for>,          // kActFor
+    &Requests::unknown,                               // kRegretMessage (issue 21)
+    &Requests::unknown,                               // kCopyData (issue 21)
+    &Requests::unknown,                               // kPollDescriptor (issue 21)
 };
-static_assert(op_index(wire::Op::kActFor) + 1 == wire::kOpCount,
+static_assert(op_index(wire::Op::kPollDescriptor) + 1 == wire::kOpCount,
               "a new op needs its handler in Requests::kHandlers");
 
 bool Requests::every_op_handled() {
@@ -110,6 +113,11 @@ Error Requests::answered(Call &call) {
 
 Error Requests::nop(Call &) {
   return Error::kNone;
+}
+
+// An op this nucleusd does not serve yet: refused as an unknown op is.
+Error Requests::unknown(Call &) {
+  return Error::kProtocol;
 }
 
 Error Requests::send_message(Call &call) {

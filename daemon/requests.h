@@ -138,6 +138,7 @@ class Requests {
 
   // Message primitives (to the Core).
   Error nop(Call &call);
+  Error unknown(Call &call);
   Error send_message(Call &call);
   Error get_event(Call &call);
   Error send_answer(Call &call);

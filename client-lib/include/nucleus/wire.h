@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 7;
+inline constexpr uint32_t kAbiVersion = 8;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -141,6 +141,16 @@ enum class Op : uint32_t {
   // attached through the socket may ask; -EACCES unless its uid is an
   // operator's, or owns that process.
   kActFor = 20,
+  // Applications (docs/data-and-regret.md). kSendMessage with a lend:
+  // arg = LendRights, lend_offset and lend_bytes = the range of the sender's
+  // data area lent to the receiver until the answer, a regret or the
+  // sender's death; the receiver sees lend_bytes and the rights in the
+  // message event's `extra` (lend_extra()), never the offset.
+  kRegretMessage = 21,   // handle = a message the caller sent; replied (RegretOutcome)
+  kCopyData = 22,        // handle = a message the caller received and holds; arg = CopyDirection;
+                         // message words = CopyWord; replied with 0 or -errno
+  kPollDescriptor = 23,  // a descriptor readable when an event waits; replied, and the
+                         // descriptor comes on the caller's socket (docs/data-and-regret.md)
 };
 
 enum ActFor : int64_t {
@@ -148,7 +158,27 @@ enum ActFor : int64_t {
   kActForRoot = 1,     // the root's children (operators only)
   kActForProcess = 2,  // the children of the process named
 };
-inline constexpr uint32_t kOpCount = 21;
+inline constexpr uint32_t kOpCount = 24;
+
+// ---- data lent with a message -------------------------------------------------
+enum LendRights : int64_t {
+  kLendNone = 0,
+  kLendRead = 1,   // the receiver may copy from the range (kCopyFrom)
+  kLendWrite = 2,  // the receiver may copy into the range (kCopyTo)
+};
+// A message event's `extra`: the bytes lent | rights << 32 (0: no lend).
+constexpr uint64_t lend_extra(uint32_t bytes, uint32_t rights) {
+  return uint64_t{bytes} | uint64_t{rights} << 32;
+}
+enum CopyDirection : int64_t {
+  kCopyFrom = 0,  // lent range -> the caller's own data area
+  kCopyTo = 1,    // the caller's own data area -> lent range
+};
+enum CopyWord : uint32_t {
+  kCopyLendOffset = 0,  // offset within the lent range
+  kCopyOwnOffset = 1,   // offset within the caller's data area
+  kCopyBytes = 2,
+};
 
 // ---- process control ---------------------------------------------------------
 inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields
@@ -351,7 +381,8 @@ struct Request {
   int64_t arg;
   char name[kNameBytes];
   Message message;
-  uint8_t reserved[8];
+  uint32_t lend_offset;  // kSendMessage with arg != kLendNone: the range lent
+  uint32_t lend_bytes;
 };
 
 // ---- principals --------------------------------------------------------------
@@ -416,7 +447,13 @@ struct Event {
   // every other kind. `sender` is that one's name (kNucleusName for the
   // nucleus; a reply to kGetProcess / kListChildren names the child there).
   Principal principal;
-  uint8_t reserved1[48];  // zero; keeps the record three cache lines
+  // kError / kReply with result < 0: why, beyond the errno (wire::Cause, 0:
+  // none said), an errno of the cause (exec's, for instance) and a value
+  // (the claim or bound that was met). The library makes the per-call text.
+  uint32_t cause;
+  int32_t cause_errno;
+  uint64_t cause_value;
+  uint8_t reserved1[32];  // zero; keeps the record three cache lines
 };
 
 // kGetStats reply, in Event::message.word[]
@@ -443,6 +480,9 @@ enum WaitReason : uint32_t {
   kNotWaiting = 0,
   kWaitingForEvents = 1,        // wake me when you publish an event
   kWaitingForRequestSpace = 2,  // ... or when you take requests off a full ring
+  // A bit with the others: the process waits on its poll descriptor
+  // (kPollDescriptor); nucleusd makes it readable when it publishes events.
+  kWaitingOnDescriptor = 4,
 };
 
 enum class Doorbell : uint32_t {
@@ -499,6 +539,8 @@ static_assert(offsetof(Request, message) == 56);
 static_assert(offsetof(Event, sender) == 24);
 static_assert(offsetof(Event, message) == 56);
 static_assert(offsetof(Event, principal) == 128);
+static_assert(offsetof(Event, cause) == 144);
+static_assert(offsetof(Request, lend_offset) == 120);
 static_assert(offsetof(ChannelHeader, requests_tail) == 128);
 static_assert(offsetof(ChannelHeader, requests_head) == 192);
 static_assert(sizeof(ChannelHeader) <= kHeaderBytes);
