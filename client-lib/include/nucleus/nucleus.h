@@ -421,7 +421,7 @@ NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
 NUCLEUS_API int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state,
                                   size_t size);
 
-/* The new program's side. It attaches (nucleus_open(NULL)) bearing no name
+/* The new program's side. It attaches (nucleus_attach(NULL, &n)) bearing no name
  * yet, and may prepare (read files, build tables) while the old OS hands
  * over. nucleus_handover_state waits for the state and gives it (at the
  * start of the data area); it returns NULL at once when this program is not
