@@ -424,8 +424,9 @@ void Programs::program_ended(uint32_t id, pid_t pid, int status) {
     // A swap's new program ended before it took over.
     runs_[id].pid = 0;
     reactions_.tell_swap(os, SwapEvent::kNewExited,
-                         WIFSIGNALED(status) ? 0x100U | static_cast<unsigned>(WTERMSIG(status))
-                                             : static_cast<unsigned>(WEXITSTATUS(status)));
+                         WIFSIGNALED(status)
+                             ? new_exited_detail(wire::ExitKind::kSignal, WTERMSIG(status))
+                             : new_exited_detail(wire::ExitKind::kCode, WEXITSTATUS(status)));
     return;
   }
   Run &run = runs_[id];

@@ -241,7 +241,8 @@ void Server::detached(uint32_t id, uint32_t generation, bool old_os, uint32_t ta
   // each operation's completion has come back.
   devices_.cancel_ops_of(id, generation);
   if (old_os) swaps_.event(id, SwapEvent::kOldExited);
-  if (taken_over != kNone) swaps_.event(taken_over, SwapEvent::kNewExited);
+  // The new program's hang-up: its exit status comes when it is reaped.
+  if (taken_over != kNone) swaps_.event(taken_over, SwapEvent::kNewHungUp);
 }
 
 void Server::program_ended(uint32_t id) {

@@ -7,6 +7,7 @@
 //   handover   --handed over-->  ready      (the state is copied across)
 //   ready      --ready asked-->  committing (the takeover at the end of the turn)
 //   committing --turn-->         commit: the answer DONE
+//   any but ending --hung up-->  ending     (waiting for its exit status)
 //
 // and in any phase the swap can end, rolled back, with the outcome the cell
 // names (the answer's SwapOutcome word). Every other cell is nothing: the
@@ -26,8 +27,13 @@ enum class SwapPhase : uint8_t {
   kHandover,    // it attached; the old OS was asked for its state
   kReady,       // it has the state; waiting for it to say ready
   kCommitting,  // it said ready: the takeover at the end of this loop turn
+  // The new program hung up: the swap fails; nucleusd waits for its exit
+  // status (the answer's detail), at most wire::kSwapHungUpGraceMs. Its
+  // connection closes before the kernel has made it a zombie, so the
+  // status is not there yet when the hang-up is seen.
+  kEnding,
 };
-inline constexpr int kSwapPhaseCount = 4;
+inline constexpr int kSwapPhaseCount = 5;
 
 enum class SwapEvent : uint8_t {
   kStartFailed,     // the new program could not be run (detail: start_failed_detail)
@@ -38,16 +44,26 @@ enum class SwapEvent : uint8_t {
   kReadyAsked,      // the new program sent kSwapReady
   kTurn,            // a loop turn, the phase's deadline not passed
   kDeadline,        // the phase's deadline passed
-  kNewExited,       // the new program ended or hung up (detail: its status)
+  kNewExited,       // the new program ended (detail: new_exited_detail)
   kOldExited,       // the old OS ended or hung up
   kRemoved,         // its parent removes the OS
+  kNewHungUp,       // the new program's connection ended (its exit status follows)
 };
-inline constexpr int kSwapEventCount = 11;
+inline constexpr int kSwapEventCount = 12;
 
 // kStartFailed's detail: the errno, and above it the wire::StartStep that
 // failed (the answer's words kSwapDetail and kSwapStartStep).
 inline uint64_t start_failed_detail(int error, uint64_t step) {
   return static_cast<uint32_t>(error) | step << 32;
+}
+
+// kNewExited's detail: the answer's word kSwapDetail (the exit code, or
+// 0x100 + the signal) and above it the wire::ExitKind (word kSwapExitKind;
+// a detail of 0 is kNone: it was ended after it hung up).
+inline uint64_t new_exited_detail(wire::ExitKind kind, int value) {
+  uint64_t detail = kind == wire::ExitKind::kSignal ? 0x100U | static_cast<uint32_t>(value)
+                                                    : static_cast<uint32_t>(value);
+  return detail | static_cast<uint64_t>(kind) << 32;
 }
 
 enum class SwapAction : uint8_t {
@@ -70,6 +86,7 @@ struct SwapStep {
 enum class SwapTimer : uint8_t {
   kReady,     // swap.ready_timeout_ms
   kHandover,  // swap.handover_timeout_ms
+  kHungUp,    // wire::kSwapHungUpGraceMs: for the exit status of a program that hung up
   kNone,      // no deadline of its own (the takeover is this turn)
 };
 
@@ -91,23 +108,25 @@ constexpr SwapStep kCommit{SwapAction::kCommit, P::kStarting, wire::kSwapDone, 0
 // kTable[event][phase]: a row per event, columns in SwapPhase order.
 // clang-format off
 constexpr SwapStep kTable[kSwapEventCount][kSwapPhaseCount] = {
-  //                      starting                      handover                      ready                       committing
-  /* start failed */     {fail(wire::kSwapStartFailed), kNothing,                     kNothing,                   kNothing},
-  /* attached */         {to(P::kHandover),             kNothing,                     kNothing,                   kNothing},
-  /* no notice buffer */ {kNothing,                     fail(wire::kSwapNoHandover),  kNothing,                   kNothing},
-  /* handed over */      {kNothing,                     to(P::kReady),                kNothing,                   kNothing},
-  /* refused */          {kNothing,                     fail(wire::kSwapRefused),     kNothing,                   kNothing},
-  /* ready asked */      {refuse(EINVAL),               refuse(EINVAL),               to(P::kCommitting),         refuse(EALREADY)},
-  /* turn */             {kNothing,                     kNothing,                     kNothing,                   kCommit},
-  /* deadline */         {fail(wire::kSwapNotReady),    fail(wire::kSwapNoHandover),  fail(wire::kSwapNotReady),  kCommit},
-  /* new exited */       {fail(wire::kSwapNewExited),   fail(wire::kSwapNewExited),   fail(wire::kSwapNewExited), fail(wire::kSwapNewExited)},
-  /* old exited */       {fail(wire::kSwapOldExited),   fail(wire::kSwapOldExited),   fail(wire::kSwapOldExited), fail(wire::kSwapOldExited)},
-  /* removed */          {fail(wire::kSwapCancelled),   fail(wire::kSwapCancelled),   fail(wire::kSwapCancelled), fail(wire::kSwapCancelled)},
+  //                      starting                      handover                      ready                       committing                  ending
+  /* start failed */     {fail(wire::kSwapStartFailed), kNothing,                     kNothing,                   kNothing,                   kNothing},
+  /* attached */         {to(P::kHandover),             kNothing,                     kNothing,                   kNothing,                   kNothing},
+  /* no notice buffer */ {kNothing,                     fail(wire::kSwapNoHandover),  kNothing,                   kNothing,                   kNothing},
+  /* handed over */      {kNothing,                     to(P::kReady),                kNothing,                   kNothing,                   kNothing},
+  /* refused */          {kNothing,                     fail(wire::kSwapRefused),     kNothing,                   kNothing,                   kNothing},
+  /* ready asked */      {refuse(EINVAL),               refuse(EINVAL),               to(P::kCommitting),         refuse(EALREADY),           refuse(EINVAL)},
+  /* turn */             {kNothing,                     kNothing,                     kNothing,                   kCommit,                    kNothing},
+  /* deadline */         {fail(wire::kSwapNotReady),    fail(wire::kSwapNoHandover),  fail(wire::kSwapNotReady),  kCommit,                    fail(wire::kSwapNewExited)},
+  /* new exited */       {fail(wire::kSwapNewExited),   fail(wire::kSwapNewExited),   fail(wire::kSwapNewExited), fail(wire::kSwapNewExited), fail(wire::kSwapNewExited)},
+  /* old exited */       {fail(wire::kSwapOldExited),   fail(wire::kSwapOldExited),   fail(wire::kSwapOldExited), fail(wire::kSwapOldExited), fail(wire::kSwapOldExited)},
+  /* removed */          {fail(wire::kSwapCancelled),   fail(wire::kSwapCancelled),   fail(wire::kSwapCancelled), fail(wire::kSwapCancelled), fail(wire::kSwapCancelled)},
+  /* new hung up */      {to(P::kEnding),               to(P::kEnding),               to(P::kEnding),             to(P::kEnding),             kNothing},
 };
 // clang-format on
 
 constexpr SwapTimer kTimer[kSwapPhaseCount] = {SwapTimer::kReady, SwapTimer::kHandover,
-                                               SwapTimer::kReady, SwapTimer::kNone};
+                                               SwapTimer::kReady, SwapTimer::kNone,
+                                               SwapTimer::kHungUp};
 
 }  // namespace swap_cells
 
@@ -130,6 +149,7 @@ constexpr const char *to_string(SwapPhase phase) {
     case SwapPhase::kHandover: return "handover";
     case SwapPhase::kReady: return "ready";
     case SwapPhase::kCommitting: return "committing";
+    case SwapPhase::kEnding: return "ending";
   }
   return "?";
 }
@@ -147,6 +167,7 @@ constexpr const char *to_string(SwapEvent event) {
     case SwapEvent::kNewExited: return "new-exited";
     case SwapEvent::kOldExited: return "old-exited";
     case SwapEvent::kRemoved: return "removed";
+    case SwapEvent::kNewHungUp: return "new-hung-up";
   }
   return "?";
 }

@@ -35,6 +35,8 @@ int64_t deadline_after(const Config &config, SwapPhase phase, int64_t from_ns) {
       return from_ns + static_cast<int64_t>(config.swap_ready_timeout_ms) * 1000000;
     case SwapTimer::kHandover:
       return from_ns + static_cast<int64_t>(config.swap_handover_timeout_ms) * 1000000;
+    case SwapTimer::kHungUp:
+      return from_ns + static_cast<int64_t>(wire::kSwapHungUpGraceMs) * 1000000;
     case SwapTimer::kNone: break;
   }
   return INT64_MAX;
@@ -230,14 +232,21 @@ void Swaps::fail(uint32_t id, uint64_t outcome, uint64_t detail) {
     words.word[wire::kSwapDetail] = detail & UINT32_MAX;
     words.word[wire::kSwapStartStep] = detail >> 32;
   }
+  if (outcome == wire::kSwapNewExited) {  // new_exited_detail: its status and exit kind
+    words.word[wire::kSwapDetail] = detail & UINT32_MAX;
+    words.word[wire::kSwapExitKind] = detail >> 32;
+  }
   words.word[wire::kSwapOldPid] = static_cast<uint64_t>(s->old_pid);
   std::erase_if(swaps_, [&](const std::unique_ptr<Swap> &p) { return p->id == id; });
   if (!core_.processes().live(id)) return;
   log::warn("process {}: swap not done: {} ({}); the old program runs on",
             core_.processes().at(id).name, outcome_name(outcome), words.word[wire::kSwapDetail]);
   if (cand_live) {
-    words.word[wire::kSwapNewPid] =
-        static_cast<uint64_t>(programs_.end_candidate(cand, cand_generation));
+    // The pid its launch recorded: also when it was reaped already (then
+    // end_candidate has none to end).
+    int32_t pid = core_.processes().at(cand).pid;
+    words.word[wire::kSwapNewPid] = static_cast<uint64_t>(pid > 0 ? pid : 0);
+    (void)programs_.end_candidate(cand, cand_generation);
     connections_.retire(cand);
   }
   core_.end_swap(id, wire::kResultRejected, words);  // drops the hidden entry

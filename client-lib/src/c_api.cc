@@ -36,6 +36,7 @@ static_assert(NUCLEUS_FROM_DEVICE == static_cast<int>(wire_check::PrincipalKind:
 static_assert(NUCLEUS_FROM_NUCLEUS == static_cast<int>(wire_check::PrincipalKind::kNucleus));
 static_assert(sizeof(nucleus_principal_t) == sizeof(wire_check::Principal));
 static_assert(NUCLEUS_SWAP_WORD_START_STEP == wire_check::kSwapStartStep);
+static_assert(NUCLEUS_SWAP_WORD_EXIT_KIND == wire_check::kSwapExitKind);
 static_assert(NUCLEUS_START_STEP_NONE == wire_check::kStartStepNone);
 static_assert(NUCLEUS_START_STEP_EXEC == wire_check::kStartStepExec);
 static_assert(NUCLEUS_START_STEP_CHDIR == wire_check::kStartStepChdir);

@@ -166,6 +166,9 @@ class Console {
                          nucleus::start_failure(static_cast<int>(aw[NUCLEUS_SWAP_WORD_START_STEP]),
                                                 -static_cast<int>(aw[1]), w[2]));
       }
+      if (a->result != NUCLEUS_RESULT_NORMAL && aw[0] == NUCLEUS_SWAP_NEW_EXITED) {
+        return error(line, swap_outcome(aw[0]) + std::string(": ") + nucleus::swap_new_exited(aw));
+      }
       if (a->result != NUCLEUS_RESULT_NORMAL) {
         return error(line, swap_outcome(a->message.word[0]) + std::string(" (detail ") +
                                std::to_string(a->message.word[1]) + ")");

@@ -274,6 +274,10 @@ struct Rollback {
   const char *old_behaviour;
   Program program;
   uint64_t outcome;
+  // NEW_EXITED: how the new program ended (word NUCLEUS_SWAP_WORD_EXIT_KIND)
+  // and the detail (exit code, or 0x100 + signal).
+  uint64_t exit_kind = NUCLEUS_EXIT_NONE;
+  uint64_t detail = 0;
 };
 
 void PrintTo(const Rollback &rb, std::ostream *os) {
@@ -309,6 +313,12 @@ TEST_P(SwapRollbackTest, OldOsServesOn) {
   ASSERT_TRUE(a) << a.message();
   EXPECT_EQ(a->result, NUCLEUS_RESULT_REJECTED);
   EXPECT_EQ(a->message.word[0], rb.outcome) << "detail " << a->message.word[1];
+  if (rb.outcome == NUCLEUS_SWAP_NEW_EXITED) {
+    // Its status, whether its hang-up or its reaping came first.
+    EXPECT_EQ(a->message.word[NUCLEUS_SWAP_WORD_EXIT_KIND], rb.exit_kind);
+    EXPECT_EQ(a->message.word[1], rb.detail);
+    EXPECT_NE(a->message.word[2], 0U) << "the new pid";
+  }
   Load::Report r = load.finish();
   EXPECT_EQ(r.dummy, 0U);
   EXPECT_EQ(r.other, 0U);
@@ -338,10 +348,14 @@ INSTANTIATE_TEST_SUITE_P(
         Rollback{"NoHandover", "no-handover", os_program("2"), NUCLEUS_SWAP_NO_HANDOVER},
         Rollback{"Refused", "refuse", os_program("2"), NUCLEUS_SWAP_REFUSED},
         Rollback{"BadOffset", "bad-offset", os_program("2"), NUCLEUS_SWAP_REFUSED},
-        Rollback{"NewCrashes", "", os_program("2", "crash"), NUCLEUS_SWAP_NEW_EXITED},
+        Rollback{"NewCrashes", "", os_program("2", "crash"), NUCLEUS_SWAP_NEW_EXITED,
+                 NUCLEUS_EXIT_SIGNAL, 0x100 + SIGSEGV},
+        // Issue 21: it was answered with detail 0 (its hang-up came first).
+        Rollback{"NewKilledAfterAttach", "", os_program("2", "sigkill"), NUCLEUS_SWAP_NEW_EXITED,
+                 NUCLEUS_EXIT_SIGNAL, 0x100 + SIGKILL},
         Rollback{"NeverReady", "", os_program("2", "never-ready"), NUCLEUS_SWAP_NOT_READY},
         Rollback{"ExitsAtOnce", "", Program{kProgram, {kProgram, "exit", "3"}, {}, {}},
-                 NUCLEUS_SWAP_NEW_EXITED},
+                 NUCLEUS_SWAP_NEW_EXITED, NUCLEUS_EXIT_CODE, 3},
         Rollback{"NeverAttaches", "", Program{kProgram, {kProgram, "noattach"}, {}, {}},
                  NUCLEUS_SWAP_NOT_READY},
         Rollback{"CannotStart", "", Program{"/nonexistent/os", {}, {}, {}},

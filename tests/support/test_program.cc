@@ -106,6 +106,7 @@ int serve(const char *self, uint64_t tag, const std::string &behaviour) {
       signal(SIGSEGV, SIG_DFL);
       raise(SIGSEGV);
     }
+    if (behaviour == "sigkill") raise(SIGKILL);  // attached, has its state: killed
     if (behaviour == "never-ready") {
       for (;;) pause();
     }

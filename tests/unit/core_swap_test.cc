@@ -347,11 +347,18 @@ TEST(SwapPhases, AreTheDocumentedTable) {
   doc[{SP::kHandover, SE::kDeadline}] = fail(wire::kSwapNoHandover);
   doc[{SP::kHandover, SE::kNoNoticeBuffer}] = fail(wire::kSwapNoHandover);
   doc[{SP::kReady, SE::kDeadline}] = fail(wire::kSwapNotReady);
-  for (SP p : {SP::kStarting, SP::kHandover, SP::kReady, SP::kCommitting}) {
+  for (SP p : {SP::kStarting, SP::kHandover, SP::kReady, SP::kCommitting, SP::kEnding}) {
     doc[{p, SE::kNewExited}] = fail(wire::kSwapNewExited);
     doc[{p, SE::kOldExited}] = fail(wire::kSwapOldExited);
     doc[{p, SE::kRemoved}] = fail(wire::kSwapCancelled);
   }
+  // The new program hung up: the swap waits for its exit status (the
+  // answer's detail), which its reaping brings, or ends it after the grace.
+  for (SP p : {SP::kStarting, SP::kHandover, SP::kReady, SP::kCommitting}) {
+    doc[{p, SE::kNewHungUp}] = to(SP::kEnding);
+  }
+  doc[{SP::kEnding, SE::kDeadline}] = fail(wire::kSwapNewExited);
+  doc[{SP::kEnding, SE::kReadyAsked}] = refuse(EINVAL);
   for (const SwapCellAt &c : every_swap_cell()) {
     SCOPED_TRACE(swap_cell_name(::testing::TestParamInfo<SwapCellAt>(c, 0)));
     auto it = doc.find({c.phase, c.event});
@@ -375,6 +382,20 @@ TEST(SwapPhases, AreTheDocumentedTable) {
   EXPECT_EQ(swap_timer(SP::kHandover), SwapTimer::kHandover);
   EXPECT_EQ(swap_timer(SP::kReady), SwapTimer::kReady);
   EXPECT_EQ(swap_timer(SP::kCommitting), SwapTimer::kNone);
+  EXPECT_EQ(swap_timer(SP::kEnding), SwapTimer::kHungUp);
+}
+
+// The detail of kNewExited: the answer's word 1 as documented (exit code,
+// or 0x100 + signal) and the exit kind above it (word kSwapExitKind).
+TEST(SwapPhases, NewExitedDetailCarriesTheKindAndValue) {
+  uint64_t killed = new_exited_detail(wire::ExitKind::kSignal, 9);
+  EXPECT_EQ(killed & UINT32_MAX, 0x109U);
+  EXPECT_EQ(killed >> 32, static_cast<uint64_t>(wire::ExitKind::kSignal));
+  uint64_t exited = new_exited_detail(wire::ExitKind::kCode, 0);
+  EXPECT_EQ(exited & UINT32_MAX, 0U);
+  EXPECT_EQ(exited >> 32, static_cast<uint64_t>(wire::ExitKind::kCode))
+      << "exit code 0 is not a hang-up";
+  EXPECT_EQ(new_exited_detail(wire::ExitKind::kCode, 65) & UINT32_MAX, 65U);
 }
 
 class SwapCell : public CoreSwap, public ::testing::WithParamInterface<SwapCellAt> {
@@ -389,6 +410,10 @@ class SwapCell : public CoreSwap, public ::testing::WithParamInterface<SwapCellA
     core.attach_run(cand);
     EXPECT_EQ(core.request_handover(os, 4096), Error::kNone);
     if (phase == SP::kHandover) return cand;
+    if (phase == SP::kEnding) {  // it hung up before the handover was answered
+      core.detach(cand);
+      return cand;
+    }
     answer_handover(wire::kResultNormal);
     EXPECT_TRUE(core.processes().at(os).handed_over);
     return cand;
@@ -436,6 +461,7 @@ TEST_P(SwapCell, CoreDoesWhatTheServerDoes) {
       case SE::kHandedOver: answer_handover(wire::kResultNormal); break;
       case SE::kRefused: answer_handover(wire::kResultRejected); break;
       case SE::kNewExited:
+      case SE::kNewHungUp:
         if (core.processes().at(cand).attached) core.detach(cand);  // it hung up
         break;
       case SE::kOldExited: core.detach(os); break;  // its channel ends first

@@ -390,7 +390,8 @@ NUCLEUS_API int nucleus_release_process(nucleus_t *n, const char *name);
  * answer says what happened: NUCLEUS_RESULT_NORMAL and word 0 =
  * NUCLEUS_SWAP_DONE, or NUCLEUS_RESULT_REJECTED and word 0 why not (the old
  * program then runs on untouched), word 1 a detail (errno; exit code, or 0x100
- * + signal), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
+ * + signal; with NUCLEUS_SWAP_NEW_EXITED word 7, NUCLEUS_SWAP_WORD_EXIT_KIND, says
+ * which), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
  * word 5 the pause in ns (from the handover to the takeover), word 6
  * (NUCLEUS_SWAP_WORD_START_STEP) with NUCLEUS_SWAP_START_FAILED the step of
  * the new program's start that failed (NUCLEUS_START_STEP_*).
@@ -409,6 +410,11 @@ NUCLEUS_API int nucleus_swap_process(nucleus_t *n, const char *name,
 #define NUCLEUS_SWAP_OLD_EXITED 6   /* the OS ended during the swap */
 #define NUCLEUS_SWAP_CANCELLED 7    /* the OS was removed during the swap */
 #define NUCLEUS_SWAP_WORD_START_STEP 6
+/* With NUCLEUS_SWAP_NEW_EXITED: how the new program ended, NUCLEUS_EXIT_CODE
+ * (word 1: its exit code) or NUCLEUS_EXIT_SIGNAL (word 1: 0x100 + the
+ * signal); NUCLEUS_EXIT_NONE: it hung up and had not ended within a second,
+ * and nucleusd ended it (word 1: 0). */
+#define NUCLEUS_SWAP_WORD_EXIT_KIND 7
 
 /* The old OS's side. It receives a message from "nucleus" with word 0 =
  * NUCLEUS_NOTICE_HANDOVER (word 1: its data area's size). It hands its state

@@ -112,6 +112,19 @@ inline std::string start_failure(int step, int code, const Program &program) {
                                                           : none);
 }
 
+// How a swap's new program ended, from the words of a NUCLEUS_SWAP_NEW_EXITED
+// answer: "it exited with status 3", "it was killed by signal 9", or "it
+// hung up and was ended" (it closed its connection and had not ended within
+// a second).
+inline std::string swap_new_exited(const uint64_t *words) {
+  uint64_t detail = words[1];
+  switch (words[NUCLEUS_SWAP_WORD_EXIT_KIND]) {
+    case NUCLEUS_EXIT_CODE: return "it exited with status " + std::to_string(detail);
+    case NUCLEUS_EXIT_SIGNAL: return "it was killed by signal " + std::to_string(detail & 0xff);
+    default: return "it hung up and was ended";
+  }
+}
+
 // Either a value or a negative errno-style code.
 template <typename T>
 class [[nodiscard]] Result {

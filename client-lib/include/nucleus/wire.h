@@ -343,15 +343,15 @@ enum HandoverWord : uint32_t {
 };
 
 // The answer to kSwapProcess: result normal and word 0 kSwapDone, or result
-// rejected and word 0 why; word 1 a detail (errno, exit status or signal),
-// word 2 the new pid, word 3 the old pid, word 4 the state's bytes, word 5
-// the pause (ns from the handover answer to the takeover).
+// rejected and word 0 why; word 1 a detail (errno; exit code, or 0x100 +
+// signal), word 2 the new pid, word 3 the old pid, word 4 the state's bytes,
+// word 5 the pause (ns from the handover answer to the takeover).
 enum SwapOutcome : uint64_t {
   kSwapDone = 0,
   kSwapNoHandover = 1,   // the OS did not answer the handover in time
   kSwapRefused = 2,      // the OS answered other than normal, or a bad offset/length
   kSwapStartFailed = 3,  // the new program could not be run (word 1: errno)
-  kSwapNewExited = 4,    // the new program ended before it was ready (word 1: status)
+  kSwapNewExited = 4,    // the new program ended before it was ready (words 1 and 7: how)
   kSwapNotReady = 5,     // the new program did not say ready in time
   kSwapOldExited = 6,    // the OS ended during the swap
   kSwapCancelled = 7,    // the OS was removed or stopped during the swap
@@ -364,7 +364,14 @@ enum SwapWord : uint32_t {
   kSwapStateBytes = 4,
   kSwapPauseNs = 5,
   kSwapStartStep = 6,  // kSwapStartFailed: the StartStep that failed
+  // kSwapNewExited: how the new program ended (ExitKind: kCode with word 1
+  // its exit code, kSignal with word 1 0x100 + the signal; kNone: it hung
+  // up and had not ended within kSwapHungUpGraceMs, so nucleusd ended it).
+  kSwapExitKind = 7,
 };
+// How long a swap's new program that hung up has to end before nucleusd
+// ends it: its exit status, not its hang-up, is the answer's detail.
+inline constexpr uint64_t kSwapHungUpGraceMs = 1000;
 
 enum NoticeWord : uint32_t {
   kNoticeKind = 0,       // kNoticeChildExited
