@@ -351,8 +351,17 @@ int cmd_control(const Options &o, const std::string &action, const std::string &
   return report(o, action, name, "stopped");
 }
 
-int cmd_swap(const Options &o, const std::string &name, const std::string &program,
-             const std::vector<std::string> &args) {
+// The new program of a swap: its path, arguments, environment and working
+// directory (as a spawn file's entry gives them).
+struct SwapProgram {
+  std::string program;
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // NAME=value
+  std::string cwd;               // "": nucleusd's default, as for a start
+};
+
+int cmd_swap(const Options &o, const std::string &name, const SwapProgram &sp) {
+  const std::string &program = sp.program;
   std::string path = program;
   if (path.empty() || path[0] != '/') {
     char resolved[PATH_MAX];
@@ -361,8 +370,10 @@ int cmd_swap(const Options &o, const std::string &name, const std::string &progr
     }
     path = resolved;
   }
-  nucleus::Program p{path, {path.substr(path.rfind('/') + 1)}, {}, ""};
-  p.argv.insert(p.argv.end(), args.begin(), args.end());
+  // Like a started program it gets only the environment it is given
+  // (and nucleusd's NUCLEUS_* variables), not nucleusctl's.
+  nucleus::Program p{path, {path.substr(path.rfind('/') + 1)}, sp.env, sp.cwd};
+  p.argv.insert(p.argv.end(), sp.args.begin(), sp.args.end());
   std::string error;
   auto n = control_of(o, name, &error);
   if (!n) return fail("swap " + name + ": " + error);
@@ -372,16 +383,19 @@ int cmd_swap(const Options &o, const std::string &name, const std::string &progr
   if (!a) return fail("swap " + name + ": no answer: " + std::string(a.message()));
   const auto &w = a->message.word;
   bool done = a->result == NUCLEUS_RESULT_NORMAL && w[0] == NUCLEUS_SWAP_DONE;
+  bool new_exited = !done && w[0] == NUCLEUS_SWAP_NEW_EXITED;
   if (o.json) {
-    print_json(json{{"ok", done},
-                    {"name", name},
-                    {"outcome", swap_outcome(w[0])},
-                    {"outcome_code", w[0]},
-                    {"detail", w[1]},
-                    {"new_pid", w[2]},
-                    {"old_pid", w[3]},
-                    {"state_bytes", w[4]},
-                    {"pause_ns", w[5]}});
+    json j{{"ok", done},           {"name", name},        {"outcome", swap_outcome(w[0])},
+           {"outcome_code", w[0]}, {"detail", w[1]},      {"new_pid", w[2]},
+           {"old_pid", w[3]},      {"state_bytes", w[4]}, {"pause_ns", w[5]}};
+    if (new_exited) {  // how the new program ended: "code", "signal" or "none" (hung up)
+      uint64_t kind = w[NUCLEUS_SWAP_WORD_EXIT_KIND];
+      j["exit_kind"] = kind == NUCLEUS_EXIT_CODE     ? "code"
+                       : kind == NUCLEUS_EXIT_SIGNAL ? "signal"
+                                                     : "none";
+      j["exit_value"] = kind == NUCLEUS_EXIT_SIGNAL ? w[1] & 0xff : w[1];
+    }
+    print_json(j);
   } else if (done) {
     std::cout << "swapped " << name << ": pid " << w[3] << " -> " << w[2] << ", state " << w[4]
               << " bytes, pause " << static_cast<double>(w[5]) / 1e6 << " ms\n";
@@ -390,7 +404,12 @@ int cmd_swap(const Options &o, const std::string &name, const std::string &progr
     // The step of the new program's start and its errno, as for a start.
     int step = static_cast<int>(w[NUCLEUS_SWAP_WORD_START_STEP]);
     return fail("swap " + name + " not done: " + swap_outcome(w[0]) + ": " +
-                start_why(step, -static_cast<int>(w[1]), path) + "; the old program runs on");
+                start_why(step, -static_cast<int>(w[1]), path, sp.cwd) +
+                "; the old program runs on");
+  }
+  if (new_exited) {
+    return fail("swap " + name + " not done: " + swap_outcome(w[0]) + ": " +
+                nucleus::swap_new_exited(w) + "; the old program runs on");
   }
   if (!done) {
     return fail("swap " + name + " not done: " + swap_outcome(w[0]) + " (detail " +
@@ -451,7 +470,7 @@ int run(int argc, char **argv) {
   auto *monitor = app.add_subcommand("monitor", "a live stream of message events (operators)");
   monitor->add_option("--count", count, "stop after this many events");
 
-  std::string name, file, under, program;
+  std::string name, file, under;
   std::vector<std::string> words;
   auto *spawn = app.add_subcommand("spawn", "create and start a tree of processes from JSON");
   spawn->add_option("-f,--file", file, "the tree (docs/nucleusctl.md)")->required();
@@ -466,13 +485,26 @@ int run(int argc, char **argv) {
     controls.push_back(sub);
   }
   auto *swap = app.add_subcommand("swap", "hot-swap the program of an OS process");
+  SwapProgram swap_program;
   swap->add_option("name", name, "the OS process")->required();
-  swap->add_option("program", program, "the new program")->required();
+  swap->add_option("program", swap_program.program, "the new program")->required();
+  swap->add_option("--env", swap_program.env,
+                   "NAME=VALUE in the new program's environment (repeatable; it gets no other)")
+      ->allow_extra_args(false)  // one NAME=VALUE per --env: what follows is not its
+      ->check(CLI::Validator(
+          [](const std::string &v) {
+            size_t eq = v.find('=');
+            return eq == std::string::npos || eq == 0
+                       ? std::string("expected NAME=VALUE, got \"") + v + "\""
+                       : std::string();
+          },
+          "NAME=VALUE"));
+  swap->add_option("--cwd", swap_program.cwd, "the new program's working directory");
   // Everything after PROGRAM is its arguments, options included.
   swap->allow_extras();
   swap->footer(
       "Everything after PROGRAM is passed to it (use -- before arguments that look "
-      "like nucleusctl's own options).");
+      "like nucleusctl's own options, --env and --cwd included).");
   app.fallthrough();
 
   CLI11_PARSE(app, argc, argv);
@@ -485,7 +517,10 @@ int run(int argc, char **argv) {
   if (monitor->parsed()) return cmd_monitor(o, count);
   if (spawn->parsed()) return cmd_spawn(o, file, under);
   if (send->parsed()) return cmd_send(o, name, words);
-  if (swap->parsed()) return cmd_swap(o, name, program, swap->remaining());
+  if (swap->parsed()) {
+    swap_program.args = swap->remaining();
+    return cmd_swap(o, name, swap_program);
+  }
   for (auto *sub : controls) {
     if (sub->parsed()) return cmd_control(o, sub->get_name(), name);
   }

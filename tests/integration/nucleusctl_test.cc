@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -445,6 +446,64 @@ TEST_F(Ctl, SwapReplacesAnOsAndSaysWhenItCannot) {
   EXPECT_NE(refused.err.find("swap kid not done: the OS refused to hand over"), std::string::npos)
       << refused.err;
   EXPECT_EQ(processes()["kid"]["pid"], kid_before);
+}
+
+// Issue 21: a swap could not give the new program an environment (a Python
+// OS needed an `env` wrapper). --env and --cwd give it, as a spawn file's
+// entry does. A new program
+// that ends before it is ready is answered with how it ended.
+TEST_F(Ctl, SwapGivesTheNewProgramItsEnvironmentAndDirectory) {
+  std::string spec =
+      file("spec.json",
+           std::string(R"({"children": [{"name": "kid", "program": ")") + kWorker + R"("}]})");
+  std::string tree = file("sup.json", std::string(R"([{"name": "sup", "program": ")") +
+                                          kSupervisor + R"(", "args": [")" + spec +
+                                          R"("], "claims": {"buffers": 32, "processes": 2}}])");
+  ASSERT_EQ(ctl({"spawn", "-f", tree}).code, 0);
+  ASSERT_TRUE(eventually([&] {
+    auto ps = processes();
+    return ps.count("kid") == 1 && ps["kid"]["state"] == "running";
+  }));
+  std::string dir = daemon_->dir();
+  json j = ctl_json({"swap", "--env", "GREETING=hello world", "--env", "EQ=a=b", "--cwd", dir,
+                     "sup", kSupervisor, spec, "--version", "2"});
+  ASSERT_EQ(j["ok"], true) << j.dump();
+  int pid = j["new_pid"];
+  // What the new program really runs with, from the kernel.
+  std::ifstream environ("/proc/" + std::to_string(pid) + "/environ");
+  std::string env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+  std::vector<std::string> vars;
+  std::istringstream in(env);
+  for (std::string v; std::getline(in, v, '\0');) vars.push_back(v);
+  auto has = [&](const std::string &v) {
+    return std::find(vars.begin(), vars.end(), v) != vars.end();
+  };
+  EXPECT_TRUE(has("GREETING=hello world")) << env;
+  EXPECT_TRUE(has("EQ=a=b")) << env;
+  char cwd[4096] = {};
+  ASSERT_GT(readlink(("/proc/" + std::to_string(pid) + "/cwd").c_str(), cwd, sizeof(cwd) - 1), 0);
+  EXPECT_EQ(std::string(cwd), dir);
+  EXPECT_EQ(processes()["sup"]["pid"], pid);
+
+  // A value that is not NAME=VALUE is nucleusctl's usage error; nothing is swapped.
+  Ran bad = ctl({"swap", "--env", "NOVALUE", "sup", kSupervisor, spec});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("NOVALUE"), std::string::npos) << bad.err;
+  EXPECT_EQ(processes()["sup"]["pid"], pid);
+
+  // A spec the new supervisor cannot read: it exits 65 before it attaches,
+  // and the answer says so.
+  std::string broken = file("broken.json", "{\"children\": [");
+  Ran refused = ctl({"swap", "sup", kSupervisor, broken});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("swap sup not done: the new program ended before it was ready: it "
+                             "exited with status 65; the old program runs on"),
+            std::string::npos)
+      << refused.err;
+  json r = json::parse(ctl({"--json", "swap", "sup", kSupervisor, broken}).out, nullptr, false);
+  EXPECT_EQ(r["exit_kind"], "code") << r.dump();
+  EXPECT_EQ(r["exit_value"], 65) << r.dump();
+  EXPECT_EQ(processes()["sup"]["pid"], pid) << "the old program runs on";
 }
 
 TEST_F(Ctl, UnknownCommandsAndUnreachableNucleus) {
