@@ -80,4 +80,41 @@ json spec_json(const Spec &s) {
   return j;
 }
 
+namespace {
+
+// What runs for a child: its program and claims, as canonical JSON.
+json what_runs(const ChildSpec &c) {
+  json j = c.program;
+  j["claims"] = c.claims;
+  return j;
+}
+
+}  // namespace
+
+bool SpecChange::any() const {
+  if (!removed.empty()) return true;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (!from[i] || replaced[i] || *from[i] != i) return true;
+  }
+  return false;
+}
+
+SpecChange diff_specs(const Spec &before, const Spec &now) {
+  SpecChange d;
+  std::vector<bool> kept(before.children.size(), false);
+  for (const ChildSpec &c : now.children) {
+    std::optional<size_t> at;
+    for (size_t j = 0; j < before.children.size(); ++j) {
+      if (before.children[j].name == c.name) at = j;
+    }
+    d.from.push_back(at);
+    d.replaced.push_back(at && what_runs(before.children[*at]) != what_runs(c));
+    if (at) kept[*at] = true;
+  }
+  for (size_t j = 0; j < kept.size(); ++j) {
+    if (!kept[j]) d.removed.push_back(j);
+  }
+  return d;
+}
+
 }  // namespace nucleus::supervisor

@@ -3,8 +3,10 @@
 // handed-over state carries). docs/personalities.md.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +60,20 @@ Spec parse_spec(const nlohmann::json &j);
 // "controllers" as uids only when there are any (so that a spec without
 // them is the text an older supervisor wrote and reads).
 nlohmann::json spec_json(const Spec &s);
+// How a spec changed, matched by child name (a swap to a new spec applies
+// it: docs/personalities.md, "A changed spec"). A child of `now` whose name
+// `before` has carries on unless its program (path, argv, env, cwd, user,
+// group) or claims changed; then it is replaced (its old program ended, the
+// new one started). A change of only "restart" or "wait_ready" is not a
+// change of what runs.
+struct SpecChange {
+  std::vector<std::optional<size_t>> from;  // per child of now: its index in before (none: added)
+  std::vector<bool> replaced;               // per child of now: program or claims changed
+  std::vector<size_t> removed;              // children of before that now does not have
+  bool any() const;
+};
+SpecChange diff_specs(const Spec &before, const Spec &now);
+
 // FNV-1a, 64 bits: the same on every build, so two versions agree on it.
 uint64_t fnv1a(std::string_view text);
 

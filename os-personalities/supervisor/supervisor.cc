@@ -44,11 +44,13 @@ namespace {
 using json = nlohmann::json;
 using nucleus::Message;
 using nucleus::supervisor::ChildSpec;
+using nucleus::supervisor::diff_specs;
 using nucleus::supervisor::fnv1a;
 using nucleus::supervisor::parse_spec;
 using nucleus::supervisor::Restart;
 using nucleus::supervisor::Spec;
 using nucleus::supervisor::spec_json;
+using nucleus::supervisor::SpecChange;
 using nucleus::supervisor::Strategy;
 
 // What the supervisor knows of a child besides its spec.
@@ -58,8 +60,13 @@ struct ChildRun {
   bool done = false;  // ended for good (temporary, or transient that exited normally)
   uint64_t restarts = 0;
   int64_t pid = 0;
-  uint64_t held = 0;   // tries in a row that found its name held by another process
-  int last_error = 0;  // of its last create or start that failed (not handed over)
+  uint64_t held = 0;  // tries in a row that found its name held by another process
+  // Its last create or start that failed, since it last started (not
+  // handed over: the new program finds out again): the errno, the
+  // NUCLEUS_START_STEP_* (NONE: refused), and the failures in a row.
+  int last_error = 0;
+  int last_step = NUCLEUS_START_STEP_NONE;
+  uint64_t failures = 0;
 };
 
 // A start that failed (not for a held name) with no backoff is tried again
@@ -140,6 +147,10 @@ class Supervisor {
 
   // Takes over a state; false when it is not one this program reads.
   // `have_spec`: this program read a spec itself (the one it holds now).
+  // When that spec differs from the state's, it is the one that runs from
+  // here: the children are matched by name (change_to). Nothing is ended
+  // or started here (the swap may still roll back): apply_change() does it
+  // once this program has taken over.
   bool restore(std::string_view state, bool have_spec) {
     size_t line = state.find('\n');
     if (line == std::string_view::npos) return false;
@@ -147,22 +158,31 @@ class Supervisor {
     if (head.value("format", 0) != 3) return false;
     std::string_view spec_text = state.substr(line + 1);
     uint64_t hash = head.at("spec_hash").get<uint64_t>();
-    if (!have_spec || hash != spec_hash_) {  // else the same spec: the long part is not parsed
+    std::optional<Spec> before;  // the state's spec, when it is not the one this program read
+    if (!have_spec) {
       set_spec(parse_spec(json::parse(spec_text)));
+    } else if (hash != spec_hash_) {  // else the same spec: the long part is not parsed
+      before = parse_spec(json::parse(spec_text));
     }
     const json &kids = head.at("children");
-    if (!kids.is_array() || kids.size() != spec_.children.size()) return false;
-    runs_.assign(spec_.children.size(), ChildRun{});
+    size_t count = before ? before->children.size() : spec_.children.size();
+    if (!kids.is_array() || kids.size() != count) return false;
+    std::vector<ChildRun> runs(count);
     for (size_t i = 0; i < kids.size(); ++i) {
       const json &k = kids[i];
-      runs_[i].started = k.at(0).get<int>() != 0;
-      runs_[i].ready = k.at(1).get<int>() != 0;
-      runs_[i].done = k.at(2).get<int>() != 0;
-      runs_[i].restarts = k.at(3).get<uint64_t>();
-      runs_[i].pid = k.at(4).get<int64_t>();
-      runs_[i].held = k.size() > 5 ? k.at(5).get<uint64_t>() : 0;  // an older version's: none
+      runs[i].started = k.at(0).get<int>() != 0;
+      runs[i].ready = k.at(1).get<int>() != 0;
+      runs[i].done = k.at(2).get<int>() != 0;
+      runs[i].restarts = k.at(3).get<uint64_t>();
+      runs[i].pid = k.at(4).get<int64_t>();
+      runs[i].held = k.size() > 5 ? k.at(5).get<uint64_t>() : 0;  // an older version's: none
     }
     next_start_ = head.value("next_start", size_t{0});
+    if (before) {
+      change_to(*before, std::move(runs));
+    } else {
+      runs_ = std::move(runs);
+    }
     int64_t now = now_ns();
     hold_until_ns_ = head.value("hold_ms", int64_t{0}) > 0
                          ? now + head.value("hold_ms", int64_t{0}) * 1000000
@@ -171,6 +191,18 @@ class Supervisor {
       restart_times_.push_back(now - t.get<int64_t>() * 1000000);
     }
     return true;
+  }
+
+  // Ends what a changed spec no longer runs, once this program has taken
+  // over (restore() only noted it): the children the spec removed, and the
+  // old runs of the children it replaced. progress() then starts the added
+  // and replaced ones in start order.
+  void apply_change() {
+    if (change_.empty()) return;
+    log_line(self_, change_);
+    for (const std::string &name : to_end_) (void)n_->remove_process(name);  // only its own
+    to_end_.clear();
+    change_.clear();
   }
 
   // The spec and its canonical text (what the state carries).
@@ -231,6 +263,53 @@ class Supervisor {
   }
 
  private:
+  // The state's spec was `before` (its runs `runs`, in its order); the spec
+  // this program read is spec_, which runs from here (docs/personalities.md,
+  // "A changed spec"; decision 72). A child in both whose program and
+  // claims are the same carries on as it is (no restart: same pid); a
+  // replaced child (program or claims changed) is ended and started from
+  // its new spec, counted in its restarts but not against the intensity
+  // (nothing crashed); an added one is started in its turn; a removed one
+  // is ended. The starts run from the first child again, which skips the
+  // ones running.
+  void change_to(const Spec &before, std::vector<ChildRun> runs) {
+    SpecChange d = diff_specs(before, spec_);
+    runs_.assign(spec_.children.size(), ChildRun{});
+    std::string added, replaced, removed;
+    auto list = [](std::string &to, const std::string &name) {
+      to += (to.empty() ? "" : ", ") + name;
+    };
+    for (size_t i = 0; i < spec_.children.size(); ++i) {
+      const ChildSpec &c = spec_.children[i];
+      if (!d.from[i]) {
+        list(added, c.name);
+        continue;
+      }
+      ChildRun &r = runs_[i];
+      r = runs[*d.from[i]];
+      if (d.replaced[i]) {
+        list(replaced, c.name);
+        to_end_.push_back(c.name);
+        ChildRun fresh;
+        fresh.restarts = r.restarts + (r.started ? 1 : 0);
+        r = fresh;
+        continue;
+      }
+      // It was started before: it said ready then, or was not asked to.
+      if (c.wait_ready && r.started) r.ready = true;
+      // A restart type changed to one that restarts it: it is not done.
+      if (r.done && c.restart == Restart::kPermanent) r.done = false;
+    }
+    for (size_t j : d.removed) {
+      list(removed, before.children[j].name);
+      to_end_.push_back(before.children[j].name);
+    }
+    next_start_ = 0;
+    change_ = "the spec changed: " + (added.empty() ? "" : "added " + added + "; ") +
+              (replaced.empty() ? "" : "replaced (program or claims changed) " + replaced + "; ") +
+              (removed.empty() ? "" : "removed " + removed + "; ") + "the other children run on";
+  }
+
   int index_of(std::string_view name) const {
     for (size_t i = 0; i < spec_.children.size(); ++i) {
       if (spec_.children[i].name == name) return static_cast<int>(i);
@@ -323,17 +402,19 @@ class Supervisor {
     Message a{};
     a.word[0] = runs_.size();
     if (m.word[1] == nucleus::os::kSummary) {
-      uint64_t restarts = 0, running = 0, held = 0;
+      uint64_t restarts = 0, running = 0, held = 0, failing = 0;
       for (const ChildRun &c : runs_) {
         restarts += c.restarts;
         running += c.started && !c.done ? 1 : 0;
         held += c.held > 0 ? 1 : 0;
+        failing += !c.started && c.failures > 0 ? 1 : 0;
       }
       a.word[1] = restarts;
       a.word[2] = version_;
       a.word[3] = static_cast<uint64_t>(getpid());
       a.word[4] = running;
       a.word[5] = held;
+      a.word[6] = failing;
       (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
       return;
     }
@@ -343,6 +424,15 @@ class Supervisor {
     }
     const ChildSpec &c = spec_.children[m.word[1]];
     const ChildRun &run = runs_[m.word[1]];
+    if (m.word[2] == nucleus::os::kWhy) {
+      // Why it does not run: its last create or start that failed.
+      a.word[1] = static_cast<uint64_t>(-run.last_error);
+      a.word[2] = static_cast<uint64_t>(run.last_step);
+      a.word[3] = run.failures;
+      std::memcpy(&a.word[4], c.name.c_str(), std::min<size_t>(c.name.size(), 23));
+      (void)n_->send_answer(r.buffer, NUCLEUS_RESULT_NORMAL, a);
+      return;
+    }
     // Only its own child: a name another process holds is "not created".
     auto info = n_->get_process(c.name);
     a.word[1] = info ? static_cast<uint64_t>(info->state) : 0;
@@ -425,20 +515,22 @@ class Supervisor {
     if (!info) {
       if (auto rc = n_->create_process(c.name, program, claims); !rc) {
         r.last_error = rc.error();
+        r.last_step = NUCLEUS_START_STEP_NONE;
         if (nucleus::os::name_held(rc.error())) return held(i);
-        log_line(self_, "cannot create " + c.name + ": " + std::string(rc.message()));
-        return failed(i);
+        return failed(i, "cannot create " + c.name + ": " + std::string(rc.message()));
       }
     }
     r.held = 0;
     if (auto rc = n_->start_process(c.name); !rc && rc.error() != -EALREADY) {
       r.last_error = rc.error();
+      r.last_step = n_->last_start_step();
       // The step that failed and its errno ("cannot execute PATH: ...").
-      log_line(self_, "cannot start " + c.name + ": " +
-                          nucleus::start_failure(n_->last_start_step(), rc.error(), program));
-      return failed(i);
+      return failed(i, "cannot start " + c.name + ": " +
+                           nucleus::start_failure(r.last_step, rc.error(), program));
     }
     r.last_error = 0;
+    r.last_step = NUCLEUS_START_STEP_NONE;
+    r.failures = 0;
     r.started = true;
     r.ready = false;
     auto now = n_->get_process(c.name);
@@ -466,15 +558,27 @@ class Supervisor {
     return false;
   }
 
-  // A child that cannot be started counts as a restart of it (so a program
-  // that is missing makes the supervisor give up, not spin).
-  // With no backoff it is tried again after kFailedRetryNs, not in a loop:
-  // with a short period_ms the intensity may never be passed, and the
-  // supervisor must go on answering messages meanwhile.
-  bool failed(size_t i) {
-    runs_[i].started = false;
+  // A child that cannot be created or started counts as a restart of it,
+  // with its strategy, backoff and intensity like a crash (so a program
+  // that is missing makes the supervisor give up, not spin). With no
+  // backoff it is tried again after kFailedRetryNs, not in a loop: with a
+  // short period_ms the intensity may never be passed, and the supervisor
+  // must go on answering messages meanwhile. `why` names the step, the
+  // path and the errno; the log says it and what follows.
+  bool failed(size_t i, const std::string &why) {
+    ChildRun &r = runs_[i];
+    r.started = false;
+    ++r.failures;
+    last_failure_ = why;
     restart_after_failure(i);
-    if (!gave_up_ && hold_until_ns_ == 0) hold_until_ns_ = now_ns() + kFailedRetryNs;
+    if (gave_up_) return false;  // give_up() said why
+    if (hold_until_ns_ == 0) hold_until_ns_ = now_ns() + kFailedRetryNs;
+    int64_t wait_ms = std::max<int64_t>(0, (hold_until_ns_ - now_ns()) / 1000000);
+    log_line(self_, why + "; trying again in " + std::to_string(wait_ms) + " ms (failure " +
+                        std::to_string(r.failures) + " in a row; restart " +
+                        std::to_string(restart_times_.size()) + " of at most " +
+                        std::to_string(spec_.intensity) + " in " + std::to_string(spec_.period_ms) +
+                        " ms)");
     return false;
   }
 
@@ -488,6 +592,7 @@ class Supervisor {
                         std::to_string(value));
     r.started = false;
     r.ready = false;
+    last_failure_.clear();  // a crash, not a failed start, is the latest restart's cause
     if (c.restart == Restart::kTemporary || (c.restart == Restart::kTransient && normal)) {
       r.done = true;
       if (c.restart == Restart::kTemporary) (void)n_->remove_process(c.name);
@@ -540,7 +645,8 @@ class Supervisor {
   // that our own parent decides.
   void give_up() {
     log_line(self_, "more than " + std::to_string(spec_.intensity) + " restarts in " +
-                        std::to_string(spec_.period_ms) + " ms: giving up");
+                        std::to_string(spec_.period_ms) + " ms: giving up" +
+                        (last_failure_.empty() ? "" : " (the last: " + last_failure_ + ")"));
     for (size_t k = runs_.size(); k > 0; --k) (void)n_->remove_process(spec_.children[k - 1].name);
     gave_up_ = true;
   }
@@ -554,6 +660,9 @@ class Supervisor {
   std::string spec_text_;  // canonical JSON of spec_
   uint64_t spec_hash_ = 0;
   std::string self_;
+  std::vector<std::string> to_end_;  // a changed spec's: ended once this program took over
+  std::string change_;               // what changed (logged once it took over)
+  std::string last_failure_;         // why the last create or start failed ("": none)
   size_t next_start_ = 0;
   int64_t hold_until_ns_ = 0;
   std::deque<int64_t> restart_times_;
@@ -610,6 +719,7 @@ int main(int argc, char **argv) {
         return 5;
       }
       log_line(self, "took over (version " + std::to_string(version) + ")");
+      s.apply_change();
       s.prefault();
       for (auto &r : n->inherited()) backlog.push_back(r);
       return s.run(std::move(backlog));

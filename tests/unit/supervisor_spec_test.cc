@@ -134,5 +134,36 @@ TEST(SupervisorSpec, ErrorsNameTheJsonPath) {
       "children[0].claims.buffers: expected a non-negative integer, got -4");
 }
 
+// A swap to a changed spec (decision 72): children are matched by name; a
+// change of program (path, argv, env, cwd, user, group) or claims replaces
+// the child, a change of only restart or wait_ready does not.
+TEST(SupervisorSpec, DiffMatchesChildrenByNameAndReplacesWhatRunsDifferently) {
+  auto child = [](const std::string &name, const std::string &extra = "") {
+    return R"({"name": ")" + name + R"(", "program": "/bin/w")" + extra + "}";
+  };
+  Spec before = parse_spec(json::parse(R"({"children": [)" + child("a") + "," + child("b") + "," +
+                                       child("c") + "," + child("d") + "," + child("e") + "," +
+                                       child("f") + "]}"));
+  Spec now = parse_spec(json::parse(R"({"children": [)" +
+                                    child("f", R"(, "restart": "temporary", "wait_ready": true)") +
+                                    "," + child("a") + "," + child("c", R"(, "env": ["X=1"])") +
+                                    "," + child("d", R"(, "claims": {"buffers": 9})") + "," +
+                                    child("e", R"(, "args": ["-v"])") + "," + child("g") + "]}"));
+  SpecChange d = diff_specs(before, now);
+  ASSERT_EQ(d.from.size(), 6U);
+  EXPECT_EQ(d.from[0], std::optional<size_t>(5));  // f moved to the front
+  EXPECT_FALSE(d.replaced[0]) << "restart and wait_ready are not what runs";
+  EXPECT_EQ(d.from[1], std::optional<size_t>(0));
+  EXPECT_FALSE(d.replaced[1]);
+  EXPECT_TRUE(d.replaced[2]) << "env";
+  EXPECT_TRUE(d.replaced[3]) << "claims";
+  EXPECT_TRUE(d.replaced[4]) << "args";
+  EXPECT_EQ(d.from[5], std::nullopt) << "g is added";
+  EXPECT_FALSE(d.replaced[5]);
+  EXPECT_EQ(d.removed, std::vector<size_t>{1}) << "b is removed";
+  EXPECT_TRUE(d.any());
+  EXPECT_FALSE(diff_specs(before, before).any());
+}
+
 }  // namespace
 }  // namespace nucleus::supervisor

@@ -16,11 +16,20 @@ inline constexpr uint64_t kReady = 0x5245414459ULL;  // "READY"
 // = 1 when it has said ready (or was adopted); rejected past the end.
 // word 1 = kSummary: word 0 = children, word 1 = restarts in all, word 2 =
 // the supervisor's --version, word 3 = its pid, word 4 = children running,
-// word 5 = children waiting for a name another process holds.
+// word 5 = children waiting for a name another process holds, word 6 =
+// children whose last create or start failed (they wait for a retry).
+// word 1 = an index and word 2 = kWhy: why that child does not run: word 0 =
+// children, word 1 = the errno of its last create or start that failed
+// (0: none since it last started), word 2 = the NUCLEUS_START_STEP_* that
+// failed (NONE: the create or start was refused; word 1 says why), word 3 =
+// its failures in a row, words 4..6 = its name. The supervisor's log names
+// the step, the path and the errno ("cannot start db: cannot execute
+// /no/such: No such file or directory; trying again in ...").
 // Only its owner's uid, root, and the uids its spec's "controllers" names
 // may ask (status and restart); anyone else is rejected, word 0 = EACCES.
 inline constexpr uint64_t kStatus = 0x535441545553ULL;  // "STATUS"
 inline constexpr uint64_t kSummary = UINT64_MAX;
+inline constexpr uint64_t kWhy = 0x574859ULL;  // "WHY"
 // Restart. word 1 = index of a child: it is ended (with its subtree) and
 // started again from its spec now, as a restart of that child only (not
 // counted against the intensity; a wait for a held name is cut short).
