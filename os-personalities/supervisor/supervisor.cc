@@ -239,8 +239,12 @@ class Supervisor {
 
   int run(std::deque<nucleus::Received> backlog) {
     for (;;) {
-      if (gave_up_) return 1;
       progress();
+      // Checked after progress(): a start that failed past the intensity
+      // gives up there, and a supervisor that gave up must exit now, not
+      // wait for a message it would never get (issue 21: it removed its
+      // children and then waited forever, neither giving up nor retrying).
+      if (gave_up_) return 1;
       nucleus::Received r;
       if (!backlog.empty()) {
         r = backlog.front();
