@@ -79,7 +79,7 @@ class ErrorTable : public ::testing::Test {
 };
 
 Program program(const std::string &path) {
-  return Program{path, {path.substr(path.rfind('/') + 1)}, {}, ""};
+  return Program{path, {path.substr(path.rfind('/') + 1)}, {}, "", "", ""};
 }
 
 TEST_F(ErrorTable, EachSituationSaysItsCause) {
