@@ -33,24 +33,16 @@ int fail(const std::string &message) {
   return 1;
 }
 
-// A nucleus error code, with what it usually means for nucleusctl's user.
+// Why the call that just failed with `rc` failed: the cause part of the
+// library's per-call text (nucleus_last_error: "the processes claim of the
+// parent is 0 (claims.processes)"), which nucleusctl prints after its own
+// "verb name: ". The errno's general text if the library said nothing.
 std::string why(int rc) {
-  std::string text = nucleus_strerror(rc);
-  switch (-rc) {
-    case EACCES:
-      return "permission denied: only an operator (a uid in the configuration's operators) "
-             "may act for the root, and acting for a process needs its owner's uid and gid";
-    case ENOBUFS: return text + " (not enough claims left in the parent)";
-    case ESRCH: return text + " (no such process, or not a child of the one acted for)";
-    case EEXIST: return text + " (the name is taken)";
-    case EPERM:
-      // nucleusd's log line says which of these it was.
-      return text +
-             " (the program would run as an owner you could not name, the name is reserved "
-             "for other users by the configuration's names, or the process attached by itself "
-             "and the nucleus did not start it)";
-    default: return text;
-  }
+  std::string_view last = nucleus_last_error();
+  // "call \"name\": why" or "call: why"; a name has no ':' in it.
+  size_t colon = last.find(": ");
+  if (last.empty() || colon == std::string_view::npos) return nucleus_strerror(rc);
+  return std::string(last.substr(colon + 2));
 }
 
 // Why a start failed: the step that failed, what it failed on (the

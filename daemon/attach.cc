@@ -37,11 +37,13 @@ constexpr int kMaxRefusedPackets = 64;
 // a later send of the peer fail (EPIPE) rather than queue; what it sent
 // before is read and dropped, since closing a socket with unread data
 // resets the peer's (ECONNRESET) before it can read the reply.
-void refuse(int fd, int status) {
+void refuse(int fd, int status, wire::Cause cause, uint64_t value = 0) {
   wire::AttachReply reply{};
   reply.magic = wire::kMagic;
   reply.abi_version = wire::kAbiVersion;
   reply.status = status;
+  reply.reserved = cause;  // a refusal's cause and value (wire::Cause)
+  reply.channel_bytes = value;
   send(fd, &reply, sizeof(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_RDWR);
   char byte = 0;
@@ -251,7 +253,7 @@ void Attach::on_accept(int result) {
                       "attach refused (pid {} uid {}): not allowed to attach (attach.uids, "
                       "attach.gids)",
                       cred.pid, cred.uid);
-    refuse(fd.get(), -EACCES);
+    refuse(fd.get(), -EACCES, wire::kCauseAttachNotAllowed);
     return;
   }
   if (!op) {
@@ -261,7 +263,7 @@ void Attach::on_accept(int result) {
                         "attach refused (pid {} uid {}): it has {} connections waiting to attach "
                         "(limits.per_uid.pending_attaches)",
                         cred.pid, cred.uid, held);
-      refuse(fd.get(), -EAGAIN);
+      refuse(fd.get(), -EAGAIN, wire::kCauseAttachesPending, config_.limits.uid_pending_attaches);
       return;
     }
     size_t all = 0;
@@ -270,7 +272,7 @@ void Attach::on_accept(int result) {
       pending_log_.warn(now, interval,
                         "attach refused (pid {} uid {}): {} connections wait to attach", cred.pid,
                         cred.uid, all);
-      refuse(fd.get(), -EAGAIN);
+      refuse(fd.get(), -EAGAIN, wire::kCauseAttachesPending, kMaxPending);
       return;
     }
     ++pending_by_uid_[cred.uid];
@@ -342,7 +344,11 @@ void Attach::on_handshake(uint32_t index) {
     reply.status = -EPROTO;
   } else {
     std::memcpy(&request, first, sizeof(request));
-    reply.status = attach(socket.get(), request, cred, &name, &id);
+    Refusal why;
+    reply.status = attach(socket.get(), request, cred, &name, &id, &why);
+    // A refusal's cause and value (wire::AttachReply): the client's text.
+    reply.reserved = why.cause;
+    if (reply.status != 0) reply.channel_bytes = why.value;
   }
   if (reply.status != 0) {
     // Logged before the reply, so that whoever is refused finds it logged
@@ -392,17 +398,29 @@ bool Attach::send_reply(int socket_fd, wire::AttachReply *reply, uint32_t id) {
 }
 
 int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
-                   std::string *name, uint32_t *id_out) {
-  if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) return -EPROTO;
-  if (!policy_.may_attach(cred.uid, cred.gid)) return -EACCES;
+                   std::string *name, uint32_t *id_out, Refusal *why) {
+  if (request.magic != wire::kMagic || request.abi_version != wire::kAbiVersion) {
+    *why = Refusal{wire::kCauseAbi, wire::kAbiVersion};
+    return -EPROTO;
+  }
+  if (!policy_.may_attach(cred.uid, cred.gid)) {
+    *why = Refusal{wire::kCauseAttachNotAllowed};
+    return -EACCES;
+  }
   // An empty name is for connections nucleusd bound when it started a
   // program (NUCLEUS_FD); this one came through the socket.
   int len = wire::name_length(request.name, sizeof(request.name));
-  if (len < 0) return -EINVAL;
+  if (len < 0) {
+    *why = Refusal{wire::kCauseBadName};
+    return -EINVAL;
+  }
   *name = std::string(request.name, static_cast<size_t>(len));
   // A well-known name is only for the uids and groups the names section
   // gives it (logged there).
-  if (!policy_.may_own(*name, Owner{cred.uid, cred.gid}, "attach as")) return -EPERM;
+  if (!policy_.may_own(*name, Owner{cred.uid, cred.gid}, "attach as")) {
+    *why = Refusal{wire::kCauseNameReserved};
+    return -EPERM;
+  }
 
   Claims claims{config_.default_claim_buffers, config_.default_claim_processes,
                 config_.default_claim_memory, config_.default_claim_devices, 0};
@@ -410,6 +428,7 @@ int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucre
                                      policy_.uid_budget(cred.uid, cred.gid));
   if (!id.ok()) {
     policy_.log_uid_refusal(id.error(), cred.uid, "attach as", *name);
+    *why = core_.take_refusal(id.error());
     return -to_errno(id.error());
   }
   // SO_PEERPIDFD names the peer without a pid-reuse race; older kernels get

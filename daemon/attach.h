@@ -84,8 +84,9 @@ class Attach {
   void on_handshake(uint32_t index);
   // Frees a pending slot and its place in its uid's count.
   void release_pending(uint32_t index);
+  // *why: the cause of a refusal (refusal.h), for the reply.
   int attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,
-             std::string *name, uint32_t *id_out);
+             std::string *name, uint32_t *id_out, Refusal *why);
 
   const Config &config_;
   Core &core_;

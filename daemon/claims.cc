@@ -39,6 +39,24 @@ void ClaimsAccount::repay(const Claims &amount) {
   lent_.devices -= amount.devices;
 }
 
+wire::Cause ClaimsAccount::shortfall(const Claims &amount, uint64_t free_buffers,
+                                     uint64_t *value) const {
+  if (amount.processes > given_.processes - lent_.processes) {
+    *value = given_.processes;
+    return wire::kCauseClaimProcesses;
+  }
+  if (amount.devices > given_.devices - lent_.devices) {
+    *value = given_.devices;
+    return wire::kCauseClaimDevices;
+  }
+  if (given_.memory != 0 && amount.memory > given_.memory - lent_.memory) {
+    *value = given_.memory;
+    return wire::kCauseClaimMemory;
+  }
+  *value = free_buffers;
+  return wire::kCauseClaimBuffers;
+}
+
 ClaimsAccount::Loan ClaimsAccount::try_lend(const Claims &amount, uint64_t free_buffers) {
   if (!fits(amount, free_buffers)) return Loan{};
   lend(amount);

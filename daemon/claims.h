@@ -19,6 +19,8 @@
 // Threading: nucleusd's single thread only.
 #pragma once
 
+#include <nucleus/wire.h>
+
 #include <cstdint>
 
 namespace nucleus::daemon {
@@ -65,6 +67,9 @@ class ClaimsAccount {
 
   // Lends `amount` if it fits; a refused Loan (false) changes nothing.
   Loan try_lend(const Claims &amount, uint64_t free_buffers);
+  // Why `amount` does not fit (asked after a refused lend): the part that
+  // is short, and *value the size of that claim (buffers: the free ones).
+  wire::Cause shortfall(const Claims &amount, uint64_t free_buffers, uint64_t *value) const;
   // Lends `after` in place of `before` (lent earlier) if `after` fits once
   // `before` is repaid; buffers: the growth must be among `free_buffers`.
   Loan try_relend(const Claims &before, const Claims &after, uint64_t free_buffers);

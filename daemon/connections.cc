@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "refusal.h"
+
 namespace nucleus::daemon {
 
 namespace {
@@ -495,7 +497,7 @@ void Connections::retire(uint32_t id) {
   std::erase(active_, id);
 }
 
-void Connections::answer(const Waiter &waiter, int result, uint64_t step) {
+void Connections::answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) {
   // Answered only to the connection that asked, if it is still there.
   if (waiter.id >= connections_.size() || !connections_[waiter.id].live ||
       connections_[waiter.id].serial != waiter.serial) {
@@ -505,7 +507,7 @@ void Connections::answer(const Waiter &waiter, int result, uint64_t step) {
   reply.kind = static_cast<uint32_t>(wire::EventKind::kReply);
   reply.seq = waiter.seq;
   reply.result = result;
-  reply.message.word[wire::kStartFailedStep] = step;
+  set_start_failure(&reply, result, step, path);
   connections_[waiter.id].replies.push_back(from_nucleus(reply));
   flush(waiter.id);
 }

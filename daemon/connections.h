@@ -82,7 +82,8 @@ class Connections {
   void push(uint32_t id, const wire::Event &event);
   // A start's answer to the connection that asked, if it is still there:
   // the result, and with a -errno the wire::StartStep that failed.
-  void answer(const Waiter &waiter, int result, uint64_t step);
+  // A start answered later: result, the step that failed and its path.
+  void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path = {});
   // Publishes its queued replies and events to its event ring.
   void flush(uint32_t id);
   // Writes the slot tables of the processes whose claims changed.

@@ -291,6 +291,9 @@ class Core : private CoreReactions {
   // The claims account of `id`, or the root's (kNone).
   const ClaimsAccount &account(uint32_t id) const { return tree_.account(id); }
   const UidAccounts &uid_accounts() const { return tree_.uid_accounts(); }
+  // Why the last refusal of `e` by attach, create, modify or
+  // create_device was made (refusal.h), forgotten.
+  Refusal take_refusal(Error e) { return tree_.take_refusal(e); }
   const ProcessTable &processes() const { return processes_; }
   // A malformed request of `id`'s: how many it has made now.
   uint64_t count_protocol_error(uint32_t id) { return ++processes_.at(id).protocol_errors; }

@@ -485,6 +485,15 @@ std::string start_failure_text(uint64_t step, const Program &program, uint32_t u
   }
 }
 
+std::string_view start_step_subject(uint64_t step, const Program &program) {
+  switch (step) {
+    case wire::kStartStepExec:
+    case wire::kStartStepDeadline: return program.path;
+    case wire::kStartStepChdir: return program.cwd;
+    default: return {};
+  }
+}
+
 void pidfd_kill(int pidfd) {
   if (pidfd >= 0) syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
 }

@@ -106,6 +106,9 @@ int launch(const LaunchSpec &spec, Launched *out);
 // "cannot take its owner's ids (uid 65534, gid 65534)"... `step` is a
 // wire::StartStep; the program and the owner are the entry's.
 std::string start_failure_text(uint64_t step, const Program &program, uint32_t uid, uint32_t gid);
+// The path a failed step was about (its program's, its directory), or
+// empty: what a client is told with the step (wire::kStartFailedPath).
+std::string_view start_step_subject(uint64_t step, const Program &program);
 
 // The files execvp would try for `file`, in order: `file` itself when it
 // holds a slash, else each directory of `search_path` (an empty one: the

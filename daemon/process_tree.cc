@@ -34,19 +34,51 @@ Error ProcessTree::may_take_name(std::string_view name, int32_t peer_pid) {
   return Error::kNotPermitted;
 }
 
+// ---- refusals that say why (refusal.h) ----
+
+Error ProcessTree::refuse_claims(uint32_t payer, const Claims &amount) {
+  uint64_t value = 0;
+  wire::Cause cause = account_of(payer).shortfall(amount, free_held(payer), &value);
+  // The root's claims are the nucleus's: the pool and the table.
+  if (payer == kNone && cause == wire::kCauseClaimBuffers) cause = wire::kCausePoolEmpty;
+  if (payer == kNone && cause == wire::kCauseClaimProcesses) cause = wire::kCauseTableFull;
+  return note_.refuse(Error::kNoBuffers, cause, value);
+}
+
+Error ProcessTree::refuse_uid(uint32_t uid, const UidUsage &more, const UidBudget &budget) {
+  uint64_t limit = 0;
+  wire::Cause cause = uid_accounts_.over(uid, more, budget, &limit);
+  // The limit (< 2^32: the configuration bounds it) and whose uid.
+  return note_.refuse(Error::kUidQuota, cause, (limit & UINT32_MAX) | uint64_t{uid} << 32);
+}
+
+Error ProcessTree::refuse_name(Error e) {
+  return note_.refuse(e, e == Error::kNameTaken ? wire::kCauseNameTaken : wire::kCauseBadName);
+}
+
+Error ProcessTree::checked_claims(const Claims &claims) {
+  Error e = check_claims(claims);
+  return e == Error::kNone ? e : note_.refuse(e, wire::kCauseClaimOverLimit);
+}
+
+Error ProcessTree::checked_name(std::string_view name, int32_t peer_pid) {
+  Error e = may_take_name(name, peer_pid);
+  return e == Error::kNone ? e : note_.refuse(e, wire::kCauseNameHandedOut);
+}
+
 // ---- attaching and detaching ----
 
 Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims, uint32_t uid,
                                      uint32_t gid, int32_t pid, const UidBudget &budget) {
-  if (Error e = check_claims(claims); e != Error::kNone) return e;
-  if (Error e = may_take_name(name, pid); e != Error::kNone) return e;
+  if (Error e = checked_claims(claims); e != Error::kNone) return e;
+  if (Error e = checked_name(name, pid); e != Error::kNone) return e;
   uint32_t existing = processes_.find(name);
   if (existing != kNone) {
     // A socket-born entry that died with children: its new run.
     Process &p = processes_.at(existing);
     if (p.origin != Origin::kSocket || p.attached || p.run != RunState::kExited || p.uid != uid ||
         p.gid != gid) {
-      return Error::kNameTaken;
+      return note_.refuse(Error::kNameTaken, wire::kCauseNameTaken);
     }
     attach_run(existing);
     processes_.at(existing).pid = pid;  // its principal's pid (wire::Principal)
@@ -54,13 +86,13 @@ Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims
   }
   if (Error e = uid_accounts_.fits(uid, UidUsage{1, 1, claims.buffers}, budget);
       e != Error::kNone) {
-    return e;
+    return refuse_uid(uid, UidUsage{1, 1, claims.buffers}, budget);
   }
   // The root lends it its claims; undone unless the entry is made.
   ClaimsAccount::Loan loan = root_.try_lend(child_cost(claims), free_held(kNone));
-  if (!loan) return Error::kNoBuffers;
+  if (!loan) return refuse_claims(kNone, child_cost(claims));
   Result<uint32_t> id = processes_.add(name);
-  if (!id.ok()) return id;
+  if (!id.ok()) return refuse_name(id.error());
   uid_accounts_.add_entry(uid, true);
   uid_accounts_.move_buffers(uid, static_cast<int64_t>(claims.buffers));
   Process &p = processes_.at(id.value());
@@ -227,8 +259,8 @@ Owner ProcessTree::child_owner(uint32_t caller, const Program &program, Owner ro
 Result<uint32_t> ProcessTree::create(uint32_t caller, std::string_view name, Program program,
                                      const Claims &claims, uint32_t uid, uint32_t gid,
                                      const UidBudget &budget) {
-  if (Error e = check_claims(claims); e != Error::kNone) return e;
-  if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
+  if (Error e = checked_claims(claims); e != Error::kNone) return e;
+  if (Error e = checked_name(name, 0); e != Error::kNone) return e;
   // Buffers its parent gives it count for its owner when that is another
   // uid.
   Owner owner = child_owner(caller, program, Owner{uid, gid});
@@ -236,15 +268,15 @@ Result<uint32_t> ProcessTree::create(uint32_t caller, std::string_view name, Pro
       caller == kNone || owner.uid != processes_.at(caller).uid ? claims.buffers : 0;
   if (Error e = uid_accounts_.fits(owner.uid, UidUsage{1, 1, more_buffers}, budget);
       e != Error::kNone) {
-    return e;
+    return refuse_uid(owner.uid, UidUsage{1, 1, more_buffers}, budget);
   }
   // The caller lends it its claims; undone unless the entry is made. Its
   // account stays where it is: the table makes room first.
   processes_.make_room();
   ClaimsAccount::Loan loan = account_of(caller).try_lend(child_cost(claims), free_held(caller));
-  if (!loan) return Error::kNoBuffers;
+  if (!loan) return refuse_claims(caller, child_cost(claims));
   Result<uint32_t> id = processes_.add(name);
-  if (!id.ok()) return id;
+  if (!id.ok()) return refuse_name(id.error());
   Process &p = processes_.at(id.value());
   p.parent = caller;
   p.origin = Origin::kNucleus;
@@ -340,14 +372,23 @@ Error ProcessTree::modify(uint32_t caller, uint32_t id, const Program *program,
   if (cell.error != Error::kNone) return cell.error;
   Process &p = processes_.at(id);
   if (claims != nullptr) {
-    if (Error e = check_claims(*claims); e != Error::kNone) return e;
+    if (Error e = checked_claims(*claims); e != Error::kNone) return e;
     // The caller lends the new claims in place of the old, and the child's
     // own become them; either is undone unless both hold.
     Claims before = p.account.given();
     ClaimsAccount::Loan lender =
         account_of(caller).try_relend(child_cost(before), child_cost(*claims), free_held(caller));
     ClaimsAccount::Loan holder = p.account.try_resize(*claims, free_held(id));
-    if (!lender || !holder) return Error::kNoBuffers;
+    if (!lender) {
+      // What the caller would lend beyond what it lends now.
+      Claims more = child_cost(*claims);
+      Claims old = child_cost(before);
+      auto growth = [](uint64_t from, uint64_t to) { return to > from ? to - from : 0; };
+      more = Claims{growth(old.buffers, more.buffers), growth(old.processes, more.processes),
+                    growth(old.memory, more.memory), growth(old.devices, more.devices), 0};
+      return refuse_claims(caller, more);
+    }
+    if (!holder) return note_.refuse(Error::kNoBuffers, wire::kCauseClaimsInUse);
     // Checked by the loans: free buffers move one way or the other.
     if (claims->buffers > before.buffers) {
       move_free_buffers(caller, id, claims->buffers - before.buffers);
@@ -415,23 +456,23 @@ void ProcessTree::program_exited(uint32_t id, wire::ExitKind kind, int32_t value
 
 Result<uint32_t> ProcessTree::create_device(uint32_t caller, std::string_view name,
                                             wire::DeviceKind kind, const UidBudget &budget) {
-  if (Error e = may_take_name(name, 0); e != Error::kNone) return e;
+  if (Error e = checked_name(name, 0); e != Error::kNone) return e;
   // The caller's account pays one device claim; undone unless the entry is
   // made. Its account stays where it is: the table makes room first.
   processes_.make_room();
   ClaimsAccount::Loan loan = account_of(caller).try_lend(kDeviceCost, 0);
-  if (!loan) return Error::kNoBuffers;
+  if (!loan) return refuse_claims(caller, kDeviceCost);
   uint32_t owner = 0, group = 0;
   if (caller != kNone) {
     const Process &c = processes_.at(caller);
     owner = c.uid;
     group = c.gid;
     if (Error e = uid_accounts_.fits(owner, UidUsage{0, 1, 0}, budget); e != Error::kNone) {
-      return e;
+      return refuse_uid(owner, UidUsage{0, 1, 0}, budget);
     }
   }
   Result<uint32_t> id = processes_.add(name);
-  if (!id.ok()) return id;
+  if (!id.ok()) return refuse_name(id.error());
   Process &d = processes_.at(id.value());
   d.uid = owner;  // its namer's owner (the root's own devices: nobody's)
   d.gid = group;

@@ -32,6 +32,7 @@
 #include "owner_rule.h"
 #include "pool.h"
 #include "process_table.h"
+#include "refusal.h"
 #include "uid_accounts.h"
 
 namespace nucleus::daemon {
@@ -86,6 +87,8 @@ class ProcessTree {
     return id == kNone ? root_ : processes_.at(id).account;
   }
   const UidAccounts &uid_accounts() const { return uid_accounts_; }
+  // Why its last refusal of `e` was made (refusal.h), forgotten.
+  Refusal take_refusal(Error e) { return note_.take(e); }
 
   // For a swap (CoreSwaps): the run of `id` ends (its channel is gone): its
   // fifo, reservations and notices out; what it received gets dummy answers.
@@ -100,6 +103,14 @@ class ProcessTree {
   // moves the entry to its state.
   void enter(uint32_t id, const ProcessCell &cell, const wire::Message &words = {});
   void drop_device(uint32_t id);
+  // Refusals that note their cause (refusal.h): the claim of `payer`
+  // (kNone: the root) that `amount` does not fit, the uid bound `more`
+  // meets, the name the table would not add, a claim over the bounds.
+  Error refuse_claims(uint32_t payer, const Claims &amount);
+  Error refuse_uid(uint32_t uid, const UidUsage &more, const UidBudget &budget);
+  Error refuse_name(Error e);
+  Error checked_claims(const Claims &claims);
+  Error checked_name(std::string_view name, int32_t peer_pid);
   void adopt_buffer(uint32_t heir, uint32_t index);
   // Free buffers of its claim (the root: the pool's unowned ones).
   uint32_t free_held(uint32_t id) const;
@@ -122,6 +133,7 @@ class ProcessTree {
   // The root's: the pool but the notice reserve, processes.max, and no
   // memory or devices limit of its own.
   ClaimsAccount root_;
+  RefusalNote note_;
 };
 
 }  // namespace nucleus::daemon

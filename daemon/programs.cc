@@ -287,8 +287,9 @@ void Programs::on_launched() {
     }
     int rc = launched(*job);
     if (job->requester != kNone) {
-      reactions_.answer(Waiter{job->requester, job->requester_serial, job->seq}, rc,
-                        rc < 0 ? job->launched.failed_step : wire::kStartStepNone);
+      uint64_t step = rc < 0 ? job->launched.failed_step : wire::kStartStepNone;
+      reactions_.answer(Waiter{job->requester, job->requester_serial, job->seq}, rc, step,
+                        start_step_subject(step, job->program));
     }
   }
   if (!stopped_) arm_launcher();

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string_view>
 
 #include <nucleus_internal/sys.h>
 
@@ -23,7 +24,7 @@ class Reactions {
   // A start's launch came back: its waiter's answer (0 or -errno, and the
   // wire::StartStep that failed). Its connection may be gone, or another at
   // that id.
-  virtual void answer(const Waiter &waiter, int result, uint64_t step) = 0;
+  virtual void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) = 0;
   // The program of `id` ended: what it wrote before still counts, then its
   // connection ends.
   virtual void program_ended(uint32_t id) = 0;

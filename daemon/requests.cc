@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "launch.h"
 #include "log.h"
 #include "principal.h"
 #include "program.h"
@@ -89,7 +90,23 @@ Error Requests::handle(uint32_t id, uint32_t serial, Session &session,
 void Requests::reply_result(const Call &call, int result) {
   wire::Event reply = reply_to(call.r);
   reply.result = result;
+  if (result < 0) fill_cause(&reply);
   reply_(call.id, reply);
+}
+
+void Requests::fill_cause(wire::Event *reply) {
+  if (reply->cause != wire::kCauseNone) return;  // said already (a start's step)
+  auto e = static_cast<Error>(-reply->result);
+  Refusal r = note_.take(e);
+  if (r.cause == wire::kCauseNone) r = core_.take_refusal(e);
+  set_cause(reply, r);
+}
+
+int Requests::state_refusal(Error e, uint32_t child) const {
+  if (e == Error::kBusy || e == Error::kAlready) {
+    return refuse(e, wire::kCauseState, static_cast<uint64_t>(core_.state(child)));
+  }
+  return -to_errno(e);
 }
 
 template <Requests::ControlOp op>
@@ -103,9 +120,14 @@ Error Requests::answered(Call &call) {
   int len = wire::name_length(call.r.name, sizeof(call.r.name));
   call.name_ok = len >= 0;
   if (call.name_ok) call.name = std::string_view(call.r.name, static_cast<size_t>(len));
+  // Notes of an earlier request are not this one's.
+  note_.clear();
+  (void)core_.take_refusal(Error::kNone);
   wire::Event reply = reply_to(call.r);
   reply.result = (this->*op)(call, &reply);
-  if (reply.result != kAnswerLater) reply_(call.id, reply);
+  if (reply.result == kAnswerLater) return Error::kNone;
+  if (reply.result < 0) fill_cause(&reply);
+  reply_(call.id, reply);
   return Error::kNone;
 }
 
@@ -181,6 +203,7 @@ Error Requests::stage_program(Call &call) {
 }
 
 Error Requests::list_children(Call &call) {
+  note_.clear();
   Result<uint32_t> caller = authority(call.id, call.session);
   if (!caller.ok()) {
     reply_result(call, -to_errno(caller.error()));
@@ -214,16 +237,21 @@ Error Requests::swap_ready(Call &call) {
 }
 
 int Requests::create_external(Call &call, wire::Event *) {
-  if (!call.name_ok) return -EINVAL;
-  if (call.staged_overflow) return -E2BIG;
+  if (!call.name_ok) return refuse(Error::kInvalid, wire::kCauseBadName);
+  if (call.staged_overflow) {
+    return refuse(Error::kTooBig, wire::kCauseStagedTooBig, config_.limits.connection_staged_bytes);
+  }
   DeviceConfig spec;
-  if (int rc = device_spec(call, &spec); rc < 0) return rc;
+  if (int rc = device_spec(call, &spec); rc < 0)
+    return refuse(Error::kInvalid, wire::kCauseBadDevice);
   // The entry first: the name and the claim are checked before any file is
   // opened (or created) for the caller.
   // (A copy of the namer's uid: adding an entry may move the table.)
   uint32_t uid = core_.processes().at(call.id).uid;
   uint32_t gid = core_.processes().at(call.id).gid;
-  if (!policy_.may_own(call.name, Owner{uid, gid}, "name device")) return -EPERM;
+  if (!policy_.may_own(call.name, Owner{uid, gid}, "name device")) {
+    return refuse(Error::kNotPermitted, wire::kCauseNameReserved);
+  }
   Result<uint32_t> device =
       core_.create_device(call.id, call.name, spec.kind, policy_.uid_budget(uid, gid));
   if (!device.ok()) {
@@ -232,7 +260,7 @@ int Requests::create_external(Call &call, wire::Event *) {
   }
   if (int rc = linux_.open_device(call.id, device.value(), spec); rc < 0) {
     core_.remove_device(call.id, device.value());
-    return rc;
+    return refuse(static_cast<Error>(-rc), wire::kCauseDeviceFile, 0, -rc);
   }
   return 0;
 }
@@ -262,28 +290,34 @@ int Requests::device_spec(const Call &call, DeviceConfig *spec) {
 }
 
 int Requests::remove_external(Call &call, wire::Event *) {
-  if (!call.name_ok) return -EINVAL;
+  if (!call.name_ok) return refuse(Error::kInvalid, wire::kCauseBadName);
   Result<uint32_t> device = core_.own_device(call.id, call.name);
-  if (!device.ok()) return -to_errno(device.error());
+  if (!device.ok()) return refuse(device.error(), wire::kCauseNotDevice);
   log::info("process {} removes device {}", core_.processes().at(call.id).name, call.name);
   return -to_errno(core_.remove_device(call.id, device.value()));
 }
 
 int Requests::reserve_process(Call &call, wire::Event *) {
-  if (!call.name_ok) return -EINVAL;
+  if (!call.name_ok) return refuse(Error::kInvalid, wire::kCauseBadName);
   Result<uint32_t> device = core_.find_device(call.name);
-  if (!device.ok()) return -to_errno(device.error());
+  if (!device.ok()) return refuse(device.error(), wire::kCauseNotDevice);
   const Process &self = core_.processes().at(call.id);
   Error e = core_.reserve(call.id, device.value(), policy_.is_operator(self.uid, self.gid));
-  if (e == Error::kNotPermitted) policy_.log_uid_refusal(e, self.uid, "reserve", call.name);
+  if (e == Error::kNotPermitted) {
+    policy_.log_uid_refusal(e, self.uid, "reserve", call.name);
+    return refuse(e, wire::kCauseDeviceNotRelated);
+  }
+  if (e == Error::kBusy) return refuse(e, wire::kCauseReservedByOther);
   return -to_errno(e);
 }
 
 int Requests::release_process(Call &call, wire::Event *) {
-  if (!call.name_ok) return -EINVAL;
+  if (!call.name_ok) return refuse(Error::kInvalid, wire::kCauseBadName);
   Result<uint32_t> device = core_.find_device(call.name);
-  if (!device.ok()) return -to_errno(device.error());
-  return -to_errno(core_.release(call.id, device.value()));
+  if (!device.ok()) return refuse(device.error(), wire::kCauseNotDevice);
+  Error e = core_.release(call.id, device.value());
+  if (e == Error::kNotReserver) return refuse(e, wire::kCauseNotReserver);
+  return -to_errno(e);
 }
 
 // ---- the owner rule (owner_rule.h) -----------------------------------------
@@ -300,7 +334,9 @@ int Requests::settle_owner(const Call &call, std::string_view what, Program *pro
   if (program->uid != kNone && program->gid == kNone) {
     uint32_t uid = program->uid;
     uint32_t gid = kNoGroup;
-    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) return -EINVAL;  // no such user
+    if (lookup_user(std::to_string(uid), &uid, &gid) < 0) {
+      return refuse(Error::kInvalid, wire::kCauseNoSuchUser, program->uid);
+    }
     program->gid = gid;
   }
   return 0;
@@ -311,17 +347,19 @@ int Requests::owner_rule(uint32_t requester, std::string_view what, std::string_
   const Process &self = core_.processes().at(requester);
   if (owner_rule_allows(owner_of(self), owner)) return 0;
   policy_.log_owner_refusal(self.name, owner_of(self), what, name, owner);
-  return -EPERM;
+  return refuse(Error::kNotPermitted, wire::kCauseOwnerRule, owner.uid);
 }
 
 int Requests::create_process(Call &call, wire::Event *) {
-  if (!call.name_ok) return -EINVAL;
+  if (!call.name_ok) return refuse(Error::kInvalid, wire::kCauseBadName);
   // For the caller's children, or for whoever it acts for.
   Result<uint32_t> caller = authority(call.id, call.session);
   if (!caller.ok()) return -to_errno(caller.error());
-  if (call.staged_overflow) return -E2BIG;
+  if (call.staged_overflow) {
+    return refuse(Error::kTooBig, wire::kCauseStagedTooBig, config_.limits.connection_staged_bytes);
+  }
   Result<Program> program = parse_program(call.staged);
-  if (!program.ok()) return -to_errno(program.error());
+  if (!program.ok()) return refuse(program.error(), wire::kCauseBadProgram);
   if (int rc = settle_owner(call, "create", &program.value()); rc < 0) return rc;
   // A child of the root is owned by whoever acts for the root; another's
   // inherits its parent's, which the requester must be able to name too:
@@ -333,7 +371,9 @@ int Requests::create_process(Call &call, wire::Event *) {
   // The name is the requester's choice, whoever will own the entry: a name
   // reserved for root is taken by a root batch for a job its sender owns,
   // and by no process of another uid.
-  if (!policy_.may_own(call.name, requester, "create")) return -EPERM;
+  if (!policy_.may_own(call.name, requester, "create")) {
+    return refuse(Error::kNotPermitted, wire::kCauseNameReserved);
+  }
   // The bound is the requester's: an operator acting for another is not
   // bounded (acting for the root must always work).
   uint32_t uid = requester.uid;
@@ -351,23 +391,23 @@ int Requests::create_process(Call &call, wire::Event *) {
 }
 
 Result<uint32_t> Requests::child_named(Call &call, uint32_t *caller) const {
-  if (!call.name_ok) return Error::kInvalid;
+  if (!call.name_ok) return note_.refuse(Error::kInvalid, wire::kCauseBadName);
   Result<uint32_t> authority_id = authority(call.id, call.session);
   if (!authority_id.ok()) return authority_id.error();
   *caller = authority_id.value();
   Result<uint32_t> child = core_.child(*caller, call.name);
-  if (!child.ok()) return child.error();
+  if (!child.ok()) return note_.refuse(child.error(), wire::kCauseNotChild);
   auto op = static_cast<wire::Op>(call.r.op);
   // The root's children that attached through the socket are programs the
   // nucleus did not start: nobody controls them but themselves.
   if (*caller == kNone && core_.processes().at(child.value()).origin == Origin::kSocket &&
       op != wire::Op::kGetProcess) {
-    return Error::kNotPermitted;
+    return note_.refuse(Error::kNotPermitted, wire::kCauseForeignRoot);
   }
   // Starting on a launcher thread: only get and remove until it is in.
   if (linux_.launching(child.value()) && op != wire::Op::kGetProcess &&
       op != wire::Op::kRemoveProcess) {
-    return Error::kBusy;
+    return note_.refuse(Error::kBusy, wire::kCauseLaunching);
   }
   return child;
 }
@@ -378,15 +418,20 @@ int Requests::start_process(Call &call, wire::Event *reply) {
   if (!child.ok()) return -to_errno(child.error());
   // A step of the program's start that failed says so in the reply: its
   // errno is that step's (exec's EACCES), not a refusal of the request.
-  return start(call.id, caller, child.value(), Waiter{call.id, call.serial, call.r.seq},
-               &reply->message.word[wire::kStartFailedStep]);
+  uint64_t *step = &reply->message.word[wire::kStartFailedStep];
+  int rc = start(call.id, caller, child.value(), Waiter{call.id, call.serial, call.r.seq}, step);
+  if (rc < 0 && *step != wire::kStartStepNone) {
+    const Process &c = core_.processes().at(child.value());
+    set_start_failure(reply, rc, *step, start_step_subject(*step, c.program));
+  }
+  return rc;
 }
 
 int Requests::start(uint32_t requester, uint32_t caller, uint32_t child, const Waiter &waiter,
                     uint64_t *step) {
   *step = wire::kStartStepNone;
   // One start at a time: the entry is not running until its launch is taken.
-  if (linux_.launching(child)) return -EBUSY;
+  if (linux_.launching(child)) return refuse(Error::kBusy, wire::kCauseLaunching);
   // A start that runs the program runs it as the entry's owner, whom the
   // requester must be able to name (the configuration's are root's). A
   // start that only resumes runs nothing new.
@@ -396,7 +441,7 @@ int Requests::start(uint32_t requester, uint32_t caller, uint32_t child, const W
   }
   StartPlan plan;
   Error e = core_.start(caller, child, &plan);
-  if (e != Error::kNone) return -to_errno(e);
+  if (e != Error::kNone) return state_refusal(e, child);
   if (plan.resume) linux_.resume_subtree(child);
   if (!plan.spawn) return 0;
   int rc = linux_.spawn(child, waiter, step);
@@ -408,9 +453,11 @@ int Requests::stop_process(Call &call, wire::Event *) {
   uint32_t caller = kNone;
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
-  if (core_.processes().at(child.value()).swap_candidate != kNone) return -EBUSY;
+  if (core_.processes().at(child.value()).swap_candidate != kNone) {
+    return refuse(Error::kBusy, wire::kCauseSwapping);
+  }
   Error e = core_.begin_stop(call.id, child.value(), call.r.handle);
-  if (e != Error::kNone) return -to_errno(e);
+  if (e != Error::kNone) return state_refusal(e, child.value());
   linux_.stop_subtree(child.value());
   return 0;
 }
@@ -419,14 +466,18 @@ int Requests::modify_process(Call &call, wire::Event *) {
   uint32_t caller = kNone;
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
-  if (core_.processes().at(child.value()).swap_candidate != kNone) return -EBUSY;
+  if (core_.processes().at(child.value()).swap_candidate != kNone) {
+    return refuse(Error::kBusy, wire::kCauseSwapping);
+  }
   int64_t what = call.r.arg;
   if ((what & ~int64_t{wire::kModifyProgram | wire::kModifyClaims}) != 0) return -EINVAL;
-  if (call.staged_overflow) return -E2BIG;
+  if (call.staged_overflow) {
+    return refuse(Error::kTooBig, wire::kCauseStagedTooBig, config_.limits.connection_staged_bytes);
+  }
   Program program;
   if ((what & wire::kModifyProgram) != 0) {
     Result<Program> parsed = parse_program(call.staged);
-    if (!parsed.ok()) return -to_errno(parsed.error());
+    if (!parsed.ok()) return refuse(parsed.error(), wire::kCauseBadProgram);
     program = std::move(parsed.value());
     if (int rc = settle_owner(call, "modify", &program); rc < 0) return rc;
     // The child runs the new program as its owner (the one the program
@@ -437,9 +488,10 @@ int Requests::modify_process(Call &call, wire::Event *) {
     if (int rc = owner_rule(call.id, "modify", call.name, owner); rc < 0) return rc;
   }
   Claims claims = claims_from(call.r.message);
-  return -to_errno(core_.modify(caller, child.value(),
-                                (what & wire::kModifyProgram) != 0 ? &program : nullptr,
-                                (what & wire::kModifyClaims) != 0 ? &claims : nullptr));
+  return state_refusal(
+      core_.modify(caller, child.value(), (what & wire::kModifyProgram) != 0 ? &program : nullptr,
+                   (what & wire::kModifyClaims) != 0 ? &claims : nullptr),
+      child.value());
 }
 
 int Requests::remove_process(Call &call, wire::Event *) {
@@ -467,17 +519,26 @@ int Requests::swap_process(Call &call, wire::Event *) {
   uint32_t caller = kNone;
   Result<uint32_t> child = child_named(call, &caller);
   if (!child.ok()) return -to_errno(child.error());
-  if (call.staged_overflow) return -E2BIG;
+  if (call.staged_overflow) {
+    return refuse(Error::kTooBig, wire::kCauseStagedTooBig, config_.limits.connection_staged_bytes);
+  }
   Result<Program> program = parse_program(call.staged);
-  if (!program.ok()) return -to_errno(program.error());
+  if (!program.ok()) return refuse(program.error(), wire::kCauseBadProgram);
   // The new program takes over the OS's entry, owner included: it runs as
   // the OS's owner. Naming another is a modify's business, not a swap's.
   const Process &os = core_.processes().at(child.value());
-  if (owner_named(program.value(), owner_of(os)) != owner_of(os)) return -EPERM;
+  if (owner_named(program.value(), owner_of(os)) != owner_of(os)) {
+    return refuse(Error::kNotPermitted, wire::kCauseSwapOwner);
+  }
   // ... and the requester must be able to name that owner.
   if (int rc = owner_rule(call.id, "swap", call.name, owner_of(os)); rc < 0) return rc;
   Result<uint32_t> cand =
       core_.begin_swap(call.id, child.value(), call.r.handle, std::move(program.value()));
+  if (cand.error() == Error::kBusy) return refuse(Error::kBusy, wire::kCauseSwapping);
+  if (cand.error() == Error::kInvalid) {
+    return refuse(Error::kInvalid, wire::kCauseNotSwappable,
+                  static_cast<uint64_t>(core_.state(child.value())));
+  }
   if (!cand.ok()) return -to_errno(cand.error());
   linux_.begin_swap(call.id, child.value(), cand.value());
   return 0;  // the request is taken: its buffer is answered when the swap ends
@@ -493,23 +554,25 @@ int Requests::act_for(Call &call, wire::Event *) {
       return 0;
     }
   } else if (!call.name_ok) {
-    return -EINVAL;
+    return refuse(Error::kInvalid, wire::kCauseBadName);
   }
   // The uid that counts is the one SO_PEERCRED gave: only processes that
   // attached through the socket have one of their own.
-  if (self.origin != Origin::kSocket) return -EACCES;
+  if (self.origin != Origin::kSocket) return refuse(Error::kDenied, wire::kCauseNotSocket);
   bool op = policy_.is_operator(self.uid, self.gid);
   if (how == wire::kActForRoot) {
     if (!op) {
       policy_.log_act_for_refusal(self.name, owner_of(self), "the root", "not an operator");
-      return -EACCES;
+      return refuse(Error::kDenied, wire::kCauseNotOperator);
     }
     s.acting = kNone;
     return 0;
   }
   if (how != wire::kActForProcess) return -EINVAL;
   uint32_t target = core_.processes().find(call.name);
-  if (target == kNone || core_.processes().at(target).is_device()) return -ESRCH;
+  if (target == kNone || core_.processes().at(target).is_device()) {
+    return refuse(Error::kNoChild, wire::kCauseNoProcess);
+  }
   const Process &t = core_.processes().at(target);
   // Its whole principal: a uid that owns an entry with another group has
   // not that group (operators excepted; the owner rule still bounds what
@@ -518,7 +581,7 @@ int Requests::act_for(Call &call, wire::Event *) {
     policy_.log_act_for_refusal(self.name, owner_of(self), t.name,
                                 "its owner is uid " + std::to_string(t.uid) + " gid " +
                                     std::to_string(t.gid) + ", and it is not an operator");
-    return -EACCES;
+    return refuse(Error::kDenied, wire::kCauseOtherOwner, t.uid);
   }
   s.acting = target;
   s.acting_generation = t.generation;
@@ -530,19 +593,22 @@ Result<uint32_t> Requests::authority(uint32_t id, const Session &session) const 
   if (session.acting == kNone) {
     // The root: only while its uid is an operator's (a reload may end it).
     const Process &p = core_.processes().at(id);
-    if (!policy_.is_operator(p.uid, p.gid)) return Error::kDenied;
+    if (!policy_.is_operator(p.uid, p.gid)) {
+      return note_.refuse(Error::kDenied, wire::kCauseNotOperator);
+    }
     return kNone;
   }
   if (!core_.processes().live(session.acting) ||
       core_.processes().at(session.acting).generation != session.acting_generation) {
-    return Error::kNoChild;  // the process it acted for is gone
+    return note_.refuse(Error::kNoChild, wire::kCauseActedForGone);
   }
   // Still its owner's (a modify may have given it to another) or an
   // operator's (a reload may end that).
   const Process &p = core_.processes().at(id);
   if (owner_of(core_.processes().at(session.acting)) != owner_of(p) &&
       !policy_.is_operator(p.uid, p.gid)) {
-    return Error::kDenied;
+    return note_.refuse(Error::kDenied, wire::kCauseOtherOwner,
+                        core_.processes().at(session.acting).uid);
   }
   return session.acting;
 }

@@ -25,6 +25,7 @@
 #include "error.h"
 #include "owner_rule.h"
 #include "policy.h"
+#include "refusal.h"
 
 namespace nucleus::daemon {
 
@@ -180,12 +181,22 @@ class Requests {
   // flags), checked; 0 or -EINVAL.
   static int device_spec(const Call &call, DeviceConfig *spec);
   void reply_result(const Call &call, int result);
+  // Notes why a request is refused (refusal.h) and returns its -errno.
+  int refuse(Error e, wire::Cause cause, uint64_t value = 0, int32_t cause_errno = 0) const {
+    return -to_errno(note_.refuse(e, cause, value, cause_errno));
+  }
+  // A refusal by the state table (busy, running already): the state it is in.
+  int state_refusal(Error e, uint32_t child) const;
+  // The cause of a refused reply: the decoder's note, else the Core's.
+  void fill_cause(wire::Event *reply);
 
   Core &core_;
   const Config &config_;
   Policy &policy_;
   LinuxSide &linux_;
   Reply reply_;
+  // Why the request in hand was refused, where the decoder knows.
+  mutable RefusalNote note_;
 };
 
 }  // namespace nucleus::daemon

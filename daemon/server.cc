@@ -232,8 +232,8 @@ void Server::shutdown() {
 
 // ---- what the objects tell each other (reactions.h) ----
 
-void Server::answer(const Waiter &waiter, int result, uint64_t step) {
-  connections_.answer(waiter, result, step);
+void Server::answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) {
+  connections_.answer(waiter, result, step, path);
 }
 
 void Server::detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) {

@@ -87,7 +87,7 @@ class Server : private LinuxSide, private Reactions {
     return devices_.open_device(caller, device, spec);
   }
   // What the objects tell each other (reactions.h).
-  void answer(const Waiter &waiter, int result, uint64_t step) override;
+  void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;
   void program_ended(uint32_t id) override;
   void removed(uint32_t id) override;

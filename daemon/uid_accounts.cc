@@ -4,19 +4,37 @@
 
 namespace nucleus::daemon {
 
+namespace {
+
+// Written as "more > budget - now" would underflow when a reload lowered
+// the budget below what the uid holds already.
+bool past(uint64_t have, uint64_t add, uint64_t limit) {
+  return add != 0 && (have >= limit || add > limit - have);
+}
+
+}  // namespace
+
 Error UidAccounts::fits(uint32_t uid, const UidUsage &more, const UidBudget &budget) const {
+  uint64_t limit = 0;
+  return over(uid, more, budget, &limit) == wire::kCauseNone ? Error::kNone : Error::kUidQuota;
+}
+
+wire::Cause UidAccounts::over(uint32_t uid, const UidUsage &more, const UidBudget &budget,
+                              uint64_t *limit) const {
   UidUsage now = usage(uid);
-  // Written as "more > budget - now" would underflow when a reload lowered
-  // the budget below what the uid holds already.
-  auto over = [](uint64_t have, uint64_t add, uint64_t limit) {
-    return add != 0 && (have >= limit || add > limit - have);
-  };
-  if (over(now.processes, more.processes, budget.processes) ||
-      over(now.names, more.names, budget.names) ||
-      over(now.buffers, more.buffers, budget.buffers)) {
-    return Error::kUidQuota;
+  if (past(now.processes, more.processes, budget.processes)) {
+    *limit = budget.processes;
+    return wire::kCauseUidProcesses;
   }
-  return Error::kNone;
+  if (past(now.names, more.names, budget.names)) {
+    *limit = budget.names;
+    return wire::kCauseUidNames;
+  }
+  if (past(now.buffers, more.buffers, budget.buffers)) {
+    *limit = budget.buffers;
+    return wire::kCauseUidBuffers;
+  }
+  return wire::kCauseNone;
 }
 
 void UidAccounts::add_entry(uint32_t uid, bool process) {

@@ -10,6 +10,8 @@
 // Threading: nucleusd's single thread only.
 #pragma once
 
+#include <nucleus/wire.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
@@ -38,6 +40,9 @@ class UidAccounts {
   // kUidQuota when `uid` would own more than `budget` after `more`; checked
   // before a step changes anything, so the step is all or nothing.
   Error fits(uint32_t uid, const UidUsage &more, const UidBudget &budget) const;
+  // Which bound a refused fits() met (kCauseUid*), and *limit its size.
+  wire::Cause over(uint32_t uid, const UidUsage &more, const UidBudget &budget,
+                   uint64_t *limit) const;
   void add_entry(uint32_t uid, bool process);
   void remove_entry(uint32_t uid, bool process);
   // Buffers that came into (delta > 0) or left a claim owned by `uid`.

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 
+#include "causes.h"
 #include "client.h"
 #include "process_control.h"
 
@@ -51,12 +52,25 @@ struct nucleus_handle {
   int last_start_step = NUCLEUS_START_STEP_NONE;  // of the last start that failed
 };
 
+namespace {
+
+using nucleus::client::failed;
+
+// The call's result; a failure leaves its text (nucleus_last_error).
+int checked(const char *call, const char *name, int rc) {
+  return rc < 0 ? failed(call, name, rc) : rc;
+}
+
+}  // namespace
+
 extern "C" {
 
 int nucleus_attach(const char *name, nucleus_t **out) {
-  if (out == nullptr) return -EINVAL;
+  if (out == nullptr) return failed("attach", name, -EINVAL);
   std::unique_ptr<nucleus::client::Channel> ch;
-  if (int rc = nucleus::client::Channel::attach(name, &ch); rc < 0) return rc;
+  if (int rc = nucleus::client::Channel::attach(name, &ch); rc < 0) {
+    return failed("attach", name, rc);
+  }
   *out = new nucleus_t{std::move(ch)};
   return 0;
 }
@@ -71,57 +85,60 @@ const char *nucleus_name(const nucleus_t *n) {
 
 int nucleus_send_message(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
                          nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->send_message(receiver, message, out);
+  if (n == nullptr) return failed("send_message", receiver, -EINVAL);
+  return checked("send_message", receiver, n->channel->send_message(receiver, message, out));
 }
 
 int nucleus_wait_message(nucleus_t *n, int64_t timeout_ns, char sender[32],
                          nucleus_message_t *message, nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
+  if (n == nullptr) return failed("wait_message", nullptr, -EINVAL);
   nucleus_sender_t from{};
   int rc = n->channel->wait_message(timeout_ns, sender != nullptr ? &from : nullptr, message, out);
   if (rc == 0 && sender != nullptr) std::memcpy(sender, from.name, sizeof(from.name));
-  return rc;
+  return checked("wait_message", nullptr, rc);
 }
 
 int nucleus_wait_message_from(nucleus_t *n, int64_t timeout_ns, nucleus_sender_t *sender,
                               nucleus_message_t *message, nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->wait_message(timeout_ns, sender, message, out);
+  if (n == nullptr) return failed("wait_message_from", nullptr, -EINVAL);
+  return checked("wait_message_from", nullptr,
+                 n->channel->wait_message(timeout_ns, sender, message, out));
 }
 
 int nucleus_send_answer(nucleus_t *n, nucleus_buffer_t buffer, int result,
                         const nucleus_message_t *answer) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->send_answer(buffer, result, answer);
+  if (n == nullptr) return failed("send_answer", nullptr, -EINVAL);
+  return checked("send_answer", nullptr, n->channel->send_answer(buffer, result, answer));
 }
 
 int nucleus_wait_answer(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
                         nucleus_message_t *answer) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->wait_answer(buffer, timeout_ns, result, answer);
+  if (n == nullptr) return failed("wait_answer", nullptr, -EINVAL);
+  return checked("wait_answer", nullptr,
+                 n->channel->wait_answer(buffer, timeout_ns, result, answer));
 }
 
 int nucleus_wait_answer_from(nucleus_t *n, nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
                              nucleus_message_t *answer, nucleus_sender_t *from) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->wait_answer(buffer, timeout_ns, result, answer, from);
+  if (n == nullptr) return failed("wait_answer_from", nullptr, -EINVAL);
+  return checked("wait_answer_from", nullptr,
+                 n->channel->wait_answer(buffer, timeout_ns, result, answer, from));
 }
 
 int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_ns,
                        nucleus_event_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->wait_event(previous, timeout_ns, out);
+  if (n == nullptr) return failed("wait_event", nullptr, -EINVAL);
+  return checked("wait_event", nullptr, n->channel->wait_event(previous, timeout_ns, out));
 }
 
 int nucleus_get_event(nucleus_t *n, nucleus_buffer_t buffer) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->get_event(buffer);
+  if (n == nullptr) return failed("get_event", nullptr, -EINVAL);
+  return checked("get_event", nullptr, n->channel->get_event(buffer));
 }
 
 int nucleus_get_stats(nucleus_t *n, nucleus_stats_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->get_stats(out);
+  if (n == nullptr) return failed("get_stats", nullptr, -EINVAL);
+  return checked("get_stats", nullptr, n->channel->get_stats(out));
 }
 
 void *nucleus_data_area(nucleus_t *n, size_t *size) {
@@ -131,18 +148,20 @@ void *nucleus_data_area(nucleus_t *n, size_t *size) {
 
 int nucleus_create_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                            const nucleus_claims_t *claims) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::create_process(*n->channel, name, program, claims);
+  if (n == nullptr) return failed("create_process", name, -EINVAL);
+  return checked("create_process", name,
+                 nucleus::client::create_process(*n->channel, name, program, claims));
 }
 
 int nucleus_act_for(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::act_for(*n->channel, name);
+  if (n == nullptr) return failed("act_for", name, -EINVAL);
+  return checked("act_for", name, nucleus::client::act_for(*n->channel, name));
 }
 
 int nucleus_start_process(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::start_process(*n->channel, name, &n->last_start_step);
+  if (n == nullptr) return failed("start_process", name, -EINVAL);
+  return checked("start_process", name,
+                 nucleus::client::start_process(*n->channel, name, &n->last_start_step));
 }
 
 int nucleus_last_start_step(const nucleus_t *n) {
@@ -154,19 +173,20 @@ const char *nucleus_start_step_text(int step) {
 }
 
 int nucleus_stop_process(nucleus_t *n, const char *name, nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::stop_process(*n->channel, name, out);
+  if (n == nullptr) return failed("stop_process", name, -EINVAL);
+  return checked("stop_process", name, nucleus::client::stop_process(*n->channel, name, out));
 }
 
 int nucleus_swap_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                          nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::swap_process(*n->channel, name, program, out);
+  if (n == nullptr) return failed("swap_process", name, -EINVAL);
+  return checked("swap_process", name,
+                 nucleus::client::swap_process(*n->channel, name, program, out));
 }
 
 int nucleus_hand_over(nucleus_t *n, nucleus_buffer_t handover, const void *state, size_t size) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->hand_over(handover, state, size);
+  if (n == nullptr) return failed("hand_over", nullptr, -EINVAL);
+  return checked("hand_over", nullptr, n->channel->hand_over(handover, state, size));
 }
 
 const void *nucleus_handover_state(nucleus_t *n, size_t *size) {
@@ -176,12 +196,13 @@ const void *nucleus_handover_state(nucleus_t *n, size_t *size) {
 }
 
 int nucleus_swap_ready(nucleus_t *n) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->swap_ready();
+  if (n == nullptr) return failed("swap_ready", nullptr, -EINVAL);
+  return checked("swap_ready", nullptr, n->channel->swap_ready());
 }
 
 int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity, size_t *count) {
-  if (n == nullptr || count == nullptr || (out == nullptr && capacity != 0)) return -EINVAL;
+  if (n == nullptr || count == nullptr || (out == nullptr && capacity != 0))
+    return failed("inherited", nullptr, -EINVAL);
   const auto &all = n->channel->inherited();
   *count = all.size();
   for (size_t i = 0; i < all.size() && i < capacity; ++i) out[i] = all[i];
@@ -190,44 +211,53 @@ int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity, size_
 
 int nucleus_modify_process(nucleus_t *n, const char *name, const nucleus_program_t *program,
                            const nucleus_claims_t *claims) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::modify_process(*n->channel, name, program, claims);
+  if (n == nullptr) return failed("modify_process", name, -EINVAL);
+  return checked("modify_process", name,
+                 nucleus::client::modify_process(*n->channel, name, program, claims));
 }
 
 int nucleus_remove_process(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::remove_process(*n->channel, name);
+  if (n == nullptr) return failed("remove_process", name, -EINVAL);
+  return checked("remove_process", name, nucleus::client::remove_process(*n->channel, name));
 }
 
 int nucleus_list_children(nucleus_t *n, nucleus_process_t *out, size_t capacity, size_t *count) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::list_children(*n->channel, out, capacity, count);
+  if (n == nullptr) return failed("list_children", nullptr, -EINVAL);
+  return checked("list_children", nullptr,
+                 nucleus::client::list_children(*n->channel, out, capacity, count));
 }
 
 int nucleus_get_process(nucleus_t *n, const char *name, nucleus_process_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::get_process(*n->channel, name, out);
+  if (n == nullptr) return failed("get_process", name, -EINVAL);
+  return checked("get_process", name, nucleus::client::get_process(*n->channel, name, out));
 }
 
 int nucleus_create_external_process(nucleus_t *n, const char *name, int kind,
                                     const nucleus_device_parameters_t *parameters) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::create_external_process(*n->channel, name, kind, parameters);
+  if (n == nullptr) return failed("create_external_process", name, -EINVAL);
+  return checked("create_external_process", name,
+                 nucleus::client::create_external_process(*n->channel, name, kind, parameters));
 }
 
 int nucleus_remove_external_process(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kRemoveExternal, name);
+  if (n == nullptr) return failed("remove_external_process", name, -EINVAL);
+  return checked(
+      "remove_external_process", name,
+      nucleus::client::device_request(*n->channel, nucleus::wire::Op::kRemoveExternal, name));
 }
 
 int nucleus_reserve_process(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReserveProcess, name);
+  if (n == nullptr) return failed("reserve_process", name, -EINVAL);
+  return checked(
+      "reserve_process", name,
+      nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReserveProcess, name));
 }
 
 int nucleus_release_process(nucleus_t *n, const char *name) {
-  if (n == nullptr) return -EINVAL;
-  return nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReleaseProcess, name);
+  if (n == nullptr) return failed("release_process", name, -EINVAL);
+  return checked(
+      "release_process", name,
+      nucleus::client::device_request(*n->channel, nucleus::wire::Op::kReleaseProcess, name));
 }
 
 int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *message,
@@ -247,6 +277,10 @@ int nucleus_parse_exit_notice(const char *sender, const nucleus_message_t *messa
   return 0;
 }
 
+const char *nucleus_last_error(void) {
+  return nucleus::client::last_error();
+}
+
 const char *nucleus_strerror(int code) {
   switch (code) {
     case 0: return "success";
@@ -255,28 +289,30 @@ const char *nucleus_strerror(int code) {
     case NUCLEUS_RESULT_UNINTELLIGIBLE: return "unintelligible";
     case NUCLEUS_RESULT_MALFUNCTION: return "malfunction";
     case NUCLEUS_RESULT_DUMMY: return "dummy answer: the receiver does not exist";
-    case -ENOBUFS: return "buffer claim exhausted: every message buffer of this process is out";
+    // General texts, true of every call that returns the code: which claim,
+    // right or bound is in nucleus_last_error (the per-call text).
+    case -ENOBUFS:
+      return "a claim or the nucleus's pool is used up (nucleus_last_error says which)";
     case -EBADF: return "not a buffer this process may use here (stale, forged or foreign handle)";
     case -EEXIST: return "name already taken";
-    case -EINVAL: return "invalid argument (a name must be 1..31 bytes of [A-Za-z0-9._-])";
-    // Also a start's errno: nucleus_last_start_step says which step's (exec's
-    // EACCES is a file the owner may not run, not a refusal by the nucleus).
+    case -EINVAL: return "invalid argument";
     case -EACCES:
-      return "permission denied (to attach or act for another: by the configuration; "
-             "in a start: by the file system, see nucleus_last_start_step)";
+      return "permission denied (by the configuration, or in a start by the file system: see "
+             "nucleus_last_error)";
     case -ETIMEDOUT: return "timed out";
-    case -ENOENT: return "no such event in the queue, or no nucleus socket";
+    case -ENOENT:
+      return "not found (an event, a program or nucleusd's socket: see nucleus_last_error)";
     case -ESHUTDOWN: return "the nucleus is shutting down or detached this process";
     case -ECONNRESET: return "the nucleus went away";
     case -ECONNREFUSED: return "no nucleus is listening on the socket";
     case -EPROTO: return "protocol mismatch with the nucleus";
-    case -ESRCH: return "no such child of this process";
-    case -EALREADY: return "the child is running already";
-    case -EBUSY: return "the child (or device) is not in a state that allows this";
-    case -E2BIG: return "the program's strings are over 32 KiB";
-    case -EPERM:
-      return "not permitted (a device not this process's to reserve or release, a name nucleusd "
-             "hands out, another user; in a start: see nucleus_last_start_step)";
+    case -ESRCH: return "no such process (or not one this process may name)";
+    case -EALREADY: return "already so (a child that runs already)";
+    case -EBUSY: return "not in a state that allows this (a child or device busy)";
+    case -E2BIG: return "the program's strings are over the limit";
+    case -EPERM: return "not permitted (see nucleus_last_error for which rule)";
+    case -EDQUOT: return "a per-uid bound of the nucleus is reached (limits.per_uid)";
+    case -EAGAIN: return "try again: too many attaches wait";
     default: break;
   }
   if (code < 0) return std::strerror(-code);

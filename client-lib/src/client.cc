@@ -23,6 +23,8 @@
 
 #include <nucleus_internal/sys.h>
 
+#include "causes.h"
+
 namespace nucleus::client {
 
 namespace {
@@ -76,14 +78,21 @@ int connect_socket(sys::UniqueFd *out) {
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   sys::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!fd) return -errno;
-  if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) return -errno;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) < 0) {
+    int err = errno;
+    note_cause(-err, wire::kCauseNoSocket, 0, err, path);
+    return -err;
+  }
   *out = std::move(fd);
   return 0;
 }
 
 int inherited_socket(sys::UniqueFd *out) {
   const char *s = std::getenv("NUCLEUS_FD");
-  if (s == nullptr || *s == '\0') return -EINVAL;
+  if (s == nullptr || *s == '\0') {
+    note_cause(-EINVAL, wire::kCauseNoNucleusFd);
+    return -EINVAL;
+  }
   char *end = nullptr;
   long v = std::strtol(s, &end, 10);
   if (*end != '\0' || v < 0 || v > 1 << 20) return -EINVAL;
@@ -158,7 +167,10 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   req.abi_version = wire::kAbiVersion;
   sys::UniqueFd sock;
   if (name != nullptr) {
-    if (wire::name_length(name, std::strlen(name) + 1) < 0) return -EINVAL;
+    if (wire::name_length(name, std::strlen(name) + 1) < 0) {
+      note_cause(-EINVAL, wire::kCauseBadName);
+      return -EINVAL;
+    }
     std::strncpy(req.name, name, sizeof(req.name) - 1);
     if (int rc = connect_socket(&sock); rc < 0) return rc;
   } else if (int rc = inherited_socket(&sock); rc < 0) {
@@ -176,7 +188,11 @@ int Channel::attach(const char *name, std::unique_ptr<Channel> *out) {
   wire::AttachReply reply{};
   sys::UniqueFd fds[2];
   if (int rc = receive_reply(sock.get(), &reply, fds); rc < 0) return rc;
-  if (reply.status < 0) return reply.status;
+  if (reply.status < 0) {
+    // Why, where nucleusd said (its value travels in channel_bytes).
+    note_cause(reply.status, reply.reserved, reply.channel_bytes);
+    return reply.status;
+  }
   if (!fds[0] || reply.channel_bytes < wire::kHeaderBytes) return -EPROTO;
 
   std::unique_ptr<Channel> ch;
@@ -266,7 +282,12 @@ void Channel::rescan_slots() {
 
 int Channel::find_free_slot(uint32_t *slot) {
   rescan_slots();
-  if (free_slots_.empty()) return -ENOBUFS;
+  if (free_slots_.empty()) {
+    auto claim =
+        std::count_if(slots_.begin(), slots_.end(), [](const Slot &s) { return s.present; });
+    note_cause(-ENOBUFS, wire::kCauseBuffersOut, static_cast<uint64_t>(claim));
+    return -ENOBUFS;
+  }
   *slot = free_slots_.back();
   return 0;
 }
@@ -421,7 +442,10 @@ int Channel::send_message(const char *receiver, const nucleus_message_t *message
   if (receiver == nullptr || message == nullptr || out == nullptr) return -EINVAL;
   if (int rc = closed_error(); rc < 0) return rc;
   int len = wire::name_length(receiver, std::strlen(receiver) + 1);
-  if (len < 0) return -EINVAL;
+  if (len < 0) {
+    note_cause(-EINVAL, wire::kCauseBadName);
+    return -EINVAL;
+  }
   uint32_t slot = 0;
   if (int rc = find_free_slot(&slot); rc < 0) return rc;
   wire::Request r{};
@@ -515,7 +539,10 @@ int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_mess
   if (answer == nullptr) return -EINVAL;
   if (int rc = closed_error(); rc < 0) return rc;
   if (result < NUCLEUS_RESULT_NORMAL || result > NUCLEUS_RESULT_MALFUNCTION) return -EINVAL;
-  if (received_.count(buffer) == 0) return -EBADF;
+  if (received_.count(buffer) == 0) {
+    note_cause(-EBADF, wire::kCauseStaleHandle);
+    return -EBADF;
+  }
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kSendAnswer);
   r.handle = buffer;
@@ -528,7 +555,10 @@ int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_mess
 
 int Channel::wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
                          nucleus_message_t *answer, nucleus_sender_t *from) {
-  if (out_slot(buffer) == nullptr) return -EBADF;
+  if (out_slot(buffer) == nullptr) {
+    note_cause(-EBADF, wire::kCauseStaleHandle);
+    return -EBADF;
+  }
   return wait_for(timeout_ns, [&]() -> int {
     auto it = std::find_if(queue_.begin(), queue_.end(), [&](const nucleus_event_t &e) {
       return e.kind == NUCLEUS_EVENT_ANSWER && e.buffer == buffer;
@@ -552,7 +582,10 @@ int Channel::wait_event(nucleus_buffer_t previous, int64_t timeout_ns, nucleus_e
     if (previous != 0) {
       it = std::find_if(queue_.begin(), queue_.end(),
                         [&](const nucleus_event_t &e) { return e.buffer == previous; });
-      if (it == queue_.end()) return -ENOENT;
+      if (it == queue_.end()) {
+        note_cause(-ENOENT, wire::kCauseNoEvent);
+        return -ENOENT;
+      }
       ++it;
     }
     if (it == queue_.end()) return 1;
@@ -566,7 +599,10 @@ int Channel::get_event(nucleus_buffer_t buffer) {
   drain();
   auto it = std::find_if(queue_.begin(), queue_.end(),
                          [&](const nucleus_event_t &e) { return e.buffer == buffer; });
-  if (it == queue_.end()) return -ENOENT;
+  if (it == queue_.end()) {
+    note_cause(-ENOENT, wire::kCauseNoEvent);
+    return -ENOENT;
+  }
   int kind = it->kind;
   queue_.erase(it);
   return kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer) : release_slot(buffer);
@@ -603,6 +639,7 @@ int Channel::call(wire::Request r, wire::Event *reply) {
       [&] { return seen; });
   if (rc < 0) return rc;
   if (reply != nullptr) *reply = got;
+  if (got.result < 0) note_reply_cause(got);
   return got.result;
 }
 

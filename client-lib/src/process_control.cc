@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "causes.h"
+
 namespace nucleus::client {
 
 namespace {
@@ -89,7 +91,10 @@ void fill_process(const wire::Event &e, nucleus_process_t *out) {
 int checked_name(Channel &ch, const char *name, wire::Request *r) {
   if (name == nullptr) return -EINVAL;
   int len = wire::name_length(name, std::strlen(name) + 1);
-  if (len < 0) return -EINVAL;
+  if (len < 0) {
+    note_cause(-EINVAL, wire::kCauseBadName);
+    return -EINVAL;
+  }
   std::memcpy(r->name, name, static_cast<size_t>(len));
   return ch.closed_error();
 }
@@ -134,6 +139,7 @@ int stage_program(Channel &ch, const nucleus_program_t *program) {
   }
   if (header.argc + header.envc > wire::kMaxProgramStrings ||
       sizeof(header) + strings.size() > wire::kMaxProgramBytes) {
+    note_cause(-E2BIG, wire::kCauseProgramTooBig);
     return -E2BIG;
   }
   std::string bytes(reinterpret_cast<const char *>(&header), sizeof(header));

@@ -31,7 +31,9 @@ class NoLinux : public LinuxSide {
 // Records what Connections tells the others.
 class Told : public Reactions {
  public:
-  void answer(const Waiter &, int, uint64_t) override { said.emplace_back("answer"); }
+  void answer(const Waiter &, int, uint64_t, std::string_view) override {
+    said.emplace_back("answer");
+  }
   void program_ended(uint32_t) override { said.emplace_back("ended"); }
   void detached(uint32_t id, uint32_t, bool, uint32_t) override {
     said.push_back("detached " + std::to_string(id));

@@ -293,3 +293,102 @@ INSTANTIATE_TEST_SUITE_P(EveryNamingOp, UnterminatedName,
 
 }  // namespace
 }  // namespace nucleus::daemon
+
+namespace nucleus::daemon::testing {
+namespace {
+
+// A refused request's reply says why beyond its errno (wire::Event::cause):
+// the claim that was short with its size, the rule, the step and its path;
+// a request that succeeds says none, and a cause is not left over for the
+// next refusal.
+class RequestsCauseTest : public RequestsTest {
+ protected:
+  // The reply to `r`: its result, and its cause fields.
+  wire::Event reply(const wire::Request &r) {
+    EXPECT_EQ(handle(r), Error::kNone);
+    EXPECT_EQ(replies_.size(), 1U);
+    wire::Event e = replies_.empty() ? wire::Event{} : replies_.back().second;
+    replies_.clear();
+    return e;
+  }
+};
+
+TEST_F(RequestsCauseTest, AClaimUsedUpSaysWhichAndItsSize) {
+  // os has processes 6: a child asking for 6 more costs 7.
+  stage(program_bytes("/bin/true"));
+  wire::Request r = request(wire::Op::kCreateProcess, "big");
+  r.message.word[wire::kClaimProcesses] = 6;
+  wire::Event e = reply(r);
+  EXPECT_EQ(e.result, -ENOBUFS);
+  EXPECT_EQ(e.cause, wire::kCauseClaimProcesses);
+  EXPECT_EQ(e.cause_value, 6U);
+  // Buffers: os holds 8.
+  stage(program_bytes("/bin/true"));
+  r = request(wire::Op::kCreateProcess, "big");
+  r.message.word[wire::kClaimBuffers] = 9;
+  e = reply(r);
+  EXPECT_EQ(e.cause, wire::kCauseClaimBuffers);
+  EXPECT_EQ(e.cause_value, 8U);
+  // Devices: os has 2.
+  for (const char *name : {"n1", "n2"}) {
+    EXPECT_EQ(control(request(wire::Op::kCreateExternal, name, 4)), 0);
+  }
+  e = reply(request(wire::Op::kCreateExternal, "n3", 4));
+  EXPECT_EQ(e.result, -ENOBUFS);
+  EXPECT_EQ(e.cause, wire::kCauseClaimDevices);
+  EXPECT_EQ(e.cause_value, 2U);
+  // A success says none.
+  stage(program_bytes("/bin/true"));
+  e = reply(request(wire::Op::kCreateProcess, "ok"));
+  EXPECT_EQ(e.result, 0);
+  EXPECT_EQ(e.cause, wire::kCauseNone);
+}
+
+TEST_F(RequestsCauseTest, RulesNamesAndDevicesSayWhich) {
+  wire::Event e = reply(request(wire::Op::kStartProcess, "ghost"));
+  EXPECT_EQ(e.result, -ESRCH);
+  EXPECT_EQ(e.cause, wire::kCauseNotChild);
+  e = reply(request(wire::Op::kActFor, "", wire::kActForRoot));
+  EXPECT_EQ(e.result, -EACCES);
+  EXPECT_EQ(e.cause, wire::kCauseNotOperator);  // uid 1000 is not an operator
+  stage(program_bytes("/bin/true", 0, 0));
+  e = reply(request(wire::Op::kCreateProcess, "root"));
+  EXPECT_EQ(e.result, -EPERM);
+  EXPECT_EQ(e.cause, wire::kCauseOwnerRule);
+  EXPECT_EQ(e.cause_value, 0U);
+  create_child("c");
+  stage(program_bytes("/bin/true"));
+  e = reply(request(wire::Op::kCreateProcess, "c"));
+  EXPECT_EQ(e.result, -EEXIST);
+  EXPECT_EQ(e.cause, wire::kCauseNameTaken);
+  EXPECT_EQ(control(request(wire::Op::kCreateExternal, "nul", 4)), 0);
+  e = reply(request(wire::Op::kReleaseProcess, "nul"));
+  EXPECT_EQ(e.result, -EPERM);
+  EXPECT_EQ(e.cause, wire::kCauseNotReserver);
+  e = reply(request(wire::Op::kReserveProcess, "none"));
+  EXPECT_EQ(e.cause, wire::kCauseNotDevice);
+}
+
+TEST_F(RequestsCauseTest, AFailedStepSaysItsErrnoAndPath) {
+  create_child("c");
+  linux_.spawn_result = -EACCES;
+  linux_.spawn_step = wire::kStartStepExec;
+  wire::Event e = reply(request(wire::Op::kStartProcess, "c"));
+  EXPECT_EQ(e.result, -EACCES);
+  EXPECT_EQ(e.cause, wire::kCauseStartStep);
+  EXPECT_EQ(e.cause_errno, EACCES);
+  EXPECT_EQ(e.cause_value, wire::kStartStepExec);
+  EXPECT_STREQ(reinterpret_cast<const char *>(&e.message.word[wire::kStartFailedPath]),
+               "/bin/true");
+  // A start of one that runs: its state.
+  linux_.spawn_result = 0;
+  EXPECT_EQ(control(request(wire::Op::kStartProcess, "c")), 0);
+  core_.program_started(core_.child(os_, "c").value(), 4242);
+  e = reply(request(wire::Op::kStartProcess, "c"));
+  EXPECT_EQ(e.result, -EALREADY);
+  EXPECT_EQ(e.cause, wire::kCauseState);
+  EXPECT_EQ(e.cause_value, static_cast<uint64_t>(wire::ProcessState::kRunning));
+}
+
+}  // namespace
+}  // namespace nucleus::daemon::testing

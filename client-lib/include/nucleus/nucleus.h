@@ -1,7 +1,9 @@
 /* libnucleus: the C API of the nucleus message primitives.
  *
  * Every function returns 0 (or a count) on success and a negative errno-style
- * code on failure; nucleus_strerror() describes any code. Timeouts are in
+ * code on failure; nucleus_strerror() describes any code in general, and
+ * nucleus_last_error() says why this thread's last failed call failed (which
+ * claim, right, bound, or exec's errno and path). Timeouts are in
  * nanoseconds: -1 waits forever, 0 polls, and a timeout returns -ETIMEDOUT
  * leaving the queue as it was.
  *
@@ -443,8 +445,21 @@ NUCLEUS_API int nucleus_swap_ready(nucleus_t *n);
 NUCLEUS_API int nucleus_inherited(nucleus_t *n, nucleus_event_t *out, size_t capacity,
                                   size_t *count);
 
-/* A description of a return code (0, -errno, or a NUCLEUS_RESULT_*). */
+/* A general description of a return code (0, -errno, or a NUCLEUS_RESULT_*):
+ * true of every call that returns it, so it cannot say which claim, right or
+ * bound refused a call. nucleus_last_error does. */
 NUCLEUS_API const char *nucleus_strerror(int code);
+/* The text of the last call on this thread that failed: the call, the name it
+ * was about, what was refused and why, e.g.
+ *   create_process "w": the processes claim of the parent is 0 (claims.processes)
+ *   start_process "w": cannot execute /opt/w/bin/w: Permission denied
+ *   attach "db": the name is reserved by the configuration's names section for other uids
+ *   send_message "echo": every buffer of this process's claim (8) is out
+ * Set by every call that returns a negative code (nucleus_attach too, before
+ * a handle exists); a call that succeeds leaves it as it was. "" before any
+ * failure. The pointer stays valid for the thread's life; the text changes
+ * with its next failure. Texts of each situation: docs/errors.md. */
+NUCLEUS_API const char *nucleus_last_error(void);
 
 #ifdef __cplusplus
 }

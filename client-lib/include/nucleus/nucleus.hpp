@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -125,12 +126,29 @@ inline std::string swap_new_exited(const uint64_t *words) {
   }
 }
 
-// Either a value or a negative errno-style code.
+namespace detail {
+// The text of a failure: this thread's nucleus_last_error (the call that
+// just failed), else the code's general text. Made only on a failure: a
+// Result that succeeds holds a null pointer.
+inline std::shared_ptr<const std::string> failure_text(int code, std::string text = {}) {
+  if (text.empty()) {
+    const char *last = nucleus_last_error();
+    text = last != nullptr && *last != '\0' ? last : nucleus_strerror(code);
+  }
+  return std::make_shared<const std::string>(std::move(text));
+}
+}  // namespace detail
+
+// Either a value or a negative errno-style code. A failure keeps the text of
+// why (message()): failure(code) takes nucleus_last_error, so it is made
+// right after the call that failed; failure(code, text) says its own.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  static Result failure(int code) { return Result(code, 0); }
+  static Result failure(int code, std::string text = {}) {
+    return Result(code, detail::failure_text(code, std::move(text)));
+  }
   bool ok() const { return error_ == 0; }
   explicit operator bool() const { return ok(); }
   int error() const { return error_; }
@@ -139,27 +157,39 @@ class [[nodiscard]] Result {
   T &&value() && { return std::move(value_); }
   const T *operator->() const { return &value_; }
   T *operator->() { return &value_; }
-  std::string_view message() const { return nucleus_strerror(error_); }
+  // What was refused and why ("create_process \"w\": the processes claim of
+  // the parent is 0 (claims.processes)"); "success" for a value.
+  std::string_view message() const {
+    return text_ ? std::string_view(*text_) : std::string_view(nucleus_strerror(error_));
+  }
 
  private:
-  Result(int code, int /*tag*/) : error_(code) {}
+  Result(int code, std::shared_ptr<const std::string> text)
+      : error_(code), text_(std::move(text)) {}
   T value_{};
   int error_ = 0;
+  std::shared_ptr<const std::string> text_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  static Result failure(int code) { return Result(code); }
+  static Result failure(int code, std::string text = {}) {
+    return Result(code, detail::failure_text(code, std::move(text)));
+  }
   bool ok() const { return error_ == 0; }
   explicit operator bool() const { return ok(); }
   int error() const { return error_; }
-  std::string_view message() const { return nucleus_strerror(error_); }
+  std::string_view message() const {
+    return text_ ? std::string_view(*text_) : std::string_view(nucleus_strerror(error_));
+  }
 
  private:
-  explicit Result(int code) : error_(code) {}
+  Result(int code, std::shared_ptr<const std::string> text)
+      : error_(code), text_(std::move(text)) {}
   int error_ = 0;
+  std::shared_ptr<const std::string> text_;
 };
 
 struct Received {

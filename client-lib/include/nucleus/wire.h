@@ -104,6 +104,79 @@ enum Result : int32_t {
 
 // Error codes on the wire are Linux errno values (stable on this ABI).
 
+// ---- causes ------------------------------------------------------------------
+// Why a request was refused, beyond its errno: Event::cause of a kError or
+// kReply with result < 0 (with cause_value and cause_errno), and
+// AttachReply::reserved of a refused attach (channel_bytes then holds the
+// value). The library turns (errno, cause, value, errno of the cause) into
+// the per-call text of nucleus_last_error (client-lib/src/causes.cc, one
+// table). 0: no cause said (the errno's general text applies). A new cause
+// goes before kCauseLast, with its row in that table (a unit test checks
+// every cause has one). Values from kCauseLibrary on are the library's own
+// (refusals it makes without asking nucleusd) and never travel.
+enum Cause : uint32_t {
+  kCauseNone = 0,
+  // The claims of the process that pays (the creator, or whom it acts for);
+  // value: that claim's size (ENOBUFS).
+  kCauseClaimBuffers = 1,    // value: the free buffers it holds (fewer than asked)
+  kCauseClaimProcesses = 2,  // value: its processes claim
+  kCauseClaimMemory = 3,     // value: its memory claim (bytes)
+  kCauseClaimDevices = 4,    // value: its devices claim
+  kCausePoolEmpty = 5,       // the root pays: value, the pool's unowned free buffers
+  kCauseTableFull = 6,       // the root pays: value, processes.max
+  kCauseClaimOverLimit = 7,  // a claim over the nucleus's bound (EINVAL); value: the bound
+  kCauseClaimsInUse = 8,     // a modify's new claims are below what the child lends or has out
+  // What one uid owns (EDQUOT); value: the configured limit | the uid << 32.
+  kCauseUidProcesses = 9,  // limits.per_uid.processes
+  kCauseUidNames = 10,     // limits.per_uid.names
+  kCauseUidBuffers = 11,   // limits.per_uid.buffers
+  // Names.
+  kCauseBadName = 12,        // EINVAL: not 1..31 bytes of [A-Za-z0-9._-]
+  kCauseNameTaken = 13,      // EEXIST
+  kCauseNameReserved = 14,   // EPERM: the configuration's names section (value: rule index)
+  kCauseNameHandedOut = 15,  // EPERM: nucleusctl-<pid> is only the peer with that pid's
+  // Whose children, and who may act (value: a uid where one is named).
+  kCauseNotChild = 16,      // ESRCH: no child of that name (of whom it acts for)
+  kCauseActedForGone = 17,  // ESRCH: the process it acts for is gone
+  kCauseNotOperator = 18,   // EACCES: acting for the root is an operator's
+  kCauseOtherOwner = 19,    // EACCES: the process acted for has another owner (value: its uid)
+  kCauseNotSocket = 20,     // EACCES: only a process attached through the socket may act for
+  kCauseOwnerRule = 21,     // EPERM: the program would run as uid value (the owner rule)
+  kCauseSwapOwner = 22,     // EPERM: a swap's program names another owner
+  kCauseForeignRoot = 23,   // EPERM: a root's child that attached through the socket
+  // Devices.
+  kCauseNotDevice = 24,         // ESRCH: no device of that name (or not the caller's to remove)
+  kCauseNotReserver = 25,       // EPERM: release of a device it did not reserve
+  kCauseReservedByOther = 26,   // EBUSY: another process reserved it
+  kCauseDeviceNotRelated = 27,  // EPERM: reserve of a device named by no ancestor of it
+  kCauseBadDevice = 28,         // EINVAL: kind, paths, block size or flags
+  kCauseDeviceFile = 29,        // opening its file failed: cause_errno
+  // Programs and states.
+  kCauseStagedTooBig = 30,  // E2BIG: value, limits.per_connection.staged_bytes
+  kCauseBadProgram = 31,    // EINVAL: the staged program is malformed
+  kCauseNoSuchUser = 32,    // EINVAL: the uid it names is not in the user database
+  kCauseStartStep = 33,     // a step of the start failed: value the StartStep, cause_errno
+                            // its errno; words 1..7 of the reply: the path (kStartFailedPath)
+  kCauseState = 34,         // EBUSY / EALREADY: value, its ProcessState
+  kCauseLaunching = 35,     // EBUSY: its start is in flight
+  kCauseSwapping = 36,      // EBUSY: a swap of it is in progress
+  // Attach.
+  kCauseAttachNotAllowed = 37,  // EACCES: the attach section does not let its uid attach
+  kCauseAbi = 38,               // EPROTO: value, the nucleus's ABI version
+  kCauseNoProcess = 39,         // ESRCH: no process of that name (to act for)
+  kCauseNotSwappable = 40,      // EINVAL: only a running, attached OS not stopped is swapped
+  kCauseAttachesPending = 41,   // EAGAIN: its uid has value attaches waiting (or nucleusd has)
+  kCauseLast = 41,              // a new cause goes before this line
+  // The library's own (never on the wire).
+  kCauseLibrary = 64,
+  kCauseBuffersOut = 64,     // ENOBUFS: every buffer of the claim is out (value: the claim)
+  kCauseNoSocket = 65,       // connecting to nucleusd's socket failed (cause_errno)
+  kCauseStaleHandle = 66,    // EBADF: not a buffer this process has out or received
+  kCauseNoEvent = 67,        // ENOENT: no such event in this process's queue
+  kCauseNoNucleusFd = 68,    // attach(NULL) without a NUCLEUS_FD connection
+  kCauseProgramTooBig = 69,  // E2BIG: over kMaxProgramBytes or kMaxProgramStrings
+  kCauseLibraryLast = 69,
+};
 // ---- requests (process -> nucleus) ---------------------------------------
 enum class Op : uint32_t {
   kNop = 0,
@@ -230,6 +303,11 @@ enum StartStep : uint64_t {
 };
 inline constexpr uint64_t kStartStepLast = kStartStepDeadline;  // a new step goes before this line
 inline constexpr uint32_t kStartFailedStep = 0;
+// Reply words of a start whose step failed (kCauseStartStep): word
+// kStartFailedStep the step, words kStartFailedPath.. the path or directory
+// (NUL-terminated, cut to fit; empty for steps without one).
+inline constexpr uint32_t kStartFailedPath = 1;
+inline constexpr size_t kStartFailedPathBytes = (kMessageWords - kStartFailedPath) * 8;
 // What each step's failure is called, one text for nucleusd's log and the
 // library (nucleus_start_step_text): the path or directory and the errno
 // follow it.
