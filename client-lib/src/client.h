@@ -98,7 +98,9 @@ class Channel {
   // false at end of file (nucleusd closed its end).
   bool empty_descriptor();
   // What process_waiting holds between waits: kWaitingOnDescriptor when armed.
-  uint32_t descriptor_bits() const { return poll_armed_ ? wire::kWaitingOnDescriptor : 0; }
+  uint32_t descriptor_bits() const {
+    return poll_armed_ ? uint32_t{wire::kWaitingOnDescriptor} : 0U;
+  }
   int push_request(const wire::Request &r, bool doorbell);
   void drain();
   int wait_progress(int64_t deadline_ns, int64_t request_head);

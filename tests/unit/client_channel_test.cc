@@ -508,9 +508,10 @@ class PollDescriptorTest : public ClientChannelTest {
     }
     return rings;
   }
+  // Readable, or hung up (end of file), as a poll loop takes it.
   bool readable() {
     pollfd p{read_end, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
   }
 
   sys::UniqueFd write_end;

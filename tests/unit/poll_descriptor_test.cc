@@ -19,9 +19,11 @@
 namespace nucleus::daemon {
 namespace {
 
+// Readable, or hung up (a pipe with no writer left: end of file), as a
+// poll loop takes it.
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
 }
 
 int queued(int fd) {

@@ -182,8 +182,9 @@ NUCLEUS_API void *nucleus_data_area(nucleus_t *n, size_t *size);
  * it is readable, take events with timeout 0 until -ETIMEDOUT, then poll
  * again. It may, rarely, be readable with nothing waiting (a byte for an
  * event already taken came late); a call with timeout 0 then returns
- * -ETIMEDOUT and clears it. At the end of the connection it reads as end of
- * file (readable for good): calls then return -ESHUTDOWN or -ECONNRESET.
+ * -ETIMEDOUT and clears it. At the end of the connection it hangs up
+ * (POLLHUP, end of file) for good: calls then return -ESHUTDOWN or
+ * -ECONNRESET.
  * Returns the descriptor (>= 0) or -errno: -EMFILE/-ENFILE no descriptor
  * left, -EAGAIN nucleusd could not send it (try again). See
  * docs/data-and-regret.md, "A descriptor to poll". */
