@@ -167,6 +167,9 @@ void Connections::shutdown() {
     if (!c.live) continue;
     c.channel->close(wire::ChannelState::kShutdown);
     c.socket.reset();
+    // Its read end becomes readable (end of file): a process waiting on it
+    // calls the library, which says the nucleus shut down.
+    c.descriptor.close();
   }
 }
 
@@ -321,7 +324,7 @@ int64_t Connections::service(uint32_t id, bool final) {
   if (!c.live) return 0;
   // A process blocked on a full request ring waits for this head; one that
   // waits for an answer must not be woken for nothing.
-  if (taken > 0 && c.channel->process_waiting() == wire::kWaitingForRequestSpace) {
+  if (taken > 0 && (c.channel->process_waiting() & wire::kWaitingForRequestSpace) != 0) {
     c.channel->wake_process();
   }
   return taken;
@@ -366,7 +369,12 @@ void Connections::flush(uint32_t id) {
   if (pushed) {
     c.last_event_ns = now_ns_;
     c.awaiting_turnaround = true;
-    if (ch.process_waiting() != wire::kNotWaiting) ch.wake_process();
+    uint32_t waiting = ch.process_waiting();
+    if ((waiting & wire::kWaitingOnFutex) != 0) ch.wake_process();
+    // After the fence in process_waiting(), as the futex wake: either the
+    // process saw our tail when it set kWaitingOnDescriptor, or we see the
+    // bit here and make its descriptor readable.
+    if ((waiting & wire::kWaitingOnDescriptor) != 0 && c.descriptor.open()) c.descriptor.ring();
   }
 }
 
@@ -495,6 +503,27 @@ void Connections::retire(uint32_t id) {
   c = Connection{};
   c.generation = generation;
   std::erase(active_, id);
+}
+
+int Connections::open_poll_descriptor(uint32_t id) {
+  if (!live(id)) return -ENOTCONN;
+  Connection &c = connections_[id];
+  // One per connection, for its life: a process asking again and again
+  // makes nucleusd hold nothing more.
+  if (c.descriptor.open()) return -EEXIST;
+  PollDescriptor descriptor;
+  sys::UniqueFd read_end;
+  if (int rc = PollDescriptor::create(&descriptor, &read_end); rc < 0) return rc;
+  // Sent before the reply is queued, so that the process finds it on its
+  // socket when the reply comes. Our copy of the read end closes here: the
+  // process's is the only one.
+  if (int rc = PollDescriptor::send(c.socket.get(), read_end.get()); rc < 0) return rc;
+  c.descriptor = std::move(descriptor);
+  return 0;
+}
+
+void Connections::ring_poll_descriptor(uint32_t id) {
+  if (live(id)) connections_[id].descriptor.ring();
 }
 
 void Connections::answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) {

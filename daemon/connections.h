@@ -12,9 +12,13 @@
 // (poll_window.h) is armed again; under traffic the loop polls instead of
 // sleeping, so neither side pays for a wake-up.
 //
+// A connection whose process asked for a descriptor to poll (kPollDescriptor)
+// has a PollDescriptor: flush() rings it after publishing when the process
+// says it waits on it; for every other connection that costs one branch.
+//
 // Owns: the connections (indexed by process id; a serial per connection
-// that its SQEs carry), the active list, the PollWindow and the Loop's
-// kSocket, kPidfd and kDoorbell routes.
+// that its SQEs carry; each one's PollDescriptor), the active list, the
+// PollWindow and the Loop's kSocket, kPidfd and kDoorbell routes.
 // Tells others through Reactions: a connection that ended (detached).
 //
 // Threading: nucleusd's loop thread only.
@@ -34,6 +38,7 @@
 #include "core.h"
 #include "log.h"
 #include "loop.h"
+#include "poll_descriptor.h"
 #include "poll_window.h"
 #include "reactions.h"
 #include "requests.h"
@@ -74,6 +79,18 @@ class Connections {
   // Its eventfd doorbell (-1: none, futex mode or not attached).
   int doorbell_fd(uint32_t id) const {
     return live(id) && connections_[id].doorbell_fd ? connections_[id].doorbell_fd.get() : -1;
+  }
+
+  // kPollDescriptor: makes the connection's descriptor to poll and sends
+  // its read end on the connection's socket. 0 or -errno: -EEXIST it has
+  // one (it lasts as long as the connection), -ENOTCONN not attached, an
+  // errno of pipe2 or sendmsg (-EAGAIN: the process does not read its
+  // socket).
+  int open_poll_descriptor(uint32_t id);
+  // kPollRing: a byte in its descriptor now (nothing when it has none).
+  void ring_poll_descriptor(uint32_t id);
+  bool has_poll_descriptor(uint32_t id) const {
+    return live(id) && connections_[id].descriptor.open();
   }
 
   // A reply or event for `id`, if attached; queued beyond its bound (the
@@ -135,6 +152,8 @@ class Connections {
     // events, which nucleusd must deliver, are queued beyond it.
     std::deque<wire::Event> replies;
     Session session;  // staged program bytes, whom it acts for
+    // Its descriptor to poll, once asked for; closed with the connection.
+    PollDescriptor descriptor;
   };
 
   void arm_socket(uint32_t id);

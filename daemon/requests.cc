@@ -68,7 +68,7 @@ const Requests::Handler Requests::kHandlers[wire::kOpCount] = {
     &Requests::answered<&Requests::act_for>,          // kActFor
     &Requests::unknown,                               // kRegretMessage (issue 21)
     &Requests::unknown,                               // kCopyData (issue 21)
-    &Requests::unknown,                               // kPollDescriptor (issue 21)
+    &Requests::poll_descriptor,                       // kPollDescriptor
 };
 static_assert(op_index(wire::Op::kPollDescriptor) + 1 == wire::kOpCount,
               "a new op needs its handler in Requests::kHandlers");
@@ -140,6 +140,18 @@ Error Requests::nop(Call &) {
 // An op this nucleusd does not serve yet: refused as an unknown op is.
 Error Requests::unknown(Call &) {
   return Error::kProtocol;
+}
+
+// kPollOpen is replied (the descriptor came on the socket, or why not);
+// kPollRing is not, as a staged chunk is not; any other arg is malformed.
+Error Requests::poll_descriptor(Call &call) {
+  switch (call.r.arg) {
+    case wire::kPollOpen:
+      reply_result(call, linux_.open_poll_descriptor(call.id));
+      return Error::kNone;
+    case wire::kPollRing: linux_.ring_poll_descriptor(call.id); return Error::kNone;
+    default: return Error::kInvalid;
+  }
 }
 
 Error Requests::send_message(Call &call) {

@@ -68,6 +68,11 @@ class LinuxSide {
   // caller's rights, and serves it from now on: 0 or -errno (the decoder
   // then removes the entry).
   virtual int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) = 0;
+  // kPollDescriptor (Connections): makes the descriptor to poll of `id`'s
+  // connection and sends it on its socket: 0 or -errno (-EEXIST: it has
+  // one). ring_poll_descriptor makes it readable now.
+  virtual int open_poll_descriptor(uint32_t id) = 0;
+  virtual void ring_poll_descriptor(uint32_t id) = 0;
 };
 
 // The size of an entry's data area: its claim, else the configured default.
@@ -145,6 +150,7 @@ class Requests {
   Error send_answer(Call &call);
   Error release_answer(Call &call);
   Error get_stats(Call &call);
+  Error poll_descriptor(Call &call);
   // Process control.
   Error stage_program(Call &call);
   Error list_children(Call &call);

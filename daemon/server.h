@@ -5,12 +5,13 @@
 // them (Policy, Requests, Connections, Devices, Programs, Attach, Swaps,
 // Service, Inspector), the owners' principals, and the signalfd. It gives
 // each object references to the others it needs, forwards the Linux side
-// the decoder asks for (LinuxSide, requests.h) to Programs, Devices and
-// Swaps, and routes what the objects tell each other (Reactions,
-// reactions.h). A turn: the Loop hands completions to their objects;
-// Connections serves the active channels; the events the Core queued are
-// published; swaps advance; the Inspector builds its turn's slices of
-// replies; the monitors get the trace; channels stay polled or are armed.
+// the decoder asks for (LinuxSide, requests.h) to Programs, Devices,
+// Swaps and Connections (a descriptor to poll), and routes what the
+// objects tell each other (Reactions, reactions.h). A turn: the Loop hands
+// completions to their objects; Connections serves the active channels;
+// the events the Core queued are published; swaps advance; the Inspector
+// builds its turn's slices of replies; the monitors get the trace;
+// channels stay polled or are armed.
 //
 // Construction: members are built in the order declared; an object may
 // keep a reference to one declared after it (Attach to the Inspector,
@@ -86,6 +87,8 @@ class Server : private LinuxSide, private Reactions {
   int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) override {
     return devices_.open_device(caller, device, spec);
   }
+  int open_poll_descriptor(uint32_t id) override { return connections_.open_poll_descriptor(id); }
+  void ring_poll_descriptor(uint32_t id) override { connections_.ring_poll_descriptor(id); }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;

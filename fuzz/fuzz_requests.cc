@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -239,6 +240,10 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
     // A file that cannot be opened: the decoder removes the entry it named.
     return spec.path == "/nonexistent" ? -ENOENT : 0;
   }
+  // A descriptor to poll: once per process, as Connections does.
+  int open_poll_descriptor(uint32_t id) override { return polled.insert(id).second ? 0 : -EEXIST; }
+  void ring_poll_descriptor(uint32_t) override {}
+  std::set<uint32_t> polled;
 
   struct Launch {
     uint32_t generation;

@@ -141,6 +141,11 @@ int nucleus_get_stats(nucleus_t *n, nucleus_stats_t *out) {
   return checked("get_stats", nullptr, n->channel->get_stats(out));
 }
 
+int nucleus_poll_descriptor(nucleus_t *n) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->poll_descriptor();
+}
+
 void *nucleus_data_area(nucleus_t *n, size_t *size) {
   if (n == nullptr) return nullptr;
   return n->channel->data_area(size);

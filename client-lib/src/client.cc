@@ -12,8 +12,10 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -405,8 +407,11 @@ int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
     int64_t slice = kSleepSliceNs << std::min(slept, kSleepSliceDoublings);
     slice += slice / 4 * ((static_cast<uint32_t>(getpid()) * 2654435761U) >> 24) / 256;
     if (deadline_ns >= 0) slice = std::min(slice, deadline_ns - now);
+    // The descriptor bit stays as it was: nucleusd may write to the
+    // descriptor while we sleep here too (arm_descriptor takes it after).
     hdr_->process_waiting.store(
-        request_head >= 0 ? wire::kWaitingForRequestSpace : wire::kWaitingForEvents,
+        (request_head >= 0 ? wire::kWaitingForRequestSpace : wire::kWaitingForEvents) |
+            descriptor_bits(),
         std::memory_order_relaxed);
     // Pairs with nucleusd's fence between publishing and reading
     // process_waiting: either it sees us waiting and wakes us, or we see the
@@ -417,7 +422,7 @@ int Channel::wait_progress(int64_t deadline_ns, int64_t request_head) {
     if (tail == event_head_ && !progressed()) {
       rc = sys::futex_wait(&hdr_->events_tail, tail, slice);
     }
-    hdr_->process_waiting.store(wire::kNotWaiting, std::memory_order_relaxed);
+    hdr_->process_waiting.store(descriptor_bits(), std::memory_order_relaxed);
     if (progressed()) return 0;
     if (rc == -ETIMEDOUT) {
       pollfd p{socket_.get(), POLLRDHUP, 0};
@@ -605,7 +610,148 @@ int Channel::get_event(nucleus_buffer_t buffer) {
   }
   int kind = it->kind;
   queue_.erase(it);
-  return kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer) : release_slot(buffer);
+  int rc = kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer) : release_slot(buffer);
+  if (poll_fd_) arm_descriptor();
+  return rc;
+}
+
+// ---- the descriptor to poll ---------------------------------------------------
+//
+// What the user sees: after any call that takes or waits for events
+// (wait_message, wait_answer, wait_event, get_event and the calls that wait
+// for a reply), the descriptor is readable if and only if an event (a
+// message or an answer) waits in this handle's queue, the library's or the
+// ring; an event that arrives later makes it readable when nucleusd
+// publishes it.
+//
+// How: nucleusd writes a byte to the pipe when it publishes events while
+// process_waiting has kWaitingOnDescriptor (armed); only we read the pipe.
+// We empty it only when no event waits, and then arm and look at the ring
+// once more after a full fence (Dekker with nucleusd's fence between
+// publishing and reading process_waiting): an event we do not see there
+// finds the bit set and gets its byte. An event we do see may have had its
+// byte read by us already: then we ask nucleusd for one (kPollRing), since
+// its write end is nobody else's. While events wait the pipe holds a byte
+// (or one is owed) and we are not armed, so nucleusd writes nothing.
+//
+// It can be readable with nothing waiting only when a byte comes late: the
+// process took an event without waiting on the descriptor just as nucleusd,
+// having seen the bit, was writing that event's byte, or took the events a
+// kPollRing was for before nucleusd served it. The next call that finds
+// nothing (a wait with timeout 0 returns -ETIMEDOUT) empties it again.
+
+int Channel::poll_descriptor() {
+  if (poll_fd_) return poll_fd_.get();
+  if (int rc = closed_error(); rc < 0) return rc;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kPollDescriptor);
+  r.arg = wire::kPollOpen;
+  if (int rc = call(r, nullptr); rc < 0) return rc;
+  // nucleusd sent it on our socket before it queued the reply.
+  wire::PollDescriptorRecord record{};
+  iovec iov{&record, sizeof(record)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(socket_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return -errno;
+  sys::UniqueFd fd;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int passed = -1;
+      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (!fd) {
+        fd.reset(passed);
+      } else {
+        ::close(passed);
+      }
+    }
+  }
+  if (n != static_cast<ssize_t>(sizeof(record)) || record.magic != wire::kMagic ||
+      record.op != static_cast<uint32_t>(wire::Op::kPollDescriptor) || !fd) {
+    return -EPROTO;
+  }
+  poll_fd_ = std::move(fd);
+  poll_armed_ = false;
+  poll_signalled_ = false;
+  arm_descriptor();  // events may wait already
+  return poll_fd_.get();
+}
+
+void Channel::arm_descriptor() {
+  drain();
+  if (!queue_.empty()) {
+    // An event waits: a byte is in the pipe or owed (armed when it was
+    // published), else we ask for one. nucleusd need not write any more.
+    if (poll_armed_) {
+      poll_armed_ = false;
+      poll_signalled_ = true;
+      hdr_->process_waiting.store(wire::kNotWaiting, std::memory_order_relaxed);
+    }
+    if (!poll_signalled_) ring_descriptor();
+    return;
+  }
+  // Nothing waits: empty the pipe, then arm.
+  if (poll_armed_ || poll_signalled_) {
+    poll_signalled_ = false;
+    // End of file: nucleusd closed its end without closing the channel
+    // (it died); a channel it closed says so itself.
+    if (!empty_descriptor() && closed_error() == 0) lost_ = true;
+  }
+  if (!poll_armed_) {
+    poll_armed_ = true;
+    hdr_->process_waiting.store(wire::kWaitingOnDescriptor, std::memory_order_relaxed);
+  }
+  // Pairs with nucleusd's fence between publishing events_tail and reading
+  // process_waiting (Channel::process_waiting in daemon/channel.cc): either
+  // it sees the bit and writes a byte, or we see its tail here.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (hdr_->events_tail.load(std::memory_order_acquire) == event_head_) return;
+  drain();
+  if (queue_.empty()) return;  // replies only: still nothing waits
+  // Published after we emptied the pipe, or before with its byte read by
+  // us: ask for one.
+  poll_armed_ = false;
+  hdr_->process_waiting.store(wire::kNotWaiting, std::memory_order_relaxed);
+  ring_descriptor();
+}
+
+void Channel::ring_descriptor() {
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kPollDescriptor);
+  r.arg = wire::kPollRing;
+  if (push_request(r, true) == 0) poll_signalled_ = true;
+}
+
+bool Channel::empty_descriptor() {
+  char bytes[64];
+  for (;;) {
+    iovec iov{bytes, sizeof(bytes)};
+    // RWF_NOWAIT: never blocks, whatever the user made of O_NONBLOCK (the
+    // read end's file description is shared with whoever polls it).
+    ssize_t n = ::preadv2(poll_fd_.get(), &iov, 1, -1, RWF_NOWAIT);
+    if (n > 0) continue;
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EOPNOTSUPP) return true;  // EAGAIN: empty
+    // A kernel without RWF_NOWAIT on pipes: read what is there.
+    int queued = 0;
+    if (::ioctl(poll_fd_.get(), FIONREAD, &queued) < 0 || queued <= 0) {
+      pollfd p{poll_fd_.get(), POLLIN, 0};
+      return !(::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) != 0);
+    }
+    while (queued > 0) {
+      n = ::read(poll_fd_.get(), bytes, std::min<size_t>(sizeof(bytes), queued));
+      if (n <= 0) break;
+      queued -= static_cast<int>(n);
+    }
+    return true;
+  }
 }
 
 int Channel::get_stats(nucleus_stats_t *out) {

@@ -41,6 +41,10 @@ class Channel {
   int get_stats(nucleus_stats_t *out);
   void *data_area(size_t *size);
   const std::string &name() const { return name_; }
+  // A descriptor readable when an event waits (docs/data-and-regret.md, "A
+  // descriptor to poll"): asked of nucleusd once, then this handle's until
+  // it is destroyed. The descriptor or -errno.
+  int poll_descriptor();
 
   // Hot swap, the old program's side: answers the handover message with
   // `state` in the data area.
@@ -85,6 +89,18 @@ class Channel {
                          std::unique_ptr<Channel> *out);
   int map_layout();
   void ring_doorbell();
+  // After a call that may have taken events: keeps the descriptor to poll
+  // readable exactly while an event waits (client.cc says how).
+  void arm_descriptor();
+  // Asks nucleusd for a byte in the descriptor (it never writes ours).
+  void ring_descriptor();
+  // Reads what the descriptor holds, never blocking whatever its flags;
+  // false at end of file (nucleusd closed its end).
+  bool empty_descriptor();
+  // What process_waiting holds between waits: kWaitingOnDescriptor when armed.
+  uint32_t descriptor_bits() const {
+    return poll_armed_ ? uint32_t{wire::kWaitingOnDescriptor} : 0U;
+  }
   int push_request(const wire::Request &r, bool doorbell);
   void drain();
   int wait_progress(int64_t deadline_ns, int64_t request_head);
@@ -130,20 +146,34 @@ class Channel {
   bool have_state_ = false;  // the kHandover event came
   uint64_t handover_bytes_ = 0;
   std::vector<nucleus_event_t> inherited_;  // received by the old program, not answered
+  // The descriptor to poll, once asked for. armed: kWaitingOnDescriptor is
+  // set (nucleusd writes a byte when it publishes); signalled: a byte is in
+  // the pipe, or owed by nucleusd, since we last emptied it.
+  sys::UniqueFd poll_fd_;
+  bool poll_armed_ = false;
+  bool poll_signalled_ = false;
 };
 
 // Drains, asks pred (1: not yet), and sleeps until something may have
-// changed, the channel closes or the timeout passes.
+// changed, the channel closes or the timeout passes. With a descriptor to
+// poll, re-arms it before returning.
 template <typename Pred>
 int Channel::wait_for(int64_t timeout_ns, Pred pred) {
   int64_t dl = deadline(timeout_ns);
+  int rc = 0;
   for (;;) {
     drain();
-    if (int rc = pred(); rc != 1) return rc;
-    if (int rc = closed_error(); rc < 0) return rc;
-    if (timeout_ns == 0) return -ETIMEDOUT;
-    if (int rc = wait_progress(dl, -1); rc < 0) return rc;
+    rc = pred();
+    if (rc != 1) break;
+    rc = closed_error();
+    if (rc < 0) break;
+    rc = -ETIMEDOUT;
+    if (timeout_ns == 0) break;
+    rc = wait_progress(dl, -1);
+    if (rc < 0) break;
   }
+  if (poll_fd_) arm_descriptor();
+  return rc;
 }
 
 template <typename Take, typename Complete>

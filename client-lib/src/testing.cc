@@ -9,4 +9,11 @@ int ChannelForTesting::open(int channel_fd, uint64_t bytes, sys::UniqueFd doorbe
   return Channel::map_channel(channel_fd, bytes, std::move(doorbell), out);
 }
 
+void ChannelForTesting::give_poll_descriptor(Channel &ch, sys::UniqueFd read_end) {
+  ch.poll_fd_ = std::move(read_end);
+  ch.poll_armed_ = false;
+  ch.poll_signalled_ = false;
+  ch.arm_descriptor();
+}
+
 }  // namespace nucleus::client

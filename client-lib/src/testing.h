@@ -19,6 +19,9 @@ class ChannelForTesting {
   // what nucleusd sends (the memfd and, for an eventfd doorbell, the eventfd).
   static int open(int channel_fd, uint64_t bytes, sys::UniqueFd doorbell,
                   std::unique_ptr<Channel> *out);
+  // Gives `ch` the read end of a pipe as its descriptor to poll, as
+  // poll_descriptor() does with the one nucleusd sends, and arms it.
+  static void give_poll_descriptor(Channel &ch, sys::UniqueFd read_end);
 };
 
 }  // namespace nucleus::client

@@ -6,7 +6,9 @@
 // ring is counted). What nucleusd never writes (a header that disagrees
 // with wire.h, a slot entry not yet announced) the test writes through a
 // mapping of its own.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -457,6 +459,150 @@ TEST_F(ClientChannelTest, AClosedChannelRefusesEveryCall) {
     EXPECT_EQ(c->get_event(wire::make_handle(20, 1)), -ESHUTDOWN);
     EXPECT_TRUE(n.take_requests().empty());
   }
+}
+
+}  // namespace
+}  // namespace nucleus::client
+
+// ---- the descriptor to poll ----------------------------------------------------
+// The test plays nucleusd's part (daemon/connections.cc, flush): after it
+// publishes, it writes a byte to the pipe when the library has set
+// kWaitingOnDescriptor, and it serves kPollRing by writing one.
+
+namespace nucleus::client {
+namespace {
+
+class PollDescriptorTest : public ClientChannelTest {
+ protected:
+  void SetUp() override {
+    attach();
+    nucleusd.show({kBufferA, kBufferB});
+  }
+  void give() {
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    write_end.reset(fds[1]);
+    read_end = fds[0];
+    ChannelForTesting::give_poll_descriptor(*ch, sys::UniqueFd(fds[0]));
+  }
+  bool armed() {
+    return (nucleusd.header().process_waiting.load() & wire::kWaitingOnDescriptor) != 0;
+  }
+  // nucleusd's flush: publish, then a byte if the bit is set.
+  void publish(const wire::Event &e) {
+    nucleusd.publish(e);
+    if (armed()) ring();
+  }
+  void ring() {
+    char byte = 1;
+    ASSERT_EQ(write(write_end.get(), &byte, 1), 1);
+  }
+  // nucleusd serving the library's requests: kPollRing writes a byte.
+  int serve_rings() {
+    int rings = 0;
+    for (const wire::Request &r : nucleusd.take_requests()) {
+      if (op_of(r) == wire::Op::kPollDescriptor && r.arg == wire::kPollRing) {
+        ring();
+        ++rings;
+      }
+    }
+    return rings;
+  }
+  // Readable, or hung up (end of file), as a poll loop takes it.
+  bool readable() {
+    pollfd p{read_end, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
+  }
+
+  sys::UniqueFd write_end;
+  int read_end = -1;  // the channel's
+};
+
+TEST_F(PollDescriptorTest, NothingWaitingArmsAndLeavesItUnreadable) {
+  give();
+  EXPECT_TRUE(armed());
+  EXPECT_FALSE(readable());
+  EXPECT_EQ(serve_rings(), 0);
+}
+
+TEST_F(PollDescriptorTest, AMessagePublishedWhileArmedMakesItReadableUntilTaken) {
+  give();
+  publish(message_event(kBufferC, "peer", 1));
+  EXPECT_TRUE(readable());
+  nucleus_event_t e{};
+  ASSERT_EQ(ch->wait_event(0, 0, &e), 0);  // looks, takes nothing
+  EXPECT_TRUE(readable());
+  EXPECT_FALSE(armed()) << "an event waits: nucleusd need not write";
+  ASSERT_EQ(ch->get_event(kBufferC), 0);
+  EXPECT_FALSE(readable());
+  EXPECT_TRUE(armed());
+  EXPECT_EQ(serve_rings(), 0);
+}
+
+TEST_F(PollDescriptorTest, StaysReadableWhileAnyEventWaits) {
+  give();
+  publish(message_event(kBufferC, "peer", 1));
+  publish(message_event(wire::make_handle(11, 1), "peer", 2));
+  nucleus_sender_t from{};
+  nucleus_message_t m{};
+  nucleus_buffer_t got = 0;
+  ASSERT_EQ(ch->wait_message(0, &from, &m, &got), 0);
+  EXPECT_TRUE(readable());
+  // A third arrives while it is not armed: no byte is needed, none written.
+  publish(message_event(wire::make_handle(12, 1), "peer", 3));
+  ASSERT_EQ(ch->wait_message(0, &from, &m, &got), 0);
+  EXPECT_TRUE(readable());
+  ASSERT_EQ(ch->wait_message(0, &from, &m, &got), 0);
+  EXPECT_EQ(m.word[0], 3U);
+  EXPECT_FALSE(readable());
+  EXPECT_TRUE(armed());
+  EXPECT_EQ(ch->wait_message(0, &from, &m, &got), -ETIMEDOUT);
+  EXPECT_FALSE(readable());
+}
+
+// Events that wait when the descriptor is given (or were found after the
+// pipe was emptied) had no byte: the library asks nucleusd for one.
+TEST_F(PollDescriptorTest, EventsWaitingBeforeItWasGivenAskForAByte) {
+  nucleusd.publish(message_event(kBufferC, "peer", 1));
+  give();
+  EXPECT_FALSE(armed());
+  EXPECT_EQ(serve_rings(), 1);
+  EXPECT_TRUE(readable());
+  nucleus_event_t e{};
+  ASSERT_EQ(ch->wait_event(0, 0, &e), 0);
+  EXPECT_EQ(serve_rings(), 0) << "one byte asked for, not one a call";
+}
+
+// A late byte (for an event already taken) makes it readable with nothing
+// waiting; the next call that finds nothing empties it.
+TEST_F(PollDescriptorTest, ALateByteIsClearedByACallThatFindsNothing) {
+  give();
+  ring();
+  EXPECT_TRUE(readable());
+  nucleus_event_t e{};
+  EXPECT_EQ(ch->wait_event(0, 0, &e), -ETIMEDOUT);
+  EXPECT_FALSE(readable());
+  EXPECT_TRUE(armed());
+}
+
+// nucleusd closed its write end with the channel still attached (it died):
+// the descriptor reads end of file, and the calls say the nucleus went away.
+TEST_F(PollDescriptorTest, EndOfFileMeansTheNucleusWentAway) {
+  give();
+  publish(message_event(kBufferC, "peer", 1));
+  write_end.reset();
+  ASSERT_EQ(ch->get_event(kBufferC), 0);
+  EXPECT_EQ(ch->closed_error(), -ECONNRESET);
+  EXPECT_TRUE(readable());
+}
+
+// The wait bits of the library's own sleeps keep the descriptor's.
+TEST_F(PollDescriptorTest, ABlockingWaitKeepsTheDescriptorBit) {
+  give();
+  nucleus_event_t e{};
+  EXPECT_EQ(ch->wait_event(0, 1000, &e), -ETIMEDOUT);  // slept on the futex for 1 µs
+  EXPECT_TRUE(armed());
+  EXPECT_EQ(nucleusd.header().process_waiting.load(), wire::kWaitingOnDescriptor);
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ class NoLinux : public LinuxSide {
   void begin_swap(uint32_t, uint32_t, uint32_t) override {}
   int swap_ready(uint32_t, uint32_t) override { return -ENOSYS; }
   int open_device(uint32_t, uint32_t, const DeviceConfig &) override { return -ENOSYS; }
+  int open_poll_descriptor(uint32_t) override { return -ENOSYS; }
+  void ring_poll_descriptor(uint32_t) override {}
 };
 
 // Records what Connections tells the others.

@@ -44,12 +44,18 @@ class FakeLinux : public LinuxSide {
     last_device = device;
     return open_result;
   }
+  int open_poll_descriptor(uint32_t id) override {
+    calls.push_back("poll " + std::to_string(id));
+    return poll_result;
+  }
+  void ring_poll_descriptor(uint32_t id) override { calls.push_back("ring " + std::to_string(id)); }
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
   uint64_t spawn_step = wire::kStartStepNone;
   int ready_result = -EINVAL;
   int open_result = 0;
+  int poll_result = 0;
   uint32_t last_device = kNone;
   Waiter last_waiter;
   std::vector<std::string> calls;

@@ -392,3 +392,36 @@ TEST_F(RequestsCauseTest, AFailedStepSaysItsErrnoAndPath) {
 
 }  // namespace
 }  // namespace nucleus::daemon::testing
+
+namespace nucleus::daemon {
+namespace {
+
+using testing::RequestsTest;
+
+// kPollDescriptor: kPollOpen is replied with what Connections said (the
+// descriptor went on the socket, or why not); kPollRing is not replied; any
+// other arg is malformed (a protocol error, nothing asked of Connections).
+TEST_F(RequestsTest, PollDescriptorOpenIsReplied) {
+  EXPECT_EQ(control(request(wire::Op::kPollDescriptor, "", wire::kPollOpen)), 0);
+  linux_.poll_result = -EEXIST;
+  EXPECT_EQ(control(request(wire::Op::kPollDescriptor, "", wire::kPollOpen)), -EEXIST);
+  EXPECT_EQ(linux_.calls, (std::vector<std::string>{"poll " + std::to_string(os_),
+                                                    "poll " + std::to_string(os_)}));
+}
+
+TEST_F(RequestsTest, PollDescriptorRingIsNotReplied) {
+  EXPECT_EQ(handle(request(wire::Op::kPollDescriptor, "", wire::kPollRing)), Error::kNone);
+  EXPECT_TRUE(replies_.empty());
+  EXPECT_EQ(linux_.calls, (std::vector<std::string>{"ring " + std::to_string(os_)}));
+}
+
+TEST_F(RequestsTest, PollDescriptorWithAnUnknownArgIsMalformed) {
+  for (int64_t arg : {int64_t{2}, int64_t{-1}, INT64_MAX}) {
+    EXPECT_EQ(handle(request(wire::Op::kPollDescriptor, "", arg)), Error::kInvalid) << arg;
+  }
+  EXPECT_TRUE(replies_.empty());
+  EXPECT_TRUE(linux_.calls.empty());
+}
+
+}  // namespace
+}  // namespace nucleus::daemon

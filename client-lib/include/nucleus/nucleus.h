@@ -173,6 +173,25 @@ NUCLEUS_API int nucleus_get_stats(nucleus_t *n, nucleus_stats_t *out);
 /* This process's data area in its channel (for device I/O). */
 NUCLEUS_API void *nucleus_data_area(nucleus_t *n, size_t *size);
 
+/* A descriptor readable when an event waits, for poll, epoll, select,
+ * asyncio or libuv: the read end of a pipe nucleusd writes to. The first
+ * call asks nucleusd for it (one round trip); later calls return the same
+ * descriptor. It belongs to the handle: do not read, close or write it;
+ * nucleus_detach closes it. After any call that takes or waits for events
+ * (wait_message, wait_answer, wait_event, get_event, or one that waits for a
+ * reply) it is readable if and only if a message or an answer waits in this
+ * process's queue; an event that arrives later makes it readable. So: when
+ * it is readable, take events with timeout 0 until -ETIMEDOUT, then poll
+ * again. It may, rarely, be readable with nothing waiting (a byte for an
+ * event already taken came late); a call with timeout 0 then returns
+ * -ETIMEDOUT and clears it. At the end of the connection it hangs up
+ * (POLLHUP, end of file) for good: calls then return -ESHUTDOWN or
+ * -ECONNRESET.
+ * Returns the descriptor (>= 0) or -errno: -EMFILE/-ENFILE no descriptor
+ * left, -EAGAIN nucleusd could not send it (try again). See
+ * docs/data-and-regret.md, "A descriptor to poll". */
+NUCLEUS_API int nucleus_poll_descriptor(nucleus_t *n);
+
 /* ---- process control -------------------------------------------------------
  * A process may apply these only to its own children. Any other name (a
  * sibling, an ancestor, a grandchild, an unknown name) gives -ESRCH, whether

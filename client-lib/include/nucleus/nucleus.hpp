@@ -282,6 +282,13 @@ class Nucleus {
     if (rc < 0) return Result<Stats>::failure(rc);
     return s;
   }
+  // A descriptor readable when an event waits (nucleus_poll_descriptor):
+  // owned by this handle, closed when it detaches.
+  Result<int> poll_descriptor() {
+    int fd = nucleus_poll_descriptor(n_);
+    if (fd < 0) return Result<int>::failure(fd);
+    return fd;
+  }
 
   // ---- process control (own children only; see nucleus.h) ----
   Result<void> create_process(const std::string &name, const Program &program,

@@ -253,6 +253,25 @@ enum CopyWord : uint32_t {
   kCopyBytes = 2,
 };
 
+// ---- a descriptor to poll ---------------------------------------------------
+// kPollDescriptor's arg. kPollOpen: nucleusd makes a pipe for the caller's
+// connection, keeps its write end (O_NONBLOCK, held by nobody else) and sends
+// the read end on the caller's socket as one PollDescriptorRecord with
+// SCM_RIGHTS, then replies 0 (-EEXIST: the connection has one already; an
+// errno of pipe2 or sendmsg). From then on, whenever nucleusd publishes
+// events while the process has kWaitingOnDescriptor set in process_waiting,
+// it writes a byte to the pipe. kPollRing (no reply): write a byte now, for
+// a process that found events after it had emptied the pipe.
+enum PollDescriptorArg : int64_t {
+  kPollOpen = 0,
+  kPollRing = 1,
+};
+struct PollDescriptorRecord {
+  uint32_t magic;  // kMagic
+  uint32_t op;     // Op::kPollDescriptor
+};
+static_assert(sizeof(PollDescriptorRecord) == 8);
+
 // ---- process control ---------------------------------------------------------
 inline constexpr uint32_t kStageChunkBytes = kNameBytes + 64;  // name + message fields
 inline constexpr uint32_t kMaxProgramBytes = 32768;
@@ -569,6 +588,9 @@ enum WaitReason : uint32_t {
   // (kPollDescriptor); nucleusd makes it readable when it publishes events.
   kWaitingOnDescriptor = 4,
 };
+// The bits that ask for a futex wake (kWaitingOnDescriptor asks for a byte
+// in the pipe instead).
+inline constexpr uint32_t kWaitingOnFutex = kWaitingForEvents | kWaitingForRequestSpace;
 
 enum class Doorbell : uint32_t {
   kFutex = 1,    // futex_wake on requests_tail
