@@ -67,6 +67,10 @@ class LinuxSide {
   // caller's rights, and serves it from now on: 0 or -errno (the decoder
   // then removes the entry).
   virtual int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) = 0;
+  // Whether nucleusd serves `device` as it was named with `spec` (kind,
+  // paths as written, block size, flags): a namer naming it so again keeps
+  // it (decision 73).
+  virtual bool named_with(uint32_t device, const DeviceConfig &spec) const = 0;
 };
 
 // The size of an entry's data area: its claim, else the configured default.

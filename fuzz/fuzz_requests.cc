@@ -239,6 +239,11 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
     // A file that cannot be opened: the decoder removes the entry it named.
     return spec.path == "/nonexistent" ? -ENOENT : 0;
   }
+  // A device named again is the same (0) when its path is /tmp/d, else
+  // named otherwise (-EEXIST): the fuzzer reaches both answers.
+  bool named_with(uint32_t, const nucleus::daemon::DeviceConfig &spec) const override {
+    return spec.path == "/tmp/d";
+  }
 
   struct Launch {
     uint32_t generation;

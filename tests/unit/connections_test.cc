@@ -26,6 +26,7 @@ class NoLinux : public LinuxSide {
   void begin_swap(uint32_t, uint32_t, uint32_t) override {}
   int swap_ready(uint32_t, uint32_t) override { return -ENOSYS; }
   int open_device(uint32_t, uint32_t, const DeviceConfig &) override { return -ENOSYS; }
+  bool named_with(uint32_t, const DeviceConfig &) const override { return false; }
 };
 
 // Records what Connections tells the others.
