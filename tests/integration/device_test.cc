@@ -505,7 +505,8 @@ TEST_F(Devices, ACreatorThatDiesKeepsItsDevicesForItsNextRun) {
 // device holds); now it has its device, which serves. A name another holds
 // is -EEXIST, whatever claim is left.
 TEST_F(Devices, ARestartedNamerNamingItsDeviceAgainHasIt) {
-  Daemon d(R"({"default_claims": {"buffers": 64, "processes": 2}})");
+  // os has one devices claim, which it gives its child.
+  Daemon d(R"({"default_claims": {"buffers": 64, "processes": 2, "devices": 1}})");
   ASSERT_TRUE(d.ready());
   auto os = attach("os");
   const char *argv[] = {NUCLEUS_TEST_PROGRAM, "serve", nullptr};
@@ -546,7 +547,7 @@ TEST_F(Devices, ARestartedNamerNamingItsDeviceAgainHasIt) {
   EXPECT_EQ(name_clock("os"), -EEXIST);
   EXPECT_EQ(name_clock("tock"), -ENOBUFS);
   // And its name is the namer's: another naming it is told it is taken
-  // (os has no devices claim at all: the name is what refuses it).
+  // (os gave its one devices claim away: the name is what refuses it).
   EXPECT_EQ(os.create_external_process("tick", DeviceKind::kClock).error(), -EEXIST);
 }
 

@@ -325,7 +325,8 @@ TEST_F(Ctl, PsOfNamesShowsThemWithTheirSubtreesOrOnlyThem) {
   auto names = [&](std::vector<std::string> args) {
     args.insert(args.begin(), "ps");
     std::vector<std::string> out;
-    for (const json &p : ctl_json(args)["processes"]) out.push_back(p["name"]);
+    json ps = ctl_json(args);
+    for (const json &p : ps["processes"]) out.push_back(p["name"]);
     return out;
   };
   EXPECT_EQ(names({"os"}), (std::vector<std::string>{"os", "w1", "w2"}));
