@@ -12,10 +12,12 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 
 #include "inspect_client.h"
 #include "render.h"
 #include "spawn.h"
+#include "words.h"
 
 namespace {
 
@@ -170,13 +172,19 @@ int cmd_tree(const Options &o, bool dot) {
   return 0;
 }
 
-int cmd_ps(const Options &o) {
+int cmd_ps(const Options &o, const std::vector<std::string> &names, bool only) {
   json list;
   std::string error;
   if (!list_processes(o, &list, &error)) return fail(error);
   json internal = json::array();
-  for (json &p : list) {
-    if (p.value("kind", "") != "device") internal.push_back(std::move(p));
+  if (!names.empty()) {
+    if (!nucleus::ctl::select_processes(list, names, only, &internal, &error)) {
+      return fail("ps: " + error);
+    }
+  } else {
+    for (json &p : list) {
+      if (p.value("kind", "") != "device") internal.push_back(std::move(p));
+    }
   }
   if (o.json) {
     print_json(json{{"processes", internal}});
@@ -237,12 +245,24 @@ int cmd_monitor(const Options &o, int64_t count) {
   while (count < 0 || seen < count) {
     json packet;
     if (!c.next_packet(-1, &packet, &error)) return fail("monitor: " + error);
-    if (packet.contains("dropped") || packet.contains("dropped_packets")) {
-      std::cerr << "nucleusctl: monitor: events were dropped (this monitor did not keep up)\n";
+    if (packet.contains("dropped")) {
+      std::cerr << "nucleusctl: monitor: nucleusd could not keep " << packet["dropped"].dump()
+                << " events (too many between its turns)\n";
     }
-    for (const json &e : packet["events"]) {
+    if (packet.contains("dropped_packets")) {
+      std::cerr << "nucleusctl: monitor: " << packet["dropped_packets"].dump()
+                << " packets of events were dropped (this monitor did not keep up)\n";
+    }
+    auto events = packet.find("events");
+    if (events == packet.end() || !events->is_array()) continue;
+    for (const json &e : *events) {
       if (o.json) {
-        std::cout << e.dump() << "\n";
+        // nucleusd's event, with the words' hex and text added (words.h).
+        json out = e;
+        if (std::vector<uint64_t> w = nucleus::ctl::event_words(e); !w.empty()) {
+          nucleus::ctl::add_words_json(out, "words", w);
+        }
+        std::cout << out.dump() << "\n";
       } else {
         nucleus::ctl::print_event(std::cout, e);
       }
@@ -279,26 +299,28 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
   if (!b) return fail("send to " + name + ": " + why(b.error()));
   auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
   if (!a) return fail("send to " + name + ": no answer: " + std::string(a.message()));
+  std::span<const uint64_t> answer(a->message.word);
   if (o.json) {
     json words_out = json::array();
-    for (uint64_t w : a->message.word) words_out.push_back(w);
+    for (uint64_t w : answer) words_out.push_back(w);
     static const char *const kFrom[] = {"none", "process", "device", "nucleus"};
     const nucleus::Principal &p = a->principal;
-    print_json(json{{"to", name},
-                    {"result", a->result},
-                    {"result_name", result_name(a->result)},
-                    {"answer", words_out},
-                    {"from",
-                     {{"name", a->from_name()},
-                      {"kind", p.kind < std::size(kFrom) ? kFrom[p.kind] : "unknown"},
-                      {"uid", p.uid},
-                      {"gid", p.gid},
-                      {"pid", p.pid}}}});
+    json out{{"to", name},
+             {"result", a->result},
+             {"result_name", result_name(a->result)},
+             {"answer", words_out},
+             {"from",
+              {{"name", a->from_name()},
+               {"kind", p.kind < std::size(kFrom) ? kFrom[p.kind] : "unknown"},
+               {"uid", p.uid},
+               {"gid", p.gid},
+               {"pid", p.pid}}}};
+    nucleus::ctl::add_words_json(out, "answer", answer);
+    print_json(out);
   } else {
     std::cout << "answer from " << name << ": result " << a->result << " ("
               << result_name(a->result) << ")\n";
-    for (uint64_t w : a->message.word) std::cout << w << " ";
-    std::cout << "\n";
+    nucleus::ctl::print_words(std::cout, answer);
   }
   return a->result == NUCLEUS_RESULT_NORMAL ? 0 : 1;
 }
@@ -455,7 +477,11 @@ int run(int argc, char **argv) {
   bool dot = false;
   auto *tree = app.add_subcommand("tree", "the process tree with states and claims");
   tree->add_flag("--dot", dot, "as Graphviz");
+  std::vector<std::string> ps_names;
+  bool ps_only = false;
   auto *ps = app.add_subcommand("ps", "the processes, one per line");
+  ps->add_option("names", ps_names, "only these processes and their subtrees");
+  ps->add_flag("--only", ps_only, "the named processes without their subtrees (as ps -p)");
   auto *stats = app.add_subcommand("stats", "pool use overall and per process: who holds what");
   auto *devices = app.add_subcommand("devices", "the devices (external processes)");
   int64_t count = -1;
@@ -503,7 +529,7 @@ int run(int argc, char **argv) {
   if (o.timeout_ms <= 0) return fail("--timeout: expected a positive number of ms");
   if (status->parsed()) return cmd_status(o);
   if (tree->parsed()) return cmd_tree(o, dot);
-  if (ps->parsed()) return cmd_ps(o);
+  if (ps->parsed()) return cmd_ps(o, ps_names, ps_only);
   if (stats->parsed()) return cmd_stats(o);
   if (devices->parsed()) return cmd_devices(o);
   if (monitor->parsed()) return cmd_monitor(o, count);

@@ -1,5 +1,8 @@
 #include "render.h"
 
+#include "words.h"
+
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -223,6 +226,41 @@ void print_ps(std::ostream &out, const json &processes) {
   table(out, rows);
 }
 
+bool select_processes(const json &processes, const std::vector<std::string> &names, bool only,
+                      json *out, std::string *error) {
+  // Children by parent, in table order (devices are no one's children here).
+  std::map<std::string, std::vector<size_t>> kids;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < processes.size(); ++i) {
+    const json &p = processes[i];
+    if (p.value("kind", "") == "device") continue;
+    index[p["name"].get<std::string>()] = i;
+    kids[p.value("parent", "")].push_back(i);
+  }
+  *out = json::array();
+  std::set<size_t> shown;
+  std::function<void(size_t)> add = [&](size_t i) {
+    if (!shown.insert(i).second) return;
+    out->push_back(processes[i]);
+    if (only) return;
+    for (size_t k : kids[processes[i]["name"].get<std::string>()]) add(k);
+  };
+  for (const std::string &name : names) {
+    auto it = index.find(name);
+    if (it != index.end()) {
+      add(it->second);
+      continue;
+    }
+    bool device = std::any_of(processes.begin(), processes.end(), [&](const json &p) {
+      return p.value("name", "") == name && p.value("kind", "") == "device";
+    });
+    *error = device ? name + " is a device, not a process (nucleusctl devices lists them)"
+                    : "no process " + name + " (or it is not yours to see)";
+    return false;
+  }
+  return true;
+}
+
 void print_stats(std::ostream &out, const json &stats) {
   const json &pool = stats["pool"];
   out << "pool: " << pool["buffers"].get<uint64_t>() << " buffers, "
@@ -260,6 +298,38 @@ void print_devices(std::ostream &out, const json &devices) {
   table(out, rows);
 }
 
+namespace {
+
+// A string from nucleusd shown on a terminal: printable ASCII as it is,
+// anything else as \xNN (a name is only ever printable; this holds even
+// against a nucleusd that sent otherwise).
+std::string shown(const std::string &s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c <= 0x7e) {
+      out += static_cast<char>(c);
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof(esc), "\\x%02x", c);
+      out += esc;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<uint64_t> event_words(const json &e) {
+  std::vector<uint64_t> words;
+  auto it = e.find("words");
+  if (it == e.end() || !it->is_array()) return words;
+  for (const json &w : *it) {
+    if (words.size() == 8) break;
+    words.push_back(w.is_number_unsigned() ? w.get<uint64_t>() : 0);
+  }
+  return words;
+}
+
 void print_event(std::ostream &out, const json &e) {
   int64_t ns = e.value("time_ns", int64_t{0});
   time_t secs = ns / 1000000000;
@@ -269,9 +339,14 @@ void print_event(std::ostream &out, const json &e) {
   std::strftime(when, sizeof(when), "%H:%M:%S", &local);
   char ms[24];
   std::snprintf(ms, sizeof(ms), ".%06lld", static_cast<long long>(ns % 1000000000 / 1000));
-  out << when << ms << "  " << std::left << std::setw(7) << e.value("event", "") << " "
-      << e.value("from", "") << " -> " << e.value("to", "") << "  buffer " << e.value("buffer", "");
+  out << when << ms << "  " << std::left << std::setw(7) << shown(e.value("event", "")) << " "
+      << shown(e.value("from", "")) << " -> " << shown(e.value("to", "")) << "  buffer "
+      << shown(e.value("buffer", ""));
   if (e.contains("result")) out << "  result " << e["result"].get<int64_t>();
+  // A nucleusd from before issue 21 sends no words.
+  if (std::vector<uint64_t> words = event_words(e); !words.empty()) {
+    out << "  words " << words_line(words);
+  }
   out << "\n";
 }
 

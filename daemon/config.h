@@ -29,6 +29,10 @@ struct DeviceConfig {
   std::string input;  // console: "stdin", a file or a terminal ("": no input)
   uint32_t block_size = wire::kMinBlockSize;
   bool direct = false;  // disk: O_DIRECT
+
+  // The same device: naming one again with what named it is no change
+  // (Requests::create_external, decision 73).
+  bool operator==(const DeviceConfig &) const = default;
 };
 
 // A process the nucleus creates (and starts) at start as a child of the

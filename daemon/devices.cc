@@ -139,6 +139,7 @@ bool Devices::create_configured(std::string *error) {
     }
     // The root's devices: their I/O is nucleusd's.
     state.credential = credentials_.own();
+    state.spec = c;
     Result<uint32_t> id = core_.create_device(kNone, c.name, c.kind);
     if (!id.ok()) {
       *error = "devices: " + c.name + ": " + std::strerror(to_errno(id.error()));
@@ -169,11 +170,17 @@ int Devices::open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec)
     }
     state.credential = static_cast<uint16_t>(credential);
   }
+  state.spec = spec;
   install(id, std::move(state));
   log::info("process {} named device {} ({}{}), I/O as uid {} gid {}", p.name, spec.name,
             spec.path.empty() ? "built in" : spec.path,
             spec.input.empty() ? "" : ", input " + spec.input, p.uid, p.gid);
   return 0;
+}
+
+bool Devices::named_with(uint32_t id, const DeviceConfig &spec) const {
+  return id < states_.size() && states_[id].live &&
+         states_[id].generation == core_.processes().at(id).generation && states_[id].spec == spec;
 }
 
 void Devices::drop_removed() {

@@ -76,6 +76,8 @@ class Devices {
   // checked by the decoder): opens its files with the caller's rights and
   // serves it from now on. 0 or -errno.
   int open_device(uint32_t caller, uint32_t id, const DeviceConfig &spec);
+  // Whether device `id` is served as `spec` names it (Requests::create_external).
+  bool named_with(uint32_t id, const DeviceConfig &spec) const;
   // Serves the messages waiting for device `id` if nucleusd holds its Linux
   // side with this generation (else leaves them).
   void serve(uint32_t id, uint32_t generation);
@@ -103,6 +105,7 @@ class Devices {
     File out;  // disk: the backing file; console: output
     File in;   // console: input (none: reads answer end of input)
     DeviceGeometry geometry;
+    DeviceConfig spec;  // what named it (named_with)
     // The io_uring credentials its reads and writes run with (IoCredentials:
     // its namer's, or nucleusd's own; 0 for a clock or null, which do none).
     uint16_t credential = 0;

@@ -41,6 +41,8 @@ constexpr size_t kSpareTexts = 4;
 // Walking one ancestor (visible_to) or one buffer of an inbox.
 constexpr uint64_t kStepCost = InspectionReply::kVisitCost;
 constexpr size_t kMonitorPacketBytes = size_t{32} * 1024;
+// What one event can take in a packet, at most (publish_trace).
+constexpr size_t kMonitorEventBytes = 384;
 constexpr int kSendBuffer = 1 << 20;
 
 const char *state_name(wire::ProcessState s) {
@@ -571,7 +573,10 @@ void Inspector::publish_trace() {
            {"to", e.to},
            {"buffer", hex(e.handle)}};
     if (e.kind == TraceKind::kAnswer) j["result"] = e.result;
-    bytes += 128;
+    j["words"] = e.words.word;
+    // At most: the fixed fields (~110 bytes), two names (31 bytes each) and
+    // eight words (20 digits and a comma each).
+    bytes += kMonitorEventBytes;
     batch.push_back(std::move(j));
     if (bytes >= kMonitorPacketBytes) flush();
   }

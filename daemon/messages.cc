@@ -20,16 +20,15 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   b.published = false;
   b.sender_gone = false;
   if (to == kNone) {
+    // Traced with its words, before the dummy answer's replace them.
+    if (trace_.on()) trace_.record(TraceKind::kMessage, *index, sender.name, receiver);
     pool_.apply(*index, BufferEvent::kSendUndeliverable);
     b.receiver = kNone;
     b.result = wire::kResultDummy;
     b.words = wire::Message{};
     stamp(b, kNone);
     fifo_push(id, *index);
-    if (trace_.on()) {
-      trace_.record(TraceKind::kMessage, *index, sender.name, receiver);
-      trace_.record(TraceKind::kAnswer, *index, wire::kNucleusName, sender.name);
-    }
+    if (trace_.on()) trace_.record(TraceKind::kAnswer, *index, wire::kNucleusName, sender.name);
     return Error::kNone;
   }
   pool_.apply(*index, BufferEvent::kSend);

@@ -7,7 +7,7 @@
 
 namespace nucleus::daemon {
 
-Result<uint32_t> ProcessTable::add(std::string_view name) {
+Error ProcessTable::may_add(std::string_view name) const {
   if (name.empty() || name.size() > wire::kMaxNameLength) return Error::kInvalid;
   for (char c : name) {
     if (!wire::is_name_char(c)) return Error::kInvalid;
@@ -15,6 +15,11 @@ Result<uint32_t> ProcessTable::add(std::string_view name) {
   if (name == wire::kNucleusName || by_name_.find(name) != by_name_.end()) {
     return Error::kNameTaken;
   }
+  return Error::kNone;
+}
+
+Result<uint32_t> ProcessTable::add(std::string_view name) {
+  if (Error e = may_add(name); e != Error::kNone) return e;
   uint32_t id = add_entry(name);
   by_name_.emplace(processes_[id].name, id);
   return id;

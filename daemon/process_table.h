@@ -123,8 +123,13 @@ class ProcessTable {
   // Grows the table now if the next add would: until then, entries (and
   // references to them) stay where they are.
   void make_room();
-  // Adds a process under a valid, unused name (the nucleus's own name is
-  // taken). Entries may move unless make_room came first.
+  // Whether add(name) would take it: kInvalid (not a name), kNameTaken (a
+  // live entry, or the nucleus's own name) or kNone. Asked before anything
+  // is lent for a new entry, so that a taken name is never reported as a
+  // claim used up.
+  Error may_add(std::string_view name) const;
+  // Adds a process under a valid, unused name (may_add). Entries may move
+  // unless make_room came first.
   Result<uint32_t> add(std::string_view name);
   // Adds an entry that find() never returns (the new program of a swap,
   // which bears no name until it takes over); `name` is for logs.

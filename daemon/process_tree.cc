@@ -84,6 +84,7 @@ Result<uint32_t> ProcessTree::attach(std::string_view name, const Claims &claims
     processes_.at(existing).pid = pid;  // its principal's pid (wire::Principal)
     return existing;
   }
+  if (Error e = processes_.may_add(name); e != Error::kNone) return refuse_name(e);
   if (Error e = uid_accounts_.fits(uid, UidUsage{1, 1, claims.buffers}, budget);
       e != Error::kNone) {
     return refuse_uid(uid, UidUsage{1, 1, claims.buffers}, budget);
@@ -261,6 +262,8 @@ Result<uint32_t> ProcessTree::create(uint32_t caller, std::string_view name, Pro
                                      const UidBudget &budget) {
   if (Error e = checked_claims(claims); e != Error::kNone) return e;
   if (Error e = checked_name(name, 0); e != Error::kNone) return e;
+  // The name before the claims: a name taken is -EEXIST whatever is left.
+  if (Error e = processes_.may_add(name); e != Error::kNone) return refuse_name(e);
   // Buffers its parent gives it count for its owner when that is another
   // uid.
   Owner owner = child_owner(caller, program, Owner{uid, gid});
@@ -457,6 +460,10 @@ void ProcessTree::program_exited(uint32_t id, wire::ExitKind kind, int32_t value
 Result<uint32_t> ProcessTree::create_device(uint32_t caller, std::string_view name,
                                             wire::DeviceKind kind, const UidBudget &budget) {
   if (Error e = checked_name(name, 0); e != Error::kNone) return e;
+  // The name before the claim: a name taken (by another, or a device the
+  // caller named before it restarted) is -EEXIST, not its devices claim
+  // used up (issue 21).
+  if (Error e = processes_.may_add(name); e != Error::kNone) return refuse_name(e);
   // The caller's account pays one device claim; undone unless the entry is
   // made. Its account stays where it is: the table makes room first.
   processes_.make_room();

@@ -264,6 +264,15 @@ int Requests::create_external(Call &call, wire::Event *) {
   if (!policy_.may_own(call.name, Owner{uid, gid}, "name device")) {
     return refuse(Error::kNotPermitted, wire::kCauseNameReserved);
   }
+  // A name in use is -EEXIST before any claim is asked (it is not a claim
+  // used up), except a device the caller named itself with these
+  // parameters: a namer that restarted (its entry kept its devices) names
+  // it again and has it, unchanged (decision 73).
+  if (core_.processes().find(call.name) != kNone) {
+    Result<uint32_t> own = core_.own_device(call.id, call.name);
+    if (own.ok() && linux_.named_with(own.value(), spec)) return 0;
+    return refuse(Error::kNameTaken, wire::kCauseNameTaken);
+  }
   Result<uint32_t> device =
       core_.create_device(call.id, call.name, spec.kind, policy_.uid_budget(uid, gid));
   if (!device.ok()) {

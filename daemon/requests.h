@@ -73,6 +73,10 @@ class LinuxSide {
   // one). ring_poll_descriptor makes it readable now.
   virtual int open_poll_descriptor(uint32_t id) = 0;
   virtual void ring_poll_descriptor(uint32_t id) = 0;
+  // Whether nucleusd serves `device` as it was named with `spec` (kind,
+  // paths as written, block size, flags): a namer naming it so again keeps
+  // it (decision 73).
+  virtual bool named_with(uint32_t device, const DeviceConfig &spec) const = 0;
 };
 
 // The size of an entry's data area: its claim, else the configured default.

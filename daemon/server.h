@@ -89,6 +89,9 @@ class Server : private LinuxSide, private Reactions {
   }
   int open_poll_descriptor(uint32_t id) override { return connections_.open_poll_descriptor(id); }
   void ring_poll_descriptor(uint32_t id) override { connections_.ring_poll_descriptor(id); }
+  bool named_with(uint32_t device, const DeviceConfig &spec) const override {
+    return devices_.named_with(device, spec);
+  }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;

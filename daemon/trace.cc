@@ -25,6 +25,7 @@ void Trace::record(TraceKind kind, uint32_t index, std::string_view from, std::s
   e.kind = kind;
   e.handle = pool_.handle(index);
   e.result = kind == TraceKind::kAnswer ? pool_.at(index).result : 0;
+  e.words = pool_.at(index).words;
   std::memcpy(e.from, from.data(), std::min(from.size(), sizeof(e.from) - 1));
   std::memcpy(e.to, to.data(), std::min(to.size(), sizeof(e.to) - 1));
 }

@@ -1,6 +1,7 @@
 // What the monitor sees (`nucleusctl monitor`, inspector.cc): while
 // someone watches, each message sent and each answer delivered (by its
-// receiver, or a dummy answer by the nucleus) is kept as an event until the
+// receiver, or a dummy answer by the nucleus), with its words, is kept as an
+// event until the
 // server takes them. Owns the events kept and the count of those not kept:
 // at most kMaxTrace are kept between takes. The parts of the Core that send
 // or answer record here.
@@ -24,6 +25,7 @@ struct TraceEvent {
   TraceKind kind = TraceKind::kMessage;
   int32_t result = 0;  // an answer's
   uint64_t handle = 0;
+  wire::Message words{};  // the message's, or the answer's
   char from[wire::kNameBytes] = {};
   char to[wire::kNameBytes] = {};
 };
@@ -43,8 +45,9 @@ class Trace {
   // Off: the events kept are dropped (the count of those not kept stays).
   void set_on(bool on);
   bool on() const { return on_; }
-  // The message or answer now on buffer `index`, from one name to another.
-  // Callers record only while on().
+  // The message or answer now on buffer `index` (its words as the buffer
+  // holds them now), from one name to another. Callers record only while
+  // on().
   void record(TraceKind kind, uint32_t index, std::string_view from, std::string_view to);
   const std::vector<TraceEvent> &events() const { return events_; }
   uint64_t dropped() const { return dropped_; }

@@ -244,6 +244,11 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
   int open_poll_descriptor(uint32_t id) override { return polled.insert(id).second ? 0 : -EEXIST; }
   void ring_poll_descriptor(uint32_t) override {}
   std::set<uint32_t> polled;
+  // A device named again is the same (0) when its path is /tmp/d, else
+  // named otherwise (-EEXIST): the fuzzer reaches both answers.
+  bool named_with(uint32_t, const nucleus::daemon::DeviceConfig &spec) const override {
+    return spec.path == "/tmp/d";
+  }
 
   struct Launch {
     uint32_t generation;

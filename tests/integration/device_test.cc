@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -488,11 +489,66 @@ TEST_F(Devices, ACreatorThatDiesKeepsItsDevicesForItsNextRun) {
   EXPECT_EQ(exit_code(wait_exit(child)), 0);
   auto n = attach("user");
   EXPECT_EQ(ask(n, "ownclock", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
-  // The same uid attaching under that name is its next run, and owns it.
+  // The same uid attaching under that name is its next run, and owns it:
+  // naming it as before keeps it (decision 73), otherwise the name is taken.
   auto again = attach("owner");
-  EXPECT_EQ(again.create_external_process("ownclock", DeviceKind::kClock).error(), -EEXIST);
+  EXPECT_TRUE(again.create_external_process("ownclock", DeviceKind::kClock));
+  EXPECT_EQ(again.create_external_process("ownclock", DeviceKind::kNull).error(), -EEXIST);
+  EXPECT_EQ(ask(n, "ownclock", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
   EXPECT_TRUE(again.remove_external_process("ownclock"));
   EXPECT_EQ(ask(n, "ownclock", msg(wire::kClockNow)).result, NUCLEUS_RESULT_DUMMY);
+}
+
+// Issue 21, as met: a process names its device with its one devices claim,
+// its program ends and is started again (the entry stays, so does the
+// device), and it names the device again. That was -ENOBUFS (the claim the
+// device holds); now it has its device, which serves. A name another holds
+// is -EEXIST, whatever claim is left.
+TEST_F(Devices, ARestartedNamerNamingItsDeviceAgainHasIt) {
+  // os has one devices claim, which it gives its child.
+  Daemon d(R"({"default_claims": {"buffers": 64, "processes": 2, "devices": 1}})");
+  ASSERT_TRUE(d.ready());
+  auto os = attach("os");
+  const char *argv[] = {NUCLEUS_TEST_PROGRAM, "serve", nullptr};
+  nucleus_program_t program{NUCLEUS_TEST_PROGRAM, argv, nullptr, nullptr};
+  nucleus_claims_t one_device{8, 0, 0, 1, 0};
+  ASSERT_EQ(nucleus_create_process(os.c_handle(), "namer", &program, &one_device), 0);
+  ASSERT_TRUE(os.start_process("namer"));
+  // A command to the test program: word 0 what, words 4.. a name.
+  auto command = [&](::test::Command c, const std::string &name) {
+    Message m{};
+    m.word[0] = static_cast<uint64_t>(c);
+    std::memcpy(&m.word[4], name.c_str(), std::min<size_t>(name.size(), 31));
+    Answer a = ask(os, "namer", m);
+    EXPECT_EQ(a.result, NUCLEUS_RESULT_NORMAL);
+    return static_cast<int64_t>(a.message.word[0]);
+  };
+  auto name_clock = [&](const std::string &name) {
+    return command(::test::Command::kNameClock, name);
+  };
+  ASSERT_EQ(name_clock("tick"), 0);
+  EXPECT_EQ(ask(os, "tick", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
+  // Its program ends; its exit notice comes to os.
+  (void)command(::test::Command::kExit, "");
+  auto notice = os.wait_message(kDeadline);
+  ASSERT_TRUE(notice) << notice.message();
+  ASSERT_EQ(notice->sender, "nucleus");
+  ASSERT_TRUE(os.send_answer(notice->buffer, NUCLEUS_RESULT_NORMAL, Message{}));
+  // The device outlived the run.
+  EXPECT_EQ(ask(os, "tick", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
+  ASSERT_TRUE(os.start_process("namer"));
+  EXPECT_EQ(name_clock("tick"), 0);
+  EXPECT_EQ(ask(os, "tick", device::clock_wait(milliseconds(1))).result, NUCLEUS_RESULT_NORMAL);
+  auto info = os.get_process("namer");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->used.devices, 1U) << "naming it again took nothing";
+  // Names others hold: the root's clock, a process; then a free name.
+  EXPECT_EQ(name_clock("clock"), -EEXIST);
+  EXPECT_EQ(name_clock("os"), -EEXIST);
+  EXPECT_EQ(name_clock("tock"), -ENOBUFS);
+  // And its name is the namer's: another naming it is told it is taken
+  // (os gave its one devices claim away: the name is what refuses it).
+  EXPECT_EQ(os.create_external_process("tick", DeviceKind::kClock).error(), -EEXIST);
 }
 
 TEST_F(Devices, ClaimsGiveAChildItsDataAreaAndDevices) {

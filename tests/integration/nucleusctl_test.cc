@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -242,7 +243,16 @@ TEST_F(Ctl, SendPrintsTheAnswer) {
   ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
   Ran r = ctl({"send", "w1", "7", "0x10", "-1"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "answer from w1: result 1 (normal)\n7 16 18446744073709551615 0 0 0 0 0 \n");
+  EXPECT_EQ(r.out,
+            "answer from w1: result 1 (normal)\n"
+            "  word 0  0x7                 7\n"
+            "  word 1  0x10                16\n"
+            "  word 2  0xffffffffffffffff  18446744073709551615 (-1)\n"
+            "  word 3  0x0                 0\n"
+            "  word 4  0x0                 0\n"
+            "  word 5  0x0                 0\n"
+            "  word 6  0x0                 0\n"
+            "  word 7  0x0                 0\n");
   json j = ctl_json({"send", "w1", "1"});  // kPing: its pid and the count served
   EXPECT_EQ(j["result"], 1);
   EXPECT_EQ(j["result_name"], "normal");
@@ -263,6 +273,79 @@ TEST_F(Ctl, SendPrintsTheAnswer) {
   Ran many = ctl({"send", "w1", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
   EXPECT_EQ(many.code, 1);
   EXPECT_NE(many.err.find("at most 8 words"), std::string::npos) << many.err;
+}
+
+// The words of `text` as a program copies it into a message (memcpy), each
+// as nucleusctl send takes it (0x hex).
+std::vector<std::string> text_words(const std::string &text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < text.size(); at += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, text.data() + at, std::min<size_t>(8, text.size() - at));
+    char hex[24];
+    std::snprintf(hex, sizeof(hex), "0x%llx", static_cast<unsigned long long>(w));
+    out.emplace_back(hex);
+  }
+  return out;
+}
+
+// Issue 21: an answer's words came in decimal only (a name as
+// 31073742178316140). Hex for every word, text where words hold it, and
+// never a control character on the terminal.
+TEST_F(Ctl, SendShowsWordsInHexAndTextNeverRawControlCharacters) {
+  ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
+  // Word 0 (7) is echoed; 1: control characters and letters; 4-5: a name.
+  std::vector<std::string> args{"send", "w1", "7", text_words(std::string("\x1b[2J\aab", 7))[0],
+                                "0",    "0"};
+  for (const std::string &w : text_words("m-root-os-12345")) args.push_back(w);
+  Ran r = ctl(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("  word 0  0x7 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  word 1  0x6261074a325b1b"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"m-root-os-12345\"  (words 4-5)\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "raw ESC on the terminal";
+  EXPECT_EQ(r.out.find('\a'), std::string::npos) << "raw BEL on the terminal";
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '"'), 2) << "one text, no other";
+
+  args.insert(args.begin(), "--json");
+  json j = ctl_json({args.begin(), args.end()});
+  ASSERT_EQ(j["answer"].size(), 8U);  // the numbers, as before
+  EXPECT_EQ(j["answer"][0], 7);
+  EXPECT_EQ(j["answer_hex"][0], "0x7");
+  EXPECT_EQ(j["answer_hex"][1], "0x6261074a325b1b");
+  EXPECT_EQ(j["answer_hex"][7], "0x0");
+  EXPECT_EQ(j["answer_text"],
+            json::parse(R"([{"first": 4, "words": 2, "text": "m-root-os-12345"}])"));
+  // An answer with no text: an empty list, still there.
+  EXPECT_EQ(ctl_json({"send", "w1", "7"})["answer_text"], json::array());
+}
+
+TEST_F(Ctl, PsOfNamesShowsThemWithTheirSubtreesOrOnlyThem) {
+  ASSERT_EQ(ctl({"spawn", "-f", worker_tree()}).code, 0);
+  auto names = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "ps");
+    std::vector<std::string> out;
+    json ps = ctl_json(args);
+    for (const json &p : ps["processes"]) out.push_back(p["name"]);
+    return out;
+  };
+  EXPECT_EQ(names({"os"}), (std::vector<std::string>{"os", "w1", "w2"}));
+  EXPECT_EQ(names({"--only", "os"}), (std::vector<std::string>{"os"}));
+  EXPECT_EQ(names({"w2", "solo"}), (std::vector<std::string>{"w2", "solo"}));
+  EXPECT_EQ(names({"os", "w1"}), (std::vector<std::string>{"os", "w1", "w2"})) << "each once";
+  Ran text = ctl({"ps", "os"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_EQ(text.out.rfind("NAME", 0), 0U) << text.out;
+  EXPECT_NE(text.out.find("\nw1 "), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("solo"), std::string::npos) << text.out;
+  // Bad names: a clear error, exit 1, nothing printed on stdout.
+  Ran unknown = ctl({"ps", "os", "nosuch"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_EQ(unknown.err, "nucleusctl: ps: no process nosuch (or it is not yours to see)\n");
+  Ran device = ctl({"ps", "clock"});
+  EXPECT_EQ(device.code, 1);
+  EXPECT_NE(device.err.find("clock is a device, not a process"), std::string::npos) << device.err;
 }
 
 TEST_F(Ctl, StartStopRemove) {
@@ -390,6 +473,48 @@ TEST_F(Ctl, MonitorStreamsMessageEvents) {
   EXPECT_EQ(events[1]["result"], 1);
   EXPECT_EQ(events[0]["buffer"], events[1]["buffer"]);
   EXPECT_GT(events[0]["time_ns"].get<int64_t>(), 0);
+  // The words (issue 21): numbers, with their hex and text beside them.
+  EXPECT_EQ(events[0]["words"], json({42, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(events[0]["words_hex"][0], "0x2a");
+  EXPECT_EQ(events[0]["words_text"], json::array());
+  EXPECT_EQ(events[1]["words"], json({0, 0, 0, 0, 0, 0, 0, 0}));  // null's answer
+}
+
+// A monitor shows words as send does, text only where it is printable; a
+// flood of messages gives as many lines as asked for, each of bounded length.
+TEST_F(Ctl, MonitorShowsWordsAndItsOutputIsBoundedUnderAFlood) {
+  std::vector<std::string> options{"--socket", daemon_->socket_path(), "monitor", "--count", "200"};
+  Running monitor(kCtl, options);
+  ASSERT_TRUE(monitor.wait_for("monitoring messages"));
+  auto n = attach("flooder");
+  Message m{};
+  std::memcpy(&m.word[0], "\x1b]0;pwned\a", 11);  // a terminal title, if printed raw
+  std::memcpy(&m.word[4], "hello-world", 11);
+  // Many more than the monitor takes, as fast as they go (each answered).
+  for (int i = 0; i < 2000; ++i) {
+    auto b = n.send_message("null", m);
+    ASSERT_TRUE(b) << b.message();
+    ASSERT_TRUE(n.wait_answer(b.value(), kDeadline));
+  }
+  Ran r = monitor.finish();
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  int count = 0;
+  bool shown = false;
+  for (std::string line; std::getline(lines, line); ++count) {
+    EXPECT_LE(line.size(), 400U) << line;
+    for (char c : line) ASSERT_TRUE(c >= 0x20 && c <= 0x7e) << "a raw byte " << int(c);
+    if (line.find("  message flooder -> null") != std::string::npos) {
+      // Word 0's bytes are not all printable: hex only. Words 4-5: text.
+      EXPECT_NE(line.find("  words 0x656e77703b305d1b 0x764 0x0 0x0 0x6f772d6f6c6c6568 "
+                          "0x646c72 0x0 0x0  4:\"hello-world\""),
+                std::string::npos)
+          << line;
+      shown = true;
+    }
+  }
+  EXPECT_EQ(count, 200) << r.out;
+  EXPECT_TRUE(shown) << r.out;
 }
 
 TEST_F(Ctl, SpawnRemoveAndMonitorInTheirOtherFormat) {
@@ -410,6 +535,7 @@ TEST_F(Ctl, SpawnRemoveAndMonitorInTheirOtherFormat) {
   EXPECT_NE(first.find("  message pinger -> w1  buffer 0x"), std::string::npos) << r.out;
   EXPECT_NE(second.find("  answer  w1 -> pinger  buffer 0x"), std::string::npos) << r.out;
   EXPECT_NE(second.find("  result 1"), std::string::npos) << r.out;
+  EXPECT_NE(first.find("  words 0x2a 0x0 0x0 0x0 0x0 0x0 0x0 0x0"), std::string::npos) << r.out;
   EXPECT_EQ(first[2], ':');
 }
 
@@ -556,6 +682,31 @@ TEST_F(CtlNotOperator, ActsOnTheChildrenOfWhatItOwns) {
   Ran refused = ctl({"stop", "myos"});
   EXPECT_EQ(refused.code, 1);
   EXPECT_NE(refused.err.find("may not act for the root"), std::string::npos) << refused.err;
+}
+
+// ps NAME of another uid's process says what ps of an unknown one says:
+// nothing of it is shown, not even that it exists.
+TEST_F(CtlNotOperator, PsOfAnotherUidsProcessIsNoSuchProcess) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another uid";
+  daemon_.reset();
+  start(R"({"operators": {"allow_own_uid": false}, "attach": {"uids": [65534]}})");
+  daemon_->let_others_in();
+  auto mine = attach("mine");
+  Signal attached, done;
+  pid_t other = spawn([&] {
+    if (!become()) return 10;
+    auto n = nucleus::Nucleus::attach("theirs");
+    if (!n) return 11;
+    attached.notify();
+    return done.wait() == 'x' ? 0 : 12;
+  });
+  ASSERT_EQ(attached.wait(), 'x');
+  Ran theirs = ctl({"ps", "theirs"});
+  EXPECT_EQ(theirs.code, 1);
+  EXPECT_EQ(theirs.err, "nucleusctl: ps: no process theirs (or it is not yours to see)\n");
+  EXPECT_EQ(ctl({"ps", "mine"}).code, 0);
+  done.notify();
+  EXPECT_EQ(exit_code(wait_exit(other)), 0);
 }
 
 }  // namespace

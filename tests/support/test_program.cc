@@ -268,6 +268,9 @@ int serve(const char *self, uint64_t tag, const std::string &behaviour) {
         // Ignored by default, but a tracee stops for its tracer on any signal.
         if (rc == 0) raise(SIGWINCH);
         break;
+      case test::Command::kNameClock:
+        rc = nucleus_create_external_process(h, child.c_str(), NUCLEUS_DEVICE_CLOCK, nullptr);
+        break;
       default: rc = -EINVAL; break;
     }
     a.word[0] = static_cast<uint64_t>(static_cast<int64_t>(rc));

@@ -34,6 +34,9 @@ enum class Command : uint64_t {
   kShield = 15,
   // PTRACE_TRACEME (nucleusd becomes its tracer), then a signal it ignores.
   kTraceMe = 16,
+  // Names a clock device under the name (nucleus_create_external_process):
+  // word 0 = 0 or -errno.
+  kNameClock = 17,
 };
 
 }  // namespace test

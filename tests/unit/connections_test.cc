@@ -28,6 +28,7 @@ class NoLinux : public LinuxSide {
   int open_device(uint32_t, uint32_t, const DeviceConfig &) override { return -ENOSYS; }
   int open_poll_descriptor(uint32_t) override { return -ENOSYS; }
   void ring_poll_descriptor(uint32_t) override {}
+  bool named_with(uint32_t, const DeviceConfig &) const override { return false; }
 };
 
 // Records what Connections tells the others.

@@ -79,6 +79,30 @@ TEST_F(CoreDevices, NamingCostsTheDevicesClaim) {
   EXPECT_TRUE(core.take_removed_devices().empty()) << "taken";
 }
 
+// Issue 21: a name taken was reported as the devices claim used up when
+// the claim was, so a namer that restarted and named its device again (its
+// entry kept the device and the claim it cost) was told -ENOBUFS.
+TEST_F(CoreDevices, ANameTakenIsTakenBeforeAnyClaimIsAsked) {
+  ASSERT_TRUE(core.create_device(a, "d1", DeviceKind::kClock).ok());
+  ASSERT_TRUE(core.create_device(a, "d2", DeviceKind::kClock).ok());
+  ASSERT_EQ(core.processes().at(a).account.lent().devices, 2U);  // all of it
+  EXPECT_EQ(core.create_device(a, "d1", DeviceKind::kClock).error(), Error::kNameTaken);
+  EXPECT_EQ(core.create_device(a, "dev", DeviceKind::kClock).error(), Error::kNameTaken);
+  EXPECT_EQ(core.create_device(a, "b", DeviceKind::kClock).error(), Error::kNameTaken);
+  EXPECT_EQ(core.create_device(a, "nucleus", DeviceKind::kClock).error(), Error::kNameTaken);
+  EXPECT_EQ(core.create_device(b, "d1", DeviceKind::kClock).error(), Error::kNameTaken);
+  EXPECT_EQ(core.create_device(a, "bad name", DeviceKind::kClock).error(), Error::kInvalid);
+  // A free name: now the claim is what refuses it.
+  EXPECT_EQ(core.create_device(a, "d3", DeviceKind::kClock).error(), Error::kNoBuffers);
+  // Nothing of that was lent.
+  EXPECT_EQ(core.processes().at(a).account.lent().devices, 2U);
+  // A process's create, too: b has no processes claim.
+  EXPECT_EQ(core.create(b, "d1", Program{"/bin/true", "", {}, {}}, Claims{0, 0, 0}).error(),
+            Error::kNameTaken);
+  EXPECT_EQ(core.create(b, "p", Program{"/bin/true", "", {}, {}}, Claims{0, 0, 0}).error(),
+            Error::kNoBuffers);
+}
+
 TEST_F(CoreDevices, OnlyTheCreatorFindsItsOwnDeviceAndDevicesAreNotChildren) {
   uint32_t d = core.create_device(a, "d", DeviceKind::kClock).value();
   EXPECT_EQ(core.own_device(b, "d").error(), Error::kNoChild);

@@ -4,6 +4,9 @@
 // with another's authority; and the monitor's trace of message events.
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <vector>
+
 #include "core.h"
 #include "core_helpers.h"
 
@@ -86,13 +89,16 @@ TEST_F(CoreRoot, TheTraceRecordsMessagesAndAnswersOnlyWhileOn) {
   ASSERT_EQ(core.send_message(a.value(), h, "b", wire::Message{}), Error::kNone);
   EXPECT_TRUE(core.trace().empty());  // off
   core.set_tracing(true);
+  // Each event keeps its words: the message's, or the answer's.
+  wire::Message asked{{1, 2, 3, 4, 5, 6, 7, 8}};
+  wire::Message answered{{9, 0, 0, 0, 0, 0, 0, UINT64_MAX}};
   h = testing::free_handle(core, a.value());
-  ASSERT_EQ(core.send_message(a.value(), h, "b", wire::Message{}), Error::kNone);
+  ASSERT_EQ(core.send_message(a.value(), h, "b", asked), Error::kNone);
   testing::take_events(core, b.value());
   ASSERT_EQ(core.get_event(b.value(), h), Error::kNone);
-  ASSERT_EQ(core.send_answer(b.value(), h, wire::kResultRejected, wire::Message{}), Error::kNone);
+  ASSERT_EQ(core.send_answer(b.value(), h, wire::kResultRejected, answered), Error::kNone);
   uint64_t h2 = testing::free_handle(core, a.value());
-  ASSERT_EQ(core.send_message(a.value(), h2, "nobody", wire::Message{}), Error::kNone);
+  ASSERT_EQ(core.send_message(a.value(), h2, "nobody", asked), Error::kNone);
   const auto &t = core.trace();
   ASSERT_EQ(t.size(), 4U);
   EXPECT_EQ(t[0].kind, TraceKind::kMessage);
@@ -107,6 +113,15 @@ TEST_F(CoreRoot, TheTraceRecordsMessagesAndAnswersOnlyWhileOn) {
   EXPECT_EQ(t[3].kind, TraceKind::kAnswer);
   EXPECT_STREQ(t[3].from, "nucleus");  // the dummy answer
   EXPECT_EQ(t[3].result, wire::kResultDummy);
+  auto words = [](const TraceEvent &e) {
+    return std::vector<uint64_t>(std::begin(e.words.word), std::end(e.words.word));
+  };
+  EXPECT_EQ(words(t[0]), std::vector<uint64_t>(std::begin(asked.word), std::end(asked.word)));
+  EXPECT_EQ(words(t[1]), std::vector<uint64_t>(std::begin(answered.word), std::end(answered.word)));
+  // A message nobody receives is traced with its words, its dummy answer
+  // with none.
+  EXPECT_EQ(words(t[2]), std::vector<uint64_t>(std::begin(asked.word), std::end(asked.word)));
+  EXPECT_EQ(words(t[3]), std::vector<uint64_t>(8, 0));
   Core::TraceBatch taken = core.take_trace();
   EXPECT_EQ(taken.events.size(), 4U);
   EXPECT_EQ(taken.dropped, 0U);

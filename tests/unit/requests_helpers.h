@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,7 @@ class FakeLinux : public LinuxSide {
   int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) override {
     calls.push_back("open " + std::to_string(caller) + " " + spec.name + " " + spec.path);
     last_device = device;
+    if (open_result == 0) opened[device] = spec;
     return open_result;
   }
   int open_poll_descriptor(uint32_t id) override {
@@ -49,6 +51,11 @@ class FakeLinux : public LinuxSide {
     return poll_result;
   }
   void ring_poll_descriptor(uint32_t id) override { calls.push_back("ring " + std::to_string(id)); }
+  // The spec each device was opened with (as Devices keeps it).
+  bool named_with(uint32_t device, const DeviceConfig &spec) const override {
+    auto it = opened.find(device);
+    return it != opened.end() && it->second == spec;
+  }
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
@@ -57,6 +64,7 @@ class FakeLinux : public LinuxSide {
   int open_result = 0;
   int poll_result = 0;
   uint32_t last_device = kNone;
+  std::map<uint32_t, DeviceConfig> opened;
   Waiter last_waiter;
   std::vector<std::string> calls;
 };

@@ -207,6 +207,52 @@ TEST_F(RequestsTest, CreateExternalNamesTheEntryThenHasItsFilesOpened) {
   EXPECT_EQ(core_.own_device(os_, "d").value(), linux_.last_device);
 }
 
+// Decision 73: a namer that restarted names its devices again; the same
+// parameters keep the device it has, anything else is -EEXIST (never its
+// devices claim used up, which naming again would not take).
+TEST_F(RequestsTest, NamingItsOwnDeviceAgainAsBeforeKeepsItOtherwiseTheNameIsTaken) {
+  auto external = [&](const std::string &name, wire::DeviceKind kind, const std::string &paths,
+                      uint64_t block_size = 0) {
+    stage(paths);
+    wire::Request r = request(wire::Op::kCreateExternal, name, static_cast<int64_t>(kind));
+    r.message.word[wire::kDeviceBlockSize] = block_size;
+    return control(r);
+  };
+  using wire::DeviceKind;
+  ASSERT_EQ(external("d", DeviceKind::kDisk, "/tmp/disk\0\0"s), 0);
+  uint32_t d = core_.own_device(os_, "d").value();
+  ASSERT_EQ(external("c", DeviceKind::kClock, "\0\0"s), 0);
+  ASSERT_EQ(core_.processes().at(os_).account.lent().devices, 2U);  // the whole claim
+  linux_.calls.clear();
+  // As before (the block size 0 is 512, as it was): kept, nothing opened.
+  EXPECT_EQ(external("d", DeviceKind::kDisk, "/tmp/disk\0\0"s), 0);
+  EXPECT_EQ(external("d", DeviceKind::kDisk, "/tmp/disk\0\0"s, 512), 0);
+  EXPECT_EQ(external("c", DeviceKind::kClock, "\0\0"s), 0);
+  EXPECT_TRUE(linux_.calls.empty());
+  EXPECT_EQ(core_.own_device(os_, "d").value(), d);
+  EXPECT_EQ(core_.processes().at(os_).account.lent().devices, 2U);
+  // Otherwise: the name is taken (and the device stays as it was).
+  EXPECT_EQ(external("d", DeviceKind::kDisk, "/tmp/other\0\0"s), -EEXIST);
+  EXPECT_EQ(external("d", DeviceKind::kDisk, "/tmp/disk\0\0"s, 4096), -EEXIST);
+  EXPECT_EQ(external("d", DeviceKind::kNull, "\0\0"s), -EEXIST);
+  EXPECT_EQ(external("c", DeviceKind::kNull, "\0\0"s), -EEXIST);
+  EXPECT_EQ(core_.own_device(os_, "d").value(), d);
+  // Names of others: a process (its own), the root's device, another's.
+  core_.create_device(kNone, "rootdev", DeviceKind::kNull);
+  EXPECT_EQ(external("os", DeviceKind::kClock, "\0\0"s), -EEXIST);
+  EXPECT_EQ(external("rootdev", DeviceKind::kNull, "\0\0"s), -EEXIST);
+  uint32_t other = core_.attach("other", Claims{8, 0, 0, 1, 0}, 1000, 1000, 10).value();
+  stage("\0\0"s);
+  EXPECT_EQ(
+      handle(request(wire::Op::kCreateExternal, "c", static_cast<int64_t>(DeviceKind::kClock)),
+             other),
+      Error::kNone);
+  EXPECT_EQ(answer(), -EEXIST);
+  EXPECT_TRUE(linux_.calls.empty());
+  // A free name: the claim used up is what refuses it.
+  EXPECT_EQ(external("e", DeviceKind::kClock, "\0\0"s), -ENOBUFS);
+}
+
 TEST_F(RequestsTest, ADeviceWhoseFilesCannotBeOpenedIsNotNamed) {
   linux_.open_result = -EACCES;
   stage("/tmp/disk\0\0"s);

@@ -388,8 +388,13 @@ typedef struct {
  * null. Needs one of the caller's devices claim (-ENOBUFS) and one of its
  * uid's names (-EDQUOT, limits.per_uid.names). Files are opened
  * once, by nucleusd, with the caller's uid and gid; a disk is as many blocks
- * as the file holds when it is named. -EEXIST name taken; -EINVAL bad kind,
- * parameters or relative path; an errno of open() (-ENOENT, -EACCES). */
+ * as the file holds when it is named. A device the caller named itself (its
+ * devices outlive its program's run), named again with the same kind and
+ * parameters, is 0 and kept as it is (nothing reopened, no claim taken).
+ * -EEXIST the name is in use otherwise (another's, a process, or the
+ * caller's own device with other parameters), checked before the claim;
+ * -EINVAL bad kind, parameters or relative path; an errno of open()
+ * (-ENOENT, -EACCES). */
 NUCLEUS_API int nucleus_create_external_process(nucleus_t *n, const char *name, int kind,
                                                 const nucleus_device_parameters_t *parameters);
 /* Removes a device the caller named: every message it holds gets a dummy
