@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -77,6 +78,10 @@ class LinuxSide {
   // paths as written, block size, flags): a namer naming it so again keeps
   // it (decision 73).
   virtual bool named_with(uint32_t device, const DeviceConfig &spec) const = 0;
+  // The data area of `id`'s attached run as nucleusd maps it (its size is
+  // nucleusd's own record), or an empty span when it has none: what a lend
+  // names and a copy reads or writes.
+  virtual std::span<uint8_t> data_area(uint32_t id) = 0;
 };
 
 // The size of an entry's data area: its claim, else the configured default.
@@ -155,6 +160,11 @@ class Requests {
   Error release_answer(Call &call);
   Error get_stats(Call &call);
   Error poll_descriptor(Call &call);
+  // Data with a message and regret (docs/data-and-regret.md): replied
+  // with 0 or -errno, never protocol errors.
+  Error regret_message(Call &call);
+  Error copy_data(Call &call);
+  int copy(const Call &call);
   // Process control.
   Error stage_program(Call &call);
   Error list_children(Call &call);

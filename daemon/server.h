@@ -92,6 +92,11 @@ class Server : private LinuxSide, private Reactions {
   bool named_with(uint32_t device, const DeviceConfig &spec) const override {
     return devices_.named_with(device, spec);
   }
+  std::span<uint8_t> data_area(uint32_t id) override {
+    Channel *ch = connections_.channel(id);
+    if (ch == nullptr) return {};
+    return {ch->data(), ch->data_bytes()};
+  }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result, uint64_t step, std::string_view path) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;

@@ -288,7 +288,7 @@ TEST(Messaging, DataAreaIsMappedAndPrivate) {
   auto *pa = static_cast<char *>(nucleus_data_area(a.c_handle(), &size_a));
   auto *pb = static_cast<char *>(nucleus_data_area(b.c_handle(), &size_b));
   ASSERT_NE(pa, nullptr);
-  EXPECT_EQ(size_a, 65536U);
+  EXPECT_EQ(size_a, 1U << 20);  // channel.data_bytes' default (decision 69)
   pa[0] = 'a';
   pb[0] = 'b';
   pa[size_a - 1] = 'z';

@@ -29,6 +29,7 @@ class NoLinux : public LinuxSide {
   int open_poll_descriptor(uint32_t) override { return -ENOSYS; }
   void ring_poll_descriptor(uint32_t) override {}
   bool named_with(uint32_t, const DeviceConfig &) const override { return false; }
+  std::span<uint8_t> data_area(uint32_t) override { return {}; }
 };
 
 // Records what Connections tells the others.

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,11 @@ class FakeLinux : public LinuxSide {
     auto it = opened.find(device);
     return it != opened.end() && it->second == spec;
   }
+  std::span<uint8_t> data_area(uint32_t id) override {
+    auto it = areas.find(id);
+    if (it == areas.end()) return {};
+    return it->second;
+  }
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
@@ -67,6 +73,7 @@ class FakeLinux : public LinuxSide {
   std::map<uint32_t, DeviceConfig> opened;
   Waiter last_waiter;
   std::vector<std::string> calls;
+  std::map<uint32_t, std::vector<uint8_t>> areas;  // data areas of attached runs
 };
 
 // A staged program: `path`, no arguments, and the owner it names
