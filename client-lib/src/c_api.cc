@@ -35,6 +35,10 @@ static_assert(NUCLEUS_FROM_PROCESS == static_cast<int>(wire_check::PrincipalKind
 static_assert(NUCLEUS_FROM_DEVICE == static_cast<int>(wire_check::PrincipalKind::kDevice));
 static_assert(NUCLEUS_FROM_NUCLEUS == static_cast<int>(wire_check::PrincipalKind::kNucleus));
 static_assert(sizeof(nucleus_principal_t) == sizeof(wire_check::Principal));
+// ... and so are a lend's.
+static_assert(NUCLEUS_LEND_READ == wire_check::kLendRead);
+static_assert(NUCLEUS_LEND_WRITE == wire_check::kLendWrite);
+static_assert(NUCLEUS_COPY_MAX == wire_check::kMaxCopyBytes);
 static_assert(NUCLEUS_SWAP_WORD_START_STEP == wire_check::kSwapStartStep);
 static_assert(NUCLEUS_START_STEP_NONE == wire_check::kStartStepNone);
 static_assert(NUCLEUS_START_STEP_EXEC == wire_check::kStartStepExec);
@@ -111,6 +115,43 @@ int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_
                        nucleus_event_t *out) {
   if (n == nullptr) return -EINVAL;
   return n->channel->wait_event(previous, timeout_ns, out);
+}
+
+int nucleus_send_message_lend(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
+                              const nucleus_lend_t *lend, nucleus_buffer_t *out) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->send_message(receiver, message, out, lend);
+}
+
+int nucleus_send_data(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
+                      const nucleus_lend_t *lend, const void *data, size_t size,
+                      nucleus_buffer_t *out) {
+  if (n == nullptr || lend == nullptr || (data == nullptr && size != 0)) return -EINVAL;
+  size_t area = 0;
+  auto *base = static_cast<uint8_t *>(n->channel->data_area(&area));
+  if (size > lend->bytes || lend->offset > area || lend->bytes > area - lend->offset) {
+    return -EFAULT;
+  }
+  // memmove: the caller may have built the data in the data area already.
+  if (size != 0) std::memmove(base + lend->offset, data, size);
+  return n->channel->send_message(receiver, message, out, lend);
+}
+
+int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
+                      uint64_t own_offset, uint64_t bytes) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->copy_data(received, nucleus::wire::kCopyFrom, lend_offset, own_offset, bytes);
+}
+
+int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
+                    uint64_t own_offset, uint64_t bytes) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->copy_data(received, nucleus::wire::kCopyTo, lend_offset, own_offset, bytes);
+}
+
+int nucleus_regret_message(nucleus_t *n, nucleus_buffer_t sent) {
+  if (n == nullptr) return -EINVAL;
+  return n->channel->regret_message(sent);
 }
 
 int nucleus_get_event(nucleus_t *n, nucleus_buffer_t buffer) {

@@ -109,6 +109,12 @@ nucleus_event_t to_public(const wire::Event &e, int kind) {
   std::memcpy(&q.message, &e.message, sizeof(q.message));
   q.principal =
       nucleus_principal_t{e.principal.uid, e.principal.gid, e.principal.pid, e.principal.kind};
+  // A message's lend: bytes and rights (wire::lend_extra); the receiver
+  // addresses it from 0.
+  if (kind == NUCLEUS_EVENT_MESSAGE && e.extra != 0) {
+    q.lend.bytes = e.extra & 0xffffffffU;
+    q.lend.rights = static_cast<uint32_t>(e.extra >> 32);
+  }
   return q;
 }
 
@@ -340,6 +346,7 @@ void Channel::drain() {
         break;
       case wire::EventKind::kReply: replies_.push_back(e); break;
       case wire::EventKind::kInherit: inherit(e); break;
+      case wire::EventKind::kWithdrawn: withdrawn(e.handle); break;
       case wire::EventKind::kHandover:
         handover_bytes_ = std::min<uint64_t>(e.extra, hdr_->data_bytes);
         have_state_ = true;
@@ -417,11 +424,21 @@ int64_t Channel::deadline(int64_t timeout_ns) {
 }
 
 int Channel::send_message(const char *receiver, const nucleus_message_t *message,
-                          nucleus_buffer_t *out) {
+                          nucleus_buffer_t *out, const nucleus_lend_t *lend) {
   if (receiver == nullptr || message == nullptr || out == nullptr) return -EINVAL;
   if (int rc = closed_error(); rc < 0) return rc;
   int len = wire::name_length(receiver, std::strlen(receiver) + 1);
   if (len < 0) return -EINVAL;
+  // nucleusd checks the lend again; these checks give the caller its error
+  // rather than a dummy answer (a refused send's).
+  if (lend != nullptr && lend->bytes != 0) {
+    if (lend->rights == 0 || (lend->rights & ~uint32_t{NUCLEUS_LEND_READ | NUCLEUS_LEND_WRITE}) ||
+        lend->reserved != 0) {
+      return -EINVAL;
+    }
+    uint64_t area = hdr_->data_bytes;
+    if (lend->offset > area || lend->bytes > area - lend->offset) return -EFAULT;
+  }
   uint32_t slot = 0;
   if (int rc = find_free_slot(&slot); rc < 0) return rc;
   wire::Request r{};
@@ -429,6 +446,11 @@ int Channel::send_message(const char *receiver, const nucleus_message_t *message
   r.handle = wire::next_handle(slots_[slot].handle);
   std::memcpy(r.name, receiver, static_cast<size_t>(len));
   std::memcpy(&r.message, message, sizeof(r.message));
+  if (lend != nullptr && lend->bytes != 0) {
+    r.arg = lend->rights;
+    r.lend_offset = static_cast<uint32_t>(lend->offset);  // < kMaxDataAreaBytes
+    r.lend_bytes = static_cast<uint32_t>(lend->bytes);
+  }
   if (int rc = push_request(r, true); rc < 0) return rc;
   free_slots_.pop_back();
   slots_[slot].handle = r.handle;
@@ -483,6 +505,63 @@ void Channel::inherit(const wire::Event &e) {
   }
 }
 
+int Channel::copy_data(nucleus_buffer_t received, wire::CopyDirection direction,
+                       uint64_t lend_offset, uint64_t own_offset, uint64_t bytes) {
+  if (int rc = closed_error(); rc < 0) return rc;
+  if (received_.count(received) == 0) return -EBADF;
+  // In parts of at most kMaxCopyBytes, each checked by nucleusd; the first
+  // part goes even when bytes is 0, so that a copy of nothing is checked too.
+  uint64_t done = 0;
+  do {
+    uint64_t part = std::min(bytes - done, wire::kMaxCopyBytes);
+    wire::Request r{};
+    r.op = static_cast<uint32_t>(wire::Op::kCopyData);
+    r.handle = received;
+    r.arg = direction;
+    // Offsets that overflow when a part is added are refused by nucleusd
+    // (-EFAULT / -ERANGE): they cannot lie in any area.
+    r.message.word[wire::kCopyLendOffset] =
+        lend_offset + done < lend_offset ? UINT64_MAX : lend_offset + done;
+    r.message.word[wire::kCopyOwnOffset] =
+        own_offset + done < own_offset ? UINT64_MAX : own_offset + done;
+    r.message.word[wire::kCopyBytes] = part;
+    if (int rc = call(r, nullptr); rc < 0) return rc;
+    done += part;
+  } while (done < bytes);
+  return 0;
+}
+
+int Channel::regret_message(nucleus_buffer_t sent) {
+  if (int rc = closed_error(); rc < 0) return rc;
+  Slot *s = out_slot(sent);
+  if (s == nullptr) return -EBADF;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kRegretMessage);
+  r.handle = sent;
+  int rc = call(r, nullptr);
+  if (rc != 0) return rc;
+  // Withdrawn: the buffer is free in the claim again, with the same handle
+  // (its next send moves the generation on).
+  if (withdrawn_out_.erase(sent) != 0) return 0;
+  auto it = slot_of_index_.find(wire::handle_index(sent));
+  if (it != slot_of_index_.end() && slots_[it->second].handle == sent && slots_[it->second].out) {
+    slots_[it->second].out = false;
+    free_slots_.push_back(it->second);
+  }
+  return 0;
+}
+
+void Channel::withdrawn(uint64_t handle) {
+  // Not yet taken here: it was never ours. Taken already (our take was on
+  // its way when nucleusd withdrew it): nucleusd voids that take, and the
+  // handle is no longer ours to answer or copy with.
+  auto it = std::find_if(queue_.begin(), queue_.end(), [&](const nucleus_event_t &e) {
+    return e.kind == NUCLEUS_EVENT_MESSAGE && e.buffer == handle;
+  });
+  if (it != queue_.end()) queue_.erase(it);
+  received_.erase(handle);
+}
+
 int Channel::take_message(nucleus_buffer_t buffer) {
   received_.insert(buffer);
   wire::Request r{};
@@ -504,6 +583,7 @@ int Channel::wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_
     if (sender != nullptr) {
       std::memcpy(sender->name, e.sender, sizeof(sender->name));
       sender->principal = e.principal;
+      sender->lend = e.lend;
     }
     if (message != nullptr) *message = e.message;
     *out = e.buffer;

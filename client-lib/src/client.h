@@ -29,7 +29,13 @@ class Channel {
   Channel(const Channel &) = delete;
   Channel &operator=(const Channel &) = delete;
 
-  int send_message(const char *receiver, const nucleus_message_t *message, nucleus_buffer_t *out);
+  int send_message(const char *receiver, const nucleus_message_t *message, nucleus_buffer_t *out,
+                   const nucleus_lend_t *lend = nullptr);
+  // The receiver's copy between a lent range and its own data area, split
+  // into requests of at most wire::kMaxCopyBytes.
+  int copy_data(nucleus_buffer_t received, wire::CopyDirection direction, uint64_t lend_offset,
+                uint64_t own_offset, uint64_t bytes);
+  int regret_message(nucleus_buffer_t sent);
   // `sender` and `from` may be null.
   int wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_message_t *message,
                    nucleus_buffer_t *out);
@@ -95,6 +101,8 @@ class Channel {
   int release_slot(nucleus_buffer_t buffer);
   int take_message(nucleus_buffer_t buffer);
   void inherit(const wire::Event &e);
+  // The sender regretted a message published to us (wire::EventKind::kWithdrawn).
+  void withdrawn(uint64_t handle);
   // Re-reads the slot table when nucleusd says it changed.
   void rescan_slots();
 

@@ -75,11 +75,27 @@ typedef struct {
   uint32_t kind; /* NUCLEUS_FROM_* */
 } nucleus_principal_t;
 
-/* A sender: its name (NUL-terminated; "nucleus" for the nucleus) and its
- * principal. */
+/* A range of the sender's data area lent with a message (docs/data-and-regret.md).
+ * Sending: `offset` and `bytes` are in the sender's own data area, `rights`
+ * NUCLEUS_LEND_READ, NUCLEUS_LEND_WRITE or both. Receiving: `offset` is 0
+ * (the receiver addresses the range from its start and never learns where
+ * it lies), `bytes` its length, `rights` what the receiver may do; bytes 0:
+ * the message lends nothing. */
+#define NUCLEUS_LEND_READ 1  /* the receiver may copy from the range */
+#define NUCLEUS_LEND_WRITE 2 /* the receiver may copy into the range */
+typedef struct {
+  uint64_t offset;
+  uint64_t bytes;
+  uint32_t rights;   /* NUCLEUS_LEND_* */
+  uint32_t reserved; /* 0 */
+} nucleus_lend_t;
+
+/* A sender: its name (NUL-terminated; "nucleus" for the nucleus), its
+ * principal, and what its message lends (bytes 0: nothing). */
 typedef struct {
   char name[32];
   nucleus_principal_t principal;
+  nucleus_lend_t lend;
 } nucleus_sender_t;
 
 typedef struct {
@@ -89,6 +105,7 @@ typedef struct {
   char sender[32];               /* who it is from: a message's sender, an answer's answerer */
   nucleus_message_t message;     /* the message or the answer */
   nucleus_principal_t principal; /* and that one's principal */
+  nucleus_lend_t lend;           /* a message's lend (offset 0; bytes 0: none) */
 } nucleus_event_t;
 
 typedef struct {
@@ -168,8 +185,67 @@ NUCLEUS_API int nucleus_get_event(nucleus_t *n, nucleus_buffer_t buffer);
 /* Asks nucleusd for its counters (waits for the reply). */
 NUCLEUS_API int nucleus_get_stats(nucleus_t *n, nucleus_stats_t *out);
 
-/* This process's data area in its channel (for device I/O). */
+/* This process's data area in its channel: device I/O reads into and
+ * writes from it, and a message may lend a range of it to its receiver. Its
+ * size is the data_bytes claim (channel.data_bytes for a process that
+ * attached through the socket). */
 NUCLEUS_API void *nucleus_data_area(nucleus_t *n, size_t *size);
+
+/* ---- data with a message, and regret (docs/data-and-regret.md) -------------
+ * A message may lend its receiver a range of the sender's data area until
+ * it is answered, regretted or its sender dies. The receiver copies from
+ * and into the range through nucleusd (one copy each way, ranges and rights
+ * checked); nothing of the sender is mapped into the receiver. */
+
+/* Sends like nucleus_send_message, lending `lend` (offset, bytes and rights
+ * in the caller's data area; NULL or bytes 0 lends nothing). Never blocks.
+ * -EFAULT: the range is not inside the data area; -EINVAL: rights other
+ * than NUCLEUS_LEND_READ | NUCLEUS_LEND_WRITE, none with bytes > 0, or
+ * reserved not 0. A lend to a device is refused with -EINVAL: a device
+ * addresses the sender's whole data area by its words (docs/devices.md). */
+NUCLEUS_API int nucleus_send_message_lend(nucleus_t *n, const char *receiver,
+                                          const nucleus_message_t *message,
+                                          const nucleus_lend_t *lend, nucleus_buffer_t *out);
+/* Words and data in one call: copies `size` bytes of `data` to lend->offset
+ * of the caller's data area, then sends `message` lending `lend` (size <=
+ * lend->bytes; data may be NULL when size is 0, as for a range lent only
+ * for the receiver to write into). Errors as nucleus_send_message_lend;
+ * -EFAULT also when size > lend->bytes. */
+NUCLEUS_API int nucleus_send_data(nucleus_t *n, const char *receiver,
+                                  const nucleus_message_t *message, const nucleus_lend_t *lend,
+                                  const void *data, size_t size, nucleus_buffer_t *out);
+
+/* The most one copy request moves; nucleus_copy_from and nucleus_copy_to
+ * split larger copies (each part checked again), so one copy never holds
+ * nucleusd for long. */
+#define NUCLEUS_COPY_MAX ((uint64_t)1 << 20)
+/* The receiver of a message that lends (nucleus_sender_t.lend), while it
+ * holds it (taken, not answered): copies `bytes` from `lend_offset` of the
+ * lent range to `own_offset` of its own data area (copy_from, needs
+ * NUCLEUS_LEND_READ), or the other way (copy_to, needs NUCLEUS_LEND_WRITE).
+ * 0 or:
+ *   -EBADF   `received` is not a message this process holds (never taken,
+ *            answered, regretted, stale, forged or another's)
+ *   -ENODATA the message lends nothing
+ *   -EACCES  the lend does not give that right
+ *   -EFAULT  the range is not inside the lent range
+ *   -ERANGE  the range is not inside the caller's own data area
+ *   -ESTALE  the sender's run that lent it is gone (it died, detached or
+ *            was swapped): answer the message, its lend is over
+ * A copy larger than NUCLEUS_COPY_MAX goes in parts: a failure after the
+ * first leaves the parts before it done. */
+NUCLEUS_API int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
+                                  uint64_t own_offset, uint64_t bytes);
+NUCLEUS_API int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
+                                uint64_t own_offset, uint64_t bytes);
+/* The sender withdraws a message (waits for nucleusd's reply):
+ *   0          withdrawn before its receiver took it: the buffer is back in
+ *              the claim at once, its lend is over, the handle is stale; the
+ *              receiver never gets it
+ *   -EBUSY     the receiver has taken it: its answer comes as usual
+ *   -EALREADY  it is answered (or has a dummy answer): wait_answer takes it
+ *   -EBADF     not a buffer this process has out */
+NUCLEUS_API int nucleus_regret_message(nucleus_t *n, nucleus_buffer_t sent);
 
 /* ---- process control -------------------------------------------------------
  * A process may apply these only to its own children. Any other name (a

@@ -5,7 +5,9 @@
 
 #include <nucleus/nucleus.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -24,6 +26,10 @@ using Stats = nucleus_stats_t;
 using Claims = nucleus_claims_t;
 using ProcessInfo = nucleus_process_t;
 using ExitNotice = nucleus_exit_notice_t;
+// A range of the data area lent with a message (see nucleus_lend_t): offset,
+// bytes and rights (NUCLEUS_LEND_READ | NUCLEUS_LEND_WRITE). A received
+// message's lend has offset 0; bytes 0 lends nothing.
+using Lend = nucleus_lend_t;
 // Who sent a message or an answer (NUCLEUS_FROM_*: a process, a device or the
 // nucleus; uid, gid, pid), stamped by nucleusd: see nucleus_principal_t.
 using Principal = nucleus_principal_t;
@@ -154,6 +160,7 @@ struct Received {
   Message message{};
   Buffer buffer = 0;
   Principal principal{};  // the sender's: ask it before acting for the sender
+  Lend lend{};            // what the message lends (bytes 0: nothing)
 };
 
 struct Answer {
@@ -201,6 +208,28 @@ class Nucleus {
     if (rc < 0) return Result<Buffer>::failure(rc);
     return b;
   }
+  // With a range of the data area lent to the receiver until the answer.
+  Result<Buffer> send_message(const std::string &receiver, const Message &message,
+                              const Lend &lend) {
+    Buffer b = 0;
+    int rc = nucleus_send_message_lend(n_, receiver.c_str(), &message, &lend, &b);
+    if (rc < 0) return Result<Buffer>::failure(rc);
+    return b;
+  }
+  // Words and data in one call: `data` is copied to lend.offset of the data
+  // area, and the message lends `lend` (data.size() <= lend.bytes).
+  Result<Buffer> send_data(const std::string &receiver, const Message &message, const Lend &lend,
+                           std::span<const std::byte> data) {
+    Buffer b = 0;
+    int rc = nucleus_send_data(n_, receiver.c_str(), &message, &lend, data.data(), data.size(), &b);
+    if (rc < 0) return Result<Buffer>::failure(rc);
+    return b;
+  }
+  // The same, lending exactly `data`'s bytes at the start of the data area.
+  Result<Buffer> send_data(const std::string &receiver, const Message &message,
+                           std::span<const std::byte> data, uint32_t rights = NUCLEUS_LEND_READ) {
+    return send_data(receiver, message, Lend{0, data.size(), rights, 0}, data);
+  }
   Result<Received> wait_message(Timeout timeout = kForever) {
     Received r;
     nucleus_sender_t sender{};
@@ -208,8 +237,27 @@ class Nucleus {
     if (rc < 0) return Result<Received>::failure(rc);
     r.sender = sender.name;
     r.principal = sender.principal;
+    r.lend = sender.lend;
     return r;
   }
+  // The receiver of a message that lends, while it holds it: copies from
+  // `lend_offset` of the lent range into `into`, or from `from` into the
+  // lent range. The spans must lie in data() (else -EINVAL); errors as
+  // nucleus_copy_from.
+  Result<void> copy_from(Buffer received, uint64_t lend_offset, std::span<std::byte> into) {
+    uint64_t own = 0;
+    if (!in_data(into.data(), into.size(), &own)) return Result<void>::failure(-EINVAL);
+    return done(nucleus_copy_from(n_, received, lend_offset, own, into.size()));
+  }
+  Result<void> copy_to(Buffer received, uint64_t lend_offset, std::span<const std::byte> from) {
+    uint64_t own = 0;
+    if (!in_data(from.data(), from.size(), &own)) return Result<void>::failure(-EINVAL);
+    return done(nucleus_copy_to(n_, received, lend_offset, own, from.size()));
+  }
+  // Withdraws a message its receiver has not taken (see
+  // nucleus_regret_message): ok, or -EBUSY (taken: the answer comes),
+  // -EALREADY (answered: wait_answer takes it), -EBADF.
+  Result<void> regret(Buffer sent) { return done(nucleus_regret_message(n_, sent)); }
   Result<void> send_answer(Buffer buffer, int result, const Message &answer) {
     int rc = nucleus_send_answer(n_, buffer, result, &answer);
     return rc < 0 ? Result<void>::failure(rc) : Result<void>();
@@ -318,6 +366,12 @@ class Nucleus {
     void *p = nucleus_data_area(n_, &size);
     return {static_cast<uint8_t *>(p), p == nullptr ? 0 : size};
   }
+  // The same as bytes: what a lend names and copy_from / copy_to take.
+  std::span<std::byte> data() {
+    size_t size = 0;
+    void *p = nucleus_data_area(n_, &size);
+    return {static_cast<std::byte *>(p), p == nullptr ? 0 : size};
+  }
 
   // ---- hot swap (see nucleus.h, docs/hot-swap.md) ----
   // The buffer is answered when the swap is done (result normal, word 0
@@ -400,6 +454,22 @@ class Nucleus {
     nucleus_program_t c_{};
   };
   static Result<void> done(int rc) { return rc < 0 ? Result<void>::failure(rc) : Result<void>(); }
+  // Whether [p, p + size) lies in the data area, and at which offset.
+  bool in_data(const void *p, size_t size, uint64_t *offset) const {
+    size_t area = 0;
+    auto *base = static_cast<const std::byte *>(nucleus_data_area(n_, &area));
+    auto *at = static_cast<const std::byte *>(p);
+    if (base == nullptr) return false;
+    if (size == 0 && at == nullptr) {
+      *offset = 0;
+      return true;
+    }
+    auto a = reinterpret_cast<uintptr_t>(at);
+    auto b = reinterpret_cast<uintptr_t>(base);
+    if (a < b || a - b > area || size > area - (a - b)) return false;
+    *offset = a - b;
+    return true;
+  }
 
   explicit Nucleus(nucleus_t *n) : n_(n) {}
   void reset() {

@@ -170,6 +170,9 @@ enum LendRights : int64_t {
 constexpr uint64_t lend_extra(uint32_t bytes, uint32_t rights) {
   return uint64_t{bytes} | uint64_t{rights} << 32;
 }
+// The most one kCopyData moves (nucleus_copy_* split larger copies), so one
+// request never holds nucleusd's loop for long: about 50 µs of memcpy.
+inline constexpr uint64_t kMaxCopyBytes = 1ULL << 20;
 enum CopyDirection : int64_t {
   kCopyFrom = 0,  // lent range -> the caller's own data area
   kCopyTo = 1,    // the caller's own data area -> lent range
@@ -428,6 +431,11 @@ enum class EventKind : uint32_t {
   // To a swap's new program: the old OS's state is at the start of its data
   // area, `extra` bytes of it.
   kHandover = 7,
+  // The sender regretted a message already published to this process
+  // (handle) before this process took it: it is not this process's to
+  // take, answer or copy. A take of it that was already on its way is void
+  // (not a protocol error).
+  kWithdrawn = 8,
 };
 inline constexpr int32_t kInheritReceived = 1;
 inline constexpr int32_t kInheritOut = 2;
