@@ -267,8 +267,7 @@ int cmd_monitor(const Options &o, int64_t count) {
 }
 
 // The received bytes to --out ("-": stdout).
-bool write_received(const std::string &out, std::span<const std::byte> bytes,
-                    std::string *error) {
+bool write_received(const std::string &out, std::span<const std::byte> bytes, std::string *error) {
   FILE *f = out == "-" ? stdout : std::fopen(out.c_str(), "wb");
   bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   if (f != nullptr) ok = (f == stdout ? std::fflush(f) : std::fclose(f)) == 0 && ok;
@@ -312,17 +311,16 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
   std::copy(lend.bytes.begin(), lend.bytes.end(), area.begin());
   std::fill(area.begin() + static_cast<ptrdiff_t>(lend.bytes.size()),
             area.begin() + static_cast<ptrdiff_t>(lend.range), std::byte{0});
-  auto b = lend.range == 0
-               ? n->send_message(name, m)
-               : n->send_message(name, m, nucleus::Lend{0, lend.range, lend.rights, 0});
+  auto b = lend.range == 0 ? n->send_message(name, m)
+                           : n->send_message(name, m, nucleus::Lend{0, lend.range, lend.rights, 0});
   if (!b) return fail("send to " + name + ": " + why(b.error()));
   auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
   if (!a && a.error() == -ETIMEDOUT) {
     // Withdraw it, so that it is not acted on after we said it failed.
     auto g = n->regret(b.value());
-    std::string what = g ? "; withdrawn: " + name + " never took it"
-                         : g.error() == -EBUSY ? "; " + name + " has taken it and may still act on it"
-                                               : "";
+    std::string what = g                     ? "; withdrawn: " + name + " never took it"
+                       : g.error() == -EBUSY ? "; " + name + " has taken it and may still act on it"
+                                             : "";
     if (g || g.error() == -EBUSY) {
       return fail("send to " + name + ": no answer in " + std::to_string(o.timeout_ms) + " ms" +
                   what);
@@ -341,8 +339,7 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
   std::span<const std::byte> received = area.first(kept);
   // With the received bytes on stdout, the answer's lines go to stderr.
   bool bytes_to_stdout = data.receive > 0 && data.out == "-";
-  if (received_any && !(o.json && bytes_to_stdout) &&
-      !write_received(data.out, received, &error)) {
+  if (received_any && !(o.json && bytes_to_stdout) && !write_received(data.out, received, &error)) {
     return fail("send to " + name + ": " + error);
   }
   if (o.json) {
@@ -361,7 +358,8 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
                {"gid", p.gid},
                {"pid", p.pid}}}};
     if (lend.range > 0) {
-      out["data"] = {{"lent_bytes", lend.range}, {"rights", nucleus::ctl::rights_name(lend.rights)}};
+      out["data"] = {{"lent_bytes", lend.range},
+                     {"rights", nucleus::ctl::rights_name(lend.rights)}};
       if (received_any) {
         out["data"]["received_bytes"] = kept;
         if (bytes_to_stdout) {
@@ -535,7 +533,8 @@ int run(int argc, char **argv) {
   send->add_option("words", words, "up to 8 integers");
   nucleus::ctl::SendDataOptions data;
   send->add_option("--data", data.text, "lend the receiver these bytes to read");
-  send->add_option("--data-file", data.file, "lend the receiver this file's bytes to read (-: stdin)");
+  send->add_option("--data-file", data.file,
+                   "lend the receiver this file's bytes to read (-: stdin)");
   send->add_option("--receive", data.receive,
                    "lend the receiver this many bytes to write; printed after the answer");
   send->add_option("--out", data.out, "where the received bytes go (-: stdout)")

@@ -77,9 +77,8 @@ bool received_length(const Message &answer, int length_word, uint64_t receive, u
   }
   uint64_t said = answer.word[length_word];
   if (said > receive) {
-    *error = "the answer's word " + std::to_string(length_word) + " says " +
-             std::to_string(said) + " bytes, more than the " + std::to_string(receive) +
-             " lent (--receive)";
+    *error = "the answer's word " + std::to_string(length_word) + " says " + std::to_string(said) +
+             " bytes, more than the " + std::to_string(receive) + " lent (--receive)";
     return false;
   }
   *out = said;

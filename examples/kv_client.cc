@@ -119,8 +119,8 @@ class Client {
   // Puts the first `size` bytes of the data area under `key`.
   int put(const std::string &key, uint64_t size) {
     bool withdrawn = false;
-    auto a = exchange(nucleus::kv::request(nucleus::kv::kPut, key), size, NUCLEUS_LEND_READ,
-                      &withdrawn);
+    auto a =
+        exchange(nucleus::kv::request(nucleus::kv::kPut, key), size, NUCLEUS_LEND_READ, &withdrawn);
     if (withdrawn) {
       std::fprintf(stderr,
                    "nucleus-kv-client: put \"%s\": no answer from %s in %lld ms; withdrawn "
@@ -133,21 +133,22 @@ class Client {
 
   // Gets `key` into the start of the data area; its length in *size.
   int get(const std::string &key, uint64_t *size) {
-    auto a = exchange(nucleus::kv::request(nucleus::kv::kGet, key), area().size(),
-                      NUCLEUS_LEND_WRITE);
+    auto a =
+        exchange(nucleus::kv::request(nucleus::kv::kGet, key), area().size(), NUCLEUS_LEND_WRITE);
     if (int rc = refused("get", key, a); rc != kDone) return rc;
     *size = a->message.word[0];
     if (*size > area().size()) {
-      std::fprintf(stderr, "nucleus-kv-client: get \"%s\": the server says %llu bytes, more "
-                   "than it was lent\n", key.c_str(), static_cast<unsigned long long>(*size));
+      std::fprintf(stderr,
+                   "nucleus-kv-client: get \"%s\": the server says %llu bytes, more "
+                   "than it was lent\n",
+                   key.c_str(), static_cast<unsigned long long>(*size));
       return kFailed;
     }
     return kDone;
   }
 
   int erase(const std::string &key) {
-    return refused("delete", key, exchange(nucleus::kv::request(nucleus::kv::kDelete, key), 0,
-                                           0));
+    return refused("delete", key, exchange(nucleus::kv::request(nucleus::kv::kDelete, key), 0, 0));
   }
 
  private:
@@ -177,8 +178,7 @@ double percentile(std::vector<int64_t> v, size_t pct) {
 }
 
 // Puts, gets back and checks a value of each size, `rounds` times.
-int run(nucleus::Nucleus &n, Client &c, const std::vector<uint64_t> &sizes, int rounds,
-        bool keep) {
+int run(nucleus::Nucleus &n, Client &c, const std::vector<uint64_t> &sizes, int rounds, bool keep) {
   std::string self(n.name());
   int status = kDone;
   std::vector<std::byte> expected;
@@ -218,17 +218,19 @@ int run(nucleus::Nucleus &n, Client &c, const std::vector<uint64_t> &sizes, int 
       gets.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t3 - t2).count());
       if (got != size || !std::equal(expected.begin(), expected.end(), c.area().begin())) {
         ++differed;
-        std::fprintf(stderr, "nucleus-kv-client: %s round %d: %llu bytes came back, not the %llu "
-                     "put\n", key.c_str(), r, static_cast<unsigned long long>(got),
+        std::fprintf(stderr,
+                     "nucleus-kv-client: %s round %d: %llu bytes came back, not the %llu "
+                     "put\n",
+                     key.c_str(), r, static_cast<unsigned long long>(got),
                      static_cast<unsigned long long>(size));
       }
     }
-    std::printf("%s: %llu bytes x %d: put p50 %.1f us p99 %.1f us, get p50 %.1f us p99 %.1f us; "
-                "%zu checked, %d differed, %d withdrawn\n",
-                key.c_str(), static_cast<unsigned long long>(size), rounds,
-                percentile(puts, 50) / 1e3, percentile(puts, 99) / 1e3,
-                percentile(gets, 50) / 1e3, percentile(gets, 99) / 1e3, gets.size(), differed,
-                withdrawn);
+    std::printf(
+        "%s: %llu bytes x %d: put p50 %.1f us p99 %.1f us, get p50 %.1f us p99 %.1f us; "
+        "%zu checked, %d differed, %d withdrawn\n",
+        key.c_str(), static_cast<unsigned long long>(size), rounds, percentile(puts, 50) / 1e3,
+        percentile(puts, 99) / 1e3, percentile(gets, 50) / 1e3, percentile(gets, 99) / 1e3,
+        gets.size(), differed, withdrawn);
     std::fflush(stdout);
     if (differed > 0) status = kDiffered;
     if (!keep && withdrawn < rounds) {
@@ -307,8 +309,9 @@ int main(int argc, char **argv) {
   }
 
   bool started = o.name.empty() && std::getenv("NUCLEUS_FD") != nullptr;
-  std::string name = started ? "" : o.name.empty() ? "kv-client-" + std::to_string(getpid())
-                                                   : o.name;
+  std::string name = started          ? ""
+                     : o.name.empty() ? "kv-client-" + std::to_string(getpid())
+                                      : o.name;
   auto n = nucleus::Nucleus::attach(name);
   if (!n) {
     std::fprintf(stderr, "nucleus-kv-client: attach as %s: %s\n", name.c_str(),
@@ -332,8 +335,10 @@ int main(int argc, char **argv) {
       std::memcpy(value.data(), value_text.data(), value_text.size());
     }
     if (value.size() > c.area().size()) {
-      std::fprintf(stderr, "nucleus-kv-client: the value (%zu bytes) is larger than the data "
-                   "area (%zu bytes)\n", value.size(), c.area().size());
+      std::fprintf(stderr,
+                   "nucleus-kv-client: the value (%zu bytes) is larger than the data "
+                   "area (%zu bytes)\n",
+                   value.size(), c.area().size());
       return kFailed;
     }
     std::copy(value.begin(), value.end(), c.area().begin());
@@ -346,8 +351,7 @@ int main(int argc, char **argv) {
     FILE *out = out_file.empty() ? stdout : std::fopen(out_file.c_str(), "wb");
     if (out == nullptr || std::fwrite(value.data(), 1, value.size(), out) != value.size() ||
         (out != stdout && std::fclose(out) != 0) || std::fflush(stdout) != 0) {
-      std::fprintf(stderr, "nucleus-kv-client: cannot write the value: %s\n",
-                   std::strerror(errno));
+      std::fprintf(stderr, "nucleus-kv-client: cannot write the value: %s\n", std::strerror(errno));
       return kFailed;
     }
     return kDone;

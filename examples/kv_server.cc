@@ -151,7 +151,8 @@ class Server {
   bool answer(const Received &r, int result, const Message &m) {
     auto a = n_.send_answer(r.buffer, result, m);
     if (!a) {
-      std::fprintf(stderr, "nucleus-kv-server: send_answer: %s\n", std::string(a.message()).c_str());
+      std::fprintf(stderr, "nucleus-kv-server: send_answer: %s\n",
+                   std::string(a.message()).c_str());
     }
     return a.ok();
   }
@@ -182,8 +183,7 @@ int main(int argc, char **argv) {
   }
   Server server(n.value());
   std::fprintf(stderr, "nucleus-kv-server: serving as %s, values up to %llu bytes\n",
-               std::string(n->name()).c_str(),
-               static_cast<unsigned long long>(server.max_value()));
+               std::string(n->name()).c_str(), static_cast<unsigned long long>(server.max_value()));
   say_ready(n.value());
   for (;;) {
     auto r = n->wait_message();

@@ -123,9 +123,7 @@ class KvExample : public ::testing::Test {
     ASSERT_TRUE(top_.start_process("kv"));
   }
 
-  Ran client(std::vector<std::string> args) {
-    return run_program(kClient, args);
-  }
+  Ran client(std::vector<std::string> args) { return run_program(kClient, args); }
   Ran ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {"--socket", daemon_->socket_path()});
     return run_program(kCtl, args);
@@ -203,9 +201,8 @@ TEST_F(KvExample, TheClientProgramPutsGetsAndChecksEveryByte) {
   EXPECT_NE(run.out.find("runner/65536: 65536 bytes x 5"), std::string::npos) << run.out;
   // One line per size, each with every value checked and none different.
   size_t clean = 0;
-  for (size_t at = 0; (at = run.out.find("5 checked, 0 differed, 0 withdrawn", at)) !=
-                      std::string::npos;
-       ++at) {
+  for (size_t at = 0;
+       (at = run.out.find("5 checked, 0 differed, 0 withdrawn", at)) != std::string::npos; ++at) {
     ++clean;
   }
   EXPECT_EQ(clean, 4U) << run.out;
@@ -339,10 +336,9 @@ TEST_F(KvExample, CtlSendLendsDataFromTheCommandLineAFileOrStdin) {
 
   std::vector<std::byte> kib = pattern(1024, 11);
   write_bytes(path("kib.bin"), kib);
-  Ran in = run_program("/bin/sh", {"-c", std::string(kCtl) + " --socket " +
-                                             daemon_->socket_path() +
-                                             " send kv --data-file - 1 2 0x316b < " +
-                                             path("kib.bin")});
+  Ran in =
+      run_program("/bin/sh", {"-c", std::string(kCtl) + " --socket " + daemon_->socket_path() +
+                                        " send kv --data-file - 1 2 0x316b < " + path("kib.bin")});
   ASSERT_EQ(in.code, 0) << in.err;
   EXPECT_TRUE(get(top_, "k1", 65536).value == kib);
 }
@@ -371,9 +367,9 @@ TEST_F(KvExample, CtlSendReceivesIntoAFileStdoutOrJson) {
   ASSERT_EQ(whole.code, 0) << whole.err;
   EXPECT_EQ(whole.out, std::string("short\0\0\0", 8));
 
-  Ran j = ctl(std::vector<std::string>{"--json", "send", "kv", "--receive", "16", "--length-word",
-                                       "0"} +
-              kGetK1);
+  Ran j = ctl(
+      std::vector<std::string>{"--json", "send", "kv", "--receive", "16", "--length-word", "0"} +
+      kGetK1);
   ASSERT_EQ(j.code, 0) << j.err;
   json doc = json::parse(j.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << j.out;
@@ -383,9 +379,8 @@ TEST_F(KvExample, CtlSendReceivesIntoAFileStdoutOrJson) {
   EXPECT_EQ(doc["data"]["received_hex"], "73686f7274");  // "short"
 
   // A rejected answer writes nothing: its words say why, not how much.
-  Ran small = ctl(std::vector<std::string>{"send", "kv", "--receive", "2", "--out",
-                                           path("none.bin")} +
-                  kGetK1);
+  Ran small = ctl(
+      std::vector<std::string>{"send", "kv", "--receive", "2", "--out", path("none.bin")} + kGetK1);
   EXPECT_EQ(small.code, 1);
   EXPECT_NE(small.out.find("rejected"), std::string::npos) << small.out;
   EXPECT_NE(access(path("none.bin").c_str(), F_OK), 0);
@@ -398,16 +393,15 @@ TEST_F(KvExample, CtlSendRefusesWhatItCannotLendAndWithdrawsWhatTimesOut) {
   EXPECT_EQ(big.code, 1);
   EXPECT_NE(big.err.find("larger than nucleusctl's data area (65536 bytes"), std::string::npos)
       << big.err;
-  Ran both = ctl(std::vector<std::string>{"send", "kv", "--data", "x", "--data-file", "-"} +
-                 kPutK1);
+  Ran both =
+      ctl(std::vector<std::string>{"send", "kv", "--data", "x", "--data-file", "-"} + kPutK1);
   EXPECT_EQ(both.code, 1);
   EXPECT_NE(both.err.find("give one of them"), std::string::npos) << both.err;
-  Ran word = ctl(std::vector<std::string>{"send", "kv", "--receive", "8", "--length-word", "8"} +
-                 kGetK1);
+  Ran word =
+      ctl(std::vector<std::string>{"send", "kv", "--receive", "8", "--length-word", "8"} + kGetK1);
   EXPECT_EQ(word.code, 1);
   EXPECT_NE(word.err.find("a word is 0..7"), std::string::npos) << word.err;
-  Ran missing = ctl(std::vector<std::string>{"send", "kv", "--data-file", path("absent")} +
-                    kPutK1);
+  Ran missing = ctl(std::vector<std::string>{"send", "kv", "--data-file", path("absent")} + kPutK1);
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("cannot read " + path("absent")), std::string::npos) << missing.err;
 
@@ -416,8 +410,8 @@ TEST_F(KvExample, CtlSendRefusesWhatItCannotLendAndWithdrawsWhatTimesOut) {
   auto stop = top_.stop_process("kv");
   ASSERT_TRUE(stop);
   ASSERT_TRUE(top_.wait_answer(stop.value(), kDeadline));
-  Ran late = ctl(std::vector<std::string>{"--timeout", "100", "send", "kv", "--data", "stale"} +
-                 kPutK1);
+  Ran late =
+      ctl(std::vector<std::string>{"--timeout", "100", "send", "kv", "--data", "stale"} + kPutK1);
   EXPECT_EQ(late.code, 1);
   EXPECT_NE(late.err.find("withdrawn: kv never took it"), std::string::npos) << late.err;
   ASSERT_TRUE(top_.start_process("kv"));

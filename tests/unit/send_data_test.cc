@@ -136,8 +136,7 @@ TEST(KvExampleFiles, TheSpawnFileAndTheSupervisorSpecParse) {
   EXPECT_TRUE(s.children[0].wait_ready);
   EXPECT_EQ(s.children[1].name, "kv-client");
   // The spawn file's supervisor holds its children's buffers and more.
-  EXPECT_GT(entries[0].claims.buffers,
-            s.children[0].claims.buffers + s.children[1].claims.buffers);
+  EXPECT_GT(entries[0].claims.buffers, s.children[0].claims.buffers + s.children[1].claims.buffers);
 }
 
 }  // namespace
