@@ -148,13 +148,17 @@ class Server {
     return answer(r, NUCLEUS_RESULT_REJECTED, Message{{static_cast<uint64_t>(code)}});
   }
 
+  // False only when the nucleus is gone. A message its sender regretted
+  // just as we took it is no longer ours (-EBADF on the copy or the
+  // answer): nothing to answer, and no reason to stop serving the others.
   bool answer(const Received &r, int result, const Message &m) {
     auto a = n_.send_answer(r.buffer, result, m);
-    if (!a) {
+    if (!a && a.error() != -EBADF) {
       std::fprintf(stderr, "nucleus-kv-server: send_answer: %s\n",
                    std::string(a.message()).c_str());
+      return false;
     }
-    return a.ok();
+    return true;
   }
 
   nucleus::Nucleus &n_;

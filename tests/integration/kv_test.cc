@@ -28,7 +28,10 @@ const char *kClient = NUCLEUS_KV_CLIENT_PATH;
 const char *kSpawnFile = NUCLEUS_KV_SPAWN_FILE;
 const char *kCtl = NUCLEUSCTL_PATH;
 
+// Data areas of 64 KiB (the default, said here so that the edges below
+// stay the edges): the largest value fills one.
 const char *kConfig = R"({"default_claims": {"buffers": 32, "processes": 4},
+                          "channel": {"data_bytes": 65536},
                           "attach": {"uids": [65534]}})";
 
 std::vector<std::byte> pattern(size_t size, uint64_t seed) {
