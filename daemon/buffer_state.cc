@@ -11,11 +11,11 @@ constexpr O kNo = std::nullopt;
 // kTable[state][event]; columns in BufferEvent order.
 // clang-format off
 constexpr O kTable[kBufferStateCount][kBufferEventCount] = {
-  //              send        undeliverable  take          answer        release    receiver gone  sender gone
-  /* free */     {S::kQueued, S::kAnswered,  kNo,          kNo,          kNo,       kNo,           kNo},
-  /* queued */   {kNo,        kNo,           S::kReceived, kNo,          kNo,       S::kAnswered,  S::kQueued},
-  /* received */ {kNo,        kNo,           kNo,          S::kAnswered, kNo,       S::kAnswered,  S::kReceived},
-  /* answered */ {kNo,        kNo,           kNo,          kNo,          S::kFree,  S::kAnswered,  S::kFree},
+  //              send        undeliverable  take          answer        release    receiver gone  sender gone   regret
+  /* free */     {S::kQueued, S::kAnswered,  kNo,          kNo,          kNo,       kNo,           kNo,          kNo},
+  /* queued */   {kNo,        kNo,           S::kReceived, kNo,          kNo,       S::kAnswered,  S::kQueued,   S::kFree},
+  /* received */ {kNo,        kNo,           kNo,          S::kAnswered, kNo,       S::kAnswered,  S::kReceived, kNo},
+  /* answered */ {kNo,        kNo,           kNo,          kNo,          S::kFree,  S::kAnswered,  S::kFree,     kNo},
 };
 // clang-format on
 
@@ -44,6 +44,7 @@ const char *to_string(BufferEvent event) {
     case BufferEvent::kRelease: return "release";
     case BufferEvent::kReceiverGone: return "receiver-gone";
     case BufferEvent::kSenderGone: return "sender-gone";
+    case BufferEvent::kRegret: return "regret";
   }
   return "?";
 }

@@ -4,9 +4,12 @@
 //
 // plus the edges for an unknown receiver (free -> answered with a dummy
 // answer), for a receiver that goes away (queued/received -> answered with a
-// dummy answer) and for a sender that goes away (answered -> free; queued and
-// received stay and are freed when answered). Every cell not listed is a
-// protocol error and leaves the buffer as it was.
+// dummy answer), for a sender that goes away (answered -> free; queued and
+// received stay and are freed when answered) and for a regret (queued ->
+// free: the sender withdraws a message its receiver has not taken; a regret
+// of a received or answered buffer is refused and says so, EBUSY or
+// EALREADY, messages.h). Every cell not listed is a protocol error and
+// leaves the buffer as it was.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +28,9 @@ enum class BufferEvent : uint8_t {
   kRelease,            // the sender takes the answer (wait_answer / get_event)
   kReceiverGone,       // the receiver detached or died
   kSenderGone,         // the sender detached or died
+  kRegret,             // the sender withdraws it (regret_message)
 };
-inline constexpr int kBufferEventCount = 7;
+inline constexpr int kBufferEventCount = 8;
 
 // The state after `event` in `state`, or nothing when the event is not
 // allowed there.

@@ -282,7 +282,7 @@ bool parse_config(const std::string &text, Config *out, std::string *error) {
     return false;
   }
   Config c;
-  uint64_t pool = 16384, claim = 32, req = 256, ev = 256, data = 65536, max_errors = 16;
+  uint64_t pool = 16384, claim = 32, req = 256, ev = 256, data = 1 << 20, max_errors = 16;
   uint64_t spin_ns = 0, poll_window_ns = 250000, poll_cpu_percent = 50;
   std::string poll = "adaptive";
   uint64_t attach_timeout_ms = 5000;

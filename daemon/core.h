@@ -99,9 +99,20 @@ class Core : private CoreReactions {
   // socket-born entry without children leaves the table.
   void detach(uint32_t id) { tree_.detach(id); }
 
+  // `lend`: a range of the sender's data area the decoder checked
+  // (docs/data-and-regret.md).
   Error send_message(uint32_t id, uint64_t handle, std::string_view receiver,
-                     const wire::Message &message) {
-    return messages_.send_message(id, handle, receiver, message);
+                     const wire::Message &message, const Lend &lend = {}) {
+    return messages_.send_message(id, handle, receiver, message, lend);
+  }
+  // The sender withdraws a message not yet taken (Messages::regret_message):
+  // the receiver to tell, or kNone.
+  Result<uint32_t> regret_message(uint32_t id, uint64_t handle) {
+    return messages_.regret_message(id, handle);
+  }
+  // The live lend of a message `id` holds (Messages::lent_range).
+  Result<LentRange> lent_range(uint32_t id, uint64_t handle, wire::CopyDirection direction) const {
+    return messages_.lent_range(id, handle, direction);
   }
   Error get_event(uint32_t id, uint64_t handle) { return messages_.get_event(id, handle); }
   Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer) {

@@ -85,6 +85,8 @@ Inheritance CoreSwaps::commit_swap(uint32_t id, int32_t pid) {
       messages_.fifo_push(id, i);
     }
   }
+  // What the old program lent is in its data area, which goes with it.
+  messages_.end_lends(id);
   for (uint32_t index : p.slots) {
     Buffer &b = pool_.at(index);
     if (b.state == BufferState::kFree) continue;
@@ -142,6 +144,7 @@ wire::Event CoreSwaps::inherit_event(uint32_t index, int32_t kind) const {
     std::memcpy(e.sender, b.from_name, sizeof(e.sender));
     e.principal = b.from;
     e.message = b.words;
+    e.extra = wire::lend_extra(b.lend_bytes, b.lend_rights);  // the lend moves with it
   } else {
     std::memcpy(e.sender, wire::kNucleusName, sizeof(wire::kNucleusName));
     e.principal = messages_.nucleus_principal();

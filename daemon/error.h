@@ -26,6 +26,12 @@ enum class Error : int32_t {
   // another (nucleusctl-<pid> is the peer with that pid's).
   kNotPermitted = EPERM,
   kUidQuota = EDQUOT,  // the owner's uid is at one of its limits (processes, names, buffers)
+  // Data lent with a message (kCopyData, kSendMessage with a lend).
+  kNoLend = ENODATA,     // the message lends nothing
+  kLendEnded = ESTALE,   // the sender's run that lent it is gone (died, detached, swapped)
+  kFault = EFAULT,       // a range outside the lent range (or a lend outside the sender's area)
+  kOutOfRange = ERANGE,  // a range outside the caller's own data area
+  kTooMuch = EMSGSIZE,   // more than wire::kMaxCopyBytes in one request
 };
 
 inline int32_t to_errno(Error e) {

@@ -566,7 +566,9 @@ void Inspector::publish_trace() {
   };
   for (const TraceEvent &e : events) {
     json j{{"time_ns", t},
-           {"event", e.kind == TraceKind::kMessage ? "message" : "answer"},
+           {"event", e.kind == TraceKind::kMessage  ? "message"
+                     : e.kind == TraceKind::kRegret ? "regret"
+                                                    : "answer"},
            {"from", e.from},
            {"to", e.to},
            {"buffer", hex(e.handle)}};

@@ -7,7 +7,7 @@
 namespace nucleus::daemon {
 
 Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view receiver,
-                             const wire::Message &message) {
+                             const wire::Message &message, const Lend &lend) {
   auto index = pool_.resolve_next(handle);
   if (!index) return Error::kBadHandle;
   Buffer &b = pool_.at(*index);
@@ -19,8 +19,13 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   stamp(b, id);
   b.published = false;
   b.sender_gone = false;
+  b.lend_offset = lend.offset;
+  b.lend_bytes = lend.bytes;
+  b.lend_rights = lend.rights;
   if (to == kNone) {
     pool_.apply(*index, BufferEvent::kSendUndeliverable);
+    b.lend_bytes = 0;
+    b.lend_rights = 0;
     b.receiver = kNone;
     b.result = wire::kResultDummy;
     b.words = wire::Message{};
@@ -44,13 +49,92 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
 
 Error Messages::get_event(uint32_t id, uint64_t handle) {
   auto index = pool_.resolve(handle);
-  if (!index) return Error::kBadHandle;
+  if (!index) {
+    // A use of this buffer that has passed (generations only grow; a
+    // wrapped one is 2^40 sends away): the message it named was withdrawn
+    // and the buffer sent again before this take came. Void, as below.
+    uint32_t i = wire::handle_index(handle);
+    if (handle != 0 && i < pool_.size() &&
+        wire::handle_generation(handle) < pool_.at(i).generation) {
+      return Error::kNone;
+    }
+    return Error::kBadHandle;
+  }
   Buffer &b = pool_.at(*index);
+  // Withdrawn before this take came (the buffer is free, or answered with
+  // a dummy answer for an unknown receiver, only when sent again, which
+  // moves the generation): the library drops it on kWithdrawn.
+  if (b.state == BufferState::kFree) return Error::kNone;
   if (b.receiver != id || b.state != BufferState::kQueued || !b.published) {
     return Error::kBadHandle;
   }
   pool_.apply(*index, BufferEvent::kTake);
   return Error::kNone;
+}
+
+Result<uint32_t> Messages::regret_message(uint32_t id, uint64_t handle) {
+  auto index = pool_.resolve(handle);
+  if (!index) return Error::kBadHandle;
+  Buffer &b = pool_.at(*index);
+  if (b.owner != id) return Error::kBadHandle;
+  switch (b.state) {
+    case BufferState::kFree: return Error::kBadHandle;  // never sent, or regretted already
+    case BufferState::kReceived: return Error::kBusy;   // taken: its answer comes
+    case BufferState::kAnswered: return Error::kAlready;
+    case BufferState::kQueued: break;
+  }
+  uint32_t to = b.receiver;
+  Process &r = processes_.at(to);
+  inbox_remove(r, *index);
+  // Not yet in its event ring: gone from its fifo, nobody need know. In its
+  // ring (or read from it): its library must drop it.
+  uint32_t tell = kNone;
+  if (b.in_fifo) {
+    fifo_remove(r, *index);
+  } else if (b.published && r.attached && !r.is_device()) {
+    tell = to;
+  }
+  bool ok = pool_.apply(*index, BufferEvent::kRegret);
+  assert(ok);
+  (void)ok;
+  if (trace_.on()) {
+    trace_.record(TraceKind::kRegret, *index, processes_.at(id).name, r.name);
+  }
+  b.receiver = kNone;
+  b.published = false;
+  b.lend_bytes = 0;
+  b.lend_rights = 0;
+  if (b.sender_gone) {
+    // A buffer of an earlier run of `id` (its handle guessed): back in the
+    // claim, which this run's slot table must now show.
+    b.sender_gone = false;
+    mark_slots(id);
+  }
+  return tell;
+}
+
+Result<LentRange> Messages::lent_range(uint32_t id, uint64_t handle,
+                                       wire::CopyDirection direction) const {
+  auto index = pool_.resolve(handle);
+  if (!index) return Error::kBadHandle;
+  const Buffer &b = pool_.at(*index);
+  if (b.receiver != id || b.state != BufferState::kReceived) return Error::kBadHandle;
+  if (b.lend_bytes == 0) return Error::kNoLend;
+  if (b.sender_gone || b.lend_rights == 0 || b.owner == kNoticeOwner || b.owner == kNone ||
+      !processes_.live(b.owner) || !processes_.at(b.owner).attached) {
+    return Error::kLendEnded;
+  }
+  auto need =
+      static_cast<uint8_t>(direction == wire::kCopyFrom ? wire::kLendRead : wire::kLendWrite);
+  if ((b.lend_rights & need) == 0) return Error::kDenied;
+  return LentRange{b.owner, b.lend_offset, b.lend_bytes};
+}
+
+void Messages::end_lends(uint32_t id) {
+  for (uint32_t index : processes_.at(id).slots) {
+    Buffer &b = pool_.at(index);
+    if (b.state == BufferState::kQueued || b.state == BufferState::kReceived) b.lend_rights = 0;
+  }
 }
 
 Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
@@ -92,6 +176,8 @@ void Messages::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle)
   stamp(b, caller);
   b.published = false;
   b.sender_gone = false;
+  b.lend_bytes = 0;
+  b.lend_rights = 0;
   b.receiver = kNone;  // the nucleus
   pool_.apply(index, BufferEvent::kSend);
   pool_.apply(index, BufferEvent::kTake);
@@ -241,6 +327,23 @@ void Messages::fifo_push(uint32_t id, uint32_t index) {
   }
 }
 
+void Messages::fifo_remove(Process &p, uint32_t index) {
+  uint32_t prev = kNone;
+  for (uint32_t i = p.fifo_head; i != kNone; prev = i, i = pool_.at(i).fifo_next) {
+    if (i != index) continue;
+    Buffer &b = pool_.at(i);
+    if (prev == kNone) {
+      p.fifo_head = b.fifo_next;
+    } else {
+      pool_.at(prev).fifo_next = b.fifo_next;
+    }
+    if (p.fifo_tail == index) p.fifo_tail = prev;
+    b.fifo_next = kNone;
+    b.in_fifo = false;
+    return;
+  }
+}
+
 void Messages::fifo_clear(Process &p) {
   for (uint32_t i = p.fifo_head; i != kNone;) {
     Buffer &b = pool_.at(i);
@@ -295,7 +398,7 @@ bool Messages::next_event(uint32_t id, wire::Event *out) const {
   out->reserved0 = 0;
   std::memcpy(out->sender, b.from_name, sizeof(out->sender));
   out->message = b.words;
-  out->extra = 0;
+  out->extra = answer ? 0 : wire::lend_extra(b.lend_bytes, b.lend_rights);
   out->principal = b.from;
   out->cause = 0;
   out->cause_errno = 0;

@@ -35,6 +35,22 @@ namespace nucleus::daemon {
 
 inline constexpr uint32_t kNoticeOwner = kNone - 1;  // owner of the nucleus's notice buffers
 
+// What a message lends (wire::LendRights; bytes 0: nothing), checked by
+// the decoder against the sender's data area.
+struct Lend {
+  uint32_t offset = 0;
+  uint32_t bytes = 0;
+  uint8_t rights = 0;
+};
+
+// A live lend a receiver may copy with: the sender (its data area) and the
+// range in it.
+struct LentRange {
+  uint32_t sender = kNone;
+  uint32_t offset = 0;
+  uint32_t bytes = 0;
+};
+
 struct ProcessStats {
   uint32_t claim_buffers = 0;
   uint32_t claim_used = 0;
@@ -50,8 +66,24 @@ class Messages {
 
   // ---- the primitives (Core's) ----
   Error send_message(uint32_t id, uint64_t handle, std::string_view receiver,
-                     const wire::Message &message);
+                     const wire::Message &message, const Lend &lend = {});
+  // A take of a message the sender withdrew before it came (the receiver's
+  // library took it from its ring as the regret was served) is void: no
+  // error, nothing changes. Any other refusal is a protocol error.
   Error get_event(uint32_t id, uint64_t handle);
+  // The sender withdraws a message it sent on `handle`: queued (not taken)
+  // -> free in its claim at once, and the receiver to tell (kNone: none;
+  // the message was published to it, so its library must drop it:
+  // wire::EventKind::kWithdrawn). kBusy: taken (answered as usual);
+  // kAlready: answered; kBadHandle: not a buffer `id` has out.
+  Result<uint32_t> regret_message(uint32_t id, uint64_t handle);
+  // The lend of the message `id` holds on `handle` (taken, not answered),
+  // for a copy in `direction`: kBadHandle not held, kNoLend it lends
+  // nothing, kLendEnded its sender's run is gone, kDenied no such right.
+  Result<LentRange> lent_range(uint32_t id, uint64_t handle, wire::CopyDirection direction) const;
+  // The run of `id` that lent what its buffers out lend is over (a swap's
+  // new program has another data area): their lends end.
+  void end_lends(uint32_t id);
   Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &words);
   Error release_answer(uint32_t id, uint64_t handle);
 
@@ -91,6 +123,8 @@ class Messages {
   void inbox_prepend(Process &p, uint32_t index);
   void inbox_remove(Process &p, uint32_t index);
   void fifo_push(uint32_t id, uint32_t index);
+  // Takes `index` out of `p`'s fifo (a walk: only a regret does it).
+  void fifo_remove(Process &p, uint32_t index);
   void fifo_clear(Process &p);
   // A run of `id` attached: the messages that waited for it are published
   // to it, in queue order.

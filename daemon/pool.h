@@ -38,8 +38,19 @@ struct Buffer {
   // process, a device, or the nucleus). Name and principal go together.
   char from_name[wire::kNameBytes] = {};
   wire::Principal from{};
+  // The range of its sender's data area the message lends (lend_bytes 0:
+  // none; both < wire::kMaxDataAreaBytes) and the receiver's rights
+  // (wire::LendRights). Live while the buffer is queued or received and the
+  // sender's run that lent it lasts: sender_gone or lend_rights 0 (the
+  // sender was swapped) end it, as the answer does. lend_offset fills the
+  // padding before `words`.
+  uint32_t lend_offset = 0;
   wire::Message words{};  // the message, then the answer
+  uint32_t lend_bytes = 0;
+  uint8_t lend_rights = 0;
 };
+// 152 bytes before lends; every message's path touches it.
+static_assert(sizeof(Buffer) <= 160, "a Buffer is on every message's path: keep it small");
 
 class Pool {
  public:

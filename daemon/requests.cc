@@ -65,8 +65,8 @@ const Requests::Handler Requests::kHandlers[wire::kOpCount] = {
     &Requests::answered<&Requests::swap_process>,     // kSwapProcess
     &Requests::swap_ready,                            // kSwapReady
     &Requests::answered<&Requests::act_for>,          // kActFor
-    &Requests::unknown,                               // kRegretMessage (issue 21)
-    &Requests::unknown,                               // kCopyData (issue 21)
+    &Requests::regret_message,                        // kRegretMessage
+    &Requests::copy_data,                             // kCopyData
     &Requests::unknown,                               // kPollDescriptor (issue 21)
 };
 static_assert(op_index(wire::Op::kPollDescriptor) + 1 == wire::kOpCount,
@@ -123,9 +123,76 @@ Error Requests::unknown(Call &) {
 Error Requests::send_message(Call &call) {
   int len = wire::name_length(call.r.name, sizeof(call.r.name));
   if (len < 0) return Error::kInvalid;
-  return core_.send_message(call.id, call.r.handle,
-                            std::string_view(call.r.name, static_cast<size_t>(len)),
-                            call.r.message);
+  std::string_view receiver(call.r.name, static_cast<size_t>(len));
+  // No lend (arg 0): the lend fields are not looked at, and the send costs
+  // what it did before lends.
+  if (call.r.arg == wire::kLendNone) {
+    return core_.send_message(call.id, call.r.handle, receiver, call.r.message);
+  }
+  if (call.r.arg < wire::kLendRead || call.r.arg > (wire::kLendRead | wire::kLendWrite)) {
+    return Error::kInvalid;
+  }
+  // lend_bytes 0 lends nothing (whatever the offset): the receiver sees no
+  // lend. Else the range must lie in the sender's data area (both fields
+  // are 32 bits: their sum cannot overflow 64).
+  Lend lend;
+  if (call.r.lend_bytes != 0) {
+    uint64_t area = linux_.data_area(call.id).size();
+    if (uint64_t{call.r.lend_offset} + call.r.lend_bytes > area) return Error::kFault;
+    lend = Lend{call.r.lend_offset, call.r.lend_bytes, static_cast<uint8_t>(call.r.arg)};
+  }
+  return core_.send_message(call.id, call.r.handle, receiver, call.r.message, lend);
+}
+
+Error Requests::regret_message(Call &call) {
+  Result<uint32_t> tell = core_.regret_message(call.id, call.r.handle);
+  if (tell.ok() && tell.value() != kNone) {
+    // Its receiver had it in its event ring: its library drops it.
+    wire::Event e{};
+    e.kind = static_cast<uint32_t>(wire::EventKind::kWithdrawn);
+    e.handle = call.r.handle;
+    reply_(tell.value(), e);
+  }
+  reply_result(call, tell.ok() ? 0 : -to_errno(tell.error()));
+  return Error::kNone;
+}
+
+Error Requests::copy_data(Call &call) {
+  reply_result(call, copy(call));
+  return Error::kNone;
+}
+
+// One copy between a lent range and the caller's own data area. Each errno
+// is one cause (nucleus.h, nucleus_copy_from).
+int Requests::copy(const Call &call) {
+  const wire::Request &r = call.r;
+  if (r.arg != wire::kCopyFrom && r.arg != wire::kCopyTo) return -EINVAL;
+  auto direction = static_cast<wire::CopyDirection>(r.arg);
+  uint64_t at = r.message.word[wire::kCopyLendOffset];
+  uint64_t own_at = r.message.word[wire::kCopyOwnOffset];
+  uint64_t bytes = r.message.word[wire::kCopyBytes];
+  if (bytes > wire::kMaxCopyBytes) return -to_errno(Error::kTooMuch);
+  Result<LentRange> lent = core_.lent_range(call.id, r.handle, direction);
+  if (!lent.ok()) return -to_errno(lent.error());
+  const LentRange &l = lent.value();
+  // Subtractions, not sums: no offset a client writes can overflow them.
+  if (at > l.bytes || bytes > l.bytes - at) return -to_errno(Error::kFault);
+  std::span<uint8_t> own = linux_.data_area(call.id);
+  if (own_at > own.size() || bytes > own.size() - own_at) return -to_errno(Error::kOutOfRange);
+  std::span<uint8_t> sender = linux_.data_area(l.sender);
+  // The Core ends a lend with its sender's run; a sender whose channel is
+  // already gone, or smaller than the lend, has no run that lent it.
+  if (sender.size() < uint64_t{l.offset} + l.bytes) return -to_errno(Error::kLendEnded);
+  if (bytes == 0) return 0;
+  uint8_t *lent_at = sender.data() + l.offset + at;
+  uint8_t *own_ptr = own.data() + own_at;
+  // memmove: a process may lend to itself, and the ranges may overlap.
+  if (direction == wire::kCopyFrom) {
+    std::memmove(own_ptr, lent_at, bytes);
+  } else {
+    std::memmove(lent_at, own_ptr, bytes);
+  }
+  return 0;
 }
 
 Error Requests::get_event(Call &call) {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -67,6 +68,10 @@ class LinuxSide {
   // caller's rights, and serves it from now on: 0 or -errno (the decoder
   // then removes the entry).
   virtual int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) = 0;
+  // The data area of `id`'s attached run as nucleusd maps it (its size is
+  // nucleusd's own record), or an empty span when it has none: what a lend
+  // names and a copy reads or writes.
+  virtual std::span<uint8_t> data_area(uint32_t id) = 0;
 };
 
 // The size of an entry's data area: its claim, else the configured default.
@@ -144,6 +149,11 @@ class Requests {
   Error send_answer(Call &call);
   Error release_answer(Call &call);
   Error get_stats(Call &call);
+  // Data with a message and regret (docs/data-and-regret.md): replied
+  // with 0 or -errno, never protocol errors.
+  Error regret_message(Call &call);
+  Error copy_data(Call &call);
+  int copy(const Call &call);
   // Process control.
   Error stage_program(Call &call);
   Error list_children(Call &call);

@@ -86,6 +86,11 @@ class Server : private LinuxSide, private Reactions {
   int open_device(uint32_t caller, uint32_t device, const DeviceConfig &spec) override {
     return devices_.open_device(caller, device, spec);
   }
+  std::span<uint8_t> data_area(uint32_t id) override {
+    Channel *ch = connections_.channel(id);
+    if (ch == nullptr) return {};
+    return {ch->data(), ch->data_bytes()};
+  }
   // What the objects tell each other (reactions.h).
   void answer(const Waiter &waiter, int result, uint64_t step) override;
   void detached(uint32_t id, uint32_t generation, bool old_os, uint32_t taken_over) override;

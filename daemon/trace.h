@@ -19,7 +19,8 @@
 
 namespace nucleus::daemon {
 
-enum class TraceKind : uint8_t { kMessage, kAnswer };
+// kRegret: its sender withdrew the message (from the sender, to the receiver).
+enum class TraceKind : uint8_t { kMessage, kAnswer, kRegret };
 struct TraceEvent {
   TraceKind kind = TraceKind::kMessage;
   int32_t result = 0;  // an answer's

@@ -5,7 +5,11 @@
 // when the input says, or fail), stopped, modified, removed, listed and
 // swapped; devices are named, reserved, served and removed; processes act
 // for the root or for another; staged programs are untrusted bytes (and may
-// name another owner); raw requests of any op and any fields come too.
+// name another owner); messages lend ranges of their sender's data area,
+// receivers copy from and into them and senders regret them (the copies
+// touch the fake data areas, so a range the decoder lets through past an
+// area is a sanitizer's error); raw requests of any op and any fields come
+// too.
 // The uids have per-uid budgets (one of them an operator's, and root's) and
 // parents a limit of exit notices; the configuration reserves some names
 // (the names section, reloaded now and then). After every step the pool's,
@@ -19,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -122,6 +127,15 @@ void check_invariants(const Core &core) {
     }
   }
   check(unowned_free == core.pool().free_count());
+  // A live lend lies in a data area (the fuzzer's are 4096 bytes) with
+  // known rights.
+  for (uint32_t i = 0; i < core.pool().size(); ++i) {
+    const auto &b = core.pool().at(i);
+    if (b.state != BufferState::kQueued && b.state != BufferState::kReceived) continue;
+    if (b.lend_bytes == 0) continue;
+    check(b.lend_rights <= (wire::kLendRead | wire::kLendWrite));
+    check(uint64_t{b.lend_offset} + b.lend_bytes <= 4096);
+  }
   // The uids' accounts are what a scan of the table finds.
   std::map<uint32_t, UidUsage> scan;
   uint64_t notices_out = 0;
@@ -239,6 +253,19 @@ class FakeLinux : public nucleus::daemon::LinuxSide {
     // A file that cannot be opened: the decoder removes the entry it named.
     return spec.path == "/nonexistent" ? -ENOENT : 0;
   }
+  // An attached run's data area: kDataBytes of its own (a fresh one for
+  // each run), none otherwise.
+  std::span<uint8_t> data_area(uint32_t id) override {
+    if (!core_.processes().live(id) || !core_.processes().at(id).attached) {
+      areas.erase(id);
+      return {};
+    }
+    std::vector<uint8_t> &a = areas[id];
+    if (a.empty()) a.resize(kDataBytes);
+    return a;
+  }
+  static constexpr size_t kDataBytes = 4096;
+  std::map<uint32_t, std::vector<uint8_t>> areas;
 
   struct Launch {
     uint32_t generation;
@@ -360,7 +387,7 @@ class Driver {
       kid_ = kNone;
     }
     check(core_.trace().size() <= nucleus::daemon::kMaxTrace);
-    switch (op % 25) {
+    switch (op % 27) {
       case 0: attach(in); break;
       case 1: detach(); break;
       case 2: take_events(in); break;
@@ -384,6 +411,8 @@ class Driver {
       case 22: handover(in); break;
       case 23: take_over(); break;
       case 24: swap_fails(); break;
+      case 25: send_or_copy(in); break;
+      case 26: regret(in); break;
       default: raw_request(in); break;
     }
     // The server's part: it writes slot tables and publishes events.
@@ -420,6 +449,13 @@ class Driver {
  private:
   Requests make_requests() {
     return Requests(core_, config_, policy_, linux_, [this](uint32_t id, const wire::Event &e) {
+      if (e.kind == static_cast<uint32_t>(wire::EventKind::kWithdrawn)) {
+        // A regret told a receiver that had it in its ring: the buffer is
+        // free again, and the receiver is attached.
+        check(attached(id));
+        check(core_.pool().at(wire::handle_index(e.handle)).state == BufferState::kFree);
+        return;
+      }
       check(e.kind == static_cast<uint32_t>(wire::EventKind::kReply));
       replies_.emplace_back(id, e);
     });
@@ -692,6 +728,60 @@ class Driver {
     (void)core_.take_handovers();
     core_.end_swap(kid_, wire::kResultRejected, wire::Message{});
   }
+  // A send with a lend (in the area or not, any rights), or a copy on a
+  // handle that was in use (held or not, with any offsets).
+  void send_or_copy(Input &in) {
+    if (!attached(id_)) return;
+    uint8_t shape = in.byte();
+    auto pick = [&]() -> uint32_t {
+      uint8_t b = in.byte();
+      uint32_t edge = (b & 1) != 0 ? 4096U : 4095U;
+      return (b & 6) == 0 ? edge : (b & 6) == 2 ? UINT32_MAX - b : b * 17U;
+    };
+    if ((shape & 1) != 0) {
+      wire::Request r = make_request(wire::Op::kSendMessage, kNames[in.byte() % kNameCount],
+                                     static_cast<int64_t>(shape >> 5) - 1);
+      r.handle = own_or_forged(core_, id_, in);
+      r.lend_offset = pick();
+      r.lend_bytes = pick();
+      request(r);
+      return;
+    }
+    if (seen_.empty()) return;
+    wire::Request r = make_request(wire::Op::kCopyData, nullptr, (shape >> 1) % 3);
+    r.handle = seen_[in.byte() % seen_.size()];
+    uint64_t at = (shape & 8) != 0 ? UINT64_MAX - in.byte() : pick();
+    r.message.word[wire::kCopyLendOffset] = at;
+    r.message.word[wire::kCopyOwnOffset] = pick();
+    r.message.word[wire::kCopyBytes] = (shape & 16) != 0 ? wire::kMaxCopyBytes + 1 : pick();
+    bool held = core_.lent_range(id_, r.handle, wire::kCopyFrom).ok() ||
+                core_.lent_range(id_, r.handle, wire::kCopyTo).ok();
+    int32_t rc = request(r);
+    check(rc == 0 || rc == -EBADF || rc == -ENODATA || rc == -EACCES || rc == -EFAULT ||
+          rc == -ERANGE || rc == -ESTALE || rc == -EMSGSIZE || rc == -EINVAL);
+    check(rc != 0 || held);  // a copy happens only on a live lend the caller holds
+  }
+  // The sender regrets a buffer it has out (or one that was in use).
+  void regret(Input &in) {
+    if (!attached(id_)) return;
+    wire::Request r = make_request(wire::Op::kRegretMessage, nullptr);
+    const auto &slots = core_.processes().at(id_).slots;
+    uint8_t b = in.byte();
+    if ((b & 1) != 0 && !slots.empty()) {
+      r.handle = core_.pool().handle(slots[in.byte() % slots.size()]);
+    } else if (!seen_.empty()) {
+      r.handle = seen_[in.byte() % seen_.size()];
+    }
+    uint32_t index = wire::handle_index(r.handle);
+    bool queued = index < core_.pool().size() && core_.pool().handle(index) == r.handle &&
+                  core_.pool().at(index).owner == id_ &&
+                  core_.pool().at(index).state == BufferState::kQueued;
+    int32_t rc = request(r);
+    check(rc == 0 || rc == -EBUSY || rc == -EALREADY || rc == -EBADF);
+    check((rc == 0) == queued);
+    if (rc == 0) check(core_.pool().at(index).state == BufferState::kFree);
+  }
+
   void raw_request(Input &in) {  // a request on its channel, well-formed or not, of any op
     if (!attached(id_)) return;
     wire::Request r{};

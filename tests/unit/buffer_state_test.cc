@@ -28,6 +28,7 @@ const Cell kExpected[] = {
   {S::kFree, E::kRelease, std::nullopt},
   {S::kFree, E::kReceiverGone, std::nullopt},
   {S::kFree, E::kSenderGone, std::nullopt},
+  {S::kFree, E::kRegret, std::nullopt},  // regret twice, or of a buffer never sent: EBADF
 
   {S::kQueued, E::kSend, std::nullopt},
   {S::kQueued, E::kSendUndeliverable, std::nullopt},
@@ -36,6 +37,7 @@ const Cell kExpected[] = {
   {S::kQueued, E::kRelease, std::nullopt},
   {S::kQueued, E::kReceiverGone, S::kAnswered},  // dummy answer
   {S::kQueued, E::kSenderGone, S::kQueued},      // stays; freed when answered
+  {S::kQueued, E::kRegret, S::kFree},  // withdrawn before its receiver took it
 
   {S::kReceived, E::kSend, std::nullopt},
   {S::kReceived, E::kSendUndeliverable, std::nullopt},
@@ -44,6 +46,7 @@ const Cell kExpected[] = {
   {S::kReceived, E::kRelease, std::nullopt},
   {S::kReceived, E::kReceiverGone, S::kAnswered},  // dummy answer
   {S::kReceived, E::kSenderGone, S::kReceived},
+  {S::kReceived, E::kRegret, std::nullopt},  // taken: EBUSY, answered as usual
 
   {S::kAnswered, E::kSend, std::nullopt},
   {S::kAnswered, E::kSendUndeliverable, std::nullopt},
@@ -52,6 +55,7 @@ const Cell kExpected[] = {
   {S::kAnswered, E::kRelease, S::kFree},
   {S::kAnswered, E::kReceiverGone, S::kAnswered},
   {S::kAnswered, E::kSenderGone, S::kFree},
+  {S::kAnswered, E::kRegret, std::nullopt},  // answered: EALREADY
 };
 // clang-format on
 

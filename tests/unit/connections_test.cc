@@ -26,6 +26,7 @@ class NoLinux : public LinuxSide {
   void begin_swap(uint32_t, uint32_t, uint32_t) override {}
   int swap_ready(uint32_t, uint32_t) override { return -ENOSYS; }
   int open_device(uint32_t, uint32_t, const DeviceConfig &) override { return -ENOSYS; }
+  std::span<uint8_t> data_area(uint32_t) override { return {}; }
 };
 
 // Records what Connections tells the others.

@@ -187,6 +187,47 @@ TEST_F(CoreSwap, TheOldProgramDyingAnswersTheHandoverDummy) {
   (void)request;
 }
 
+// Lends across a swap (docs/data-and-regret.md): what the old program lent
+// lies in its data area, which goes with it; what it was lent moves with the
+// messages the new program inherits; a regret during the handover takes
+// the message out of what the new program gets.
+TEST_F(CoreSwap, TheOldProgramsLendsEndAndTheLendsItHoldsMoveWithItsMessages) {
+  uint64_t lent_to_os = free_handle(user);
+  ASSERT_EQ(core.send_message(user, lent_to_os, "os", wire::Message{},
+                              Lend{0, 32, wire::kLendRead | wire::kLendWrite}),
+            Error::kNone);
+  events(os);
+  ASSERT_EQ(core.get_event(os, lent_to_os), Error::kNone);
+  uint64_t lent_by_os = free_handle(os);
+  ASSERT_EQ(
+      core.send_message(os, lent_by_os, "user", wire::Message{}, Lend{64, 16, wire::kLendRead}),
+      Error::kNone);
+  events(user);
+  ASSERT_EQ(core.get_event(user, lent_by_os), Error::kNone);
+  uint64_t regretted = send(user, 7);  // published to the old program, not taken
+  events(os);
+  auto [cand, request] = begin();
+  ASSERT_EQ(core.request_handover(os, 4096), Error::kNone);
+  answer_handover(wire::kResultNormal);
+  // During the handover: the regret takes it away (the old program's
+  // connection hears of it; the new one never sees it).
+  auto tell = core.regret_message(user, regretted);
+  ASSERT_TRUE(tell.ok());
+  EXPECT_EQ(tell.value(), os);
+  EXPECT_TRUE(core.lent_range(user, lent_by_os, wire::kCopyFrom).ok());  // not yet over
+
+  Inheritance inh = core.commit_swap(os, 200);
+  EXPECT_EQ(core.lent_range(user, lent_by_os, wire::kCopyFrom).error(), Error::kLendEnded);
+  ASSERT_EQ(inh.received.size(), 1U);
+  wire::Event ie = core.inherit_event(inh.received[0], wire::kInheritReceived);
+  EXPECT_EQ(ie.extra, wire::lend_extra(32, wire::kLendRead | wire::kLendWrite));
+  EXPECT_TRUE(core.lent_range(os, lent_to_os, wire::kCopyTo).ok());
+  for (const wire::Event &e : events(os)) EXPECT_NE(e.handle, regretted);
+  EXPECT_EQ(core.stats(os).queue_length, 1U);  // only what it inherited
+  (void)cand;
+  (void)request;
+}
+
 TEST_F(CoreSwap, CommitMovesEverythingToTheNewProgram) {
   // Before the swap: one message received (not answered), one queued, one
   // buffer of the OS out at the user and one answered but not yet taken.

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +46,11 @@ class FakeLinux : public LinuxSide {
     last_device = device;
     return open_result;
   }
+  std::span<uint8_t> data_area(uint32_t id) override {
+    auto it = areas.find(id);
+    if (it == areas.end()) return {};
+    return it->second;
+  }
 
   uint32_t launching_id = kNone;
   int spawn_result = 0;
@@ -53,6 +60,7 @@ class FakeLinux : public LinuxSide {
   uint32_t last_device = kNone;
   Waiter last_waiter;
   std::vector<std::string> calls;
+  std::map<uint32_t, std::vector<uint8_t>> areas;  // data areas of attached runs
 };
 
 // A staged program: `path`, no arguments, and the owner it names

@@ -291,5 +291,152 @@ INSTANTIATE_TEST_SUITE_P(EveryNamingOp, UnterminatedName,
                            return "Op" + std::to_string(static_cast<uint32_t>(info.param));
                          });
 
+
+// ---- data with a message and regret (docs/data-and-regret.md) --------------
+
+class LendRequestsTest : public RequestsTest {
+ protected:
+  LendRequestsTest() {
+    peer_ = core_.attach("peer", Claims{4, 0, 0, 0, 0}, 1000, 1000, 10).value();
+    linux_.areas[os_] = std::vector<uint8_t>(4096, 0);
+    linux_.areas[peer_] = std::vector<uint8_t>(1024, 0);
+    for (size_t i = 0; i < 4096; ++i) linux_.areas[os_][i] = static_cast<uint8_t>(i);
+  }
+  // A send of os's with a lend of [offset, offset + bytes) and `rights`.
+  wire::Request send(uint32_t offset, uint32_t bytes, int64_t rights, const char *to = "peer") {
+    wire::Request r = request(wire::Op::kSendMessage, to, rights);
+    r.handle = testing::free_handle(core_, os_);
+    r.lend_offset = offset;
+    r.lend_bytes = bytes;
+    return r;
+  }
+  // os sends with the lend; peer takes it. Returns the handle.
+  uint64_t lent(uint32_t offset, uint32_t bytes, int64_t rights) {
+    wire::Request r = send(offset, bytes, rights);
+    EXPECT_EQ(handle(r), Error::kNone);
+    testing::take_events(core_, peer_);
+    EXPECT_EQ(core_.get_event(peer_, r.handle), Error::kNone);
+    return r.handle;
+  }
+  int32_t copy(uint64_t h, wire::CopyDirection d, uint64_t at, uint64_t own_at, uint64_t bytes) {
+    wire::Request r = request(wire::Op::kCopyData, "", d);
+    r.handle = h;
+    r.message.word[wire::kCopyLendOffset] = at;
+    r.message.word[wire::kCopyOwnOffset] = own_at;
+    r.message.word[wire::kCopyBytes] = bytes;
+    EXPECT_EQ(handle(r, peer_), Error::kNone);  // replied, never a protocol error
+    return answer();
+  }
+  uint32_t peer_ = kNone;
+};
+
+TEST_F(LendRequestsTest, ASendWithoutALendIgnoresTheLendFields) {
+  wire::Request r = send(UINT32_MAX, UINT32_MAX, wire::kLendNone);
+  EXPECT_EQ(handle(r), Error::kNone);
+  auto in = testing::take_events(core_, peer_);
+  ASSERT_EQ(in.size(), 1U);
+  EXPECT_EQ(in[0].extra, 0U);
+}
+
+TEST_F(LendRequestsTest, ALendMustLieInTheSendersDataAreaWithKnownRights) {
+  EXPECT_EQ(handle(send(0, 4096, wire::kLendRead)), Error::kNone);   // the whole area
+  EXPECT_EQ(handle(send(4095, 1, wire::kLendRead)), Error::kNone);   // the last byte
+  EXPECT_EQ(handle(send(4096, 1, wire::kLendRead)), Error::kFault);  // one past
+  EXPECT_EQ(handle(send(1, 4096, wire::kLendRead)), Error::kFault);
+  EXPECT_EQ(handle(send(UINT32_MAX, UINT32_MAX, wire::kLendRead)), Error::kFault);  // no overflow
+  EXPECT_EQ(handle(send(0, 8, 4)), Error::kInvalid);                                // unknown right
+  EXPECT_EQ(handle(send(0, 8, -1)), Error::kInvalid);
+  // lend_bytes 0 lends nothing, whatever the offset says.
+  EXPECT_EQ(handle(send(UINT32_MAX, 0, wire::kLendRead)), Error::kNone);
+  auto in = testing::take_events(core_, peer_);
+  ASSERT_EQ(in.size(), 3U);
+  EXPECT_EQ(in[0].extra, wire::lend_extra(4096, wire::kLendRead));
+  EXPECT_EQ(in[2].extra, 0U);
+  // A refused send changed nothing: three buffers out.
+  EXPECT_EQ(core_.stats(os_).claim_used, 3U);
+}
+
+TEST_F(LendRequestsTest, ASenderWithNoDataAreaCannotLend) {
+  linux_.areas.erase(os_);
+  EXPECT_EQ(handle(send(0, 1, wire::kLendRead)), Error::kFault);
+}
+
+TEST_F(LendRequestsTest, CopyFromAndToMoveTheBytesBetweenTheTwoAreas) {
+  uint64_t h = lent(100, 200, wire::kLendRead | wire::kLendWrite);
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 10, 5, 50), 0);
+  for (size_t i = 0; i < 50; ++i) {
+    ASSERT_EQ(linux_.areas[peer_][5 + i], static_cast<uint8_t>(110 + i));
+  }
+  std::fill(linux_.areas[peer_].begin(), linux_.areas[peer_].end(), 0xee);
+  EXPECT_EQ(copy(h, wire::kCopyTo, 0, 0, 200), 0);  // the whole lend
+  EXPECT_EQ(linux_.areas[os_][99], 99);             // not a byte before it
+  EXPECT_EQ(linux_.areas[os_][100], 0xee);
+  EXPECT_EQ(linux_.areas[os_][299], 0xee);
+  EXPECT_EQ(linux_.areas[os_][300], static_cast<uint8_t>(300));  // nor after it
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 200, 0, 0), 0);             // nothing, at the end: fine
+}
+
+TEST_F(LendRequestsTest, EachRefusedCopyNamesItsCauseAndMovesNothing) {
+  uint64_t ro = lent(0, 64, wire::kLendRead);
+  std::vector<uint8_t> before = linux_.areas[os_];
+  EXPECT_EQ(copy(ro, wire::kCopyTo, 0, 0, 1), -EACCES);
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 0, 0, 65), -EFAULT);  // past the lend
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 65, 0, 0), -EFAULT);
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, UINT64_MAX, 0, 2), -EFAULT);  // overflow-safe
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 1, UINT64_MAX, 2), -ERANGE);
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 0, 1000, 25), -ERANGE);  // past its own area (1024)
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 0, 1024, 0), 0);
+  EXPECT_EQ(copy(ro, wire::kCopyFrom, 0, 0, wire::kMaxCopyBytes + 1), -EMSGSIZE);
+  EXPECT_EQ(copy(ro, static_cast<wire::CopyDirection>(2), 0, 0, 1), -EINVAL);
+  EXPECT_EQ(copy(ro + 1, wire::kCopyFrom, 0, 0, 1), -EBADF);  // forged
+  uint64_t none = lent(0, 0, wire::kLendRead);
+  EXPECT_EQ(copy(none, wire::kCopyFrom, 0, 0, 0), -ENODATA);
+  EXPECT_EQ(linux_.areas[os_], before);
+  EXPECT_EQ(core_.processes().at(peer_).protocol_errors, 0U);
+}
+
+TEST_F(LendRequestsTest, ACopyFromASenderWhoseChannelIsGoneIsStale) {
+  uint64_t h = lent(0, 64, wire::kLendRead);
+  linux_.areas.erase(os_);  // its connection ended; the Core has not heard yet
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 8), -ESTALE);
+  linux_.areas[os_] = std::vector<uint8_t>(32, 0);  // a run with a smaller area
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 8), -ESTALE);
+  core_.detach(os_);
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 8), -ESTALE);
+}
+
+TEST_F(LendRequestsTest, RegretIsRepliedAndTellsAReceiverThatHadItInItsRing) {
+  wire::Request r = send(0, 8, wire::kLendRead);
+  ASSERT_EQ(handle(r), Error::kNone);
+  testing::take_events(core_, peer_);  // published to peer
+  wire::Request regret = request(wire::Op::kRegretMessage);
+  regret.handle = r.handle;
+  ASSERT_EQ(handle(regret), Error::kNone);
+  ASSERT_EQ(replies_.size(), 2U);
+  EXPECT_EQ(replies_[0].first, peer_);
+  EXPECT_EQ(replies_[0].second.kind, static_cast<uint32_t>(wire::EventKind::kWithdrawn));
+  EXPECT_EQ(replies_[0].second.handle, r.handle);
+  replies_.erase(replies_.begin());
+  EXPECT_EQ(answer(), 0);
+  // Twice: not out any more.
+  regret.seq = ++seq_;
+  ASSERT_EQ(handle(regret), Error::kNone);
+  EXPECT_EQ(answer(), -EBADF);
+  // peer's take that was on its way is void, not a protocol error.
+  wire::Request take = request(wire::Op::kGetEvent);
+  take.handle = r.handle;
+  EXPECT_EQ(handle(take, peer_), Error::kNone);
+  // Taken, then regretted: busy; answered: already.
+  uint64_t h = lent(0, 8, wire::kLendRead);
+  regret = request(wire::Op::kRegretMessage);
+  regret.handle = h;
+  ASSERT_EQ(handle(regret), Error::kNone);
+  EXPECT_EQ(answer(), -EBUSY);
+  ASSERT_EQ(core_.send_answer(peer_, h, wire::kResultNormal, wire::Message{}), Error::kNone);
+  regret.seq = ++seq_;
+  ASSERT_EQ(handle(regret), Error::kNone);
+  EXPECT_EQ(answer(), -EALREADY);
+}
+
 }  // namespace
 }  // namespace nucleus::daemon
