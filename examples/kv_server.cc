@@ -96,9 +96,7 @@ class Server {
     // then into the store (process memory).
     std::span<std::byte> area = n_.data().first(size);
     if (auto c = size == 0 ? nucleus::Result<void>() : n_.copy_from(r.buffer, 0, area); !c) {
-      std::fprintf(stderr, "nucleus-kv-server: put \"%s\" from %s: copy_from: %s\n", key.c_str(),
-                   r.sender.c_str(), std::string(c.message()).c_str());
-      return answer(r, NUCLEUS_RESULT_REJECTED, Message{{static_cast<uint64_t>(-c.error())}});
+      return copy_failed(r, "put", key, c);
     }
     Value &v = store_[key];
     v.owner = uid;
@@ -119,9 +117,7 @@ class Server {
     std::span<std::byte> area = n_.data().first(bytes.size());
     std::copy(bytes.begin(), bytes.end(), area.begin());
     if (auto c = area.empty() ? nucleus::Result<void>() : n_.copy_to(r.buffer, 0, area); !c) {
-      std::fprintf(stderr, "nucleus-kv-server: get \"%s\" for %s: copy_to: %s\n", key.c_str(),
-                   r.sender.c_str(), std::string(c.message()).c_str());
-      return answer(r, NUCLEUS_RESULT_REJECTED, Message{{static_cast<uint64_t>(-c.error())}});
+      return copy_failed(r, "get", key, c);
     }
     return answer(r, NUCLEUS_RESULT_NORMAL, Message{{bytes.size(), it->second.owner}});
   }
@@ -135,6 +131,17 @@ class Server {
     u.bytes -= it->second.bytes.size();
     store_.erase(it);
     return answer(r, NUCLEUS_RESULT_NORMAL, {});
+  }
+
+  // A copy refused: -EBADF when its sender regretted the message just as
+  // we took it (it is not ours any more: nothing to answer), else the
+  // errno goes back in the answer (-ESTALE: the sender is gone).
+  bool copy_failed(const Received &r, const char *op, const std::string &key,
+                   const nucleus::Result<void> &c) {
+    if (c.error() == -EBADF) return true;
+    std::fprintf(stderr, "nucleus-kv-server: %s \"%s\" from %s: the copy failed: %s\n", op,
+                 key.c_str(), r.sender.c_str(), std::string(c.message()).c_str());
+    return answer(r, NUCLEUS_RESULT_REJECTED, Message{{static_cast<uint64_t>(-c.error())}});
   }
 
   // A refusal the sender's principal earned: logged with who asked.
