@@ -249,9 +249,7 @@ bool read_file(const std::string &path, std::vector<std::byte> *out) {
   return !in.bad();
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+int run_command_line(int argc, char **argv) {
   CLI::App app{"nucleus-kv-client: puts, gets and checks values in nucleus-kv-server"};
   Options o;
   app.add_option("--server", o.server, "the server's name")->capture_default_str();
@@ -358,4 +356,15 @@ int main(int argc, char **argv) {
   }
   if (delete_cmd->parsed()) return c.erase(key);
   return run(n.value(), c, sizes, rounds, keep);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run_command_line(argc, argv);
+  } catch (const std::exception &e) {  // memory; CLI11's own errors are caught by CLI11_PARSE
+    std::fprintf(stderr, "nucleus-kv-client: %s\n", e.what());
+    return kFailed;
+  }
 }
