@@ -47,24 +47,25 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   return Error::kNone;
 }
 
+bool Messages::withdrawn_use(uint64_t handle) const {
+  uint32_t i = wire::handle_index(handle);
+  if (handle == 0 || i >= pool_.size()) return false;
+  const Buffer &b = pool_.at(i);
+  // Free at that use: withdrawn (a regret frees a queued buffer, and
+  // nothing else frees one its receiver could name). A use that has passed
+  // (generations only grow; a wrapped one is 2^40 sends away): withdrawn
+  // and sent again since.
+  uint64_t generation = wire::handle_generation(handle);
+  return generation < b.generation || (generation == b.generation && b.state == BufferState::kFree);
+}
+
 Error Messages::get_event(uint32_t id, uint64_t handle) {
+  // Withdrawn before this take came: the receiver's library drops it on
+  // kWithdrawn. Void.
+  if (withdrawn_use(handle)) return Error::kNone;
   auto index = pool_.resolve(handle);
-  if (!index) {
-    // A use of this buffer that has passed (generations only grow; a
-    // wrapped one is 2^40 sends away): the message it named was withdrawn
-    // and the buffer sent again before this take came. Void, as below.
-    uint32_t i = wire::handle_index(handle);
-    if (handle != 0 && i < pool_.size() &&
-        wire::handle_generation(handle) < pool_.at(i).generation) {
-      return Error::kNone;
-    }
-    return Error::kBadHandle;
-  }
+  if (!index) return Error::kBadHandle;
   Buffer &b = pool_.at(*index);
-  // Withdrawn before this take came (the buffer is free, or answered with
-  // a dummy answer for an unknown receiver, only when sent again, which
-  // moves the generation): the library drops it on kWithdrawn.
-  if (b.state == BufferState::kFree) return Error::kNone;
   if (b.receiver != id || b.state != BufferState::kQueued || !b.published) {
     return Error::kBadHandle;
   }
@@ -93,6 +94,12 @@ Result<uint32_t> Messages::regret_message(uint32_t id, uint64_t handle) {
     fifo_remove(r, *index);
   } else if (b.published && r.attached && !r.is_device()) {
     tell = to;
+    // Its kWithdrawn goes with this turn's events: the receiver may be
+    // asleep with the message in its library's queue.
+    if (!r.dirty) {
+      r.dirty = true;
+      dirty_.push_back(to);
+    }
   }
   bool ok = pool_.apply(*index, BufferEvent::kRegret);
   assert(ok);
@@ -140,6 +147,9 @@ void Messages::end_lends(uint32_t id) {
 Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
                             const wire::Message &words) {
   if (result < wire::kResultNormal || result > wire::kResultMalfunction) return Error::kInvalid;
+  // An answer to a message withdrawn as its library took it (the receiver
+  // answered before it read kWithdrawn): void, nobody waits for it.
+  if (withdrawn_use(handle)) return Error::kNone;
   auto index = pool_.resolve(handle);
   if (!index) return Error::kBadHandle;
   Buffer &b = pool_.at(*index);

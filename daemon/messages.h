@@ -67,9 +67,10 @@ class Messages {
   // ---- the primitives (Core's) ----
   Error send_message(uint32_t id, uint64_t handle, std::string_view receiver,
                      const wire::Message &message, const Lend &lend = {});
-  // A take of a message the sender withdrew before it came (the receiver's
-  // library took it from its ring as the regret was served) is void: no
-  // error, nothing changes. Any other refusal is a protocol error.
+  // A take (or an answer, send_answer) of a message the sender withdrew
+  // before it came (the receiver's library took it from its ring as the
+  // regret was served) is void: no error, nothing changes. Any other
+  // refusal is a protocol error.
   Error get_event(uint32_t id, uint64_t handle);
   // The sender withdraws a message it sent on `handle`: queued (not taken)
   // -> free in its claim at once, and the receiver to tell (kNone: none;
@@ -154,6 +155,9 @@ class Messages {
  private:
   // After an answer (or dummy answer): to the sender, or freed if it is gone.
   void deliver_answer(uint32_t index);
+  // `handle` names a use of a buffer whose message was withdrawn (regret):
+  // a take or an answer of it that was on its way is void.
+  bool withdrawn_use(uint64_t handle) const;
 
   Pool &pool_;
   ProcessTable &processes_;

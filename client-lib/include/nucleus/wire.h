@@ -449,7 +449,8 @@ struct Event {
   char sender[kNameBytes];
   Message message;
   uint64_t extra;  // kGetProcess / kListChildren replies: the data area size given
-                   // (< 2^31) | owner gid << 32
+                   // (< 2^31) | owner gid << 32; a message (and a kInherit of a
+                   // received one): what it lends, lend_extra()
   // Who the event is from: a message's sender, an answer's answerer (a
   // process, a device, or the nucleus for a dummy answer), the nucleus for
   // every other kind. `sender` is that one's name (kNucleusName for the
