@@ -3,7 +3,7 @@
 // on a shared, noisy host. Prints a table, then one JSON object per line,
 // then the ratios and the targets.
 //
-//   nucleus-bench [--quick] [--nucleusd PATH]
+//   nucleus-bench [--quick] [--nucleusd PATH] [--data-only] [--swap-only]
 //
 // Never fails on a timing: the targets are printed with the ratios.
 //
@@ -17,6 +17,12 @@
 // JSON line has a "placement": "unpinned", "same_cpu" or "two_cpus"; the
 // nucleus figures are "unpinned" (nucleusd and its clients are not pinned),
 // and the targets compare unpinned figures.
+//
+// Data with a message (data_bench.h): nucleus_data_rt_4k and _64k, a
+// request carrying 4 KiB or 64 KiB and an answer carrying them back,
+// against uds_data_rt_4k and _64k, the same bytes over a socket pair in the
+// same run (unpinned). `--data-only` runs only those, with a nucleusd of
+// their own.
 //
 // Figures that are not latencies: nucleusd_kib_per_process (its RSS per
 // attached idle process) and nucleusd_idle_cpu (its CPU time over about a
@@ -44,6 +50,7 @@
 #include <nucleus_internal/sys.h>
 
 #include "daemon_process.h"
+#include "data_bench.h"
 #include "device_bench.h"
 #include "figure.h"
 #include "kernel_bench.h"
@@ -316,6 +323,8 @@ void print_comparisons(const std::vector<Figure> &figs) {
       {"nucleus_rt", "uds_rt", &Figure::p50_ns, " p50", " p50"},
       {"nucleus_rt", "relay_rt", &Figure::p50_ns, " p50", " p50"},
       {"nucleus_pipelined", "uds_pipelined", &Figure::ops_per_s, "", " ops/s"},
+      {"nucleus_data_rt_4k", "uds_data_rt_4k", &Figure::p50_ns, " p50", " p50"},
+      {"nucleus_data_rt_64k", "uds_data_rt_64k", &Figure::p50_ns, " p50", " p50"},
   };
   for (const Comparison &c : comparisons) {
     for (Placement p : {Placement::kUnpinned, Placement::kSameCpu, Placement::kTwoCpus}) {
@@ -361,6 +370,11 @@ void print_targets(const std::vector<Figure> &figs, const nucleus::bench::SwapFi
        &Figure::ops_per_s, 1.0, false},
       {"disk_read_nucleus_direct / disk_read_pread_direct", "disk_read_nucleus_direct",
        "disk_read_pread_direct", &Figure::ops_per_s, 1.0, false},
+      // Issue 21: data with a message against a socket pair moving the same bytes.
+      {"nucleus_data_rt_4k p50 / uds_data_rt_4k p50", "nucleus_data_rt_4k", "uds_data_rt_4k",
+       &Figure::p50_ns, 1.25, true},
+      {"nucleus_data_rt_64k p50 / uds_data_rt_64k p50", "nucleus_data_rt_64k", "uds_data_rt_64k",
+       &Figure::p50_ns, 1.0, true},
   };
   for (const Target &t : targets) {
     double r = ratio(figs, t.a, t.b, t.stat);
@@ -393,6 +407,7 @@ struct Options {
   std::string worker = sibling("/../examples/nucleus-worker", "/usr/bin/nucleus-worker");
   int swap_children = 1000;
   bool swap_only = false;
+  bool data_only = false;
 };
 
 void add_options(CLI::App &app, Options &o) {
@@ -410,6 +425,7 @@ void add_options(CLI::App &app, Options &o) {
   app.add_option("--swap-children", o.swap_children, "children of the swapped supervisor")
       ->capture_default_str();
   app.add_flag("--swap-only", o.swap_only, "only the swap benchmark");
+  app.add_flag("--data-only", o.data_only, "only the data-with-a-message benchmark");
 }
 
 struct Sizes {
@@ -474,8 +490,10 @@ std::string daemon_config(const Options &o, const DiskFile &disk) {
 
 // What the run through nucleusd gives besides its figures.
 struct DaemonCpu {
-  double ns_per_rt = 0;   // nucleusd's CPU per nucleus_rt round trip
-  double ns_per_msg = 0;  // and per nucleus_pipelined message
+  double ns_per_rt = 0;          // nucleusd's CPU per nucleus_rt round trip
+  double ns_per_msg = 0;         // and per nucleus_pipelined message
+  double ns_per_data_rt_4k = 0;  // and per nucleus_data_rt_4k / _64k round trip
+  double ns_per_data_rt_64k = 0;
 };
 
 // Round trips and pipelined messages to the echo, with nucleusd's CPU for each.
@@ -487,6 +505,27 @@ void message_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vec
   before = cpu_ns(daemon);
   figs.push_back(nucleus_pipelined(n, s.rt.piped, s.rt.window));
   cpu.ns_per_msg = static_cast<double>(cpu_ns(daemon) - before) / s.rt.piped;
+}
+
+// Data with a message against the socket pair, size by size, with
+// nucleusd's CPU per round trip (the receiver is the data echo).
+void data_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vector<Figure> &figs,
+                  DaemonCpu &cpu) {
+  struct Size {
+    const char *suffix;
+    size_t bytes;
+    double DaemonCpu::*cpu;
+  };
+  for (const Size &z : {Size{"4k", 4096, &DaemonCpu::ns_per_data_rt_4k},
+                        Size{"64k", 65536, &DaemonCpu::ns_per_data_rt_64k}}) {
+    figs.push_back(nucleus::bench::uds_data_rt(std::string("uds_data_rt_") + z.suffix, z.bytes,
+                                               s.rt.iters, s.rt.warmup));
+    int64_t before = cpu_ns(daemon);
+    figs.push_back(nucleus::bench::nucleus_data_rt(std::string("nucleus_data_rt_") + z.suffix, n,
+                                                   nucleus::bench::kDataEcho, z.bytes, s.rt.iters,
+                                                   s.rt.warmup));
+    cpu.*z.cpu = static_cast<double>(cpu_ns(daemon) - before) / (s.rt.iters + s.rt.warmup);
+  }
 }
 
 // Starting programs, and the devices.
@@ -561,13 +600,17 @@ bool through_nucleusd(const Options &o, const Sizes &s, std::vector<Figure> &fig
   IdleFleet fleet;
   fleet.fork_spawner(o.idle);
   pid_t echo = start_echo("echo");
+  pid_t data_echo = nucleus::bench::start_data_echo(nucleus::bench::kDataEcho);
   auto n = nucleus::Nucleus::attach("bench");
-  if (!n || echo < 0) {
+  if (!n || echo < 0 || data_echo < 0) {
     std::fprintf(stderr, "nucleus-bench: attach failed: %s\n", n.message().data());
     if (echo > 0) reap(echo);
+    if (data_echo > 0) reap(data_echo);
     return false;
   }
   message_figures(n.value(), daemon.pid(), s, figs, cpu);
+  data_figures(n.value(), daemon.pid(), s, figs, cpu);
+  reap(data_echo);
   program_and_device_figures(n.value(), s, disk, figs);
   bool ok = fleet_figures(n.value(), daemon.pid(), fleet, o.idle, s, figs);
   fleet.stop();
@@ -575,6 +618,34 @@ bool through_nucleusd(const Options &o, const Sizes &s, std::vector<Figure> &fig
   n = nucleus::Nucleus();
   daemon.stop(SIGTERM, std::chrono::seconds(20));
   return ok;
+}
+
+// Only the data figures, with a nucleusd of their own (--data-only).
+bool data_only(const Options &o, const Sizes &s, std::vector<Figure> &figs, DaemonCpu &cpu) {
+  std::string config = R"({"channel": {"data_bytes": 262144}, "processes": {"output": "discard"})";
+  if (!o.event_loop.empty()) config += R"(, "event_loop": )" + o.event_loop;
+  if (!o.doorbell.empty()) config += R"(, "doorbell": ")" + o.doorbell + "\"";
+  config += "}";
+  nucleus::support::DaemonProcess daemon;
+  if (!daemon.start(o.nucleusd, config, "warn", std::chrono::seconds(20))) {
+    std::fprintf(stderr, "nucleus-bench: could not start %s\n%s", o.nucleusd.c_str(),
+                 daemon.log().c_str());
+    return false;
+  }
+  pid_t data_echo = nucleus::bench::start_data_echo(nucleus::bench::kDataEcho);
+  auto n = nucleus::Nucleus::attach("bench");
+  bool ok = n && data_echo > 0;
+  if (ok) data_figures(n.value(), daemon.pid(), s, figs, cpu);
+  if (data_echo > 0) reap(data_echo);
+  n = nucleus::Nucleus();
+  daemon.stop(SIGTERM, std::chrono::seconds(20));
+  return ok;
+}
+
+void print_data_cpu(const DaemonCpu &cpu) {
+  std::printf(
+      "nucleusd CPU: %.0f ns per nucleus_data_rt_4k round trip, %.0f ns per nucleus_data_rt_64k\n",
+      cpu.ns_per_data_rt_4k, cpu.ns_per_data_rt_64k);
 }
 
 }  // namespace
@@ -593,6 +664,16 @@ int main(int argc, char **argv) {
   }
 
   const Sizes sizes = Sizes::of(o.quick);
+  if (o.data_only) {
+    std::vector<Figure> figs;
+    DaemonCpu cpu;
+    bool ok = data_only(o, sizes, figs, cpu);
+    print(figs);
+    print_data_cpu(cpu);
+    print_comparisons(figs);
+    print_targets(figs, nucleus::bench::SwapFigures{});
+    return ok ? 0 : 1;
+  }
   std::vector<Figure> figs = nucleus::bench::kernel_baselines(sizes.rt);
   DaemonCpu cpu;
   if (!through_nucleusd(o, sizes, figs, cpu)) return 1;
@@ -605,6 +686,7 @@ int main(int argc, char **argv) {
   print_swap(swap);
   std::printf("nucleusd CPU: %.0f ns per nucleus_rt round trip, %.0f ns per pipelined message\n",
               cpu.ns_per_rt, cpu.ns_per_msg);
+  print_data_cpu(cpu);
   print_comparisons(figs);
   print_targets(figs, swap);
   return swap.ok ? 0 : 1;

@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -16,6 +19,7 @@
 
 #include "inspect_client.h"
 #include "render.h"
+#include "send_data.h"
 #include "spawn.h"
 #include "words.h"
 
@@ -273,7 +277,17 @@ int cmd_monitor(const Options &o, int64_t count) {
   return 0;
 }
 
-int cmd_send(const Options &o, const std::string &name, const std::vector<std::string> &words) {
+// The received bytes to --out ("-": stdout).
+bool write_received(const std::string &out, std::span<const std::byte> bytes, std::string *error) {
+  FILE *f = out == "-" ? stdout : std::fopen(out.c_str(), "wb");
+  bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  if (f != nullptr) ok = (f == stdout ? std::fflush(f) : std::fclose(f)) == 0 && ok;
+  if (!ok) *error = "cannot write the received bytes to " + out + ": " + std::strerror(errno);
+  return ok;
+}
+
+int cmd_send(const Options &o, const std::string &name, const std::vector<std::string> &words,
+             const nucleus::ctl::SendDataOptions &data) {
   if (words.size() > 8) return fail("send: at most 8 words, got " + std::to_string(words.size()));
   nucleus::Message m{};
   for (size_t i = 0; i < words.size(); ++i) {
@@ -293,13 +307,53 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
     m.word[i] = v;
   }
   std::string error;
+  nucleus::ctl::DataLend lend;
+  if (!nucleus::ctl::plan_lend(data, &lend, &error)) return fail("send: " + error);
   auto n = attach(o, &error);
   if (!n) return fail(error);
-  auto b = n->send_message(name, m);
+  // What is lent is the start of nucleusctl's own data area: the data, then
+  // zeros to the end of the range (what a receiver did not write reads 0).
+  std::span<std::byte> area = n->data();
+  if (lend.range > area.size()) {
+    return fail("send: the range to lend (" + std::to_string(lend.range) +
+                " bytes) is larger than nucleusctl's data area (" + std::to_string(area.size()) +
+                " bytes: the nucleus's channel.data_bytes)");
+  }
+  std::copy(lend.bytes.begin(), lend.bytes.end(), area.begin());
+  std::fill(area.begin() + static_cast<ptrdiff_t>(lend.bytes.size()),
+            area.begin() + static_cast<ptrdiff_t>(lend.range), std::byte{0});
+  auto b = lend.range == 0 ? n->send_message(name, m)
+                           : n->send_message(name, m, nucleus::Lend{0, lend.range, lend.rights, 0});
   if (!b) return fail("send to " + name + ": " + why(b.error()));
   auto a = n->wait_answer(b.value(), std::chrono::milliseconds(o.timeout_ms));
+  if (!a && a.error() == -ETIMEDOUT) {
+    // Withdraw it, so that it is not acted on after we said it failed.
+    auto g = n->regret(b.value());
+    std::string what = g                     ? "; withdrawn: " + name + " never took it"
+                       : g.error() == -EBUSY ? "; " + name + " has taken it and may still act on it"
+                                             : "";
+    if (g || g.error() == -EBUSY) {
+      return fail("send to " + name + ": no answer in " + std::to_string(o.timeout_ms) + " ms" +
+                  what);
+    }
+    a = n->wait_answer(b.value(), nucleus::kPoll);  // answered just now (-EALREADY)
+  }
   if (!a) return fail("send to " + name + ": no answer: " + std::string(a.message()));
   std::span<const uint64_t> answer(a->message.word);
+  // What the receiver wrote counts only with a normal answer: the words of
+  // any other say why not, not how much.
+  bool received_any = data.receive > 0 && a->result == NUCLEUS_RESULT_NORMAL;
+  uint64_t kept = 0;
+  if (received_any &&
+      !nucleus::ctl::received_length(a->message, data.length_word, data.receive, &kept, &error)) {
+    return fail("send to " + name + ": " + error);
+  }
+  std::span<const std::byte> received = area.first(kept);
+  // With the received bytes on stdout, the answer's lines go to stderr.
+  bool bytes_to_stdout = data.receive > 0 && data.out == "-";
+  if (received_any && !(o.json && bytes_to_stdout) && !write_received(data.out, received, &error)) {
+    return fail("send to " + name + ": " + error);
+  }
   if (o.json) {
     json words_out = json::array();
     for (uint64_t w : answer) words_out.push_back(w);
@@ -316,11 +370,27 @@ int cmd_send(const Options &o, const std::string &name, const std::vector<std::s
                {"gid", p.gid},
                {"pid", p.pid}}}};
     nucleus::ctl::add_words_json(out, "answer", answer);
+    if (lend.range > 0) {
+      out["data"] = {{"lent_bytes", lend.range},
+                     {"rights", nucleus::ctl::rights_name(lend.rights)}};
+      if (received_any) {
+        out["data"]["received_bytes"] = kept;
+        if (bytes_to_stdout) {
+          out["data"]["received_hex"] = nucleus::ctl::hex(received.data(), received.size());
+        } else {
+          out["data"]["received_file"] = data.out;
+        }
+      }
+    }
     print_json(out);
   } else {
-    std::cout << "answer from " << name << ": result " << a->result << " ("
-              << result_name(a->result) << ")\n";
-    nucleus::ctl::print_words(std::cout, answer);
+    std::ostream &lines = bytes_to_stdout ? std::cerr : std::cout;
+    lines << "answer from " << name << ": result " << a->result << " (" << result_name(a->result)
+          << ")\n";
+    nucleus::ctl::print_words(lines, answer);
+    if (received_any && !bytes_to_stdout) {
+      lines << "received " << kept << " bytes into " << data.out << "\n";
+    }
   }
   return a->result == NUCLEUS_RESULT_NORMAL ? 0 : 1;
 }
@@ -496,6 +566,16 @@ int run(int argc, char **argv) {
   auto *send = app.add_subcommand("send", "send a message and print its answer");
   send->add_option("name", name, "receiver")->required();
   send->add_option("words", words, "up to 8 integers");
+  nucleus::ctl::SendDataOptions data;
+  send->add_option("--data", data.text, "lend the receiver these bytes to read");
+  send->add_option("--data-file", data.file,
+                   "lend the receiver this file's bytes to read (-: stdin)");
+  send->add_option("--receive", data.receive,
+                   "lend the receiver this many bytes to write; printed after the answer");
+  send->add_option("--out", data.out, "where the received bytes go (-: stdout)")
+      ->capture_default_str();
+  send->add_option("--length-word", data.length_word,
+                   "the answer's word (0..7) that says how many bytes were received");
   std::vector<CLI::App *> controls;
   for (const char *action : {"start", "stop", "remove"}) {
     auto *sub = app.add_subcommand(action, std::string(action) + " a process (and its subtree)");
@@ -534,7 +614,7 @@ int run(int argc, char **argv) {
   if (devices->parsed()) return cmd_devices(o);
   if (monitor->parsed()) return cmd_monitor(o, count);
   if (spawn->parsed()) return cmd_spawn(o, file, under);
-  if (send->parsed()) return cmd_send(o, name, words);
+  if (send->parsed()) return cmd_send(o, name, words, data);
   if (swap->parsed()) {
     swap_program.args = swap->remaining();
     return cmd_swap(o, name, swap_program);
