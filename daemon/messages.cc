@@ -46,14 +46,18 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   return Error::kNone;
 }
 
-bool Messages::withdrawn_use(uint64_t handle) const {
+bool Messages::withdrawn_use(uint32_t id, uint64_t handle) const {
   uint32_t i = wire::handle_index(handle);
   if (handle == 0 || i >= pool_.size()) return false;
   const Buffer &b = pool_.at(i);
-  // Free at that use: withdrawn (a regret frees a queued buffer, and
-  // nothing else frees one its receiver could name). A use that has passed
-  // (generations only grow; a wrapped one is 2^40 sends away): withdrawn
-  // and sent again since.
+  // Only the receiver a message on this buffer was last withdrawn from
+  // after it was published to it: its take or answer of that use (or, as it
+  // may come after the sender sent on the buffer again, of a use that has
+  // passed) is void. Anyone else's stale, forged or foreign handle is
+  // refused, as DESIGN says.
+  if (b.withdrawn_from != id) return false;
+  // Free at that use: withdrawn. A use that has passed (generations only
+  // grow; a wrapped one is 2^40 sends away): withdrawn and sent again since.
   uint64_t generation = wire::handle_generation(handle);
   return generation < b.generation || (generation == b.generation && b.state == BufferState::kFree);
 }
@@ -61,7 +65,7 @@ bool Messages::withdrawn_use(uint64_t handle) const {
 Error Messages::get_event(uint32_t id, uint64_t handle) {
   // Withdrawn before this take came: the receiver's library drops it on
   // kWithdrawn. Void.
-  if (withdrawn_use(handle)) return Error::kNone;
+  if (withdrawn_use(id, handle)) return Error::kNone;
   auto index = pool_.resolve(handle);
   if (!index) return Error::kBadHandle;
   Buffer &b = pool_.at(*index);
@@ -107,6 +111,7 @@ Result<uint32_t> Messages::regret_message(uint32_t id, uint64_t handle) {
     trace_.record(TraceKind::kRegret, *index, processes_.at(id).name, r.name);
   }
   b.receiver = kNone;
+  if (tell != kNone) b.withdrawn_from = tell;
   b.published = false;
   b.lend_bytes = 0;
   b.lend_rights = 0;
@@ -148,7 +153,7 @@ Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
   if (result < wire::kResultNormal || result > wire::kResultMalfunction) return Error::kInvalid;
   // An answer to a message withdrawn as its library took it (the receiver
   // answered before it read kWithdrawn): void, nobody waits for it.
-  if (withdrawn_use(handle)) return Error::kNone;
+  if (withdrawn_use(id, handle)) return Error::kNone;
   auto index = pool_.resolve(handle);
   if (!index) return Error::kBadHandle;
   Buffer &b = pool_.at(*index);

@@ -157,7 +157,7 @@ class Messages {
   void deliver_answer(uint32_t index);
   // `handle` names a use of a buffer whose message was withdrawn (regret):
   // a take or an answer of it that was on its way is void.
-  bool withdrawn_use(uint64_t handle) const;
+  bool withdrawn_use(uint32_t id, uint64_t handle) const;
 
   Pool &pool_;
   ProcessTable &processes_;

@@ -48,9 +48,16 @@ struct Buffer {
   wire::Message words{};  // the message, then the answer
   uint32_t lend_bytes = 0;
   uint8_t lend_rights = 0;
+  // The receiver a message on it was last withdrawn from after it was
+  // published there (kNone: none): that receiver's take or answer of a use
+  // that has passed, which may be on the way before it reads kWithdrawn, is
+  // void rather than refused (Messages::withdrawn_use); anyone else's is
+  // refused.
+  uint32_t withdrawn_from = kNone;
 };
-// 152 bytes before lends; every message's path touches it.
-static_assert(sizeof(Buffer) <= 160, "a Buffer is on every message's path: keep it small");
+// 152 bytes before lends, 160 with them, 168 with withdrawn_from (three
+// cache lines either way); every message's path touches it.
+static_assert(sizeof(Buffer) <= 168, "a Buffer is on every message's path: keep it small");
 
 class Pool {
  public:

@@ -143,6 +143,25 @@ TEST_F(CoreLendTest, RegretOfAQueuedMessageNotYetPublishedFreesItAtOnce) {
   EXPECT_EQ(take_events(core, b).size(), 1U);
 }
 
+TEST_F(CoreLendTest, AWithdrawnUseIsVoidOnlyForItsReceiverAnyOtherStaleHandleIsRefused) {
+  uint32_t a = attach("a");
+  uint32_t b = attach("b");
+  uint32_t c = attach("c");
+  uint64_t h = send(a, "b");
+  ASSERT_EQ(take_events(core, b).size(), 1U);
+  ASSERT_TRUE(core.regret_message(a, h).ok());
+  // Another process naming that handle is refused, as any foreign handle.
+  EXPECT_EQ(core.get_event(c, h), Error::kBadHandle);
+  EXPECT_EQ(core.send_answer(c, h, wire::kResultNormal, wire::Message{}), Error::kBadHandle);
+  // A buffer never regretted: its stale handle is refused, also to its receiver.
+  uint64_t other = send(a, "c");
+  ASSERT_EQ(take_events(core, c).size(), 1U);
+  ASSERT_EQ(core.get_event(c, other), Error::kNone);
+  ASSERT_EQ(core.send_answer(c, other, wire::kResultNormal, wire::Message{}), Error::kNone);
+  EXPECT_EQ(core.send_answer(c, other, wire::kResultNormal, wire::Message{}), Error::kBadHandle);
+  EXPECT_EQ(core.get_event(b, h), Error::kNone);  // b's late take: void
+}
+
 TEST_F(CoreLendTest, RegretOfAPublishedMessageTellsTheReceiverAndItsLateTakeIsVoid) {
   uint32_t a = attach("a");
   uint32_t b = attach("b");
