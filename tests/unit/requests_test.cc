@@ -337,7 +337,6 @@ INSTANTIATE_TEST_SUITE_P(EveryNamingOp, UnterminatedName,
                            return "Op" + std::to_string(static_cast<uint32_t>(info.param));
                          });
 
-
 // ---- data with a message and regret (docs/data-and-regret.md) --------------
 
 class LendRequestsTest : public RequestsTest {
