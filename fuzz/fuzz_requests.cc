@@ -549,8 +549,9 @@ class Driver {
     if (request(r) == 0) {
       uint32_t made = core_.processes().find(name);
       check_owner_rule(made);
-      // Its name is its owner's to take (the names section as it is now).
-      Owner owner = owner_of(core_.processes().at(made));
+      // Its name was its requester's to take, whoever the entry runs as
+      // (the names section as it is now; decision 66).
+      Owner owner = owner_of(core_.processes().at(id_));
       const NameRule *rule = nucleus::daemon::name_rule(config_.names, name);
       check(rule == nullptr ||
             std::find(rule->uids.begin(), rule->uids.end(), owner.uid) != rule->uids.end() ||
