@@ -380,21 +380,8 @@ bool Attach::send_reply(int socket_fd, wire::AttachReply *reply, uint32_t id) {
     if (int doorbell = connections_.doorbell_fd(id); doorbell >= 0) fds[fd_count++] = doorbell;
   }
   reply->fd_count = fd_count;
-  iovec iov{reply, sizeof(*reply)};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd_count > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
-    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
-    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
-  }
-  return sendmsg(socket_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(*reply);
+  return sys::send_record(socket_fd, reply, sizeof(*reply), fds, fd_count) ==
+         static_cast<ssize_t>(sizeof(*reply));
 }
 
 int Attach::attach(int socket_fd, const wire::AttachRequest &request, const ucred &cred,

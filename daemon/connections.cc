@@ -291,7 +291,11 @@ int64_t Connections::service(uint32_t id, bool final) {
   // whole; their replies end with it.
   int64_t budget = final ? count : config_.limits.connection_requests_per_turn;
   int64_t taken = 0;
+  c.session.copied_this_turn = 0;
   while (taken < count && taken < budget) {
+    // Copies are bounded by bytes a turn as well: the rest waits for the
+    // next turn, after the other connections had theirs.
+    if (!final && c.session.copied_this_turn >= wire::kMaxCopyBytes) break;
     // Back-pressure: a process that does not drain its event ring has its
     // requests wait in its request ring (none is dropped) until the
     // replies queued for it fit again.

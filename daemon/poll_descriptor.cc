@@ -25,20 +25,8 @@ int PollDescriptor::create(PollDescriptor *out, sys::UniqueFd *read_end) {
 
 int PollDescriptor::send(int socket, int read_end) {
   wire::PollDescriptorRecord record{wire::kMagic, static_cast<uint32_t>(wire::Op::kPollDescriptor)};
-  iovec iov{&record, sizeof(record)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &read_end, sizeof(int));
-  ssize_t n = sendmsg(socket, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n < 0) return -errno;
+  ssize_t n = sys::send_record(socket, &record, sizeof(record), &read_end, 1);
+  if (n < 0) return static_cast<int>(n);
   // A SEQPACKET record goes whole or not at all.
   return n == static_cast<ssize_t>(sizeof(record)) ? 0 : -EPROTO;
 }

@@ -198,7 +198,7 @@ Error Requests::copy_data(Call &call) {
 
 // One copy between a lent range and the caller's own data area. Each errno
 // is one cause (nucleus.h, nucleus_copy_from).
-int Requests::copy(const Call &call) {
+int Requests::copy(Call &call) {
   const wire::Request &r = call.r;
   if (r.arg != wire::kCopyFrom && r.arg != wire::kCopyTo) return -EINVAL;
   auto direction = static_cast<wire::CopyDirection>(r.arg);
@@ -226,6 +226,7 @@ int Requests::copy(const Call &call) {
   } else {
     std::memmove(lent_at, own_ptr, bytes);
   }
+  call.session.copied_this_turn += bytes;
   return 0;
 }
 

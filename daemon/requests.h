@@ -99,6 +99,11 @@ struct Session {
   uint32_t acting = kActSelf;
   uint32_t acting_generation = 0;
   static constexpr uint32_t kActSelf = kNone - 2;
+  // Bytes its copies (kCopyData) moved this loop turn: Connections takes no
+  // more of its requests in a turn once they reach wire::kMaxCopyBytes, so
+  // the work a connection makes the loop do per turn is bounded by bytes
+  // too, not only by requests (64 copies of 1 MiB would be 64 MiB).
+  uint64_t copied_this_turn = 0;
 };
 
 class Requests {
@@ -164,7 +169,7 @@ class Requests {
   // with 0 or -errno, never protocol errors.
   Error regret_message(Call &call);
   Error copy_data(Call &call);
-  int copy(const Call &call);
+  int copy(Call &call);
   // Process control.
   Error stage_program(Call &call);
   Error list_children(Call &call);

@@ -135,28 +135,8 @@ int receive_reply(int sock, wire::AttachReply *reply, sys::UniqueFd fds[2]) {
   int pr = ::poll(&p, 1, kAttachTimeoutMs);
   if (pr == 0) return -ETIMEDOUT;
   if (pr < 0) return -errno;
-  iovec iov{reply, sizeof(*reply)};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) return -errno;
-  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd = -1;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (i < 2) {
-        fds[i].reset(fd);
-      } else {
-        ::close(fd);
-      }
-    }
-  }
+  ssize_t n = sys::receive_record(sock, reply, sizeof(*reply), fds, 2, 0);
+  if (n < 0) return static_cast<int>(n);
   if (n == 0) return -ECONNRESET;
   if (static_cast<size_t>(n) != sizeof(*reply) || reply->magic != wire::kMagic) return -EPROTO;
   return 0;
@@ -729,29 +709,9 @@ int Channel::poll_descriptor() {
   if (int rc = call(r, nullptr); rc < 0) return rc;
   // nucleusd sent it on our socket before it queued the reply.
   wire::PollDescriptorRecord record{};
-  iovec iov{&record, sizeof(record)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = ::recvmsg(socket_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  if (n < 0) return -errno;
   sys::UniqueFd fd;
-  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int passed = -1;
-      std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (!fd) {
-        fd.reset(passed);
-      } else {
-        ::close(passed);
-      }
-    }
-  }
+  ssize_t n = sys::receive_record(socket_.get(), &record, sizeof(record), &fd, 1, MSG_DONTWAIT);
+  if (n < 0) return static_cast<int>(n);
   if (n != static_cast<ssize_t>(sizeof(record)) || record.magic != wire::kMagic ||
       record.op != static_cast<uint32_t>(wire::Op::kPollDescriptor) || !fd) {
     return -EPROTO;

@@ -401,6 +401,19 @@ TEST_F(LendRequestsTest, ALendMustLieInTheSendersDataAreaWithKnownRights) {
   EXPECT_EQ(core_.stats(os_).claim_used, 3U);
 }
 
+// What a connection's copies moved this turn: Connections takes no more of
+// its requests in the turn once it reaches wire::kMaxCopyBytes. A refused
+// copy moved nothing.
+TEST_F(LendRequestsTest, ACopyCountsItsBytesForTheTurn) {
+  uint64_t h = lent(100, 200, wire::kLendRead | wire::kLendWrite);
+  session_.copied_this_turn = 0;
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 200), 0);
+  EXPECT_EQ(copy(h, wire::kCopyTo, 10, 0, 50), 0);
+  EXPECT_EQ(session_.copied_this_turn, 250U);
+  EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 201), -EFAULT);
+  EXPECT_EQ(session_.copied_this_turn, 250U);
+}
+
 TEST_F(LendRequestsTest, ASenderWithNoDataAreaCannotLend) {
   linux_.areas.erase(os_);
   EXPECT_EQ(handle(send(0, 1, wire::kLendRead)), Error::kFault);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/futex.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 namespace nucleus::sys {
@@ -71,5 +73,60 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// One record on a SOCK_SEQPACKET socket with up to kMaxPassedFds
+// descriptors (SCM_RIGHTS), never blocking: the bytes sent, or -errno.
+inline constexpr size_t kMaxPassedFds = 2;
+inline ssize_t send_record(int socket, const void *record, size_t bytes, const int *fds,
+                           size_t fd_count) {
+  iovec iov{const_cast<void *>(record), bytes};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxPassedFds * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd_count > 0) {
+    if (fd_count > kMaxPassedFds) return -EINVAL;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fd_count * sizeof(int));
+    cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(fd_count * sizeof(int));
+    std::memcpy(CMSG_DATA(cm), fds, fd_count * sizeof(int));
+  }
+  ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return n < 0 ? -errno : n;
+}
+
+// Receives one record and the descriptors sent with it (close-on-exec):
+// the first `fd_count` into `fds`, any more closed. The bytes received
+// (0: the peer closed), or -errno.
+inline ssize_t receive_record(int socket, void *record, size_t bytes, UniqueFd *fds,
+                              size_t fd_count, int flags) {
+  iovec iov{record, bytes};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxPassedFds * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(socket, &msg, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) return -errno;
+  size_t taken = 0;
+  for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (taken < fd_count) {
+        fds[taken++].reset(fd);
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  return n;
+}
 
 }  // namespace nucleus::sys
