@@ -221,8 +221,9 @@ NUCLEUS_API int nucleus_poll_descriptor(nucleus_t *n);
  * in the caller's data area; NULL or bytes 0 lends nothing). Never blocks.
  * -EFAULT: the range is not inside the data area; -EINVAL: rights other
  * than NUCLEUS_LEND_READ | NUCLEUS_LEND_WRITE, none with bytes > 0, or
- * reserved not 0. A lend to a device is refused with -EINVAL: a device
- * addresses the sender's whole data area by its words (docs/devices.md). */
+ * reserved not 0. A lend to a device is accepted and changes nothing: a
+ * device addresses the sender's whole data area by its words
+ * (docs/devices.md). */
 NUCLEUS_API int nucleus_send_message_lend(nucleus_t *n, const char *receiver,
                                           const nucleus_message_t *message,
                                           const nucleus_lend_t *lend, nucleus_buffer_t *out);
