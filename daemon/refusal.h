@@ -68,7 +68,7 @@ inline void set_start_failure(wire::Event *reply, int result, uint64_t step,
   reply->cause_errno = -result;
   char *words = reinterpret_cast<char *>(&reply->message.word[wire::kStartFailedPath]);
   size_t n = std::min(path.size(), wire::kStartFailedPathBytes - 1);
-  std::memcpy(words, path.data(), n);
+  if (n != 0) std::memcpy(words, path.data(), n);  // an empty path's data() may be null
   words[n] = '\0';
 }
 

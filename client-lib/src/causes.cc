@@ -224,8 +224,9 @@ void note_cause(int code, uint32_t cause, uint64_t value, int32_t cause_errno,
   n.cause = cause;
   n.value = value;
   n.cause_errno = cause_errno;
+  // An empty path may have a null data(): memcpy's source must not be null.
   size_t len = std::min(path.size(), sizeof(n.path) - 1);
-  std::memcpy(n.path, path.data(), len);
+  if (len != 0) std::memcpy(n.path, path.data(), len);
   n.path[len] = '\0';
 }
 
