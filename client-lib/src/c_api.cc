@@ -65,6 +65,32 @@ int checked(const char *call, const char *name, int rc) {
   return rc < 0 ? failed(call, name, rc) : rc;
 }
 
+// copy_from, copy_to and regret_message: each errno is one cause
+// (nucleus.h), which nucleusd's reply does not spell out.
+int lend_checked(const char *call, int rc, const char *name = nullptr) {
+  if (rc >= 0) return rc;
+  namespace w = nucleus::wire;
+  bool regret = std::strcmp(call, "regret_message") == 0;
+  // A send's lend is a range of the sender's own area; data it sends must
+  // fit in the range it lends.
+  bool send = std::strncmp(call, "send_", 5) == 0;
+  uint32_t cause = w::kCauseNone;
+  switch (rc) {
+    case -EBADF: cause = send ? w::kCauseNone : w::kCauseStaleHandle; break;
+    case -ENODATA: cause = w::kCauseNoLend; break;
+    case -ESTALE: cause = w::kCauseLendEnded; break;
+    case -EACCES: cause = send ? w::kCauseNone : w::kCauseLendRight; break;
+    case -EFAULT: cause = send ? w::kCauseOwnRange : w::kCauseLendRange; break;
+    case -ERANGE: cause = w::kCauseOwnRange; break;
+    case -EMSGSIZE: cause = w::kCauseCopyTooBig; break;
+    case -EBUSY: cause = regret ? w::kCauseRegretTaken : w::kCauseNone; break;
+    case -EALREADY: cause = regret ? w::kCauseRegretAnswered : w::kCauseNone; break;
+    default: break;
+  }
+  if (cause != w::kCauseNone) nucleus::client::note_cause(rc, cause);
+  return failed(call, name, rc);
+}
+
 }  // namespace
 
 extern "C" {
@@ -137,39 +163,45 @@ int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_
 
 int nucleus_send_message_lend(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
                               const nucleus_lend_t *lend, nucleus_buffer_t *out) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->send_message(receiver, message, out, lend);
+  if (n == nullptr) return failed("send_message", receiver, -EINVAL);
+  return lend_checked("send_message", n->channel->send_message(receiver, message, out, lend),
+                      receiver);
 }
 
 int nucleus_send_data(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
                       const nucleus_lend_t *lend, const void *data, size_t size,
                       nucleus_buffer_t *out) {
-  if (n == nullptr || lend == nullptr || (data == nullptr && size != 0)) return -EINVAL;
+  if (n == nullptr || lend == nullptr || (data == nullptr && size != 0)) {
+    return failed("send_data", receiver, -EINVAL);
+  }
   size_t area = 0;
   auto *base = static_cast<uint8_t *>(n->channel->data_area(&area));
   if (size > lend->bytes || lend->offset > area || lend->bytes > area - lend->offset) {
-    return -EFAULT;
+    return lend_checked("send_data", -EFAULT, receiver);
   }
   // memmove: the caller may have built the data in the data area already.
   if (size != 0) std::memmove(base + lend->offset, data, size);
-  return n->channel->send_message(receiver, message, out, lend);
+  return lend_checked("send_data", n->channel->send_message(receiver, message, out, lend),
+                      receiver);
 }
 
 int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                       uint64_t own_offset, uint64_t bytes) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->copy_data(received, nucleus::wire::kCopyFrom, lend_offset, own_offset, bytes);
+  if (n == nullptr) return failed("copy_from", nullptr, -EINVAL);
+  return lend_checked("copy_from", n->channel->copy_data(received, nucleus::wire::kCopyFrom,
+                                                         lend_offset, own_offset, bytes));
 }
 
 int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                     uint64_t own_offset, uint64_t bytes) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->copy_data(received, nucleus::wire::kCopyTo, lend_offset, own_offset, bytes);
+  if (n == nullptr) return failed("copy_to", nullptr, -EINVAL);
+  return lend_checked("copy_to", n->channel->copy_data(received, nucleus::wire::kCopyTo,
+                                                       lend_offset, own_offset, bytes));
 }
 
 int nucleus_regret_message(nucleus_t *n, nucleus_buffer_t sent) {
-  if (n == nullptr) return -EINVAL;
-  return n->channel->regret_message(sent);
+  if (n == nullptr) return failed("regret_message", nullptr, -EINVAL);
+  return lend_checked("regret_message", n->channel->regret_message(sent));
 }
 
 int nucleus_get_event(nucleus_t *n, nucleus_buffer_t buffer) {

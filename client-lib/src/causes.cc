@@ -130,6 +130,18 @@ constexpr CauseRow kRows[] = {
      "the program's strings are over the wire's bound (32768 bytes, 1024 arguments and "
      "environment entries)",
      nullptr},
+    {w::kCauseNoLend, "the message lends nothing", nullptr},
+    {w::kCauseLendEnded,
+     "the sender's run that lent the range is gone (it died, detached or was swapped): answer "
+     "the message",
+     nullptr},
+    {w::kCauseLendRight,
+     "the lend does not give that right (read for copy_from, write for copy_to)", nullptr},
+    {w::kCauseLendRange, "the range is not inside the lent range", nullptr},
+    {w::kCauseOwnRange, "the range is not inside this process's own data area", nullptr},
+    {w::kCauseCopyTooBig, "more than NUCLEUS_COPY_MAX (1 MiB) in one copy request", nullptr},
+    {w::kCauseRegretTaken, "its receiver has taken it: its answer comes as usual", nullptr},
+    {w::kCauseRegretAnswered, "it is answered already: wait_answer takes the answer", nullptr},
     {w::kCauseNoNucleusFd,
      "no NUCLEUS_FD connection: the program was not started by nucleusd (attach with a name)",
      nullptr},

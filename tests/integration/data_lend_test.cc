@@ -176,7 +176,11 @@ TEST(DataLend, ReadOnlyLendIsNotWrittenAndACopyAfterTheAnswerIsRefused) {
     auto area = n->data();
     std::memset(area.data(), 'X', 64);
     nucleus::Message a{};
-    a.word[0] = static_cast<uint64_t>(n->copy_to(m->buffer, 0, area.first(64)).error());
+    auto refused = n->copy_to(m->buffer, 0, area.first(64));
+    a.word[0] = static_cast<uint64_t>(refused.error());
+    // The failure names its cause, not errno's general text.
+    a.word[3] =
+        refused.message().find("the lend does not give that right") != std::string_view::npos;
     a.word[1] = static_cast<uint64_t>(n->copy_from(m->buffer, 0, area.first(64)).error());
     // A span that is not in the data area.
     std::byte outside[8];
@@ -197,6 +201,7 @@ TEST(DataLend, ReadOnlyLendIsNotWrittenAndACopyAfterTheAnswerIsRefused) {
   EXPECT_EQ(err(a->message.word[0]), -EACCES);
   EXPECT_EQ(err(a->message.word[1]), 0);
   EXPECT_EQ(err(a->message.word[2]), -EINVAL);
+  EXPECT_EQ(a->message.word[3], 1U) << "copy_to's failure did not name the lend's rights";
   EXPECT_EQ(std::memcmp(n.data_area().data(), value.data(), value.size()), 0)
       << "a read-only lend was written";
   EXPECT_EQ(exit_code(wait_exit(server)), 0);
@@ -370,7 +375,10 @@ TEST(Regret, AfterTheTakeItIsBusyAndTheAnswerComesAsUsual) {
   // The take reaches nucleusd before the regret (its request ring is
   // served in order, and stats is a round trip behind it).
   ASSERT_TRUE(server.get_stats().ok());
-  EXPECT_EQ(n.regret(b.value()).error(), -EBUSY);
+  auto busy = n.regret(b.value());
+  EXPECT_EQ(busy.error(), -EBUSY);
+  EXPECT_NE(busy.message().find("its receiver has taken it"), std::string_view::npos)
+      << busy.message();
   ASSERT_TRUE(server.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(7)).ok());
   auto a = n.wait_answer(b.value(), seconds(20));
   ASSERT_TRUE(a.ok());

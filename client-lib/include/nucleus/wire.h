@@ -175,7 +175,17 @@ enum Cause : uint32_t {
   kCauseNoEvent = 67,        // ENOENT: no such event in this process's queue
   kCauseNoNucleusFd = 68,    // attach(NULL) without a NUCLEUS_FD connection
   kCauseProgramTooBig = 69,  // E2BIG: over kMaxProgramBytes or kMaxProgramStrings
-  kCauseLibraryLast = 69,
+  // Data with a message and regret: each errno of copy_from/copy_to and
+  // regret_message is one cause (nucleus.h), named here by the library.
+  kCauseNoLend = 70,          // ENODATA: the message lends nothing
+  kCauseLendEnded = 71,       // ESTALE: the sender's run that lent it is gone
+  kCauseLendRight = 72,       // EACCES: the lend does not give that right
+  kCauseLendRange = 73,       // EFAULT: outside the lent range (or the sender's area)
+  kCauseOwnRange = 74,        // ERANGE: outside the caller's own data area
+  kCauseCopyTooBig = 75,      // EMSGSIZE: more than kMaxCopyBytes in one request
+  kCauseRegretTaken = 76,     // EBUSY: the receiver has taken it
+  kCauseRegretAnswered = 77,  // EALREADY: it is answered already
+  kCauseLibraryLast = 77,
 };
 // ---- requests (process -> nucleus) ---------------------------------------
 enum class Op : uint32_t {
