@@ -542,6 +542,9 @@ int run(int argc, char **argv) {
   app.add_option("--timeout", o.timeout_ms, "how long to wait for an answer, in ms")
       ->capture_default_str();
   app.require_subcommand(1);
+  // The options above may come after the command too (`ps --json os`):
+  // set before the subcommands are added, which inherit it.
+  app.fallthrough();
 
   auto *status = app.add_subcommand("status", "version, uptime, transport, pool use");
   bool dot = false;
@@ -598,12 +601,13 @@ int run(int argc, char **argv) {
           },
           "NAME=VALUE"));
   swap->add_option("--cwd", swap_program.cwd, "the new program's working directory");
-  // Everything after PROGRAM is its arguments, options included.
+  // Everything after PROGRAM is its arguments, options included (nucleusctl's
+  // own too: they do not fall through to it here).
   swap->allow_extras();
+  swap->fallthrough(false);
   swap->footer(
       "Everything after PROGRAM is passed to it (use -- before arguments that look "
       "like nucleusctl's own options, --env and --cwd included).");
-  app.fallthrough();
 
   CLI11_PARSE(app, argc, argv);
   if (o.timeout_ms <= 0) return fail("--timeout: expected a positive number of ms");

@@ -333,6 +333,15 @@ TEST_F(Ctl, PsOfNamesShowsThemWithTheirSubtreesOrOnlyThem) {
   EXPECT_EQ(names({"--only", "os"}), (std::vector<std::string>{"os"}));
   EXPECT_EQ(names({"w2", "solo"}), (std::vector<std::string>{"w2", "solo"}));
   EXPECT_EQ(names({"os", "w1"}), (std::vector<std::string>{"os", "w1", "w2"})) << "each once";
+  // nucleusctl's own options may follow the command, before or after names.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"ps", "--json", "os"}, {"ps", "os", "--json", "--only"}}) {
+    Ran after = ctl(args);
+    ASSERT_EQ(after.code, 0) << after.err;
+    json j = json::parse(after.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << after.out;
+    EXPECT_EQ(j["processes"][0]["name"], "os");
+  }
   Ran text = ctl({"ps", "os"});
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_EQ(text.out.rfind("NAME", 0), 0U) << text.out;

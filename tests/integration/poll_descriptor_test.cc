@@ -48,9 +48,13 @@ int descriptors_of(pid_t pid) {
   return count;
 }
 
-TEST(PollDescriptor, ReadableExactlyWhenAnEventWaits) {
-  Daemon d;
-  ASSERT_TRUE(d.ready());
+// Whichever way processes ring nucleusd (the doorbell: a futex word, or an
+// eventfd per process), the descriptor says the same.
+class PollDescriptorDoorbell : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PollDescriptorDoorbell, ReadableExactlyWhenAnEventWaits) {
+  Daemon d(R"({"doorbell": ")" + GetParam() + R"("})");
+  ASSERT_TRUE(d.ready()) << d.log();
   auto srv = attach("srv");
   auto cli = attach("cli");
 
@@ -110,6 +114,10 @@ TEST(PollDescriptor, ReadableExactlyWhenAnEventWaits) {
   EXPECT_EQ(answer->message.word[0], 8U);
   EXPECT_FALSE(readable_now(fd.value()));
 }
+
+INSTANTIATE_TEST_SUITE_P(PollDescriptor, PollDescriptorDoorbell,
+                         ::testing::Values("auto", "eventfd"),
+                         [](const auto &info) { return info.param; });
 
 // The descriptor is closed with the handle, and nucleusd's write end with
 // the connection: nucleusd holds one descriptor per connection that asked,
