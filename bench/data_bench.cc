@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -60,9 +61,17 @@ bool read_all(int fd, std::byte *p, size_t n) {
   return true;
 }
 
-// The receiver's loop: each message's lend copied in, copied back, answered.
-int serve_data(nucleus::Nucleus &n) {
+// The receiver's loop: each message's lent bytes brought into its own area
+// and answered with them. With a receive window, the bytes come with the
+// message (the rest, if any, by copy_from) and go back with the answer:
+// four hand-offs. Without (copies): copy_from, copy_to, then the answer:
+// eight.
+int serve_data(nucleus::Nucleus &n, bool window) {
   std::span<std::byte> area = n.data();
+  if (window) {
+    std::span<std::byte> w = area.first(std::min<size_t>(area.size(), NUCLEUS_COPY_MAX));
+    if (!n.set_receive_window(w)) return 2;
+  }
   for (;;) {
     auto m = n.wait_message();
     if (!m) return 0;  // the nucleus went away: the run is over
@@ -72,24 +81,34 @@ int serve_data(nucleus::Nucleus &n) {
       continue;
     }
     std::span<std::byte> own = area.first(bytes);
-    if (!n.copy_from(m->buffer, 0, own) || !n.copy_to(m->buffer, 0, own)) {
+    size_t have = window ? m->lend.copied : 0;
+    if (have < bytes && !n.copy_from(m->buffer, have, own.subspan(have))) {
       (void)n.send_answer(m->buffer, NUCLEUS_RESULT_MALFUNCTION, nucleus::Message{});
       continue;
     }
-    if (!n.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, nucleus::Message{{bytes}})) return 1;
+    nucleus::Message answer{{bytes}};
+    if (window) {
+      if (!n.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, answer, own)) return 1;
+      continue;
+    }
+    if (!n.copy_to(m->buffer, 0, own)) {
+      (void)n.send_answer(m->buffer, NUCLEUS_RESULT_MALFUNCTION, nucleus::Message{});
+      continue;
+    }
+    if (!n.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, answer)) return 1;
   }
 }
 
 }  // namespace
 
-pid_t start_data_echo(const std::string &name) {
+pid_t start_data_echo(const std::string &name, bool window) {
   int ready[2];
   if (pipe(ready) < 0) return -1;
   pid_t pid = fork_child([&]() {
     auto n = nucleus::Nucleus::attach(name);
     if (!n) return 1;
     (void)!write(ready[1], "x", 1);
-    return serve_data(n.value());
+    return serve_data(n.value(), window);
   });
   pollfd p{ready[0], POLLIN, 0};
   char c = 0;
@@ -124,7 +143,9 @@ Figure nucleus_data_rt(const std::string &label, nucleus::Nucleus &n, const std:
       return false;
     }
     auto a = n.wait_answer(b.value());
-    if (!a || a->result != NUCLEUS_RESULT_NORMAL || !stamped(area.data(), bytes, i)) {
+    // The echo with a window says, in the answer, that the bytes came back.
+    bool copied = !a || a->copied == 0 || a->copied == bytes;
+    if (!a || a->result != NUCLEUS_RESULT_NORMAL || !copied || !stamped(area.data(), bytes, i)) {
       std::fprintf(stderr, "%s: round trip %u: no answer with the bytes back (%s)\n", label.c_str(),
                    i, a ? "result or bytes differ" : a.message().data());
       return false;

@@ -325,6 +325,8 @@ void print_comparisons(const std::vector<Figure> &figs) {
       {"nucleus_pipelined", "uds_pipelined", &Figure::ops_per_s, "", " ops/s"},
       {"nucleus_data_rt_4k", "uds_data_rt_4k", &Figure::p50_ns, " p50", " p50"},
       {"nucleus_data_rt_64k", "uds_data_rt_64k", &Figure::p50_ns, " p50", " p50"},
+      {"nucleus_data_rt_4k_copies", "uds_data_rt_4k", &Figure::p50_ns, " p50", " p50"},
+      {"nucleus_data_rt_64k_copies", "uds_data_rt_64k", &Figure::p50_ns, " p50", " p50"},
   };
   for (const Comparison &c : comparisons) {
     for (Placement p : {Placement::kUnpinned, Placement::kSameCpu, Placement::kTwoCpus}) {
@@ -507,6 +509,24 @@ void message_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vec
   cpu.ns_per_msg = static_cast<double>(cpu_ns(daemon) - before) / s.rt.piped;
 }
 
+// The two data echoes (data_bench.h), forked before this process attaches;
+// each is reaped once, here or when this ends.
+struct DataEchoes {
+  pid_t window = nucleus::bench::start_data_echo(nucleus::bench::kDataEcho, true);
+  pid_t copies = nucleus::bench::start_data_echo(nucleus::bench::kDataEchoCopies, false);
+  bool ok() const { return window > 0 && copies > 0; }
+  void reap_all() {
+    for (pid_t *p : {&window, &copies}) {
+      if (*p > 0) reap(*p);
+      *p = -1;
+    }
+  }
+  DataEchoes() = default;
+  DataEchoes(const DataEchoes &) = delete;
+  DataEchoes &operator=(const DataEchoes &) = delete;
+  ~DataEchoes() { reap_all(); }
+};
+
 // Data with a message against the socket pair, size by size, with
 // nucleusd's CPU per round trip (the receiver is the data echo).
 void data_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vector<Figure> &figs,
@@ -525,6 +545,11 @@ void data_figures(nucleus::Nucleus &n, pid_t daemon, const Sizes &s, std::vector
                                                    nucleus::bench::kDataEcho, z.bytes, s.rt.iters,
                                                    s.rt.warmup));
     cpu.*z.cpu = static_cast<double>(cpu_ns(daemon) - before) / (s.rt.iters + s.rt.warmup);
+    // The same round trip with a copy request each way (no window, an answer
+    // without data): what the window and the answer's copy take away.
+    figs.push_back(nucleus::bench::nucleus_data_rt(
+        std::string("nucleus_data_rt_") + z.suffix + "_copies", n, nucleus::bench::kDataEchoCopies,
+        z.bytes, s.rt.iters, s.rt.warmup));
   }
 }
 
@@ -600,17 +625,16 @@ bool through_nucleusd(const Options &o, const Sizes &s, std::vector<Figure> &fig
   IdleFleet fleet;
   fleet.fork_spawner(o.idle);
   pid_t echo = start_echo("echo");
-  pid_t data_echo = nucleus::bench::start_data_echo(nucleus::bench::kDataEcho);
+  DataEchoes data_echoes;
   auto n = nucleus::Nucleus::attach("bench");
-  if (!n || echo < 0 || data_echo < 0) {
+  if (!n || echo < 0 || !data_echoes.ok()) {
     std::fprintf(stderr, "nucleus-bench: attach failed: %s\n", n.message().data());
     if (echo > 0) reap(echo);
-    if (data_echo > 0) reap(data_echo);
     return false;
   }
   message_figures(n.value(), daemon.pid(), s, figs, cpu);
   data_figures(n.value(), daemon.pid(), s, figs, cpu);
-  reap(data_echo);
+  data_echoes.reap_all();
   program_and_device_figures(n.value(), s, disk, figs);
   bool ok = fleet_figures(n.value(), daemon.pid(), fleet, o.idle, s, figs);
   fleet.stop();
@@ -632,11 +656,11 @@ bool data_only(const Options &o, const Sizes &s, std::vector<Figure> &figs, Daem
                  daemon.log().c_str());
     return false;
   }
-  pid_t data_echo = nucleus::bench::start_data_echo(nucleus::bench::kDataEcho);
+  DataEchoes data_echoes;
   auto n = nucleus::Nucleus::attach("bench");
-  bool ok = n && data_echo > 0;
+  bool ok = n && data_echoes.ok();
   if (ok) data_figures(n.value(), daemon.pid(), s, figs, cpu);
-  if (data_echo > 0) reap(data_echo);
+  data_echoes.reap_all();
   n = nucleus::Nucleus();
   daemon.stop(SIGTERM, std::chrono::seconds(20));
   return ok;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "refusal.h"
 
@@ -356,6 +357,7 @@ void Connections::flush(uint32_t id) {
     // Written in place: the event ring's entry is the record (unpublished
     // until commit_events).
     for (; space > 0 && core_.next_event(id, ch.event_slot()); --space) {
+      if (c.session.window_bytes != 0) fill_window(id, c, ch.event_slot());
       ch.event_written();
       core_.pop_event(id);
       wrote = true;
@@ -396,6 +398,30 @@ void Connections::sync_slots() {
     }
     ch.sync_slots(visible);
   }
+}
+
+// The message about to be published to `id` (the head of its fifo, in
+// `event`) lends with the read right and its receive window is free: its
+// first bytes are copied into the window before the event is published, and
+// the event says how many. One copy per message the process answers (the
+// window is held until then), each at most kMaxCopyBytes.
+void Connections::fill_window(uint32_t id, Connection &c, wire::Event *event) {
+  Session &s = c.session;
+  if (event->kind != static_cast<uint32_t>(wire::EventKind::kMessage)) return;
+  if (s.window_holder != 0 && core_.holds(id, s.window_holder)) return;
+  uint64_t handle = 0;
+  std::optional<LentRange> lent = core_.head_read_lend(id, &handle);
+  if (!lent) return;
+  Channel *sender = channel(lent->sender);
+  if (sender == nullptr || sender->data_bytes() < uint64_t{lent->offset} + lent->bytes ||
+      c.channel->data_bytes() < uint64_t{s.window_offset} + s.window_bytes) {
+    return;
+  }
+  uint32_t n = std::min(lent->bytes, s.window_bytes);
+  // memmove: a process may send to itself, and the ranges may overlap.
+  std::memmove(c.channel->data() + s.window_offset, sender->data() + lent->offset, n);
+  event->copied = n;
+  s.window_holder = handle;
 }
 
 void Connections::protocol_error(uint32_t id, const wire::Request &request, Error error) {

@@ -172,6 +172,8 @@ class Connections {
   // Replies or events wait for room in its event ring.
   bool has_output(uint32_t id) const;
   void protocol_error(uint32_t id, const wire::Request &request, Error error);
+  // A receive window's copy of the message about to be published.
+  void fill_window(uint32_t id, Connection &c, wire::Event *event);
   void cancel_sqes(uint32_t id);
 
   const Config &config_;

@@ -48,6 +48,7 @@
 #include <nucleus/wire.h>
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -110,13 +111,19 @@ class Core : private CoreReactions {
   Result<uint32_t> regret_message(uint32_t id, uint64_t handle) {
     return messages_.regret_message(id, handle);
   }
+  // A receive window's questions (Messages::head_read_lend, holds).
+  std::optional<LentRange> head_read_lend(uint32_t id, uint64_t *handle) const {
+    return messages_.head_read_lend(id, handle);
+  }
+  bool holds(uint32_t id, uint64_t handle) const { return messages_.holds(id, handle); }
   // The live lend of a message `id` holds (Messages::lent_range).
   Result<LentRange> lent_range(uint32_t id, uint64_t handle, wire::CopyDirection direction) const {
     return messages_.lent_range(id, handle, direction);
   }
   Error get_event(uint32_t id, uint64_t handle) { return messages_.get_event(id, handle); }
-  Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer) {
-    return messages_.send_answer(id, handle, result, answer);
+  Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &answer,
+                    uint32_t copied = 0) {
+    return messages_.send_answer(id, handle, result, answer, copied);
   }
   Error release_answer(uint32_t id, uint64_t handle) {
     return messages_.release_answer(id, handle);

@@ -22,6 +22,7 @@ Error Messages::send_message(uint32_t id, uint64_t handle, std::string_view rece
   b.lend_offset = lend.offset;
   b.lend_bytes = lend.bytes;
   b.lend_rights = lend.rights;
+  b.copied = 0;
   if (to == kNone) {
     // Traced with its words, before the dummy answer's replace them.
     if (trace_.on()) trace_.record(TraceKind::kMessage, *index, sender.name, receiver);
@@ -131,14 +132,35 @@ Result<LentRange> Messages::lent_range(uint32_t id, uint64_t handle,
   const Buffer &b = pool_.at(*index);
   if (b.receiver != id || b.state != BufferState::kReceived) return Error::kBadHandle;
   if (b.lend_bytes == 0) return Error::kNoLend;
-  if (b.sender_gone || b.lend_rights == 0 || b.owner == kNoticeOwner || b.owner == kNone ||
-      !processes_.live(b.owner) || !processes_.at(b.owner).attached) {
-    return Error::kLendEnded;
-  }
+  if (!lend_lasts(b)) return Error::kLendEnded;
   auto need =
       static_cast<uint8_t>(direction == wire::kCopyFrom ? wire::kLendRead : wire::kLendWrite);
   if ((b.lend_rights & need) == 0) return Error::kDenied;
   return LentRange{b.owner, b.lend_offset, b.lend_bytes};
+}
+
+bool Messages::lend_lasts(const Buffer &b) const {
+  return !b.sender_gone && b.lend_rights != 0 && b.owner != kNoticeOwner && b.owner != kNone &&
+         processes_.live(b.owner) && processes_.at(b.owner).attached;
+}
+
+std::optional<LentRange> Messages::head_read_lend(uint32_t id, uint64_t *handle) const {
+  uint32_t index = processes_.at(id).fifo_head;
+  if (index == kNone) return std::nullopt;
+  const Buffer &b = pool_.at(index);
+  if (b.state != BufferState::kQueued || b.receiver != id || b.lend_bytes == 0 ||
+      (b.lend_rights & wire::kLendRead) == 0 || !lend_lasts(b)) {
+    return std::nullopt;
+  }
+  *handle = pool_.handle(index);
+  return LentRange{b.owner, b.lend_offset, b.lend_bytes};
+}
+
+bool Messages::holds(uint32_t id, uint64_t handle) const {
+  auto index = pool_.resolve(handle);
+  if (!index) return false;
+  const Buffer &b = pool_.at(*index);
+  return b.receiver == id && (b.state == BufferState::kQueued || b.state == BufferState::kReceived);
 }
 
 void Messages::end_lends(uint32_t id) {
@@ -149,7 +171,7 @@ void Messages::end_lends(uint32_t id) {
 }
 
 Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
-                            const wire::Message &words) {
+                            const wire::Message &words, uint32_t copied) {
   if (result < wire::kResultNormal || result > wire::kResultMalfunction) return Error::kInvalid;
   // An answer to a message withdrawn as its library took it (the receiver
   // answered before it read kWithdrawn): void, nobody waits for it.
@@ -159,7 +181,7 @@ Error Messages::send_answer(uint32_t id, uint64_t handle, int32_t result,
   Buffer &b = pool_.at(*index);
   if (b.receiver != id || b.state != BufferState::kReceived) return Error::kBadHandle;
   inbox_remove(processes_.at(id), *index);
-  answer(*index, result, words, id);
+  answer(*index, result, words, id, copied);
   return Error::kNone;
 }
 
@@ -192,17 +214,20 @@ void Messages::send_to_nucleus(uint32_t caller, uint32_t index, uint64_t handle)
   b.sender_gone = false;
   b.lend_bytes = 0;
   b.lend_rights = 0;
+  b.copied = 0;
   b.receiver = kNone;  // the nucleus
   pool_.apply(index, BufferEvent::kSend);
   pool_.apply(index, BufferEvent::kTake);
   if (trace_.on()) trace_.record(TraceKind::kMessage, index, b.from_name, wire::kNucleusName);
 }
 
-void Messages::answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by) {
+void Messages::answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by,
+                      uint32_t copied) {
   Buffer &b = pool_.at(index);
   pool_.apply(index, BufferEvent::kAnswer);
   b.result = result;
   b.words = words;
+  b.copied = copied;
   // Traced while the buffer still names the message's sender.
   if (trace_.on()) {
     trace_.record(TraceKind::kAnswer, index,
@@ -220,6 +245,7 @@ void Messages::dummy_answer(uint32_t index) {
   (void)ok;
   b.result = wire::kResultDummy;
   b.words = wire::Message{};
+  b.copied = 0;
   if (trace_.on()) trace_.record(TraceKind::kAnswer, index, wire::kNucleusName, b.from_name);
   stamp(b, kNone);
   deliver_answer(index);
@@ -409,7 +435,7 @@ bool Messages::next_event(uint32_t id, wire::Event *out) const {
   out->seq = 0;
   out->handle = pool_.handle(p.fifo_head);
   out->result = answer ? b.result : 0;
-  out->reserved0 = 0;
+  out->copied = answer ? b.copied : 0;  // a message's: Connections::flush
   std::memcpy(out->sender, b.from_name, sizeof(out->sender));
   out->message = b.words;
   out->extra = answer ? 0 : wire::lend_extra(b.lend_bytes, b.lend_rights);

@@ -22,6 +22,7 @@
 #include <nucleus/wire.h>
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -82,10 +83,19 @@ class Messages {
   // for a copy in `direction`: kBadHandle not held, kNoLend it lends
   // nothing, kLendEnded its sender's run is gone, kDenied no such right.
   Result<LentRange> lent_range(uint32_t id, uint64_t handle, wire::CopyDirection direction) const;
+  // For a receive window (Connections::flush): the message at the head of
+  // `id`'s fifo, about to be published, if it lends with the read right and
+  // its sender's run that lent it lasts; its handle in *handle.
+  std::optional<LentRange> head_read_lend(uint32_t id, uint64_t *handle) const;
+  // `handle` names a message queued to or received by `id`, not answered.
+  bool holds(uint32_t id, uint64_t handle) const;
   // The run of `id` that lent what its buffers out lend is over (a swap's
   // new program has another data area): their lends end.
   void end_lends(uint32_t id);
-  Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &words);
+  // `copied`: the bytes the answer copied to the start of the lent range
+  // (Requests::send_answer did), which its event says.
+  Error send_answer(uint32_t id, uint64_t handle, int32_t result, const wire::Message &words,
+                    uint32_t copied = 0);
   Error release_answer(uint32_t id, uint64_t handle);
 
   // ---- the nucleus as a party ----
@@ -98,7 +108,8 @@ class Messages {
   // The message received on `index` is answered by `by` (a receiver whose
   // inbox it has left, a device; kNone: the nucleus) and the answer
   // delivered, stamped with `by`'s principal.
-  void answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by);
+  void answer(uint32_t index, int32_t result, const wire::Message &words, uint32_t by,
+              uint32_t copied = 0);
   // Its receiver will never answer: the nucleus does, with a dummy answer.
   void dummy_answer(uint32_t index);
   // Its owner's run ended: an answer not taken is dropped, a buffer still
@@ -158,6 +169,8 @@ class Messages {
   // `handle` names a use of a buffer whose message was withdrawn (regret):
   // a take or an answer of it that was on its way is void.
   bool withdrawn_use(uint32_t id, uint64_t handle) const;
+  // The sender's run that lent what `b` lends lasts (it may still be copied).
+  bool lend_lasts(const Buffer &b) const;
 
   Pool &pool_;
   ProcessTable &processes_;

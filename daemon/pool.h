@@ -54,6 +54,9 @@ struct Buffer {
   // void rather than refused (Messages::withdrawn_use); anyone else's is
   // refused.
   uint32_t withdrawn_from = kNone;
+  // An answer: the bytes it copied to the start of the lent range (the
+  // answer event's `copied`); 0 for any other answer.
+  uint32_t copied = 0;
 };
 // 152 bytes before lends, 160 with them, 168 with withdrawn_from (three
 // cache lines either way); every message's path touches it.

@@ -69,8 +69,9 @@ const Requests::Handler Requests::kHandlers[wire::kOpCount] = {
     &Requests::regret_message,                        // kRegretMessage
     &Requests::copy_data,                             // kCopyData
     &Requests::poll_descriptor,                       // kPollDescriptor
+    &Requests::receive_window,                        // kReceiveWindow
 };
-static_assert(op_index(wire::Op::kPollDescriptor) + 1 == wire::kOpCount,
+static_assert(op_index(wire::Op::kReceiveWindow) + 1 == wire::kOpCount,
               "a new op needs its handler in Requests::kHandlers");
 
 bool Requests::every_op_handled() {
@@ -238,8 +239,62 @@ Error Requests::send_answer(Call &call) {
   if (call.r.arg < wire::kResultNormal || call.r.arg > wire::kResultMalfunction) {
     return Error::kInvalid;
   }
-  return core_.send_answer(call.id, call.r.handle, static_cast<int32_t>(call.r.arg),
-                           call.r.message);
+  uint32_t copied = 0;
+  if (call.r.lend_bytes != 0) {
+    Result<uint32_t> c = answer_copy(call);
+    if (!c.ok()) return c.error();  // refused whole: the message is still held
+    copied = c.value();
+  }
+  return core_.send_answer(call.id, call.r.handle, static_cast<int32_t>(call.r.arg), call.r.message,
+                           copied);
+}
+
+// An answer pushed without a reply: the library checked all that it could
+// (nucleus_send_answer_data), so a refusal here is a protocol error (a
+// kError event), and the answer is not given. A lend whose sender's run is
+// gone takes nothing: the answer goes, saying it copied 0 bytes. A handle
+// that is not a message held (a withdrawn use among them) copies nothing
+// and is the answer's to judge.
+Result<uint32_t> Requests::answer_copy(Call &call) {
+  const wire::Request &r = call.r;
+  uint64_t bytes = r.lend_bytes;
+  if (bytes > wire::kMaxCopyBytes) return Error::kTooMuch;
+  Result<LentRange> lent = core_.lent_range(call.id, r.handle, wire::kCopyTo);
+  if (!lent.ok()) {
+    if (lent.error() == Error::kLendEnded || lent.error() == Error::kBadHandle) return 0U;
+    return lent.error();
+  }
+  const LentRange &l = lent.value();
+  if (bytes > l.bytes) return Error::kFault;
+  std::span<uint8_t> own = linux_.data_area(call.id);
+  if (uint64_t{r.lend_offset} > own.size() || bytes > own.size() - r.lend_offset) {
+    return Error::kOutOfRange;
+  }
+  std::span<uint8_t> sender = linux_.data_area(l.sender);
+  if (sender.size() < uint64_t{l.offset} + l.bytes) return 0U;  // its run is gone
+  std::memmove(sender.data() + l.offset, own.data() + r.lend_offset, bytes);
+  call.session.copied_this_turn += bytes;
+  return static_cast<uint32_t>(bytes);
+}
+
+// A receive window: a range of the caller's own area (at most
+// kMaxCopyBytes; bytes 0: none). Naming one frees the window: a message
+// whose bytes the old one holds keeps them where they are.
+Error Requests::receive_window(Call &call) {
+  const wire::Request &r = call.r;
+  int result = 0;
+  uint64_t own = linux_.data_area(call.id).size();
+  if (r.lend_bytes > wire::kMaxCopyBytes) {
+    result = -to_errno(Error::kTooMuch);
+  } else if (r.lend_bytes != 0 && uint64_t{r.lend_offset} + r.lend_bytes > own) {
+    result = -to_errno(Error::kOutOfRange);
+  } else {
+    call.session.window_offset = r.lend_bytes == 0 ? 0 : r.lend_offset;
+    call.session.window_bytes = r.lend_bytes;
+    call.session.window_holder = 0;
+  }
+  reply_result(call, result);
+  return Error::kNone;
 }
 
 Error Requests::release_answer(Call &call) {
@@ -294,13 +349,13 @@ Error Requests::list_children(Call &call) {
   wire::Event reply = reply_to(call.r);
   reply.handle = kids.size();
   if (first >= kids.size()) {  // one reply that says how many there are
-    reply.reserved0 = UINT32_MAX;
+    reply.index = UINT32_MAX;
     reply_(call.id, reply);
     return Error::kNone;
   }
   for (uint64_t i = first; i < kids.size() && i < first + wire::kListPage; ++i) {
     const Process &p = core_.processes().at(kids[i]);
-    reply.reserved0 = static_cast<uint32_t>(i);
+    reply.index = static_cast<uint32_t>(i);
     reply.message = core_.info(kids[i]);
     reply.extra = data_area_bytes(core_, config_, kids[i]) | uint64_t{p.gid} << 32;
     std::memset(reply.sender, 0, sizeof(reply.sender));

@@ -104,6 +104,15 @@ struct Session {
   // the work a connection makes the loop do per turn is bounded by bytes
   // too, not only by requests (64 copies of 1 MiB would be 64 MiB).
   uint64_t copied_this_turn = 0;
+  // Its receive window (kReceiveWindow): a range of its own data area into
+  // which Connections::flush copies the lent bytes of a message it
+  // publishes, while the window is free: `holder` is the handle of the
+  // message whose bytes it holds (0: none), free again once that message
+  // is no longer queued to or received by this process (answered,
+  // withdrawn), which is asked when the next one comes.
+  uint32_t window_offset = 0;
+  uint32_t window_bytes = 0;
+  uint64_t window_holder = 0;
 };
 
 class Requests {
@@ -170,6 +179,10 @@ class Requests {
   Error regret_message(Call &call);
   Error copy_data(Call &call);
   int copy(Call &call);
+  Error receive_window(Call &call);
+  // An answer's copy to the start of the lent range (kSendAnswer with
+  // lend_bytes): the bytes copied, or the refusal.
+  Result<uint32_t> answer_copy(Call &call);
   // Process control.
   Error stage_program(Call &call);
   Error list_children(Call &call);

@@ -759,6 +759,27 @@ class Driver {
       return;
     }
     if (seen_.empty()) return;
+    if ((shape & 64) != 0) {
+      // An answer that carries data to the start of the lent range: given
+      // only with a live write lend at least that long, or a lend that
+      // ended (then without the data).
+      wire::Request a = make_request(wire::Op::kSendAnswer, nullptr, wire::kResultNormal);
+      a.handle = seen_[in.byte() % seen_.size()];
+      a.lend_offset = pick();
+      a.lend_bytes = pick();
+      uint32_t index = wire::handle_index(a.handle);
+      bool was_held =
+          core_.holds(id_, a.handle) && core_.pool().at(index).state == BufferState::kReceived;
+      nucleus::daemon::Result<nucleus::daemon::LentRange> lent =
+          core_.lent_range(id_, a.handle, wire::kCopyTo);
+      request(a);
+      bool answered = was_held && !core_.holds(id_, a.handle) && a.lend_bytes != 0;
+      if (answered && lent.ok()) {
+        check(a.lend_bytes <= lent.value().bytes && a.lend_bytes <= wire::kMaxCopyBytes);
+      }
+      if (answered && !lent.ok()) check(lent.error() == Error::kLendEnded);
+      return;
+    }
     wire::Request r = make_request(wire::Op::kCopyData, nullptr, (shape >> 1) % 3);
     r.handle = seen_[in.byte() % seen_.size()];
     uint64_t at = (shape & 8) != 0 ? UINT64_MAX - in.byte() : pick();

@@ -65,15 +65,16 @@ int checked(const char *call, const char *name, int rc) {
   return rc < 0 ? failed(call, name, rc) : rc;
 }
 
-// copy_from, copy_to and regret_message: each errno is one cause
-// (nucleus.h), which nucleusd's reply does not spell out.
+// copy_from, copy_to, an answer with data, a receive window and
+// regret_message: each errno is one cause (nucleus.h), which nucleusd's
+// reply does not spell out.
 int lend_checked(const char *call, int rc, const char *name = nullptr) {
   if (rc >= 0) return rc;
   namespace w = nucleus::wire;
   bool regret = std::strcmp(call, "regret_message") == 0;
   // A send's lend is a range of the sender's own area; data it sends must
   // fit in the range it lends.
-  bool send = std::strncmp(call, "send_", 5) == 0;
+  bool send = std::strcmp(call, "send_message") == 0 || std::strcmp(call, "send_data") == 0;
   uint32_t cause = w::kCauseNone;
   switch (rc) {
     case -EBADF: cause = send ? w::kCauseNone : w::kCauseStaleHandle; break;
@@ -197,6 +198,18 @@ int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offse
   if (n == nullptr) return failed("copy_to", nullptr, -EINVAL);
   return lend_checked("copy_to", n->channel->copy_data(received, nucleus::wire::kCopyTo,
                                                        lend_offset, own_offset, bytes));
+}
+
+int nucleus_set_receive_window(nucleus_t *n, uint64_t offset, uint64_t bytes) {
+  if (n == nullptr) return failed("set_receive_window", nullptr, -EINVAL);
+  return lend_checked("set_receive_window", n->channel->set_receive_window(offset, bytes));
+}
+
+int nucleus_send_answer_data(nucleus_t *n, nucleus_buffer_t buffer, int result,
+                             const nucleus_message_t *answer, uint64_t own_offset, uint64_t bytes) {
+  if (n == nullptr) return failed("send_answer", nullptr, -EINVAL);
+  return lend_checked("send_answer",
+                      n->channel->send_answer(buffer, result, answer, own_offset, bytes));
 }
 
 int nucleus_regret_message(nucleus_t *n, nucleus_buffer_t sent) {

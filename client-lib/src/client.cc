@@ -126,6 +126,8 @@ nucleus_event_t to_public(const wire::Event &e, int kind) {
     q.lend.bytes = e.extra & 0xffffffffU;
     q.lend.rights = static_cast<uint32_t>(e.extra >> 32);
   }
+  // A message's bytes in the receive window; an answer's in the lent range.
+  q.lend.copied = e.copied;
   return q;
 }
 
@@ -496,9 +498,10 @@ int Channel::release_slot(nucleus_buffer_t buffer) {
 // has come, as a kAnswer event).
 void Channel::inherit(const wire::Event &e) {
   if (e.result == wire::kInheritReceived) {
-    received_.insert(e.handle);
     nucleus_event_t q = to_public(e, NUCLEUS_EVENT_MESSAGE);
     q.result = 0;  // e.result says what was inherited
+    q.lend.copied = 0;
+    received_[e.handle] = q.lend;
     inherited_.push_back(q);
     return;
   }
@@ -540,6 +543,18 @@ int Channel::copy_data(nucleus_buffer_t received, wire::CopyDirection direction,
   return 0;
 }
 
+int Channel::set_receive_window(uint64_t offset, uint64_t bytes) {
+  if (int rc = closed_error(); rc < 0) return rc;
+  if (bytes > wire::kMaxCopyBytes) return -EMSGSIZE;
+  uint64_t area = hdr_->data_bytes;
+  if (bytes != 0 && (offset > area || bytes > area - offset)) return -ERANGE;
+  wire::Request r{};
+  r.op = static_cast<uint32_t>(wire::Op::kReceiveWindow);
+  r.lend_offset = bytes == 0 ? 0 : static_cast<uint32_t>(offset);
+  r.lend_bytes = static_cast<uint32_t>(bytes);
+  return call(r, nullptr);
+}
+
 int Channel::regret_message(nucleus_buffer_t sent) {
   if (int rc = closed_error(); rc < 0) return rc;
   Slot *s = out_slot(sent);
@@ -571,8 +586,8 @@ void Channel::withdrawn(uint64_t handle) {
   received_.erase(handle);
 }
 
-int Channel::take_message(nucleus_buffer_t buffer) {
-  received_.insert(buffer);
+int Channel::take_message(nucleus_buffer_t buffer, const nucleus_lend_t &lend) {
+  received_[buffer] = lend;
   wire::Request r{};
   r.op = static_cast<uint32_t>(wire::Op::kGetEvent);
   r.handle = buffer;
@@ -596,19 +611,35 @@ int Channel::wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_
     }
     if (message != nullptr) *message = e.message;
     *out = e.buffer;
-    return take_message(e.buffer);
+    return take_message(e.buffer, e.lend);
   });
 }
 
-int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer) {
+int Channel::send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer,
+                         uint64_t own_offset, uint64_t bytes) {
   if (answer == nullptr) return -EINVAL;
   if (int rc = closed_error(); rc < 0) return rc;
   if (result < NUCLEUS_RESULT_NORMAL || result > NUCLEUS_RESULT_MALFUNCTION) return -EINVAL;
-  if (received_.count(buffer) == 0) {
+  auto held = received_.find(buffer);
+  if (held == received_.end()) {
     note_cause(-EBADF, wire::kCauseStaleHandle);
     return -EBADF;
   }
   wire::Request r{};
+  if (bytes != 0) {
+    // The checks nucleusd makes, made here: the answer is pushed without
+    // waiting, so its refusal would come after this call returned. Each
+    // errno is nucleus_copy_to's.
+    const nucleus_lend_t &lend = held->second;
+    if (lend.bytes == 0) return -ENODATA;
+    if ((lend.rights & NUCLEUS_LEND_WRITE) == 0) return -EACCES;
+    if (bytes > wire::kMaxCopyBytes) return -EMSGSIZE;
+    if (bytes > lend.bytes) return -EFAULT;
+    uint64_t area = hdr_->data_bytes;
+    if (own_offset > area || bytes > area - own_offset) return -ERANGE;
+    r.lend_offset = static_cast<uint32_t>(own_offset);  // in the area: < kMaxDataAreaBytes
+    r.lend_bytes = static_cast<uint32_t>(bytes);
+  }
   r.op = static_cast<uint32_t>(wire::Op::kSendAnswer);
   r.handle = buffer;
   r.arg = result;
@@ -634,6 +665,7 @@ int Channel::wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *resul
     if (from != nullptr) {
       std::memcpy(from->name, it->sender, sizeof(from->name));
       from->principal = it->principal;
+      from->lend = it->lend;  // bytes 0; copied: what the answer copied back
     }
     queue_.erase(it);
     return release_slot(buffer);
@@ -669,8 +701,9 @@ int Channel::get_event(nucleus_buffer_t buffer) {
     return -ENOENT;
   }
   int kind = it->kind;
+  nucleus_lend_t lend = it->lend;
   queue_.erase(it);
-  int rc = kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer) : release_slot(buffer);
+  int rc = kind == NUCLEUS_EVENT_MESSAGE ? take_message(buffer, lend) : release_slot(buffer);
   if (poll_fd_) arm_descriptor();
   return rc;
 }

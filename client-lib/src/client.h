@@ -36,10 +36,15 @@ class Channel {
   int copy_data(nucleus_buffer_t received, wire::CopyDirection direction, uint64_t lend_offset,
                 uint64_t own_offset, uint64_t bytes);
   int regret_message(nucleus_buffer_t sent);
+  // nucleus_set_receive_window.
+  int set_receive_window(uint64_t offset, uint64_t bytes);
   // `sender` and `from` may be null.
   int wait_message(int64_t timeout_ns, nucleus_sender_t *sender, nucleus_message_t *message,
                    nucleus_buffer_t *out);
-  int send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer);
+  // With bytes != 0 the answer first copies `bytes` from `own_offset` to the
+  // start of the lent range (nucleus_send_answer_data).
+  int send_answer(nucleus_buffer_t buffer, int result, const nucleus_message_t *answer,
+                  uint64_t own_offset = 0, uint64_t bytes = 0);
   int wait_answer(nucleus_buffer_t buffer, int64_t timeout_ns, int *result,
                   nucleus_message_t *answer, nucleus_sender_t *from = nullptr);
   int wait_event(nucleus_buffer_t previous, int64_t timeout_ns, nucleus_event_t *out);
@@ -115,7 +120,7 @@ class Channel {
   int wait_for(int64_t timeout_ns, Pred pred);
   Slot *out_slot(nucleus_buffer_t buffer);
   int release_slot(nucleus_buffer_t buffer);
-  int take_message(nucleus_buffer_t buffer);
+  int take_message(nucleus_buffer_t buffer, const nucleus_lend_t &lend);
   void inherit(const wire::Event &e);
   // The sender regretted a message published to us (wire::EventKind::kWithdrawn).
   void withdrawn(uint64_t handle);
@@ -146,8 +151,10 @@ class Channel {
   std::unordered_set<uint64_t> withdrawn_out_;  // out when nucleusd took the buffer away
   Slot withdrawn_slot_;                         // what out_slot() returns for one of those
   std::unordered_map<uint32_t, uint32_t> slot_of_index_;  // buffer index -> slot
-  std::unordered_set<uint64_t> received_;                 // answers owed
-  std::deque<nucleus_event_t> queue_;                     // published, not yet taken
+  // Answers owed, with what each message lends (send_answer checks an
+  // answer's copy against it: nucleusd's refusal would come too late).
+  std::unordered_map<uint64_t, nucleus_lend_t> received_;
+  std::deque<nucleus_event_t> queue_;  // published, not yet taken
   std::deque<wire::Event> replies_;
   // Hot swap: a swap's new program, until it takes over.
   bool successor_ = false;

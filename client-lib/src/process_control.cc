@@ -260,8 +260,8 @@ int list_children(Channel &ch, nucleus_process_t *out, size_t capacity, size_t *
         [&](const wire::Event &e) {
           seen = true;
           total = e.handle;
-          if (e.reserved0 != UINT32_MAX) {
-            if (e.reserved0 < capacity) fill_process(e, &out[e.reserved0]);
+          if (e.index != UINT32_MAX) {
+            if (e.index < capacity) fill_process(e, &out[e.index]);
             ++got;
           }
         },

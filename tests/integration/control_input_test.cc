@@ -183,7 +183,7 @@ TEST_F(ControlInput, BadNamesFlagsClaimsAndHandlesAreRefused) {
   wire::Event e{};
   EXPECT_EQ(control(wire::Op::kListChildren, "", 0, INT64_MAX, 0, &e), 0);
   EXPECT_EQ(e.handle, 1U);
-  EXPECT_EQ(e.reserved0, UINT32_MAX);
+  EXPECT_EQ(e.index, UINT32_MAX);
 
   // Nothing of that changed the claim: 16 less the 2 given to c.
   EXPECT_EQ(claim(), 14U);

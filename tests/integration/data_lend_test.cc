@@ -240,7 +240,11 @@ TEST(DataLend, TheSenderKilledWhileTheReceiverCopiesEndsTheLendNotTheReceiver) {
     return r.error() == -ESTALE;
   }));
   EXPECT_EQ(server.copy_from(m->buffer, 0, area.first(1)).error(), -ESTALE);
-  EXPECT_TRUE(server.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(2)).ok());
+  // An answer with data to the ended lend goes, without the data (nobody
+  // is there to take either): no error, no protocol error.
+  EXPECT_TRUE(
+      server.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(2), area.first(4096)).ok());
+  EXPECT_EQ(server.get_stats()->protocol_errors, 0U);
   // nucleusd serves on.
   auto c = attach("after");
   auto b = c.send_message("server", words(3));
@@ -250,6 +254,225 @@ TEST(DataLend, TheSenderKilledWhileTheReceiverCopiesEndsTheLendNotTheReceiver) {
   EXPECT_EQ(again->lend.bytes, 0U);
   ASSERT_TRUE(server.send_answer(again->buffer, NUCLEUS_RESULT_NORMAL, words(4)).ok());
   ASSERT_TRUE(c.wait_answer(b.value(), seconds(20)).ok());
+}
+
+// ---- a receive window and an answer with data ---------------------------------
+// A round trip with data both ways in the four hand-offs of one without: the
+// message's bytes come into the receiver's window as it is delivered, and
+// the answer takes the reply's bytes back in its own request.
+
+std::vector<uint8_t> bytes_at(std::span<const std::byte> s) {
+  const auto *p = reinterpret_cast<const uint8_t *>(s.data());
+  return {p, p + s.size()};
+}
+
+TEST(ReceiveWindow, AMessagesBytesComeWithItAndTheAnswerTakesThemBack) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto server = attach("server");
+  auto n = attach("client");
+  std::span<std::byte> window = server.data().subspan(4096, 8192);
+  ASSERT_TRUE(server.set_receive_window(window).ok());
+  std::vector<uint8_t> value = pattern(4000, 9);
+  auto b = n.send_data("server", words(1), bytes_of(value), NUCLEUS_LEND_READ | NUCLEUS_LEND_WRITE);
+  ASSERT_TRUE(b.ok()) << b.message();
+  auto m = server.wait_message(seconds(20));
+  ASSERT_TRUE(m.ok()) << m.message();
+  EXPECT_EQ(m->lend.bytes, 4000U);
+  ASSERT_EQ(m->lend.copied, 4000U);
+  EXPECT_EQ(bytes_at(window.first(4000)), value);
+  // Each byte + 1, sent back with the answer.
+  for (size_t i = 0; i < 4000; ++i) window[i] = std::byte(uint8_t(window[i]) + 1);
+  ASSERT_TRUE(
+      server.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(2), window.first(4000)).ok());
+  auto a = n.wait_answer(b.value(), seconds(20));
+  ASSERT_TRUE(a.ok()) << a.message();
+  EXPECT_EQ(a->message.word[0], 2U);
+  EXPECT_EQ(a->copied, 4000U);
+  std::vector<uint8_t> back = bytes_at(n.data().first(4000));
+  for (size_t i = 0; i < 4000; ++i) ASSERT_EQ(back[i], uint8_t(value[i] + 1)) << i;
+  // A plain answer says it copied nothing.
+  auto b2 = n.send_message("server", words(3));
+  auto m2 = server.wait_message(seconds(20));
+  ASSERT_TRUE(b2.ok() && m2.ok());
+  EXPECT_EQ(m2->lend.copied, 0U);
+  ASSERT_TRUE(server.send_answer(m2->buffer, NUCLEUS_RESULT_NORMAL, words(4)).ok());
+  EXPECT_EQ(n.wait_answer(b2.value(), seconds(20))->copied, 0U);
+}
+
+// The window holds one message's bytes from its delivery to its answer: a
+// message delivered meanwhile is not copied (its receiver copies it as
+// usual), and the one after the answer is.
+TEST(ReceiveWindow, OneMessageHoldsTheWindowUntilItIsAnswered) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto server = attach("server");
+  auto n = attach("client");
+  std::span<std::byte> window = server.data().first(1024);
+  ASSERT_TRUE(server.set_receive_window(window).ok());
+  std::vector<uint8_t> a = pattern(100, 1);
+  std::vector<uint8_t> b = pattern(100, 2);
+  auto m1 =
+      n.send_data("server", words(1), nucleus::Lend{0, 100, NUCLEUS_LEND_READ, 0}, bytes_of(a));
+  auto m2 =
+      n.send_data("server", words(2), nucleus::Lend{100, 100, NUCLEUS_LEND_READ, 0}, bytes_of(b));
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  auto r1 = server.wait_message(seconds(20));
+  auto r2 = server.wait_message(seconds(20));
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->message.word[0], 1U);
+  EXPECT_EQ(r1->lend.copied, 100U);
+  EXPECT_EQ(r2->lend.copied, 0U) << "the second overwrote the window the first holds";
+  EXPECT_EQ(bytes_at(window.first(100)), a);
+  std::span<std::byte> elsewhere = server.data().subspan(2048, 100);
+  ASSERT_TRUE(server.copy_from(r2->buffer, 0, elsewhere).ok());
+  EXPECT_EQ(bytes_at(elsewhere), b);
+  ASSERT_TRUE(server.send_answer(r1->buffer, NUCLEUS_RESULT_NORMAL, words(1)).ok());
+  ASSERT_TRUE(server.send_answer(r2->buffer, NUCLEUS_RESULT_NORMAL, words(2)).ok());
+  ASSERT_TRUE(n.wait_answer(m1.value(), seconds(20)).ok());
+  ASSERT_TRUE(n.wait_answer(m2.value(), seconds(20)).ok());
+  // Answered: free again.
+  std::vector<uint8_t> c = pattern(50, 3);
+  auto m3 = n.send_data("server", words(3), bytes_of(c));
+  auto r3 = server.wait_message(seconds(20));
+  ASSERT_TRUE(m3.ok() && r3.ok());
+  EXPECT_EQ(r3->lend.copied, 50U);
+  EXPECT_EQ(bytes_at(window.first(50)), c);
+  ASSERT_TRUE(server.send_answer(r3->buffer, NUCLEUS_RESULT_NORMAL, words(3)).ok());
+}
+
+// A lend longer than the window: its first bytes come, the rest is copied.
+// A lend without the read right, or none, brings nothing. Turned off, the
+// window takes nothing.
+TEST(ReceiveWindow, ALongerLendFillsItAndOnlyTheReadRightBringsBytes) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto server = attach("server");
+  auto n = attach("client");
+  std::span<std::byte> area = server.data();
+  ASSERT_TRUE(server.set_receive_window(area.first(1024)).ok());
+  std::vector<uint8_t> value = pattern(4096, 5);
+  auto b = n.send_data("server", words(1), bytes_of(value));
+  auto m = server.wait_message(seconds(20));
+  ASSERT_TRUE(b.ok() && m.ok());
+  ASSERT_EQ(m->lend.copied, 1024U);
+  ASSERT_TRUE(server.copy_from(m->buffer, 1024, area.subspan(1024, 4096 - 1024)).ok());
+  EXPECT_EQ(bytes_at(area.first(4096)), value);
+  ASSERT_TRUE(server.send_answer(m->buffer, NUCLEUS_RESULT_NORMAL, words(1)).ok());
+  ASSERT_TRUE(n.wait_answer(b.value(), seconds(20)).ok());
+  // Write only: the receiver may not read it, so nothing comes.
+  std::memset(area.data(), 0, 1024);
+  auto w = n.send_message("server", words(2), nucleus::Lend{0, 512, NUCLEUS_LEND_WRITE, 0});
+  auto mw = server.wait_message(seconds(20));
+  ASSERT_TRUE(w.ok() && mw.ok());
+  EXPECT_EQ(mw->lend.copied, 0U);
+  EXPECT_EQ(bytes_at(area.first(512)), std::vector<uint8_t>(512, 0));
+  ASSERT_TRUE(server.send_answer(mw->buffer, NUCLEUS_RESULT_NORMAL, words(2)).ok());
+  ASSERT_TRUE(n.wait_answer(w.value(), seconds(20)).ok());
+  // Off.
+  ASSERT_TRUE(server.set_receive_window({}).ok());
+  auto off = n.send_data("server", words(3), bytes_of(value));
+  auto moff = server.wait_message(seconds(20));
+  ASSERT_TRUE(off.ok() && moff.ok());
+  EXPECT_EQ(moff->lend.copied, 0U);
+  ASSERT_TRUE(server.send_answer(moff->buffer, NUCLEUS_RESULT_NORMAL, words(3)).ok());
+}
+
+// A message withdrawn after its bytes came frees the window: the next one
+// fills it.
+TEST(ReceiveWindow, ARegretOfTheMessageInItFreesIt) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto server = attach("server");
+  auto n = attach("client");
+  std::span<std::byte> window = server.data().first(256);
+  ASSERT_TRUE(server.set_receive_window(window).ok());
+  auto m1 = n.send_data("server", words(1), bytes_of(pattern(64, 1)));
+  ASSERT_TRUE(m1.ok());
+  // Delivered (the server's library has read it: wait_event looks without
+  // taking), with its bytes in the window.
+  auto e = server.wait_event(0, seconds(20));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->lend.copied, 64U);
+  ASSERT_TRUE(n.regret(m1.value()).ok());
+  // The server's library reads kWithdrawn before the reply to a call it
+  // makes after the regret (its replies come in order): then it has
+  // dropped the message.
+  ASSERT_TRUE(server.get_stats().ok());
+  std::vector<uint8_t> next = pattern(64, 2);
+  auto m2 =
+      n.send_data("server", words(2), nucleus::Lend{512, 64, NUCLEUS_LEND_READ, 0}, bytes_of(next));
+  ASSERT_TRUE(m2.ok());
+  auto r = server.wait_message(seconds(20));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->message.word[0], 2U) << "the regretted message was delivered";
+  EXPECT_EQ(r->lend.copied, 64U);
+  EXPECT_EQ(bytes_at(window.first(64)), next);
+  ASSERT_TRUE(server.send_answer(r->buffer, NUCLEUS_RESULT_NORMAL, words(2)).ok());
+}
+
+// What the library refuses before anything is sent, each with its errno
+// and its own text; a refused answer leaves the message held, to be
+// answered again.
+TEST(ReceiveWindow, BadWindowsAndAnswersAreRefusedAndTheMessageIsStillHeld) {
+  Daemon d;
+  ASSERT_TRUE(d.ready());
+  auto server = attach("server");
+  auto n = attach("client");
+  nucleus_t *raw = server.c_handle();
+  size_t area = 0;
+  ASSERT_NE(nucleus_data_area(raw, &area), nullptr);
+  EXPECT_EQ(nucleus_set_receive_window(raw, area - 8, 16), -ERANGE);
+  EXPECT_EQ(nucleus_set_receive_window(raw, UINT64_MAX, 16), -ERANGE);
+  EXPECT_EQ(nucleus_set_receive_window(raw, 0, NUCLEUS_COPY_MAX + 1), -EMSGSIZE);
+  std::byte outside[16];
+  EXPECT_EQ(server.set_receive_window(std::span(outside)).error(), -EINVAL);
+  EXPECT_EQ(nucleus_set_receive_window(raw, area - 8, 16), -ERANGE);
+  EXPECT_NE(std::string(nucleus_last_error()).find("own data area"), std::string::npos)
+      << nucleus_last_error();
+
+  auto ro = n.send_data("server", words(1), bytes_of(pattern(64, 1)));  // read only
+  auto none = n.send_message("server", words(2));
+  ASSERT_TRUE(ro.ok() && none.ok());
+  auto mro = server.wait_message(seconds(20));
+  auto mnone = server.wait_message(seconds(20));
+  ASSERT_TRUE(mro.ok() && mnone.ok());
+  std::span<std::byte> own = server.data();
+  auto denied = server.send_answer(mro->buffer, NUCLEUS_RESULT_NORMAL, words(1), own.first(8));
+  EXPECT_EQ(denied.error(), -EACCES);
+  EXPECT_NE(denied.message().find("the lend does not give that right"), std::string_view::npos)
+      << denied.message();
+  EXPECT_EQ(
+      server.send_answer(mnone->buffer, NUCLEUS_RESULT_NORMAL, words(2), own.first(8)).error(),
+      -ENODATA);
+  auto rw = n.send_message("server", words(3), nucleus::Lend{0, 32, NUCLEUS_LEND_WRITE, 0});
+  auto mrw = server.wait_message(seconds(20));
+  ASSERT_TRUE(rw.ok() && mrw.ok());
+  EXPECT_EQ(server.send_answer(mrw->buffer, NUCLEUS_RESULT_NORMAL, words(3), own.first(33)).error(),
+            -EFAULT);
+  nucleus::Message w{};
+  EXPECT_EQ(nucleus_send_answer_data(raw, mrw->buffer, NUCLEUS_RESULT_NORMAL, &w, area - 4, 8),
+            -ERANGE);
+  EXPECT_EQ(nucleus_send_answer_data(raw, mrw->buffer, NUCLEUS_RESULT_NORMAL, &w, 0,
+                                     NUCLEUS_COPY_MAX + 1),
+            -EMSGSIZE);
+  std::byte stack[8];
+  EXPECT_EQ(
+      server.send_answer(mrw->buffer, NUCLEUS_RESULT_NORMAL, words(3), std::span(stack)).error(),
+      -EINVAL);
+  // All three still held: each answered now, and each answer comes.
+  std::memset(own.data(), 'r', 32);
+  ASSERT_TRUE(server.send_answer(mro->buffer, NUCLEUS_RESULT_NORMAL, words(10)).ok());
+  ASSERT_TRUE(server.send_answer(mnone->buffer, NUCLEUS_RESULT_NORMAL, words(20)).ok());
+  ASSERT_TRUE(
+      server.send_answer(mrw->buffer, NUCLEUS_RESULT_NORMAL, words(30), own.first(32)).ok());
+  EXPECT_EQ(n.wait_answer(ro.value(), seconds(20))->message.word[0], 10U);
+  EXPECT_EQ(n.wait_answer(none.value(), seconds(20))->message.word[0], 20U);
+  auto a = n.wait_answer(rw.value(), seconds(20));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->copied, 32U);
+  EXPECT_EQ(bytes_at(n.data().first(32)), std::vector<uint8_t>(32, 'r'));
+  EXPECT_EQ(server.get_stats()->protocol_errors, 0U);
 }
 
 // uid 65534 receives nothing of the victim's and names the victim's

@@ -136,12 +136,12 @@ TEST_F(RequestsTest, ListChildrenPagesAndCountsThem) {
   EXPECT_EQ(handle(request(wire::Op::kListChildren, "", 1)), Error::kNone);
   ASSERT_EQ(replies_.size(), 2U);
   EXPECT_EQ(replies_[0].second.handle, 3U);
-  EXPECT_EQ(replies_[0].second.reserved0, 1U);
+  EXPECT_EQ(replies_[0].second.index, 1U);
   EXPECT_STREQ(replies_[1].second.sender, "c2");
   replies_.clear();
   EXPECT_EQ(handle(request(wire::Op::kListChildren, "", 3)), Error::kNone);
   ASSERT_EQ(replies_.size(), 1U);
-  EXPECT_EQ(replies_[0].second.reserved0, UINT32_MAX);
+  EXPECT_EQ(replies_[0].second.index, UINT32_MAX);
 }
 
 TEST_F(RequestsTest, StagedBytesOverTheLimitMakeTheNextOpTooBigAndAreDropped) {
@@ -461,6 +461,109 @@ TEST_F(LendRequestsTest, ACopyFromASenderWhoseChannelIsGoneIsStale) {
   EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 8), -ESTALE);
   core_.detach(os_);
   EXPECT_EQ(copy(h, wire::kCopyFrom, 0, 0, 8), -ESTALE);
+}
+
+// An answer that carries data (kSendAnswer with lend_bytes): peer's own
+// [lend_offset, +lend_bytes) to the start of the lent range, then the
+// answer, whose event says how many bytes came.
+TEST_F(LendRequestsTest, AnAnswerWithDataCopiesToTheStartOfTheLendAndSaysHowMany) {
+  uint64_t h = lent(100, 200, wire::kLendRead | wire::kLendWrite);
+  std::fill(linux_.areas[peer_].begin(), linux_.areas[peer_].end(), 0xab);
+  session_.copied_this_turn = 0;
+  wire::Request a = request(wire::Op::kSendAnswer, "", wire::kResultNormal);
+  a.handle = h;
+  a.lend_offset = 1000;
+  a.lend_bytes = 24;
+  EXPECT_EQ(handle(a, peer_), Error::kNone);
+  EXPECT_EQ(linux_.areas[os_][99], 99);  // not a byte before the lent range
+  for (size_t i = 100; i < 124; ++i) ASSERT_EQ(linux_.areas[os_][i], 0xab) << i;
+  EXPECT_EQ(linux_.areas[os_][124], 124);  // nor after the bytes copied
+  EXPECT_EQ(session_.copied_this_turn, 24U);
+  auto answers = testing::take_events(core_, os_);
+  ASSERT_EQ(answers.size(), 1U);
+  EXPECT_EQ(answers[0].kind, static_cast<uint32_t>(wire::EventKind::kAnswer));
+  EXPECT_EQ(answers[0].copied, 24U);
+  // The buffer's next answer, without data, says 0.
+  uint64_t again = lent(0, 8, wire::kLendWrite);
+  wire::Request plain = request(wire::Op::kSendAnswer, "", wire::kResultNormal);
+  plain.handle = again;
+  EXPECT_EQ(handle(plain, peer_), Error::kNone);
+  answers = testing::take_events(core_, os_);
+  ASSERT_EQ(answers.size(), 1U);
+  EXPECT_EQ(answers[0].copied, 0U);
+}
+
+// What the library checks before it pushes such an answer, nucleusd checks
+// again: a refusal is a protocol error (kError) and the message is still
+// held, unanswered; nothing moved.
+TEST_F(LendRequestsTest, AnAnswerWhoseCopyIsRefusedIsNotGiven) {
+  uint64_t ro = lent(0, 64, wire::kLendRead);
+  uint64_t rw = lent(64, 64, wire::kLendRead | wire::kLendWrite);
+  uint64_t none = lent(0, 0, wire::kLendRead);
+  std::vector<uint8_t> before = linux_.areas[os_];
+  auto answer_with = [&](uint64_t h, uint32_t own_at, uint32_t bytes) {
+    wire::Request a = request(wire::Op::kSendAnswer, "", wire::kResultNormal);
+    a.handle = h;
+    a.lend_offset = own_at;
+    a.lend_bytes = bytes;
+    return handle(a, peer_);
+  };
+  EXPECT_EQ(answer_with(ro, 0, 8), Error::kDenied);          // no write right
+  EXPECT_EQ(answer_with(rw, 0, 65), Error::kFault);          // past the lent range
+  EXPECT_EQ(answer_with(rw, 1000, 25), Error::kOutOfRange);  // past its own area (1024)
+  EXPECT_EQ(answer_with(rw, UINT32_MAX, 8), Error::kOutOfRange);
+  EXPECT_EQ(answer_with(none, 0, 1), Error::kNoLend);
+  EXPECT_EQ(answer_with(rw, 0, UINT32_MAX), Error::kTooMuch);
+  EXPECT_EQ(linux_.areas[os_], before);
+  EXPECT_TRUE(testing::take_events(core_, os_).empty()) << "an answer was given";
+  // Each is still held: answered now, without data.
+  for (uint64_t h : {ro, rw, none}) {
+    wire::Request a = request(wire::Op::kSendAnswer, "", wire::kResultNormal);
+    a.handle = h;
+    EXPECT_EQ(handle(a, peer_), Error::kNone);
+  }
+  EXPECT_EQ(testing::take_events(core_, os_).size(), 3U);
+}
+
+// A lend whose sender's run is gone takes nothing: the answer still goes
+// (the Core gives it to whoever holds the buffer now), saying 0 bytes.
+TEST_F(LendRequestsTest, AnAnswerWithDataToAnEndedLendGoesWithoutIt) {
+  uint64_t h = lent(0, 64, wire::kLendRead | wire::kLendWrite);
+  linux_.areas[os_] = std::vector<uint8_t>(32, 0);  // a run with a smaller area
+  wire::Request a = request(wire::Op::kSendAnswer, "", wire::kResultNormal);
+  a.handle = h;
+  a.lend_bytes = 16;
+  EXPECT_EQ(handle(a, peer_), Error::kNone);
+  EXPECT_EQ(linux_.areas[os_], std::vector<uint8_t>(32, 0));
+  auto answers = testing::take_events(core_, os_);
+  ASSERT_EQ(answers.size(), 1U);
+  EXPECT_EQ(answers[0].copied, 0U);
+}
+
+// kReceiveWindow: a range of the caller's own area, replied; naming one
+// frees the window (Connections::flush copies into it; the integration
+// tests see that).
+TEST_F(LendRequestsTest, AReceiveWindowLiesInTheCallersAreaAndIsReplied) {
+  auto window = [&](uint32_t offset, uint32_t bytes) {
+    wire::Request r = request(wire::Op::kReceiveWindow);
+    r.lend_offset = offset;
+    r.lend_bytes = bytes;
+    EXPECT_EQ(handle(r, peer_), Error::kNone);  // replied, never a protocol error
+    return answer();
+  };
+  session_.window_holder = 77;
+  EXPECT_EQ(window(24, 1000), 0);  // to the end of its area (1024)
+  EXPECT_EQ(session_.window_offset, 24U);
+  EXPECT_EQ(session_.window_bytes, 1000U);
+  EXPECT_EQ(session_.window_holder, 0U);
+  EXPECT_EQ(window(25, 1000), -ERANGE);
+  EXPECT_EQ(window(UINT32_MAX, 1), -ERANGE);
+  EXPECT_EQ(window(0, UINT32_MAX), -EMSGSIZE);
+  EXPECT_EQ(session_.window_bytes, 1000U) << "a refused window changed it";
+  EXPECT_EQ(window(UINT32_MAX, 0), 0);  // none, whatever the offset
+  EXPECT_EQ(session_.window_bytes, 0U);
+  EXPECT_EQ(session_.window_offset, 0U);
+  EXPECT_EQ(core_.processes().at(peer_).protocol_errors, 0U);
 }
 
 TEST_F(LendRequestsTest, RegretIsRepliedAndTellsAReceiverThatHadItInItsRing) {

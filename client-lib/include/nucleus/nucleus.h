@@ -82,14 +82,21 @@ typedef struct {
  * NUCLEUS_LEND_READ, NUCLEUS_LEND_WRITE or both. Receiving: `offset` is 0
  * (the receiver addresses the range from its start and never learns where
  * it lies), `bytes` its length, `rights` what the receiver may do; bytes 0:
- * the message lends nothing. */
+ * the message lends nothing. `copied` (receiving; `reserved`, 0, when
+ * sending) is what nucleusd copied for the caller in the same hand-off: for
+ * a message, its first bytes in the caller's receive window
+ * (nucleus_set_receive_window); for an answer, the bytes the answer wrote
+ * to the start of the range the caller lent (nucleus_send_answer_data). */
 #define NUCLEUS_LEND_READ 1  /* the receiver may copy from the range */
 #define NUCLEUS_LEND_WRITE 2 /* the receiver may copy into the range */
 typedef struct {
   uint64_t offset;
   uint64_t bytes;
-  uint32_t rights;   /* NUCLEUS_LEND_* */
-  uint32_t reserved; /* 0 */
+  uint32_t rights; /* NUCLEUS_LEND_* */
+  union {
+    uint32_t reserved; /* sending: 0 */
+    uint32_t copied;   /* receiving: bytes copied for the caller (above) */
+  };
 } nucleus_lend_t;
 
 /* A sender: its name (NUL-terminated; "nucleus" for the nucleus), its
@@ -259,6 +266,31 @@ NUCLEUS_API int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint6
                                   uint64_t own_offset, uint64_t bytes);
 NUCLEUS_API int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                                 uint64_t own_offset, uint64_t bytes);
+/* The round trip of a message with data in four hand-offs, as one without
+ * (docs/data-and-regret.md, "Where a round trip's time goes"): */
+/* A receive window: a range of the caller's own data area (bytes 0: none,
+ * the default; at most NUCLEUS_COPY_MAX). When nucleusd delivers a message
+ * that lends with NUCLEUS_LEND_READ while the window is free, it first
+ * copies the lent range's first bytes (up to the window's size) into the
+ * window: the message's sender.lend.copied says how many (0: none, use
+ * nucleus_copy_from as usual). The window then holds that message's bytes
+ * until the caller answers it (or it is withdrawn): messages delivered
+ * meanwhile are not copied. Naming a window again frees it at once. Waits
+ * for nucleusd's reply: 0, -ERANGE (not inside the data area) or -EMSGSIZE
+ * (over NUCLEUS_COPY_MAX). */
+NUCLEUS_API int nucleus_set_receive_window(nucleus_t *n, uint64_t offset, uint64_t bytes);
+/* Answers like nucleus_send_answer and, in the same request, copies `bytes`
+ * from `own_offset` of the caller's data area to the start of the range the
+ * message lent (NUCLEUS_LEND_WRITE needed): the sender's answer says how
+ * many came (lend.copied of nucleus_wait_answer_from's `from`; 0 if the
+ * sender's run that lent it is gone). bytes 0: nucleus_send_answer. Never
+ * blocks. Errors as nucleus_send_answer's and nucleus_copy_to's (-ENODATA,
+ * -EACCES, -EFAULT, -ERANGE; -EMSGSIZE over NUCLEUS_COPY_MAX), and then
+ * the message is not answered. */
+NUCLEUS_API int nucleus_send_answer_data(nucleus_t *n, nucleus_buffer_t buffer, int result,
+                                         const nucleus_message_t *answer, uint64_t own_offset,
+                                         uint64_t bytes);
+
 /* The sender withdraws a message (waits for nucleusd's reply):
  *   0          withdrawn before its receiver took it: the buffer is back in
  *              the claim at once, its lend is over, the handle is stale; the

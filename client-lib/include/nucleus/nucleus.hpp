@@ -214,6 +214,9 @@ struct Answer {
   // principal.
   char from[32] = {};
   Principal principal{};
+  // The bytes the answer copied to the start of the range its message lent
+  // (send_answer with data; 0 for any other answer).
+  uint64_t copied = 0;
   std::string_view from_name() const { return from; }
 };
 
@@ -305,6 +308,23 @@ class Nucleus {
     int rc = nucleus_send_answer(n_, buffer, result, &answer);
     return rc < 0 ? Result<void>::failure(rc) : Result<void>();
   }
+  // Answers, copying `data` (a span in data()) to the start of the range the
+  // message lent in the same request (nucleus_send_answer_data).
+  Result<void> send_answer(Buffer buffer, int result, const Message &answer,
+                           std::span<const std::byte> data) {
+    uint64_t own = 0;
+    if (!in_data(data.data(), data.size(), &own)) return Result<void>::failure(-EINVAL);
+    return done(nucleus_send_answer_data(n_, buffer, result, &answer, own, data.size()));
+  }
+  // A receive window, a span in data() (empty: none): a message's lent
+  // bytes come in it, Received::lend.copied of them (nucleus_set_receive_window).
+  Result<void> set_receive_window(std::span<std::byte> window) {
+    uint64_t own = 0;
+    if (!window.empty() && !in_data(window.data(), window.size(), &own)) {
+      return Result<void>::failure(-EINVAL);
+    }
+    return done(nucleus_set_receive_window(n_, own, window.size()));
+  }
   Result<Answer> wait_answer(Buffer buffer, Timeout timeout = kForever) {
     Answer a;
     nucleus_sender_t from{};
@@ -312,6 +332,7 @@ class Nucleus {
     if (rc < 0) return Result<Answer>::failure(rc);
     std::memcpy(a.from, from.name, sizeof(a.from));
     a.principal = from.principal;
+    a.copied = from.lend.copied;
     return a;
   }
   Result<Event> wait_event(Buffer previous, Timeout timeout = kForever) {

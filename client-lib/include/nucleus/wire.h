@@ -31,7 +31,7 @@
 namespace nucleus::wire {
 
 inline constexpr uint32_t kMagic = 0x4e55434cU;  // "NUCL"
-inline constexpr uint32_t kAbiVersion = 8;
+inline constexpr uint32_t kAbiVersion = 9;
 
 inline constexpr size_t kNameBytes = 32;  // names are 1..31 bytes plus NUL
 inline constexpr size_t kMaxNameLength = kNameBytes - 1;
@@ -192,7 +192,9 @@ enum class Op : uint32_t {
   kNop = 0,
   kSendMessage = 1,    // handle = next use of an own buffer; name = receiver
   kGetEvent = 2,       // handle = a message published to the caller (take it)
-  kSendAnswer = 3,     // handle = a buffer the caller received; arg = result
+  kSendAnswer = 3,     // handle = a buffer the caller received; arg = result;
+                       // lend_bytes != 0: first copy lend_bytes from lend_offset of the
+                       // caller's own area to the start of the message's lent range
   kReleaseAnswer = 4,  // handle = an answer published to the caller
   kGetStats = 5,       // reply: Event kReply with Stats in message words
   // Process control. Each is answered by one kReply (seq, result = 0 or
@@ -206,7 +208,7 @@ enum class Op : uint32_t {
   kRemoveProcess = 11,  // name = child
   kGetProcess = 12,     // name = child; reply message = ProcessInfo words, sender = name
   kListChildren = 13,   // arg = first index; replies: one per child from there, up to
-                        // kListPage, each with handle = child count and reserved0 = index
+                        // kListPage, each with handle = child count and index
   // External processes (devices). Paths travel staged like a program: the
   // staged bytes are DeviceHeader's strings (see there).
   kCreateExternal = 14,  // name = device; arg = DeviceKind; message = DeviceParameterWord words
@@ -234,6 +236,9 @@ enum class Op : uint32_t {
                          // message words = CopyWord; replied with 0 or -errno
   kPollDescriptor = 23,  // a descriptor readable when an event waits; replied, and the
                          // descriptor comes on the caller's socket (docs/data-and-regret.md)
+  kReceiveWindow = 24,   // lend_offset, lend_bytes = a range of the caller's own area into
+                         // which a message's lent bytes are copied as it is published
+                         // (Event::copied; lend_bytes 0: none); replied with 0 or -errno
 };
 
 enum ActFor : int64_t {
@@ -241,7 +246,7 @@ enum ActFor : int64_t {
   kActForRoot = 1,     // the root's children (operators only)
   kActForProcess = 2,  // the children of the process named
 };
-inline constexpr uint32_t kOpCount = 24;
+inline constexpr uint32_t kOpCount = 25;
 
 // ---- data lent with a message -------------------------------------------------
 enum LendRights : int64_t {
@@ -559,7 +564,13 @@ struct Event {
   uint32_t seq;
   uint64_t handle;
   int32_t result;  // answer result, or errno for kError / kReply
-  uint32_t reserved0;
+  union {
+    // kMessage: the lent bytes nucleusd copied into the receiver's receive
+    // window (kReceiveWindow) as it published the message; kAnswer: the
+    // bytes the answer copied to the start of the lent range.
+    uint32_t copied;
+    uint32_t index;  // a kListChildren reply: the child's (UINT32_MAX: the end)
+  };
   char sender[kNameBytes];
   Message message;
   uint64_t extra;  // kGetProcess / kListChildren replies: the data area size given
