@@ -114,7 +114,8 @@ typedef struct {
   char sender[32];               /* who it is from: a message's sender, an answer's answerer */
   nucleus_message_t message;     /* the message or the answer */
   nucleus_principal_t principal; /* and that one's principal */
-  nucleus_lend_t lend;           /* a message's lend (offset 0; bytes 0: none) */
+  nucleus_lend_t lend;           /* a message's lend (offset 0; bytes 0: none); an
+                                    answer's: bytes 0, copied what it brought back */
 } nucleus_event_t;
 
 typedef struct {
