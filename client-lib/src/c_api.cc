@@ -65,16 +65,18 @@ int checked(const char *call, const char *name, int rc) {
   return rc < 0 ? failed(call, name, rc) : rc;
 }
 
-// copy_from, copy_to, an answer with data, a receive window and
-// regret_message: each errno is one cause (nucleus.h), which nucleusd's
+// Which side of a lend a call is on: a send lends a range of the sender's
+// own area (data it sends must fit in it); a copy, an answer with data or a
+// receive window is the receiver's; a regret is the sender's withdrawal.
+enum class LendCall { kSend, kReceiver, kRegret };
+
+// The lend calls: each errno is one cause (nucleus.h), which nucleusd's
 // reply does not spell out.
-int lend_checked(const char *call, int rc, const char *name = nullptr) {
+int lend_checked(LendCall kind, const char *call, int rc, const char *name = nullptr) {
   if (rc >= 0) return rc;
   namespace w = nucleus::wire;
-  bool regret = std::strcmp(call, "regret_message") == 0;
-  // A send's lend is a range of the sender's own area; data it sends must
-  // fit in the range it lends.
-  bool send = std::strcmp(call, "send_message") == 0 || std::strcmp(call, "send_data") == 0;
+  bool regret = kind == LendCall::kRegret;
+  bool send = kind == LendCall::kSend;
   uint32_t cause = w::kCauseNone;
   switch (rc) {
     case -EBADF: cause = send ? w::kCauseNone : w::kCauseStaleHandle; break;
@@ -165,8 +167,8 @@ int nucleus_wait_event(nucleus_t *n, nucleus_buffer_t previous, int64_t timeout_
 int nucleus_send_message_lend(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
                               const nucleus_lend_t *lend, nucleus_buffer_t *out) {
   if (n == nullptr) return failed("send_message", receiver, -EINVAL);
-  return lend_checked("send_message", n->channel->send_message(receiver, message, out, lend),
-                      receiver);
+  return lend_checked(LendCall::kSend, "send_message",
+                      n->channel->send_message(receiver, message, out, lend), receiver);
 }
 
 int nucleus_send_data(nucleus_t *n, const char *receiver, const nucleus_message_t *message,
@@ -178,43 +180,46 @@ int nucleus_send_data(nucleus_t *n, const char *receiver, const nucleus_message_
   size_t area = 0;
   auto *base = static_cast<uint8_t *>(n->channel->data_area(&area));
   if (size > lend->bytes || lend->offset > area || lend->bytes > area - lend->offset) {
-    return lend_checked("send_data", -EFAULT, receiver);
+    return lend_checked(LendCall::kSend, "send_data", -EFAULT, receiver);
   }
   // memmove: the caller may have built the data in the data area already.
   if (size != 0) std::memmove(base + lend->offset, data, size);
-  return lend_checked("send_data", n->channel->send_message(receiver, message, out, lend),
-                      receiver);
+  return lend_checked(LendCall::kSend, "send_data",
+                      n->channel->send_message(receiver, message, out, lend), receiver);
 }
 
 int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                       uint64_t own_offset, uint64_t bytes) {
   if (n == nullptr) return failed("copy_from", nullptr, -EINVAL);
-  return lend_checked("copy_from", n->channel->copy_data(received, nucleus::wire::kCopyFrom,
-                                                         lend_offset, own_offset, bytes));
+  return lend_checked(
+      LendCall::kReceiver, "copy_from",
+      n->channel->copy_data(received, nucleus::wire::kCopyFrom, lend_offset, own_offset, bytes));
 }
 
 int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                     uint64_t own_offset, uint64_t bytes) {
   if (n == nullptr) return failed("copy_to", nullptr, -EINVAL);
-  return lend_checked("copy_to", n->channel->copy_data(received, nucleus::wire::kCopyTo,
-                                                       lend_offset, own_offset, bytes));
+  return lend_checked(
+      LendCall::kReceiver, "copy_to",
+      n->channel->copy_data(received, nucleus::wire::kCopyTo, lend_offset, own_offset, bytes));
 }
 
 int nucleus_set_receive_window(nucleus_t *n, uint64_t offset, uint64_t bytes) {
   if (n == nullptr) return failed("set_receive_window", nullptr, -EINVAL);
-  return lend_checked("set_receive_window", n->channel->set_receive_window(offset, bytes));
+  return lend_checked(LendCall::kReceiver, "set_receive_window",
+                      n->channel->set_receive_window(offset, bytes));
 }
 
 int nucleus_send_answer_data(nucleus_t *n, nucleus_buffer_t buffer, int result,
                              const nucleus_message_t *answer, uint64_t own_offset, uint64_t bytes) {
   if (n == nullptr) return failed("send_answer", nullptr, -EINVAL);
-  return lend_checked("send_answer",
+  return lend_checked(LendCall::kReceiver, "send_answer",
                       n->channel->send_answer(buffer, result, answer, own_offset, bytes));
 }
 
 int nucleus_regret_message(nucleus_t *n, nucleus_buffer_t sent) {
   if (n == nullptr) return failed("regret_message", nullptr, -EINVAL);
-  return lend_checked("regret_message", n->channel->regret_message(sent));
+  return lend_checked(LendCall::kRegret, "regret_message", n->channel->regret_message(sent));
 }
 
 int nucleus_get_event(nucleus_t *n, nucleus_buffer_t buffer) {

@@ -267,9 +267,9 @@ NUCLEUS_API int nucleus_copy_from(nucleus_t *n, nucleus_buffer_t received, uint6
                                   uint64_t own_offset, uint64_t bytes);
 NUCLEUS_API int nucleus_copy_to(nucleus_t *n, nucleus_buffer_t received, uint64_t lend_offset,
                                 uint64_t own_offset, uint64_t bytes);
-/* The round trip of a message with data in four hand-offs, as one without
- * (docs/data-and-regret.md, "Where a round trip's time goes"): */
-/* A receive window: a range of the caller's own data area (bytes 0: none,
+/* A round trip with data in four hand-offs, as one without
+ * (docs/data-and-regret.md, "Without the copy requests").
+ * A receive window: a range of the caller's own data area (bytes 0: none,
  * the default; at most NUCLEUS_COPY_MAX). When nucleusd delivers a message
  * that lends with NUCLEUS_LEND_READ while the window is free, it first
  * copies the lent range's first bytes (up to the window's size) into the
